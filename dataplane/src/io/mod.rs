@@ -1,0 +1,46 @@
+//! Packet I/O backends, all shaped like netmap: rings of fixed-size buffers,
+//! a batch received at once, each frame moved by its verdict, ring positions
+//! published once per batch.
+
+use std::io;
+use std::time::Duration;
+
+use crate::frame::Frame;
+use crate::verdict::Verdict;
+
+/// What one call to [`PacketIo::run_batch`] moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Frames received from the wire and handed to the pipeline.
+    pub from_wire: usize,
+    /// Of those, frames transmitted back on the wire (`ToWire`).
+    pub to_wire: usize,
+    /// Of those, frames passed to the host stack (`ToHost`).
+    pub to_host: usize,
+    /// Of those, frames freed (`Drop`).
+    pub dropped: usize,
+    /// Frames the host stack sent, passed through to the wire untouched.
+    pub host_to_wire: usize,
+}
+
+/// A source and sink of frames for one worker.
+pub trait PacketIo {
+    /// Receives up to `budget` frames from the wire, lets `decide` rewrite each
+    /// in place and pick its verdict, then moves every frame by its verdict:
+    /// `ToWire` to the wire TX ring, `ToHost` to the host TX ring (zero-copy
+    /// where the backend can), `Drop` back to the free list. Frames the host
+    /// sent are passed to the wire. A batch is bounded by the free space on
+    /// the destination rings (backpressure, not drops), and ring positions are
+    /// published once at its end.
+    fn run_batch<F>(&mut self, budget: usize, decide: F) -> io::Result<BatchCounts>
+    where
+        F: FnMut(&mut Frame<'_>) -> Verdict;
+
+    /// Copies `bytes` into a free TX slot toward the wire (the slow path used
+    /// for frames the pipeline held back, such as early fragments). Returns
+    /// false when the TX ring is full.
+    fn transmit_copy(&mut self, bytes: &[u8]) -> io::Result<bool>;
+
+    /// Blocks until frames may be ready or `timeout` passes.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+}
