@@ -1,1 +1,3 @@
-//! Shared helpers for the benchmarks (traffic generators live here).
+//! Shared helpers for the benchmarks.
+
+pub mod traffic;

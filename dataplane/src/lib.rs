@@ -1,12 +1,23 @@
 //! Rusty Rail's packet path.
 //!
-//! A worker takes a batch of frames from a [`io::PacketIo`] backend, runs
-//! each through the [`pipeline`] against an immutable forwarding table, and
-//! moves it by its [`Verdict`]. See `DESIGN.md` section 3 for the map.
+//! A [`worker::Worker`] takes a batch of frames from a [`io::PacketIo`]
+//! backend, runs each through the [`pipeline::Pipeline`] against an immutable
+//! [`forwarding::ForwardingTable`], and moves it by its [`Verdict`]. See
+//! `DESIGN.md` section 3 for the map.
 
+pub mod conntrack;
+pub mod counters;
+pub mod flow;
+pub mod forwarding;
+pub mod fragments;
 pub mod frame;
 pub mod io;
+pub mod maglev;
+pub mod pipeline;
+pub mod synth;
 pub mod verdict;
+pub mod wire;
+pub mod worker;
 
 pub use frame::Frame;
 pub use verdict::{DropReason, Verdict};

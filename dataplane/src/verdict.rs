@@ -7,6 +7,10 @@ pub enum Verdict {
     ToWire,
     /// Not ours: hand to the host stack untouched (passthrough).
     ToHost,
+    /// Copied aside by the pipeline (a fragment that arrived before its
+    /// first fragment); the backend frees this buffer. The copy is sent later,
+    /// or dropped and counted when its wait runs out.
+    Held,
     /// Addressed to us but unusable; counted under the reason.
     Drop(DropReason),
 }
@@ -46,8 +50,6 @@ drop_reasons! {
     MalformedIpv4 => "malformed_ipv4",
     /// The outer IPv4 header checksum does not verify.
     BadIpv4Checksum => "bad_ipv4_checksum",
-    /// An IPv4 packet to the balancer's address that is not GRE.
-    NotGre => "not_gre",
     /// The GRE header (with its optional checksum, key and sequence words) is cut short.
     TruncatedGre => "truncated_gre",
     /// GRE version is not 0 (version 1 is PPTP, not ours).
@@ -60,6 +62,8 @@ drop_reasons! {
     TruncatedInnerIpv4 => "truncated_inner_ipv4",
     /// The encapsulated IPv6 header or its extension headers are cut short or inconsistent.
     TruncatedInnerIpv6 => "truncated_inner_ipv6",
+    /// The encapsulated (or VIP-addressed) IP header is malformed: bad version, IHL or lengths.
+    MalformedInnerIp => "malformed_inner_ip",
     /// The encapsulated packet's version nibble does not match the GRE protocol type.
     InnerVersionMismatch => "inner_version_mismatch",
     /// The TCP or UDP header of the flow is cut short.
@@ -82,6 +86,8 @@ drop_reasons! {
     OuterFragment => "outer_fragment",
     /// Encapsulating this VIP packet would exceed the MTU.
     EncapExceedsMtu => "encap_exceeds_mtu",
+    /// A released fragment found the wire's transmit ring full.
+    TransmitRingFull => "transmit_ring_full",
     /// The frame buffer has no room to prepend the encapsulation headers.
     NoHeadroom => "no_headroom",
 }

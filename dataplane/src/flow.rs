@@ -1,0 +1,197 @@
+//! Flow keys and the cluster-wide flow hash.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use siphasher::sip::SipHasher13;
+
+/// The identity of an inner flow: its 5-tuple (ports are zero for protocols
+/// without them). IPv4 addresses occupy the first four bytes of `src`/`dst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub protocol: u8,
+    pub is_ipv6: bool,
+}
+
+impl FlowKey {
+    /// An IPv4 5-tuple.
+    #[inline]
+    pub fn v4(src: [u8; 4], dst: [u8; 4], protocol: u8, src_port: u16, dst_port: u16) -> Self {
+        let mut key = Self {
+            src: [0; 16],
+            dst: [0; 16],
+            src_port,
+            dst_port,
+            protocol,
+            is_ipv6: false,
+        };
+        key.src[..4].copy_from_slice(&src);
+        key.dst[..4].copy_from_slice(&dst);
+        key
+    }
+
+    /// An IPv6 5-tuple.
+    #[inline]
+    pub fn v6(src: [u8; 16], dst: [u8; 16], protocol: u8, src_port: u16, dst_port: u16) -> Self {
+        Self {
+            src,
+            dst,
+            src_port,
+            dst_port,
+            protocol,
+            is_ipv6: true,
+        }
+    }
+
+    /// The same flow seen from the other side (what an ICMP error quotes).
+    #[inline]
+    pub fn reversed(&self) -> Self {
+        Self {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            protocol: self.protocol,
+            is_ipv6: self.is_ipv6,
+        }
+    }
+
+    /// Source address as a std type (for display and tests).
+    pub fn src_addr(&self) -> IpAddr {
+        addr(&self.src, self.is_ipv6)
+    }
+
+    /// Destination address as a std type (for display and tests).
+    pub fn dst_addr(&self) -> IpAddr {
+        addr(&self.dst, self.is_ipv6)
+    }
+}
+
+fn addr(bytes: &[u8; 16], is_ipv6: bool) -> IpAddr {
+    if is_ipv6 {
+        IpAddr::V6(Ipv6Addr::from(*bytes))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+    }
+}
+
+/// The identity of one fragmented datagram: what its non-first fragments
+/// share with the first (RFC 791 / RFC 8200: source, destination, protocol
+/// and identification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DatagramKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub ident: u32,
+    pub protocol: u8,
+    pub is_ipv6: bool,
+}
+
+/// Keyed SipHash-1-3 over flow keys. Every balancer built with the same seed
+/// computes the same hash for a flow, so all of them pick the same backend.
+#[derive(Debug, Clone)]
+pub struct FlowHasher {
+    sip: SipHasher13,
+}
+
+impl FlowHasher {
+    /// A hasher keyed by the cluster-wide `seed`.
+    pub fn new(seed: u64) -> Self {
+        // The second key word is derived from the seed so one number configures
+        // the cluster; the constant only keeps the two words distinct.
+        let k1 = seed.rotate_left(32) ^ 0x5275_7374_7952_6169; // "RustyRai"
+        Self {
+            sip: SipHasher13::new_with_keys(seed, k1),
+        }
+    }
+
+    /// The flow's 64-bit hash: indexes the connection table and the Maglev table.
+    #[inline]
+    pub fn flow(&self, key: &FlowKey) -> u64 {
+        // Hash a packed, fixed layout so the value depends only on the tuple,
+        // not on struct padding; IPv4 hashes 13 bytes, IPv6 37.
+        let mut buf = [0u8; 37];
+        let n = if key.is_ipv6 {
+            buf[..16].copy_from_slice(&key.src);
+            buf[16..32].copy_from_slice(&key.dst);
+            32
+        } else {
+            buf[..4].copy_from_slice(&key.src[..4]);
+            buf[4..8].copy_from_slice(&key.dst[..4]);
+            8
+        };
+        buf[n..n + 2].copy_from_slice(&key.src_port.to_be_bytes());
+        buf[n + 2..n + 4].copy_from_slice(&key.dst_port.to_be_bytes());
+        buf[n + 4] = key.protocol;
+        self.sip.hash(&buf[..n + 5])
+    }
+
+    /// The hash of a fragmented datagram's identity (fragment table index).
+    #[inline]
+    pub fn datagram(&self, key: &DatagramKey) -> u64 {
+        let mut buf = [0u8; 37];
+        let n = if key.is_ipv6 {
+            buf[..16].copy_from_slice(&key.src);
+            buf[16..32].copy_from_slice(&key.dst);
+            32
+        } else {
+            buf[..4].copy_from_slice(&key.src[..4]);
+            buf[4..8].copy_from_slice(&key.dst[..4]);
+            8
+        };
+        buf[n..n + 4].copy_from_slice(&key.ident.to_be_bytes());
+        buf[n + 4] = key.protocol;
+        self.sip.hash(&buf[..n + 5])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_hash_different_seed_different_hash() {
+        let key = FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 1], 6, 40000, 80);
+        assert_eq!(FlowHasher::new(7).flow(&key), FlowHasher::new(7).flow(&key));
+        assert_ne!(FlowHasher::new(7).flow(&key), FlowHasher::new(8).flow(&key));
+    }
+
+    #[test]
+    fn every_tuple_field_changes_the_hash() {
+        let h = FlowHasher::new(1);
+        let base = FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 1], 6, 40000, 80);
+        let variants = [
+            FlowKey::v4([10, 0, 0, 2], [10, 9, 0, 1], 6, 40000, 80),
+            FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 2], 6, 40000, 80),
+            FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 1], 17, 40000, 80),
+            FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 1], 6, 40001, 80),
+            FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 1], 6, 40000, 81),
+            base.reversed(),
+        ];
+        for v in variants {
+            assert_ne!(h.flow(&base), h.flow(&v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn ipv4_and_ipv4_mapped_ipv6_are_different_flows() {
+        let h = FlowHasher::new(1);
+        let v4 = FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 1], 6, 1, 2);
+        let mut src = [0u8; 16];
+        src[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&[10, 9, 0, 1]);
+        let v6 = FlowKey::v6(src, dst, 6, 1, 2);
+        assert_ne!(h.flow(&v4), h.flow(&v6));
+    }
+
+    #[test]
+    fn reversing_twice_is_the_identity() {
+        let key = FlowKey::v6([1; 16], [2; 16], 17, 53, 5353);
+        assert_eq!(key.reversed().reversed(), key);
+        assert_eq!(key.reversed().src_port, 5353);
+    }
+}

@@ -1,0 +1,219 @@
+//! The forwarding table: the immutable snapshot control publishes and every
+//! worker re-reads once per batch.
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::flow::FlowHasher;
+use crate::maglev::{MaglevBackend, MaglevError, MaglevTable};
+
+/// One backend as control describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendSpec {
+    /// Stable index of this backend: connection-table entries and per-backend
+    /// counters refer to it, so it must not change while the backend exists.
+    pub slot: u16,
+    /// Where GRE is sent (outer IPv4 destination).
+    pub addr: Ipv4Addr,
+    /// Maglev weight; 0 drains (established flows stay, no new ones).
+    pub weight: u32,
+    /// Ethernet address of the next hop toward `addr`; `None` while unresolved,
+    /// which keeps the backend out of service.
+    pub mac: Option<[u8; 6]>,
+    /// Incarnation of the slot: bumped when the backend is removed or fails,
+    /// so the connection-table entries that point at it become misses.
+    pub generation: u16,
+}
+
+/// Everything a forwarding table is built from.
+#[derive(Debug, Clone)]
+pub struct ForwardingSpec {
+    /// The balancer's own IPv4 address: GRE sent here is ours.
+    pub lb_ipv4: Ipv4Addr,
+    /// The balancer's Ethernet address (source of forwarded frames).
+    pub lb_mac: [u8; 6],
+    /// Addresses whose plain IP packets are encapsulated (VIP mode).
+    pub vips: Vec<IpAddr>,
+    pub backends: Vec<BackendSpec>,
+    /// Cluster-wide hash seed.
+    pub seed: u64,
+    /// Maglev table size, a prime.
+    pub table_size: u32,
+    /// Largest outer IPv4 packet the balancer may send.
+    pub mtu: u16,
+    /// Increases with every table control publishes (for metrics and logs).
+    pub generation: u64,
+}
+
+/// Why a forwarding table could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardingError {
+    Maglev(MaglevError),
+    /// The MTU cannot carry an outer IPv4 + GRE header and anything inside.
+    MtuTooSmall(u16),
+}
+
+impl fmt::Display for ForwardingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Maglev(e) => write!(f, "{e}"),
+            Self::MtuTooSmall(mtu) => write!(
+                f,
+                "MTU {mtu} is too small: it must hold a 20-byte IPv4 and a 4-byte GRE header around a packet; use 68 or more (1500 on Ethernet)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ForwardingError {}
+
+impl From<MaglevError> for ForwardingError {
+    fn from(e: MaglevError) -> Self {
+        Self::Maglev(e)
+    }
+}
+
+/// What the packet path knows about one backend slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendSlot {
+    pub addr: [u8; 4],
+    pub mac: [u8; 6],
+    pub generation: u16,
+    /// False for empty slots and backends without a next-hop MAC.
+    pub usable: bool,
+}
+
+impl BackendSlot {
+    const EMPTY: Self = Self {
+        addr: [0; 4],
+        mac: [0; 6],
+        generation: 0,
+        usable: false,
+    };
+}
+
+/// An immutable snapshot of everything the pipeline needs to forward.
+#[derive(Debug)]
+pub struct ForwardingTable {
+    pub generation: u64,
+    pub lb_ipv4: [u8; 4],
+    pub lb_mac: [u8; 6],
+    pub vips_v4: Box<[[u8; 4]]>,
+    pub vips_v6: Box<[[u8; 16]]>,
+    /// Indexed by slot.
+    pub backends: Box<[BackendSlot]>,
+    pub maglev: MaglevTable,
+    pub hasher: FlowHasher,
+    pub mtu: u16,
+}
+
+/// Smallest MTU that carries outer IPv4 + GRE around a minimal IPv4 packet.
+const MIN_MTU: u16 = 68;
+
+impl ForwardingTable {
+    /// Builds the snapshot: backends without a MAC or with weight 0 get no
+    /// Maglev entries; slots keep their numbers.
+    pub fn build(spec: &ForwardingSpec) -> Result<Self, ForwardingError> {
+        if spec.mtu < MIN_MTU {
+            return Err(ForwardingError::MtuTooSmall(spec.mtu));
+        }
+        let slots = spec.backends.iter().map(|b| b.slot as usize + 1).max();
+        let mut backends = vec![BackendSlot::EMPTY; slots.unwrap_or(0)].into_boxed_slice();
+        let mut maglev = Vec::with_capacity(spec.backends.len());
+        for b in &spec.backends {
+            backends[b.slot as usize] = BackendSlot {
+                addr: b.addr.octets(),
+                mac: b.mac.unwrap_or([0; 6]),
+                generation: b.generation,
+                usable: b.mac.is_some(),
+            };
+            maglev.push(MaglevBackend {
+                slot: b.slot,
+                key: u128::from(b.addr.to_ipv6_mapped()),
+                weight: if b.mac.is_some() { b.weight } else { 0 },
+            });
+        }
+        let maglev = MaglevTable::build(&maglev, spec.table_size, spec.seed)?;
+        let (vips_v4, vips_v6) = split_vips(&spec.vips);
+        Ok(Self {
+            generation: spec.generation,
+            lb_ipv4: spec.lb_ipv4.octets(),
+            lb_mac: spec.lb_mac,
+            vips_v4,
+            vips_v6,
+            backends,
+            maglev,
+            hasher: FlowHasher::new(spec.seed),
+            mtu: spec.mtu,
+        })
+    }
+
+    /// The slot's backend if it is usable and still the same incarnation.
+    #[inline]
+    pub fn backend(&self, slot: u16, generation: u16) -> Option<&BackendSlot> {
+        self.backends
+            .get(slot as usize)
+            .filter(|b| b.usable && b.generation == generation)
+    }
+
+    /// The backend Maglev assigns to a new flow with this hash.
+    #[inline]
+    pub fn pick(&self, hash: u64) -> Option<(u16, &BackendSlot)> {
+        let slot = self.maglev.lookup(hash)?;
+        let backend = self.backends.get(slot as usize)?;
+        backend.usable.then_some((slot, backend))
+    }
+
+    #[inline]
+    pub fn is_vip_v4(&self, addr: [u8; 4]) -> bool {
+        self.vips_v4.contains(&addr)
+    }
+
+    #[inline]
+    pub fn is_vip_v6(&self, addr: &[u8; 16]) -> bool {
+        self.vips_v6.contains(addr)
+    }
+}
+
+fn split_vips(vips: &[IpAddr]) -> (Box<[[u8; 4]]>, Box<[[u8; 16]]>) {
+    let v4 = vips
+        .iter()
+        .filter_map(|v| match v {
+            IpAddr::V4(a) => Some(a.octets()),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let v6 = vips
+        .iter()
+        .filter_map(|v| match v {
+            IpAddr::V6(a) => Some(a.octets()),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    (v4, v6)
+}
+
+/// Where control publishes tables and workers pick them up: one atomic
+/// pointer swap per publication, one load per batch, no lock on either side.
+#[derive(Debug, Clone)]
+pub struct TableHandle(Arc<ArcSwap<ForwardingTable>>);
+
+impl TableHandle {
+    pub fn new(table: ForwardingTable) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(table)))
+    }
+
+    /// Replaces the table; workers see it from their next batch.
+    pub fn publish(&self, table: ForwardingTable) {
+        self.0.store(Arc::new(table));
+    }
+
+    /// The current table (a worker calls this once per batch).
+    #[inline]
+    pub fn load(&self) -> arc_swap::Guard<Arc<ForwardingTable>> {
+        self.0.load()
+    }
+}

@@ -1,0 +1,102 @@
+//! Choosing a backend: the connection table first, Maglev on a miss, and the
+//! fragment table for fragments.
+
+use crate::conntrack::{ConnEntry, InsertOutcome, TimeoutClass};
+use crate::flow::FlowKey;
+use crate::forwarding::{BackendSlot, ForwardingTable};
+use crate::verdict::DropReason;
+use crate::wire::ip_proto;
+
+use super::flow_of::FlowOf;
+use super::state::WorkerState;
+
+/// The backend a packet goes to, or why there is none. `Held` means the
+/// packet is a fragment whose first fragment has not been seen yet.
+pub enum Choice<'t> {
+    Backend(&'t BackendSlot),
+    Held,
+}
+
+/// Picks the backend for a packet of `flow`; `frame` is the whole frame,
+/// copied aside if it is an early fragment.
+pub fn choose<'t>(
+    flow: FlowOf,
+    frame: &[u8],
+    table: &'t ForwardingTable,
+    state: &mut WorkerState,
+) -> Result<Choice<'t>, DropReason> {
+    match flow {
+        FlowOf::Flow {
+            key,
+            first_fragment_of,
+        } => {
+            let (slot, backend) = by_flow(&key, table, state)?;
+            if let Some(datagram) = first_fragment_of {
+                let hash = table.hasher.datagram(&datagram);
+                let now = state.now_ms();
+                state
+                    .fragments
+                    .record(hash, &datagram, slot, backend.generation, now);
+            }
+            Ok(Choice::Backend(backend))
+        }
+        FlowOf::LaterFragment(datagram) => {
+            let hash = table.hasher.datagram(&datagram);
+            match state.fragments.lookup(hash, &datagram, state.now_ms()) {
+                Some((slot, generation)) => {
+                    // The datagram's backend may have left since its first
+                    // fragment: the rest of it cannot be delivered anywhere.
+                    let backend = table
+                        .backend(slot, generation)
+                        .ok_or(DropReason::NoBackend)?;
+                    state.counters.backend_packets[slot as usize].add(1);
+                    Ok(Choice::Backend(backend))
+                }
+                None => {
+                    let now = state.now_ms();
+                    state.fragments.hold(&datagram, frame, now)?;
+                    Ok(Choice::Held)
+                }
+            }
+        }
+    }
+}
+
+/// Connection table, then Maglev; a new flow is recorded (rate permitting).
+fn by_flow<'t>(
+    key: &FlowKey,
+    table: &'t ForwardingTable,
+    state: &mut WorkerState,
+) -> Result<(u16, &'t BackendSlot), DropReason> {
+    let hash = table.hasher.flow(key);
+    let class = if key.protocol == ip_proto::TCP {
+        TimeoutClass::Tcp
+    } else {
+        TimeoutClass::Udp
+    };
+    let now = state.now_secs();
+    let counters = &state.counters;
+    if let Some(entry) = state.conntrack.lookup(hash, class, now) {
+        if let Some(backend) = table.backend(entry.slot, entry.generation) {
+            counters.conntrack_hits.add(1);
+            counters.backend_packets[entry.slot as usize].add(1);
+            return Ok((entry.slot, backend));
+        }
+    }
+    counters.conntrack_misses.add(1);
+    let (slot, backend) = table.pick(hash).ok_or(DropReason::NoBackend)?;
+    let entry = ConnEntry {
+        slot,
+        generation: backend.generation,
+    };
+    match state.conntrack.insert(hash, entry, class, now) {
+        InsertOutcome::Inserted | InsertOutcome::Replaced => counters.conntrack_inserts.add(1),
+        InsertOutcome::Evicted => {
+            counters.conntrack_inserts.add(1);
+            counters.conntrack_evictions.add(1);
+        }
+        InsertOutcome::RateLimited => counters.conntrack_rate_limited.add(1),
+    }
+    counters.backend_packets[slot as usize].add(1);
+    Ok((slot, backend))
+}

@@ -1,0 +1,57 @@
+//! What one worker owns: its connection table, fragment table, counters and clock.
+
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::conntrack::{ConnTable, ConnTableConfig};
+use crate::counters::WorkerCounters;
+use crate::fragments::{FragmentConfig, FragmentTable};
+
+/// Sizes and timeouts of a worker's tables.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerConfig {
+    pub conntrack: ConnTableConfig,
+    pub fragments: FragmentConfig,
+}
+
+/// Per-worker mutable state. Nothing in it is shared with other workers;
+/// control only reads `counters`.
+#[derive(Debug)]
+pub struct WorkerState {
+    pub conntrack: ConnTable,
+    pub fragments: FragmentTable,
+    pub counters: Arc<CachePadded<WorkerCounters>>,
+    now_ms: u64,
+}
+
+impl WorkerState {
+    /// Allocates every table once; nothing on the packet path allocates after this.
+    pub fn new(config: WorkerConfig) -> Self {
+        Self {
+            conntrack: ConnTable::new(config.conntrack),
+            fragments: FragmentTable::new(config.fragments),
+            counters: WorkerCounters::new_shared(),
+            now_ms: 0,
+        }
+    }
+
+    /// Sets the worker's clock, in milliseconds since an arbitrary start
+    /// (monotonic time live, capture timestamps in replay). Called once per batch.
+    #[inline]
+    pub fn set_now_ms(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
+
+    /// The clock in milliseconds.
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The clock in whole seconds, the connection table's resolution.
+    #[inline]
+    pub fn now_secs(&self) -> u32 {
+        (self.now_ms / 1000) as u32
+    }
+}

@@ -1,0 +1,97 @@
+//! VIP mode (Maglev's and Katran's deployment): a plain IP packet addressed
+//! to a VIP is encapsulated in IPv4 + GRE toward its backend. The new headers
+//! go into the frame's headroom, so the packet itself is not moved when the
+//! I/O backend leaves room in front of it.
+
+use crate::forwarding::{BackendSlot, ForwardingTable};
+use crate::frame::Frame;
+use crate::verdict::{DropReason, Verdict};
+use crate::wire::{ethertype, ip_proto, EthernetFrame, GreRepr, Ipv4Repr};
+
+use super::balance::{choose, Choice};
+use super::flow_of::{of_ipv4, of_ipv6};
+use super::state::WorkerState;
+
+/// Bytes added in front of the packet: outer IPv4 and a basic GRE header.
+pub const ENCAP_LEN: usize = 20 + 4;
+
+/// TTL of the outer header we create (the inner TTL is the client's business).
+const OUTER_TTL: u8 = 64;
+
+/// Encapsulates a packet addressed to a VIP; `l2` is the Ethernet header's
+/// length and `is_ipv6` the packet's family.
+pub fn encapsulate(
+    frame: &mut Frame<'_>,
+    l2: usize,
+    is_ipv6: bool,
+    table: &ForwardingTable,
+    state: &mut WorkerState,
+) -> Result<Verdict, DropReason> {
+    let data = frame.data();
+    let ip = &data[l2..];
+    let (flow, ip_len) = if is_ipv6 {
+        let flow = of_ipv6(ip)?;
+        (flow, 40 + usize::from(u16::from_be_bytes([ip[4], ip[5]])))
+    } else {
+        let flow = of_ipv4(ip)?;
+        (flow, usize::from(u16::from_be_bytes([ip[2], ip[3]])))
+    };
+    // The outer packet must fit the MTU. We drop and count rather than send
+    // ICMP "fragmentation needed": the client's path MTU discovery then sees
+    // a black hole, so the VIP's MTU must leave room for ENCAP_LEN (document
+    // it where VIPs are configured), as with Maglev and Katran.
+    if ip_len + ENCAP_LEN > usize::from(table.mtu) {
+        return Err(DropReason::EncapExceedsMtu);
+    }
+    match choose(flow, data, table, state)? {
+        Choice::Held => Ok(Verdict::Held),
+        Choice::Backend(backend) => {
+            push_headers(frame, l2, ip_len, is_ipv6, backend, table)?;
+            Ok(Verdict::ToWire)
+        }
+    }
+}
+
+fn push_headers(
+    frame: &mut Frame<'_>,
+    l2: usize,
+    ip_len: usize,
+    is_ipv6: bool,
+    backend: &BackendSlot,
+    table: &ForwardingTable,
+) -> Result<(), DropReason> {
+    // Ethernet padding behind the IP packet must not end up inside the tunnel.
+    frame.set_len(l2 + ip_len);
+    if !frame.push_front(ENCAP_LEN) {
+        return Err(DropReason::NoHeadroom);
+    }
+    let data = frame.data_mut();
+    data.copy_within(ENCAP_LEN..ENCAP_LEN + l2, 0);
+    // The (last) EtherType now announces the outer IPv4 header.
+    data[l2 - 2..l2].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+    let mut eth = EthernetFrame::new_unchecked(&mut data[..]);
+    eth.set_dst(backend.mac);
+    eth.set_src(table.lb_mac);
+    let outer = Ipv4Repr {
+        src: table.lb_ipv4,
+        dst: backend.addr,
+        protocol: ip_proto::GRE,
+        payload_len: (4 + ip_len) as u16,
+        ttl: OUTER_TTL,
+        ident: 0,
+        dont_frag: true,
+    };
+    outer.emit(&mut data[l2..l2 + 20]);
+    let gre = GreRepr {
+        protocol_type: if is_ipv6 {
+            ethertype::IPV6
+        } else {
+            ethertype::IPV4
+        },
+        key: None,
+        sequence: None,
+        checksum: false,
+    };
+    gre.emit(&mut data[l2 + 20..l2 + ENCAP_LEN], &[]);
+    Ok(())
+}

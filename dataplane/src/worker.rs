@@ -1,0 +1,97 @@
+//! The worker loop: one per queue, pinned to a core, sharing nothing mutable.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::forwarding::TableHandle;
+use crate::io::PacketIo;
+use crate::pipeline::{Pipeline, WorkerState};
+
+/// Frames taken per batch: netmap's and DPDK's customary burst.
+pub const DEFAULT_BATCH: usize = 32;
+
+/// How long an idle worker sleeps in the backend's poll before looking at
+/// the stop flag and the held fragments again.
+const IDLE_WAIT: Duration = Duration::from_millis(1);
+
+/// One pinned packet loop.
+#[derive(Debug)]
+pub struct Worker<Io: PacketIo> {
+    pub io: Io,
+    pub state: WorkerState,
+    table: TableHandle,
+    stop: Arc<AtomicBool>,
+    core: Option<usize>,
+    batch: usize,
+}
+
+impl<Io: PacketIo> Worker<Io> {
+    /// A worker over `io`, reading tables from `table` until `stop` is set.
+    pub fn new(io: Io, state: WorkerState, table: TableHandle, stop: Arc<AtomicBool>) -> Self {
+        Self {
+            io,
+            state,
+            table,
+            stop,
+            core: None,
+            batch: DEFAULT_BATCH,
+        }
+    }
+
+    /// Pins the loop to this core when it runs.
+    #[must_use]
+    pub fn pinned_to(mut self, core: usize) -> Self {
+        self.core = Some(core);
+        self
+    }
+
+    /// Frames per batch.
+    #[must_use]
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Runs until the stop flag is set; returns the worker so its state can
+    /// be inspected. Fails only when the backend's I/O fails.
+    pub fn run(mut self) -> io::Result<Self> {
+        if let Some(id) = self.core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                return Err(io::Error::other(format!(
+                    "cannot pin the worker to core {id}: is it online and allowed by the CPU mask?"
+                )));
+            }
+        }
+        let start = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            let moved = self.run_once(start.elapsed().as_millis() as u64)?;
+            if moved == 0 {
+                self.io.wait(IDLE_WAIT)?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// One batch at time `now_ms`: the table is read once, frames run
+    /// through the pipeline, held fragments are settled. Returns how many
+    /// frames moved.
+    pub fn run_once(&mut self, now_ms: u64) -> io::Result<usize> {
+        let table = self.table.load();
+        self.state.set_now_ms(now_ms);
+        let state = &mut self.state;
+        let counts = self
+            .io
+            .run_batch(self.batch, |frame| Pipeline::process(frame, &table, state))?;
+        let io = &mut self.io;
+        Pipeline::release_held(&table, &mut self.state, |bytes| {
+            io.transmit_copy(bytes).unwrap_or(false)
+        });
+        let counters = &self.state.counters;
+        counters.batches.add(1);
+        counters.host_to_wire.add(counts.host_to_wire as u64);
+        counters.table_generation.set(table.generation);
+        Ok(counts.from_wire + counts.host_to_wire)
+    }
+}

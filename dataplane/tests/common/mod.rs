@@ -1,0 +1,106 @@
+//! Shared setup for the dataplane's integration tests: one balancer, three
+//! backends, a router, and frames run through the real pipeline.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use core::net::{IpAddr, Ipv4Addr};
+
+use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
+use dataplane::pipeline::{Pipeline, WorkerConfig, WorkerState};
+use dataplane::synth::{ClientFlow, Transport, Tunnel};
+use dataplane::{Frame, Verdict};
+
+pub const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
+pub const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
+pub const VIP6: &str = "2001:db8::80";
+pub const SEED: u64 = 0x5eed;
+pub const BACKENDS: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(10, 1, 0, 1),
+    Ipv4Addr::new(10, 1, 0, 2),
+    Ipv4Addr::new(10, 1, 0, 3),
+];
+
+/// The next-hop MAC of backend `i` (distinct per backend so tests can tell).
+pub fn backend_mac(i: usize) -> [u8; 6] {
+    [0x02, 0, 0, 0, 1, i as u8 + 1]
+}
+
+pub fn backend_specs() -> Vec<BackendSpec> {
+    BACKENDS
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| BackendSpec {
+            slot: i as u16,
+            addr: *addr,
+            weight: 1,
+            mac: Some(backend_mac(i)),
+            generation: 0,
+        })
+        .collect()
+}
+
+pub fn spec_with(backends: Vec<BackendSpec>) -> ForwardingSpec {
+    ForwardingSpec {
+        lb_ipv4: LB,
+        lb_mac: LB_MAC,
+        vips: vec![IpAddr::V4(VIP), VIP6.parse().unwrap()],
+        backends,
+        seed: SEED,
+        table_size: 65537,
+        mtu: 1500,
+        generation: 1,
+    }
+}
+
+pub fn table() -> ForwardingTable {
+    ForwardingTable::build(&spec_with(backend_specs())).unwrap()
+}
+
+pub fn state() -> WorkerState {
+    WorkerState::new(WorkerConfig::default())
+}
+
+pub fn tunnel() -> Tunnel {
+    Tunnel::new(ROUTER, LB)
+}
+
+pub fn tcp4(client: [u8; 4], port: u16) -> ClientFlow {
+    ClientFlow {
+        src: IpAddr::V4(client.into()),
+        dst: IpAddr::V4(VIP),
+        transport: Transport::Tcp,
+        src_port: port,
+        dst_port: 80,
+    }
+}
+
+pub fn udp6(port: u16) -> ClientFlow {
+    ClientFlow {
+        src: "2001:db8:1::7".parse().unwrap(),
+        dst: VIP6.parse().unwrap(),
+        transport: Transport::Udp,
+        src_port: port,
+        dst_port: 53,
+    }
+}
+
+/// Headroom the test buffers leave in front of a frame, like the I/O backends.
+pub const HEADROOM: usize = 128;
+
+/// Runs one frame through the pipeline in a buffer with headroom; returns the
+/// verdict and the frame as it left.
+pub fn run(frame: &[u8], table: &ForwardingTable, state: &mut WorkerState) -> (Verdict, Vec<u8>) {
+    let mut buf = vec![0xa5u8; HEADROOM + frame.len() + 64];
+    buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
+    let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
+    let verdict = Pipeline::process(&mut f, table, state);
+    (verdict, f.data().to_vec())
+}
+
+/// Which backend a forwarded frame was sent to (by outer destination).
+pub fn backend_of(out: &[u8]) -> Option<usize> {
+    let l2 = if out[12..14] == [0x81, 0x00] { 18 } else { 14 };
+    let dst = Ipv4Addr::new(out[l2 + 16], out[l2 + 17], out[l2 + 18], out[l2 + 19]);
+    BACKENDS.iter().position(|b| *b == dst)
+}
