@@ -7,6 +7,7 @@
 pub mod frame;
 pub mod io;
 pub mod verdict;
+pub mod wire;
 
 pub use frame::Frame;
 pub use verdict::{DropReason, Verdict};
