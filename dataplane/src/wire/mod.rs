@@ -13,7 +13,12 @@
 //! Everything here sits on the per-packet path: no allocation, fixed-offset
 //! byte reads, `#[inline]` accessors.
 
+pub mod arp;
 pub mod checksum;
+pub mod ethernet;
+
+pub use arp::{ArpPacket, ArpRepr};
+pub use ethernet::EthernetFrame;
 
 use core::fmt;
 
