@@ -101,7 +101,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// The `EtherType` of the payload: behind the tag when tagged, else the
-    /// `EtherType` field itself. A second (QinQ) tag is not looked into.
+    /// `EtherType` field itself. A second (`QinQ`) tag is not looked into.
     #[inline]
     pub fn inner_ethertype(&self) -> u16 {
         if self.is_vlan_tagged() {
