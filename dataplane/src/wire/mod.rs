@@ -16,9 +16,11 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod ipv4;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use ethernet::EthernetFrame;
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
 
 use core::fmt;
 
