@@ -16,11 +16,13 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod gre;
 pub mod ipv4;
 pub mod ipv6;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use ethernet::EthernetFrame;
+pub use gre::{GrePacket, GreRepr};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Fragment, Ipv6Packet, Ipv6Repr, Ipv6Upper, MAX_EXTENSION_HEADERS};
 
