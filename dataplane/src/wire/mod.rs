@@ -19,12 +19,16 @@ pub mod ethernet;
 pub mod gre;
 pub mod ipv4;
 pub mod ipv6;
+pub mod tcp;
+pub mod udp;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use ethernet::EthernetFrame;
 pub use gre::{GrePacket, GreRepr};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Fragment, Ipv6Packet, Ipv6Repr, Ipv6Upper, MAX_EXTENSION_HEADERS};
+pub use tcp::TcpPacket;
+pub use udp::UdpPacket;
 
 use core::fmt;
 
