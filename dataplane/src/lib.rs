@@ -6,6 +6,7 @@
 
 pub mod frame;
 pub mod io;
+pub mod maglev;
 pub mod verdict;
 
 pub use frame::Frame;
