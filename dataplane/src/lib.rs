@@ -4,6 +4,7 @@
 //! each through the [`pipeline`] against an immutable forwarding table, and
 //! moves it by its [`Verdict`]. See `DESIGN.md` section 3 for the map.
 
+pub mod conntrack;
 pub mod frame;
 pub mod io;
 pub mod maglev;
