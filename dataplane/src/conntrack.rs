@@ -1,0 +1,350 @@
+//! A worker's connection table: which backend each live flow was sent to.
+//!
+//! Maglev alone would move some flows when the backend set changes; the
+//! connection table keeps an established flow on its backend until it has
+//! been idle longer than its protocol's timeout. Each worker owns one table,
+//! so nothing here is shared or atomic.
+//!
+//! The table is set-associative: a flow hash picks one bucket of four
+//! 16-byte ways, one 64-byte cache line, so a lookup touches one line (which
+//! [`ConnTable::prefetch`] can pull in ahead of a batch). All memory is
+//! allocated once in [`ConnTable::new`]: when a bucket is full of live flows
+//! the least recently seen one is evicted, and the number of new flows per
+//! second is capped, so a SYN flood can evict at most that many established
+//! flows per second, never all of them.
+
+use std::fmt;
+use std::mem::size_of;
+
+/// Ways per bucket: 4 x 16 bytes fill one cache line.
+const WAYS: usize = 4;
+/// The smallest table: 4 buckets, so the 2 hash bits dropped from the tag
+/// (see [`flow_tag`]) are always among the bucket index bits.
+const MIN_CAPACITY: usize = 16;
+/// The largest table, `2^28` entries (4 GiB): a bound on what a configuration
+/// value can make a worker allocate.
+const MAX_CAPACITY: usize = 1 << 28;
+
+/// Tag bit set in every occupied way, so a tag is never 0 (0 marks empty).
+const PRESENT: u64 = 1 << 63;
+/// Tag bit holding the timeout class: set for [`TimeoutClass::Udp`].
+const UDP_CLASS: u64 = 1 << 62;
+
+/// Sizing, timeouts and admission rate of a [`ConnTable`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnTableConfig {
+    /// Entries; rounded up to a power of two, and clamped to `16..=2^28`.
+    pub capacity: usize,
+    /// Idle time after which a TCP flow's entry no longer counts.
+    pub tcp_timeout_secs: u32,
+    /// Idle time after which a UDP (or other non-TCP) flow's entry no longer counts.
+    pub udp_timeout_secs: u32,
+    /// New flows admitted per second of `now_secs`; 0 admits none.
+    pub max_new_per_sec: u32,
+}
+
+impl Default for ConnTableConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 1 << 20,
+            tcp_timeout_secs: 300,
+            udp_timeout_secs: 30,
+            max_new_per_sec: 1_000_000,
+        }
+    }
+}
+
+/// Which idle timeout applies to a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutClass {
+    /// TCP flows.
+    Tcp,
+    /// UDP flows, and every protocol other than TCP.
+    Udp,
+}
+
+/// What the table remembers for a flow: the backend chosen for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnEntry {
+    /// The backend's slot in the forwarding table.
+    pub slot: u16,
+    /// The backend's generation when the flow was pinned to it; the caller
+    /// compares it with the current one and re-inserts when it is stale.
+    pub generation: u16,
+}
+
+/// What [`ConnTable::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new flow took an empty or expired way.
+    Inserted,
+    /// The flow already had a live entry; it now holds the new one.
+    Replaced,
+    /// A new flow took the way of another flow's live entry (the least
+    /// recently seen in its bucket).
+    Evicted,
+    /// Over `max_new_per_sec` this second: nothing was written.
+    RateLimited,
+}
+
+/// One way: a flow's tag and what it maps to. 16 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct Way {
+    /// [`flow_tag`] plus the class bit; 0 when the way is empty.
+    tag: u64,
+    /// `now_secs` of the flow's last insert or lookup hit.
+    last_seen: u32,
+    slot: u16,
+    generation: u16,
+}
+
+/// One cache line of ways.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Bucket {
+    ways: [Way; WAYS],
+}
+
+const _: () = assert!(size_of::<Way>() == 16);
+const _: () = assert!(size_of::<Bucket>() == 64);
+
+/// A fixed-size, set-associative map from flow hash to [`ConnEntry`].
+pub struct ConnTable {
+    buckets: Box<[Bucket]>,
+    /// `buckets.len() - 1`; the bucket of a hash is `hash & bucket_mask`.
+    bucket_mask: u64,
+    tcp_timeout_secs: u32,
+    udp_timeout_secs: u32,
+    max_new_per_sec: u32,
+    /// The second `new_this_second` counts admissions for.
+    rate_second: u32,
+    new_this_second: u32,
+    evictions: u64,
+    rate_limited: u64,
+}
+
+impl fmt::Debug for ConnTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnTable")
+            .field("capacity", &self.capacity())
+            .field("tcp_timeout_secs", &self.tcp_timeout_secs)
+            .field("udp_timeout_secs", &self.udp_timeout_secs)
+            .field("max_new_per_sec", &self.max_new_per_sec)
+            .field("evictions", &self.evictions)
+            .field("rate_limited", &self.rate_limited)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The flow's identity within its bucket: the hash without its two lowest
+/// bits (always part of the bucket index, as there are at least 4 buckets),
+/// marked present. Bits 62 and 63 are free for the class and presence bits.
+#[inline(always)]
+fn flow_tag(hash: u64) -> u64 {
+    (hash >> 2) | PRESENT
+}
+
+#[inline(always)]
+fn class_bit(class: TimeoutClass) -> u64 {
+    match class {
+        TimeoutClass::Tcp => 0,
+        TimeoutClass::Udp => UDP_CLASS,
+    }
+}
+
+/// Seconds since `last_seen`; 0 if the clock reads earlier than that.
+#[inline(always)]
+fn idle_secs(now_secs: u32, last_seen: u32) -> u32 {
+    now_secs.saturating_sub(last_seen)
+}
+
+impl ConnTable {
+    /// Allocates the whole table (16 bytes per entry) up front; nothing on
+    /// the packet path allocates afterwards.
+    pub fn new(config: ConnTableConfig) -> Self {
+        let capacity = config
+            .capacity
+            .clamp(MIN_CAPACITY, MAX_CAPACITY)
+            .next_power_of_two();
+        let bucket_count = capacity / WAYS;
+        Self {
+            buckets: vec![Bucket::default(); bucket_count].into_boxed_slice(),
+            bucket_mask: bucket_count as u64 - 1,
+            tcp_timeout_secs: config.tcp_timeout_secs,
+            udp_timeout_secs: config.udp_timeout_secs,
+            max_new_per_sec: config.max_new_per_sec,
+            rate_second: 0,
+            new_this_second: 0,
+            evictions: 0,
+            rate_limited: 0,
+        }
+    }
+
+    /// The flow's entry, if it was seen within `class`'s timeout; a hit
+    /// counts as activity and refreshes the flow's last-seen time.
+    #[inline]
+    pub fn lookup(&mut self, hash: u64, class: TimeoutClass, now_secs: u32) -> Option<ConnEntry> {
+        let tag = flow_tag(hash);
+        let timeout = self.timeout_secs(class);
+        let index = self.bucket_index(hash);
+        let way = self.buckets[index]
+            .ways
+            .iter_mut()
+            .find(|way| way.tag & !UDP_CLASS == tag)?;
+        if idle_secs(now_secs, way.last_seen) > timeout {
+            return None;
+        }
+        way.last_seen = now_secs;
+        Some(ConnEntry {
+            slot: way.slot,
+            generation: way.generation,
+        })
+    }
+
+    /// Pins the flow to `entry`.
+    ///
+    /// A flow with a live entry has it overwritten (`Replaced`; this is how a
+    /// stale backend generation is corrected, and it is not a new flow). Any
+    /// other flow is new: it is refused once `max_new_per_sec` new flows were
+    /// admitted in second `now_secs` (`RateLimited`, nothing written);
+    /// otherwise it takes its own expired way, an empty or expired way
+    /// (`Inserted`), or else the way of the least recently seen flow in the
+    /// bucket (`Evicted`).
+    pub fn insert(
+        &mut self,
+        hash: u64,
+        entry: ConnEntry,
+        class: TimeoutClass,
+        now_secs: u32,
+    ) -> InsertOutcome {
+        let tag = flow_tag(hash);
+        let index = self.bucket_index(hash);
+        let own_way = self.buckets[index]
+            .ways
+            .iter()
+            .position(|way| way.tag & !UDP_CLASS == tag);
+        let own_way_live =
+            own_way.is_some_and(|way| self.is_live(&self.buckets[index].ways[way], now_secs));
+        if !own_way_live && !self.admit_new_flow(now_secs) {
+            self.rate_limited += 1;
+            return InsertOutcome::RateLimited;
+        }
+        let (way, outcome) = match own_way {
+            Some(way) if own_way_live => (way, InsertOutcome::Replaced),
+            Some(way) => (way, InsertOutcome::Inserted),
+            None => self.way_for_new_flow(index, now_secs),
+        };
+        if outcome == InsertOutcome::Evicted {
+            self.evictions += 1;
+        }
+        self.buckets[index].ways[way] = Way {
+            tag: tag | class_bit(class),
+            last_seen: now_secs,
+            slot: entry.slot,
+            generation: entry.generation,
+        };
+        outcome
+    }
+
+    /// Asks the CPU to bring the flow's bucket into cache, so that a lookup a
+    /// few packets later does not wait on memory. A hint only; no-op on
+    /// architectures other than `x86_64`.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        let bucket: *const Bucket = &raw const self.buckets[self.bucket_index(hash)];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `_mm_prefetch` needs SSE, part of the x86_64 baseline. A
+        // prefetch never faults and does not change memory; the address is
+        // anyway that of a live bucket borrowed from `self`.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(bucket.cast::<i8>());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = bucket;
+    }
+
+    /// Entries holding a flow seen within its timeout. Scans the whole table:
+    /// for metrics, not for the packet path.
+    pub fn occupancy(&self, now_secs: u32) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|bucket| &bucket.ways)
+            .filter(|way| self.is_live(way, now_secs))
+            .count()
+    }
+
+    /// Entries the table holds: the configured capacity after rounding.
+    pub fn capacity(&self) -> usize {
+        self.buckets.len() * WAYS
+    }
+
+    /// Live entries pushed out by new flows since the table was made.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// New flows refused by the per-second cap since the table was made.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited
+    }
+
+    /// Bytes the table occupies, all allocated in [`Self::new`].
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>() + self.buckets.len() * size_of::<Bucket>()
+    }
+
+    #[inline(always)]
+    fn bucket_index(&self, hash: u64) -> usize {
+        (hash & self.bucket_mask) as usize
+    }
+
+    #[inline(always)]
+    fn timeout_secs(&self, class: TimeoutClass) -> u32 {
+        match class {
+            TimeoutClass::Tcp => self.tcp_timeout_secs,
+            TimeoutClass::Udp => self.udp_timeout_secs,
+        }
+    }
+
+    /// Whether a way holds a flow seen within its own class's timeout.
+    #[inline(always)]
+    fn is_live(&self, way: &Way, now_secs: u32) -> bool {
+        let class = if way.tag & UDP_CLASS == 0 {
+            TimeoutClass::Tcp
+        } else {
+            TimeoutClass::Udp
+        };
+        way.tag != 0 && idle_secs(now_secs, way.last_seen) <= self.timeout_secs(class)
+    }
+
+    /// Counts a new flow against this second's allowance; false when spent.
+    fn admit_new_flow(&mut self, now_secs: u32) -> bool {
+        if now_secs != self.rate_second {
+            self.rate_second = now_secs;
+            self.new_this_second = 0;
+        }
+        if self.new_this_second >= self.max_new_per_sec {
+            return false;
+        }
+        self.new_this_second += 1;
+        true
+    }
+
+    /// The way a new flow takes in bucket `index`: the first empty or expired
+    /// one, else the least recently seen.
+    fn way_for_new_flow(&self, index: usize, now_secs: u32) -> (usize, InsertOutcome) {
+        let ways = &self.buckets[index].ways;
+        if let Some(way) = ways.iter().position(|way| !self.is_live(way, now_secs)) {
+            return (way, InsertOutcome::Inserted);
+        }
+        let least_recent = (0..WAYS)
+            .max_by_key(|&way| idle_secs(now_secs, ways[way].last_seen))
+            .unwrap_or(0);
+        (least_recent, InsertOutcome::Evicted)
+    }
+}
+
+#[cfg(test)]
+mod tests;
