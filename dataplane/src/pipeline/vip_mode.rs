@@ -92,6 +92,6 @@ fn push_headers(
         sequence: None,
         checksum: false,
     };
-    gre.emit(&mut data[l2 + 20..l2 + ENCAP_LEN], &[]);
+    gre.emit(&mut data[l2 + 20..l2 + ENCAP_LEN]);
     Ok(())
 }
