@@ -27,7 +27,7 @@ macro_rules! drop_reasons {
             /// How many reasons there are: the length of a per-reason counter array.
             pub const COUNT: usize = Self::ALL.len();
 
-            /// The snake_case name used in counters, metrics and replay output.
+            /// The `snake_case` name used in counters, metrics and replay output.
             pub const fn name(self) -> &'static str {
                 match self {
                     $(DropReason::$variant => $name,)+

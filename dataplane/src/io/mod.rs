@@ -2,6 +2,8 @@
 //! a batch received at once, each frame moved by its verdict, ring positions
 //! published once per batch.
 
+pub mod memory;
+
 use std::io;
 use std::time::Duration;
 
