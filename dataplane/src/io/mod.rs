@@ -3,6 +3,7 @@
 //! published once per batch.
 
 pub mod memory;
+pub mod pcap;
 
 use std::io;
 use std::time::Duration;
