@@ -2,6 +2,9 @@
 //! a batch received at once, each frame moved by its verdict, ring positions
 //! published once per batch.
 
+pub mod memory;
+pub mod pcap;
+
 use std::io;
 use std::time::Duration;
 
