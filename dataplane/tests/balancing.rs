@@ -137,7 +137,7 @@ fn an_icmp_error_about_a_flow_reaches_the_flow_s_backend() {
         icmp[2..4].copy_from_slice(&sum.to_be_bytes());
         let error = etherparse::PacketBuilder::ipv4([203, 0, 113, 1], VIP.octets(), 64);
         let mut packet = Vec::new();
-        error.write(&mut packet, 1, &icmp).unwrap();
+        error.write(&mut packet, etherparse::IpNumber(1), &icmp).unwrap();
         assert_eq!(forward(&tunnel().encapsulate(&packet), &table, &mut state), backend, "port {port}");
     }
 }

@@ -395,6 +395,10 @@ impl MemoryIo {
                     self.free.push(rx.buf);
                     counts.dropped += 1;
                 }
+                Verdict::Held => {
+                    self.free.push(rx.buf);
+                    counts.held += 1;
+                }
             }
         }
         self.wire_rx.head = rx_cur;

@@ -22,6 +22,8 @@ pub struct BatchCounts {
     pub to_host: usize,
     /// Of those, frames freed (`Drop`).
     pub dropped: usize,
+    /// Of those, frames the pipeline copied aside (`Held`); their buffers are freed.
+    pub held: usize,
     /// Frames the host stack sent, passed through to the wire untouched.
     pub host_to_wire: usize,
 }

@@ -458,6 +458,11 @@ impl PacketIo for PcapIo {
                     counts.dropped += 1;
                     self.dropped_output.as_mut()
                 }
+                // The pipeline kept a copy; it comes back through `transmit_copy`.
+                Verdict::Held => {
+                    counts.held += 1;
+                    None
+                }
             };
             if let Some(sink) = sink {
                 sink.write(staged.stamp, data)?;

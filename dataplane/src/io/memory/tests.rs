@@ -44,7 +44,7 @@ fn by_first_byte(frame: &mut Frame<'_>) -> Verdict {
     match frame.data().first() {
         Some(0) => Verdict::ToWire,
         Some(1) => Verdict::ToHost,
-        _ => Verdict::Drop(DropReason::NotGre),
+        _ => Verdict::Drop(DropReason::UnsupportedGreProtocol),
     }
 }
 
@@ -89,6 +89,7 @@ fn verdicts_land_in_their_rings_byte_for_byte() {
             to_wire: 1,
             to_host: 1,
             dropped: 1,
+            held: 0,
             host_to_wire: 0,
         }
     );

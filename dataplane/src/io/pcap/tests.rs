@@ -61,7 +61,7 @@ fn by_marker(frame: &mut Frame<'_>) -> Verdict {
     match frame.data().get(14) {
         Some(0) => Verdict::ToWire,
         Some(1) => Verdict::ToHost,
-        _ => Verdict::Drop(DropReason::NotGre),
+        _ => Verdict::Drop(DropReason::UnsupportedGreProtocol),
     }
 }
 
