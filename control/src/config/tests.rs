@@ -225,13 +225,14 @@ fn environment_variables_reach_the_struct() {
         assert_eq!(args.vips.as_slice().len(), 1);
         // A flag still wins over its variable.
         assert_eq!(parse(&["--mtu", "1450"]).unwrap().mtu, 1450);
-        // And a bad variable is reported like a bad flag.
         return;
     }
     // The parent: rerun just this test in a child with RR_* set, so no other
-    // test (running on another thread) sees these variables.
+    // test (running on another thread) sees these variables; the child's
+    // environment is cleared so that none of the caller's RR_* leak in.
     let output = Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env_clear()
         .env(CHILD_MARKER, "1")
         .env("RR_TARGET_IPS", "10.1.0.1;10.1.0.2:7")
         .env("RR_LB_IP", "192.0.2.10")
@@ -272,6 +273,7 @@ fn a_bad_environment_variable_is_reported_like_a_bad_flag() {
             "--exact",
             "--test-threads=1",
         ])
+        .env_clear()
         .env(CHILD_MARKER, "1")
         .env("RR_TARGET_IPS", "10.1.0.1")
         .env("RR_MTU", "huge")
