@@ -1,0 +1,207 @@
+//! Configuration errors: each names the setting, the value given and what
+//! would have been accepted, so that a wrong `RR_*` variable is fixed on the
+//! first try.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// A configuration setting: its environment variable, flag and accepted form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Setting {
+    TargetIps,
+    LbIp,
+    LbMac,
+    NexthopMac,
+    BackendMacs,
+    Vips,
+    Seed,
+    TableSize,
+    ConntrackCapacity,
+    TcpTimeout,
+    UdpTimeout,
+    MaxNewFlows,
+    FragmentHold,
+    FragmentHoldCapacity,
+    Mtu,
+}
+
+impl Setting {
+    /// The environment variable that sets it.
+    pub const fn env(self) -> &'static str {
+        match self {
+            Self::TargetIps => "RR_TARGET_IPS",
+            Self::LbIp => "RR_LB_IP",
+            Self::LbMac => "RR_LB_MAC",
+            Self::NexthopMac => "RR_NEXTHOP_MAC",
+            Self::BackendMacs => "RR_BACKEND_MACS",
+            Self::Vips => "RR_VIPS",
+            Self::Seed => "RR_SEED",
+            Self::TableSize => "RR_TABLE_SIZE",
+            Self::ConntrackCapacity => "RR_CONNTRACK_CAPACITY",
+            Self::TcpTimeout => "RR_TCP_TIMEOUT",
+            Self::UdpTimeout => "RR_UDP_TIMEOUT",
+            Self::MaxNewFlows => "RR_MAX_NEW_FLOWS",
+            Self::FragmentHold => "RR_FRAGMENT_HOLD",
+            Self::FragmentHoldCapacity => "RR_FRAGMENT_HOLD_CAPACITY",
+            Self::Mtu => "RR_MTU",
+        }
+    }
+
+    /// What a valid value looks like, for error messages.
+    pub const fn accepted(self) -> &'static str {
+        match self {
+            Self::TargetIps => {
+                "ip or ip:weight with weight 0..=65535, ';'-separated \
+                 (IPv4, each backend once, at most 65535 backends)"
+            }
+            Self::LbIp => "an IPv4 address such as 192.0.2.10",
+            Self::LbMac | Self::NexthopMac => "a unicast MAC such as 02:00:00:00:00:01",
+            Self::BackendMacs => {
+                "ip=mac entries such as 10.1.0.1=02:00:00:00:01:01, ';'-separated \
+                 (IPv4, unicast MACs, each ip once)"
+            }
+            Self::Vips => "IPv4 or IPv6 addresses, ';'-separated, each once",
+            Self::Seed => "a 64-bit number, decimal or 0x-hex",
+            Self::TableSize => "a prime from 3 to 16777213",
+            Self::ConntrackCapacity => "a number of connections from 1 to 1073741824",
+            Self::TcpTimeout | Self::UdpTimeout => {
+                "a duration above zero such as 300s, 5m or 30 (seconds)"
+            }
+            Self::MaxNewFlows => "new flows per second, at least 1",
+            Self::FragmentHold => "a duration from 0 to 60s such as 100ms (0 holds nothing)",
+            Self::FragmentHoldCapacity => "a number of frames from 0 to 65536",
+            Self::Mtu => "bytes from 576 to 9216",
+        }
+    }
+}
+
+/// What is wrong with a value (or one entry of a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The list has no entries.
+    Empty,
+    /// Not an IPv4 address.
+    NotIpv4,
+    /// An IPv6 address where only IPv4 works.
+    Ipv6NotAccepted,
+    /// Not an IPv4 or IPv6 address.
+    NotIp,
+    /// The `:weight` part is not a number in 0..=65535.
+    BadWeight(String),
+    /// Not six two-digit hex groups.
+    NotMac,
+    /// A multicast or broadcast MAC (group bit set).
+    GroupMac,
+    /// The all-zero MAC.
+    ZeroMac,
+    /// An entry without `=` between address and MAC.
+    MissingEquals,
+    /// The same address twice.
+    Duplicate(IpAddr),
+    /// Not a whole number.
+    NotNumber,
+    /// A number outside the accepted range.
+    OutOfRange,
+    /// Not a duration; the parser's explanation.
+    NotDuration(String),
+    /// A zero duration where time must pass.
+    Zero,
+    /// A table size that is not prime, with the nearest primes in range.
+    NotPrime {
+        below: Option<u64>,
+        above: Option<u64>,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("has no entries"),
+            Self::NotIpv4 => f.write_str("is not an IPv4 address"),
+            Self::Ipv6NotAccepted => {
+                f.write_str("is IPv6, but the outer (GRE) header is IPv4 so only IPv4 works here")
+            }
+            Self::NotIp => f.write_str("is not an IPv4 or IPv6 address"),
+            Self::BadWeight(w) => write!(f, "has weight {w:?}"),
+            Self::NotMac => f.write_str("is not a MAC address"),
+            Self::GroupMac => f.write_str("is a multicast or broadcast MAC"),
+            Self::ZeroMac => f.write_str("is the all-zero MAC"),
+            Self::MissingEquals => f.write_str("has no '=' between address and MAC"),
+            Self::Duplicate(addr) => write!(f, "lists {addr} more than once"),
+            Self::NotNumber => f.write_str("is not a whole number"),
+            Self::OutOfRange => f.write_str("is out of range"),
+            Self::NotDuration(why) => write!(f, "is not a duration ({why})"),
+            Self::Zero => f.write_str("is zero"),
+            Self::NotPrime { below, above } => {
+                f.write_str("is not a prime")?;
+                match (below, above) {
+                    (Some(b), Some(a)) => write!(f, " (nearest primes: {b} below, {a} above)"),
+                    (Some(b), None) => write!(f, " (nearest prime: {b} below)"),
+                    (None, Some(a)) => write!(f, " (nearest prime: {a} above)"),
+                    (None, None) => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// A configuration value that was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `value` (the whole setting or one entry of a list) has `problem`.
+    Invalid {
+        setting: Setting,
+        value: String,
+        problem: Problem,
+    },
+    /// More backends than a 16-bit backend index can name.
+    TooManyTargets { count: usize },
+    /// A Maglev table with fewer slots than backends leaves some without any.
+    TableSmallerThanTargets { table_size: u32, targets: usize },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(setting: Setting, value: &str, problem: Problem) -> Self {
+        Self::Invalid {
+            setting,
+            value: value.to_owned(),
+            problem,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid {
+                setting,
+                value,
+                problem,
+            } => write!(
+                f,
+                "{}: {value:?} {problem}; expected {}",
+                setting.env(),
+                setting.accepted()
+            ),
+            Self::TooManyTargets { count } => write!(
+                f,
+                "{}: {count} backends given; expected {}",
+                Setting::TargetIps.env(),
+                Setting::TargetIps.accepted()
+            ),
+            Self::TableSmallerThanTargets {
+                table_size,
+                targets,
+            } => write!(
+                f,
+                "{}: {table_size} is smaller than the {targets} backends in {}; \
+                 expected a prime at least as large (100 times the backends or more \
+                 keeps the spread even)",
+                Setting::TableSize.env(),
+                Setting::TargetIps.env()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
