@@ -62,8 +62,18 @@ fn one_batch(
 
 fn pipeline(c: &mut Criterion) {
     run_case(c, "gre_v4_tcp_hot", FlowFrames::gre_tcp(64 * 1024), true);
-    run_case(c, "gre_v4_tcp_1m_flows", FlowFrames::gre_tcp(1024 * 1024), true);
-    run_case(c, "gre_v4_tcp_new_flows", FlowFrames::gre_tcp_never_repeating(), false);
+    run_case(
+        c,
+        "gre_v4_tcp_1m_flows",
+        FlowFrames::gre_tcp(1024 * 1024),
+        true,
+    );
+    run_case(
+        c,
+        "gre_v4_tcp_new_flows",
+        FlowFrames::gre_tcp_never_repeating(),
+        false,
+    );
     run_case(c, "vip_encap", FlowFrames::vip_tcp(64 * 1024), true);
 }
 

@@ -57,19 +57,43 @@ pub struct FlowFrames {
 impl FlowFrames {
     /// GRE-encapsulated TCP (a 64-byte request) from `flows` clients.
     pub fn gre_tcp(flows: u64) -> Self {
-        let template = Tunnel::new(Ipv4Addr::new(10, 0, 0, 1), LB).encapsulate(&client(0).packet(&[0u8; 64]));
-        Self { template, src_at: INNER_SRC, sport_at: INNER_SPORT, ip_at: 38, flows: Some(flows), next: 0 }
+        let template =
+            Tunnel::new(Ipv4Addr::new(10, 0, 0, 1), LB).encapsulate(&client(0).packet(&[0u8; 64]));
+        Self {
+            template,
+            src_at: INNER_SRC,
+            sport_at: INNER_SPORT,
+            ip_at: 38,
+            flows: Some(flows),
+            next: 0,
+        }
     }
 
     /// GRE-encapsulated TCP where every packet is a new flow.
     pub fn gre_tcp_never_repeating() -> Self {
-        Self { flows: None, ..Self::gre_tcp(1) }
+        Self {
+            flows: None,
+            ..Self::gre_tcp(1)
+        }
     }
 
     /// Plain TCP to the VIP (VIP mode) from `flows` clients.
     pub fn vip_tcp(flows: u64) -> Self {
-        let template = ethernet_frame(ROUTER_MAC, LB_MAC, None, ethertype::IPV4, &client(0).packet(&[0u8; 64]));
-        Self { template, src_at: VIP_SRC, sport_at: VIP_SPORT, ip_at: 14, flows: Some(flows), next: 0 }
+        let template = ethernet_frame(
+            ROUTER_MAC,
+            LB_MAC,
+            None,
+            ethertype::IPV4,
+            &client(0).packet(&[0u8; 64]),
+        );
+        Self {
+            template,
+            src_at: VIP_SRC,
+            sport_at: VIP_SPORT,
+            ip_at: 14,
+            flows: Some(flows),
+            next: 0,
+        }
     }
 
     /// How many distinct flows (u64::MAX when never repeating).

@@ -48,6 +48,7 @@ impl FlowKey {
 
     /// The same flow seen from the other side (what an ICMP error quotes).
     #[inline]
+    #[must_use]
     pub fn reversed(&self) -> Self {
         Self {
             src: self.dst,

@@ -178,7 +178,10 @@ impl ForwardingTable {
     }
 }
 
-fn split_vips(vips: &[IpAddr]) -> (Box<[[u8; 4]]>, Box<[[u8; 16]]>) {
+/// VIPs split by family, as the packet path compares them.
+type VipsByFamily = (Box<[[u8; 4]]>, Box<[[u8; 16]]>);
+
+fn split_vips(vips: &[IpAddr]) -> VipsByFamily {
     let v4 = vips
         .iter()
         .filter_map(|v| match v {

@@ -113,7 +113,14 @@ impl FragmentTable {
 
     /// Remembers the backend chosen for a datagram's first fragment and
     /// releases the fragments that were waiting for it.
-    pub fn record(&mut self, hash: u64, key: &DatagramKey, slot: u16, generation: u16, now_ms: u64) {
+    pub fn record(
+        &mut self,
+        hash: u64,
+        key: &DatagramKey,
+        slot: u16,
+        generation: u16,
+        now_ms: u64,
+    ) {
         let bucket = self.bucket(hash);
         let entries = &mut self.datagrams[bucket];
         // Reuse the datagram's own entry, else a free or expired one, else the
@@ -121,7 +128,11 @@ impl FragmentTable {
         let index = entries
             .iter()
             .position(|d| d.used && d.key == *key)
-            .or_else(|| entries.iter().position(|d| !d.used || d.expires_ms <= now_ms))
+            .or_else(|| {
+                entries
+                    .iter()
+                    .position(|d| !d.used || d.expires_ms <= now_ms)
+            })
             .unwrap_or_else(|| {
                 let mut oldest = 0;
                 for (i, d) in entries.iter().enumerate() {
@@ -275,7 +286,10 @@ mod tests {
         assert_eq!(t.hold(&key(1), b"c", 0), Err(DropReason::FragmentHoldFull));
         let too_big = vec![0u8; config.hold_buf_size];
         t.expire(1000, &WorkerCounters::default());
-        assert_eq!(t.hold(&key(1), &too_big, 0), Err(DropReason::FragmentHoldFull));
+        assert_eq!(
+            t.hold(&key(1), &too_big, 0),
+            Err(DropReason::FragmentHoldFull)
+        );
     }
 
     #[test]

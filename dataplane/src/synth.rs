@@ -123,7 +123,13 @@ impl Tunnel {
         ip.header_checksum = ip.calc_header_checksum();
         let mut payload = ip.to_bytes().to_vec();
         payload.extend_from_slice(&gre);
-        ethernet_frame(self.eth_src, self.eth_dst, self.vlan, ethertype::IPV4, &payload)
+        ethernet_frame(
+            self.eth_src,
+            self.eth_dst,
+            self.vlan,
+            ethertype::IPV4,
+            &payload,
+        )
     }
 }
 
@@ -133,7 +139,13 @@ pub const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
 pub const BALANCER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
 /// An Ethernet frame, with one 802.1Q tag when `vlan` is set.
-pub fn ethernet_frame(src: [u8; 6], dst: [u8; 6], vlan: Option<u16>, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ethernet_frame(
+    src: [u8; 6],
+    dst: [u8; 6],
+    vlan: Option<u16>,
+    ethertype: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(18 + payload.len());
     out.extend_from_slice(&dst);
     out.extend_from_slice(&src);

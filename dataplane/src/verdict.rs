@@ -68,6 +68,8 @@ drop_reasons! {
     InnerVersionMismatch => "inner_version_mismatch",
     /// The TCP or UDP header of the flow is cut short.
     TruncatedTransport => "truncated_transport",
+    /// The TCP data offset or UDP length field contradicts the packet.
+    MalformedTransport => "malformed_transport",
     /// An ICMP error whose embedded packet is too short to name the flow.
     TruncatedIcmpError => "truncated_icmp_error",
     /// Too many IPv6 extension headers to walk.

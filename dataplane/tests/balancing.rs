@@ -7,11 +7,17 @@ mod common;
 use common::*;
 use dataplane::forwarding::ForwardingTable;
 use dataplane::pipeline::Pipeline;
-use dataplane::synth::{ethernet_frame, fragment_ipv4, fragment_ipv6, ClientFlow, Transport, ROUTER_MAC};
+use dataplane::synth::{
+    ethernet_frame, fragment_ipv4, fragment_ipv6, ClientFlow, Transport, ROUTER_MAC,
+};
 use dataplane::wire::ethertype;
 use dataplane::{DropReason, Verdict};
 
-fn forward(frame: &[u8], table: &ForwardingTable, state: &mut dataplane::pipeline::WorkerState) -> usize {
+fn forward(
+    frame: &[u8],
+    table: &ForwardingTable,
+    state: &mut dataplane::pipeline::WorkerState,
+) -> usize {
     let (verdict, out) = run(frame, table, state);
     assert_eq!(verdict, Verdict::ToWire);
     backend_of(&out).unwrap()
@@ -23,10 +29,24 @@ fn every_packet_of_a_flow_goes_to_one_backend_and_flows_spread_over_all() {
     let mut state = state();
     let mut per_backend = [0usize; 3];
     for client in 0..3000u32 {
-        let flow = tcp4([198, 51, (client >> 8) as u8, client as u8], 1024 + client as u16);
-        let first = forward(&tunnel().encapsulate(&flow.packet(b"a")), &table, &mut state);
+        let flow = tcp4(
+            [198, 51, (client >> 8) as u8, client as u8],
+            1024 + client as u16,
+        );
+        let first = forward(
+            &tunnel().encapsulate(&flow.packet(b"a")),
+            &table,
+            &mut state,
+        );
         for _ in 0..3 {
-            assert_eq!(forward(&tunnel().encapsulate(&flow.packet(b"b")), &table, &mut state), first);
+            assert_eq!(
+                forward(
+                    &tunnel().encapsulate(&flow.packet(b"b")),
+                    &table,
+                    &mut state
+                ),
+                first
+            );
         }
         per_backend[first] += 1;
     }
@@ -49,14 +69,24 @@ fn two_balancers_with_the_same_seed_choose_the_same_backend() {
 fn ipv4_fragments_in_order_follow_the_first_fragment_to_the_flow_s_backend() {
     let table = table();
     let mut state = state();
-    let flow = ClientFlow { transport: Transport::Udp, ..tcp4([198, 51, 100, 20], 5000) };
-    let whole = forward(&tunnel().encapsulate(&flow.packet(b"small")), &table, &mut state);
+    let flow = ClientFlow {
+        transport: Transport::Udp,
+        ..tcp4([198, 51, 100, 20], 5000)
+    };
+    let whole = forward(
+        &tunnel().encapsulate(&flow.packet(b"small")),
+        &table,
+        &mut state,
+    );
     let mut packet = flow.packet(&[7u8; 3000]);
     packet[6] &= !0x40; // clear DF so it may be fragmented
     let fragments = fragment_ipv4(&packet, 1000);
     assert_eq!(fragments.len(), 4);
     for fragment in fragments {
-        assert_eq!(forward(&tunnel().encapsulate(&fragment), &table, &mut state), whole);
+        assert_eq!(
+            forward(&tunnel().encapsulate(&fragment), &table, &mut state),
+            whole
+        );
     }
 }
 
@@ -64,10 +94,16 @@ fn ipv4_fragments_in_order_follow_the_first_fragment_to_the_flow_s_backend() {
 fn ipv4_fragments_before_their_first_are_held_then_released_to_the_same_backend() {
     let table = table();
     let mut state = state();
-    let flow = ClientFlow { transport: Transport::Udp, ..tcp4([198, 51, 100, 21], 5001) };
+    let flow = ClientFlow {
+        transport: Transport::Udp,
+        ..tcp4([198, 51, 100, 21], 5001)
+    };
     let mut packet = flow.packet(&[9u8; 2500]);
     packet[6] &= !0x40;
-    let fragments: Vec<_> = fragment_ipv4(&packet, 1000).iter().map(|f| tunnel().encapsulate(f)).collect();
+    let fragments: Vec<_> = fragment_ipv4(&packet, 1000)
+        .iter()
+        .map(|f| tunnel().encapsulate(f))
+        .collect();
     for late in &fragments[1..] {
         assert_eq!(run(late, &table, &mut state).0, Verdict::Held);
     }
@@ -90,7 +126,11 @@ fn ipv6_fragments_out_of_order_reach_the_flow_s_backend() {
     let table = table();
     let mut state = state();
     let flow = udp6(6000);
-    let whole = forward(&tunnel().encapsulate(&flow.packet(b"small")), &table, &mut state);
+    let whole = forward(
+        &tunnel().encapsulate(&flow.packet(b"small")),
+        &table,
+        &mut state,
+    );
     let fragments = fragment_ipv6(&flow.packet(&[3u8; 2000]), 1200, 0xabcd);
     let frames: Vec<_> = fragments.iter().map(|f| tunnel().encapsulate(f)).collect();
     assert_eq!(run(&frames[1], &table, &mut state).0, Verdict::Held);
@@ -108,7 +148,10 @@ fn ipv6_fragments_out_of_order_reach_the_flow_s_backend() {
 fn an_early_fragment_whose_first_never_comes_is_dropped_after_the_hold_time() {
     let table = table();
     let mut state = state();
-    let flow = ClientFlow { transport: Transport::Udp, ..tcp4([198, 51, 100, 22], 5002) };
+    let flow = ClientFlow {
+        transport: Transport::Udp,
+        ..tcp4([198, 51, 100, 22], 5002)
+    };
     let mut packet = flow.packet(&[1u8; 2500]);
     packet[6] &= !0x40;
     let late = tunnel().encapsulate(&fragment_ipv4(&packet, 1000)[2]);
@@ -130,15 +173,28 @@ fn an_icmp_error_about_a_flow_reaches_the_flow_s_backend() {
         let backend = forward(&tunnel().encapsulate(&flow.packet(b"")), &table, &mut state);
         // A router on the return path could not deliver the backend's reply
         // (VIP -> client) and tells the VIP, quoting that reply.
-        let reply = ClientFlow { src: flow.dst, dst: flow.src, transport: Transport::Tcp, src_port: 80, dst_port: flow.src_port }.packet(b"");
+        let reply = ClientFlow {
+            src: flow.dst,
+            dst: flow.src,
+            transport: Transport::Tcp,
+            src_port: 80,
+            dst_port: flow.src_port,
+        }
+        .packet(b"");
         let mut icmp = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
         icmp.extend_from_slice(&reply[..28]);
         let sum = dataplane::wire::checksum::checksum(&icmp);
         icmp[2..4].copy_from_slice(&sum.to_be_bytes());
         let error = etherparse::PacketBuilder::ipv4([203, 0, 113, 1], VIP.octets(), 64);
         let mut packet = Vec::new();
-        error.write(&mut packet, etherparse::IpNumber(1), &icmp).unwrap();
-        assert_eq!(forward(&tunnel().encapsulate(&packet), &table, &mut state), backend, "port {port}");
+        error
+            .write(&mut packet, etherparse::IpNumber(1), &icmp)
+            .unwrap();
+        assert_eq!(
+            forward(&tunnel().encapsulate(&packet), &table, &mut state),
+            backend,
+            "port {port}"
+        );
     }
 }
 
@@ -146,26 +202,48 @@ fn an_icmp_error_about_a_flow_reaches_the_flow_s_backend() {
 fn adding_a_backend_leaves_established_flows_where_they_are() {
     let mut state = state();
     let three = table();
-    let flows: Vec<_> = (0..1000u16).map(|p| tunnel().encapsulate(&tcp4([198, 51, 100, 40], p).packet(b""))).collect();
-    let before: Vec<_> = flows.iter().map(|f| forward(f, &three, &mut state)).collect();
+    let flows: Vec<_> = (0..1000u16)
+        .map(|p| tunnel().encapsulate(&tcp4([198, 51, 100, 40], p).packet(b"")))
+        .collect();
+    let before: Vec<_> = flows
+        .iter()
+        .map(|f| forward(f, &three, &mut state))
+        .collect();
     let mut specs = backend_specs();
-    specs.push(dataplane::forwarding::BackendSpec { slot: 3, addr: "10.1.0.4".parse().unwrap(), weight: 1, mac: Some([2, 0, 0, 0, 1, 4]), generation: 0 });
+    specs.push(dataplane::forwarding::BackendSpec {
+        slot: 3,
+        addr: "10.1.0.4".parse().unwrap(),
+        weight: 1,
+        mac: Some([2, 0, 0, 0, 1, 4]),
+        generation: 0,
+    });
     let four = ForwardingTable::build(&spec_with(specs)).unwrap();
     for (frame, backend) in flows.iter().zip(&before) {
         assert_eq!(forward(frame, &four, &mut state), *backend);
     }
     // New flows use the fourth backend too.
-    let mut fresh = dataplane::pipeline::WorkerState::new(Default::default());
-    let to_fourth = flows.iter().filter(|f| run(f, &four, &mut fresh).1[33] == 4).count();
-    assert!(to_fourth > 150, "{to_fourth} of 1000 new flows on the new backend");
+    let mut fresh = common::state();
+    let to_fourth = flows
+        .iter()
+        .filter(|f| run(f, &four, &mut fresh).1[33] == 4)
+        .count();
+    assert!(
+        to_fourth > 150,
+        "{to_fourth} of 1000 new flows on the new backend"
+    );
 }
 
 #[test]
 fn removing_a_backend_moves_only_its_flows_and_draining_keeps_them() {
     let mut state = state();
     let three = table();
-    let flows: Vec<_> = (0..1000u16).map(|p| tunnel().encapsulate(&tcp4([198, 51, 100, 41], p).packet(b""))).collect();
-    let before: Vec<_> = flows.iter().map(|f| forward(f, &three, &mut state)).collect();
+    let flows: Vec<_> = (0..1000u16)
+        .map(|p| tunnel().encapsulate(&tcp4([198, 51, 100, 41], p).packet(b"")))
+        .collect();
+    let before: Vec<_> = flows
+        .iter()
+        .map(|f| forward(f, &three, &mut state))
+        .collect();
 
     // Drain backend 0: weight 0, same generation: its flows stay.
     let mut drained = backend_specs();
@@ -174,8 +252,13 @@ fn removing_a_backend_moves_only_its_flows_and_draining_keeps_them() {
     for (frame, backend) in flows.iter().zip(&before) {
         assert_eq!(forward(frame, &drained, &mut state), *backend);
     }
-    let mut fresh = dataplane::pipeline::WorkerState::new(Default::default());
-    assert!(flows.iter().all(|f| backend_of(&run(f, &drained, &mut fresh).1) != Some(0)), "no new flow to a drained backend");
+    let mut fresh = common::state();
+    assert!(
+        flows
+            .iter()
+            .all(|f| backend_of(&run(f, &drained, &mut fresh).1) != Some(0)),
+        "no new flow to a drained backend"
+    );
 
     // Remove backend 0: new generation, its flows re-balance, the others stay.
     let mut removed = backend_specs();
@@ -200,13 +283,19 @@ fn with_no_backend_in_service_packets_are_dropped_as_no_backend() {
     }
     let table = ForwardingTable::build(&spec_with(specs)).unwrap();
     let frame = tunnel().encapsulate(&tcp4([198, 51, 100, 50], 1).packet(b""));
-    assert_eq!(run(&frame, &table, &mut state()).0, Verdict::Drop(DropReason::NoBackend));
+    assert_eq!(
+        run(&frame, &table, &mut state()).0,
+        Verdict::Drop(DropReason::NoBackend)
+    );
 }
 
 #[test]
 fn vip_mode_encapsulation_carries_the_packet_unchanged() {
     let table = table();
-    for (flow, ethertype) in [(tcp4([198, 51, 100, 60], 7), ethertype::IPV4), (udp6(8), ethertype::IPV6)] {
+    for (flow, ethertype) in [
+        (tcp4([198, 51, 100, 60], 7), ethertype::IPV4),
+        (udp6(8), ethertype::IPV6),
+    ] {
         let packet = flow.packet(b"payload");
         let mut frame = ethernet_frame(ROUTER_MAC, LB_MAC, None, ethertype, &packet);
         frame.extend_from_slice(&[0; 6]); // Ethernet padding must not be tunnelled
@@ -216,7 +305,10 @@ fn vip_mode_encapsulation_carries_the_packet_unchanged() {
         let outer = etherparse::Ipv4HeaderSlice::from_slice(&out[14..]).unwrap();
         assert_eq!(outer.protocol(), etherparse::IpNumber(47));
         assert_eq!(outer.source(), LB.octets());
-        assert_eq!(outer.to_header().calc_header_checksum(), outer.header_checksum());
+        assert_eq!(
+            outer.to_header().calc_header_checksum(),
+            outer.header_checksum()
+        );
         assert_eq!(usize::from(outer.total_len()), 24 + packet.len());
         assert_eq!(&out[36..38], &ethertype.to_be_bytes(), "GRE protocol");
         assert_eq!(&out[38..], &packet[..]);

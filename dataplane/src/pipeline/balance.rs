@@ -42,22 +42,18 @@ pub fn choose<'t>(
         }
         FlowOf::LaterFragment(datagram) => {
             let hash = table.hasher.datagram(&datagram);
-            match state.fragments.lookup(hash, &datagram, state.now_ms()) {
-                Some((slot, generation)) => {
-                    // The datagram's backend may have left since its first
-                    // fragment: the rest of it cannot be delivered anywhere.
-                    let backend = table
-                        .backend(slot, generation)
-                        .ok_or(DropReason::NoBackend)?;
-                    state.counters.backend_packets[slot as usize].add(1);
-                    Ok(Choice::Backend(backend))
-                }
-                None => {
-                    let now = state.now_ms();
-                    state.fragments.hold(&datagram, frame, now)?;
-                    Ok(Choice::Held)
-                }
-            }
+            let now = state.now_ms();
+            let Some((slot, generation)) = state.fragments.lookup(hash, &datagram, now) else {
+                state.fragments.hold(&datagram, frame, now)?;
+                return Ok(Choice::Held);
+            };
+            // The datagram's backend may have left since its first fragment:
+            // the rest of it cannot be delivered anywhere.
+            let backend = table
+                .backend(slot, generation)
+                .ok_or(DropReason::NoBackend)?;
+            state.counters.backend_packets[slot as usize].add(1);
+            Ok(Choice::Backend(backend))
         }
     }
 }

@@ -4,8 +4,8 @@
 use crate::flow::{DatagramKey, FlowKey};
 use crate::verdict::DropReason;
 use crate::wire::{
-    ip_proto, transport_ports, Icmpv4Packet, Icmpv6Packet, Ipv4Packet,
-    Ipv6Packet, WireError,
+    ip_proto, transport_ports, Icmpv4Packet, Icmpv6Packet, Ipv4Packet, Ipv6Packet, TcpPacket,
+    UdpPacket, WireError,
 };
 
 /// How a packet is balanced.
@@ -21,13 +21,20 @@ pub enum FlowOf {
     LaterFragment(DatagramKey),
 }
 
-/// Smallest transport header a whole packet of each protocol must carry.
-fn min_transport_len(protocol: u8) -> usize {
-    match protocol {
-        ip_proto::TCP => 20,
-        ip_proto::UDP | ip_proto::ICMP | ip_proto::ICMPV6 => 8,
-        _ => 0,
-    }
+/// The transport header of a whole packet must be complete and consistent
+/// for the protocols we read (TCP data offset, UDP length, ICMP header);
+/// other protocols are balanced by addresses alone and not inspected.
+fn check_transport(protocol: u8, l4: &[u8]) -> Result<(), DropReason> {
+    let checked = match protocol {
+        ip_proto::TCP => TcpPacket::new_checked(l4).map(drop),
+        ip_proto::UDP => UdpPacket::new_checked(l4).map(drop),
+        ip_proto::ICMP | ip_proto::ICMPV6 if l4.len() < 8 => Err(WireError::Truncated),
+        _ => Ok(()),
+    };
+    checked.map_err(|e| match e {
+        WireError::Truncated => DropReason::TruncatedTransport,
+        WireError::Malformed => DropReason::MalformedTransport,
+    })
 }
 
 fn has_ports(protocol: u8) -> bool {
@@ -65,9 +72,7 @@ pub fn of_ipv4(bytes: &[u8]) -> Result<FlowOf, DropReason> {
             first_fragment_of: Some(datagram),
         });
     }
-    if l4.len() < min_transport_len(protocol) {
-        return Err(DropReason::TruncatedTransport);
-    }
+    check_transport(protocol, l4)?;
     let key = if protocol == ip_proto::ICMP {
         let icmp = Icmpv4Packet::new_unchecked(l4);
         if icmp.is_error() {
@@ -118,9 +123,7 @@ pub fn of_ipv6(bytes: &[u8]) -> Result<FlowOf, DropReason> {
             first_fragment_of: Some(datagram),
         });
     }
-    if l4.len() < min_transport_len(protocol) {
-        return Err(DropReason::TruncatedTransport);
-    }
+    check_transport(protocol, l4)?;
     let key = if protocol == ip_proto::ICMPV6 {
         let icmp = Icmpv6Packet::new_unchecked(l4);
         if icmp.is_error() {
@@ -162,7 +165,9 @@ fn quoted_ipv4_flow(quoted: &[u8]) -> Result<FlowKey, DropReason> {
     let ip = Ipv4Packet::new_unchecked(quoted);
     let header_len = ip.header_len();
     let protocol = ip.protocol();
-    let l4 = quoted.get(header_len..).ok_or(DropReason::TruncatedIcmpError)?;
+    let l4 = quoted
+        .get(header_len..)
+        .ok_or(DropReason::TruncatedIcmpError)?;
     let (sport, dport) = if has_ports(protocol) {
         transport_ports(l4).ok_or(DropReason::TruncatedIcmpError)?
     } else {

@@ -32,7 +32,11 @@ impl Pipeline {
     /// Decides one frame's fate, rewriting it in place when it is forwarded,
     /// and counts the verdict.
     #[inline]
-    pub fn process(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
+    pub fn process(
+        frame: &mut Frame<'_>,
+        table: &ForwardingTable,
+        state: &mut WorkerState,
+    ) -> Verdict {
         let verdict = Self::decide(frame, table, state);
         state.counters.count(verdict, frame.len());
         verdict
@@ -81,7 +85,11 @@ impl Pipeline {
     /// through the pipeline again, handing the forwarded frames to `transmit`
     /// (which returns false when the wire has no room: the frame is then
     /// dropped and counted, since it has already been rewritten).
-    pub fn release_held(table: &ForwardingTable, state: &mut WorkerState, mut transmit: impl FnMut(&[u8]) -> bool) {
+    pub fn release_held(
+        table: &ForwardingTable,
+        state: &mut WorkerState,
+        mut transmit: impl FnMut(&[u8]) -> bool,
+    ) {
         if state.fragments.is_idle() {
             return;
         }
