@@ -1,4 +1,8 @@
-//! The `rusty_rail` control process as a library: configuration now; backends,
-//! table publishing and replay as they land. `main.rs` is a thin shell over it.
+//! The `rusty_rail` control process as a library: configuration, turning it
+//! into forwarding tables, offline replay. `main.rs` is a thin shell over it.
 
 pub mod config;
+pub mod replay;
+pub mod report;
+pub mod synth_capture;
+pub mod tables;
