@@ -96,7 +96,7 @@ impl FlowFrames {
         }
     }
 
-    /// How many distinct flows (u64::MAX when never repeating).
+    /// How many distinct flows (`usize::MAX` when never repeating).
     pub fn len(&self) -> usize {
         self.flows.map_or(usize::MAX, |f| f as usize)
     }

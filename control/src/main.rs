@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Run the real pipeline over a capture: each frame to the output (sent
     /// to a backend), the host, or the dropped capture, then print counters.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Write a capture of GRE traffic from a router to the balancer.
     Synth(SynthArgs),
 }

@@ -1,6 +1,6 @@
 //! `rusty_rail replay`: the real pipeline over a capture, with the same
 //! configuration as the live balancer, so users can see where each packet
-//! of their own traffic would go (our katran_tester).
+//! of their own traffic would go (our `katran_tester`).
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

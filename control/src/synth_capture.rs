@@ -45,7 +45,7 @@ pub struct SynthArgs {
 
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x80);
 
-/// Client flow number `i`: addresses from 100.64.0.0/10 (and 2001:db8:1::/48).
+/// Client flow number `i`: addresses from `100.64.0.0/10` (and `2001:db8:1::/48`).
 fn flow(i: u32, vip: Ipv4Addr) -> ClientFlow {
     let transport = if i % 4 == 3 {
         Transport::Udp

@@ -33,10 +33,10 @@ fn forwarded(path: &Path) -> Vec<([u8; 4], Vec<u8>)> {
         };
         match inner.transport.unwrap() {
             etherparse::TransportSlice::Tcp(t) => {
-                flow.extend([6, (t.source_port() >> 8) as u8, t.source_port() as u8])
+                flow.extend([6, (t.source_port() >> 8) as u8, t.source_port() as u8]);
             }
             etherparse::TransportSlice::Udp(u) => {
-                flow.extend([17, (u.source_port() >> 8) as u8, u.source_port() as u8])
+                flow.extend([17, (u.source_port() >> 8) as u8, u.source_port() as u8]);
             }
             other => panic!("unexpected transport {other:?}"),
         }
