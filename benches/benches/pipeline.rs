@@ -52,7 +52,7 @@ fn one_batch(
     }
     let start = Instant::now();
     let counts = io
-        .run_batch(BATCH, |frame| Pipeline::process(frame, table, state))
+        .run_batch(BATCH, Pipeline::handler(table, state))
         .expect("memory I/O does not fail");
     let elapsed = start.elapsed();
     black_box(counts);

@@ -16,6 +16,8 @@
 use std::fmt;
 use std::mem::size_of;
 
+use crate::huge::{HugeSlice, Zeroable};
+
 /// Ways per bucket: 4 x 16 bytes fill one cache line.
 const WAYS: usize = 4;
 /// The smallest table: 4 buckets, so the 2 hash bits dropped from the tag
@@ -106,12 +108,15 @@ struct Bucket {
     ways: [Way; WAYS],
 }
 
+// SAFETY: a Bucket is plain integers; all zeros is four empty ways (tag 0).
+unsafe impl Zeroable for Bucket {}
+
 const _: () = assert!(size_of::<Way>() == 16);
 const _: () = assert!(size_of::<Bucket>() == 64);
 
 /// A fixed-size, set-associative map from flow hash to [`ConnEntry`].
 pub struct ConnTable {
-    buckets: Box<[Bucket]>,
+    buckets: HugeSlice<Bucket>,
     /// `buckets.len() - 1`; the bucket of a hash is `hash & bucket_mask`.
     bucket_mask: u64,
     tcp_timeout_secs: u32,
@@ -169,7 +174,8 @@ impl ConnTable {
             .next_power_of_two();
         let bucket_count = capacity / WAYS;
         Self {
-            buckets: vec![Bucket::default(); bucket_count].into_boxed_slice(),
+            buckets: HugeSlice::zeroed(bucket_count)
+                .unwrap_or_else(|e| panic!("cannot map a {capacity}-entry connection table: {e}")),
             bucket_mask: bucket_count as u64 - 1,
             tcp_timeout_secs: config.tcp_timeout_secs,
             udp_timeout_secs: config.udp_timeout_secs,

@@ -2,6 +2,8 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use core::hash::Hasher;
+
 use siphasher::sip::SipHasher13;
 
 /// The identity of an inner flow: its 5-tuple (ports are zero for protocols
@@ -93,9 +95,14 @@ pub struct DatagramKey {
 
 /// Keyed SipHash-1-3 over flow keys. Every balancer built with the same seed
 /// computes the same hash for a flow, so all of them pick the same backend.
-#[derive(Debug, Clone)]
+///
+/// The tuple is fed as whole 64-bit words (two for IPv4, five for IPv6):
+/// the hash is SipHash-1-3 of their little-endian bytes, and with a fresh
+/// hasher per flow the compiler removes all of the byte-buffering logic.
+#[derive(Debug, Clone, Copy)]
 pub struct FlowHasher {
-    sip: SipHasher13,
+    k0: u64,
+    k1: u64,
 }
 
 impl FlowHasher {
@@ -104,49 +111,64 @@ impl FlowHasher {
         // The second key word is derived from the seed so one number configures
         // the cluster; the constant only keeps the two words distinct.
         let k1 = seed.rotate_left(32) ^ 0x5275_7374_7952_6169; // "RustyRai"
-        Self {
-            sip: SipHasher13::new_with_keys(seed, k1),
+        Self { k0: seed, k1 }
+    }
+
+    #[inline]
+    fn hash_words<const N: usize>(&self, words: [u64; N]) -> u64 {
+        let mut sip = SipHasher13::new_with_keys(self.k0, self.k1);
+        for w in words {
+            sip.write_u64(w);
         }
+        sip.finish()
     }
 
     /// The flow's 64-bit hash: indexes the connection table and the Maglev table.
     #[inline]
     pub fn flow(&self, key: &FlowKey) -> u64 {
-        // Hash a packed, fixed layout so the value depends only on the tuple,
-        // not on struct padding; IPv4 hashes 13 bytes, IPv6 37.
-        let mut buf = [0u8; 37];
-        let n = if key.is_ipv6 {
-            buf[..16].copy_from_slice(&key.src);
-            buf[16..32].copy_from_slice(&key.dst);
-            32
+        let tail = u64::from(key.src_port) << 48
+            | u64::from(key.dst_port) << 32
+            | u64::from(key.protocol) << 24;
+        if key.is_ipv6 {
+            let [s0, s1] = halves(&key.src);
+            let [d0, d1] = halves(&key.dst);
+            self.hash_words([s0, s1, d0, d1, tail | 6])
         } else {
-            buf[..4].copy_from_slice(&key.src[..4]);
-            buf[4..8].copy_from_slice(&key.dst[..4]);
-            8
-        };
-        buf[n..n + 2].copy_from_slice(&key.src_port.to_be_bytes());
-        buf[n + 2..n + 4].copy_from_slice(&key.dst_port.to_be_bytes());
-        buf[n + 4] = key.protocol;
-        self.sip.hash(&buf[..n + 5])
+            self.hash_words([
+                u64::from(word(&key.src)) << 32 | u64::from(word(&key.dst)),
+                tail | 4,
+            ])
+        }
     }
 
     /// The hash of a fragmented datagram's identity (fragment table index).
     #[inline]
     pub fn datagram(&self, key: &DatagramKey) -> u64 {
-        let mut buf = [0u8; 37];
-        let n = if key.is_ipv6 {
-            buf[..16].copy_from_slice(&key.src);
-            buf[16..32].copy_from_slice(&key.dst);
-            32
+        let tail = u64::from(key.ident) << 32 | u64::from(key.protocol) << 24;
+        if key.is_ipv6 {
+            let [s0, s1] = halves(&key.src);
+            let [d0, d1] = halves(&key.dst);
+            self.hash_words([s0, s1, d0, d1, tail | 6])
         } else {
-            buf[..4].copy_from_slice(&key.src[..4]);
-            buf[4..8].copy_from_slice(&key.dst[..4]);
-            8
-        };
-        buf[n..n + 4].copy_from_slice(&key.ident.to_be_bytes());
-        buf[n + 4] = key.protocol;
-        self.sip.hash(&buf[..n + 5])
+            self.hash_words([
+                u64::from(word(&key.src)) << 32 | u64::from(word(&key.dst)),
+                tail | 4,
+            ])
+        }
     }
+}
+
+/// The first four bytes of an address field (an IPv4 address), big-endian.
+#[inline]
+fn word(addr: &[u8; 16]) -> u32 {
+    u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]])
+}
+
+/// An IPv6 address as two big-endian words.
+#[inline]
+fn halves(addr: &[u8; 16]) -> [u64; 2] {
+    let v = u128::from_be_bytes(*addr);
+    [(v >> 64) as u64, v as u64]
 }
 
 #[cfg(test)]

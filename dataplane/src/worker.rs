@@ -83,7 +83,7 @@ impl<Io: PacketIo> Worker<Io> {
         let state = &mut self.state;
         let counts = self
             .io
-            .run_batch(self.batch, |frame| Pipeline::process(frame, &table, state))?;
+            .run_batch(self.batch, Pipeline::handler(&table, state))?;
         let io = &mut self.io;
         Pipeline::release_held(&table, &mut self.state, |bytes| {
             io.transmit_copy(bytes).unwrap_or(false)

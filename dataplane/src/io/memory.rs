@@ -16,7 +16,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use super::{BatchCounts, PacketIo};
+use super::{BatchCounts, FrameHandler, PacketIo};
 use crate::frame::Frame;
 use crate::verdict::Verdict;
 
@@ -346,10 +346,7 @@ impl MemoryIo {
     }
 
     /// Receives, decides and moves the frames of one batch from wire RX.
-    fn wire_batch<F>(&mut self, budget: usize, mut decide: F) -> BatchCounts
-    where
-        F: FnMut(&mut Frame<'_>) -> Verdict,
-    {
+    fn wire_batch<H: FrameHandler>(&mut self, budget: usize, mut handler: H) -> BatchCounts {
         let n = budget
             .min(self.wire_rx.len())
             .min(self.wire_tx.space())
@@ -363,6 +360,10 @@ impl MemoryIo {
         let mut rx_cur = self.wire_rx.head;
         let mut wire_cur = self.wire_tx.tail;
         let mut host_cur = self.host_tx.tail;
+        for i in 0..n {
+            let rx = self.wire_rx.slot(rx_cur.wrapping_add(i as u32));
+            handler.prefetch(self.slot_bytes(rx));
+        }
         for _ in 0..n {
             let rx = self.wire_rx.slot(rx_cur);
             rx_cur = rx_cur.wrapping_add(1);
@@ -372,7 +373,7 @@ impl MemoryIo {
                 rx.offset as usize,
                 rx.len as usize,
             );
-            let verdict = decide(&mut frame);
+            let verdict = handler.decide(&mut frame);
             // The pipeline may have moved the frame (encapsulation): the TX
             // slot records where it is now.
             let moved = Slot {
@@ -427,11 +428,8 @@ impl PacketIo for MemoryIo {
     /// Moves at most `budget` frames from the wire (bounded also by the space
     /// in both TX rings), then at most `budget` frames from the host to the
     /// wire (bounded by the wire TX space left).
-    fn run_batch<F>(&mut self, budget: usize, decide: F) -> io::Result<BatchCounts>
-    where
-        F: FnMut(&mut Frame<'_>) -> Verdict,
-    {
-        let mut counts = self.wire_batch(budget, decide);
+    fn run_batch<H: FrameHandler>(&mut self, budget: usize, handler: H) -> io::Result<BatchCounts> {
+        let mut counts = self.wire_batch(budget, handler);
         counts.host_to_wire = self.host_passthrough(budget);
         Ok(counts)
     }

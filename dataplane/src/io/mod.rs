@@ -28,18 +28,39 @@ pub struct BatchCounts {
     pub host_to_wire: usize,
 }
 
+/// The code a backend hands each frame of a batch to.
+///
+/// A plain closure `FnMut(&mut Frame) -> Verdict` is a handler. The pipeline
+/// also implements `prefetch`: backends call it for every frame of a batch
+/// before deciding any, so the memory each frame will need (its
+/// connection-table bucket) is already on its way when the frame's turn comes.
+pub trait FrameHandler {
+    /// Looks at a frame ahead of `decide` (read-only). The default does nothing.
+    #[inline]
+    fn prefetch(&mut self, _frame: &[u8]) {}
+
+    /// Rewrites the frame in place as needed and says where it goes.
+    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict;
+}
+
+impl<F: FnMut(&mut Frame<'_>) -> Verdict> FrameHandler for F {
+    #[inline]
+    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict {
+        self(frame)
+    }
+}
+
 /// A source and sink of frames for one worker.
 pub trait PacketIo {
-    /// Receives up to `budget` frames from the wire, lets `decide` rewrite each
-    /// in place and pick its verdict, then moves every frame by its verdict:
+    /// Receives up to `budget` frames from the wire, shows each to
+    /// `handler.prefetch`, then lets `handler.decide` rewrite each in place and
+    /// pick its verdict, and moves every frame by its verdict:
     /// `ToWire` to the wire TX ring, `ToHost` to the host TX ring (zero-copy
     /// where the backend can), `Drop` back to the free list. Frames the host
     /// sent are passed to the wire. A batch is bounded by the free space on
     /// the destination rings (backpressure, not drops), and ring positions are
     /// published once at its end.
-    fn run_batch<F>(&mut self, budget: usize, decide: F) -> io::Result<BatchCounts>
-    where
-        F: FnMut(&mut Frame<'_>) -> Verdict;
+    fn run_batch<H: FrameHandler>(&mut self, budget: usize, handler: H) -> io::Result<BatchCounts>;
 
     /// Copies `bytes` into a free TX slot toward the wire (the slow path used
     /// for frames the pipeline held back, such as early fragments). Returns

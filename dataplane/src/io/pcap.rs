@@ -19,7 +19,7 @@ use std::time::Duration;
 use pcap_file::pcap::{PcapHeader, PcapReader, PcapWriter, RawPcapPacket};
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
-use super::{BatchCounts, PacketIo};
+use super::{BatchCounts, FrameHandler, PacketIo};
 use crate::frame::Frame;
 use crate::verdict::Verdict;
 
@@ -431,17 +431,19 @@ impl PacketIo for PcapIo {
     /// pcaps when configured and are discarded otherwise; there is no host
     /// input, so `host_to_wire` is always zero. A read error is returned by
     /// the first batch that has no frame before it.
-    fn run_batch<F>(&mut self, budget: usize, mut decide: F) -> io::Result<BatchCounts>
-    where
-        F: FnMut(&mut Frame<'_>) -> Verdict,
-    {
+    fn run_batch<H: FrameHandler>(
+        &mut self,
+        budget: usize,
+        mut handler: H,
+    ) -> io::Result<BatchCounts> {
         let mut counts = BatchCounts::default();
         while counts.from_wire < budget {
             let Some(staged) = self.staged else {
                 break;
             };
+            // One frame at a time: prefetching ahead buys nothing here.
             let mut frame = Frame::new(&mut self.buf, self.headroom, staged.len);
-            let verdict = decide(&mut frame);
+            let verdict = handler.decide(&mut frame);
             let (head, len) = (frame.head(), frame.len());
             let data = &self.buf[head..head + len];
             counts.from_wire += 1;

@@ -10,7 +10,7 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::{checksum, ethertype, ip_proto, EthernetFrame, GrePacket, Ipv4Packet, WireError};
 
 use super::balance::{choose, Choice};
-use super::flow_of::{of_ipv4, of_ipv6};
+use super::flow_of::{of_ipv4, of_ipv6, FlowOf};
 use super::state::WorkerState;
 
 /// Forwards a GRE packet addressed to the balancer; `l2` is the Ethernet
@@ -22,12 +22,28 @@ pub fn forward(
     state: &mut WorkerState,
 ) -> Result<Verdict, DropReason> {
     let data = frame.data();
+    let Some(flow) = flow_of(data, l2)? else {
+        return Ok(Verdict::ToHost);
+    };
+    match choose(flow, data, table, state)? {
+        Choice::Held => Ok(Verdict::Held),
+        Choice::Backend(backend) => {
+            rewrite(frame.data_mut(), l2, backend, table);
+            Ok(Verdict::ToWire)
+        }
+    }
+}
+
+/// Validates the outer IPv4 and GRE headers of a frame addressed to the
+/// balancer and names the inner packet's flow; `None` when the packet is
+/// not GRE (the balancer host's own traffic).
+pub fn flow_of(data: &[u8], l2: usize) -> Result<Option<FlowOf>, DropReason> {
     let ip = Ipv4Packet::new_checked(&data[l2..]).map_err(|e| match e {
         WireError::Truncated => DropReason::TruncatedIpv4,
         WireError::Malformed => DropReason::MalformedIpv4,
     })?;
     if ip.protocol() != ip_proto::GRE {
-        return Ok(Verdict::ToHost);
+        return Ok(None);
     }
     if !ip.verify_checksum() {
         return Err(DropReason::BadIpv4Checksum);
@@ -56,13 +72,7 @@ pub fn forward(
         }
         _ => return Err(DropReason::UnsupportedGreProtocol),
     };
-    match choose(flow, data, table, state)? {
-        Choice::Held => Ok(Verdict::Held),
-        Choice::Backend(backend) => {
-            rewrite(frame.data_mut(), l2, backend, table);
-            Ok(Verdict::ToWire)
-        }
-    }
+    Ok(Some(flow))
 }
 
 /// Rewrites the outer headers in place. The caller has validated them.

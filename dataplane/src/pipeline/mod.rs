@@ -20,8 +20,44 @@ pub use vip_mode::ENCAP_LEN;
 
 use crate::forwarding::ForwardingTable;
 use crate::frame::Frame;
+use crate::io::FrameHandler;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{ethertype, EthernetFrame};
+
+/// Where a frame is headed inside the pipeline.
+enum Path {
+    /// IPv4 to the balancer's address: GRE mode (or the host's own traffic).
+    Gre {
+        l2: usize,
+    },
+    /// IP to a configured VIP: VIP mode.
+    Vip {
+        l2: usize,
+        is_ipv6: bool,
+    },
+    /// Not ours: passthrough.
+    Host,
+    Drop(DropReason),
+}
+
+/// [`Pipeline`] as a [`FrameHandler`] for one batch.
+#[derive(Debug)]
+pub struct BatchHandler<'a> {
+    table: &'a ForwardingTable,
+    state: &'a mut WorkerState,
+}
+
+impl FrameHandler for BatchHandler<'_> {
+    #[inline]
+    fn prefetch(&mut self, frame: &[u8]) {
+        Pipeline::prefetch(frame, self.table, self.state);
+    }
+
+    #[inline]
+    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict {
+        Pipeline::process(frame, self.table, self.state)
+    }
+}
 
 /// The packet pipeline. It holds no state of its own: the forwarding table
 /// is shared and read-only, the worker state is the worker's alone.
@@ -42,40 +78,74 @@ impl Pipeline {
         verdict
     }
 
+    /// Starts loading what `process` will need for this frame (its
+    /// connection-table bucket), so that across a batch the memory loads
+    /// overlap instead of stalling one after another.
     #[inline]
-    fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
-        let data = frame.data();
+    pub fn prefetch(data: &[u8], table: &ForwardingTable, state: &WorkerState) {
+        let flow = match Self::path_of(data, table) {
+            Path::Gre { l2 } => gre_mode::flow_of(data, l2).ok().flatten(),
+            Path::Vip { l2, is_ipv6 } => {
+                vip_mode::flow_of(&data[l2..], is_ipv6).ok().map(|(f, _)| f)
+            }
+            Path::Host | Path::Drop(_) => None,
+        };
+        if let Some(FlowOf::Flow { key, .. }) = flow {
+            state.conntrack.prefetch(table.hasher.flow(&key));
+        }
+    }
+
+    /// A batch handler for a packet I/O backend: prefetch, then process.
+    pub fn handler<'a>(table: &'a ForwardingTable, state: &'a mut WorkerState) -> BatchHandler<'a> {
+        BatchHandler { table, state }
+    }
+
+    /// Which part of the pipeline a frame belongs to, from its Ethernet
+    /// header and IP destination alone.
+    #[inline]
+    fn path_of(data: &[u8], table: &ForwardingTable) -> Path {
         let Ok(eth) = EthernetFrame::new_checked(data) else {
-            return Verdict::Drop(DropReason::TruncatedEthernet);
+            return Path::Drop(DropReason::TruncatedEthernet);
         };
         let l2 = eth.header_len();
-        let result = match eth.inner_ethertype() {
+        match eth.inner_ethertype() {
             ethertype::IPV4 => {
                 // Too short to name a destination: not recognisably ours.
                 let Some(&[a, b, c, d]) = data.get(l2 + 16..l2 + 20) else {
-                    return Verdict::ToHost;
+                    return Path::Host;
                 };
                 let dst = [a, b, c, d];
                 if dst == table.lb_ipv4 {
-                    gre_mode::forward(frame, l2, table, state)
+                    Path::Gre { l2 }
                 } else if table.is_vip_v4(dst) {
-                    vip_mode::encapsulate(frame, l2, false, table, state)
+                    Path::Vip { l2, is_ipv6: false }
                 } else {
-                    return Verdict::ToHost;
+                    Path::Host
                 }
             }
             ethertype::IPV6 if !table.vips_v6.is_empty() => {
                 let Some(dst) = data.get(l2 + 24..l2 + 40) else {
-                    return Verdict::ToHost;
+                    return Path::Host;
                 };
                 let mut addr = [0u8; 16];
                 addr.copy_from_slice(dst);
-                if !table.is_vip_v6(&addr) {
-                    return Verdict::ToHost;
+                if table.is_vip_v6(&addr) {
+                    Path::Vip { l2, is_ipv6: true }
+                } else {
+                    Path::Host
                 }
-                vip_mode::encapsulate(frame, l2, true, table, state)
             }
-            _ => return Verdict::ToHost,
+            _ => Path::Host,
+        }
+    }
+
+    #[inline]
+    fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
+        let result = match Self::path_of(frame.data(), table) {
+            Path::Gre { l2 } => gre_mode::forward(frame, l2, table, state),
+            Path::Vip { l2, is_ipv6 } => vip_mode::encapsulate(frame, l2, is_ipv6, table, state),
+            Path::Host => return Verdict::ToHost,
+            Path::Drop(reason) => return Verdict::Drop(reason),
         };
         result.unwrap_or_else(Verdict::Drop)
     }

@@ -9,7 +9,7 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::{ethertype, ip_proto, EthernetFrame, GreRepr, Ipv4Repr};
 
 use super::balance::{choose, Choice};
-use super::flow_of::{of_ipv4, of_ipv6};
+use super::flow_of::{of_ipv4, of_ipv6, FlowOf};
 use super::state::WorkerState;
 
 /// Bytes added in front of the packet: outer IPv4 and a basic GRE header.
@@ -28,14 +28,7 @@ pub fn encapsulate(
     state: &mut WorkerState,
 ) -> Result<Verdict, DropReason> {
     let data = frame.data();
-    let ip = &data[l2..];
-    let (flow, ip_len) = if is_ipv6 {
-        let flow = of_ipv6(ip)?;
-        (flow, 40 + usize::from(u16::from_be_bytes([ip[4], ip[5]])))
-    } else {
-        let flow = of_ipv4(ip)?;
-        (flow, usize::from(u16::from_be_bytes([ip[2], ip[3]])))
-    };
+    let (flow, ip_len) = flow_of(&data[l2..], is_ipv6)?;
     // The outer packet must fit the MTU. We drop and count rather than send
     // ICMP "fragmentation needed": the client's path MTU discovery then sees
     // a black hole, so the VIP's MTU must leave room for ENCAP_LEN (document
@@ -49,6 +42,18 @@ pub fn encapsulate(
             push_headers(frame, l2, ip_len, is_ipv6, backend, table)?;
             Ok(Verdict::ToWire)
         }
+    }
+}
+
+/// The flow of a packet addressed to a VIP, and the IP packet's length.
+pub fn flow_of(ip: &[u8], is_ipv6: bool) -> Result<(FlowOf, usize), DropReason> {
+    // The length fields are read only after of_ipv4/of_ipv6 checked them.
+    if is_ipv6 {
+        let flow = of_ipv6(ip)?;
+        Ok((flow, 40 + usize::from(u16::from_be_bytes([ip[4], ip[5]]))))
+    } else {
+        let flow = of_ipv4(ip)?;
+        Ok((flow, usize::from(u16::from_be_bytes([ip[2], ip[3]]))))
     }
 }
 

@@ -1,0 +1,146 @@
+//! Zeroed arrays on transparent huge pages, for the big per-worker tables.
+//!
+//! A 1 Mi-entry connection table spans 16 MiB: on 4 KiB pages a lookup at a
+//! random bucket misses the TLB as well as the cache. Mapped on 2 MiB pages
+//! (where the kernel allows, `madvise` mode included) the whole table needs
+//! eight TLB entries. Anonymous memory comes zeroed and is faulted in lazily,
+//! so nothing is written before the advice takes effect.
+
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+/// Types for which all-zero bytes are a valid value (the empty entry).
+///
+/// # Safety
+/// An implementor must be valid when every byte is zero and must not need
+/// dropping.
+pub unsafe trait Zeroable: Copy {}
+
+const HUGE_PAGE: usize = 2 << 20;
+
+/// A fixed-length, zero-initialised slice in its own huge-page-aligned mapping.
+pub struct HugeSlice<T: Zeroable> {
+    data: NonNull<T>,
+    len: usize,
+    mapping: *mut libc::c_void,
+    mapping_len: usize,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: HugeSlice owns its mapping exclusively, like a Box<[T]>.
+unsafe impl<T: Zeroable + Send> Send for HugeSlice<T> {}
+// SAFETY: shared access only hands out &[T], like a Box<[T]>.
+unsafe impl<T: Zeroable + Sync> Sync for HugeSlice<T> {}
+
+impl<T: Zeroable> HugeSlice<T> {
+    /// `len` zeroed values. Fails only when the kernel refuses the memory.
+    pub fn zeroed(len: usize) -> std::io::Result<Self> {
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| std::io::Error::other("table size overflows the address space"))?;
+        // Room to align the start to a huge page, and whole huge pages after it.
+        let mapping_len = bytes.next_multiple_of(HUGE_PAGE) + HUGE_PAGE;
+        // SAFETY: an anonymous private mapping with no address hint touches no
+        // existing memory; the result is checked against MAP_FAILED.
+        let mapping = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                mapping_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if mapping == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let offset = (mapping as usize).next_multiple_of(HUGE_PAGE) - mapping as usize;
+        // SAFETY: offset < HUGE_PAGE and the mapping extends HUGE_PAGE beyond
+        // `bytes`, so the aligned start and `bytes` after it are inside it.
+        let start = unsafe { mapping.cast::<u8>().add(offset) };
+        // SAFETY: the range lies inside our own mapping. The advice is a hint:
+        // a kernel without THP refuses it and 4 KiB pages serve as well.
+        unsafe {
+            libc::madvise(
+                start.cast(),
+                bytes.next_multiple_of(HUGE_PAGE),
+                libc::MADV_HUGEPAGE,
+            );
+        }
+        let data = NonNull::new(start.cast::<T>())
+            .ok_or_else(|| std::io::Error::other("mmap returned null"))?;
+        Ok(Self {
+            data,
+            len,
+            mapping,
+            mapping_len,
+            _owns: PhantomData,
+        })
+    }
+}
+
+impl<T: Zeroable> Deref for HugeSlice<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        // SAFETY: `data` points to `len` initialised (zeroed, Zeroable) values
+        // in a mapping we own for our whole life; the start is huge-page
+        // aligned, so aligned for T.
+        unsafe { core::slice::from_raw_parts(self.data.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Zeroable> DerefMut for HugeSlice<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.data.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Zeroable> Drop for HugeSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours, unmapped once, and no reference into it
+        // outlives `self`.
+        unsafe {
+            libc::munmap(self.mapping, self.mapping_len);
+        }
+    }
+}
+
+impl<T: Zeroable + core::fmt::Debug> core::fmt::Debug for HugeSlice<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HugeSlice")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // SAFETY: u64 is valid as all zeros and needs no drop.
+    unsafe impl Zeroable for u64 {}
+
+    #[test]
+    fn starts_zeroed_aligned_and_writable() {
+        let mut s = HugeSlice::<u64>::zeroed(3 << 20).unwrap();
+        assert_eq!(s.len(), 3 << 20);
+        assert_eq!(s.as_ptr() as usize % HUGE_PAGE, 0);
+        assert!(s.iter().all(|v| *v == 0));
+        s[12345] = 7;
+        let last = s.len() - 1;
+        s[last] = 9;
+        assert_eq!((s[12345], s[last]), (7, 9));
+    }
+
+    #[test]
+    fn many_allocations_are_released() {
+        for _ in 0..200 {
+            let s = HugeSlice::<u64>::zeroed(1 << 20).unwrap();
+            assert_eq!(s[0], 0);
+        }
+    }
+}
