@@ -226,20 +226,19 @@ impl ConnTable {
     ) -> InsertOutcome {
         let tag = flow_tag(hash);
         let index = self.bucket_index(hash);
-        let own_way = self.buckets[index]
-            .ways
-            .iter()
-            .position(|way| way.tag & !UDP_CLASS == tag);
-        let own_way_live =
-            own_way.is_some_and(|way| self.is_live(&self.buckets[index].ways[way], now_secs));
-        if !own_way_live && !self.admit_new_flow(now_secs) {
+        let scan = self.scan_bucket(index, tag, now_secs);
+        if !scan.own_way_live && !self.admit_new_flow(now_secs) {
             self.rate_limited += 1;
             return InsertOutcome::RateLimited;
         }
-        let (way, outcome) = match own_way {
-            Some(way) if own_way_live => (way, InsertOutcome::Replaced),
-            Some(way) => (way, InsertOutcome::Inserted),
-            None => self.way_for_new_flow(index, now_secs),
+        let (way, outcome) = if scan.own_way_live {
+            (scan.own_way, InsertOutcome::Replaced)
+        } else if scan.own_way < WAYS {
+            (scan.own_way, InsertOutcome::Inserted)
+        } else if scan.first_free < WAYS {
+            (scan.first_free, InsertOutcome::Inserted)
+        } else {
+            (scan.least_recent, InsertOutcome::Evicted)
         };
         if outcome == InsertOutcome::Evicted {
             self.evictions += 1;
@@ -338,18 +337,51 @@ impl ConnTable {
         true
     }
 
-    /// The way a new flow takes in bucket `index`: the first empty or expired
-    /// one, else the least recently seen.
-    fn way_for_new_flow(&self, index: usize, now_secs: u32) -> (usize, InsertOutcome) {
+    /// One pass over bucket `index` for an insert of the flow tagged `tag`:
+    /// plain selects the compiler can make branch-free, because the bucket
+    /// has usually just arrived from memory and a mispredicted branch here
+    /// would stall the next insert too.
+    #[inline(always)]
+    fn scan_bucket(&self, index: usize, tag: u64, now_secs: u32) -> BucketScan {
         let ways = &self.buckets[index].ways;
-        if let Some(way) = ways.iter().position(|way| !self.is_live(way, now_secs)) {
-            return (way, InsertOutcome::Inserted);
+        let mut scan = BucketScan {
+            own_way: WAYS,
+            own_way_live: false,
+            first_free: WAYS,
+            least_recent: 0,
+        };
+        let mut most_idle = 0;
+        // Backwards, so that the first matching way is the one kept.
+        for (position, way) in ways.iter().enumerate().rev() {
+            let live = self.is_live(way, now_secs);
+            if way.tag & !UDP_CLASS == tag {
+                scan.own_way = position;
+                scan.own_way_live = live;
+            }
+            if !live {
+                scan.first_free = position;
+            }
+            let idle = idle_secs(now_secs, way.last_seen);
+            if idle >= most_idle {
+                most_idle = idle;
+                scan.least_recent = position;
+            }
         }
-        let least_recent = (0..WAYS)
-            .max_by_key(|&way| idle_secs(now_secs, ways[way].last_seen))
-            .unwrap_or(0);
-        (least_recent, InsertOutcome::Evicted)
+        scan
     }
+}
+
+/// What an insert needs to know about its bucket; `WAYS` means "none".
+#[derive(Debug, Clone, Copy)]
+struct BucketScan {
+    /// The way already holding this flow.
+    own_way: usize,
+    /// Whether that way's entry is still within its timeout.
+    own_way_live: bool,
+    /// The first empty or expired way.
+    first_free: usize,
+    /// The way seen least recently (ties: the first).
+    least_recent: usize,
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 
 mod fill;
 mod primes;
+mod search;
 
 use std::fmt;
 use std::net::Ipv6Addr;

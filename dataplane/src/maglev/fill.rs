@@ -1,12 +1,7 @@
 //! Populating a Maglev table: permutations and the turn order.
 //!
-//! Building is dominated by probing: late in the fill most entries are taken
-//! and a backend walks its permutation past many of them (about `M ln M`
-//! probes in all). Hence the choices here: no division in the walk (`next =
-//! position + skip`, minus `M` once on overflow), the "taken" test on a bitmap
-//! (8 KiB for the default size, so it stays in L1 while the `u16` entries are
-//! only written), per-backend state in one small array, and a stop as soon as
-//! the last entry is claimed.
+//! Which entry a turn claims is [`super::search`]'s business; this file
+//! decides whose turn it is and stops as soon as the last entry is claimed.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,6 +9,7 @@ use std::hash::Hasher;
 
 use siphasher::sip::SipHasher13;
 
+use super::search::{step, Claimed, Scalar, Search};
 use super::MaglevBackend;
 
 /// Second `SipHash` key word for a permutation's offset (`"offset\0\0"`).
@@ -27,19 +23,13 @@ const ROUNDS_SKEW_LIMIT: u64 = 4;
 
 /// One backend's walk through its permutation.
 #[derive(Debug, Clone, Copy)]
-struct Walker {
+pub(super) struct Walker {
     /// The next entry of the permutation to try.
-    position: u32,
+    pub(super) position: u32,
     /// The permutation's stride, in `1..M`; coprime with the prime `M`.
-    skip: u32,
+    pub(super) skip: u32,
     /// What the backend writes into the entries it claims.
-    slot: u16,
-}
-
-/// Entries already claimed, one bit each.
-#[derive(Debug)]
-struct Claimed {
-    words: Vec<u64>,
+    pub(super) slot: u16,
 }
 
 /// The shared state of one fill.
@@ -62,14 +52,14 @@ pub(super) fn populate(entries: &mut [u16], rotation: &[MaglevBackend], seed: u6
         .iter()
         .map(|backend| u64::from(backend.weight))
         .collect();
-    let max_weight = weights.iter().copied().max().unwrap_or(1);
-    let total_weight: u64 = weights.iter().sum();
     let mut fill = Fill::new(entries, rotation, seed);
-    if weights.len() as u64 * max_weight <= ROUNDS_SKEW_LIMIT * total_weight {
-        fill.by_rounds(&weights, max_weight);
-    } else {
-        fill.by_schedule(&weights, max_weight);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(search) = super::search::Avx2::detect(&fill.walkers, fill.size) {
+        // SAFETY: `Avx2::detect` returns a search only when the CPU has AVX2.
+        unsafe { fill.run_avx2(&search, &weights) };
+        return;
     }
+    fill.run(&Scalar, &weights);
 }
 
 /// SipHash-1-3 of a backend key under `(seed, domain)`: independent hashes for
@@ -86,20 +76,42 @@ impl<'a> Fill<'a> {
         let size = entries.len() as u32;
         let walkers = rotation
             .iter()
-            .map(|backend| Walker {
-                position: (keyed_hash(seed, OFFSET_DOMAIN, backend.key) % u64::from(size)) as u32,
-                skip: (keyed_hash(seed, SKIP_DOMAIN, backend.key) % u64::from(size - 1)) as u32 + 1,
-                slot: backend.slot,
+            .map(|backend| {
+                let offset = keyed_hash(seed, OFFSET_DOMAIN, backend.key) % u64::from(size);
+                let skip = keyed_hash(seed, SKIP_DOMAIN, backend.key) % u64::from(size - 1) + 1;
+                Walker {
+                    position: offset as u32,
+                    skip: skip as u32,
+                    slot: backend.slot,
+                }
             })
             .collect();
         Fill {
             entries,
-            claimed: Claimed {
-                words: vec![0; (size as usize).div_ceil(64)],
-            },
+            claimed: Claimed::new(size),
             size,
             walkers,
         }
+    }
+
+    /// Takes every turn with `search`: in rounds, unless the weights are so
+    /// skewed that most of a round's visits would be idle.
+    #[inline(always)]
+    fn run<S: Search>(&mut self, search: &S, weights: &[u64]) {
+        let max_weight = weights.iter().copied().max().unwrap_or(1);
+        let total_weight: u64 = weights.iter().sum();
+        if weights.len() as u64 * max_weight <= ROUNDS_SKEW_LIMIT * total_weight {
+            self.by_rounds(search, weights, max_weight);
+        } else {
+            self.by_schedule(search, weights, max_weight);
+        }
+    }
+
+    /// [`Self::run`] compiled with AVX2 enabled, so that the search inlines.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2(&mut self, search: &super::search::Avx2, weights: &[u64]) {
+        self.run(search, weights);
     }
 
     /// Katran's rounds: in each round every backend, in key order, earns its
@@ -107,9 +119,22 @@ impl<'a> Fill<'a> {
     /// weight. After `r` rounds backend `i` has had `floor(r * w_i / w_max)`
     /// turns, so its share of entries is `w_i / W` to within one entry per
     /// round boundary.
-    fn by_rounds(&mut self, weights: &[u64], max_weight: u64) {
-        let mut credits = vec![0u64; weights.len()];
+    #[inline(always)]
+    fn by_rounds<S: Search>(&mut self, search: &S, weights: &[u64], max_weight: u64) {
         let mut unclaimed = self.entries.len();
+        if weights.iter().all(|&weight| weight == max_weight) {
+            // Equal weights: every backend takes a turn in every round.
+            loop {
+                for index in 0..weights.len() {
+                    self.take_turn(search, index);
+                    unclaimed -= 1;
+                    if unclaimed == 0 {
+                        return;
+                    }
+                }
+            }
+        }
+        let mut credits = vec![0u64; weights.len()];
         loop {
             for (index, (credit, &weight)) in credits.iter_mut().zip(weights).enumerate() {
                 *credit += weight;
@@ -117,7 +142,7 @@ impl<'a> Fill<'a> {
                     continue;
                 }
                 *credit -= max_weight;
-                self.take_turn(index);
+                self.take_turn(search, index);
                 unclaimed -= 1;
                 if unclaimed == 0 {
                     return;
@@ -131,7 +156,8 @@ impl<'a> Fill<'a> {
     /// (from 1) falls in round `ceil(k * w_max / w_i) - 1`, and a min-heap on
     /// (round, key order) yields the turns in order. Used when weights are so
     /// skewed that most visits in a round would be idle.
-    fn by_schedule(&mut self, weights: &[u64], max_weight: u64) {
+    #[inline(always)]
+    fn by_schedule<S: Search>(&mut self, search: &S, weights: &[u64], max_weight: u64) {
         let turn_round = |turn: u64, weight: u64| (turn * max_weight).div_ceil(weight) - 1;
         let mut turns_taken = vec![0u64; weights.len()];
         let mut schedule: BinaryHeap<Reverse<(u64, usize)>> = weights
@@ -141,7 +167,7 @@ impl<'a> Fill<'a> {
             .collect();
         let mut unclaimed = self.entries.len();
         while let Some(Reverse((_, index))) = schedule.pop() {
-            self.take_turn(index);
+            self.take_turn(search, index);
             unclaimed -= 1;
             if unclaimed == 0 {
                 return;
@@ -154,41 +180,21 @@ impl<'a> Fill<'a> {
 
     /// Backend `index` claims the next unclaimed entry of its permutation.
     /// One exists: the caller stops once every entry is claimed, and the
-    /// permutation visits every entry because `M` is prime.
+    /// permutation visits every entry because `M` is prime. Early in the fill
+    /// the first probe usually succeeds, so it is made here, before `search`.
     #[inline(always)]
-    fn take_turn(&mut self, index: usize) {
-        let walker = &mut self.walkers[index];
+    fn take_turn<S: Search>(&mut self, search: &S, index: usize) {
+        let walker = self.walkers[index];
         let size = self.size;
-        let mut position = walker.position;
-        while self.claimed.test_and_set(position) {
-            position = step(position, walker.skip, size);
-        }
-        self.entries[position as usize] = walker.slot;
-        walker.position = step(position, walker.skip, size);
-    }
-}
-
-impl Claimed {
-    /// Marks `position` claimed; returns whether it already was.
-    #[inline(always)]
-    fn test_and_set(&mut self, position: u32) -> bool {
-        let word = &mut self.words[(position / 64) as usize];
-        let bit = 1u64 << (position % 64);
-        let was_set = *word & bit != 0;
-        *word |= bit;
-        was_set
-    }
-}
-
-/// The next position of a permutation: `(position + skip) mod size` for
-/// `position, skip < size`, without a division. No overflow: `size ≤ 2^26`.
-#[inline(always)]
-fn step(position: u32, skip: u32, size: u32) -> u32 {
-    let next = position + skip;
-    if next >= size {
-        next - size
-    } else {
-        next
+        let free = if self.claimed.contains(walker.position) {
+            let start = step(walker.position, walker.skip, size);
+            search.first_unclaimed(&self.claimed, index, &walker, size, start)
+        } else {
+            walker.position
+        };
+        self.claimed.insert(free);
+        self.entries[free as usize] = walker.slot;
+        self.walkers[index].position = step(free, walker.skip, size);
     }
 }
 
@@ -211,24 +217,67 @@ mod tests {
             .collect()
     }
 
-    fn fill_with(rotation: &[MaglevBackend], size: u32, use_schedule: bool) -> Vec<u16> {
+    /// The paper's algorithm as written, with Katran's weighted rounds: `%`
+    /// for every probe, the table itself as the "taken" test.
+    fn reference(rotation: &[MaglevBackend], size: u32, seed: u64) -> Vec<u16> {
+        let m = u64::from(size);
+        let offsets: Vec<u64> = rotation
+            .iter()
+            .map(|b| keyed_hash(seed, OFFSET_DOMAIN, b.key) % m)
+            .collect();
+        let skips: Vec<u64> = rotation
+            .iter()
+            .map(|b| keyed_hash(seed, SKIP_DOMAIN, b.key) % (m - 1) + 1)
+            .collect();
+        let max_weight = rotation.iter().map(|b| u64::from(b.weight)).max().unwrap();
+        let mut next = vec![0u64; rotation.len()];
+        let mut credit = vec![0u64; rotation.len()];
+        let mut table = vec![EMPTY; size as usize];
+        let mut filled = 0;
+        loop {
+            for i in 0..rotation.len() {
+                credit[i] += u64::from(rotation[i].weight);
+                if credit[i] < max_weight {
+                    continue;
+                }
+                credit[i] -= max_weight;
+                let mut candidate = (offsets[i] + next[i] * skips[i]) % m;
+                while table[candidate as usize] != EMPTY {
+                    next[i] += 1;
+                    candidate = (offsets[i] + next[i] * skips[i]) % m;
+                }
+                table[candidate as usize] = rotation[i].slot;
+                next[i] += 1;
+                filled += 1;
+                if filled == size {
+                    return table;
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Order {
+        Rounds,
+        Schedule,
+    }
+
+    fn fill_with<S: Search>(
+        rotation: &[MaglevBackend],
+        size: u32,
+        order: Order,
+        search: impl FnOnce(&[Walker]) -> S,
+    ) -> Vec<u16> {
         let mut entries = vec![EMPTY; size as usize];
         let weights: Vec<u64> = rotation.iter().map(|b| u64::from(b.weight)).collect();
         let max_weight = weights.iter().copied().max().unwrap();
         let mut fill = Fill::new(&mut entries, rotation, 7);
-        if use_schedule {
-            fill.by_schedule(&weights, max_weight);
-        } else {
-            fill.by_rounds(&weights, max_weight);
+        let search = search(&fill.walkers);
+        match order {
+            Order::Rounds => fill.by_rounds(&search, &weights, max_weight),
+            Order::Schedule => fill.by_schedule(&search, &weights, max_weight),
         }
         entries
-    }
-
-    #[test]
-    fn step_wraps_without_division() {
-        assert_eq!(step(3, 4, 7), 0);
-        assert_eq!(step(2, 4, 7), 6);
-        assert_eq!(step(6, 6, 7), 5);
     }
 
     #[test]
@@ -244,7 +293,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_large_table_matches_the_papers_algorithm() {
+        let rotation = rotation(&[1; 1000]);
+        let mut entries = vec![EMPTY; 65_537];
+        populate(&mut entries, &rotation, 3);
+        assert_eq!(entries, reference(&rotation, 65_537, 3));
+    }
+
     proptest! {
+        /// All the speed work (bitmap, no division, AVX2, the schedule) must
+        /// not change a single entry.
+        #[test]
+        fn the_table_matches_the_papers_algorithm(
+            weights in proptest::collection::vec(1u32..50, 1..40),
+            size in prop::sample::select(vec![41u32, 251, 1009, 4099]),
+            seed in any::<u64>(),
+        ) {
+            let rotation = rotation(&weights);
+            let mut entries = vec![EMPTY; size as usize];
+            populate(&mut entries, &rotation, seed);
+            prop_assert_eq!(entries, reference(&rotation, size, seed));
+        }
+
         /// The schedule is only a faster route to the rounds' turn order.
         #[test]
         fn schedule_takes_the_same_turns_as_rounds(
@@ -252,7 +323,31 @@ mod tests {
             size in prop::sample::select(vec![41u32, 251, 1009, 4099]),
         ) {
             let rotation = rotation(&weights);
-            prop_assert_eq!(fill_with(&rotation, size, true), fill_with(&rotation, size, false));
+            prop_assert_eq!(
+                fill_with(&rotation, size, Order::Schedule, |_| Scalar),
+                fill_with(&rotation, size, Order::Rounds, |_| Scalar)
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    proptest! {
+        /// Where the CPU has AVX2 (the machines these tests run on do), its
+        /// search finds what the scalar one does.
+        #[test]
+        fn the_avx2_search_matches_the_scalar_one(
+            weights in proptest::collection::vec(1u32..10, 1..40),
+            size in prop::sample::select(vec![41u32, 251, 1009, 4099]),
+        ) {
+            let rotation = rotation(&weights);
+            let detect = |walkers: &[Walker]| super::super::search::Avx2::detect(walkers, size);
+            if detect(&[]).is_none() {
+                return Ok(()); // nothing to compare on this CPU
+            }
+            prop_assert_eq!(
+                fill_with(&rotation, size, Order::Rounds, |w| detect(w).unwrap()),
+                fill_with(&rotation, size, Order::Rounds, |_| Scalar)
+            );
         }
     }
 }
