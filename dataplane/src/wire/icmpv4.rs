@@ -235,6 +235,9 @@ mod tests {
     proptest! {
         #[test]
         fn agrees_with_etherparse(bytes in proptest::collection::vec(any::<u8>(), 8..64)) {
+            // etherparse insists that timestamp messages (types 13 and 14) are
+            // exactly 20 bytes; we do not interpret them, so leave them out.
+            prop_assume!(!matches!(bytes[0], 13 | 14));
             let mut bytes = bytes;
             let mut packet = Icmpv4Packet::new_checked(&mut bytes[..]).unwrap();
             packet.fill_checksum();

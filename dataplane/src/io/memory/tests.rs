@@ -127,7 +127,7 @@ fn frames_start_after_the_configured_headroom() {
     let mut io = small(4);
     assert!(io.push_from_wire(&[0, 1]));
     let mut seen = None;
-    io.run_batch(4, |frame| {
+    io.run_batch(4, |frame: &mut Frame<'_>| {
         seen = Some((frame.headroom(), frame.tailroom()));
         Verdict::ToWire
     })
@@ -164,7 +164,7 @@ fn a_full_wire_tx_ring_leaves_frames_in_rx() {
 
     let mut decided = 0;
     let counts = io
-        .run_batch(4, |frame| {
+        .run_batch(4, |frame: &mut Frame<'_>| {
             decided += 1;
             by_first_byte(frame)
         })
@@ -225,7 +225,7 @@ fn frames_longer_than_a_buffer_after_headroom_are_refused() {
 fn encapsulation_is_reflected_in_the_transmitted_frame() {
     let mut io = small(4);
     assert!(io.push_from_wire(&[0xAA, 0xBB]));
-    io.run_batch(4, |frame| {
+    io.run_batch(4, |frame: &mut Frame<'_>| {
         assert!(frame.push_front(3));
         frame.data_mut()[..3].copy_from_slice(&[1, 2, 3]);
         Verdict::ToWire
@@ -241,7 +241,7 @@ fn encapsulation_is_reflected_in_the_transmitted_frame() {
 fn trimming_a_frame_is_reflected_in_the_transmitted_frame() {
     let mut io = small(4);
     assert!(io.push_from_wire(&[9, 9, 1, 2, 3, 4]));
-    io.run_batch(4, |frame| {
+    io.run_batch(4, |frame: &mut Frame<'_>| {
         frame.pull_front(2);
         assert!(frame.set_len(3));
         Verdict::ToHost
@@ -256,7 +256,7 @@ fn host_frames_pass_to_the_wire_untouched() {
     assert!(io.push_from_host(&[5, 6, 7]));
     let mut decided = 0;
     let counts = io
-        .run_batch(4, |_| {
+        .run_batch(4, |_: &mut Frame<'_>| {
             decided += 1;
             Verdict::ToWire
         })
@@ -363,7 +363,7 @@ proptest! {
                 }
                 Op::Run(budget) => {
                     let before = (io.wire_tx_len(), io.host_tx_len());
-                    let counts = io.run_batch(budget, |frame| {
+                    let counts = io.run_batch(budget, |frame: &mut Frame<'_>| {
                         if frame.data().first() == Some(&3) {
                             // Encapsulate, as VIP mode would.
                             if !frame.push_front(20) {

@@ -212,7 +212,7 @@ fn frames_get_headroom_and_encapsulation_shows_in_the_output() {
     files.input(&[record(1, 0, original.clone())]);
     let mut io = PcapIo::open(files.config()).unwrap();
     let mut headroom = 0;
-    io.run_batch(1, |frame| {
+    io.run_batch(1, |frame: &mut Frame<'_>| {
         headroom = frame.headroom();
         assert!(frame.push_front(4));
         frame.data_mut()[..4].copy_from_slice(b"GRE!");
@@ -234,7 +234,7 @@ fn snaplen_truncated_frames_are_replayed_as_captured() {
     files.input(&[(9, 0, 1514, captured.clone())]);
     let mut io = PcapIo::open(files.config()).unwrap();
     let mut seen_len = 0;
-    io.run_batch(1, |frame| {
+    io.run_batch(1, |frame: &mut Frame<'_>| {
         seen_len = frame.len();
         Verdict::ToWire
     })
