@@ -248,9 +248,15 @@ mod tests {
             prop_assert_eq!(packet.msg_code(), theirs.code_u8());
             prop_assert_eq!(packet.checksum(), theirs.checksum());
             prop_assert_eq!(packet.rest_of_header().to_be_bytes(), theirs.bytes5to8());
-            let mut header = theirs.header();
-            header.update_checksum(theirs.payload());
-            prop_assert_eq!(packet.checksum(), header.checksum);
+            // Our checksum covers the bytes as they are; etherparse's own
+            // recomputation re-serialises its header, which zeroes the unused
+            // words of some types (time exceeded), so it is only comparable
+            // when those words are zero.
+            if theirs.bytes5to8() == [0; 4] {
+                let mut header = theirs.header();
+                header.update_checksum(theirs.payload());
+                prop_assert_eq!(packet.checksum(), header.checksum);
+            }
         }
 
         #[test]
