@@ -84,7 +84,7 @@ async fn connect_all(servers: &[SocketAddr], nconn: u64) -> BTreeMap<String, u64
     let runs = servers.iter().enumerate().map(|(i, &server)| {
         let extra = u64::from((i as u64) < nconn % servers.len() as u64);
         let mut config = ClientConfig::new(server, share + extra);
-        config.max_concurrent = 64;
+        config.max_concurrent = max_concurrent();
         tokio::spawn(async move { run_client(&config).await })
     });
     let mut counts = BTreeMap::new();
@@ -97,6 +97,14 @@ async fn connect_all(servers: &[SocketAddr], nconn: u64) -> BTreeMap<String, u64
     }
     assert_eq!(counts.values().sum::<u64>(), nconn);
     counts
+}
+
+/// `--max-concurrent` of each client run: 64 (the default), or `RR_BENCH_MCONNECT_CONCURRENCY`.
+fn max_concurrent() -> usize {
+    std::env::var("RR_BENCH_MCONNECT_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
 }
 
 #[derive(Clone, Copy)]
