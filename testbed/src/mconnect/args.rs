@@ -58,7 +58,7 @@ pub struct MconnectArgs {
     #[arg(long, conflicts_with = "server")]
     pub seed: Option<u64>,
 
-    /// Connections in their connect-and-first-reply phase at once.
+    /// Connections being opened at once (connect, first reply, and without --keep the close).
     #[arg(long, default_value_t = 64, conflicts_with = "server")]
     pub max_concurrent: usize,
 

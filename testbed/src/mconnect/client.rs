@@ -3,8 +3,9 @@
 //! moves and breaks of held connections.
 //!
 //! A dispatcher opens connections in order, at most `max_concurrent` in their first
-//! phase (connect and first reply) at once, paced by `rate` when given. Each connection
-//! is a task that sends what happened to one tally; the run ends when every task has.
+//! phase (connect, first reply, and without `keep` the close) at once, paced by
+//! `rate` when given. Each connection is a task that sends what happened to one
+//! tally; the run ends when every task has.
 //! `timeout` bounds the whole first phase: a connection not connected by then is a
 //! failed connect, one without a reply by then a failed read.
 
@@ -41,6 +42,8 @@ pub struct ClientConfig {
     pub source_range: Option<SourceRange>,
     /// Seed of the source-address choice; `None` takes one from the clock (reported).
     pub seed: Option<u64>,
+    /// Connections being opened at once (connect, first reply, and without `keep`
+    /// the close).
     pub max_concurrent: usize,
     /// `None`: [`default_timeout`].
     pub timeout: Option<Duration>,
@@ -379,7 +382,6 @@ async fn run_connection(
             return;
         }
     };
-    drop(slot);
     plan.events.emit(|| {
         let mut event = Event::new(&plan.clock, replied, connection, EventKind::Reply);
         event.host = Some(host.clone());
@@ -387,6 +389,8 @@ async fn run_connection(
     });
     let reply = replied - connected;
     if let Some(hold_plan) = &plan.hold {
+        // A held connection leaves its slot to the next one.
+        drop(slot);
         let _ = sender.send(Message::Opened(Opening::Replied {
             host: host.clone(),
             connect,
@@ -402,10 +406,20 @@ async fn run_connection(
         reply,
     }));
     if plan.keep {
+        drop(slot);
         let mut release = plan.release.clone();
         // An error means the run is over and nothing waits any more: close too.
         let _ = release.wait_for(|released| *released).await;
+        close(flow, connection, &plan);
+    } else {
+        // The slot is freed after the close, so that `max_concurrent` bounds the open
+        // connections and the events of one slot never interleave.
+        close(flow, connection, &plan);
+        drop(slot);
     }
+}
+
+fn close(flow: Flow, connection: u64, plan: &Plan) {
     drop(flow);
     plan.events
         .emit(|| Event::new(&plan.clock, Instant::now(), connection, EventKind::Closed));
