@@ -9,7 +9,7 @@ use crate::mconnect::MconnectArgs;
 
 /// Rusty Rail's testbed: network labs, faults and load testers for the balancer.
 #[derive(Debug, Parser)]
-#[command(name = "testbed", version, about)]
+#[command(name = "testbed", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

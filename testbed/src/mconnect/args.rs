@@ -26,7 +26,7 @@ pub struct MconnectArgs {
     #[arg(long, required_unless_present = "server")]
     pub address: Option<String>,
 
-    /// TCP and UDP: with --server also answer datagrams; as client use UDP.
+    /// Server: also answer UDP datagrams. Client: use UDP instead of TCP.
     #[arg(long)]
     pub udp: bool,
 
