@@ -126,19 +126,47 @@ impl FlowHasher {
     /// The flow's 64-bit hash: indexes the connection table and the Maglev table.
     #[inline]
     pub fn flow(&self, key: &FlowKey) -> u64 {
-        let tail = u64::from(key.src_port) << 48
-            | u64::from(key.dst_port) << 32
-            | u64::from(key.protocol) << 24;
         if key.is_ipv6 {
+            let tail = u64::from(key.src_port) << 48
+                | u64::from(key.dst_port) << 32
+                | u64::from(key.protocol) << 24;
             let [s0, s1] = halves(&key.src);
             let [d0, d1] = halves(&key.dst);
             self.hash_words([s0, s1, d0, d1, tail | 6])
         } else {
-            self.hash_words([
-                u64::from(word(&key.src)) << 32 | u64::from(word(&key.dst)),
-                tail | 4,
-            ])
+            let four = |a: &[u8; 16]| [a[0], a[1], a[2], a[3]];
+            self.ipv4(Self::ipv4_words(
+                four(&key.src),
+                four(&key.dst),
+                key.protocol,
+                key.src_port,
+                key.dst_port,
+            ))
         }
+    }
+
+    /// The two words an IPv4 5-tuple is hashed as (see [`Self::flow`]).
+    #[inline]
+    pub fn ipv4_words(
+        src: [u8; 4],
+        dst: [u8; 4],
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+    ) -> [u64; 2] {
+        let tail =
+            u64::from(src_port) << 48 | u64::from(dst_port) << 32 | u64::from(protocol) << 24;
+        [
+            u64::from(u32::from_be_bytes(src)) << 32 | u64::from(u32::from_be_bytes(dst)),
+            tail | 4,
+        ]
+    }
+
+    /// The hash of an IPv4 5-tuple given as [`Self::ipv4_words`]; equal to
+    /// [`Self::flow`] of the same tuple.
+    #[inline]
+    pub fn ipv4(&self, words: [u64; 2]) -> u64 {
+        self.hash_words(words)
     }
 
     /// The hash of a fragmented datagram's identity (fragment table index).
@@ -209,6 +237,14 @@ mod tests {
         dst[..4].copy_from_slice(&[10, 9, 0, 1]);
         let v6 = FlowKey::v6(src, dst, 6, 1, 2);
         assert_ne!(h.flow(&v4), h.flow(&v6));
+    }
+
+    #[test]
+    fn the_ipv4_word_form_hashes_like_the_key() {
+        let h = FlowHasher::new(3);
+        let key = FlowKey::v4([10, 0, 0, 1], [10, 9, 0, 1], 17, 1234, 53);
+        let words = FlowHasher::ipv4_words([10, 0, 0, 1], [10, 9, 0, 1], 17, 1234, 53);
+        assert_eq!(h.ipv4(words), h.flow(&key));
     }
 
     #[test]

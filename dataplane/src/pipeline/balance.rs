@@ -64,8 +64,18 @@ fn by_flow<'t>(
     table: &'t ForwardingTable,
     state: &mut WorkerState,
 ) -> Result<(u16, &'t BackendSlot), DropReason> {
-    let hash = table.hasher.flow(key);
-    let class = if key.protocol == ip_proto::TCP {
+    by_hash(table.hasher.flow(key), key.protocol, table, state)
+}
+
+/// [`by_flow`] for a flow whose hash is already known.
+#[inline]
+pub fn by_hash<'t>(
+    hash: u64,
+    protocol: u8,
+    table: &'t ForwardingTable,
+    state: &mut WorkerState,
+) -> Result<(u16, &'t BackendSlot), DropReason> {
+    let class = if protocol == ip_proto::TCP {
         TimeoutClass::Tcp
     } else {
         TimeoutClass::Udp

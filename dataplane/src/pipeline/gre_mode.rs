@@ -76,22 +76,28 @@ pub fn flow_of(data: &[u8], l2: usize) -> Result<Option<FlowOf>, DropReason> {
 }
 
 /// Rewrites the outer headers in place. The caller has validated them.
-fn rewrite(data: &mut [u8], l2: usize, backend: &BackendSlot, table: &ForwardingTable) {
+pub fn rewrite(data: &mut [u8], l2: usize, backend: &BackendSlot, table: &ForwardingTable) {
     let mut eth = EthernetFrame::new_unchecked(&mut data[..]);
     eth.set_dst(backend.mac);
     eth.set_src(table.lb_mac);
     let mut ip = Ipv4Packet::new_unchecked(&mut data[l2..]);
-    let old_src = ip.src_addr();
-    let old_dst = ip.dst_addr();
-    // TTL shares a 16-bit checksum word with the protocol field.
-    let old_word = u16::from_be_bytes([ip.ttl(), ip.protocol()]);
-    let new_ttl = ip.ttl() - 1;
-    let mut sum = ip.checksum();
-    sum = checksum::update_u32(sum, old_src, table.lb_ipv4);
-    sum = checksum::update_u32(sum, old_dst, backend.addr);
-    sum = checksum::update_u16(sum, old_word, u16::from_be_bytes([new_ttl, ip.protocol()]));
+    let before = changed_words(&ip);
+    let old_checksum = ip.checksum();
     ip.set_src_addr(table.lb_ipv4);
     ip.set_dst_addr(backend.addr);
-    ip.set_ttl(new_ttl);
-    ip.set_checksum(sum);
+    ip.set_ttl(ip.ttl() - 1);
+    let after = changed_words(&ip);
+    ip.set_checksum(checksum::update_sum(old_checksum, before, after));
+}
+
+/// The sum of the header words forwarding changes: TTL (sharing a word with
+/// the protocol), source and destination address.
+#[inline]
+fn changed_words(ip: &Ipv4Packet<&mut [u8]>) -> u32 {
+    let pair = |a: [u8; 4]| {
+        u32::from(u16::from_be_bytes([a[0], a[1]])) + u32::from(u16::from_be_bytes([a[2], a[3]]))
+    };
+    u32::from(u16::from_be_bytes([ip.ttl(), ip.protocol()]))
+        + pair(ip.src_addr())
+        + pair(ip.dst_addr())
 }

@@ -9,6 +9,7 @@
 //! us is a `Drop(reason)`, never forwarded and never a panic.
 
 mod balance;
+mod fast_path;
 mod flow_of;
 mod gre_mode;
 mod state;
@@ -82,7 +83,13 @@ impl Pipeline {
     /// connection-table bucket), so that across a batch the memory loads
     /// overlap instead of stalling one after another.
     #[inline]
-    pub fn prefetch(data: &[u8], table: &ForwardingTable, state: &WorkerState) {
+    pub fn prefetch(data: &[u8], table: &ForwardingTable, state: &mut WorkerState) {
+        if let Some(flow) = fast_path::classify(data, table) {
+            let hash = table.hasher.ipv4(flow.words);
+            state.conntrack.prefetch(hash);
+            state.memo.put(flow.words, hash);
+            return;
+        }
         let flow = match Self::path_of(data, table) {
             Path::Gre { l2 } => gre_mode::flow_of(data, l2).ok().flatten(),
             Path::Vip { l2, is_ipv6 } => {
@@ -97,6 +104,7 @@ impl Pipeline {
 
     /// A batch handler for a packet I/O backend: prefetch, then process.
     pub fn handler<'a>(table: &'a ForwardingTable, state: &'a mut WorkerState) -> BatchHandler<'a> {
+        state.memo.begin_batch();
         BatchHandler { table, state }
     }
 
@@ -141,6 +149,19 @@ impl Pipeline {
 
     #[inline]
     fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
+        if let Some(flow) = fast_path::classify(frame.data(), table) {
+            let hash = state.memo.take(flow.words);
+            return fast_path::forward(frame, flow, hash, table, state);
+        }
+        Self::decide_general(frame, table, state)
+    }
+
+    /// Every frame the fast path does not take, valid or not.
+    fn decide_general(
+        frame: &mut Frame<'_>,
+        table: &ForwardingTable,
+        state: &mut WorkerState,
+    ) -> Verdict {
         let result = match Self::path_of(frame.data(), table) {
             Path::Gre { l2 } => gre_mode::forward(frame, l2, table, state),
             Path::Vip { l2, is_ipv6 } => vip_mode::encapsulate(frame, l2, is_ipv6, table, state),
@@ -178,3 +199,6 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -188,7 +188,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True when the header checksum is correct.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
+        let header = &self.buffer.as_ref()[..self.header_len()];
+        match <&[u8; 20]>::try_from(header) {
+            Ok(plain) => checksum::fold(checksum::sum_ipv4_header(plain)) == 0xFFFF,
+            Err(_) => checksum::checksum(header) == 0,
+        }
     }
 
     /// The payload: bytes header length..total length. Ethernet padding
