@@ -23,7 +23,11 @@ fn full(c: &mut Criterion) {
             b.iter(|| checksum::checksum(black_box(bytes)));
         });
         group.bench_with_input(BenchmarkId::new("etherparse", len), &bytes, |b, bytes| {
-            b.iter(|| Sum16BitWords::new().add_slice(black_box(bytes)).ones_complement());
+            b.iter(|| {
+                Sum16BitWords::new()
+                    .add_slice(black_box(bytes))
+                    .ones_complement()
+            });
         });
     }
     let header: [u8; 20] = data(20).try_into().expect("20 bytes");
@@ -36,11 +40,23 @@ fn full(c: &mut Criterion) {
 fn incremental(c: &mut Criterion) {
     let mut group = c.benchmark_group("checksum_incremental");
     group.bench_function("update_u32", |b| {
-        b.iter(|| checksum::update_u32(black_box(0x1234), black_box([10, 0, 0, 1]), black_box([10, 1, 0, 3])));
+        b.iter(|| {
+            checksum::update_u32(
+                black_box(0x1234),
+                black_box([10, 0, 0, 1]),
+                black_box([10, 1, 0, 3]),
+            )
+        });
     });
     group.bench_function("update_sum_forwarding", |b| {
         // What forwarding changes: TTL/protocol word and both addresses.
-        b.iter(|| checksum::update_sum(black_box(0x1234), black_box(0x4b2f + 0x0a00 + 0x0001 + 0x0a00 + 0x000a), black_box(0x4a2f + 0x0a00 + 0x000a + 0x0a01 + 0x0003)));
+        b.iter(|| {
+            checksum::update_sum(
+                black_box(0x1234),
+                black_box(0x4b2f + 0x0a00 + 0x0001 + 0x0a00 + 0x000a),
+                black_box(0x4a2f + 0x0a00 + 0x000a + 0x0a01 + 0x0003),
+            )
+        });
     });
     group.bench_function("full_recompute_20", |b| {
         let header = data(20);

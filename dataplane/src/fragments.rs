@@ -170,6 +170,10 @@ impl FragmentTable {
 
     /// Copies an early fragment aside until its first fragment arrives.
     pub fn hold(&mut self, key: &DatagramKey, frame: &[u8], now_ms: u64) -> Result<(), DropReason> {
+        // A hold time of zero means early fragments time out on arrival.
+        if self.config.hold_time_ms == 0 {
+            return Err(DropReason::FragmentTimeout);
+        }
         if frame.len() + HOLD_HEADROOM > self.config.hold_buf_size {
             return Err(DropReason::FragmentHoldFull);
         }
@@ -271,6 +275,19 @@ mod tests {
         t.expire(100, &counters);
         assert_eq!(t.waiting(), 0);
         assert_eq!(counters.drops_for(DropReason::FragmentTimeout), 1);
+        assert!(t.is_idle());
+    }
+
+    #[test]
+    fn a_zero_hold_time_holds_nothing() {
+        let mut t = FragmentTable::new(FragmentConfig {
+            hold_time_ms: 0,
+            ..FragmentConfig::default()
+        });
+        assert_eq!(
+            t.hold(&key(1), b"late", 0),
+            Err(DropReason::FragmentTimeout)
+        );
         assert!(t.is_idle());
     }
 
