@@ -54,7 +54,7 @@ fn a_batch_forwards_gre_and_passes_the_host_s_frames_through() {
 #[test]
 fn a_published_table_is_used_from_the_next_batch() {
     let frame = tunnel().encapsulate(&tcp4([198, 51, 100, 2], 1).packet(b""));
-    let (mut w, handle) = worker(&[frame.clone()]);
+    let (mut w, handle) = worker(std::slice::from_ref(&frame));
     w.run_once(0).unwrap();
     assert_eq!(w.state.counters.table_generation.get(), 1);
     let mut spec = spec_with(backend_specs());
