@@ -76,6 +76,7 @@ pub fn flow_of(data: &[u8], l2: usize) -> Result<Option<FlowOf>, DropReason> {
 }
 
 /// Rewrites the outer headers in place. The caller has validated them.
+#[inline]
 pub fn rewrite(data: &mut [u8], l2: usize, backend: &BackendSlot, table: &ForwardingTable) {
     let mut eth = EthernetFrame::new_unchecked(&mut data[..]);
     eth.set_dst(backend.mac);

@@ -87,7 +87,7 @@ impl Pipeline {
         if let Some(flow) = fast_path::classify(data, table) {
             let hash = table.hasher.ipv4(flow.words);
             state.conntrack.prefetch(hash);
-            state.memo.put(flow.words, hash);
+            state.memo.put(data, flow, hash);
             return;
         }
         let flow = match Self::path_of(data, table) {
@@ -149,8 +149,11 @@ impl Pipeline {
 
     #[inline]
     fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
+        if let Some((flow, hash)) = state.memo.take(frame.data()) {
+            return fast_path::forward(frame, flow, hash, table, state);
+        }
         if let Some(flow) = fast_path::classify(frame.data(), table) {
-            let hash = state.memo.take(flow.words);
+            let hash = table.hasher.ipv4(flow.words);
             return fast_path::forward(frame, flow, hash, table, state);
         }
         Self::decide_general(frame, table, state)

@@ -8,6 +8,8 @@ use crate::conntrack::{ConnTable, ConnTableConfig};
 use crate::counters::WorkerCounters;
 use crate::fragments::{FragmentConfig, FragmentTable};
 
+use super::fast_path::FastFlow;
+
 /// Sizes and timeouts of a worker's tables.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorkerConfig {
@@ -22,28 +24,47 @@ pub struct WorkerState {
     pub conntrack: ConnTable,
     pub fragments: FragmentTable,
     pub counters: Arc<CachePadded<WorkerCounters>>,
-    pub(super) memo: HashMemo,
+    pub(super) memo: FastMemo,
     now_ms: u64,
 }
 
-/// Frames a batch can carry hashes for from its prefetch pass to its
-/// decide pass; larger batches compute the rest twice.
+/// Frames a batch can carry the fast-path classification for from its
+/// prefetch pass to its decide pass; larger batches classify the rest twice.
 const MEMO_SLOTS: usize = 64;
 
-/// Flow hashes computed while prefetching a batch, handed to the decide
-/// pass so each frame is hashed once. Both passes see the same frames in
-/// the same order, so entries are taken in the order they were put.
+/// What the prefetch pass learned about a fast-path frame: its flow and the
+/// flow's hash, keyed by where the frame's bytes are, so the decide pass
+/// neither re-parses nor re-hashes it. Both passes see the same frames in the
+/// same order; an entry is used only if the next frame is the very same
+/// buffer and length, else the frame is classified again.
 #[derive(Debug)]
-pub(super) struct HashMemo {
-    entries: [([u64; 2], u64); MEMO_SLOTS],
+pub(super) struct FastMemo {
+    entries: [MemoEntry; MEMO_SLOTS],
     filled: usize,
     next: usize,
 }
 
-impl HashMemo {
+#[derive(Debug, Clone, Copy)]
+struct MemoEntry {
+    at: usize,
+    len: usize,
+    flow: FastFlow,
+    hash: u64,
+}
+
+impl FastMemo {
     fn new() -> Self {
+        let empty = MemoEntry {
+            at: 0,
+            len: 0,
+            flow: FastFlow {
+                words: [0; 2],
+                protocol: 0,
+            },
+            hash: 0,
+        };
         Self {
-            entries: [([0; 2], 0); MEMO_SLOTS],
+            entries: [empty; MEMO_SLOTS],
             filled: 0,
             next: 0,
         }
@@ -56,21 +77,25 @@ impl HashMemo {
     }
 
     #[inline]
-    pub(super) fn put(&mut self, words: [u64; 2], hash: u64) {
+    pub(super) fn put(&mut self, frame: &[u8], flow: FastFlow, hash: u64) {
         if let Some(slot) = self.entries.get_mut(self.filled) {
-            *slot = (words, hash);
+            *slot = MemoEntry {
+                at: frame.as_ptr() as usize,
+                len: frame.len(),
+                flow,
+                hash,
+            };
             self.filled += 1;
         }
     }
 
-    /// The hash put for `words`, if it is the next one; else `None` (the
-    /// caller hashes).
+    /// The flow and hash put for this very frame, if it is the next entry.
     #[inline]
-    pub(super) fn take(&mut self, words: [u64; 2]) -> Option<u64> {
-        let (w, hash) = *self.entries[..self.filled].get(self.next)?;
-        if w == words {
+    pub(super) fn take(&mut self, frame: &[u8]) -> Option<(FastFlow, u64)> {
+        let e = *self.entries[..self.filled].get(self.next)?;
+        if e.at == frame.as_ptr() as usize && e.len == frame.len() {
             self.next += 1;
-            Some(hash)
+            Some((e.flow, e.hash))
         } else {
             None
         }
@@ -84,7 +109,7 @@ impl WorkerState {
             conntrack: ConnTable::new(config.conntrack),
             fragments: FragmentTable::new(config.fragments),
             counters: WorkerCounters::new_shared(),
-            memo: HashMemo::new(),
+            memo: FastMemo::new(),
             now_ms: 0,
         }
     }
