@@ -7,6 +7,13 @@
 //! ```
 //! Every length is checked before it is read: malformed input addressed to
 //! us is a `Drop(reason)`, never forwarded and never a panic.
+//!
+//! The common frame (untagged, option-less IPv4 GRE carrying IPv4 TCP or UDP)
+//! takes `fast_path` at fixed offsets; everything else takes the general
+//! path above, which decides the same frames identically. Backends that show
+//! a batch to [`Pipeline::prefetch`] first get each fast-path frame parsed
+//! and hashed once, and its connection-table bucket loaded while the frames
+//! before it are decided.
 
 mod balance;
 mod fast_path;
