@@ -5,6 +5,9 @@
 //!
 //! - [`mconnect`]: the many-connections tester (server and client), compatible with
 //!   Nordix mconnect's options and output, and able to see moved and broken flows.
+//! - [`impair`]: netem's impairment syntax and a seeded per-packet model of it,
+//!   for links on kernels without `sch_netem`.
 
 pub mod cli;
+pub mod impair;
 pub mod mconnect;

@@ -1,0 +1,16 @@
+//! Link impairments in netem's syntax, applied in userspace where the
+//! kernel has no `sch_netem` (these machines, FreeBSD): the spec parser and
+//! the seeded per-packet model. The same seed and the same offered traffic
+//! give the same drops, duplicates, corruptions and delays, packet for packet.
+
+pub mod delay;
+pub mod link;
+pub mod loss;
+pub mod random;
+pub mod spec;
+
+pub use link::{DropCause, Fate, ImpairedLink};
+pub use spec::{NetemSpec, SpecError};
+
+#[cfg(test)]
+mod tests;
