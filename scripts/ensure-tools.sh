@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need_apt=()
-for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "cc:build-essential" "pkg-config:pkg-config"; do
+for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "cc:build-essential" "pkg-config:pkg-config"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")

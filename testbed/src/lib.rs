@@ -7,7 +7,10 @@
 //!   Nordix mconnect's options and output, and able to see moved and broken flows.
 //! - [`impair`]: netem's impairment syntax and a seeded per-packet model of it,
 //!   for links on kernels without `sch_netem`.
+//! - [`partition`]: Jepsen-style grudges and play's intermittent partitions,
+//!   applied with nftables in the lab's namespaces.
 
 pub mod cli;
 pub mod impair;
 pub mod mconnect;
+pub mod partition;

@@ -1,0 +1,282 @@
+//! Partitions through real traffic: four hosts on a bridge, each in its own
+//! namespace; a partitioned pair cannot exchange a single packet in the cut
+//! direction, every other pair still can, and after healing every pair can.
+//! Hosts use `10.202.N.0/24`; namespaces carry the prefix `rrpt{N}-`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use testbed::partition::{self, Grudge, Node, PartitionSpec};
+
+const HOSTS: usize = 4;
+const PORT: u16 = 9999;
+
+/// Receives UDP datagrams for a while and prints each distinct source once.
+const RECEIVER: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+s.settimeout(0.2)
+seen = set()
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        _, (addr, _) = s.recvfrom(64)
+        seen.add(addr)
+    except socket.timeout:
+        pass
+print(" ".join(sorted(seen)), flush=True)
+"#;
+
+/// Sends three datagrams to each address given.
+const SENDER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3):
+    for a in sys.argv[2:]:
+        s.sendto(b"x", (a, int(sys.argv[1])))
+"#;
+
+struct Lab {
+    prefix: String,
+    subnet: u8,
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn available(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Lab {
+    fn start(n: u8) -> Option<Self> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let reason = if unsafe { libc::geteuid() } != 0 {
+            Some("not root")
+        } else if !available("nft", "--version") {
+            Some("nft unavailable (apt-get install nftables)")
+        } else if !available("python3", "--version") {
+            Some("python3 unavailable")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            println!("skipped: {reason}");
+            return None;
+        }
+        let lab = Self {
+            prefix: format!("rrpt{n}-"),
+            subnet: n,
+        };
+        lab.remove();
+        let sw = lab.ns("sw");
+        sh(&["ip", "netns", "add", &sw]);
+        sh(&["ip", "-n", &sw, "link", "add", "br0", "type", "bridge"]);
+        sh(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
+        for i in 0..HOSTS {
+            let host = lab.host(i);
+            sh(&["ip", "netns", "add", &host]);
+            sh(&["ip", "-n", &host, "link", "set", "lo", "up"]);
+            sh(&[
+                "ip",
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                &host,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("p{i}"),
+                "netns",
+                &sw,
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &sw,
+                "link",
+                "set",
+                &format!("p{i}"),
+                "master",
+                "br0",
+                "up",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &host,
+                "addr",
+                "add",
+                &format!("{}/24", lab.addr(i)),
+                "dev",
+                "eth0",
+            ]);
+            sh(&["ip", "-n", &host, "link", "set", "eth0", "up"]);
+        }
+        Some(lab)
+    }
+
+    fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn host(&self, i: usize) -> String {
+        self.ns(&format!("h{i}"))
+    }
+
+    fn addr(&self, i: usize) -> String {
+        format!("10.202.{}.{}", self.subnet, i + 1)
+    }
+
+    fn nodes(&self) -> Vec<Node> {
+        (0..HOSTS)
+            .map(|i| Node {
+                name: format!("h{i}"),
+                namespace: self.host(i),
+                addrs: vec![self.addr(i).parse().unwrap()],
+            })
+            .collect()
+    }
+
+    /// `reach[s][r]`: whether host `s`'s datagrams reached host `r`.
+    fn reachability(&self) -> Vec<Vec<bool>> {
+        let mut receivers: Vec<Child> = (0..HOSTS)
+            .map(|i| {
+                Command::new("ip")
+                    .args([
+                        "netns",
+                        "exec",
+                        &self.host(i),
+                        "python3",
+                        "-c",
+                        RECEIVER,
+                        &PORT.to_string(),
+                        "2.0",
+                    ])
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut outputs: Vec<BufReader<_>> = receivers
+            .iter_mut()
+            .map(|c| BufReader::new(c.stdout.take().unwrap()))
+            .collect();
+        for out in &mut outputs {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), "ready");
+        }
+        for s in 0..HOSTS {
+            let targets: Vec<String> = (0..HOSTS)
+                .filter(|r| *r != s)
+                .map(|r| self.addr(r))
+                .collect();
+            let mut args = vec![
+                "netns".to_string(),
+                "exec".into(),
+                self.host(s),
+                "python3".into(),
+                "-c".into(),
+                SENDER.into(),
+                PORT.to_string(),
+            ];
+            args.extend(targets);
+            sh(&std::iter::once("ip")
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>());
+        }
+        let mut reach = vec![vec![false; HOSTS]; HOSTS];
+        for (r, out) in outputs.iter_mut().enumerate() {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            for source in line.split_whitespace() {
+                let s = (0..HOSTS)
+                    .find(|s| self.addr(*s) == source)
+                    .expect("a lab address");
+                reach[s][r] = true;
+            }
+        }
+        for mut c in receivers {
+            let _ = c.wait();
+        }
+        reach
+    }
+
+    fn remove(&self) {
+        let listing = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        for line in String::from_utf8_lossy(&listing.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if name.starts_with(&self.prefix) {
+                let _ = Command::new("ip").args(["netns", "del", name]).status();
+            }
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn expect_reach(lab: &Lab, grudge: &Grudge) {
+    let reach = lab.reachability();
+    for s in 0..HOSTS {
+        for r in (0..HOSTS).filter(|r| *r != s) {
+            assert_eq!(
+                reach[s][r],
+                !grudge.drops(s, r),
+                "h{s} -> h{r} in {reach:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn halves_cut_exactly_the_pairs_across_and_healing_restores_them() {
+    let Some(lab) = Lab::start(1) else { return };
+    let nodes = lab.nodes();
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let everyone = Grudge::none(HOSTS);
+    expect_reach(&lab, &everyone);
+    let grudge = Grudge::from_spec(&PartitionSpec::parse("halves").unwrap(), &names, 1).unwrap();
+    partition::apply(&nodes, &grudge).unwrap();
+    expect_reach(&lab, &grudge);
+    partition::heal(&nodes).unwrap();
+    expect_reach(&lab, &everyone);
+}
+
+#[test]
+fn a_one_way_cut_drops_one_direction_only() {
+    let Some(lab) = Lab::start(2) else { return };
+    let nodes = lab.nodes();
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let grudge =
+        Grudge::from_spec(&PartitionSpec::parse("h0->h1; h2->h3").unwrap(), &names, 1).unwrap();
+    partition::apply(&nodes, &grudge).unwrap();
+    expect_reach(&lab, &grudge);
+    // Replacing a partition is one transaction per namespace: the new
+    // grudge holds, nothing of the old one remains.
+    let bridge = Grudge::from_spec(&PartitionSpec::parse("bridge").unwrap(), &names, 1).unwrap();
+    partition::apply(&nodes, &bridge).unwrap();
+    expect_reach(&lab, &bridge);
+}
