@@ -41,15 +41,24 @@ fn table() -> &'static ForwardingTable {
     })
 }
 
-fuzz_target!(|data: &[u8]| {
-    let mut state = WorkerState::new(WorkerConfig {
+thread_local! {
+    // One worker's state for the whole run, as in the balancer: inputs meet
+    // the connection and fragment tables that earlier inputs filled.
+    static STATE: std::cell::RefCell<WorkerState> = std::cell::RefCell::new(WorkerState::new(WorkerConfig {
         conntrack: dataplane::conntrack::ConnTableConfig { capacity: 1024, ..Default::default() },
         ..Default::default()
-    });
+    }));
+}
+
+fuzz_target!(|data: &[u8]| {
+    STATE.with_borrow_mut(|state| run(data, state));
+});
+
+fn run(data: &[u8], state: &mut WorkerState) {
     let mut buf = vec![0u8; 128 + data.len()];
     buf[128..].copy_from_slice(data);
     let mut frame = Frame::new(&mut buf, 128, data.len());
-    if Pipeline::process(&mut frame, table(), &mut state) == Verdict::ToWire {
+    if Pipeline::process(&mut frame, table(), state) == Verdict::ToWire {
         let out = frame.data();
         let l2 = if out[12..14] == [0x81, 0x00] { 18 } else { 14 };
         let header_len = usize::from(out[l2] & 0x0f) * 4;
@@ -57,4 +66,5 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(&out[l2 + 12..l2 + 16], &LB.octets());
         assert_eq!(out[l2 + 9], 47);
     }
-});
+    Pipeline::release_held(table(), state, |_| true);
+}
