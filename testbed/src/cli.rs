@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::mconnect::MconnectArgs;
+use crate::proxy::ProxyArgs;
 
 /// Rusty Rail's testbed: network labs, faults and load testers for the balancer.
 #[derive(Debug, Parser)]
@@ -20,4 +21,6 @@ pub struct Cli {
 pub enum Command {
     /// Many-connections tester for load balancers (server and client), mconnect-compatible.
     Mconnect(MconnectArgs),
+    /// Fault proxy: a Toxiproxy-compatible server (HTTP API on --host/--port).
+    Proxy(ProxyArgs),
 }

@@ -5,6 +5,8 @@
 //!
 //! - [`mconnect`]: the many-connections tester (server and client), compatible with
 //!   Nordix mconnect's options and output, and able to see moved and broken flows.
+//! - [`proxy`]: the fault proxy, a drop-in Toxiproxy server with more faults.
 
 pub mod cli;
 pub mod mconnect;
+pub mod proxy;
