@@ -231,3 +231,21 @@ pub fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, Option<std::io::ErrorKin
         }
     }
 }
+
+impl Harness {
+    /// A UDP upstream that echoes every datagram back.
+    pub fn udp_echo_server(&self) -> SocketAddr {
+        let socket = self
+            .handle
+            .block_on(tokio::net::UdpSocket::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = socket.local_addr().unwrap();
+        self.handle.spawn(async move {
+            let mut buffer = vec![0; 65_536];
+            while let Ok((read, from)) = socket.recv_from(&mut buffer).await {
+                let _ = socket.send_to(&buffer[..read], from).await;
+            }
+        });
+        address
+    }
+}

@@ -1,7 +1,7 @@
 //! `bandwidth`: at most `rate` KB/s (1 KB = 1000 bytes) in the toxic's direction.
 //!
-//! Pieces are cut to at most 100 ms worth of bytes and scheduled back to back, so the
-//! rate holds over any window longer than that; an idle link earns no burst credit.
+//! Pieces are cut to at most 20 ms worth of bytes and scheduled back to back, so the
+//! rate holds within 2% over any second; an idle link earns no burst credit.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ impl Bandwidth {
             return pieces;
         }
         let bytes_per_second = self.rate.saturating_mul(1000);
-        let max_piece = (bytes_per_second / 10).max(1) as usize;
+        let max_piece = (bytes_per_second / 50).max(1) as usize;
         let mut out = Vec::with_capacity(pieces.len());
         for piece in pieces {
             for part in piece.split(max_piece) {
@@ -52,9 +52,9 @@ mod tests {
         let toxic = Bandwidth { rate: 100 };
         let mut next = None;
         let out = toxic.apply(vec![Piece::new(vec![0; 100_000], now)], &mut next);
-        assert_eq!(out.len(), 10, "100 ms pieces");
-        assert!(out.iter().all(|p| p.data.len() == 10_000));
-        assert_eq!(out[9].not_before - now, Duration::from_millis(900));
+        assert_eq!(out.len(), 50, "20 ms pieces");
+        assert!(out.iter().all(|p| p.data.len() == 2_000));
+        assert_eq!(out[49].not_before - now, Duration::from_millis(980));
         assert_eq!(next.unwrap() - now, Duration::from_secs(1));
     }
 
