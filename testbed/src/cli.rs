@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::mconnect::MconnectArgs;
 use crate::proxy::ProxyArgs;
+use crate::toxiproxy_cli::ToxiproxyCliArgs;
 
 /// Rusty Rail's testbed: network labs, faults and load testers for the balancer.
 #[derive(Debug, Parser)]
@@ -23,4 +24,6 @@ pub enum Command {
     Mconnect(MconnectArgs),
     /// Fault proxy: a Toxiproxy-compatible server (HTTP API on --host/--port).
     Proxy(ProxyArgs),
+    /// Toxiproxy's command line client (list, inspect, create, toggle, delete, toxic).
+    ToxiproxyCli(ToxiproxyCliArgs),
 }

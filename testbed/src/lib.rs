@@ -6,7 +6,9 @@
 //! - [`mconnect`]: the many-connections tester (server and client), compatible with
 //!   Nordix mconnect's options and output, and able to see moved and broken flows.
 //! - [`proxy`]: the fault proxy, a drop-in Toxiproxy server with more faults.
+//! - [`toxiproxy_cli`]: Toxiproxy's command line client, for either server.
 
 pub mod cli;
 pub mod mconnect;
 pub mod proxy;
+pub mod toxiproxy_cli;

@@ -9,5 +9,6 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Mconnect(args) => testbed::mconnect::main(&args),
         Command::Proxy(args) => testbed::proxy::main(&args),
+        Command::ToxiproxyCli(args) => testbed::toxiproxy_cli::main(&args),
     }
 }
