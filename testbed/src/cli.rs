@@ -6,6 +6,8 @@
 use clap::{Parser, Subcommand};
 
 use crate::mconnect::MconnectArgs;
+use crate::proxy::ProxyArgs;
+use crate::toxiproxy_cli::ToxiproxyCliArgs;
 
 /// Rusty Rail's testbed: network labs, faults and load testers for the balancer.
 #[derive(Debug, Parser)]
@@ -20,4 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Many-connections tester for load balancers (server and client), mconnect-compatible.
     Mconnect(MconnectArgs),
+    /// Fault proxy: a Toxiproxy-compatible server (HTTP API on --host/--port).
+    Proxy(ProxyArgs),
+    /// Toxiproxy's command line client (list, inspect, create, toggle, delete, toxic).
+    ToxiproxyCli(ToxiproxyCliArgs),
 }

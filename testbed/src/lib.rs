@@ -9,8 +9,12 @@
 //!   for links on kernels without `sch_netem`.
 //! - [`partition`]: Jepsen-style grudges and play's intermittent partitions,
 //!   applied with nftables in the lab's namespaces.
+//! - [`proxy`]: the fault proxy, a drop-in Toxiproxy server with more faults.
+//! - [`toxiproxy_cli`]: Toxiproxy's command line client, for either server.
 
 pub mod cli;
 pub mod impair;
 pub mod mconnect;
 pub mod partition;
+pub mod proxy;
+pub mod toxiproxy_cli;

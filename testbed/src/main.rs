@@ -8,5 +8,7 @@ use testbed::cli::{Cli, Command};
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Mconnect(args) => testbed::mconnect::main(&args),
+        Command::Proxy(args) => testbed::proxy::main(&args),
+        Command::ToxiproxyCli(args) => testbed::toxiproxy_cli::main(&args),
     }
 }

@@ -1,0 +1,268 @@
+//! What the proxy's toxics do to one direction of one connection: which of them apply
+//! (stream, `clients`, the toxicity roll), and the chunk-by-chunk effect of those that
+//! shape bytes. Pure bookkeeping, no I/O: `link` does the reading and writing.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+
+use super::metrics::ProxyMetrics;
+use super::seed;
+use super::toxic::{Stream, Toxic};
+use super::toxics::{Piece, ToxicKind};
+
+/// The proxy's toxics, in the order they were added, as links see them.
+pub type ToxicList = Arc<Vec<Arc<Toxic>>>;
+
+/// Whether `toxic` acts on a connection from `source` whose seed is `connection_seed`
+/// (its stream aside). Toxicity 0 never applies, 1 always does.
+pub fn applies(toxic: &Toxic, source: IpAddr, connection_seed: u64) -> bool {
+    toxic.targets(source) && seed::toxicity_roll(connection_seed, toxic.uid) < toxic.toxicity
+}
+
+/// What the stalling toxics ask of the direction right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stall {
+    /// `timeout` is in effect: data is dropped; close at this time if any.
+    pub silenced: bool,
+    pub close_at: Option<Instant>,
+    /// `reset_peer` is in effect: reset at this time.
+    pub reset_at: Option<Instant>,
+}
+
+/// How a chunk left the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piped {
+    pub pieces: Vec<Piece>,
+    /// `limit_data` used up its allowance: close the connection after these pieces.
+    pub close_after: bool,
+}
+
+/// One direction of one connection: its rolls, generators and per-toxic state.
+#[derive(Debug)]
+pub struct DirectionToxics {
+    stream: Stream,
+    source: IpAddr,
+    connection_seed: u64,
+    rng: StdRng,
+    metrics: ProxyMetrics,
+    /// Per toxic uid: toxicity it was rolled for, and the outcome.
+    rolls: HashMap<u64, (u64, bool)>,
+    /// Per toxic uid: when it first took effect here.
+    since: HashMap<u64, Instant>,
+    bandwidth_free: HashMap<u64, Option<Instant>>,
+    limit_passed: HashMap<u64, u64>,
+    /// A datagram `reorder` holds back until the next one has gone.
+    held: Option<Piece>,
+}
+
+impl DirectionToxics {
+    pub fn new(
+        stream: Stream,
+        source: IpAddr,
+        connection_seed: u64,
+        metrics: ProxyMetrics,
+    ) -> Self {
+        let salt = match stream {
+            Stream::Upstream => 1,
+            Stream::Downstream => 2,
+        };
+        DirectionToxics {
+            stream,
+            source,
+            connection_seed,
+            rng: seed::generator(connection_seed, salt),
+            metrics,
+            rolls: HashMap::new(),
+            since: HashMap::new(),
+            bandwidth_free: HashMap::new(),
+            limit_passed: HashMap::new(),
+            held: None,
+        }
+    }
+
+    /// The toxics acting on this direction now, in order. A toxic's roll is made
+    /// once and kept until its toxicity changes.
+    pub fn active(&mut self, list: &[Arc<Toxic>]) -> Vec<Arc<Toxic>> {
+        let now = Instant::now();
+        let mut active = Vec::new();
+        for toxic in list.iter().filter(|toxic| toxic.stream == self.stream) {
+            let bits = toxic.toxicity.to_bits();
+            let applies = match self.rolls.get(&toxic.uid) {
+                Some((rolled_for, outcome)) if *rolled_for == bits => *outcome,
+                _ => {
+                    let outcome = applies(toxic, self.source, self.connection_seed);
+                    self.rolls.insert(toxic.uid, (bits, outcome));
+                    outcome
+                }
+            };
+            if applies {
+                if let std::collections::hash_map::Entry::Vacant(entry) =
+                    self.since.entry(toxic.uid)
+                {
+                    entry.insert(now);
+                    self.metrics.toxic_applied(toxic.kind.type_name());
+                }
+                active.push(Arc::clone(toxic));
+            }
+        }
+        active
+    }
+
+    /// What `timeout` and `reset_peer` ask for.
+    pub fn stall(&self, active: &[Arc<Toxic>]) -> Stall {
+        let mut stall = Stall::default();
+        for toxic in active {
+            let since = self
+                .since
+                .get(&toxic.uid)
+                .copied()
+                .unwrap_or_else(Instant::now);
+            match &toxic.kind {
+                // The first timeout in the list decides.
+                ToxicKind::Timeout(timeout) if !stall.silenced => {
+                    stall.silenced = true;
+                    stall.close_at = timeout.close_at(since);
+                }
+                ToxicKind::ResetPeer(reset) => {
+                    let at = reset.reset_at(since);
+                    stall.reset_at = Some(stall.reset_at.map_or(at, |earlier| earlier.min(at)));
+                }
+                _ => {}
+            }
+        }
+        stall
+    }
+
+    /// Runs one chunk through the byte-shaping toxics, in order.
+    pub fn pipe(&mut self, active: &[Arc<Toxic>], data: Vec<u8>, arrived: Instant) -> Piped {
+        let mut pieces = vec![Piece::new(data, arrived)];
+        let mut close_after = false;
+        for toxic in active {
+            match &toxic.kind {
+                ToxicKind::Latency(latency) => latency.apply(&mut pieces, &mut self.rng),
+                ToxicKind::Bandwidth(bandwidth) => {
+                    let free = self.bandwidth_free.entry(toxic.uid).or_default();
+                    pieces = bandwidth.apply(pieces, free);
+                }
+                ToxicKind::Slicer(slicer) => pieces = slicer.apply(pieces, &mut self.rng),
+                ToxicKind::LimitData(limit) => {
+                    let passed = self.limit_passed.entry(toxic.uid).or_default();
+                    close_after |= limit.apply(&mut pieces, passed);
+                }
+                ToxicKind::Blackhole(_) => pieces.clear(),
+                _ => {}
+            }
+        }
+        Piped {
+            pieces,
+            close_after,
+        }
+    }
+
+    /// Runs one datagram through the datagram toxics (`loss`, `duplicate`,
+    /// `reorder`, `latency`): zero, one or more datagrams to send, with their times.
+    pub fn datagram(
+        &mut self,
+        active: &[Arc<Toxic>],
+        data: Vec<u8>,
+        arrived: Instant,
+    ) -> Vec<Piece> {
+        let mut out = vec![Piece::new(data, arrived)];
+        for toxic in active {
+            match &toxic.kind {
+                ToxicKind::Loss(loss) => out.retain(|_| !loss.drops(&mut self.rng)),
+                ToxicKind::Duplicate(duplicate) => {
+                    out = out
+                        .into_iter()
+                        .flat_map(|piece| {
+                            let copies = if duplicate.duplicates(&mut self.rng) {
+                                2
+                            } else {
+                                1
+                            };
+                            std::iter::repeat_n(piece, copies)
+                        })
+                        .collect();
+                }
+                ToxicKind::Latency(latency) => latency.apply(&mut out, &mut self.rng),
+                ToxicKind::Blackhole(_) => out.clear(),
+                ToxicKind::Reorder(reorder) => {
+                    let mut reordered = Vec::with_capacity(out.len() + 1);
+                    for piece in out {
+                        if let Some(held) = self.held.take() {
+                            // The held datagram goes right after this one.
+                            let after = piece.not_before;
+                            reordered.push(piece);
+                            reordered.push(Piece {
+                                not_before: held.not_before.max(after),
+                                ..held
+                            });
+                        } else if reorder.holds(&mut self.rng) {
+                            self.held = Some(piece);
+                        } else {
+                            reordered.push(piece);
+                        }
+                    }
+                    out = reordered;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// A datagram held by `reorder`, with the time it must go if nothing follows.
+    pub fn held_datagram(&self, active: &[Arc<Toxic>]) -> Option<Instant> {
+        let hold = active.iter().find_map(|toxic| match &toxic.kind {
+            ToxicKind::Reorder(reorder) => Some(reorder.longest_hold()),
+            _ => None,
+        });
+        let held = self.held.as_ref()?;
+        Some(held.not_before + hold.unwrap_or_default())
+    }
+
+    pub fn release_held(&mut self) -> Option<Piece> {
+        self.held.take()
+    }
+
+    /// Whether a `limit_data` toxic is already used up (e.g. `bytes: 0`).
+    pub fn limit_reached(&self, active: &[Arc<Toxic>]) -> bool {
+        active.iter().any(|toxic| match &toxic.kind {
+            ToxicKind::LimitData(limit) => {
+                self.limit_passed.get(&toxic.uid).copied().unwrap_or(0) >= limit.bytes
+            }
+            _ => false,
+        })
+    }
+
+    /// How long the end of stream waits (`slow_close`), and whether it vanishes
+    /// (`blackhole`).
+    pub fn end_of_stream(active: &[Arc<Toxic>]) -> (Duration, bool) {
+        let mut delay = Duration::ZERO;
+        let mut swallowed = false;
+        for toxic in active {
+            match &toxic.kind {
+                ToxicKind::SlowClose(slow) => delay = delay.max(slow.close_delay()),
+                ToxicKind::Blackhole(_) => swallowed = true,
+                _ => {}
+            }
+        }
+        (delay, swallowed)
+    }
+
+    /// `accept_delay`: how long a new connection waits before it is served.
+    pub fn accept_delay(active: &[Arc<Toxic>]) -> Duration {
+        active
+            .iter()
+            .filter_map(|toxic| match &toxic.kind {
+                ToxicKind::AcceptDelay(delay) => Some(delay.accept_delay()),
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default()
+    }
+}

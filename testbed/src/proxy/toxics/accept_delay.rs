@@ -1,0 +1,20 @@
+//! `accept_delay` (beyond Toxiproxy): a connect-phase fault. A new connection waits
+//! `delay` ms before the proxy dials the upstream or reads a byte, as a backlogged
+//! server would; connections already open are not affected.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Attributes: `delay` in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AcceptDelay {
+    pub delay: u64,
+}
+
+impl AcceptDelay {
+    pub fn accept_delay(&self) -> Duration {
+        Duration::from_millis(self.delay)
+    }
+}

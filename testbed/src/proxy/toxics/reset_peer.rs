@@ -1,0 +1,20 @@
+//! `reset_peer`: data flows, and `timeout` ms after the toxic took effect on a
+//! connection it is reset (TCP RST, as a crashed peer would), 0 for at once.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Attributes: `timeout` in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResetPeer {
+    pub timeout: u64,
+}
+
+impl ResetPeer {
+    /// When the connection is reset.
+    pub fn reset_at(&self, active_since: Instant) -> Instant {
+        active_since + Duration::from_millis(self.timeout)
+    }
+}
