@@ -210,6 +210,10 @@ pub struct AfPacketIo {
     rx_pos: u32,
     /// Free-running position of the next TX slot to fill.
     tx_pos: u32,
+    /// TX slots from `tx_pos` already seen `AVAILABLE`: they stay ours until
+    /// we fill them, so each slot's status is read once per use rather than
+    /// once per batch that might use it.
+    tx_known_free: u32,
     /// TX slots were marked `SEND_REQUEST` since the last successful kick.
     tx_pending: bool,
     ring_frames: u32,
@@ -280,6 +284,7 @@ impl AfPacketIo {
             tx,
             rx_pos: 0,
             tx_pos: 0,
+            tx_known_free: 0,
             tx_pending: false,
             ring_frames: config.ring_frames,
             frame_size: config.frame_size,
@@ -334,11 +339,17 @@ impl AfPacketIo {
             .unwrap_or(limit)
     }
 
-    /// Free TX slots from `tx_pos`, at most `limit`.
-    fn tx_free(&self, limit: u32) -> u32 {
-        (0..limit)
-            .find(|&i| self.tx.status(self.tx_pos.wrapping_add(i)) != libc::TP_STATUS_AVAILABLE)
-            .unwrap_or(limit)
+    /// Free TX slots from `tx_pos`, at most `limit`: the run already known
+    /// free, extended by reading the statuses after it.
+    fn tx_free(&mut self, limit: u32) -> u32 {
+        while self.tx_known_free < limit {
+            let pos = self.tx_pos.wrapping_add(self.tx_known_free);
+            if self.tx.status(pos) != libc::TP_STATUS_AVAILABLE {
+                break;
+            }
+            self.tx_known_free += 1;
+        }
+        self.tx_known_free.min(limit)
     }
 
     /// Checks the RX slot at `pos` (ours) and writes back a stripped VLAN tag.
@@ -448,6 +459,7 @@ impl PacketIo for AfPacketIo {
                 .set_status(start.wrapping_add(i), libc::TP_STATUS_KERNEL);
         }
         self.rx_pos = start.wrapping_add(n);
+        self.tx_known_free -= tx_cur.wrapping_sub(self.tx_pos);
         self.tx_pos = tx_cur;
         if counts.to_wire > 0 {
             self.tx_pending = true;
@@ -470,11 +482,12 @@ impl PacketIo for AfPacketIo {
                 ),
             ));
         }
-        if self.tx.status(self.tx_pos) != libc::TP_STATUS_AVAILABLE {
+        if self.tx_free(1) == 0 {
             return Ok(false);
         }
         Self::fill_tx(&mut self.tx, self.tx_pos, bytes);
         self.tx_pos = self.tx_pos.wrapping_add(1);
+        self.tx_known_free -= 1;
         self.tx_pending = true;
         Ok(true)
     }
