@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::lab::{CleanupArgs, RunArgs, StatusArgs};
 use crate::mconnect::MconnectArgs;
 
 /// Rusty Rail's testbed: network labs, faults and load testers for the balancer.
@@ -20,4 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Many-connections tester for load balancers (server and client), mconnect-compatible.
     Mconnect(MconnectArgs),
+    /// Runs commands in a lab: N instances each in a namespace on one bridge.
+    Run(RunArgs),
+    /// Removes a lab (namespaces, links, bridge, processes, state file).
+    Cleanup(CleanupArgs),
+    /// Shows a lab's hosts and addresses.
+    Status(StatusArgs),
 }

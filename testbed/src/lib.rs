@@ -5,6 +5,8 @@
 //!
 //! - [`mconnect`]: the many-connections tester (server and client), compatible with
 //!   Nordix mconnect's options and output, and able to see moved and broken flows.
+//! - [`lab`]: network labs in namespaces (`testbed run`, `cleanup`, `status`).
 
 pub mod cli;
+pub mod lab;
 pub mod mconnect;

@@ -8,5 +8,8 @@ use testbed::cli::{Cli, Command};
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Mconnect(args) => testbed::mconnect::main(&args),
+        Command::Run(args) => testbed::lab::run::main(&args),
+        Command::Cleanup(args) => testbed::lab::cleanup(&args),
+        Command::Status(args) => testbed::lab::status(&args),
     }
 }
