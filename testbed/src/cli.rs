@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::lab::{CleanupArgs, RunArgs, StatusArgs};
 use crate::mconnect::MconnectArgs;
 use crate::proxy::ProxyArgs;
 use crate::toxiproxy_cli::ToxiproxyCliArgs;
@@ -26,4 +27,10 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Toxiproxy's command line client (list, inspect, create, toggle, delete, toxic).
     ToxiproxyCli(ToxiproxyCliArgs),
+    /// Runs commands in a lab: N instances each in a namespace on one bridge.
+    Run(RunArgs),
+    /// Removes a lab (namespaces, links, bridge, processes, state file).
+    Cleanup(CleanupArgs),
+    /// Shows a lab's hosts and addresses.
+    Status(StatusArgs),
 }

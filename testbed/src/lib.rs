@@ -11,9 +11,11 @@
 //!   applied with nftables in the lab's namespaces.
 //! - [`proxy`]: the fault proxy, a drop-in Toxiproxy server with more faults.
 //! - [`toxiproxy_cli`]: Toxiproxy's command line client, for either server.
+//! - [`lab`]: network labs in namespaces (`testbed run`, `cleanup`, `status`).
 
 pub mod cli;
 pub mod impair;
+pub mod lab;
 pub mod mconnect;
 pub mod partition;
 pub mod proxy;

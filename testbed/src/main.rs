@@ -10,5 +10,8 @@ fn main() -> ExitCode {
         Command::Mconnect(args) => testbed::mconnect::main(&args),
         Command::Proxy(args) => testbed::proxy::main(&args),
         Command::ToxiproxyCli(args) => testbed::toxiproxy_cli::main(&args),
+        Command::Run(args) => testbed::lab::run::main(&args),
+        Command::Cleanup(args) => testbed::lab::cleanup(&args),
+        Command::Status(args) => testbed::lab::status(&args),
     }
 }

@@ -2,6 +2,8 @@
 //! a batch received at once, each frame moved by its verdict, ring positions
 //! published once per batch.
 
+#[cfg(target_os = "linux")]
+pub mod af_packet;
 pub mod memory;
 pub mod pcap;
 

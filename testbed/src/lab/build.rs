@@ -1,0 +1,175 @@
+//! Creating and removing the objects of a planned lab. Creation runs on
+//! several threads, each with its own netlink sockets; removal tolerates
+//! objects that are already gone, so it can finish any half-built lab.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use super::netlink::{link_index, Netlink, NetlinkError};
+use super::netns;
+use super::plan::{Host, LabPlan};
+
+/// Threads creating hosts at once: netlink work is mostly kernel time under
+/// the RTNL lock, so a few threads overlap the rest (namespace setup, waits).
+const BUILDERS: usize = 4;
+
+/// Why a lab could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    Netlink(NetlinkError),
+    Namespace { name: String, source: io::Error },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Netlink(error) => error.fmt(f),
+            Self::Namespace { name, source } => {
+                write!(f, "network namespace {name}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl From<NetlinkError> for BuildError {
+    fn from(error: NetlinkError) -> Self {
+        Self::Netlink(error)
+    }
+}
+
+fn namespace_error(name: &str) -> impl FnOnce(io::Error) -> BuildError + '_ {
+    move |source| BuildError::Namespace {
+        name: name.to_owned(),
+        source,
+    }
+}
+
+/// Creates the bridge (with the first address) and every host: namespace,
+/// veth pair (one end on the bridge, `eth0` inside), `lo` and `eth0` up,
+/// the host's address. Must run in the machine's network namespace.
+pub fn create(plan: &LabPlan) -> Result<(), BuildError> {
+    let mut netlink = Netlink::open()?;
+    netlink.add_bridge(&plan.bridge)?;
+    let bridge = link_index(&plan.bridge)?;
+    netlink.add_address(
+        bridge,
+        &plan.bridge,
+        plan.bridge_address,
+        plan.cidr.prefix_len,
+    )?;
+    let root = File::open("/proc/thread-self/ns/net").map_err(namespace_error("of the machine"))?;
+    let chunk = plan.hosts.len().div_ceil(BUILDERS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = plan
+            .hosts
+            .chunks(chunk)
+            .map(|hosts| {
+                let root = &root;
+                scope.spawn(move || -> Result<(), BuildError> {
+                    // Entered explicitly: a scoped thread starts in the
+                    // namespace of the process, which is this one's anyway.
+                    netns::enter(root).map_err(namespace_error("of the machine"))?;
+                    let mut netlink = Netlink::open()?;
+                    for host in hosts {
+                        create_host(&mut netlink, root, bridge, host, plan.cidr.prefix_len)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker.join().unwrap_or_else(|_| {
+                    Err(BuildError::Namespace {
+                        name: "builder".into(),
+                        source: io::Error::other("builder thread panicked"),
+                    })
+                })
+            })
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    })
+}
+
+fn create_host(
+    netlink: &mut Netlink,
+    root: &File,
+    bridge: u32,
+    host: &Host,
+    prefix_len: u8,
+) -> Result<(), BuildError> {
+    let name = host.namespace.as_str();
+    netns::create(name).map_err(namespace_error(name))?;
+    let namespace = netns::open(name).map_err(namespace_error(name))?;
+    netlink.add_veth(&host.link, bridge, &host.inner_link, namespace.as_raw_fd())?;
+    netns::enter(&namespace).map_err(namespace_error(name))?;
+    let inside = (|| -> Result<(), BuildError> {
+        let mut inner = Netlink::open()?;
+        inner.set_up(link_index("lo")?, "lo")?;
+        let link = link_index(&host.inner_link)?;
+        inner.add_address(link, &host.inner_link, host.address, prefix_len)?;
+        inner.set_up(link, &host.inner_link)?;
+        Ok(())
+    })();
+    netns::enter(root).map_err(namespace_error("of the machine"))?;
+    inside
+}
+
+/// Removes everything of lab `plan` that still exists: stops the processes
+/// left in its namespaces (SIGTERM, then SIGKILL after `grace`), deletes the
+/// namespaces (their veth pairs go with them) and the bridge. Returns the
+/// problems met, if any (as text, for the user).
+pub fn remove(prefix: &str, bridge: &str, grace: Duration) -> Vec<String> {
+    let mut problems = Vec::new();
+    let namespaces = netns::list(prefix);
+    stop_processes(&namespaces, grace);
+    for name in &namespaces {
+        if let Err(error) = netns::delete(name) {
+            problems.push(format!("namespace {name}: {error}"));
+        }
+    }
+    if link_index(bridge).is_ok() {
+        match Netlink::open().and_then(|mut n| n.delete_link(bridge)) {
+            Ok(()) => {}
+            Err(error) => problems.push(error.to_string()),
+        }
+    }
+    problems
+}
+
+fn stop_processes(namespaces: &[String], grace: Duration) {
+    let signal_all = |signal| {
+        let mut any = false;
+        for name in namespaces {
+            for pid in netns::processes_in(name) {
+                // SAFETY: kill has no memory effects; these pids were read
+                // from /proc just now and live in the lab's namespaces.
+                unsafe { libc::kill(pid, signal) };
+                any = true;
+            }
+        }
+        any
+    };
+    if !signal_all(libc::SIGTERM) {
+        return;
+    }
+    let step = Duration::from_millis(20);
+    let mut waited = Duration::ZERO;
+    while waited < grace {
+        std::thread::sleep(step);
+        waited += step;
+        if namespaces
+            .iter()
+            .all(|name| netns::processes_in(name).is_empty())
+        {
+            return;
+        }
+    }
+    signal_all(libc::SIGKILL);
+}

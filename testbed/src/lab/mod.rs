@@ -1,0 +1,126 @@
+//! Network labs in namespaces (the play-style `testbed run`, with `cleanup`
+//! and `status`).
+//!
+//! - [`plan`]: names and addresses of a lab, from its prefix and subnet.
+//! - [`netns`] and [`netlink`]: named namespaces and the rtnetlink requests
+//!   that build links and addresses (no `ip` process per object).
+//! - [`build`]: creating a planned lab in parallel, and removing any lab.
+//! - [`state`]: the state file under `/run/testbed` that `cleanup` reads.
+//! - [`run`]: `testbed run`.
+
+pub mod build;
+pub mod netlink;
+pub mod netns;
+pub mod plan;
+pub mod run;
+pub mod state;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+
+pub use plan::{Ipv4Cidr, LabPlan, PlanError};
+pub use run::RunArgs;
+pub use state::LabState;
+
+/// Options of `testbed cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The lab's prefix, as given to `testbed run`.
+    #[arg(short = 'p', long)]
+    pub prefix: String,
+}
+
+/// Options of `testbed status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The lab's prefix, as given to `testbed run`.
+    #[arg(short = 'p', long)]
+    pub prefix: String,
+    /// Print the lab's state as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `testbed cleanup`: removes the lab's processes, namespaces and bridge,
+/// then its state file. Without a state file (or a damaged one) it still
+/// removes what carries the prefix.
+pub fn cleanup(args: &CleanupArgs) -> ExitCode {
+    if let Err(error) = plan::check_prefix(&args.prefix) {
+        eprintln!("testbed cleanup: {error}");
+        return ExitCode::from(2);
+    }
+    let dir = Path::new(state::STATE_DIR);
+    let bridge = match LabState::load_in(dir, &args.prefix) {
+        Ok(Some(state)) => state.plan.bridge,
+        Ok(None) => plan::bridge_name(&args.prefix),
+        Err(error) => {
+            eprintln!("testbed cleanup: state file unreadable ({error}); removing by prefix");
+            plan::bridge_name(&args.prefix)
+        }
+    };
+    let problems = build::remove(&args.prefix, &bridge, std::time::Duration::from_secs(2));
+    for problem in &problems {
+        eprintln!("testbed cleanup: {problem}");
+    }
+    if let Err(error) = LabState::remove_in(dir, &args.prefix) {
+        eprintln!("testbed cleanup: state file: {error}");
+        return ExitCode::FAILURE;
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `testbed status`: the lab's hosts and addresses.
+pub fn status(args: &StatusArgs) -> ExitCode {
+    let state = match LabState::load_in(Path::new(state::STATE_DIR), &args.prefix) {
+        Ok(Some(state)) => state,
+        Ok(None) => {
+            eprintln!(
+                "testbed status: no lab with prefix {:?} (no {})",
+                args.prefix,
+                state::path(&args.prefix).display()
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!(
+                "testbed status: {}: {error}",
+                state::path(&args.prefix).display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&state) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("testbed status: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let plan = &state.plan;
+    println!(
+        "lab {} (run pid {}, created {}): {} hosts on {} ({} at {})",
+        plan.prefix,
+        state.owner_pid,
+        state.created_at,
+        plan.hosts.len(),
+        plan.cidr,
+        plan.bridge,
+        plan.bridge_address
+    );
+    for host in &plan.hosts {
+        println!(
+            "  {:>5}  {:<16} {:<16} {:<15}  {}",
+            host.index, host.namespace, host.link, host.address, host.command
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,271 @@
+//! `testbed run`: a star lab of N instances of each command, each in its own
+//! namespace on one bridge, with its output tagged, torn down at the end (or
+//! on Ctrl-C / SIGTERM) unless `--no-revert`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::build;
+use super::netns;
+use super::plan::{Ipv4Cidr, LabPlan};
+use super::state::{self, LabState};
+
+/// How long instances get between SIGTERM and SIGKILL at teardown.
+const GRACE: Duration = Duration::from_secs(2);
+/// Exit code after an interruption (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// Options of `testbed run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A command to run in every instance (`sh -c`); `{index}` and `{ip}` are
+    /// replaced by the instance's index and address. Repeatable.
+    #[arg(short = 'c', long = "command", required = true)]
+    pub commands: Vec<String>,
+    /// Instances of a command: the i-th `-n` counts the i-th `-c` (default 1).
+    #[arg(short = 'n', long = "count")]
+    pub counts: Vec<usize>,
+    /// Start of every object's name (namespaces, links, bridge, state file).
+    #[arg(short = 'p', long, default_value = "tb-")]
+    pub prefix: String,
+    /// The lab's subnet; the bridge (this machine) takes the first address.
+    #[arg(long, default_value = "10.0.0.0/16")]
+    pub cidr: Ipv4Cidr,
+    /// `KEY=VAL` set in every instance's environment. Repeatable.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Leave the lab in place when the instances end (remove it with
+    /// `testbed cleanup --prefix P`).
+    #[arg(long)]
+    pub no_revert: bool,
+}
+
+impl RunArgs {
+    /// Each command with its count.
+    fn commands(&self) -> Vec<(String, usize)> {
+        self.commands
+            .iter()
+            .enumerate()
+            .map(|(i, command)| (command.clone(), self.counts.get(i).copied().unwrap_or(1)))
+            .collect()
+    }
+
+    fn env(&self) -> Result<Vec<(String, String)>, String> {
+        self.env
+            .iter()
+            .map(|pair| match pair.split_once('=') {
+                Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+                _ => Err(format!("-e {pair:?}: expected KEY=VAL")),
+            })
+            .collect()
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGINT and SIGTERM set `STOP` instead of killing the process.
+fn catch_stop_signals() {
+    let handler = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe { libc::signal(signal, handler) };
+    }
+}
+
+/// `testbed run`.
+pub fn main(args: &RunArgs) -> ExitCode {
+    match run(args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("testbed run: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    let env = args.env()?;
+    let plan =
+        LabPlan::new(&args.prefix, args.cidr, &args.commands()).map_err(|e| e.to_string())?;
+    let state_dir = std::path::Path::new(state::STATE_DIR);
+    if LabState::load_in(state_dir, &plan.prefix)
+        .map_err(|e| format!("reading {}: {e}", state::path(&plan.prefix).display()))?
+        .is_some()
+    {
+        return Err(format!(
+            "a lab with prefix {:?} exists ({}); remove it with `testbed cleanup --prefix {}`",
+            plan.prefix,
+            state::path(&plan.prefix).display(),
+            plan.prefix
+        ));
+    }
+    catch_stop_signals();
+    let lab_state = LabState {
+        plan: plan.clone(),
+        owner_pid: std::process::id(),
+        created_at: chrono::Utc::now().to_rfc3339(),
+    };
+    lab_state
+        .save_in(state_dir)
+        .map_err(|e| format!("writing {}: {e}", state::path(&plan.prefix).display()))?;
+
+    let started = Instant::now();
+    let built = build::create(&plan);
+    let created = started.elapsed();
+    if let Err(error) = built {
+        teardown(&plan);
+        return Err(format!("building the lab: {error}"));
+    }
+    eprintln!(
+        "testbed: lab {}: {} hosts created in {} ms",
+        plan.prefix,
+        plan.hosts.len(),
+        created.as_millis()
+    );
+    let outcome = start_instances(&plan, &env).map(|mut instances| {
+        eprintln!(
+            "testbed: lab {}: {} instances ready in {} ms",
+            plan.prefix,
+            instances.len(),
+            started.elapsed().as_millis()
+        );
+        wait_all(&mut instances)
+    });
+    if !args.no_revert || STOP.load(Ordering::SeqCst) {
+        teardown(&plan);
+    }
+    outcome
+}
+
+fn teardown(plan: &LabPlan) {
+    for problem in build::remove(&plan.prefix, &plan.bridge, GRACE) {
+        eprintln!("testbed: cleanup: {problem}");
+    }
+    if let Err(error) = LabState::remove_in(std::path::Path::new(state::STATE_DIR), &plan.prefix) {
+        eprintln!("testbed: cleanup: state file: {error}");
+    }
+}
+
+/// A running instance.
+struct Instance {
+    index: usize,
+    child: Child,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn start_instances(plan: &LabPlan, env: &[(String, String)]) -> Result<Vec<Instance>, String> {
+    let root = &std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(|e| format!("opening the machine's namespace: {e}"))?;
+    let mut instances = Vec::with_capacity(plan.hosts.len());
+    for host in &plan.hosts {
+        let namespace = netns::open(&host.namespace)
+            .map_err(|e| format!("opening namespace {}: {e}", host.namespace))?;
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&host.command)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("TESTBED_INDEX", host.index.to_string())
+            .env("TESTBED_IP", host.address.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // The child inherits the network namespace of the thread that spawns
+        // it, so this thread steps into the instance's namespace for the
+        // spawn. That keeps the spawn a vfork-style posix_spawn (a `pre_exec`
+        // hook would force a full fork, about ten times slower with a
+        // thousand instances), at the price of `PR_SET_PDEATHSIG`: after a
+        // `kill -9` of the run, `testbed cleanup` stops the instances.
+        netns::enter(&namespace).map_err(|e| format!("entering {}: {e}", host.namespace))?;
+        let spawned = command.spawn();
+        netns::enter(root).map_err(|e| format!("returning to the machine's namespace: {e}"))?;
+        let mut child = spawned.map_err(|e| format!("starting instance {}: {e}", host.index))?;
+        let tag = format!("[{}] ", host.index);
+        let readers = vec![
+            relay(child.stdout.take(), tag.clone(), false),
+            relay(child.stderr.take(), tag, true),
+        ];
+        instances.push(Instance {
+            index: host.index,
+            child,
+            readers,
+        });
+    }
+    Ok(instances)
+}
+
+/// Copies `stream` line by line to our stdout (or stderr), each line tagged.
+fn relay(
+    stream: Option<impl Read + Send + 'static>,
+    tag: String,
+    to_stderr: bool,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let Some(stream) = stream else { return };
+            for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+                let mut text = tag.clone().into_bytes();
+                text.extend_from_slice(&line);
+                text.push(b'\n');
+                if to_stderr {
+                    let _ = std::io::stderr().lock().write_all(&text);
+                } else {
+                    let _ = std::io::stdout().lock().write_all(&text);
+                }
+            }
+        })
+        .expect("spawning an output relay thread")
+}
+
+/// Waits for every instance; returns the exit code of the first that failed
+/// (in the order they ended), or 0. On a stop signal, returns 130 (the
+/// teardown stops the instances).
+fn wait_all(instances: &mut Vec<Instance>) -> ExitCode {
+    let mut first_failure: Option<u8> = None;
+    while !instances.is_empty() {
+        if STOP.load(Ordering::SeqCst) {
+            eprintln!("testbed: interrupted, tearing down");
+            return ExitCode::from(INTERRUPTED);
+        }
+        let mut i = 0;
+        while i < instances.len() {
+            match instances[i].child.try_wait() {
+                Ok(Some(status)) => {
+                    let instance = instances.swap_remove(i);
+                    for reader in instance.readers {
+                        let _ = reader.join();
+                    }
+                    let code = status
+                        .code()
+                        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                    if code != 0 {
+                        eprintln!("testbed: instance {} exited with {code}", instance.index);
+                        first_failure.get_or_insert(u8::try_from(code.clamp(1, 255)).unwrap_or(1));
+                    }
+                }
+                Ok(None) => i += 1,
+                Err(error) => {
+                    eprintln!(
+                        "testbed: waiting for instance {}: {error}",
+                        instances[i].index
+                    );
+                    instances.swap_remove(i);
+                    first_failure.get_or_insert(1);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ExitCode::from(first_failure.unwrap_or(0))
+}

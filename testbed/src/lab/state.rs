@@ -1,0 +1,83 @@
+//! The state file of a lab: its plan, written before anything is created so
+//! that `testbed cleanup` can remove a lab whose run was killed at any point.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::LabPlan;
+
+/// Where state files live (one `PREFIX.json` per lab).
+pub const STATE_DIR: &str = "/run/testbed";
+
+/// What `cleanup` and `status` need to know about a lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabState {
+    pub plan: LabPlan,
+    /// The `testbed run` process that owns the lab.
+    pub owner_pid: u32,
+    /// When the lab was created, RFC 3339.
+    pub created_at: String,
+}
+
+pub fn path_in(dir: &Path, prefix: &str) -> PathBuf {
+    dir.join(format!("{prefix}.json"))
+}
+
+pub fn path(prefix: &str) -> PathBuf {
+    path_in(Path::new(STATE_DIR), prefix)
+}
+
+impl LabState {
+    /// Writes the state file atomically (temporary file, then rename).
+    pub fn save_in(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)?;
+        let target = path_in(dir, &self.plan.prefix);
+        let temporary = target.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
+        fs::write(&temporary, text)?;
+        fs::rename(&temporary, &target)
+    }
+
+    /// Reads the state of lab `prefix`, `None` when there is none.
+    pub fn load_in(dir: &Path, prefix: &str) -> io::Result<Option<Self>> {
+        match fs::read_to_string(path_in(dir, prefix)) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub fn remove_in(dir: &Path, prefix: &str) -> io::Result<()> {
+        match fs::remove_file(path_in(dir, prefix)) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::plan::Ipv4Cidr;
+
+    #[test]
+    fn state_survives_a_save_and_load_and_is_gone_after_removal() {
+        let dir = std::env::temp_dir().join(format!("tb-state-{}", std::process::id()));
+        let cidr: Ipv4Cidr = "10.9.0.0/24".parse().unwrap();
+        let state = LabState {
+            plan: LabPlan::new("st-", cidr, &[("true".into(), 2)]).unwrap(),
+            owner_pid: 42,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        state.save_in(&dir).unwrap();
+        assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state));
+        LabState::remove_in(&dir, "st-").unwrap();
+        assert_eq!(LabState::load_in(&dir, "st-").unwrap(), None);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,252 @@
+//! `testbed run`, `status` and `cleanup` end to end (root only; prints
+//! `skipped: <reason>` otherwise). Each test owns the prefix `rrlrN-` and the
+//! subnet `10.203.N.0/24`; a guard runs `testbed cleanup` when it ends, also
+//! on failure.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Removes the lab of a test when dropped.
+struct LabGuard {
+    prefix: String,
+}
+
+impl LabGuard {
+    fn new(prefix: &str) -> Option<Self> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: not root (namespaces and links need it)");
+            return None;
+        }
+        let guard = Self {
+            prefix: prefix.to_owned(),
+        };
+        guard.cleanup();
+        Some(guard)
+    }
+
+    fn cleanup(&self) -> Output {
+        Command::new(TESTBED)
+            .args(["cleanup", "--prefix", &self.prefix])
+            .output()
+            .unwrap()
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        std::fs::read_dir("/run/netns")
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|name| name.starts_with(&self.prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn bridge_exists(&self) -> bool {
+        std::path::Path::new(&format!("/sys/class/net/{}br", self.prefix)).exists()
+    }
+
+    fn state_file(&self) -> PathBuf {
+        PathBuf::from(format!("/run/testbed/{}.json", self.prefix))
+    }
+
+    /// Everything of the lab is gone (the namespaces' links go with them).
+    fn assert_gone(&self) {
+        assert_eq!(self.namespaces(), Vec::<String>::new());
+        assert!(!self.bridge_exists(), "bridge left behind");
+        assert!(!self.state_file().exists(), "state file left behind");
+    }
+
+    fn run(&self, cidr: &str, args: &[&str]) -> Output {
+        Command::new(TESTBED)
+            .args(["run", "--prefix", &self.prefix, "--cidr", cidr])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn run_tags_each_line_with_its_instance_and_substitutes_index_and_ip() {
+    let Some(lab) = LabGuard::new("rrlr1-") else {
+        return;
+    };
+    let output = lab.run("10.203.1.0/24", &["-n", "3", "-c", "echo hi {index} {ip}"]);
+    assert!(output.status.success(), "{output:?}");
+    let mut lines: Vec<_> = stdout(&output).lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "[0] hi 0 10.203.1.2",
+            "[1] hi 1 10.203.1.3",
+            "[2] hi 2 10.203.1.4"
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("3 hosts created in"), "{stderr}");
+    assert!(stderr.contains("3 instances ready in"), "{stderr}");
+    lab.assert_gone();
+}
+
+#[test]
+fn each_instance_has_its_own_namespace_with_its_address_on_eth0() {
+    let Some(lab) = LabGuard::new("rrlr2-") else {
+        return;
+    };
+    let output = lab.run(
+        "10.203.2.0/24",
+        &[
+            "-n",
+            "2",
+            "-c",
+            "cat /proc/self/net/dev | grep -c eth0; ip -4 -o addr show dev eth0",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    for (index, address) in [(0, "10.203.2.2/24"), (1, "10.203.2.3/24")] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("[{index}] ")) && l.contains(address)),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn run_exits_with_the_code_of_the_failing_instance() {
+    let Some(lab) = LabGuard::new("rrlr3-") else {
+        return;
+    };
+    let output = lab.run("10.203.3.0/24", &["-c", "exit 0", "-c", "exit 7"]);
+    assert_eq!(output.status.code(), Some(7), "{output:?}");
+    lab.assert_gone();
+}
+
+#[test]
+fn instances_reach_the_machine_at_the_bridge_address() {
+    let Some(lab) = LabGuard::new("rrlr4-") else {
+        return;
+    };
+    if Command::new("bash")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        println!("skipped: no bash for /dev/tcp");
+        return;
+    }
+    let bridge = SocketAddr::from((Ipv4Addr::new(10, 203, 4, 1), 7004));
+    // The machine listens on the bridge's address once the lab has given it.
+    let listener = std::thread::spawn(move || {
+        let started = Instant::now();
+        let listener = loop {
+            if let Ok(listener) = TcpListener::bind(bridge) {
+                break listener;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "bridge address never appeared"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let (mut stream, peer) = listener.accept().unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        (peer.ip(), text)
+    });
+    let connect = "for i in $(seq 100); do \
+                   bash -c 'echo hello >/dev/tcp/10.203.4.1/7004' 2>/dev/null && exit 0; \
+                   sleep 0.05; done; exit 1";
+    let output = lab.run("10.203.4.0/24", &["-c", connect]);
+    assert!(output.status.success(), "{output:?}");
+    let (peer, text) = listener.join().unwrap();
+    assert_eq!(peer, Ipv4Addr::new(10, 203, 4, 2));
+    assert_eq!(text, "hello\n");
+}
+
+#[test]
+fn cleanup_removes_a_lab_whose_run_was_killed_and_status_shows_it_before() {
+    let Some(lab) = LabGuard::new("rrlr5-") else {
+        return;
+    };
+    let mut run = Command::new(TESTBED)
+        .args(["run", "--prefix", "rrlr5-", "--cidr", "10.203.5.0/24"])
+        .args(["-n", "2", "-c", "sleep 60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while lab.namespaces().len() < 2 || !lab.state_file().exists() {
+        assert!(started.elapsed() < DEADLINE, "lab did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new(TESTBED)
+        .args(["status", "--prefix", "rrlr5-", "--json"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let state: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let addresses: Vec<_> = state["plan"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["address"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(addresses, ["10.203.5.2", "10.203.5.3"]);
+
+    run.kill().unwrap(); // SIGKILL: no teardown of its own.
+    run.wait().unwrap();
+    assert!(lab.state_file().exists());
+    let cleanup = lab.cleanup();
+    assert!(cleanup.status.success(), "{cleanup:?}");
+    lab.assert_gone();
+}
+
+#[test]
+fn sigterm_tears_the_lab_down() {
+    let Some(lab) = LabGuard::new("rrlr6-") else {
+        return;
+    };
+    let run = Command::new(TESTBED)
+        .args(["run", "--prefix", "rrlr6-", "--cidr", "10.203.6.0/24"])
+        .args(["-n", "2", "-c", "sleep 60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while lab.namespaces().len() < 2 {
+        assert!(started.elapsed() < DEADLINE, "lab did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Let the instances start before the signal.
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = libc::pid_t::try_from(run.id()).unwrap();
+    // SAFETY: kill has no memory effects; pid is our child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let output = run.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    lab.assert_gone();
+}
