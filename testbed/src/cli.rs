@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::lab::{CleanupArgs, RunArgs, StatusArgs};
 use crate::mconnect::MconnectArgs;
+use crate::partition::command::PartitionArgs;
 use crate::proxy::ProxyArgs;
 use crate::toxiproxy_cli::ToxiproxyCliArgs;
 
@@ -33,4 +34,6 @@ pub enum Command {
     Cleanup(CleanupArgs),
     /// Shows a lab's hosts and addresses.
     Status(StatusArgs),
+    /// Partitions a running lab (Jepsen grudges, one-way cuts, intermittent), or heals it.
+    Partition(PartitionArgs),
 }

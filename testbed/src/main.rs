@@ -13,5 +13,6 @@ fn main() -> ExitCode {
         Command::Run(args) => testbed::lab::run::main(&args),
         Command::Cleanup(args) => testbed::lab::cleanup(&args),
         Command::Status(args) => testbed::lab::status(&args),
+        Command::Partition(args) => testbed::partition::command::main(&args),
     }
 }

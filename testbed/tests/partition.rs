@@ -11,21 +11,23 @@ use testbed::partition::{self, Grudge, Node, PartitionSpec};
 const HOSTS: usize = 4;
 const PORT: u16 = 9999;
 
-/// Receives UDP datagrams for a while and prints each distinct source once.
+/// Receives UDP datagrams until its standard input closes (at most 30 s),
+/// then prints each distinct source once. Waiting on stdin, not a clock,
+/// keeps the test right however slowly a loaded machine starts the senders.
 const RECEIVER: &str = r#"
-import socket, sys, time
+import select, socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", int(sys.argv[1])))
 print("ready", flush=True)
-s.settimeout(0.2)
 seen = set()
-end = time.time() + float(sys.argv[2])
+end = time.time() + 30
 while time.time() < end:
-    try:
+    ready, _, _ = select.select([s, sys.stdin], [], [], 0.2)
+    if s in ready:
         _, (addr, _) = s.recvfrom(64)
         seen.add(addr)
-    except socket.timeout:
-        pass
+    if sys.stdin in ready and not sys.stdin.read(1):
+        break
 print(" ".join(sorted(seen)), flush=True)
 "#;
 
@@ -169,8 +171,8 @@ impl Lab {
                         "-c",
                         RECEIVER,
                         &PORT.to_string(),
-                        "2.0",
                     ])
+                    .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .spawn()
                     .unwrap()
@@ -203,6 +205,12 @@ impl Lab {
             sh(&std::iter::once("ip")
                 .chain(args.iter().map(String::as_str))
                 .collect::<Vec<_>>());
+        }
+        // Datagrams on a bridge arrive within microseconds; then the
+        // receivers are told to report by closing their standard input.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        for receiver in &mut receivers {
+            drop(receiver.stdin.take());
         }
         let mut reach = vec![vec![false; HOSTS]; HOSTS];
         for (r, out) in outputs.iter_mut().enumerate() {
@@ -279,4 +287,117 @@ fn a_one_way_cut_drops_one_direction_only() {
     let bridge = Grudge::from_spec(&PartitionSpec::parse("bridge").unwrap(), &names, 1).unwrap();
     partition::apply(&nodes, &bridge).unwrap();
     expect_reach(&lab, &bridge);
+}
+
+/// A `testbed run` lab in the background, torn down on drop.
+struct RunningLab {
+    prefix: &'static str,
+    run: Child,
+}
+
+impl RunningLab {
+    fn start(prefix: &'static str, cidr: &str, hosts: usize) -> Self {
+        let run = Command::new(env!("CARGO_BIN_EXE_testbed"))
+            .args([
+                "run",
+                "--prefix",
+                prefix,
+                "--cidr",
+                cidr,
+                "-n",
+                &hosts.to_string(),
+                "-c",
+                "sleep 60",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lab = Self { prefix, run };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::path::Path::new(&format!("/run/testbed/{prefix}.json")).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "lab {prefix} did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        lab
+    }
+
+    fn testbed(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_testbed"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for RunningLab {
+    fn drop(&mut self) {
+        let _ = self.run.kill();
+        let _ = self.run.wait();
+        let _ = self.testbed(&["cleanup", "--prefix", self.prefix]);
+    }
+}
+
+#[test]
+fn testbed_partition_cuts_a_running_lab_and_heals_it() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 || !available("nft", "--version") {
+        println!("skipped: needs root and nft");
+        return;
+    }
+    let lab = RunningLab::start("rrpt3-", "10.204.3.0/24", 4);
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let host0 = String::from_utf8_lossy(&namespaces.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|n| n.starts_with("rrpt3-"))
+        .map(str::to_owned)
+        .expect("a host namespace");
+    let out = lab.testbed(&["partition", "--prefix", "rrpt3-", "halves"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("drops"),
+        "{out:?}"
+    );
+    let rules = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &host0,
+            "nft",
+            "list",
+            "table",
+            "inet",
+            "testbed_partition",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        rules.status.success() && String::from_utf8_lossy(&rules.stdout).contains("drop"),
+        "{rules:?}"
+    );
+    let out = lab.testbed(&["partition", "--prefix", "rrpt3-", "heal"]);
+    assert!(out.status.success(), "{out:?}");
+    let rules = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &host0,
+            "nft",
+            "list",
+            "table",
+            "inet",
+            "testbed_partition",
+        ])
+        .output()
+        .unwrap();
+    assert!(!rules.status.success(), "the table is gone after healing");
+    let bad = lab.testbed(&["partition", "--prefix", "rrpt3-", "halfs"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("accepted: halves"));
+    let missing = lab.testbed(&["partition", "--prefix", "rrnone-", "halves"]);
+    assert_eq!(missing.status.code(), Some(2));
 }

@@ -4,6 +4,7 @@
 //! one atomic nftables ruleset in its namespace ([`nft`]); a [`schedule`]
 //! says when cuts are applied and healed.
 
+pub mod command;
 pub mod grudge;
 pub mod nft;
 pub mod schedule;
