@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::mconnect::MconnectArgs;
+use crate::tunnel::TunnelArgs;
 
 /// Rusty Rail's testbed: network labs, faults and load testers for the balancer.
 #[derive(Debug, Parser)]
@@ -20,4 +21,6 @@ pub struct Cli {
 pub enum Command {
     /// Many-connections tester for load balancers (server and client), mconnect-compatible.
     Mconnect(MconnectArgs),
+    /// GRE tunnel endpoints in userspace: router-side encapsulation (ECMP) and server-side decapsulation (DSR).
+    Tunnel(TunnelArgs),
 }

@@ -9,8 +9,11 @@
 //!   for links on kernels without `sch_netem`.
 //! - [`partition`]: Jepsen-style grudges and play's intermittent partitions,
 //!   applied with nftables in the lab's namespaces.
+//! - [`tunnel`]: GRE tunnel endpoints in userspace (router-side encapsulation
+//!   with ECMP, server-side decapsulation for direct server return).
 
 pub mod cli;
 pub mod impair;
 pub mod mconnect;
 pub mod partition;
+pub mod tunnel;

@@ -8,5 +8,6 @@ use testbed::cli::{Cli, Command};
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Mconnect(args) => testbed::mconnect::main(&args),
+        Command::Tunnel(args) => testbed::tunnel::main(&args),
     }
 }
