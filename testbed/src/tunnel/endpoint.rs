@@ -101,10 +101,11 @@ impl EncapEndpoint {
         let gre_len: u16 = if config.key.is_some() { 8 } else { 4 };
         let mtu = config.mtu.unwrap_or(1500 - OUTER_IPV4_LEN - gre_len);
         let tun = Tun::open(&config.tun).map_err(TunnelError::Tun)?;
-        system::link_up(tun.name(), mtu)?;
+        // IPv6 off before the link is up, or its first solicitations go out.
         if !config.vip.iter().any(|v| v.address().is_ipv6()) {
             system::disable_ipv6(tun.name())?;
         }
+        system::link_up(tun.name(), mtu)?;
         for vip in &config.vip {
             system::route_into(tun.name(), vip)?;
         }
@@ -202,11 +203,11 @@ impl DecapEndpoint {
             )));
         }
         let tun = Tun::open(&config.tun).map_err(TunnelError::Tun)?;
-        system::link_up(tun.name(), 1500)?;
         system::loose_rp_filter(tun.name())?;
         if !config.vip.iter().any(|v| v.address().is_ipv6()) {
             system::disable_ipv6(tun.name())?;
         }
+        system::link_up(tun.name(), 1500)?;
         for vip in &config.vip {
             system::address_on(tun.name(), vip)?;
         }
