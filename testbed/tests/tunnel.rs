@@ -10,6 +10,7 @@
 //! or (where counted) `nft`.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +74,8 @@ fn run(line: &str) -> String {
 struct Lab {
     prefix: String,
     subnet: u8,
+    /// The VIP the endpoints and mconnect use ([`VIP`] unless a test changes it).
+    vip: IpAddr,
     children: Vec<Option<Child>>,
 }
 
@@ -85,6 +88,7 @@ impl Lab {
         let lab = Self {
             prefix: prefix.to_owned(),
             subnet,
+            vip: VIP.parse().unwrap(),
             children: Vec::new(),
         };
         lab.remove_namespaces();
@@ -92,6 +96,13 @@ impl Lab {
         for ns in [&c, &s] {
             run(&format!("ip netns add {ns}"));
             run(&format!("ip -n {ns} link set lo up"));
+            // Addresses usable at once, link-local ones included (which
+            // neighbour discovery needs): no duplicate address detection.
+            for conf in ["all", "default"] {
+                run(&format!(
+                    "ip netns exec {ns} sysctl -qw net.ipv6.conf.{conf}.accept_dad=0"
+                ));
+            }
         }
         run(&format!(
             "ip link add c0 netns {c} type veth peer name s0 netns {s}"
@@ -109,6 +120,10 @@ impl Lab {
 
     fn server_ns(&self) -> String {
         format!("{}s", self.prefix)
+    }
+
+    fn vip_port(&self) -> String {
+        SocketAddr::new(self.vip, PORT).to_string()
     }
 
     fn v4(&self, host: u8) -> String {
@@ -144,19 +159,28 @@ impl Lab {
 
     /// `testbed tunnel decap ARGS` in the server namespace, tun `{prefix}d`.
     fn decap(&mut self, args: &str) -> usize {
-        let line = format!("tunnel decap --tun {}d --vip {VIP} {args}", self.prefix);
+        let line = format!(
+            "tunnel decap --tun {}d --vip {} {args}",
+            self.prefix, self.vip
+        );
         self.spawn(&self.server_ns(), &line, "ready")
     }
 
     /// `testbed tunnel encap ARGS` in the client namespace, tun `{prefix}e`.
     fn encap(&mut self, args: &str) -> usize {
-        let line = format!("tunnel encap --tun {}e --vip {VIP} {args}", self.prefix);
+        let line = format!(
+            "tunnel encap --tun {}e --vip {} {args}",
+            self.prefix, self.vip
+        );
         self.spawn(&self.client_ns(), &line, "ready")
     }
 
     /// An mconnect server on VIP:PORT (TCP and UDP) in the server namespace.
     fn mconnect_server(&mut self) {
-        let args = format!("mconnect --server --udp --address {VIP}:{PORT} --name s");
+        let args = format!(
+            "mconnect --server --udp --address {} --name s",
+            self.vip_port()
+        );
         self.spawn(&self.server_ns(), &args, "listening");
     }
 
@@ -166,7 +190,7 @@ impl Lab {
         let output = Command::new("timeout")
             .arg(CLIENT_LIMIT.as_secs().to_string())
             .args(["ip", "netns", "exec", &self.client_ns(), TESTBED])
-            .args(["mconnect", "--address", &format!("{VIP}:{PORT}")])
+            .args(["mconnect", "--address", &self.vip_port()])
             .args(args.split_whitespace())
             .args(["--output", "json"])
             .output()
@@ -291,8 +315,10 @@ fn tcp_and_udp_cross_the_tunnel_and_replies_return_directly_as_plain_ip() {
         "table inet t {
            counter gre_out {}
            counter plain_from_vip_out {}
+           counter unreachable_out {}
            chain out { type filter hook output priority 0;
              meta l4proto gre counter name gre_out
+             icmp type destination-unreachable counter name unreachable_out
              ip saddr 192.0.2.1 oifname \"s0\" counter name plain_from_vip_out
            }
          }",
@@ -327,6 +353,8 @@ fn tcp_and_udp_cross_the_tunnel_and_replies_return_directly_as_plain_ip() {
     // and the client got them on its veth, not through the tunnel.
     assert_eq!(nft_packets(&s, "gre_out"), 0);
     assert_eq!(nft_packets(&c, "gre_in"), 0);
+    // The raw GRE socket kept the kernel from answering protocol-unreachable.
+    assert_eq!(nft_packets(&s, "unreachable_out"), 0);
     let replies = nft_packets(&s, "plain_from_vip_out");
     assert!(replies >= 20 * 3 + 20, "{replies} replies");
     assert_eq!(nft_packets(&c, "plain_from_vip_in"), replies);
@@ -417,4 +445,42 @@ fn the_decap_endpoint_runs_in_process_on_a_thread_in_the_server_namespace() {
         "{}",
         counters.to_json()
     );
+}
+
+#[test]
+fn ipv6_inner_packets_cross_an_ipv4_tunnel_sent_from_the_chosen_local_address() {
+    let Some(mut lab) = Lab::start("rrtn5-", 5, true) else {
+        return;
+    };
+    let (c, s) = (lab.client_ns(), lab.server_ns());
+    run(&format!("ip -n {c} addr add fd00:203:5::1/64 dev c0 nodad"));
+    run(&format!("ip -n {s} addr add fd00:203:5::2/64 dev s0 nodad"));
+    // A second client address, not the kernel's first choice, as --local.
+    let local = lab.v4(11);
+    run(&format!("ip -n {c} addr add {local}/24 dev c0"));
+    nft(
+        &s,
+        &format!(
+            "table inet t {{
+               counter gre_from_local {{}}
+               chain in {{ type filter hook input priority 0;
+                 ip saddr {local} meta l4proto gre counter name gre_from_local
+               }}
+             }}"
+        ),
+    );
+    lab.vip = "2001:db8::1".parse().unwrap();
+    let decap = lab.decap("");
+    let encap = lab.encap(&format!("--remote {} --local {local}", lab.v4(2)));
+    lab.mconnect_server();
+
+    assert_all_answered(&lab.mconnect_client("--nconn 10"), 10);
+    assert_all_answered(&lab.mconnect_client("--udp --nconn 10"), 10);
+
+    let from_client = lab.stop_endpoint(encap);
+    let at_server = lab.stop_endpoint(decap);
+    let sent = from_client["encapsulated"].as_u64().unwrap();
+    assert!(sent >= 10 * 4 + 10, "{from_client}");
+    assert_eq!(at_server["decapsulated"], sent, "{at_server}");
+    assert_eq!(nft_packets(&s, "gre_from_local"), sent);
 }

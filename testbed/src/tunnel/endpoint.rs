@@ -110,6 +110,7 @@ impl EncapEndpoint {
             system::route_into(tun.name(), vip)?;
         }
         let socket = GreSocket::open(config.local, false).map_err(TunnelError::Socket)?;
+        socket.discard_received().map_err(TunnelError::Socket)?;
         let names = ["read", "encapsulated", "encapsulated_bytes", "send_errors"]
             .into_iter()
             .map(String::from)

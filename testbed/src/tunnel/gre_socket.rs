@@ -38,6 +38,20 @@ impl GreSocket {
         Ok(Self { socket })
     }
 
+    /// Makes the socket discard everything it would receive. A raw socket
+    /// gets a copy of every GRE packet to this host; the sending side never
+    /// reads, so without this its receive queue would sit full of copies.
+    /// (A one-instruction classic BPF program: `ret #0`.)
+    pub fn discard_received(&self) -> io::Result<()> {
+        let drop_all = libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
+        self.socket.attach_filter(&[drop_all])
+    }
+
     /// Sends one GRE packet (header + payload) to `remote`.
     #[inline]
     pub fn send_to(&self, gre: &[u8], remote: &SockAddr) -> io::Result<usize> {
