@@ -474,8 +474,10 @@ fn ipv6_inner_packets_cross_an_ipv4_tunnel_sent_from_the_chosen_local_address() 
     let encap = lab.encap(&format!("--remote {} --local {local}", lab.v4(2)));
     lab.mconnect_server();
 
-    assert_all_answered(&lab.mconnect_client("--nconn 10"), 10);
-    assert_all_answered(&lab.mconnect_client("--udp --nconn 10"), 10);
+    // A generous timeout: right after the lab is built, the first IPv6 SYNs
+    // sometimes wait for neighbour discovery and go again after 1 s.
+    assert_all_answered(&lab.mconnect_client("--nconn 10 --timeout 5s"), 10);
+    assert_all_answered(&lab.mconnect_client("--udp --nconn 10 --timeout 5s"), 10);
 
     let from_client = lab.stop_endpoint(encap);
     let at_server = lab.stop_endpoint(decap);
