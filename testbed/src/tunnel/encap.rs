@@ -65,15 +65,19 @@ pub struct Encapsulated<'a> {
 }
 
 impl Encapsulator {
-    /// `remotes` must not be empty (the argument parser guarantees it).
-    pub fn new(remotes: Vec<Ipv4Addr>, key: Option<u32>, seed: u64, vips: Vec<Prefix>) -> Self {
-        assert!(!remotes.is_empty(), "an encapsulator needs a remote");
-        Self {
+    /// `None` when `remotes` is empty: there would be nowhere to send.
+    pub fn new(
+        remotes: Vec<Ipv4Addr>,
+        key: Option<u32>,
+        seed: u64,
+        vips: Vec<Prefix>,
+    ) -> Option<Self> {
+        (!remotes.is_empty()).then(|| Self {
             remotes,
             hasher: FlowHasher::new(seed),
             key,
             vips,
-        }
+        })
     }
 
     pub fn remotes(&self) -> &[Ipv4Addr] {
@@ -204,7 +208,8 @@ mod tests {
             Some(0x0102_0304),
             1,
             vip(),
-        );
+        )
+        .unwrap();
         let inner = udp_v4(1234);
         let mut buf = in_headroom(&inner);
         let out = e.encapsulate(&mut buf, inner.len()).unwrap();
@@ -218,7 +223,7 @@ mod tests {
 
     #[test]
     fn unkeyed_encapsulation_is_the_four_byte_header_and_leaves_the_rest_of_the_headroom() {
-        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vip());
+        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vip()).unwrap();
         let inner = udp_v4(1234);
         let mut buf = in_headroom(&inner);
         let len = e.encapsulate(&mut buf, inner.len()).unwrap().gre.len();
@@ -243,7 +248,7 @@ mod tests {
                 .octets(),
         );
         let vips = vec!["2001:db8::/64".parse().unwrap()];
-        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vips);
+        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vips).unwrap();
         let mut buf = in_headroom(&inner);
         let out = e.encapsulate(&mut buf, inner.len()).unwrap();
         assert_eq!(out.gre[..4], [0x00, 0x00, 0x86, 0xdd]);
@@ -251,7 +256,7 @@ mod tests {
 
     #[test]
     fn packets_not_for_a_vip_and_garbage_are_refused() {
-        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vip());
+        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vip()).unwrap();
         let mut other = udp_v4(1234);
         other[19] = 2; // 192.0.2.2
         let mut buf = in_headroom(&other);
@@ -276,7 +281,7 @@ mod tests {
     #[test]
     fn ecmp_keeps_a_flow_on_one_remote_and_spreads_flows_over_all() {
         let remotes: Vec<Ipv4Addr> = (1..=3).map(|h| Ipv4Addr::new(10, 0, 0, h)).collect();
-        let e = Encapsulator::new(remotes, None, 42, vip());
+        let e = Encapsulator::new(remotes, None, 42, vip()).unwrap();
         let mut seen = [0u32; 3];
         for port in 1000..1300 {
             let (flow, _) = inner_flow(&udp_v4(port)).unwrap();
@@ -294,7 +299,7 @@ mod tests {
         let remotes: Vec<Ipv4Addr> = (1..=2).map(|h| Ipv4Addr::new(10, 0, 0, h)).collect();
         let (flow, _) = inner_flow(&udp_v4(4321)).unwrap();
         for seed in 0..20 {
-            let e = Encapsulator::new(remotes.clone(), None, seed, vip());
+            let e = Encapsulator::new(remotes.clone(), None, seed, vip()).unwrap();
             let expected = (FlowHasher::new(seed).flow(&flow) % 2) as usize;
             assert_eq!(e.choose(&flow), expected);
         }
@@ -308,6 +313,11 @@ mod tests {
         assert_eq!((flow.src_port, flow.dst_port), (0, 0));
         let (whole, _) = inner_flow(&udp_v4(1234)).unwrap();
         assert_eq!((whole.src_port, whole.dst_port), (1234, 53));
+    }
+
+    #[test]
+    fn without_remotes_there_is_no_encapsulator() {
+        assert!(Encapsulator::new(Vec::new(), None, 0, vip()).is_none());
     }
 
     #[test]

@@ -82,11 +82,17 @@ pub struct EncapEndpoint {
 impl EncapEndpoint {
     /// Creates the tun, routes the VIPs into it and opens the GRE socket.
     pub fn open(config: &EncapConfig) -> Result<Self, TunnelError> {
-        if config.remote.is_empty() || config.vip.is_empty() {
-            return Err(TunnelError::Config(
-                "give at least one --remote and one --vip".into(),
-            ));
+        let no_remote = || TunnelError::Config("give at least one --remote and one --vip".into());
+        if config.vip.is_empty() {
+            return Err(no_remote());
         }
+        let encapsulator = Encapsulator::new(
+            config.remote.clone(),
+            config.key,
+            config.seed,
+            config.vip.clone(),
+        )
+        .ok_or_else(no_remote)?;
         if let Some((remote, vip)) = config.remote.iter().find_map(|r| {
             config
                 .vip
@@ -119,12 +125,7 @@ impl EncapEndpoint {
         Ok(Self {
             tun,
             socket,
-            encapsulator: Encapsulator::new(
-                config.remote.clone(),
-                config.key,
-                config.seed,
-                config.vip.clone(),
-            ),
+            encapsulator,
             remotes: config
                 .remote
                 .iter()
@@ -264,5 +265,63 @@ impl DecapEndpoint {
             Ok(true)
         })
         .map_err(TunnelError::Loop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encap_config(vip: &str, remote: &str) -> EncapConfig {
+        EncapConfig {
+            tun: "rrtn-unit".into(),
+            vip: vec![vip.parse().unwrap()],
+            remote: vec![remote.parse().unwrap()],
+            local: None,
+            key: None,
+            seed: 0,
+            mtu: None,
+        }
+    }
+
+    #[test]
+    fn a_remote_inside_a_vip_is_refused_before_anything_is_created() {
+        let error = EncapEndpoint::open(&encap_config("10.0.0.0/8", "10.1.2.3")).unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, TunnelError::Config(_)), "{text}");
+        assert!(
+            text.contains("10.1.2.3") && text.contains("10.0.0.0/8"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_encap_without_remotes_or_vips_is_refused() {
+        let mut config = encap_config("192.0.2.1", "10.1.2.3");
+        config.remote.clear();
+        assert!(matches!(
+            EncapEndpoint::open(&config),
+            Err(TunnelError::Config(_))
+        ));
+        let mut config = encap_config("192.0.2.1", "10.1.2.3");
+        config.vip.clear();
+        assert!(matches!(
+            EncapEndpoint::open(&config),
+            Err(TunnelError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn the_server_side_takes_vip_addresses_not_prefixes() {
+        let config = DecapConfig {
+            tun: "rrtn-unit".into(),
+            vip: vec!["192.0.2.0/24".parse().unwrap()],
+            key: None,
+        };
+        let text = DecapEndpoint::open(&config).unwrap_err().to_string();
+        assert!(
+            text.contains("192.0.2.0/24") && text.contains("/32"),
+            "{text}"
+        );
     }
 }

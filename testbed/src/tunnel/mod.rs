@@ -127,3 +127,62 @@ fn joined<T: ToString>(items: &[T]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    use super::TunnelMode;
+
+    #[test]
+    fn the_command_line_takes_comma_separated_vips_and_remotes() {
+        let cli = Cli::try_parse_from([
+            "testbed",
+            "tunnel",
+            "encap",
+            "--tun",
+            "t0",
+            "--vip",
+            "192.0.2.1,2001:db8::/64",
+            "--remote",
+            "10.0.0.2,10.0.0.3",
+            "--key",
+            "0x2a",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        let Command::Tunnel(args) = cli.command else {
+            panic!("not the tunnel command");
+        };
+        let TunnelMode::Encap(config) = args.mode else {
+            panic!("not encap");
+        };
+        assert_eq!(config.vip.len(), 2);
+        assert_eq!(config.remote.len(), 2);
+        assert_eq!(config.key, Some(42));
+        assert_eq!(config.seed, 7);
+    }
+
+    #[test]
+    fn a_bad_vip_or_key_is_refused_with_what_is_accepted() {
+        for (option, value, accepted) in [
+            ("--vip", "192.0.2.1/40", "at most 32"),
+            ("--key", "x7", "0x-hex"),
+        ] {
+            let mut argv = vec![
+                "testbed",
+                "tunnel",
+                "decap",
+                "--tun",
+                "t0",
+                "--vip",
+                "192.0.2.1",
+            ];
+            argv.extend([option, value]);
+            let error = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(error.contains(value) && error.contains(accepted), "{error}");
+        }
+    }
+}
