@@ -343,6 +343,16 @@ fn tcp_and_udp_cross_the_tunnel_and_replies_return_directly_as_plain_ip() {
 
     let from_client = lab.stop_endpoint(encap);
     let at_server = lab.stop_endpoint(decap);
+    // Stopped endpoints leave nothing behind: the devices (with the route
+    // and the address on them) are gone.
+    for (ns, tun) in [(&c, "e"), (&s, "d")] {
+        let device = format!("{}{tun}", lab.prefix);
+        assert!(
+            !succeeds(Command::new("ip").args(["-n", ns, "link", "show", &device])),
+            "{device} still in {ns}"
+        );
+    }
+    assert!(!run(&format!("ip -n {c} route")).contains(VIP));
     // 20 TCP connections are at least SYN, ACK, request, FIN each; 20 datagrams.
     let sent = from_client["encapsulated"].as_u64().unwrap();
     assert!(sent >= 20 * 4 + 20, "{from_client}");

@@ -25,6 +25,11 @@
 //! Cleanup is the tun descriptor's close: the kernel removes the device with
 //! its routes and addresses, also when the process is killed.
 //!
+//! Run one decap endpoint per network namespace: every raw GRE socket gets a
+//! copy of every GRE packet, so two would deliver each packet twice. (The
+//! encap endpoint's socket discards what it receives, so it can share a
+//! namespace with a decap endpoint.)
+//!
 //! In-process use (a test's thread that entered a namespace):
 //!
 //! ```no_run

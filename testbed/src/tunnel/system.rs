@@ -51,9 +51,11 @@ pub fn link_up(device: &str, mtu: u16) -> Result<(), SetupError> {
     ip(&["link", "set", "dev", device, "mtu", &mtu.to_string(), "up"])
 }
 
-/// Routes `prefix` into the device.
+/// Routes `prefix` into the device. `add`, not `replace`: an existing route
+/// for the prefix is someone else's, and replacing it would lose it for good
+/// when our device goes; the error says so instead.
 pub fn route_into(device: &str, prefix: &Prefix) -> Result<(), SetupError> {
-    ip(&["route", "replace", &prefix.to_string(), "dev", device])
+    ip(&["route", "add", &prefix.to_string(), "dev", device])
 }
 
 /// Puts `prefix` as an address on the device (IPv6 without duplicate
