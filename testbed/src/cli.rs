@@ -10,6 +10,7 @@ use crate::mconnect::MconnectArgs;
 use crate::partition::command::PartitionArgs;
 use crate::proxy::ProxyArgs;
 use crate::toxiproxy_cli::ToxiproxyCliArgs;
+use crate::tunnel::TunnelArgs;
 
 /// Rusty Rail's testbed: network labs, faults and load testers for the balancer.
 #[derive(Debug, Parser)]
@@ -36,4 +37,6 @@ pub enum Command {
     Status(StatusArgs),
     /// Partitions a running lab (Jepsen grudges, one-way cuts, intermittent), or heals it.
     Partition(PartitionArgs),
+    /// GRE tunnel endpoints in userspace: router-side encapsulation (ECMP) and server-side decapsulation (DSR).
+    Tunnel(TunnelArgs),
 }

@@ -12,6 +12,8 @@
 //! - [`proxy`]: the fault proxy, a drop-in Toxiproxy server with more faults.
 //! - [`toxiproxy_cli`]: Toxiproxy's command line client, for either server.
 //! - [`lab`]: network labs in namespaces (`testbed run`, `cleanup`, `status`).
+//! - [`tunnel`]: GRE tunnel endpoints in userspace (router-side encapsulation
+//!   with ECMP, server-side decapsulation for direct server return).
 
 pub mod cli;
 pub mod impair;
@@ -20,3 +22,4 @@ pub mod mconnect;
 pub mod partition;
 pub mod proxy;
 pub mod toxiproxy_cli;
+pub mod tunnel;

@@ -14,5 +14,6 @@ fn main() -> ExitCode {
         Command::Cleanup(args) => testbed::lab::cleanup(&args),
         Command::Status(args) => testbed::lab::status(&args),
         Command::Partition(args) => testbed::partition::command::main(&args),
+        Command::Tunnel(args) => testbed::tunnel::main(&args),
     }
 }

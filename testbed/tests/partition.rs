@@ -325,7 +325,7 @@ impl RunningLab {
         lab
     }
 
-    fn testbed(&self, args: &[&str]) -> std::process::Output {
+    fn testbed(args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_testbed"))
             .args(args)
             .output()
@@ -337,7 +337,7 @@ impl Drop for RunningLab {
     fn drop(&mut self) {
         let _ = self.run.kill();
         let _ = self.run.wait();
-        let _ = self.testbed(&["cleanup", "--prefix", self.prefix]);
+        let _ = Self::testbed(&["cleanup", "--prefix", self.prefix]);
     }
 }
 
@@ -348,7 +348,7 @@ fn testbed_partition_cuts_a_running_lab_and_heals_it() {
         println!("skipped: needs root and nft");
         return;
     }
-    let lab = RunningLab::start("rrpt3-", "10.204.3.0/24", 4);
+    let _lab = RunningLab::start("rrpt3-", "10.204.3.0/24", 4);
     let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let host0 = String::from_utf8_lossy(&namespaces.stdout)
         .lines()
@@ -356,7 +356,7 @@ fn testbed_partition_cuts_a_running_lab_and_heals_it() {
         .find(|n| n.starts_with("rrpt3-"))
         .map(str::to_owned)
         .expect("a host namespace");
-    let out = lab.testbed(&["partition", "--prefix", "rrpt3-", "halves"]);
+    let out = RunningLab::testbed(&["partition", "--prefix", "rrpt3-", "halves"]);
     assert!(out.status.success(), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("drops"),
@@ -379,7 +379,7 @@ fn testbed_partition_cuts_a_running_lab_and_heals_it() {
         rules.status.success() && String::from_utf8_lossy(&rules.stdout).contains("drop"),
         "{rules:?}"
     );
-    let out = lab.testbed(&["partition", "--prefix", "rrpt3-", "heal"]);
+    let out = RunningLab::testbed(&["partition", "--prefix", "rrpt3-", "heal"]);
     assert!(out.status.success(), "{out:?}");
     let rules = Command::new("ip")
         .args([
@@ -395,9 +395,9 @@ fn testbed_partition_cuts_a_running_lab_and_heals_it() {
         .output()
         .unwrap();
     assert!(!rules.status.success(), "the table is gone after healing");
-    let bad = lab.testbed(&["partition", "--prefix", "rrpt3-", "halfs"]);
+    let bad = RunningLab::testbed(&["partition", "--prefix", "rrpt3-", "halfs"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("accepted: halves"));
-    let missing = lab.testbed(&["partition", "--prefix", "rrnone-", "halves"]);
+    let missing = RunningLab::testbed(&["partition", "--prefix", "rrnone-", "halves"]);
     assert_eq!(missing.status.code(), Some(2));
 }

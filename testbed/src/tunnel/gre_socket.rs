@@ -1,0 +1,77 @@
+//! A raw `IPPROTO_GRE` socket. Sending: we give GRE header + inner packet and
+//! the kernel builds the outer IPv4 header. Receiving: every GRE packet
+//! addressed to this namespace, outer IPv4 header included. Having one open
+//! also stops the kernel from answering GRE with ICMP protocol-unreachable,
+//! since a raw socket counts as a handler for the protocol.
+
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
+
+use dataplane::wire::ip_proto;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// An open raw GRE socket.
+#[derive(Debug)]
+pub struct GreSocket {
+    socket: Socket,
+}
+
+impl GreSocket {
+    /// Opens the socket; with `local`, packets leave with that source
+    /// address (it must be an address of this host). The router side sends
+    /// blocking (a full send buffer slows reading from the tun instead of
+    /// dropping); the server side receives non-blocking, in batches.
+    pub fn open(local: Option<Ipv4Addr>, nonblocking: bool) -> io::Result<Self> {
+        let socket = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(i32::from(ip_proto::GRE))),
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("raw IPPROTO_GRE socket: {e}")))?;
+        socket.set_nonblocking(nonblocking)?;
+        if let Some(local) = local {
+            socket
+                .bind(&SockAddr::from(SocketAddrV4::new(local, 0)))
+                .map_err(|e| io::Error::new(e.kind(), format!("bind to --local {local}: {e}")))?;
+        }
+        Ok(Self { socket })
+    }
+
+    /// Makes the socket discard everything it would receive. A raw socket
+    /// gets a copy of every GRE packet to this host; the sending side never
+    /// reads, so without this its receive queue would sit full of copies.
+    /// (A one-instruction classic BPF program: `ret #0`.)
+    pub fn discard_received(&self) -> io::Result<()> {
+        let drop_all = libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
+        self.socket.attach_filter(&[drop_all])
+    }
+
+    /// Sends one GRE packet (header + payload) to `remote`.
+    #[inline]
+    pub fn send_to(&self, gre: &[u8], remote: &SockAddr) -> io::Result<usize> {
+        self.socket.send_to(gre, remote)
+    }
+
+    /// Receives one packet, outer IPv4 header included; `WouldBlock` when none.
+    #[inline]
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.socket.read(buf)
+    }
+
+    /// The socket address of a remote, computed once at start.
+    pub fn remote(address: Ipv4Addr) -> SockAddr {
+        SockAddr::from(SocketAddr::V4(SocketAddrV4::new(address, 0)))
+    }
+}
+
+impl AsRawFd for GreSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}

@@ -1,0 +1,65 @@
+//! The endpoints' loop: wait (bounded) for one descriptor to become
+//! readable, drain a batch, look at the stop flag, repeat. No async runtime:
+//! one descriptor in, one out, per endpoint.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How long one wait lasts: the longest a stop request waits to be seen.
+const WAIT_MS: libc::c_int = 100;
+/// Packets handled between two looks at the stop flag.
+const BATCH: usize = 256;
+
+/// Calls `receive` whenever `fd` is readable until `stop` is set. `receive`
+/// handles one packet and returns `Ok(false)` when none was queued
+/// (`WouldBlock`). Errors of `receive` end the loop.
+pub fn run_until(
+    fd: RawFd,
+    stop: &AtomicBool,
+    mut receive: impl FnMut() -> io::Result<bool>,
+) -> io::Result<()> {
+    while !stop.load(Ordering::Relaxed) {
+        let mut pollfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `pollfd` is one valid, writable pollfd for the call's duration.
+        let ready = unsafe { libc::poll(&raw mut pollfd, 1, WAIT_MS) };
+        if ready < 0 {
+            let error = io::Error::last_os_error();
+            // A signal (the stop request itself, usually) interrupts the wait.
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        if ready == 0 {
+            continue;
+        }
+        for _ in 0..BATCH {
+            if !receive()? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Ok(None)` for "nothing queued" and "interrupted", so callers treat both
+/// as an empty receive.
+pub fn nothing_queued<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
