@@ -250,3 +250,74 @@ fn sigterm_tears_the_lab_down() {
     assert_eq!(output.status.code(), Some(130));
     lab.assert_gone();
 }
+
+#[test]
+fn redirect_writes_each_instance_output_to_files_in_the_work_dir() {
+    let Some(lab) = LabGuard::new("rrlr7-") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("rrlr7-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let work_dir = dir.to_str().unwrap();
+    let output = lab.run(
+        "10.203.7.0/24",
+        &[
+            "--redirect",
+            "--work-dir",
+            work_dir,
+            "-n",
+            "2",
+            "-c",
+            "echo out {index}; echo err {index} >&2; pwd",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout(&output), "", "output went to the files");
+    for index in 0..2 {
+        let out = std::fs::read_to_string(dir.join(format!("rrlr7-{index}.stdout"))).unwrap();
+        assert_eq!(out, format!("out {index}\n{work_dir}\n"));
+        let err = std::fs::read_to_string(dir.join(format!("rrlr7-{index}.stderr"))).unwrap();
+        assert_eq!(err, format!("err {index}\n"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_revert_keeps_the_lab_and_cleanup_restores_the_raised_neighbour_thresholds() {
+    let Some(lab) = LabGuard::new("rrlr8-") else {
+        return;
+    };
+    let thresh1 = "/proc/sys/net/ipv4/neigh/default/gc_thresh1";
+    let before: usize = std::fs::read_to_string(thresh1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let hosts = before + 1;
+    if hosts > 250 {
+        println!("skipped: gc_thresh1 is {before}; a lab above it would need a /23");
+        return;
+    }
+    let output = lab.run(
+        "10.203.8.0/24",
+        &["--no-revert", "-n", &hosts.to_string(), "-c", "true"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(lab.namespaces().len(), hosts);
+    assert!(lab.bridge_exists());
+    let raised: usize = std::fs::read_to_string(thresh1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(raised, hosts);
+    let cleanup = lab.cleanup();
+    assert!(cleanup.status.success(), "{cleanup:?}");
+    lab.assert_gone();
+    let restored: usize = std::fs::read_to_string(thresh1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(restored, before);
+}

@@ -6,6 +6,7 @@
 //!   that build links and addresses (no `ip` process per object).
 //! - [`build`]: creating a planned lab in parallel, and removing any lab.
 //! - [`state`]: the state file under `/run/testbed` that `cleanup` reads.
+//! - [`sysctl`]: machine-wide settings a lab changes and restores.
 //! - [`run`]: `testbed run`.
 
 pub mod build;
@@ -14,6 +15,7 @@ pub mod netns;
 pub mod plan;
 pub mod run;
 pub mod state;
+pub mod sysctl;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -52,15 +54,16 @@ pub fn cleanup(args: &CleanupArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let dir = Path::new(state::STATE_DIR);
-    let bridge = match LabState::load_in(dir, &args.prefix) {
-        Ok(Some(state)) => state.plan.bridge,
-        Ok(None) => plan::bridge_name(&args.prefix),
+    let (bridge, saved) = match LabState::load_in(dir, &args.prefix) {
+        Ok(Some(state)) => (state.plan.bridge, state.sysctls),
+        Ok(None) => (plan::bridge_name(&args.prefix), Vec::new()),
         Err(error) => {
             eprintln!("testbed cleanup: state file unreadable ({error}); removing by prefix");
-            plan::bridge_name(&args.prefix)
+            (plan::bridge_name(&args.prefix), Vec::new())
         }
     };
-    let problems = build::remove(&args.prefix, &bridge, std::time::Duration::from_secs(2));
+    let mut problems = build::remove(&args.prefix, &bridge, std::time::Duration::from_secs(2));
+    problems.extend(sysctl::restore(&saved));
     for problem in &problems {
         eprintln!("testbed cleanup: {problem}");
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::plan::LabPlan;
+use super::sysctl::SavedSysctl;
 
 /// Where state files live (one `PREFIX.json` per lab).
 pub const STATE_DIR: &str = "/run/testbed";
@@ -20,6 +21,9 @@ pub struct LabState {
     pub owner_pid: u32,
     /// When the lab was created, RFC 3339.
     pub created_at: String,
+    /// Machine-wide sysctls the lab changed, with their previous values.
+    #[serde(default)]
+    pub sysctls: Vec<SavedSysctl>,
 }
 
 pub fn path_in(dir: &Path, prefix: &str) -> PathBuf {
@@ -73,6 +77,10 @@ mod tests {
             plan: LabPlan::new("st-", cidr, &[("true".into(), 2)]).unwrap(),
             owner_pid: 42,
             created_at: "2026-01-01T00:00:00Z".into(),
+            sysctls: vec![SavedSysctl {
+                path: "/proc/sys/net/ipv4/neigh/default/gc_thresh1".into(),
+                value: "128".into(),
+            }],
         };
         state.save_in(&dir).unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state));
