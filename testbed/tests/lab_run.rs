@@ -321,3 +321,15 @@ fn no_revert_keeps_the_lab_and_cleanup_restores_the_raised_neighbour_thresholds(
         .unwrap();
     assert_eq!(restored, before);
 }
+
+#[test]
+fn a_lab_can_be_built_again_with_the_same_prefix_right_after_its_teardown() {
+    let Some(lab) = LabGuard::new("rrlr9-") else {
+        return;
+    };
+    for round in 0..3 {
+        let output = lab.run("10.203.9.0/24", &["-n", "20", "-c", "true"]);
+        assert!(output.status.success(), "round {round}: {output:?}");
+        lab.assert_gone();
+    }
+}

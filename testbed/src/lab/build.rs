@@ -121,10 +121,16 @@ fn create_host(
     inside
 }
 
+/// How long `remove` waits for the kernel to destroy the links of deleted
+/// namespaces before deleting what is left itself.
+const LINKS_GONE_WAIT: Duration = Duration::from_secs(30);
+
 /// Removes everything of lab `plan` that still exists: stops the processes
 /// left in its namespaces (SIGTERM, then SIGKILL after `grace`), deletes the
-/// namespaces (their veth pairs go with them) and the bridge. Returns the
-/// problems met, if any (as text, for the user).
+/// namespaces and the bridge, and returns once the veth pairs are gone too
+/// (the kernel destroys them with the namespaces, asynchronously), so a lab
+/// of the same prefix can be built right after. Returns the problems met, if
+/// any (as text, for the user).
 pub fn remove(prefix: &str, bridge: &str, grace: Duration) -> Vec<String> {
     let mut problems = Vec::new();
     let namespaces = netns::list(prefix);
@@ -140,7 +146,37 @@ pub fn remove(prefix: &str, bridge: &str, grace: Duration) -> Vec<String> {
             Err(error) => problems.push(error.to_string()),
         }
     }
+    let started = std::time::Instant::now();
+    while !links_with(prefix).is_empty() && started.elapsed() < LINKS_GONE_WAIT {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left = links_with(prefix);
+    if !left.is_empty() {
+        match Netlink::open() {
+            Ok(mut netlink) => {
+                for link in left {
+                    if let Err(error) = netlink.delete_link(&link) {
+                        problems.push(error.to_string());
+                    }
+                }
+            }
+            Err(error) => problems.push(error.to_string()),
+        }
+    }
     problems
+}
+
+/// Links of this namespace whose name starts with `prefix`.
+fn links_with(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .filter(|name| name.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn stop_processes(namespaces: &[String], grace: Duration) {
