@@ -58,9 +58,20 @@ impl LabGuard {
         PathBuf::from(format!("/run/testbed/{}.json", self.prefix))
     }
 
-    /// Everything of the lab is gone (the namespaces' links go with them).
+    /// Links of the machine whose name carries the prefix.
+    fn links(&self) -> Vec<String> {
+        std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| name.starts_with(&self.prefix))
+            .collect()
+    }
+
+    /// Everything of the lab is gone: namespaces, links, bridge, state file.
     fn assert_gone(&self) {
         assert_eq!(self.namespaces(), Vec::<String>::new());
+        assert_eq!(self.links(), Vec::<String>::new());
         assert!(!self.bridge_exists(), "bridge left behind");
         assert!(!self.state_file().exists(), "state file left behind");
     }
@@ -332,4 +343,50 @@ fn a_lab_can_be_built_again_with_the_same_prefix_right_after_its_teardown() {
         assert!(output.status.success(), "round {round}: {output:?}");
         lab.assert_gone();
     }
+}
+
+#[test]
+fn tbf_shapes_each_instance_link_with_its_own_spec() {
+    let Some(lab) = LabGuard::new("rrlr10-") else {
+        return;
+    };
+    let output = lab.run(
+        "10.203.10.0/24",
+        &[
+            "--no-revert",
+            "-n",
+            "2",
+            "-c",
+            "true",
+            "--tbf",
+            "rate 1mbit burst 32kbit latency 400ms",
+            "--tbf",
+            "rate 2mbit burst 32kbit latency 400ms",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    for (index, rate) in [(0, "1Mbit"), (1, "2Mbit")] {
+        let shown = Command::new("tc")
+            .args(["qdisc", "show", "dev", &format!("rrlr10-v{index}")])
+            .output()
+            .unwrap();
+        let text = stdout(&shown);
+        assert!(text.contains("tbf") && text.contains(rate), "{text}");
+    }
+    assert!(lab.cleanup().status.success());
+    lab.assert_gone();
+}
+
+#[test]
+fn a_bad_tbf_spec_is_refused_before_anything_is_built() {
+    let Some(lab) = LabGuard::new("rrlr11-") else {
+        return;
+    };
+    let output = lab.run(
+        "10.203.11.0/24",
+        &["-c", "true", "--tbf", "rate 1mbit latency 1ms"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("burst is missing"));
+    lab.assert_gone();
 }

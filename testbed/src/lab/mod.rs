@@ -7,6 +7,7 @@
 //! - [`build`]: creating a planned lab in parallel, and removing any lab.
 //! - [`state`]: the state file under `/run/testbed` that `cleanup` reads.
 //! - [`sysctl`]: machine-wide settings a lab changes and restores.
+//! - [`tbf`]: token-bucket shaping of the instances' links (`--tbf`).
 //! - [`run`]: `testbed run`.
 
 pub mod build;
@@ -16,6 +17,7 @@ pub mod plan;
 pub mod run;
 pub mod state;
 pub mod sysctl;
+pub mod tbf;
 
 use std::path::Path;
 use std::process::ExitCode;

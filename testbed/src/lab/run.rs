@@ -15,6 +15,7 @@ use super::netns;
 use super::plan::{Ipv4Cidr, LabPlan};
 use super::state::{self, LabState};
 use super::sysctl;
+use super::tbf::{self, TbfSpec};
 
 /// How long instances get between SIGTERM and SIGKILL at teardown.
 const GRACE: Duration = Duration::from_secs(2);
@@ -52,6 +53,11 @@ pub struct RunArgs {
     /// the current directory.
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
+    /// Token-bucket shaping toward the instances (`tc` tbf syntax, e.g.
+    /// "rate 10mbit burst 32kbit latency 50ms"): once for all, or once per
+    /// instance in order.
+    #[arg(long)]
+    pub tbf: Vec<TbfSpec>,
 }
 
 impl RunArgs {
@@ -106,6 +112,12 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let env = args.env()?;
     let plan =
         LabPlan::new(&args.prefix, args.cidr, &args.commands()).map_err(|e| e.to_string())?;
+    let shaping: Vec<(String, TbfSpec)> = plan
+        .hosts
+        .iter()
+        .map(|host| host.link.clone())
+        .zip(tbf::per_instance(&args.tbf, plan.hosts.len())?)
+        .collect();
     let state_dir = std::path::Path::new(state::STATE_DIR);
     if LabState::load_in(state_dir, &plan.prefix)
         .map_err(|e| format!("reading {}: {e}", state::path(&plan.prefix).display()))?
@@ -136,7 +148,9 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
 
     let started = Instant::now();
-    let built = build::create(&plan);
+    let built = build::create(&plan)
+        .map_err(|e| e.to_string())
+        .and_then(|()| tbf::apply(&shaping));
     let created = started.elapsed();
     if let Err(error) = built {
         teardown(&lab_state);
