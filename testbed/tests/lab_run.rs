@@ -226,6 +226,18 @@ fn cleanup_removes_a_lab_whose_run_was_killed_and_status_shows_it_before() {
         .map(|h| h["address"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(addresses, ["10.203.5.2", "10.203.5.3"]);
+    let all = Command::new(TESTBED)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let labs: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert!(
+        labs.as_array()
+            .unwrap()
+            .iter()
+            .any(|lab| lab["plan"]["prefix"] == "rrlr5-"),
+        "{labs}"
+    );
 
     run.kill().unwrap(); // SIGKILL: no teardown of its own.
     run.wait().unwrap();

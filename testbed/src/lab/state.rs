@@ -34,6 +34,22 @@ pub fn path(prefix: &str) -> PathBuf {
     path_in(Path::new(STATE_DIR), prefix)
 }
 
+/// The prefixes of the labs with a state file in `dir`, sorted.
+pub fn prefixes_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut prefixes: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.strip_suffix(".json").map(str::to_owned)
+        })
+        .collect();
+    prefixes.sort();
+    prefixes
+}
+
 impl LabState {
     /// Writes the state file atomically (temporary file, then rename).
     pub fn save_in(&self, dir: &Path) -> io::Result<()> {
@@ -84,6 +100,7 @@ mod tests {
         };
         state.save_in(&dir).unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state));
+        assert_eq!(prefixes_in(&dir), ["st-"]);
         LabState::remove_in(&dir, "st-").unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), None);
         let _ = fs::remove_dir_all(&dir);
