@@ -402,3 +402,60 @@ fn a_bad_tbf_spec_is_refused_before_anything_is_built() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("burst is missing"));
     lab.assert_gone();
 }
+
+#[test]
+fn instances_on_chained_bridges_all_reach_the_first_bridge_address() {
+    let Some(lab) = LabGuard::new("rrlr12-") else {
+        return;
+    };
+    if Command::new("bash")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        println!("skipped: no bash for /dev/tcp");
+        return;
+    }
+    let bridge = SocketAddr::from((Ipv4Addr::new(10, 203, 12, 1), 7012));
+    let instances = 5;
+    let listener = std::thread::spawn(move || {
+        let started = Instant::now();
+        let listener = loop {
+            if let Ok(listener) = TcpListener::bind(bridge) {
+                break listener;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "bridge address never appeared"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut peers: Vec<_> = (0..instances)
+            .map(|_| listener.accept().unwrap().1.ip())
+            .collect();
+        peers.sort();
+        peers
+    });
+    let connect = "for i in $(seq 100); do \
+                   bash -c 'echo hello >/dev/tcp/10.203.12.1/7012' 2>/dev/null && exit 0; \
+                   sleep 0.05; done; exit 1";
+    let output = lab.run(
+        "10.203.12.0/24",
+        &[
+            "--instances-per-bridge",
+            "2",
+            "-n",
+            &instances.to_string(),
+            "-c",
+            connect,
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let peers = listener.join().unwrap();
+    let expected: Vec<_> = (2..7)
+        .map(|host| std::net::IpAddr::from(Ipv4Addr::new(10, 203, 12, host)))
+        .collect();
+    assert_eq!(peers, expected);
+    lab.assert_gone();
+}

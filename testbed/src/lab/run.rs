@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// the current directory.
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
+    /// Hosts per bridge; beyond it, more bridges are chained to the first.
+    #[arg(long, default_value_t = super::plan::DEFAULT_PER_BRIDGE)]
+    pub instances_per_bridge: usize,
     /// Token-bucket shaping toward the instances (`tc` tbf syntax, e.g.
     /// "rate 10mbit burst 32kbit latency 50ms"): once for all, or once per
     /// instance in order.
@@ -110,8 +113,9 @@ pub fn main(args: &RunArgs) -> ExitCode {
 
 fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let env = args.env()?;
-    let plan =
-        LabPlan::new(&args.prefix, args.cidr, &args.commands()).map_err(|e| e.to_string())?;
+    let plan = LabPlan::new(&args.prefix, args.cidr, &args.commands())
+        .and_then(|plan| plan.with_instances_per_bridge(args.instances_per_bridge))
+        .map_err(|e| e.to_string())?;
     let shaping: Vec<(String, TbfSpec)> = plan
         .hosts
         .iter()
