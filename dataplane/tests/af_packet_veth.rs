@@ -334,3 +334,48 @@ fn frames_longer_than_a_slot_are_left_to_the_host_and_counted() {
     assert_eq!(receiver.stats().unwrap().truncated, 1);
     assert!(counts.to_host >= 2);
 }
+
+#[test]
+fn a_full_tx_ring_leaves_received_frames_for_the_next_batch() {
+    let Some(lab) = VethLab::start("rrap7-") else {
+        return;
+    };
+    let small = |interface: &str| AfPacketConfig {
+        ring_frames: 2,
+        ..AfPacketConfig::new(interface)
+    };
+    let mut sender = lab.open(&lab.ns_a(), AfPacketConfig::new("a0"));
+    let mut echo = lab.open(&lab.ns_b(), small("b0"));
+    send_all(&mut sender, &[test_frame(1, 80, None)]);
+    // Wait until the frame is in the echo's RX ring.
+    echo.wait(DEADLINE).unwrap();
+    // Fill the echo's TX ring without kicking it: its slots stay taken.
+    assert!(echo.transmit_copy(&test_frame(100, 60, None)).unwrap());
+    assert!(echo.transmit_copy(&test_frame(101, 60, None)).unwrap());
+    assert!(
+        !echo.transmit_copy(&test_frame(102, 60, None)).unwrap(),
+        "ring of 2 full"
+    );
+    let to_wire = |frame: &mut Frame<'_>| {
+        if is_test_frame(frame.data()) {
+            Verdict::ToWire
+        } else {
+            Verdict::ToHost
+        }
+    };
+    // No TX slot: nothing is taken from RX (the batch still kicks the TX ring).
+    let first = echo.run_batch(64, to_wire).unwrap();
+    assert_eq!(first.from_wire, 0);
+    // The kick freed the slots: the frame waiting in RX goes now.
+    let started = Instant::now();
+    let mut forwarded = 0;
+    while forwarded == 0 {
+        assert!(started.elapsed() < DEADLINE, "the frame never left RX");
+        forwarded += echo.run_batch(64, to_wire).unwrap().to_wire;
+    }
+    assert_eq!(forwarded, 1);
+    let back = collect_for(&mut sender, Duration::from_millis(300));
+    let mut seqs: Vec<u8> = back.iter().map(|f| f[15]).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 100, 101]);
+}

@@ -49,7 +49,8 @@ fn namespace_error(name: &str) -> impl FnOnce(io::Error) -> BuildError + '_ {
     }
 }
 
-/// Creates the bridge (with the first address) and every host: namespace,
+/// Creates the bridges (the first with the first address, any others chained
+/// to it) and every host: namespace,
 /// veth pair (one end on the bridge, `eth0` inside), `lo` and `eth0` up,
 /// the host's address. Must run in the machine's network namespace.
 pub fn create(plan: &LabPlan) -> Result<(), BuildError> {
@@ -63,6 +64,17 @@ pub fn create(plan: &LabPlan) -> Result<(), BuildError> {
         plan.cidr.prefix_len,
     )?;
     let root = File::open("/proc/thread-self/ns/net").map_err(namespace_error("of the machine"))?;
+    // Bridge indices by position: the first, then the chained extra ones.
+    let mut bridges = vec![bridge];
+    for join in &plan.extra_bridges {
+        netlink.add_bridge(&join.bridge)?;
+        let this = link_index(&join.bridge)?;
+        let before = bridges[bridges.len() - 1];
+        netlink.add_veth(&join.link, this, &join.peer, root.as_raw_fd())?;
+        netlink.set_controller_up(link_index(&join.peer)?, &join.peer, before)?;
+        bridges.push(this);
+    }
+    let bridges = &bridges;
     let chunk = plan.hosts.len().div_ceil(BUILDERS).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = plan
@@ -76,6 +88,7 @@ pub fn create(plan: &LabPlan) -> Result<(), BuildError> {
                     netns::enter(root).map_err(namespace_error("of the machine"))?;
                     let mut netlink = Netlink::open()?;
                     for host in hosts {
+                        let bridge = bridges[host.bridge_index.min(bridges.len() - 1)];
                         create_host(&mut netlink, root, bridge, host, plan.cidr.prefix_len)?;
                     }
                     Ok(())
@@ -121,10 +134,16 @@ fn create_host(
     inside
 }
 
+/// How long `remove` waits for the kernel to destroy the links of deleted
+/// namespaces before deleting what is left itself.
+const LINKS_GONE_WAIT: Duration = Duration::from_secs(30);
+
 /// Removes everything of lab `plan` that still exists: stops the processes
 /// left in its namespaces (SIGTERM, then SIGKILL after `grace`), deletes the
-/// namespaces (their veth pairs go with them) and the bridge. Returns the
-/// problems met, if any (as text, for the user).
+/// namespaces and the bridge, and returns once the veth pairs are gone too
+/// (the kernel destroys them with the namespaces, asynchronously), so a lab
+/// of the same prefix can be built right after. Returns the problems met, if
+/// any (as text, for the user).
 pub fn remove(prefix: &str, bridge: &str, grace: Duration) -> Vec<String> {
     let mut problems = Vec::new();
     let namespaces = netns::list(prefix);
@@ -134,13 +153,65 @@ pub fn remove(prefix: &str, bridge: &str, grace: Duration) -> Vec<String> {
             problems.push(format!("namespace {name}: {error}"));
         }
     }
-    if link_index(bridge).is_ok() {
-        match Netlink::open().and_then(|mut n| n.delete_link(bridge)) {
-            Ok(()) => {}
+    // The bridges and the veth pairs joining them live in this namespace:
+    // delete them; the instances' pairs go with their namespaces.
+    let own: Vec<String> = links_with(prefix)
+        .into_iter()
+        .filter(|link| link == bridge || !is_instance_link(prefix, link))
+        .collect();
+    if !own.is_empty() {
+        match Netlink::open() {
+            Ok(mut netlink) => {
+                for link in own {
+                    // A join's second end goes with its first: not an error.
+                    if let Err(error) = netlink.delete_link(&link) {
+                        if error.source.raw_os_error() != Some(libc::ENODEV) {
+                            problems.push(error.to_string());
+                        }
+                    }
+                }
+            }
+            Err(error) => problems.push(error.to_string()),
+        }
+    }
+    let started = std::time::Instant::now();
+    while !links_with(prefix).is_empty() && started.elapsed() < LINKS_GONE_WAIT {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left = links_with(prefix);
+    if !left.is_empty() {
+        match Netlink::open() {
+            Ok(mut netlink) => {
+                for link in left {
+                    if let Err(error) = netlink.delete_link(&link) {
+                        problems.push(error.to_string());
+                    }
+                }
+            }
             Err(error) => problems.push(error.to_string()),
         }
     }
     problems
+}
+
+/// `{prefix}v{digits}`: an instance's end of its veth pair.
+fn is_instance_link(prefix: &str, link: &str) -> bool {
+    link.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('v'))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Links of this namespace whose name starts with `prefix`.
+fn links_with(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .filter(|name| name.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn stop_processes(namespaces: &[String], grace: Duration) {

@@ -6,6 +6,8 @@
 //!   that build links and addresses (no `ip` process per object).
 //! - [`build`]: creating a planned lab in parallel, and removing any lab.
 //! - [`state`]: the state file under `/run/testbed` that `cleanup` reads.
+//! - [`sysctl`]: machine-wide settings a lab changes and restores.
+//! - [`tbf`]: token-bucket shaping of the instances' links (`--tbf`).
 //! - [`run`]: `testbed run`.
 
 pub mod build;
@@ -14,6 +16,8 @@ pub mod netns;
 pub mod plan;
 pub mod run;
 pub mod state;
+pub mod sysctl;
+pub mod tbf;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -35,9 +39,9 @@ pub struct CleanupArgs {
 /// Options of `testbed status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The lab's prefix, as given to `testbed run`.
+    /// The lab's prefix, as given to `testbed run`; every lab when absent.
     #[arg(short = 'p', long)]
-    pub prefix: String,
+    pub prefix: Option<String>,
     /// Print the lab's state as JSON.
     #[arg(long)]
     pub json: bool,
@@ -52,15 +56,16 @@ pub fn cleanup(args: &CleanupArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let dir = Path::new(state::STATE_DIR);
-    let bridge = match LabState::load_in(dir, &args.prefix) {
-        Ok(Some(state)) => state.plan.bridge,
-        Ok(None) => plan::bridge_name(&args.prefix),
+    let (bridge, saved) = match LabState::load_in(dir, &args.prefix) {
+        Ok(Some(state)) => (state.plan.bridge, state.sysctls),
+        Ok(None) => (plan::bridge_name(&args.prefix), Vec::new()),
         Err(error) => {
             eprintln!("testbed cleanup: state file unreadable ({error}); removing by prefix");
-            plan::bridge_name(&args.prefix)
+            (plan::bridge_name(&args.prefix), Vec::new())
         }
     };
-    let problems = build::remove(&args.prefix, &bridge, std::time::Duration::from_secs(2));
+    let mut problems = build::remove(&args.prefix, &bridge, std::time::Duration::from_secs(2));
+    problems.extend(sysctl::restore(&saved));
     for problem in &problems {
         eprintln!("testbed cleanup: {problem}");
     }
@@ -75,28 +80,39 @@ pub fn cleanup(args: &CleanupArgs) -> ExitCode {
     }
 }
 
-/// `testbed status`: the lab's hosts and addresses.
+/// `testbed status`: the hosts and addresses of one lab, or of every lab
+/// with a state file.
 pub fn status(args: &StatusArgs) -> ExitCode {
-    let state = match LabState::load_in(Path::new(state::STATE_DIR), &args.prefix) {
-        Ok(Some(state)) => state,
-        Ok(None) => {
-            eprintln!(
-                "testbed status: no lab with prefix {:?} (no {})",
-                args.prefix,
-                state::path(&args.prefix).display()
-            );
-            return ExitCode::FAILURE;
-        }
-        Err(error) => {
-            eprintln!(
-                "testbed status: {}: {error}",
-                state::path(&args.prefix).display()
-            );
-            return ExitCode::FAILURE;
-        }
+    let dir = Path::new(state::STATE_DIR);
+    let prefixes = match &args.prefix {
+        Some(prefix) => vec![prefix.clone()],
+        None => state::prefixes_in(dir),
     };
+    let mut labs = Vec::new();
+    for prefix in &prefixes {
+        match LabState::load_in(dir, prefix) {
+            Ok(Some(state)) => labs.push(state),
+            Ok(None) => {
+                eprintln!(
+                    "testbed status: no lab with prefix {prefix:?} (no {})",
+                    state::path(prefix).display()
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(error) => {
+                eprintln!("testbed status: {}: {error}", state::path(prefix).display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if args.json {
-        match serde_json::to_string_pretty(&state) {
+        // One lab: its state; all labs: a list of states.
+        let text = if args.prefix.is_some() {
+            serde_json::to_string_pretty(&labs[0])
+        } else {
+            serde_json::to_string_pretty(&labs)
+        };
+        match text {
             Ok(text) => println!("{text}"),
             Err(error) => {
                 eprintln!("testbed status: {error}");
@@ -105,6 +121,16 @@ pub fn status(args: &StatusArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if labs.is_empty() {
+        println!("no labs (no state files in {})", state::STATE_DIR);
+    }
+    for state in &labs {
+        print_lab(state);
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_lab(state: &LabState) {
     let plan = &state.plan;
     println!(
         "lab {} (run pid {}, created {}): {} hosts on {} ({} at {})",
@@ -122,5 +148,4 @@ pub fn status(args: &StatusArgs) -> ExitCode {
             host.index, host.namespace, host.link, host.address, host.command
         );
     }
-    ExitCode::SUCCESS
 }

@@ -171,6 +171,23 @@ impl Netlink {
         })
     }
 
+    /// Puts link `index` on bridge `controller` and sets it up.
+    pub fn set_controller_up(
+        &mut self,
+        index: u32,
+        name: &str,
+        controller: u32,
+    ) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.header.flags = LinkFlags::Up;
+        message.header.change_mask = LinkFlags::Up;
+        message.attributes = vec![LinkAttribute::Controller(controller)];
+        self.request(RouteNetlinkMessage::SetLink(message), false, || {
+            format!("putting {name} on its bridge")
+        })
+    }
+
     /// Deletes link `name`.
     pub fn delete_link(&mut self, name: &str) -> Result<(), NetlinkError> {
         let mut message = LinkMessage::default();

@@ -74,6 +74,8 @@ pub enum PlanError {
     TooManyHosts { hosts: usize, cidr: Ipv4Cidr },
     /// No command given.
     NoCommands,
+    /// `--instances-per-bridge` is 0 or leaves no port for the joins.
+    InstancesPerBridge(usize),
 }
 
 impl fmt::Display for PlanError {
@@ -96,6 +98,11 @@ impl fmt::Display for PlanError {
                 cidr.hosts().saturating_sub(1)
             ),
             Self::NoCommands => write!(f, "no command; give at least one -c CMD"),
+            Self::InstancesPerBridge(n) => write!(
+                f,
+                "--instances-per-bridge {n} is not usable; expected 1 to {MAX_PER_BRIDGE} \
+                 (a Linux bridge has 1024 ports, two go to the joins)"
+            ),
         }
     }
 }
@@ -114,6 +121,10 @@ pub struct Host {
     pub namespace: String,
     /// The veth end on the bridge, in the machine's namespace.
     pub link: String,
+    /// The bridge `link` is on: 0 is [`LabPlan::bridge`], `k` is
+    /// `LabPlan::extra_bridges[k - 1]`.
+    #[serde(default)]
+    pub bridge_index: usize,
     /// The veth end inside the namespace.
     pub inner_link: String,
     pub address: Ipv4Addr,
@@ -128,8 +139,27 @@ pub struct LabPlan {
     pub cidr: Ipv4Cidr,
     pub bridge: String,
     pub bridge_address: Ipv4Addr,
+    /// Bridges after the first when the hosts exceed `--instances-per-bridge`,
+    /// each joined to the one before by a veth pair (a chain keeps every
+    /// bridge under the kernel's 1024 ports).
+    #[serde(default)]
+    pub extra_bridges: Vec<Join>,
     pub hosts: Vec<Host>,
 }
+
+/// An extra bridge and the veth pair joining it to the bridge before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Join {
+    pub bridge: String,
+    /// The veth end on this bridge.
+    pub link: String,
+    /// The veth end on the bridge before.
+    pub peer: String,
+}
+
+/// Hosts per bridge by default, and at most (1024 ports, two for joins).
+pub const DEFAULT_PER_BRIDGE: usize = 1000;
+pub const MAX_PER_BRIDGE: usize = 1022;
 
 /// The name of the veth end inside every namespace.
 pub const INNER_LINK: &str = "eth0";
@@ -165,6 +195,7 @@ impl LabPlan {
                     index,
                     namespace: format!("{prefix}h{index}"),
                     link: format!("{prefix}v{index}"),
+                    bridge_index: 0,
                     inner_link: INNER_LINK.to_owned(),
                     address,
                     command: substitute(template, index, address),
@@ -176,8 +207,41 @@ impl LabPlan {
             cidr,
             bridge: bridge_name(prefix),
             bridge_address,
+            extra_bridges: Vec::new(),
             hosts,
         })
+        .and_then(|plan| plan.with_instances_per_bridge(DEFAULT_PER_BRIDGE))
+    }
+
+    /// Spreads the hosts over bridges of at most `per_bridge` hosts each.
+    pub fn with_instances_per_bridge(mut self, per_bridge: usize) -> Result<Self, PlanError> {
+        if per_bridge == 0 || per_bridge > MAX_PER_BRIDGE {
+            return Err(PlanError::InstancesPerBridge(per_bridge));
+        }
+        let bridges = self.hosts.len().div_ceil(per_bridge).max(1);
+        let prefix = &self.prefix;
+        self.extra_bridges = (1..bridges)
+            .map(|k| Join {
+                bridge: format!("{prefix}br{k}"),
+                link: format!("{prefix}j{k}"),
+                peer: format!("{prefix}k{k}"),
+            })
+            .collect();
+        for host in &mut self.hosts {
+            host.bridge_index = host.index / per_bridge;
+        }
+        Ok(self)
+    }
+
+    /// The name of bridge `index` (0: the first, which holds the address).
+    pub fn bridge_named(&self, index: usize) -> &str {
+        match index {
+            0 => &self.bridge,
+            k => self
+                .extra_bridges
+                .get(k - 1)
+                .map_or(&self.bridge, |j| &j.bridge),
+        }
     }
 }
 
@@ -307,6 +371,37 @@ mod tests {
         let name = format!("{prefix}v999999");
         assert!(name.len() <= MAX_IFNAME);
         assert!(LabPlan::new(&prefix, cidr("10.0.0.0/16"), &[("true".into(), 3)]).is_ok());
+    }
+
+    #[test]
+    fn hosts_beyond_a_bridge_go_to_chained_bridges() {
+        let commands = [("true".to_owned(), 5)];
+        let plan = LabPlan::new("t2-", cidr("10.9.0.0/24"), &commands)
+            .unwrap()
+            .with_instances_per_bridge(2)
+            .unwrap();
+        let bridges: Vec<_> = plan.hosts.iter().map(|h| h.bridge_index).collect();
+        assert_eq!(bridges, [0, 0, 1, 1, 2]);
+        assert_eq!(
+            plan.extra_bridges,
+            [
+                Join {
+                    bridge: "t2-br1".into(),
+                    link: "t2-j1".into(),
+                    peer: "t2-k1".into()
+                },
+                Join {
+                    bridge: "t2-br2".into(),
+                    link: "t2-j2".into(),
+                    peer: "t2-k2".into()
+                },
+            ]
+        );
+        assert_eq!(plan.bridge_named(2), "t2-br2");
+        assert_eq!(
+            plan.with_instances_per_bridge(0),
+            Err(PlanError::InstancesPerBridge(0))
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ use super::build;
 use super::netns;
 use super::plan::{Ipv4Cidr, LabPlan};
 use super::state::{self, LabState};
+use super::sysctl;
+use super::tbf::{self, TbfSpec};
 
 /// How long instances get between SIGTERM and SIGKILL at teardown.
 const GRACE: Duration = Duration::from_secs(2);
@@ -43,6 +45,22 @@ pub struct RunArgs {
     /// `testbed cleanup --prefix P`).
     #[arg(long)]
     pub no_revert: bool,
+    /// Write each instance's output to `PREFIX{index}.stdout` and `.stderr`
+    /// in the work directory instead of tagging it onto ours.
+    #[arg(long)]
+    pub redirect: bool,
+    /// Directory the instances run in (and `--redirect` writes to); default:
+    /// the current directory.
+    #[arg(long)]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Hosts per bridge; beyond it, more bridges are chained to the first.
+    #[arg(long, default_value_t = super::plan::DEFAULT_PER_BRIDGE)]
+    pub instances_per_bridge: usize,
+    /// Token-bucket shaping toward the instances (`tc` tbf syntax, e.g.
+    /// "rate 10mbit burst 32kbit latency 50ms"): once for all, or once per
+    /// instance in order.
+    #[arg(long)]
+    pub tbf: Vec<TbfSpec>,
 }
 
 impl RunArgs {
@@ -95,8 +113,15 @@ pub fn main(args: &RunArgs) -> ExitCode {
 
 fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let env = args.env()?;
-    let plan =
-        LabPlan::new(&args.prefix, args.cidr, &args.commands()).map_err(|e| e.to_string())?;
+    let plan = LabPlan::new(&args.prefix, args.cidr, &args.commands())
+        .and_then(|plan| plan.with_instances_per_bridge(args.instances_per_bridge))
+        .map_err(|e| e.to_string())?;
+    let shaping: Vec<(String, TbfSpec)> = plan
+        .hosts
+        .iter()
+        .map(|host| host.link.clone())
+        .zip(tbf::per_instance(&args.tbf, plan.hosts.len())?)
+        .collect();
     let state_dir = std::path::Path::new(state::STATE_DIR);
     if LabState::load_in(state_dir, &plan.prefix)
         .map_err(|e| format!("reading {}: {e}", state::path(&plan.prefix).display()))?
@@ -110,20 +135,29 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         ));
     }
     catch_stop_signals();
+    let changes = sysctl::needed(plan.hosts.len(), sysctl::read);
     let lab_state = LabState {
         plan: plan.clone(),
         owner_pid: std::process::id(),
         created_at: chrono::Utc::now().to_rfc3339(),
+        sysctls: sysctl::save(&changes),
     };
+    // Saved before anything changes, so that cleanup can undo any part.
     lab_state
         .save_in(state_dir)
         .map_err(|e| format!("writing {}: {e}", state::path(&plan.prefix).display()))?;
+    if let Err(error) = sysctl::apply(&changes) {
+        teardown(&lab_state);
+        return Err(error);
+    }
 
     let started = Instant::now();
-    let built = build::create(&plan);
+    let built = build::create(&plan)
+        .map_err(|e| e.to_string())
+        .and_then(|()| tbf::apply(&shaping));
     let created = started.elapsed();
     if let Err(error) = built {
-        teardown(&plan);
+        teardown(&lab_state);
         return Err(format!("building the lab: {error}"));
     }
     eprintln!(
@@ -132,7 +166,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         plan.hosts.len(),
         created.as_millis()
     );
-    let outcome = start_instances(&plan, &env).map(|mut instances| {
+    let outcome = start_instances(&plan, &env, args).map(|mut instances| {
         eprintln!(
             "testbed: lab {}: {} instances ready in {} ms",
             plan.prefix,
@@ -142,13 +176,16 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         wait_all(&mut instances)
     });
     if !args.no_revert || STOP.load(Ordering::SeqCst) {
-        teardown(&plan);
+        teardown(&lab_state);
     }
     outcome
 }
 
-fn teardown(plan: &LabPlan) {
-    for problem in build::remove(&plan.prefix, &plan.bridge, GRACE) {
+fn teardown(lab: &LabState) {
+    let plan = &lab.plan;
+    let mut problems = build::remove(&plan.prefix, &plan.bridge, GRACE);
+    problems.extend(sysctl::restore(&lab.sysctls));
+    for problem in problems {
         eprintln!("testbed: cleanup: {problem}");
     }
     if let Err(error) = LabState::remove_in(std::path::Path::new(state::STATE_DIR), &plan.prefix) {
@@ -163,7 +200,12 @@ struct Instance {
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn start_instances(plan: &LabPlan, env: &[(String, String)]) -> Result<Vec<Instance>, String> {
+fn start_instances(
+    plan: &LabPlan,
+    env: &[(String, String)],
+    args: &RunArgs,
+) -> Result<Vec<Instance>, String> {
+    let work_dir = args.work_dir.clone().unwrap_or_else(|| ".".into());
     let root = &std::fs::File::open("/proc/thread-self/ns/net")
         .map_err(|e| format!("opening the machine's namespace: {e}"))?;
     let mut instances = Vec::with_capacity(plan.hosts.len());
@@ -177,9 +219,17 @@ fn start_instances(plan: &LabPlan, env: &[(String, String)]) -> Result<Vec<Insta
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("TESTBED_INDEX", host.index.to_string())
             .env("TESTBED_IP", host.address.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .current_dir(&work_dir)
+            .stdin(Stdio::null());
+        if args.redirect {
+            let file = |stream: &str| {
+                let path = work_dir.join(format!("{}{}.{stream}", plan.prefix, host.index));
+                std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))
+            };
+            command.stdout(file("stdout")?).stderr(file("stderr")?);
+        } else {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
         // The child inherits the network namespace of the thread that spawns
         // it, so this thread steps into the instance's namespace for the
         // spawn. That keeps the spawn a vfork-style posix_spawn (a `pre_exec`
@@ -191,10 +241,14 @@ fn start_instances(plan: &LabPlan, env: &[(String, String)]) -> Result<Vec<Insta
         netns::enter(root).map_err(|e| format!("returning to the machine's namespace: {e}"))?;
         let mut child = spawned.map_err(|e| format!("starting instance {}: {e}", host.index))?;
         let tag = format!("[{}] ", host.index);
-        let readers = vec![
-            relay(child.stdout.take(), tag.clone(), false),
-            relay(child.stderr.take(), tag, true),
-        ];
+        let readers = if args.redirect {
+            Vec::new()
+        } else {
+            vec![
+                relay(child.stdout.take(), tag.clone(), false),
+                relay(child.stderr.take(), tag, true),
+            ]
+        };
         instances.push(Instance {
             index: host.index,
             child,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::plan::LabPlan;
+use super::sysctl::SavedSysctl;
 
 /// Where state files live (one `PREFIX.json` per lab).
 pub const STATE_DIR: &str = "/run/testbed";
@@ -20,6 +21,9 @@ pub struct LabState {
     pub owner_pid: u32,
     /// When the lab was created, RFC 3339.
     pub created_at: String,
+    /// Machine-wide sysctls the lab changed, with their previous values.
+    #[serde(default)]
+    pub sysctls: Vec<SavedSysctl>,
 }
 
 pub fn path_in(dir: &Path, prefix: &str) -> PathBuf {
@@ -28,6 +32,22 @@ pub fn path_in(dir: &Path, prefix: &str) -> PathBuf {
 
 pub fn path(prefix: &str) -> PathBuf {
     path_in(Path::new(STATE_DIR), prefix)
+}
+
+/// The prefixes of the labs with a state file in `dir`, sorted.
+pub fn prefixes_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut prefixes: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.strip_suffix(".json").map(str::to_owned)
+        })
+        .collect();
+    prefixes.sort();
+    prefixes
 }
 
 impl LabState {
@@ -73,9 +93,14 @@ mod tests {
             plan: LabPlan::new("st-", cidr, &[("true".into(), 2)]).unwrap(),
             owner_pid: 42,
             created_at: "2026-01-01T00:00:00Z".into(),
+            sysctls: vec![SavedSysctl {
+                path: "/proc/sys/net/ipv4/neigh/default/gc_thresh1".into(),
+                value: "128".into(),
+            }],
         };
         state.save_in(&dir).unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state));
+        assert_eq!(prefixes_in(&dir), ["st-"]);
         LabState::remove_in(&dir, "st-").unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), None);
         let _ = fs::remove_dir_all(&dir);
