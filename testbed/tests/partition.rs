@@ -401,3 +401,62 @@ fn testbed_partition_cuts_a_running_lab_and_heals_it() {
     let missing = RunningLab::testbed(&["partition", "--prefix", "rrnone-", "halves"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn testbed_run_partition_is_in_place_before_the_instances_start() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 || !available("nft", "--version") {
+        println!("skipped: needs root and nft");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args([
+            "run",
+            "--prefix",
+            "rrpt4-",
+            "--cidr",
+            "10.204.4.0/24",
+            "-n",
+            "2",
+        ])
+        .args([
+            "--partition",
+            "halves",
+            "-c",
+            "nft list table inet testbed_partition",
+        ])
+        .output()
+        .unwrap();
+    let _ = Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args(["cleanup", "--prefix", "rrpt4-"])
+        .output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    // Hosts are .2 and .3: each drops the other.
+    assert!(
+        stdout.contains("ip saddr 10.204.4.3 drop")
+            || stdout.contains("ip saddr { 10.204.4.3 } drop"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ip saddr 10.204.4.2 drop")
+            || stdout.contains("ip saddr { 10.204.4.2 } drop"),
+        "{stdout}"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args([
+            "run",
+            "--prefix",
+            "rrpt5-",
+            "--cidr",
+            "10.204.5.0/24",
+            "--partition",
+            "halfs",
+            "-c",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("accepted: halves"));
+}

@@ -16,6 +16,8 @@ use super::plan::{Ipv4Cidr, LabPlan};
 use super::state::{self, LabState};
 use super::sysctl;
 use super::tbf::{self, TbfSpec};
+use crate::partition::schedule::{self, Timing};
+use crate::partition::{self, Grudge, PartitionSpec};
 
 /// How long instances get between SIGTERM and SIGKILL at teardown.
 const GRACE: Duration = Duration::from_secs(2);
@@ -61,6 +63,17 @@ pub struct RunArgs {
     /// instance in order.
     #[arg(long)]
     pub tbf: Vec<TbfSpec>,
+    /// A partition among the instances, applied before they start (see
+    /// `testbed partition --help` for the forms); intermittent forms run
+    /// their schedule while the instances run.
+    #[arg(long, value_parser = |s: &str| PartitionSpec::parse(s).map_err(|e| e.to_string()))]
+    pub partition: Option<PartitionSpec>,
+    /// Random intermittent partitions: mean time between them.
+    #[arg(long, value_parser = humantime::parse_duration, requires = "partition")]
+    pub mtbf: Option<Duration>,
+    /// Seed of everything random in the lab (partition draws and schedules).
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
 }
 
 impl RunArgs {
@@ -166,6 +179,13 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         plan.hosts.len(),
         created.as_millis()
     );
+    let partitions = match start_partitions(&plan, args) {
+        Ok(handle) => handle,
+        Err(error) => {
+            teardown(&lab_state);
+            return Err(format!("partitioning the lab: {error}"));
+        }
+    };
     let outcome = start_instances(&plan, &env, args).map(|mut instances| {
         eprintln!(
             "testbed: lab {}: {} instances ready in {} ms",
@@ -175,10 +195,57 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         );
         wait_all(&mut instances)
     });
+    PARTITIONS_DONE.store(true, Ordering::SeqCst);
+    if let Some(handle) = partitions {
+        let _ = handle.join();
+    }
     if !args.no_revert || STOP.load(Ordering::SeqCst) {
         teardown(&lab_state);
     }
     outcome
+}
+
+/// Set when the instances have ended, so an intermittent schedule stops.
+static PARTITIONS_DONE: AtomicBool = AtomicBool::new(false);
+
+/// Applies `--partition`: a fixed one at once; an intermittent one on a
+/// thread that plays its schedule until the instances end.
+fn start_partitions(
+    plan: &LabPlan,
+    args: &RunArgs,
+) -> Result<Option<std::thread::JoinHandle<()>>, String> {
+    let Some(spec) = args.partition.clone() else {
+        return Ok(None);
+    };
+    let nodes = partition::command::nodes_of(plan);
+    let timing = match args.mtbf {
+        Some(mean) => Timing::Mtbf {
+            mean,
+            duration: mean / 4,
+        },
+        None => schedule::timing_of(&spec),
+    };
+    if timing == Timing::Once {
+        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        let grudge = Grudge::from_spec(&spec, &names, args.seed)?;
+        partition::apply(&nodes, &grudge)?;
+        eprintln!(
+            "testbed: lab {}: partition: {}",
+            plan.prefix,
+            partition::command::describe(&grudge, &names)
+        );
+        return Ok(None);
+    }
+    let seed = args.seed;
+    Ok(Some(std::thread::spawn(move || {
+        // A day is a horizon no lab outlives; the instances ending stops it.
+        let horizon = Duration::from_secs(24 * 3600);
+        if let Err(error) =
+            partition::command::run_schedule(&nodes, &spec, timing, seed, horizon, &PARTITIONS_DONE)
+        {
+            eprintln!("testbed: partition schedule: {error}");
+        }
+    })))
 }
 
 fn teardown(lab: &LabState) {

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::schedule::{schedule, timing_of, Action, Timing};
@@ -58,16 +59,7 @@ fn run(args: &PartitionArgs) -> Result<(), String> {
                 args.prefix
             )
         })?;
-    let nodes: Vec<Node> = state
-        .plan
-        .hosts
-        .iter()
-        .map(|h| Node {
-            name: h.index.to_string(),
-            namespace: h.namespace.clone(),
-            addrs: vec![h.address.into()],
-        })
-        .collect();
+    let nodes = nodes_of(&state.plan);
     if args.spec.trim() == "heal" {
         heal(&nodes)?;
         println!("lab {}: healed", args.prefix);
@@ -88,15 +80,42 @@ fn run(args: &PartitionArgs) -> Result<(), String> {
         println!("lab {}: {}", args.prefix, describe(&grudge, &names));
         return Ok(());
     }
-    let events = schedule(&spec, timing, &names, args.seed, args.run_for)?;
+    let never = AtomicBool::new(false);
+    run_schedule(&nodes, &spec, timing, args.seed, args.run_for, &never)?;
+    heal(&nodes)?;
+    println!("{:>8.3}s healed (end)", args.run_for.as_secs_f64());
+    Ok(())
+}
+
+/// Plays a partition schedule on `nodes` until `horizon` has passed or
+/// `stop` is set, printing each step. Leaves the last step in place.
+pub fn run_schedule(
+    nodes: &[Node],
+    spec: &PartitionSpec,
+    timing: Timing,
+    seed: u64,
+    horizon: Duration,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let events = schedule(spec, timing, &names, seed, horizon)?;
     let start = Instant::now();
+    let wait_until = |at: Duration| {
+        while !stop.load(Ordering::Relaxed) {
+            let Some(left) = at.checked_sub(start.elapsed()) else {
+                return true;
+            };
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+        false
+    };
     for event in events {
-        if let Some(wait) = event.at.checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
+        if !wait_until(event.at) {
+            return Ok(());
         }
         match event.action {
             Action::Cut(grudge) => {
-                apply(&nodes, &grudge)?;
+                apply(nodes, &grudge)?;
                 println!(
                     "{:>8.3}s cut: {}",
                     event.at.as_secs_f64(),
@@ -104,17 +123,25 @@ fn run(args: &PartitionArgs) -> Result<(), String> {
                 );
             }
             Action::Heal => {
-                heal(&nodes)?;
+                heal(nodes)?;
                 println!("{:>8.3}s healed", event.at.as_secs_f64());
             }
         }
     }
-    if let Some(rest) = args.run_for.checked_sub(start.elapsed()) {
-        std::thread::sleep(rest);
-    }
-    heal(&nodes)?;
-    println!("{:>8.3}s healed (end)", args.run_for.as_secs_f64());
+    wait_until(horizon);
     Ok(())
+}
+
+/// The lab's hosts as partition nodes, named by instance index.
+pub fn nodes_of(plan: &crate::lab::plan::LabPlan) -> Vec<Node> {
+    plan.hosts
+        .iter()
+        .map(|h| Node {
+            name: h.index.to_string(),
+            namespace: h.namespace.clone(),
+            addrs: vec![h.address.into()],
+        })
+        .collect()
 }
 
 /// `2 drops 0,1; 3 drops 0,1 ...`: who drops whom.
