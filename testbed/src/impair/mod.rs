@@ -4,11 +4,13 @@
 //! give the same drops, duplicates, corruptions and delays, packet for packet.
 
 pub mod delay;
+pub mod emulator;
 pub mod link;
 pub mod loss;
 pub mod random;
 pub mod spec;
 
+pub use emulator::{DirectionCounters, Emulator};
 pub use link::{DropCause, Fate, ImpairedLink};
 pub use spec::{NetemSpec, SpecError};
 

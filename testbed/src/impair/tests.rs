@@ -213,3 +213,85 @@ fn the_same_seed_replays_the_same_fates_and_another_seed_does_not() {
         run(&format!("{spec} seed 5"), 2, 1000)
     );
 }
+
+mod emulator {
+    use std::time::Duration;
+
+    use dataplane::io::memory::{MemoryIo, MemoryIoConfig};
+
+    use crate::impair::{Emulator, Fate, ImpairedLink, NetemSpec};
+
+    fn memory() -> MemoryIo {
+        MemoryIo::new(MemoryIoConfig::default()).unwrap()
+    }
+
+    fn emulator(ab: &str, ba: &str, seed: u64) -> Emulator<MemoryIo, MemoryIo> {
+        let link = |spec: &str| ImpairedLink::new(&NetemSpec::parse(spec).unwrap(), seed);
+        Emulator::new(memory(), memory(), link(ab), link(ba), 1000)
+    }
+
+    fn frame(n: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[..2].copy_from_slice(&n.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn frames_leave_the_other_side_after_the_delay_and_not_before() {
+        let mut e = emulator("delay 50ms", "delay 10ms", 1);
+        assert!(e.a.push_from_wire(&frame(1)));
+        assert!(e.b.push_from_wire(&frame(2)));
+        e.step(Duration::ZERO).unwrap();
+        e.step(Duration::from_millis(49)).unwrap();
+        assert_eq!(e.b.wire_tx_len(), 0, "not before 50 ms");
+        assert_eq!(
+            e.a.pop_wire_tx(),
+            Some(frame(2)),
+            "the other direction has its own 10 ms"
+        );
+        assert_eq!(e.next_due(), Some(Duration::from_millis(50)));
+        e.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(e.b.pop_wire_tx(), Some(frame(1)));
+    }
+
+    #[test]
+    fn the_emulator_applies_exactly_the_model_s_fates() {
+        let spec = "delay 5ms 2ms loss gemodel 5% 30% duplicate 5% corrupt 5%";
+        let mut e = emulator(spec, "delay 1ms", 9);
+        let mut model = ImpairedLink::new(&NetemSpec::parse(spec).unwrap(), 9);
+        let mut expected = 0;
+        for n in 0..500u16 {
+            let now = Duration::from_millis(u64::from(n));
+            assert!(e.a.push_from_wire(&frame(n)));
+            e.step(now).unwrap();
+            match model.offer(now, 60) {
+                Fate::Dropped(_) => {}
+                Fate::Delivered { duplicate, .. } => expected += 1 + usize::from(duplicate),
+            }
+        }
+        e.step(Duration::from_secs(10)).unwrap();
+        let mut arrived = 0;
+        e.b.drain_wire_tx(|_| arrived += 1);
+        assert_eq!(arrived, expected);
+        let (ab, _) = e.counters();
+        assert_eq!(ab.received, 500);
+        assert_eq!(ab.sent as usize, expected);
+        assert!(
+            ab.lost > 0 && ab.duplicated > 0 && ab.corrupted > 0,
+            "{ab:?}"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_growing() {
+        let link = |spec: &str| ImpairedLink::new(&NetemSpec::parse(spec).unwrap(), 1);
+        let mut e = Emulator::new(memory(), memory(), link("delay 1s"), link("delay 1s"), 4);
+        for n in 0..10 {
+            assert!(e.a.push_from_wire(&frame(n)));
+        }
+        e.step(Duration::ZERO).unwrap();
+        assert_eq!(e.counters().0.limited, 6);
+        e.step(Duration::from_secs(1)).unwrap();
+        assert_eq!(e.b.wire_tx_len(), 4);
+    }
+}
