@@ -71,7 +71,9 @@ async fn pump(
             message = queue.recv() => {
                 let Some((data, arrived)) = message else { return };
                 for piece in state.datagram(&active, data, arrived) {
-                    sleep_until(piece.not_before.into()).await;
+                    if piece.not_before > Instant::now() {
+                        sleep_until(piece.not_before.into()).await;
+                    }
                     target.send(&piece.data).await;
                 }
             }
