@@ -22,6 +22,7 @@ use tokio::time::sleep_until;
 
 use super::metrics::ProxyMetrics;
 use super::pipeline::{applies, DirectionToxics, ToxicList};
+use super::splice::SplicePipe;
 use super::toxic::{Stream, Toxic};
 use super::toxics::Piece;
 
@@ -89,6 +90,8 @@ struct Direction<'a> {
     /// `limit_data` used up its allowance: close once the pending pieces are out.
     close_when_flushed: bool,
     source_ended: bool,
+    /// Zero-copy path while no toxic is in the way (None if no pipe could be made).
+    pipe: Option<SplicePipe>,
     received: Counter,
     sent: Counter,
     bytes: Arc<AtomicU64>,
@@ -149,7 +152,8 @@ impl Direction<'_> {
             let list = self.toxics.borrow_and_update().clone();
             let active = self.state.active(&list);
             let stall = self.state.stall(&active);
-            if self.pending.is_empty() {
+            let piped = self.pipe.as_ref().map_or(0, |pipe| pipe.buffered);
+            if self.pending.is_empty() && piped == 0 {
                 if self.close_when_flushed || self.state.limit_reached(&active) {
                     return Ending::Close;
                 }
@@ -157,7 +161,14 @@ impl Direction<'_> {
                     return self.end_of_stream(&active, stall.silenced).await;
                 }
             }
-            let can_read = !self.source_ended && self.pending_bytes < QUEUE_BYTES;
+            // The pipe and the queue never hold bytes at the same time, so order holds:
+            // splice only with no toxic and an empty queue, read only with an empty pipe.
+            let splicing = active.is_empty()
+                && self.pending.is_empty()
+                && self.pipe.as_ref().is_some_and(SplicePipe::has_room);
+            let can_read =
+                !self.source_ended && !splicing && piped == 0 && self.pending_bytes < QUEUE_BYTES;
+            let can_splice = !self.source_ended && splicing;
             let head_due = self.pending.front().map(|piece| piece.not_before);
             tokio::select! {
                 biased;
@@ -174,6 +185,45 @@ impl Direction<'_> {
                 }, if head_due.is_some() => {
                     if ready.is_err() || self.flush_due().is_err() {
                         return Ending::Close;
+                    }
+                }
+                ready = self.destination.writable(), if piped > 0 => {
+                    if ready.is_err() {
+                        return Ending::Close;
+                    }
+                    if let Some(pipe) = self.pipe.as_mut() {
+                        match pipe.drain(self.destination) {
+                            Ok(moved) => {
+                                self.sent.inc_by(moved as u64);
+                                self.bytes.fetch_add(moved as u64, Ordering::Relaxed);
+                            }
+                            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => return Ending::Close,
+                        }
+                    }
+                }
+                ready = self.source.readable(), if can_splice => {
+                    if ready.is_err() {
+                        return Ending::Close;
+                    }
+                    if let Some(pipe) = self.pipe.as_mut() {
+                        match pipe.fill(self.source) {
+                            Ok(0) => self.source_ended = true,
+                            Ok(moved) => {
+                                self.received.inc_by(moved as u64);
+                                // Pass it on in the same wake-up when the destination takes it.
+                                match pipe.drain(self.destination) {
+                                    Ok(moved) => {
+                                        self.sent.inc_by(moved as u64);
+                                        self.bytes.fetch_add(moved as u64, Ordering::Relaxed);
+                                    }
+                                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                                    Err(_) => return Ending::Close,
+                                }
+                            }
+                            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => return Ending::Close,
+                        }
                     }
                 }
                 ready = self.source.readable(), if can_read => {
@@ -251,6 +301,7 @@ async fn direction(
         pending_bytes: 0,
         close_when_flushed: false,
         source_ended: false,
+        pipe: SplicePipe::new().ok(),
         received,
         sent,
         bytes,
