@@ -254,7 +254,11 @@ impl Proxy {
             settings.enabled = next.enabled;
         }
         if next.enabled {
-            self.start().await?;
+            if let Err(error) = self.start().await {
+                // Not listening: say so, rather than show a proxy that is not there.
+                self.lock_settings().enabled = false;
+                return Err(error);
+            }
         }
         Ok(())
     }
