@@ -233,3 +233,29 @@ fn editing_toxics_answers_in_milliseconds_with_a_thousand_busy_connections() {
         "worst {worst:?}: {timings:?}"
     );
 }
+
+#[test]
+fn udp_sessions_are_listed_with_their_bytes_and_cut_when_the_proxy_goes_down() {
+    let harness = Harness::start(1);
+    let listen = udp_proxy(&harness);
+    let client = udp_client(Duration::from_secs(10));
+    client.send_to(b"12345", listen).unwrap();
+    let mut buffer = [0; 64];
+    client.recv(&mut buffer).unwrap();
+    let list = harness.get("/proxies/dns/connections").body;
+    let sessions = list.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{list}");
+    assert_eq!(
+        sessions[0]["source"],
+        client.local_addr().unwrap().to_string()
+    );
+    assert_eq!(sessions[0]["bytes_upstream"], 5);
+    assert_eq!(sessions[0]["bytes_downstream"], 5);
+    assert_eq!(
+        harness
+            .patch("/proxies/dns", &json!({"enabled": false}))
+            .status,
+        200
+    );
+    assert_eq!(harness.get("/proxies/dns/connections").body, json!([]));
+}
