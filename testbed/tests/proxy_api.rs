@@ -412,3 +412,22 @@ fn metrics_are_prometheus_text_with_per_proxy_counters() {
         "{text}"
     );
 }
+
+#[test]
+fn moving_a_proxy_to_a_taken_port_is_a_500_and_leaves_it_disabled() {
+    let harness = Harness::start(1);
+    create(&harness, "p");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let answer = harness.patch(
+        "/proxies/p",
+        &json!({"listen": taken.local_addr().unwrap().to_string()}),
+    );
+    assert_error(&answer, 500, "listen");
+    assert_eq!(harness.get("/proxies/p").body["enabled"], false);
+    let answer = harness.patch(
+        "/proxies/p",
+        &json!({"listen": "127.0.0.1:0", "enabled": true}),
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["enabled"], true);
+}

@@ -165,14 +165,20 @@ fn editing_toxics_answers_in_milliseconds_with_a_thousand_busy_connections() {
             let Ok(mut stream) = tokio::net::TcpStream::connect(listen).await else {
                 return;
             };
-            connected.fetch_add(1, Ordering::Relaxed);
             let message = [7_u8; 512];
             let mut back = [0_u8; 512];
+            let mut first = true;
             while !stop.load(Ordering::Relaxed) {
                 if stream.write_all(&message).await.is_err()
                     || stream.read_exact(&mut back).await.is_err()
                 {
                     return;
+                }
+                if first {
+                    // Counted once it went through the proxy, not when the kernel
+                    // completed the handshake.
+                    connected.fetch_add(1, Ordering::Relaxed);
+                    first = false;
                 }
                 exchanges.fetch_add(1, Ordering::Relaxed);
             }
@@ -226,4 +232,30 @@ fn editing_toxics_answers_in_milliseconds_with_a_thousand_busy_connections() {
         worst < Duration::from_secs(1),
         "worst {worst:?}: {timings:?}"
     );
+}
+
+#[test]
+fn udp_sessions_are_listed_with_their_bytes_and_cut_when_the_proxy_goes_down() {
+    let harness = Harness::start(1);
+    let listen = udp_proxy(&harness);
+    let client = udp_client(Duration::from_secs(10));
+    client.send_to(b"12345", listen).unwrap();
+    let mut buffer = [0; 64];
+    client.recv(&mut buffer).unwrap();
+    let list = harness.get("/proxies/dns/connections").body;
+    let sessions = list.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{list}");
+    assert_eq!(
+        sessions[0]["source"],
+        client.local_addr().unwrap().to_string()
+    );
+    assert_eq!(sessions[0]["bytes_upstream"], 5);
+    assert_eq!(sessions[0]["bytes_downstream"], 5);
+    assert_eq!(
+        harness
+            .patch("/proxies/dns", &json!({"enabled": false}))
+            .status,
+        200
+    );
+    assert_eq!(harness.get("/proxies/dns/connections").body, json!([]));
 }

@@ -506,3 +506,50 @@ fn toxics_from_the_config_file_apply_at_start() {
     let mut client = connect(listen);
     assert!(millis(round_trip(&mut client, b"cfg")) >= 200);
 }
+
+#[test]
+fn without_toxics_small_writes_under_backpressure_all_arrive_in_order() {
+    let harness = Harness::start(1);
+    let listen = echo_proxy(&harness);
+    let mut writer = connect(listen);
+    let mut reader = writer.try_clone().unwrap();
+    let total = 1_000_000_usize;
+    let sending = std::thread::spawn(move || {
+        let data: Vec<u8> = (0..total).map(|i| (i % 253) as u8).collect();
+        for message in data.chunks(10) {
+            writer.write_all(message).unwrap();
+        }
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    // Read late, so the proxy's buffers fill with small segments first.
+    std::thread::sleep(Duration::from_millis(300));
+    let (data, error) = read_to_end(&mut reader);
+    sending.join().unwrap();
+    assert_eq!(error, None);
+    assert_eq!(data.len(), total);
+    assert!(data
+        .iter()
+        .enumerate()
+        .all(|(i, byte)| *byte == (i % 253) as u8));
+}
+
+#[test]
+fn a_toxic_added_mid_stream_takes_over_from_the_zero_copy_path_in_order() {
+    let harness = Harness::start(1);
+    let listen = echo_proxy(&harness);
+    let mut client = connect(listen);
+    let message: Vec<u8> = (0..300_000_usize).map(|i| (i % 241) as u8).collect();
+    round_trip(&mut client, &message);
+    harness.add_toxic(
+        "echo",
+        &json!({"type": "slicer", "attributes": {"average_size": 1000, "size_variation": 500}}),
+    );
+    round_trip(&mut client, &message);
+    assert_eq!(
+        harness
+            .delete("/proxies/echo/toxics/slicer_downstream")
+            .status,
+        204
+    );
+    round_trip(&mut client, &message);
+}

@@ -90,12 +90,55 @@ impl Connections {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Runs `serve` as connection `id`'s task, listed until the task ends (however it
+    /// ends, cut included).
+    pub fn spawn<F>(self: &Arc<Self>, entry: ConnectionEntry, metrics: &ProxyMetrics, serve: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        metrics.connections.inc();
+        metrics.active.inc();
+        let deregister = Deregister {
+            connections: Arc::clone(self),
+            id: entry.id,
+            metrics: metrics.clone(),
+        };
+        // Hold the table lock across the spawn so the task's own removal comes after
+        // its insertion.
+        let mut table = self.lock();
+        let task = tokio::spawn(async move {
+            let _deregister = deregister;
+            serve.await;
+        });
+        table.insert(
+            entry.id,
+            Connection {
+                source: entry.source,
+                started: Instant::now(),
+                seed: entry.seed,
+                bytes_upstream: entry.bytes_upstream,
+                bytes_downstream: entry.bytes_downstream,
+                task: task.abort_handle(),
+            },
+        );
+    }
+
     fn cut_all(&self) {
         let cut: Vec<Connection> = self.lock().drain().map(|(_, c)| c).collect();
         for connection in cut {
             connection.task.abort();
         }
     }
+}
+
+/// What the connections list shows of a new connection.
+#[derive(Debug)]
+pub struct ConnectionEntry {
+    pub id: u64,
+    pub source: SocketAddr,
+    pub seed: u64,
+    pub bytes_upstream: Arc<AtomicU64>,
+    pub bytes_downstream: Arc<AtomicU64>,
 }
 
 /// Removes a connection from the table when its task ends, however it ends.
@@ -254,7 +297,11 @@ impl Proxy {
             settings.enabled = next.enabled;
         }
         if next.enabled {
-            self.start().await?;
+            if let Err(error) = self.start().await {
+                // Not listening: say so, rather than show a proxy that is not there.
+                self.lock_settings().enabled = false;
+                return Err(error);
+            }
         }
         Ok(())
     }
@@ -300,6 +347,7 @@ impl Proxy {
             seed: self.seed,
             toxics: self.toxics.subscribe(),
             next_session: Arc::clone(&self.next_connection),
+            connections: Arc::clone(&self.connections),
             metrics: self.metrics.clone(),
         }
     }
@@ -334,31 +382,15 @@ async fn accept_loop(listener: TcpListener, factory: LinkFactory) {
             bytes_upstream: Arc::new(AtomicU64::new(0)),
             bytes_downstream: Arc::new(AtomicU64::new(0)),
         };
-        factory.metrics.connections.inc();
-        factory.metrics.active.inc();
-        let deregister = Deregister {
-            connections: Arc::clone(&factory.connections),
+        let entry = ConnectionEntry {
             id,
-            metrics: factory.metrics.clone(),
+            source,
+            seed: connection_seed,
+            bytes_upstream: Arc::clone(&setup.bytes_upstream),
+            bytes_downstream: Arc::clone(&setup.bytes_downstream),
         };
-        let entry_setup = setup.clone();
-        // Hold the table lock across the spawn so the task's own removal comes after
-        // its insertion.
-        let mut table = factory.connections.lock();
-        let task = tokio::spawn(async move {
-            let _deregister = deregister;
-            link::serve(client, setup).await;
-        });
-        table.insert(
-            id,
-            Connection {
-                source,
-                started: Instant::now(),
-                seed: connection_seed,
-                bytes_upstream: entry_setup.bytes_upstream,
-                bytes_downstream: entry_setup.bytes_downstream,
-                task: task.abort_handle(),
-            },
-        );
+        factory
+            .connections
+            .spawn(entry, &factory.metrics, link::serve(client, setup));
     }
 }

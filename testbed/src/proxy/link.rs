@@ -1,10 +1,14 @@
-//! One proxied TCP connection: a reader and a toxic-applying writer per direction.
+//! One proxied TCP connection: per direction, one loop that reads, runs the chunk
+//! through the toxics and writes.
 //!
-//! Each reader stamps chunks with their arrival time and queues them, so a delay
-//! toxic shifts the stream instead of slowing the reads. Each writer re-reads the
-//! proxy's toxic list whenever it changes, so toxics added, edited or removed act on
-//! live connections, and the API never waits for a connection.
+//! Chunks are stamped with their arrival time and queued with the time they may
+//! leave, and the loop keeps reading while they wait, so a delay toxic shifts the
+//! stream instead of slowing the reads. The loop re-reads the proxy's toxic list
+//! whenever it changes, so toxics added, edited or removed act on live connections,
+//! and the API never waits for a connection. With no toxic in the way a chunk is
+//! written straight from the read buffer, in the same wake-up that read it.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,16 +17,18 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::sleep_until;
 
 use super::metrics::ProxyMetrics;
 use super::pipeline::{applies, DirectionToxics, ToxicList};
-use super::toxic::Stream;
+use super::splice::SplicePipe;
+use super::toxic::{Stream, Toxic};
+use super::toxics::Piece;
 
-const READ_SIZE: usize = 32 * 1024;
-/// Chunks a reader may queue ahead of a delayed writer (up to 2 MiB).
-const QUEUE_CHUNKS: usize = 64;
+const READ_SIZE: usize = 64 * 1024;
+/// Bytes a direction may hold back for delaying toxics before it stops reading.
+const QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Everything a connection needs from its proxy.
 #[derive(Debug, Clone)]
@@ -47,58 +53,12 @@ enum Ending {
     Reset,
 }
 
-enum Message {
-    Data(Vec<u8>, Instant),
-    End,
-    Failed,
-}
-
-async fn read_some(stream: &TcpStream, buffer: &mut [u8]) -> io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        match stream.try_read(buffer) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            result => return result,
-        }
+/// Sleeps only for a time still ahead: tokio's timer rounds to its millisecond tick
+/// even for a deadline already past, which would add a millisecond per chunk.
+async fn wait_until(deadline: Instant) {
+    if deadline > Instant::now() {
+        sleep_until(deadline.into()).await;
     }
-}
-
-async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(data) {
-            Ok(written) => data = &data[written..],
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
-}
-
-async fn reader(source: &TcpStream, queue: mpsc::Sender<Message>, received: Counter) {
-    let mut buffer = vec![0; READ_SIZE];
-    loop {
-        let message = match read_some(source, &mut buffer).await {
-            Ok(0) => Message::End,
-            Ok(read) => {
-                received.inc_by(read as u64);
-                Message::Data(buffer[..read].to_vec(), Instant::now())
-            }
-            Err(_) => Message::Failed,
-        };
-        let last = !matches!(message, Message::Data(..));
-        if queue.send(message).await.is_err() || last {
-            return;
-        }
-    }
-}
-
-struct Writer<'a> {
-    destination: &'a TcpStream,
-    toxics: watch::Receiver<ToxicList>,
-    state: DirectionToxics,
-    sent: Counter,
-    bytes: Arc<AtomicU64>,
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -108,15 +68,108 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-impl Writer<'_> {
-    async fn run(mut self, mut queue: mpsc::Receiver<Message>) -> Ending {
+/// Writes what the socket takes now; `Ok(written)`, 0 when it would block.
+fn try_write(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    match stream.try_write(data) {
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        result => result,
+    }
+}
+
+/// One direction of one connection.
+struct Direction<'a> {
+    source: &'a TcpStream,
+    destination: &'a TcpStream,
+    toxics: watch::Receiver<ToxicList>,
+    state: DirectionToxics,
+    /// Pieces waiting for their time or for room in the destination socket.
+    pending: VecDeque<Piece>,
+    /// Bytes of the first pending piece already written.
+    written: usize,
+    pending_bytes: usize,
+    /// `limit_data` used up its allowance: close once the pending pieces are out.
+    close_when_flushed: bool,
+    source_ended: bool,
+    /// Zero-copy path while no toxic is in the way (None if no pipe could be made).
+    pipe: Option<SplicePipe>,
+    received: Counter,
+    sent: Counter,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Direction<'_> {
+    fn count_sent(&self, bytes: usize) {
+        self.sent.inc_by(bytes as u64);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Writes the pieces that are due, until the socket is full; Err on a write error.
+    fn flush_due(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        while let Some(piece) = self.pending.front() {
+            if piece.not_before > now {
+                return Ok(());
+            }
+            let written = try_write(self.destination, &piece.data[self.written..])?;
+            if written == 0 {
+                return Ok(());
+            }
+            self.written += written;
+            self.count_sent(written);
+            if self.written == piece.data.len() {
+                self.pending_bytes -= piece.data.len();
+                self.pending.pop_front();
+                self.written = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a chunk just read: straight out when nothing is in the way, else through
+    /// the toxics into the queue.
+    fn take(&mut self, chunk: &[u8], active: &[Arc<Toxic>]) -> io::Result<()> {
+        let mut chunk = chunk;
+        if active.is_empty() && self.pending.is_empty() {
+            let written = try_write(self.destination, chunk)?;
+            self.count_sent(written);
+            chunk = &chunk[written..];
+            if chunk.is_empty() {
+                return Ok(());
+            }
+        }
+        let piped = self.state.pipe(active, chunk.to_vec(), Instant::now());
+        self.close_when_flushed |= piped.close_after;
+        for piece in piped.pieces {
+            self.pending_bytes += piece.data.len();
+            self.pending.push_back(piece);
+        }
+        self.flush_due()
+    }
+
+    async fn run(mut self) -> Ending {
+        let mut buffer = vec![0; READ_SIZE];
         loop {
             let list = self.toxics.borrow_and_update().clone();
             let active = self.state.active(&list);
             let stall = self.state.stall(&active);
-            if self.state.limit_reached(&active) {
-                return Ending::Close;
+            let piped = self.pipe.as_ref().map_or(0, |pipe| pipe.buffered);
+            if self.pending.is_empty() && piped == 0 {
+                if self.close_when_flushed || self.state.limit_reached(&active) {
+                    return Ending::Close;
+                }
+                if self.source_ended {
+                    return self.end_of_stream(&active, stall.silenced).await;
+                }
             }
+            // The pipe and the queue never hold bytes at the same time, so order holds:
+            // splice only with no toxic and an empty queue, read only with an empty pipe.
+            let splicing = active.is_empty()
+                && self.pending.is_empty()
+                && self.pipe.as_ref().is_some_and(SplicePipe::has_room);
+            let can_read =
+                !self.source_ended && !splicing && piped == 0 && self.pending_bytes < QUEUE_BYTES;
+            let can_splice = !self.source_ended && splicing;
+            let head_due = self.pending.front().map(|piece| piece.not_before);
             tokio::select! {
                 biased;
                 changed = self.toxics.changed() => {
@@ -126,55 +179,97 @@ impl Writer<'_> {
                 }
                 () = sleep_until_opt(stall.reset_at) => return Ending::Reset,
                 () = sleep_until_opt(stall.close_at) => return Ending::Close,
-                message = queue.recv() => match message {
-                    Some(Message::Data(data, arrived)) => {
-                        if stall.silenced {
-                            continue;
+                ready = async {
+                    wait_until(head_due.unwrap_or_else(Instant::now)).await;
+                    self.destination.writable().await
+                }, if head_due.is_some() => {
+                    if ready.is_err() || self.flush_due().is_err() {
+                        return Ending::Close;
+                    }
+                }
+                ready = self.destination.writable(), if piped > 0 => {
+                    if ready.is_err() {
+                        return Ending::Close;
+                    }
+                    if let Some(pipe) = self.pipe.as_mut() {
+                        match pipe.drain(self.destination) {
+                            Ok(moved) => {
+                                self.sent.inc_by(moved as u64);
+                                self.bytes.fetch_add(moved as u64, Ordering::Relaxed);
+                            }
+                            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => return Ending::Close,
                         }
-                        let piped = self.state.pipe(&active, data, arrived);
-                        for piece in piped.pieces {
-                            sleep_until(piece.not_before.into()).await;
-                            if write_all(self.destination, &piece.data).await.is_err() {
+                    }
+                }
+                ready = self.source.readable(), if can_splice => {
+                    if ready.is_err() {
+                        return Ending::Close;
+                    }
+                    if let Some(pipe) = self.pipe.as_mut() {
+                        match pipe.fill(self.source) {
+                            Ok(0) => self.source_ended = true,
+                            Ok(moved) => {
+                                self.received.inc_by(moved as u64);
+                                // Pass it on in the same wake-up when the destination takes it.
+                                match pipe.drain(self.destination) {
+                                    Ok(moved) => {
+                                        self.sent.inc_by(moved as u64);
+                                        self.bytes.fetch_add(moved as u64, Ordering::Relaxed);
+                                    }
+                                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                                    Err(_) => return Ending::Close,
+                                }
+                            }
+                            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => return Ending::Close,
+                        }
+                    }
+                }
+                ready = self.source.readable(), if can_read => {
+                    if ready.is_err() {
+                        return Ending::Close;
+                    }
+                    match self.source.try_read(&mut buffer) {
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Ending::Close,
+                        Ok(0) => self.source_ended = true,
+                        Ok(read) => {
+                            self.received.inc_by(read as u64);
+                            // `timeout` drops the data, as Toxiproxy does.
+                            if !stall.silenced && self.take(&buffer[..read], &active).is_err() {
                                 return Ending::Close;
                             }
-                            self.sent.inc_by(piece.data.len() as u64);
-                            self.bytes.fetch_add(piece.data.len() as u64, Ordering::Relaxed);
-                        }
-                        if piped.close_after {
-                            return Ending::Close;
                         }
                     }
-                    Some(Message::End) | None => {
-                        if stall.silenced {
-                            return Ending::Close;
-                        }
-                        let (delay, swallowed) = DirectionToxics::end_of_stream(&active);
-                        if swallowed {
-                            // Blackhole: the close vanishes too; wait for the toxic to go.
-                            return self.park_until_unblackholed().await;
-                        }
-                        tokio::time::sleep(delay).await;
-                        let _ = socket2::SockRef::from(self.destination).shutdown(Shutdown::Write);
-                        return Ending::Finished;
-                    }
-                    Some(Message::Failed) => return Ending::Close,
                 }
             }
         }
     }
 
-    async fn park_until_unblackholed(mut self) -> Ending {
-        loop {
-            if self.toxics.changed().await.is_err() {
-                return Ending::Close;
-            }
-            let list = self.toxics.borrow_and_update().clone();
-            let active = self.state.active(&list);
-            if !DirectionToxics::end_of_stream(&active).1 {
-                let _ = socket2::SockRef::from(self.destination).shutdown(Shutdown::Write);
-                return Ending::Finished;
-            }
+    /// The source closed and everything before the close is out.
+    async fn end_of_stream(mut self, active: &[Arc<Toxic>], silenced: bool) -> Ending {
+        if silenced {
+            return Ending::Close;
         }
+        let (delay, swallowed) = DirectionToxics::end_of_stream(active);
+        if swallowed {
+            // Blackhole: the close vanishes too; wait for the toxic to go.
+            loop {
+                if self.toxics.changed().await.is_err() {
+                    return Ending::Close;
+                }
+                let list = self.toxics.borrow_and_update().clone();
+                let active = self.state.active(&list);
+                if !DirectionToxics::end_of_stream(&active).1 {
+                    break;
+                }
+            }
+        } else if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let _ = socket2::SockRef::from(self.destination).shutdown(Shutdown::Write);
+        Ending::Finished
     }
 }
 
@@ -196,21 +291,23 @@ async fn direction(
             Arc::clone(&setup.bytes_downstream),
         ),
     };
-    let (queue_in, queue_out) = mpsc::channel(QUEUE_CHUNKS);
-    let writer = Writer {
+    Direction {
+        source,
         destination,
         toxics: setup.toxics.clone(),
         state: DirectionToxics::new(stream, setup.source.ip(), setup.seed, setup.metrics.clone()),
+        pending: VecDeque::new(),
+        written: 0,
+        pending_bytes: 0,
+        close_when_flushed: false,
+        source_ended: false,
+        pipe: SplicePipe::new().ok(),
+        received,
         sent,
         bytes,
-    };
-    let reading = reader(source, queue_in, received);
-    let writing = writer.run(queue_out);
-    tokio::pin!(reading, writing);
-    tokio::select! {
-        ending = &mut writing => ending,
-        () = &mut reading => writing.await,
     }
+    .run()
+    .await
 }
 
 /// Sets `SO_LINGER` to zero so that closing sends a RST.

@@ -17,6 +17,7 @@ pub mod link;
 pub mod metrics;
 pub mod pipeline;
 pub mod seed;
+pub mod splice;
 pub mod toxic;
 pub mod toxic_table;
 pub mod toxics;

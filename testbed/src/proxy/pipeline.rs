@@ -266,3 +266,64 @@ impl DirectionToxics {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::metrics::Metrics;
+    use crate::proxy::toxic::ToxicInput;
+
+    fn toxic(uid: u64, json: serde_json::Value) -> Arc<Toxic> {
+        let input: ToxicInput = serde_json::from_value(json).unwrap();
+        Arc::new(Toxic::create(input, uid).unwrap())
+    }
+
+    fn run(seed: u64) -> Vec<(usize, Duration)> {
+        let list = vec![
+            toxic(
+                1,
+                serde_json::json!({"type": "latency", "attributes": {"latency": 10, "jitter": 5}}),
+            ),
+            toxic(
+                2,
+                serde_json::json!({"type": "slicer", "attributes": {"average_size": 50, "size_variation": 30}}),
+            ),
+        ];
+        let metrics = Metrics::new().for_proxy("p");
+        let mut state = DirectionToxics::new(
+            Stream::Downstream,
+            "127.0.0.1".parse().unwrap(),
+            seed,
+            metrics,
+        );
+        let active = state.active(&list);
+        let arrived = Instant::now();
+        (0..5)
+            .flat_map(|_| state.pipe(&active, vec![0; 500], arrived).pieces)
+            .map(|piece| (piece.data.len(), piece.not_before - arrived))
+            .collect()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_slices_and_delays() {
+        assert_eq!(run(9), run(9));
+        assert_ne!(run(9), run(10));
+    }
+
+    #[test]
+    fn a_roll_is_kept_until_the_toxicity_changes() {
+        let metrics = Metrics::new().for_proxy("p");
+        let source = "127.0.0.1".parse().unwrap();
+        // Find a connection seed whose roll for uid 1 lies between 0.3 and 0.7.
+        let seed = (0..1000)
+            .find(|seed| (0.3..0.7).contains(&seed::toxicity_roll(*seed, 1)))
+            .unwrap();
+        let mut state = DirectionToxics::new(Stream::Downstream, source, seed, metrics);
+        let half = toxic(1, serde_json::json!({"type": "noop", "toxicity": 0.9}));
+        assert_eq!(state.active(&[Arc::clone(&half)]).len(), 1);
+        let unrelated = toxic(2, serde_json::json!({"type": "noop", "name": "other"}));
+        assert_eq!(state.active(&[Arc::clone(&half), unrelated]).len(), 2);
+        let lowered = toxic(1, serde_json::json!({"type": "noop", "toxicity": 0.1}));
+        assert!(state.active(&[lowered]).is_empty());
+    }
+}

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
+use super::instance::{ConnectionEntry, Connections};
 use super::metrics::ProxyMetrics;
 use super::pipeline::{DirectionToxics, ToxicList};
 use super::seed;
@@ -29,6 +29,7 @@ pub struct UdpSetup {
     pub seed: u64,
     pub toxics: watch::Receiver<ToxicList>,
     pub next_session: Arc<AtomicU64>,
+    pub connections: Arc<Connections>,
     pub metrics: ProxyMetrics,
 }
 
@@ -53,6 +54,7 @@ async fn pump(
     mut state: DirectionToxics,
     mut toxics: watch::Receiver<ToxicList>,
     target: Target,
+    bytes: Arc<AtomicU64>,
 ) {
     loop {
         let list = toxics.borrow_and_update().clone();
@@ -65,14 +67,18 @@ async fn pump(
             () = sleep_until(flush_at.unwrap_or(deadline).into()), if flush_at.is_some() => {
                 if let Some(piece) = state.release_held() {
                     target.send(&piece.data).await;
+                    bytes.fetch_add(piece.data.len() as u64, Ordering::Relaxed);
                 }
             }
             () = sleep_until(deadline.into()) => return,
             message = queue.recv() => {
                 let Some((data, arrived)) = message else { return };
                 for piece in state.datagram(&active, data, arrived) {
-                    sleep_until(piece.not_before.into()).await;
+                    if piece.not_before > Instant::now() {
+                        sleep_until(piece.not_before.into()).await;
+                    }
                     target.send(&piece.data).await;
+                    bytes.fetch_add(piece.data.len() as u64, Ordering::Relaxed);
                 }
             }
         }
@@ -84,6 +90,8 @@ async fn session(
     client: SocketAddr,
     queue: mpsc::Receiver<(Vec<u8>, Instant)>,
     setup: UdpSetup,
+    entry_seed: u64,
+    bytes: (Arc<AtomicU64>, Arc<AtomicU64>),
 ) {
     let bind = if client.is_ipv4() {
         "0.0.0.0:0"
@@ -97,8 +105,7 @@ async fn session(
         return;
     }
     let upstream = Arc::new(upstream);
-    let id = setup.next_session.fetch_add(1, Ordering::Relaxed);
-    let session_seed = seed::mix(setup.seed, id);
+    let session_seed = entry_seed;
     let up = pump(
         queue,
         DirectionToxics::new(
@@ -109,6 +116,7 @@ async fn session(
         ),
         setup.toxics.clone(),
         Target::Upstream(Arc::clone(&upstream)),
+        bytes.0,
     );
     let (replies_in, replies_out) = mpsc::channel(QUEUE_DATAGRAMS);
     let received = setup.metrics.received_downstream.clone();
@@ -135,6 +143,7 @@ async fn session(
         ),
         setup.toxics.clone(),
         Target::Client(listener, client),
+        bytes.1,
     );
     tokio::select! {
         () = up => {}
@@ -143,11 +152,11 @@ async fn session(
     }
 }
 
-/// Serves a UDP proxy until the future is dropped (which ends every session).
+/// Serves a UDP proxy until the future is dropped; sessions are listed with the
+/// proxy's connections and cut with them.
 pub async fn serve(socket: UdpSocket, setup: UdpSetup) {
     let listener = Arc::new(socket);
     let mut sessions: HashMap<SocketAddr, mpsc::Sender<(Vec<u8>, Instant)>> = HashMap::new();
-    let mut tasks = JoinSet::new();
     let mut buffer = vec![0; DATAGRAM_MAX];
     loop {
         let Ok((read, client)) = listener.recv_from(&mut buffer).await else {
@@ -168,13 +177,26 @@ pub async fn serve(socket: UdpSocket, setup: UdpSetup) {
         let _ = queue_in.try_send(datagram);
         sessions.insert(client, queue_in);
         sessions.retain(|_, queue| !queue.is_closed());
-        setup.metrics.connections.inc();
-        tasks.spawn(session(
+        let id = setup.next_session.fetch_add(1, Ordering::Relaxed);
+        let entry = ConnectionEntry {
+            id,
+            source: client,
+            seed: seed::mix(setup.seed, id),
+            bytes_upstream: Arc::new(AtomicU64::new(0)),
+            bytes_downstream: Arc::new(AtomicU64::new(0)),
+        };
+        let bytes = (
+            Arc::clone(&entry.bytes_upstream),
+            Arc::clone(&entry.bytes_downstream),
+        );
+        let serve = session(
             Arc::clone(&listener),
             client,
             queue_out,
             setup.clone(),
-        ));
-        while tasks.try_join_next().is_some() {}
+            entry.seed,
+            bytes,
+        );
+        setup.connections.spawn(entry, &setup.metrics, serve);
     }
 }

@@ -1,0 +1,306 @@
+//! The fault proxy's speed goals, on loopback with no toxics, measured in the same run
+//! against a direct connection and against `socat` as a proxy (Debian's `socat`):
+//!
+//! - added request/response latency (64-byte ping-pong, p50 and p99): at most 25 µs
+//!   at p50 (Toxiproxy documents under 100 µs);
+//! - throughput with one stream and with 32 streams: one stream at least 80% of
+//!   direct and above socat.
+//!
+//! Upstream servers are blocking threads in this process; `testbed proxy` runs
+//! in-process on its own runtime; socat is a child process. Plain `fn main`: the
+//! figures are printed, not fitted.
+//!
+//! `cargo bench -p benches --bench proxy` (without `--bench`: one small smoke run)
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use testbed::proxy::collection::ProxyInput;
+use testbed::proxy::ProxyServer;
+
+const MESSAGE: usize = 64;
+const BUFFER: usize = 128 * 1024;
+
+struct Sizes {
+    pings: usize,
+    single_bytes: usize,
+    streams: usize,
+    stream_bytes: usize,
+    runs: usize,
+}
+
+const MEASURE: Sizes = Sizes {
+    pings: 20_000,
+    single_bytes: 1 << 30,
+    streams: 32,
+    stream_bytes: 32 << 20,
+    runs: 3,
+};
+
+const SMOKE: Sizes = Sizes {
+    pings: 200,
+    single_bytes: 8 << 20,
+    streams: 32,
+    stream_bytes: 256 << 10,
+    runs: 1,
+};
+
+/// Serves every connection on its own thread.
+fn serve(handler: fn(TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an upstream");
+    let address = listener.local_addr().expect("upstream address");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || handler(stream));
+        }
+    });
+    address
+}
+
+fn echo(mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut buffer = vec![0; BUFFER];
+    while let Ok(read) = stream.read(&mut buffer) {
+        if read == 0 || stream.write_all(&buffer[..read]).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads to the end of stream, then answers one byte: the sender's clock stops there.
+fn sink(mut stream: TcpStream) {
+    let mut buffer = vec![0; BUFFER];
+    while let Ok(read) = stream.read(&mut buffer) {
+        if read == 0 {
+            let _ = stream.write_all(b"k");
+            return;
+        }
+    }
+}
+
+fn ping_pong(target: SocketAddr, pings: usize) -> (Duration, Duration) {
+    let mut stream = TcpStream::connect(target).expect("connect for ping-pong");
+    stream.set_nodelay(true).expect("nodelay");
+    let message = [7_u8; MESSAGE];
+    let mut back = [0_u8; MESSAGE];
+    let mut samples = Vec::with_capacity(pings);
+    for index in 0..pings + pings / 10 {
+        let start = Instant::now();
+        stream.write_all(&message).expect("ping");
+        stream.read_exact(&mut back).expect("pong");
+        if index >= pings / 10 {
+            samples.push(start.elapsed()); // the first tenth warms up
+        }
+    }
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
+}
+
+fn send(target: SocketAddr, bytes: usize) {
+    let mut stream = TcpStream::connect(target).expect("connect for throughput");
+    let chunk = vec![1_u8; BUFFER];
+    let mut left = bytes;
+    while left > 0 {
+        let size = left.min(chunk.len());
+        stream.write_all(&chunk[..size]).expect("send");
+        left -= size;
+    }
+    stream.shutdown(Shutdown::Write).expect("shutdown");
+    let mut ack = [0_u8; 1];
+    stream.read_exact(&mut ack).expect("the sink's ack");
+}
+
+/// Bytes per second with `streams` parallel senders of `bytes` each.
+fn throughput(target: SocketAddr, streams: usize, bytes: usize) -> f64 {
+    let start = Instant::now();
+    let senders: Vec<_> = (0..streams)
+        .map(|_| thread::spawn(move || send(target, bytes)))
+        .collect();
+    for sender in senders {
+        sender.join().expect("sender thread");
+    }
+    (streams * bytes) as f64 / start.elapsed().as_secs_f64()
+}
+
+struct Socat {
+    child: Child,
+    echo: SocketAddr,
+    sink: SocketAddr,
+}
+
+impl Drop for Socat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+fn wait_listening(address: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if TcpStream::connect(address).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Two socat proxies (echo and sink), or None when socat is not installed.
+fn start_socat(echo: SocketAddr, sink: SocketAddr) -> Option<Socat> {
+    let (echo_port, sink_port) = (free_port(), free_port());
+    let script = format!(
+        "socat TCP-LISTEN:{echo_port},bind=127.0.0.1,reuseaddr,fork,backlog=128 TCP:{echo} & \
+         socat TCP-LISTEN:{sink_port},bind=127.0.0.1,reuseaddr,fork,backlog=128 TCP:{sink} & wait"
+    );
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let socat = Socat {
+        child,
+        echo: SocketAddr::from(([127, 0, 0, 1], echo_port)),
+        sink: SocketAddr::from(([127, 0, 0, 1], sink_port)),
+    };
+    (wait_listening(socat.echo) && wait_listening(socat.sink)).then_some(socat)
+}
+
+/// `testbed proxy` in-process with two proxies (echo and sink); returns their addresses.
+fn start_testbed_proxy(echo: SocketAddr, sink: SocketAddr) -> (SocketAddr, SocketAddr) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let server = ProxyServer::bind("127.0.0.1:0", 1).await.expect("API bind");
+            let collection = server.collection();
+            let mut listens = Vec::new();
+            for (name, upstream) in [("echo", echo), ("sink", sink)] {
+                let proxy = collection
+                    .create(ProxyInput {
+                        name: Some(name.to_owned()),
+                        listen: Some("127.0.0.1:0".to_owned()),
+                        upstream: Some(upstream.to_string()),
+                        ..ProxyInput::default()
+                    })
+                    .await
+                    .expect("create a proxy");
+                listens.push(
+                    proxy
+                        .settings()
+                        .listen
+                        .parse::<SocketAddr>()
+                        .expect("listen"),
+                );
+            }
+            ready_tx.send((listens[0], listens[1])).expect("report");
+            let _ = server.serve().await;
+        });
+    });
+    ready_rx.recv().expect("the proxy starts")
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let _ = testbed::mconnect::raise_open_file_limit();
+    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let sizes = if measuring { MEASURE } else { SMOKE };
+    let echo_server = serve(echo);
+    let sink_server = serve(sink);
+    let (proxy_echo, proxy_sink) = start_testbed_proxy(echo_server, sink_server);
+    let socat = start_socat(echo_server, sink_server);
+    let mut targets = vec![
+        ("direct", echo_server, sink_server),
+        ("testbed proxy", proxy_echo, proxy_sink),
+    ];
+    match &socat {
+        Some(socat) => targets.push(("socat", socat.echo, socat.sink)),
+        None => println!(
+            "proxy bench: socat not found (apt-get install socat); compared with direct only"
+        ),
+    }
+    let results: Vec<(&str, Duration, Duration, f64, f64)> = targets
+        .iter()
+        .map(|(name, echo, sink)| {
+            let mut p50s = Vec::new();
+            let mut p99s = Vec::new();
+            let mut singles = Vec::new();
+            let mut multis = Vec::new();
+            for _ in 0..sizes.runs {
+                let (p50, p99) = ping_pong(*echo, sizes.pings);
+                p50s.push(p50);
+                p99s.push(p99);
+                singles.push(throughput(*sink, 1, sizes.single_bytes));
+                multis.push(throughput(*sink, sizes.streams, sizes.stream_bytes));
+            }
+            let median_duration = |mut values: Vec<Duration>| {
+                values.sort();
+                values[values.len() / 2]
+            };
+            let median = |mut values: Vec<f64>| {
+                values.sort_by(f64::total_cmp);
+                values[values.len() / 2]
+            };
+            let row = (
+                *name,
+                median_duration(p50s),
+                median_duration(p99s),
+                median(singles),
+                median(multis),
+            );
+            println!(
+                "  {:<14} rtt p50 {:>7.1} us  p99 {:>7.1} us   1 stream {:>7.0} MB/s   {} streams {:>7.0} MB/s",
+                row.0,
+                micros(row.1),
+                micros(row.2),
+                row.3 / 1e6,
+                sizes.streams,
+                row.4 / 1e6
+            );
+            row
+        })
+        .collect();
+    let direct = &results[0];
+    let ours = &results[1];
+    let added = micros(ours.1) - micros(direct.1);
+    let share = ours.3 / direct.3;
+    let verdict = |ok: bool| match (measuring, ok) {
+        (false, _) => "smoke run, not judged",
+        (true, true) => "meets",
+        (true, false) => "MISSES",
+    };
+    println!(
+        "proxy bench: added p50 latency {added:.1} us (goal <= 25 us: {}); single stream {:.0}% of direct (goal >= 80%: {})",
+        verdict(added <= 25.0),
+        share * 100.0,
+        verdict(share >= 0.8)
+    );
+    if let Some(socat_row) = results.get(2) {
+        println!(
+            "proxy bench: single stream {:.0} MB/s vs socat {:.0} MB/s (goal: above socat: {}); socat adds {:.1} us at p50",
+            ours.3 / 1e6,
+            socat_row.3 / 1e6,
+            verdict(ours.3 > socat_row.3),
+            micros(socat_row.1) - micros(direct.1)
+        );
+    }
+    drop(socat);
+}
