@@ -4,11 +4,15 @@
 set -euo pipefail
 
 need_apt=()
-for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "cc:build-essential" "pkg-config:pkg-config"; do
+# command:package pairs. socat is the fault proxy bench's peer; python3's pip
+# and npm install the real Toxiproxy clients the proxy tests drive.
+for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "socat:socat" \
+            "npm:npm" "cc:build-essential" "pkg-config:pkg-config"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=("python3-pip")
 if ((${#need_apt[@]})); then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
