@@ -46,10 +46,16 @@ pub fn main(args: &MconnectArgs) -> ExitCode {
     if let Err(error) = raise_open_file_limit() {
         eprintln!("testbed mconnect: cannot raise the open-file limit ({error}); continuing with the current one");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The server spreads accepted connections over every core. The client
+    // runs on one thread: the kernel's TCP setup dominates its cost, and on a
+    // small machine a single-threaded client leaves the other cores to the
+    // servers and the balancer (the mconnect bench measures both runtimes).
+    let mut builder = if args.server {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return setup_failed(&format!("cannot start the async runtime: {error}")),
     };
