@@ -230,12 +230,8 @@ impl Lab {
     }
 
     fn remove(&self) {
-        let listing = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        for line in String::from_utf8_lossy(&listing.stdout).lines() {
-            let name = line.split_whitespace().next().unwrap_or("");
-            if name.starts_with(&self.prefix) {
-                let _ = Command::new("ip").args(["netns", "del", name]).status();
-            }
+        for name in testbed::lab::netns::list(&self.prefix) {
+            let _ = testbed::lab::netns::delete(&name);
         }
     }
 }
@@ -297,7 +293,7 @@ struct RunningLab {
 
 impl RunningLab {
     fn start(prefix: &'static str, cidr: &str, hosts: usize) -> Self {
-        let run = Command::new(env!("CARGO_BIN_EXE_testbed"))
+        let mut run = Command::new(env!("CARGO_BIN_EXE_testbed"))
             .args([
                 "run",
                 "--prefix",
@@ -310,19 +306,26 @@ impl RunningLab {
                 "sleep 60",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // The state file is written before the lab is built: wait for the
+        // run to say its instances are ready, not for the file.
+        let stderr = BufReader::new(run.stderr.take().unwrap());
         let lab = Self { prefix, run };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !std::path::Path::new(&format!("/run/testbed/{prefix}.json")).exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "lab {prefix} did not come up"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let (lines, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        loop {
+            match ready.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) if line.contains("instances ready") => return lab,
+                Ok(_) => {}
+                Err(e) => panic!("lab {prefix} did not come up: {e}"),
+            }
         }
-        lab
     }
 
     fn testbed(args: &[&str]) -> std::process::Output {
@@ -349,12 +352,9 @@ fn testbed_partition_cuts_a_running_lab_and_heals_it() {
         return;
     }
     let _lab = RunningLab::start("rrpt3-", "10.204.3.0/24", 4);
-    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let host0 = String::from_utf8_lossy(&namespaces.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .find(|n| n.starts_with("rrpt3-"))
-        .map(str::to_owned)
+    let host0 = testbed::lab::netns::list("rrpt3-")
+        .into_iter()
+        .next()
         .expect("a host namespace");
     let out = RunningLab::testbed(&["partition", "--prefix", "rrpt3-", "halves"]);
     assert!(out.status.success(), "{out:?}");

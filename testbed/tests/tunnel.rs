@@ -218,12 +218,8 @@ impl Lab {
     }
 
     fn remove_namespaces(&self) {
-        let listing = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        for line in String::from_utf8_lossy(&listing.stdout).lines() {
-            let name = line.split_whitespace().next().unwrap_or("");
-            if name.starts_with(&self.prefix) {
-                let _ = Command::new("ip").args(["netns", "del", name]).status();
-            }
+        for name in testbed::lab::netns::list(&self.prefix) {
+            let _ = testbed::lab::netns::delete(&name);
         }
     }
 }
