@@ -36,16 +36,19 @@ pub struct BalancerArgs {
     #[arg(long, env = "RR_LB_IP", value_name = "IPV4", value_parser = values::parse_lb_ip)]
     pub lb_ip: Option<Ipv4Addr>,
 
-    /// The balancer's MAC: the Ethernet source of frames sent to backends.
+    /// The balancer's MAC in replay: the Ethernet source of frames sent to
+    /// backends. The live balancer uses its interface's MAC.
     #[arg(long, env = "RR_LB_MAC", value_name = "MAC", default_value = "02:00:00:00:00:01", value_parser = mac::parse_lb_mac)]
     pub lb_mac: MacAddr,
 
-    /// The MAC frames to every backend are sent to (the router, or the backend
-    /// itself on a shared segment), unless --backend-macs overrides it.
+    /// The MAC frames to every backend are sent to in replay (the router, or
+    /// the backend itself on a shared segment), unless --backend-macs
+    /// overrides it. The live balancer asks the kernel's neighbour table.
     #[arg(long, env = "RR_NEXTHOP_MAC", value_name = "MAC", default_value = "02:00:00:00:00:02", value_parser = mac::parse_nexthop_mac)]
     pub nexthop_mac: MacAddr,
 
-    /// Per-backend next-hop MACs: `ip=mac` entries, ';'-separated.
+    /// Per-backend next-hop MACs: `ip=mac` entries, ';'-separated (live: these
+    /// backends skip neighbour resolution).
     #[arg(long, env = "RR_BACKEND_MACS", value_name = "IP=MAC;...", default_value = "", hide_default_value = true, value_parser = parse_backend_macs)]
     pub backend_macs: BackendMacs,
 
@@ -119,7 +122,7 @@ impl BalancerArgs {
 
 /// The entries of a `;`- or `,`-separated list, trimmed, empty ones skipped
 /// (so a trailing separator is harmless).
-fn list_entries(s: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn list_entries(s: &str) -> impl Iterator<Item = &str> {
     s.split([';', ','])
         .map(str::trim)
         .filter(|entry| !entry.is_empty())

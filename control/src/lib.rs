@@ -2,6 +2,7 @@
 //! into forwarding tables, offline replay. `main.rs` is a thin shell over it.
 
 pub mod config;
+pub mod live;
 pub mod replay;
 pub mod report;
 pub mod synth_capture;

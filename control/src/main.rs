@@ -3,16 +3,39 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use control::live::{self, LiveArgs};
 use control::replay::{self, ReplayArgs, ReplayError};
 use control::synth_capture::{self, SynthArgs};
 
+// The doc comment is `--help`'s text, where backticks would show.
+#[allow(clippy::doc_markdown)]
 /// Rusty Rail: a userspace L4 load balancer (GRE, Maglev consistent hashing).
+///
+/// Balances live on RR_DEVICE until SIGINT or SIGTERM:
+/// `RR_DEVICE=eth0 RR_TARGET_IPS="10.1.0.1;10.1.0.2" rusty_rail`.
+/// Every setting is an RR_* environment variable and the same flag.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rusty_rail",
+    version,
+    about,
+    after_help = "Offline tools: `rusty_rail replay --help` (the pipeline over a capture) and `rusty_rail synth --help` (write a capture)."
+)]
+struct LiveCli {
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+/// The offline subcommands, parsed when the first argument names one.
 #[derive(Debug, Parser)]
 #[command(name = "rusty_rail", version, about)]
-struct Cli {
+struct ToolsCli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The subcommand names [`ToolsCli`] knows.
+const SUBCOMMANDS: [&str; 3] = ["replay", "synth", "help"];
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -24,8 +47,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    let first = std::env::args().nth(1);
+    if !first.is_some_and(|arg| SUBCOMMANDS.contains(&arg.as_str())) {
+        return run_live(&LiveCli::parse().live);
+    }
+    match ToolsCli::parse().command {
         Command::Replay(args) => match replay::run(&args) {
             Ok(report) => {
                 print!("{report}");
@@ -50,5 +76,32 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// The live balancer, logging to standard error under `RR_LOG`.
+fn run_live(args: &LiveArgs) -> ExitCode {
+    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!(
+                "rusty_rail: RR_LOG: {:?} is not a log filter ({e}); expected error, warn, info, debug, trace or module=level pairs",
+                args.log
+            );
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    match live::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rusty_rail: {e}");
+            e.exit_code()
+        }
     }
 }

@@ -23,6 +23,11 @@ pub enum Setting {
     FragmentHold,
     FragmentHoldCapacity,
     Mtu,
+    Device,
+    Io,
+    Workers,
+    Cores,
+    KeepOffloads,
 }
 
 impl Setting {
@@ -44,6 +49,11 @@ impl Setting {
             Self::FragmentHold => "RR_FRAGMENT_HOLD",
             Self::FragmentHoldCapacity => "RR_FRAGMENT_HOLD_CAPACITY",
             Self::Mtu => "RR_MTU",
+            Self::Device => "RR_DEVICE",
+            Self::Io => "RR_IO",
+            Self::Workers => "RR_WORKERS",
+            Self::Cores => "RR_CORES",
+            Self::KeepOffloads => "RR_KEEP_OFFLOADS",
         }
     }
 
@@ -71,6 +81,11 @@ impl Setting {
             Self::FragmentHold => "a duration from 0 to 60s such as 100ms (0 holds nothing)",
             Self::FragmentHoldCapacity => "a number of frames from 0 to 65536",
             Self::Mtu => "bytes from 576 to 9216",
+            Self::Device => "an interface name in the balancer's network namespace, such as eth0",
+            Self::Io => "auto, af_packet, af_xdp or netmap (this build: auto or af_packet)",
+            Self::Workers => "a number of workers from 1 to the number of cores",
+            Self::Cores => "core numbers such as 1;2 or a range 1-3, one per worker, each once",
+            Self::KeepOffloads => "1, true or yes to keep offloads; 0, false or no (default) to turn the harmful ones off",
         }
     }
 }
@@ -106,6 +121,10 @@ pub enum Problem {
     NotDuration(String),
     /// A zero duration where time must pass.
     Zero,
+    /// A list with the wrong number of entries.
+    WrongCount { expected: usize },
+    /// A packet I/O backend this build or kernel does not have.
+    Unavailable(String),
     /// A table size that is not prime, with the nearest primes in range.
     NotPrime {
         below: Option<u64>,
@@ -132,6 +151,10 @@ impl fmt::Display for Problem {
             Self::OutOfRange => f.write_str("is out of range"),
             Self::NotDuration(why) => write!(f, "is not a duration ({why})"),
             Self::Zero => f.write_str("is zero"),
+            Self::WrongCount { expected } => {
+                write!(f, "does not have {expected} entries (one per worker)")
+            }
+            Self::Unavailable(why) => write!(f, "is not available: {why}"),
             Self::NotPrime { below, above } => {
                 f.write_str("is not a prime")?;
                 match (below, above) {

@@ -1,0 +1,212 @@
+//! The live balancer's own settings (interface, packet I/O, workers, cores,
+//! offloads, logging); the shared balancer settings come from
+//! [`BalancerArgs`](crate::config::BalancerArgs).
+
+use std::path::Path;
+
+use crate::config::{BalancerArgs, ConfigError, Problem, Setting};
+
+/// Options of the live balancer (`rusty_rail` without a subcommand).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiveArgs {
+    /// The interface to balance on: GRE to its address is forwarded to
+    /// backends, everything else is left to the host.
+    #[arg(long, env = "RR_DEVICE", value_name = "IFNAME")]
+    pub device: String,
+
+    /// Packet I/O: auto picks the best this build and kernel have.
+    #[arg(long = "io", env = "RR_IO", value_name = "BACKEND", default_value = "auto", value_parser = parse_io)]
+    pub io: IoChoice,
+
+    /// Dataplane workers, each pinned to a core and sharing the interface
+    /// through an `AF_PACKET` fanout group [default: 1, or one per `RR_CORES` entry].
+    #[arg(long, env = "RR_WORKERS", value_name = "N", value_parser = parse_workers)]
+    pub workers: Option<usize>,
+
+    /// Cores the workers are pinned to, one per worker [default: the last
+    /// cores, leaving core 0 to control when there are more cores than workers].
+    #[arg(long, env = "RR_CORES", value_name = "CORE;...", value_parser = parse_cores)]
+    pub cores: Option<Cores>,
+
+    /// Leave the interface's receive offloads (GRO, LRO) as they are instead
+    /// of turning off the ones that would hand the balancer merged frames.
+    #[arg(long, env = "RR_KEEP_OFFLOADS", value_name = "BOOL", default_value = "0", value_parser = parse_keep_offloads)]
+    pub keep_offloads: bool,
+
+    /// Log filter (tracing's `EnvFilter` syntax: error, warn, info, debug,
+    /// trace, or per module such as control=debug).
+    #[arg(long, env = "RR_LOG", value_name = "FILTER", default_value = "info")]
+    pub log: String,
+
+    #[command(flatten)]
+    pub balancer: BalancerArgs,
+}
+
+/// The packet I/O backend to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoChoice {
+    Auto,
+    AfPacket,
+}
+
+fn parse_io(s: &str) -> Result<IoChoice, ConfigError> {
+    let unavailable = |why: String| ConfigError::invalid(Setting::Io, s, Problem::Unavailable(why));
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(IoChoice::Auto),
+        "af_packet" | "afpacket" => Ok(IoChoice::AfPacket),
+        "af_xdp" | "afxdp" | "xdp" => Err(unavailable(
+            "this build has no AF_XDP backend yet; use af_packet or auto".into(),
+        )),
+        "netmap" => Err(unavailable(if Path::new("/dev/netmap").exists() {
+            "this build has no netmap backend yet; use af_packet or auto".into()
+        } else {
+            "this kernel has no netmap (/dev/netmap is missing) and this build has no netmap backend; use af_packet or auto".into()
+        })),
+        _ => Err(ConfigError::invalid(Setting::Io, s, Problem::OutOfRange)),
+    }
+}
+
+/// How many cores the machine lets this process use.
+pub fn available_cores() -> usize {
+    core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1))
+}
+
+fn parse_workers(s: &str) -> Result<usize, ConfigError> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(Setting::Workers, s, Problem::NotNumber))?;
+    if n == 0 || n > available_cores() {
+        return Err(ConfigError::invalid(
+            Setting::Workers,
+            s,
+            Problem::OutOfRange,
+        ));
+    }
+    Ok(n)
+}
+
+/// Cores to pin workers to, in worker order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cores(pub Vec<usize>);
+
+fn parse_cores(s: &str) -> Result<Cores, ConfigError> {
+    let cores = available_cores();
+    let bad = |entry: &str, problem| ConfigError::invalid(Setting::Cores, entry, problem);
+    let mut list = Vec::new();
+    for entry in crate::config::list_entries(s) {
+        let (first, last) = match entry.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (entry, entry),
+        };
+        let first: usize = first.parse().map_err(|_| bad(entry, Problem::NotNumber))?;
+        let last: usize = last.parse().map_err(|_| bad(entry, Problem::NotNumber))?;
+        if first > last || last >= cores {
+            return Err(bad(entry, Problem::OutOfRange));
+        }
+        for core in first..=last {
+            if list.contains(&core) {
+                return Err(bad(entry, Problem::OutOfRange));
+            }
+            list.push(core);
+        }
+    }
+    if list.is_empty() {
+        return Err(bad(s, Problem::Empty));
+    }
+    Ok(Cores(list))
+}
+
+fn parse_keep_offloads(s: &str) -> Result<bool, ConfigError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::invalid(
+            Setting::KeepOffloads,
+            s,
+            Problem::OutOfRange,
+        )),
+    }
+}
+
+impl LiveArgs {
+    /// The core of each worker: `RR_CORES` as given, else the last cores
+    /// (core 0 stays with control while there are spare cores).
+    pub fn worker_cores(&self) -> Result<Vec<usize>, ConfigError> {
+        let total = available_cores();
+        match (&self.cores, self.workers) {
+            (Some(cores), Some(n)) if cores.0.len() != n => Err(ConfigError::invalid(
+                Setting::Cores,
+                &format!("{:?}", cores.0),
+                Problem::WrongCount { expected: n },
+            )),
+            (Some(cores), _) => Ok(cores.0.clone()),
+            (None, workers) => {
+                let n = workers.unwrap_or(1);
+                Ok((total - n..total).collect())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(e: &ConfigError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn io_backends_not_built_are_named_with_what_to_use_instead() {
+        assert_eq!(parse_io("auto").unwrap(), IoChoice::Auto);
+        assert_eq!(parse_io("AF_PACKET").unwrap(), IoChoice::AfPacket);
+        let xdp = message(&parse_io("af_xdp").unwrap_err());
+        assert!(
+            xdp.starts_with("RR_IO: \"af_xdp\" is not available: this build has no AF_XDP backend"),
+            "{xdp}"
+        );
+        let netmap = message(&parse_io("netmap").unwrap_err());
+        assert!(
+            netmap.contains("netmap") && netmap.contains("use af_packet or auto"),
+            "{netmap}"
+        );
+        let other = message(&parse_io("dpdk").unwrap_err());
+        assert!(
+            other.contains("expected auto, af_packet, af_xdp or netmap"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn cores_take_lists_and_ranges_and_refuse_repeats_and_absent_cores() {
+        assert_eq!(parse_cores("0").unwrap(), Cores(vec![0]));
+        assert_eq!(
+            parse_cores(&format!("0-{}", available_cores() - 1))
+                .unwrap()
+                .0
+                .len(),
+            available_cores()
+        );
+        assert!(message(&parse_cores("0;0").unwrap_err()).starts_with("RR_CORES: \"0\""));
+        assert!(parse_cores("9999").is_err());
+        assert!(parse_cores("x").is_err());
+        assert!(parse_cores(";").is_err());
+    }
+
+    #[test]
+    fn workers_must_fit_the_machine() {
+        assert_eq!(parse_workers("1").unwrap(), 1);
+        assert!(message(&parse_workers("0").unwrap_err())
+            .starts_with("RR_WORKERS: \"0\" is out of range"));
+        assert!(parse_workers("100000").is_err());
+        assert!(parse_workers("two").is_err());
+    }
+
+    #[test]
+    fn keep_offloads_is_a_boolean_word() {
+        assert!(parse_keep_offloads("1").unwrap());
+        assert!(!parse_keep_offloads("no").unwrap());
+        assert!(message(&parse_keep_offloads("maybe").unwrap_err()).starts_with("RR_KEEP_OFFLOADS"));
+    }
+}

@@ -1,0 +1,244 @@
+//! The interface the balancer runs on: its index, MAC, MTU and first IPv4
+//! address, read through ioctls and `getifaddrs` in the calling thread's
+//! network namespace (sysfs may show another namespace's view).
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// What the balancer needs to know about its interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    pub index: u32,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    /// The first IPv4 address on the interface, if any.
+    pub ipv4: Option<Ipv4Addr>,
+}
+
+/// Why the interface could not be used.
+#[derive(Debug)]
+pub enum DeviceError {
+    /// No interface of that name in this network namespace.
+    NotFound { name: String, present: Vec<String> },
+    /// The name cannot be an interface name.
+    BadName(String),
+    /// An ioctl or `getifaddrs` failed.
+    Query {
+        name: String,
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound { name, present } => write!(
+                f,
+                "RR_DEVICE: {name:?} is not an interface in this network namespace; expected one of: {}",
+                present.join(", ")
+            ),
+            Self::BadName(name) => write!(
+                f,
+                "RR_DEVICE: {name:?} is not an interface name; expected 1 to 15 bytes without '/', ':', whitespace or NUL"
+            ),
+            Self::Query { name, what, source } => {
+                write!(f, "reading the {what} of {name} failed: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+impl Device {
+    /// Looks `name` up in the calling thread's network namespace.
+    pub fn lookup(name: &str) -> Result<Self, DeviceError> {
+        if name.is_empty()
+            || name.len() >= libc::IFNAMSIZ
+            || name
+                .bytes()
+                .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+        {
+            return Err(DeviceError::BadName(name.to_owned()));
+        }
+        let c_name = CString::new(name).map_err(|_| DeviceError::BadName(name.to_owned()))?;
+        // SAFETY: c_name is a live NUL-terminated string.
+        let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+        if index == 0 {
+            return Err(DeviceError::NotFound {
+                name: name.to_owned(),
+                present: interface_names(),
+            });
+        }
+        let query = |what, source| DeviceError::Query {
+            name: name.to_owned(),
+            what,
+            source,
+        };
+        let socket = control_socket().map_err(|e| query("MAC address", e))?;
+        let mut request = ifreq_for(name);
+        ioctl(&socket, libc::SIOCGIFHWADDR, &mut request).map_err(|e| query("MAC address", e))?;
+        // SAFETY: SIOCGIFHWADDR filled the hwaddr member of the union.
+        let hwaddr = unsafe { request.ifr_ifru.ifru_hwaddr };
+        let mut mac = [0u8; 6];
+        for (byte, raw) in mac.iter_mut().zip(hwaddr.sa_data.iter()) {
+            *byte = raw.to_ne_bytes()[0];
+        }
+        let mut request = ifreq_for(name);
+        ioctl(&socket, libc::SIOCGIFMTU, &mut request).map_err(|e| query("MTU", e))?;
+        // SAFETY: SIOCGIFMTU filled the mtu member of the union.
+        let mtu = unsafe { request.ifr_ifru.ifru_mtu };
+        let ipv4 = first_ipv4(name).map_err(|e| query("IPv4 addresses", e))?;
+        Ok(Self {
+            name: name.to_owned(),
+            index,
+            mac,
+            mtu: u32::try_from(mtu).unwrap_or(0),
+            ipv4,
+        })
+    }
+}
+
+/// The name of interface `index`, or `?` when there is none.
+pub fn name_of(index: u32) -> String {
+    let mut buffer = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: the buffer holds IF_NAMESIZE bytes, as if_indextoname requires.
+    let name = unsafe { libc::if_indextoname(index, buffer.as_mut_ptr()) };
+    if name.is_null() {
+        return "?".to_owned();
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    unsafe { CStr::from_ptr(buffer.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The names of the interfaces in this namespace, for error messages.
+pub fn interface_names() -> Vec<String> {
+    // SAFETY: if_nameindex returns a list terminated by a zero entry, or null.
+    let list = unsafe { libc::if_nameindex() };
+    if list.is_null() {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    let mut entry = list;
+    // SAFETY: entries up to the terminating one (index 0) are valid, and each
+    // name is a NUL-terminated string owned by the list until it is freed.
+    unsafe {
+        while (*entry).if_index != 0 && !(*entry).if_name.is_null() {
+            names.push(
+                CStr::from_ptr((*entry).if_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            entry = entry.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    names
+}
+
+fn control_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ifreq_for(name: &str) -> libc::ifreq {
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+        *slot = libc::c_char::from_ne_bytes([byte]);
+    }
+    request
+}
+
+fn ioctl(socket: &OwnedFd, request: libc::c_ulong, ifreq: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: the socket is open and ifreq is a valid, writable ifreq that
+    // outlives the call; the request reads the name and writes the union.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), request, std::ptr::from_mut(ifreq)) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The first IPv4 address `getifaddrs` lists for `name`.
+fn first_ipv4(name: &str) -> io::Result<Option<Ipv4Addr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below.
+    if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut found = None;
+    let mut entry = list;
+    // SAFETY: the list is valid until freeifaddrs; each entry's name is a
+    // NUL-terminated string and a non-null ifa_addr of family AF_INET points
+    // at a sockaddr_in.
+    unsafe {
+        while !entry.is_null() {
+            let ifa = &*entry;
+            if !ifa.ifa_addr.is_null()
+                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
+                && CStr::from_ptr(ifa.ifa_name).to_bytes() == name.as_bytes()
+            {
+                // An unaligned read: the sockaddr pointer only promises
+                // sockaddr's alignment.
+                let addr = ifa.ifa_addr.cast::<libc::sockaddr_in>().read_unaligned();
+                found = Some(Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)));
+                break;
+            }
+            entry = ifa.ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_has_index_mtu_and_127_0_0_1() {
+        let lo = Device::lookup("lo").expect("every namespace has lo");
+        assert!(lo.index > 0);
+        assert!(
+            lo.mtu >= 1500,
+            "lo's MTU is 65536 by default, got {}",
+            lo.mtu
+        );
+        assert_eq!(lo.mac, [0; 6]);
+        assert_eq!(lo.ipv4, Some(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn a_missing_interface_is_named_with_the_ones_present() {
+        let error = Device::lookup("rrnosuch0").unwrap_err().to_string();
+        assert!(
+            error.starts_with("RR_DEVICE: \"rrnosuch0\" is not an interface"),
+            "{error}"
+        );
+        assert!(error.contains("lo"), "{error}");
+    }
+
+    #[test]
+    fn names_that_cannot_be_interfaces_are_refused() {
+        for name in ["", "a/b", "has space", "sixteen_chars_xx"] {
+            let error = Device::lookup(name).unwrap_err();
+            assert!(
+                matches!(error, DeviceError::BadName(_)),
+                "{name:?}: {error}"
+            );
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The live balancer: `rusty_rail` on an interface until SIGINT or SIGTERM.
+//!
+//! - [`args`]: the live settings (`RR_DEVICE`, `RR_IO`, workers, cores, ...).
+//! - [`device`]: the interface's index, MAC, MTU and address.
+//! - [`netlink`] and [`neighbours`]: backends' next-hop MACs from the
+//!   kernel's neighbour table.
+//! - [`host_rules`]: the nftables table that keeps the kernel from answering
+//!   the GRE the balancer forwards.
+//! - [`workers`]: the pinned `AF_PACKET` workers.
+//!
+//! Everything the balancer changes on the system is undone at exit, in
+//! reverse order, also when starting fails half-way (guards drop).
+
+pub mod args;
+pub mod device;
+pub mod host_rules;
+pub mod neighbours;
+pub mod netlink;
+pub mod workers;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dataplane::forwarding::{ForwardingSpec, ForwardingTable, TableHandle};
+use tracing::{info, warn};
+
+pub use args::LiveArgs;
+use device::Device;
+use host_rules::HostRules;
+use neighbours::{NextHop, Resolver};
+use workers::Workers;
+
+use crate::tables;
+
+/// How often next hops are re-read from the neighbour table.
+const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long start-up waits for backends' next hops before starting anyway
+/// (unresolved backends stay out of the table until they resolve).
+const RESOLVE_AT_START: Duration = Duration::from_secs(3);
+
+/// A start-up failure: configuration (exit code 2) or the system (1).
+#[derive(Debug)]
+pub enum StartError {
+    Config(String),
+    System(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(m) | Self::System(m) => f.write_str(m),
+        }
+    }
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::from(2),
+            Self::System(_) => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// The forwarding spec and its publishing, shared by the threads that
+/// change it (next-hop resolution now; the API and health checks).
+#[derive(Debug)]
+pub struct SharedSpec {
+    spec: Mutex<ForwardingSpec>,
+    handle: TableHandle,
+}
+
+impl SharedSpec {
+    /// Changes the spec with `change` and, when it reports a change,
+    /// publishes a new table with the next generation.
+    pub fn update(&self, change: impl FnOnce(&mut ForwardingSpec) -> bool) -> Result<(), String> {
+        let mut spec = self
+            .spec
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !change(&mut spec) {
+            return Ok(());
+        }
+        spec.generation += 1;
+        let table = ForwardingTable::build(&spec).map_err(|e| e.to_string())?;
+        self.handle.publish(table);
+        Ok(())
+    }
+
+    pub fn snapshot(&self) -> ForwardingSpec {
+        self.spec
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Runs the balancer until SIGINT or SIGTERM.
+pub fn run(args: &LiveArgs) -> Result<(), StartError> {
+    let config = |e: crate::config::ConfigError| StartError::Config(e.to_string());
+    args.balancer.validate().map_err(config)?;
+    let cores = args.worker_cores().map_err(config)?;
+    let device = Device::lookup(&args.device).map_err(|e| match e {
+        device::DeviceError::Query { .. } => StartError::System(e.to_string()),
+        _ => StartError::Config(e.to_string()),
+    })?;
+    let lb_ip = args.balancer.lb_ip.or(device.ipv4).ok_or_else(|| {
+        StartError::Config(format!(
+            "RR_LB_IP: not given, and {} has no IPv4 address to default to; expected an IPv4 address such as 192.0.2.10",
+            device.name
+        ))
+    })?;
+    info!(
+        device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
+        "starting: packet I/O af_packet (this build's only live backend)"
+    );
+
+    let rules = HostRules::install(&device.name, lb_ip, args.balancer.vips.as_slice())
+        .map_err(|e| StartError::System(e.to_string()))?;
+    info!(
+        table = rules.table(),
+        "nftables: the kernel's copies of balanced traffic are dropped"
+    );
+
+    let mut spec = tables::forwarding_spec(&args.balancer, lb_ip);
+    spec.lb_mac = device.mac;
+    let static_macs = args.balancer.backend_macs.0.clone();
+    let backends: Vec<Ipv4Addr> = spec.backends.iter().map(|b| b.addr).collect();
+    let mut resolver = Resolver::new(device.index, &device.name)
+        .map_err(|e| StartError::System(format!("opening rtnetlink: {e}")))?;
+    let hops = resolve_at_start(&mut resolver, &backends);
+    for backend in &mut spec.backends {
+        backend.mac = static_macs
+            .get(&backend.addr)
+            .map(|m| m.0)
+            .or_else(|| hops.get(&backend.addr).and_then(NextHop::mac));
+        report_next_hop(
+            backend.addr,
+            static_macs.contains_key(&backend.addr),
+            hops.get(&backend.addr),
+        );
+    }
+    let table = ForwardingTable::build(&spec).map_err(|e| StartError::Config(e.to_string()))?;
+    let shared = Arc::new(SharedSpec {
+        spec: Mutex::new(spec),
+        handle: TableHandle::new(table),
+    });
+
+    let io_config = workers::af_packet_config(&device.name, cores.len());
+    let workers = Workers::start(
+        &io_config,
+        tables::worker_config(&args.balancer),
+        &cores,
+        &shared.handle,
+    )
+    .map_err(StartError::System)?;
+    info!("running; SIGINT or SIGTERM stops");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let refresher = {
+        let stop = Arc::clone(&stop);
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("rr-neighbours".into())
+            .spawn(move || keep_next_hops(&mut resolver, &shared, &static_macs, &stop))
+            .map_err(|e| StartError::System(format!("starting the neighbour thread: {e}")))?
+    };
+
+    wait_for_signal(&workers);
+    stop.store(true, Ordering::Relaxed);
+    let _ = refresher.join();
+    let counters = workers.counters.clone();
+    for error in workers.stop() {
+        warn!("{error}");
+    }
+    let table = shared.handle.load();
+    for (index, c) in counters.iter().enumerate() {
+        println!("worker {index}:\n{}", crate::report::render(c, &table));
+    }
+    if let Err(e) = rules.remove() {
+        warn!("removing the nftables table: {e}");
+    }
+    info!("stopped; the system is as before");
+    Ok(())
+}
+
+/// Resolves next hops, waiting a little for the kernel to answer.
+fn resolve_at_start(resolver: &mut Resolver, backends: &[Ipv4Addr]) -> HashMap<Ipv4Addr, NextHop> {
+    let deadline = Instant::now() + RESOLVE_AT_START;
+    loop {
+        let hops = resolver.resolve(backends).unwrap_or_default();
+        let pending = hops.values().any(|h| matches!(h, NextHop::Pending { .. }));
+        if !pending || Instant::now() >= deadline {
+            return hops;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn report_next_hop(backend: Ipv4Addr, is_static: bool, hop: Option<&NextHop>) {
+    match (is_static, hop) {
+        (true, _) => info!(%backend, "next hop from RR_BACKEND_MACS"),
+        (false, Some(hop @ NextHop::Resolved(_))) => {
+            info!(%backend, next_hop = %hop, "next hop resolved");
+        }
+        (false, Some(hop)) => warn!(%backend, "not used until its next hop resolves: {hop}"),
+        (false, None) => warn!(%backend, "not used: its next hop could not be looked up"),
+    }
+}
+
+/// Re-reads next hops every second until `stop`, publishing a new table
+/// when a backend's MAC changes, appears or goes away.
+fn keep_next_hops(
+    resolver: &mut Resolver,
+    shared: &SharedSpec,
+    static_macs: &std::collections::BTreeMap<Ipv4Addr, crate::config::MacAddr>,
+    stop: &AtomicBool,
+) {
+    let mut last_error = None;
+    while !stop.load(Ordering::Relaxed) {
+        let slice = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        while waited < RESOLVE_INTERVAL && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(slice);
+            waited += slice;
+        }
+        let backends: Vec<Ipv4Addr> = shared
+            .snapshot()
+            .backends
+            .iter()
+            .map(|b| b.addr)
+            .filter(|a| !static_macs.contains_key(a))
+            .collect();
+        let hops = match resolver.resolve(&backends) {
+            Ok(hops) => hops,
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    warn!("reading the neighbour table: {text}");
+                    last_error = Some(text);
+                }
+                continue;
+            }
+        };
+        let result = shared.update(|spec| {
+            let mut changed = false;
+            for backend in &mut spec.backends {
+                if let Some(hop) = hops.get(&backend.addr) {
+                    let mac = hop.mac();
+                    if mac != backend.mac {
+                        if mac.is_some() {
+                            info!(backend = %backend.addr, next_hop = %hop, "next hop resolved");
+                        } else {
+                            warn!(backend = %backend.addr, "out of service: {hop}");
+                        }
+                        backend.mac = mac;
+                        changed = true;
+                    }
+                }
+            }
+            changed
+        });
+        if let Err(e) = result {
+            warn!("publishing the forwarding table: {e}");
+        }
+    }
+}
+
+/// Blocks until SIGINT or SIGTERM, or until a worker dies.
+fn wait_for_signal(workers: &Workers) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        warn!("cannot start the signal runtime; stopping");
+        return;
+    };
+    runtime.block_on(async {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return; }
+                _ = term.recv() => { info!("SIGTERM: stopping"); return; }
+                _ = tick.tick() => {
+                    if !workers.all_running() {
+                        warn!("a worker stopped on an I/O error; stopping");
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,161 @@
+//! Next-hop MACs for backends, from the kernel's neighbour table.
+//!
+//! The balancer's frames bypass the kernel, so the kernel never learns that
+//! a neighbour is in use: entries we read go stale and a missing one is never
+//! looked up. So for a missing, failed or stale entry we send one empty UDP
+//! datagram to the backend's discard port through the kernel, which makes it
+//! resolve (or re-confirm) the next hop; the next pass reads the answer.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+
+use netlink_packet_route::neighbour::NeighbourState;
+
+use super::netlink::{Neighbour, RouteNetlink};
+
+/// The discard port (RFC 863): a datagram there asks nothing of the backend.
+const DISCARD_PORT: u16 = 9;
+
+/// What is known about the next hop toward one backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextHop {
+    /// Frames for the backend go to this MAC.
+    Resolved([u8; 6]),
+    /// The kernel is resolving it (or was just asked to).
+    Pending { via: Ipv4Addr },
+    /// The backend cannot be reached through the balancer's interface.
+    Unreachable(String),
+}
+
+impl NextHop {
+    pub fn mac(&self) -> Option<[u8; 6]> {
+        match self {
+            Self::Resolved(mac) => Some(*mac),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NextHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Resolved(m) => write!(
+                f,
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            ),
+            Self::Pending { via } => write!(f, "unresolved (resolving {via})"),
+            Self::Unreachable(why) => write!(f, "unreachable: {why}"),
+        }
+    }
+}
+
+/// Whether an entry's MAC may be used, and whether it needs a nudge.
+fn judge(state: NeighbourState) -> (bool, bool) {
+    match state {
+        NeighbourState::Reachable
+        | NeighbourState::Permanent
+        | NeighbourState::Noarp
+        | NeighbourState::Delay
+        | NeighbourState::Probe => (true, false),
+        // Still the last MAC the kernel confirmed: use it, and have it checked.
+        NeighbourState::Stale => (true, true),
+        // The kernel is already asking.
+        NeighbourState::Incomplete => (false, false),
+        _ => (false, true),
+    }
+}
+
+/// Resolves backends' next hops on one interface.
+#[derive(Debug)]
+pub struct Resolver {
+    netlink: RouteNetlink,
+    interface: u32,
+    interface_name: String,
+}
+
+impl Resolver {
+    pub fn new(interface: u32, interface_name: &str) -> io::Result<Self> {
+        Ok(Self {
+            netlink: RouteNetlink::open()?,
+            interface,
+            interface_name: interface_name.to_owned(),
+        })
+    }
+
+    /// One pass: the next hop of every backend, nudging the kernel where an
+    /// entry is missing, failed or stale.
+    pub fn resolve(&mut self, backends: &[Ipv4Addr]) -> io::Result<HashMap<Ipv4Addr, NextHop>> {
+        let table: HashMap<Ipv4Addr, Neighbour> = self
+            .netlink
+            .neighbours(self.interface)?
+            .into_iter()
+            .map(|n| (n.addr, n))
+            .collect();
+        let mut result = HashMap::with_capacity(backends.len());
+        for &backend in backends {
+            let hop = match self.netlink.route_to(backend) {
+                Err(e) => NextHop::Unreachable(format!("no route: {e}")),
+                Ok(route) if route.oif != self.interface => NextHop::Unreachable(format!(
+                    "the kernel routes it through interface {} ({}), not {}",
+                    route.oif,
+                    super::device::name_of(route.oif),
+                    self.interface_name
+                )),
+                Ok(route) => {
+                    let via = route.gateway.unwrap_or(backend);
+                    let entry = table.get(&via);
+                    let (usable, nudge) = entry.map_or((false, true), |n| judge(n.state));
+                    if nudge {
+                        nudge_toward(backend);
+                    }
+                    match entry.and_then(|n| n.mac) {
+                        Some(mac) if usable => NextHop::Resolved(mac),
+                        _ => NextHop::Pending { via },
+                    }
+                }
+            };
+            result.insert(backend, hop);
+        }
+        Ok(result)
+    }
+}
+
+/// Sends one empty datagram to the backend's discard port, so the kernel
+/// resolves the next hop on its way. Failure only delays resolution.
+fn nudge_toward(backend: Ipv4Addr) {
+    if let Ok(socket) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+        let _ = socket.send_to(&[], SocketAddrV4::new(backend, DISCARD_PORT));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_entries_are_used_and_refreshed_incomplete_ones_are_waited_for() {
+        assert_eq!(judge(NeighbourState::Reachable), (true, false));
+        assert_eq!(judge(NeighbourState::Permanent), (true, false));
+        assert_eq!(judge(NeighbourState::Stale), (true, true));
+        assert_eq!(judge(NeighbourState::Incomplete), (false, false));
+        assert_eq!(judge(NeighbourState::Failed), (false, true));
+    }
+
+    #[test]
+    fn a_backend_routed_through_another_interface_is_unreachable() {
+        // SAFETY: the literal is NUL-terminated.
+        let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        // Pretend the balancer runs on an interface that is not lo: 127.0.0.1
+        // is then routed elsewhere.
+        let mut resolver = Resolver::new(lo + 100_000, "rr-test0").expect("rtnetlink");
+        let hops = resolver.resolve(&[Ipv4Addr::LOCALHOST]).expect("resolve");
+        let hop = &hops[&Ipv4Addr::LOCALHOST];
+        assert!(
+            matches!(hop, NextHop::Unreachable(why) if why.contains("(lo), not rr-test0")),
+            "{hop:?}"
+        );
+    }
+}
