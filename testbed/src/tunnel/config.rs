@@ -31,6 +31,11 @@ pub struct EncapConfig {
     /// MTU of the tun device [default: 1500 minus the outer IPv4 and GRE headers].
     #[arg(long)]
     pub mtu: Option<u16>,
+    /// A file listing the balancers currently in the ECMP group (some of
+    /// --remote, one per line), re-read when it changes: removing one is a
+    /// route withdrawal [default: all of --remote, always].
+    #[arg(long, value_name = "FILE")]
+    pub remotes_file: Option<std::path::PathBuf>,
 }
 
 /// The server side: GRE received on a raw socket, inner packets delivered

@@ -15,6 +15,7 @@ use socket2::SockAddr;
 use super::config::{DecapConfig, EncapConfig};
 use super::counters::Counters;
 use super::decap::{DecapDrop, Decapsulator};
+use super::ecmp_group::EcmpGroup;
 use super::encap::{EncapDrop, Encapsulator, HEADROOM};
 use super::gre_socket::GreSocket;
 use super::poll::{nothing_queued, run_until};
@@ -77,6 +78,7 @@ pub struct EncapEndpoint {
     remotes: Vec<SockAddr>,
     counters: Arc<Counters>,
     buf: Vec<u8>,
+    ecmp: EcmpGroup,
 }
 
 impl EncapEndpoint {
@@ -133,6 +135,7 @@ impl EncapEndpoint {
                 .collect(),
             counters: Arc::new(Counters::new(names)),
             buf: vec![0; HEADROOM + MAX_PACKET],
+            ecmp: EcmpGroup::new(config),
         })
     }
 
@@ -150,24 +153,31 @@ impl EncapEndpoint {
             remotes,
             counters,
             buf,
+            ecmp,
         } = self;
         let fd = tun.as_raw_fd();
         run_until(fd, stop, || {
+            ecmp.refresh(encapsulator);
             let Some(len) = nothing_queued(tun.recv(&mut buf[HEADROOM..]))? else {
                 return Ok(false);
             };
             counters.add(E_READ, 1);
             match encapsulator.encapsulate(buf, len) {
-                Ok(packet) => match socket.send_to(packet.gre, &remotes[packet.remote]) {
-                    Ok(_) => {
-                        counters.add(E_ENCAPSULATED, 1);
-                        counters.add(E_BYTES, packet.gre.len() as u64);
-                        counters.add(E_DROPS + EncapDrop::ALL.len() + packet.remote, 1);
+                Ok(packet) => {
+                    match socket.send_to(packet.gre, &remotes[ecmp.active[packet.remote]]) {
+                        Ok(_) => {
+                            counters.add(E_ENCAPSULATED, 1);
+                            counters.add(E_BYTES, packet.gre.len() as u64);
+                            counters.add(
+                                E_DROPS + EncapDrop::ALL.len() + ecmp.active[packet.remote],
+                                1,
+                            );
+                        }
+                        // Unreachable remotes, full queues: the packet is lost as
+                        // on a wire; the tunnel keeps going.
+                        Err(_) => counters.add(E_SEND_ERRORS, 1),
                     }
-                    // Unreachable remotes, full queues: the packet is lost as
-                    // on a wire; the tunnel keeps going.
-                    Err(_) => counters.add(E_SEND_ERRORS, 1),
-                },
+                }
                 Err(drop) => counters.add(E_DROPS + drop as usize, 1),
             }
             Ok(true)
@@ -281,6 +291,7 @@ mod tests {
             key: None,
             seed: 0,
             mtu: None,
+            remotes_file: None,
         }
     }
 

@@ -46,6 +46,7 @@
 pub mod config;
 pub mod counters;
 pub mod decap;
+pub mod ecmp_group;
 pub mod encap;
 pub mod endpoint;
 pub mod gre_socket;

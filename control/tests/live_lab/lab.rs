@@ -1,0 +1,627 @@
+//! The balancer's lab: two clients behind a router that tunnels the VIP to
+//! the balancers in GRE (`testbed tunnel encap`, with ECMP over several),
+//! one or two balancers running the real `rusty_rail`, and up to four
+//! servers that decapsulate (`testbed tunnel decap`, the VIP on their tun)
+//! and answer clients directly (DSR) with `testbed mconnect --server`,
+//! nginx and iperf3.
+//!
+//! ```text
+//!  c1 10.N.1.2 ─┐                  ┌─ lb1 10.N.2.10, lb2 .11 (rusty_rail on eth0)
+//!  c2 10.N.1.3 ─┴─ r .1 | .1 (eth1)┼─ s1 10.N.2.21, s2 .22, s3 .23, s4 .24
+//!        front 10.N.1.0/24         back 10.N.2.0/24 (bridges in namespace {prefix}sw)
+//! ```
+//!
+//! Every namespace, process and file belongs to the test that made it and
+//! goes when its `Lab` drops, also when the test fails.
+
+use std::fs;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const VIP: &str = "10.99.0.1";
+/// mconnect's port on every server.
+pub const PORT: u16 = 5001;
+/// mconnect's HTTP liveness probe on every server (`/healthz`).
+pub const PROBE_PORT: u16 = 8080;
+
+pub const RUSTY_RAIL: &str = env!("CARGO_BIN_EXE_rusty_rail");
+
+/// The `testbed` binary, built next to `rusty_rail` by `cargo test --workspace`.
+pub fn testbed() -> PathBuf {
+    let path = Path::new(RUSTY_RAIL).with_file_name("testbed");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "testbed", "--bin", "testbed"])
+            .status()
+            .expect("running cargo build -p testbed");
+        assert!(status.success(), "cargo build -p testbed failed");
+    }
+    path
+}
+
+fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Why this machine cannot run the lab, if it cannot.
+pub fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun missing".into());
+    }
+    for (tool, args) in [("ip", &["netns", "list"][..]), ("nft", &["--version"][..])] {
+        if !succeeds(Command::new(tool).args(args)) {
+            return Some(format!(
+                "`{tool}` unavailable (scripts/ensure-tools.sh installs it)"
+            ));
+        }
+    }
+    None
+}
+
+/// Skips the calling test (printing why) when the lab cannot run here.
+macro_rules! lab_or_skip {
+    () => {
+        if let Some(reason) = lab::skip_reason() {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+}
+pub(crate) use lab_or_skip;
+
+/// A running lab.
+pub struct Lab {
+    pub prefix: String,
+    pub net: u8,
+    pub servers: usize,
+    pub work: tempfile::TempDir,
+    children: Vec<Child>,
+    hosts: Vec<String>,
+}
+
+/// One `rusty_rail` process.
+pub struct Balancer {
+    child: Option<Child>,
+    pub log: PathBuf,
+    pub out: PathBuf,
+}
+
+impl Lab {
+    pub fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.prefix)
+    }
+
+    pub fn front(&self, host: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, self.net, 1, host)
+    }
+
+    pub fn back(&self, host: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, self.net, 2, host)
+    }
+
+    pub fn balancer_ip(&self, index: usize) -> Ipv4Addr {
+        self.back(9 + index as u8)
+    }
+
+    pub fn server_ip(&self, index: usize) -> Ipv4Addr {
+        self.back(20 + index as u8)
+    }
+
+    /// Builds the lab with `balancers` balancer hosts (not yet running
+    /// `rusty_rail`) and `servers` servers, all serving.
+    pub fn up(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
+        let mut lab = Self {
+            prefix: prefix.to_owned(),
+            net,
+            servers,
+            work: tempfile::tempdir().expect("work dir"),
+            children: Vec::new(),
+            hosts: Vec::new(),
+        };
+        lab.remove_leftovers();
+        let sw = lab.ns("sw");
+        lab.add_host("sw");
+        lab.run(&["ip", "-n", &sw, "link", "add", "front", "type", "bridge"]);
+        lab.run(&["ip", "-n", &sw, "link", "add", "back", "type", "bridge"]);
+        lab.run(&["ip", "-n", &sw, "link", "set", "front", "up"]);
+        lab.run(&["ip", "-n", &sw, "link", "set", "back", "up"]);
+        lab.add_host("r");
+        lab.attach("r", "eth0", "front", lab.front(1));
+        lab.attach("r", "eth1", "back", lab.back(1));
+        lab.sysctl("r", "net.ipv4.ip_forward", "1");
+        for c in 1..=2u8 {
+            let host = format!("c{c}");
+            lab.add_host(&host);
+            lab.attach(&host, "eth0", "front", lab.front(1 + c));
+            lab.default_route(&host, lab.front(1));
+        }
+        for b in 1..=balancers {
+            let host = format!("lb{b}");
+            lab.add_host(&host);
+            lab.attach(&host, "eth0", "back", lab.balancer_ip(b));
+            lab.default_route(&host, lab.back(1));
+        }
+        for s in 1..=servers {
+            let host = format!("s{s}");
+            lab.add_host(&host);
+            lab.attach(&host, "eth0", "back", lab.server_ip(s));
+            lab.default_route(&host, lab.back(1));
+        }
+        let remotes: Vec<String> = (1..=balancers)
+            .map(|b| lab.balancer_ip(b).to_string())
+            .collect();
+        lab.write_remotes(&remotes);
+        let remotes_file = lab.work.path().join("remotes");
+        lab.spawn(
+            "r",
+            "encap",
+            &[
+                testbed().to_str().unwrap(),
+                "tunnel",
+                "encap",
+                "--tun",
+                "gre0",
+                "--vip",
+                VIP,
+                "--remote",
+                &remotes.join(","),
+                "--remotes-file",
+                remotes_file.to_str().unwrap(),
+            ],
+        );
+        for s in 1..=servers {
+            lab.start_server(s);
+        }
+        for s in 1..=servers {
+            lab.wait_listening(&format!("s{s}"), PORT);
+            lab.wait_listening(&format!("s{s}"), PROBE_PORT);
+        }
+        lab
+    }
+
+    /// The balancers the router spreads flows over (ECMP), as the router's
+    /// routing daemon would learn them; the router re-reads the file.
+    pub fn write_remotes(&self, remotes: &[String]) {
+        let path = self.work.path().join("remotes");
+        let temporary = self.work.path().join("remotes.tmp");
+        fs::write(&temporary, remotes.join("\n") + "\n").expect("remotes file");
+        fs::rename(&temporary, &path).expect("remotes file");
+    }
+
+    /// Starts server `s`'s GRE endpoint and mconnect server (named `s{s}`).
+    pub fn start_server(&mut self, s: usize) {
+        let host = format!("s{s}");
+        let testbed = testbed();
+        let testbed = testbed.to_str().unwrap();
+        self.spawn(
+            &host,
+            "decap",
+            &[testbed, "tunnel", "decap", "--tun", "gre0", "--vip", VIP],
+        );
+        let probe = format!("0.0.0.0:{PROBE_PORT}");
+        let listen = format!("0.0.0.0:{PORT}");
+        self.spawn(
+            &host,
+            "mconnect",
+            &[
+                testbed,
+                "mconnect",
+                "--server",
+                "--address",
+                &listen,
+                "--name",
+                &host,
+                "--probe",
+                &probe,
+            ],
+        );
+    }
+
+    /// Kills server `s`'s processes (the host stays: a crashed service).
+    pub fn kill_server(&mut self, s: usize) {
+        let ns = self.ns(&format!("s{s}"));
+        for pid in pids_in(&ns) {
+            // SAFETY: kill has no memory preconditions; the pid is in our namespace.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
+    pub fn add_host(&mut self, host: &str) {
+        let ns = self.ns(host);
+        self.run(&["ip", "netns", "add", &ns]);
+        self.hosts.push(ns.clone());
+        self.run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+    }
+
+    fn attach(&self, host: &str, ifname: &str, bridge: &str, addr: Ipv4Addr) {
+        let sw = self.ns("sw");
+        let ns = self.ns(host);
+        let port = format!("{host}-{ifname}");
+        self.run(&[
+            "ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns",
+            &ns,
+        ]);
+        self.run(&[
+            "ip", "-n", &sw, "link", "set", &port, "master", bridge, "up",
+        ]);
+        self.run(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            ifname,
+        ]);
+        self.run(&["ip", "-n", &ns, "link", "set", ifname, "up"]);
+    }
+
+    fn default_route(&self, host: &str, via: Ipv4Addr) {
+        self.run(&[
+            "ip",
+            "-n",
+            &self.ns(host),
+            "route",
+            "add",
+            "default",
+            "via",
+            &via.to_string(),
+        ]);
+    }
+
+    pub fn sysctl(&self, host: &str, key: &str, value: &str) {
+        self.run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns(host),
+            "sysctl",
+            "-qw",
+            &format!("{key}={value}"),
+        ]);
+    }
+
+    /// Runs a command; panics (failing the test, which still cleans up) on failure.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs a command in `host`'s namespace and returns its output, whatever its status.
+    pub fn exec(&self, host: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{host}: {args:?}: {e}"))
+    }
+
+    /// Starts a long-running process in `host`, output to `{host}-{name}.log`.
+    pub fn spawn(&mut self, host: &str, name: &str, args: &[&str]) -> PathBuf {
+        let log = self.work.path().join(format!("{host}-{name}.log"));
+        let file = fs::File::create(&log).expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{host}: {args:?}: {e}"));
+        self.children.push(child);
+        log
+    }
+
+    /// Waits (at most 10 s) until something listens on TCP `port` in `host`.
+    pub fn wait_listening(&self, host: &str, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let filter = format!("sport = :{port}");
+        while Instant::now() < deadline {
+            let out = self.exec(host, &["ss", "-Hltn", &filter]);
+            if !out.stdout.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{host}: nothing listens on port {port} after 10 s");
+    }
+
+    /// Starts `rusty_rail` on balancer `index` with `env` added to the lab's
+    /// settings, and waits until it runs.
+    pub fn start_balancer(&self, index: usize, env: &[(&str, String)]) -> Balancer {
+        let host = format!("lb{index}");
+        let log = self.work.path().join(format!("{host}-rusty_rail.log"));
+        let out = self.work.path().join(format!("{host}-rusty_rail.out"));
+        let targets: Vec<String> = (1..=self.servers.min(3))
+            .map(|s| self.server_ip(s).to_string())
+            .collect();
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.ns(&host), RUSTY_RAIL])
+            .env("RR_DEVICE", "eth0")
+            .env("RR_TARGET_IPS", targets.join(";"))
+            .env("RR_CONNTRACK_CAPACITY", "65536")
+            .env("RR_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).expect("out file"))
+            .stderr(fs::File::create(&log).expect("log file"));
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("starting rusty_rail");
+        let mut balancer = Balancer {
+            child: Some(child),
+            log,
+            out,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if balancer
+                .log_text()
+                .contains("running; SIGINT or SIGTERM stops")
+            {
+                return balancer;
+            }
+            if let Some(child) = balancer.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "rusty_rail exited early ({status}): {}",
+                        balancer.log_text()
+                    );
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "rusty_rail did not start within 15 s: {}",
+            balancer.log_text()
+        );
+    }
+
+    /// Runs `testbed mconnect` in `host` toward the VIP and returns its JSON report.
+    pub fn mconnect(&self, host: &str, args: &[&str]) -> serde_json::Value {
+        let address = format!("{VIP}:{PORT}");
+        let testbed = testbed();
+        let mut all = vec![
+            testbed.to_str().unwrap(),
+            "mconnect",
+            "--address",
+            &address,
+            "--output",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        let output = self.exec(host, &all);
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "mconnect {args:?}: {e}: {} {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    }
+
+    /// True when `tool` is on the PATH.
+    pub fn has(&self, tool: &str) -> bool {
+        succeeds(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
+    }
+
+    /// nginx on server `s`, answering `nginx on s{s}` on the VIP's port 80.
+    pub fn start_nginx(&mut self, s: usize) {
+        let dir = self.work.path().join(format!("nginx-s{s}"));
+        fs::create_dir_all(&dir).expect("nginx dir");
+        let d = dir.display();
+        let conf = format!(
+            "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n access_log off;\n \
+             client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n \
+             uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n \
+             server {{ listen {VIP}:80; location / {{ return 200 \"nginx on s{s}\\n\"; }} }}\n}}\n"
+        );
+        let path = dir.join("nginx.conf");
+        fs::write(&path, conf).expect("nginx.conf");
+        self.spawn(
+            &format!("s{s}"),
+            "nginx",
+            &["nginx", "-c", path.to_str().unwrap(), "-g", "daemon off;"],
+        );
+        self.wait_listening(&format!("s{s}"), 80);
+    }
+
+    /// An iperf3 server on server `s`, bound to the VIP.
+    pub fn start_iperf3(&mut self, s: usize) {
+        self.spawn(&format!("s{s}"), "iperf3", &["iperf3", "-s", "-B", VIP]);
+        self.wait_listening(&format!("s{s}"), 5201);
+    }
+
+    /// What a host's network looks like: addresses, routes, nftables rules
+    /// and the offloads of `eth0`.
+    pub fn host_snapshot(&self, host: &str) -> String {
+        let mut text = String::new();
+        for args in [
+            &["ip", "-o", "addr"][..],
+            &["ip", "route"],
+            &["nft", "list", "ruleset"],
+        ] {
+            text.push_str(&String::from_utf8_lossy(&self.exec(host, args).stdout));
+        }
+        text
+    }
+
+    /// Starts `mconnect --keep --duration` in `host` with `n` connections,
+    /// events to `events`; [`HoldRun::finish`] waits for its report.
+    pub fn spawn_mconnect_hold(
+        &self,
+        host: &str,
+        n: usize,
+        duration: Duration,
+        events: &Path,
+    ) -> HoldRun {
+        let testbed = testbed();
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(host),
+                testbed.to_str().unwrap(),
+                "mconnect",
+            ])
+            .args([
+                "--address",
+                &format!("{VIP}:{PORT}"),
+                "--output",
+                "json",
+                "--keep",
+            ])
+            .args([
+                "--nconn",
+                &n.to_string(),
+                "--duration",
+                &format!("{}ms", duration.as_millis()),
+            ])
+            .args(["--interval", "500ms", "--events", events.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mconnect --keep");
+        HoldRun { child }
+    }
+
+    fn remove_leftovers(&self) {
+        for entry in fs::read_dir("/run/netns").into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&self.prefix) {
+                remove_namespace(&name);
+            }
+        }
+    }
+}
+
+/// Process ids in namespace `ns`.
+pub fn pids_in(ns: &str) -> Vec<i32> {
+    let output = Command::new("ip").args(["netns", "pids", ns]).output();
+    output
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remove_namespace(ns: &str) {
+    for pid in pids_in(ns) {
+        // SAFETY: kill has no memory preconditions; the pid runs in our namespace.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let _ = Command::new("ip")
+        .args(["netns", "del", ns])
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in self.hosts.iter().rev() {
+            remove_namespace(ns);
+        }
+        if std::thread::panicking() {
+            // Keep the logs of a failed test where the failure message can point.
+            let kept = self.work.path().with_extension("kept");
+            let _ = fs::rename(self.work.path(), &kept);
+            let _ = writeln!(std::io::stderr(), "lab logs kept in {}", kept.display());
+        }
+    }
+}
+
+/// A running `mconnect --keep --duration`.
+pub struct HoldRun {
+    child: Child,
+}
+
+impl HoldRun {
+    /// Waits for the run to end and returns its JSON report.
+    pub fn finish(self) -> serde_json::Value {
+        let output = self.child.wait_with_output().expect("mconnect --keep");
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "mconnect --keep: {e}: {} {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    }
+}
+
+impl Balancer {
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops it with SIGTERM and returns what it printed (the final counters).
+    pub fn stop(mut self) -> String {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(
+                    status.success(),
+                    "rusty_rail exited with {status}: {}",
+                    self.log_text()
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rusty_rail ignored SIGTERM for 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Kills it with SIGKILL (a crashed balancer).
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill has no memory preconditions; the pid is our child's.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
