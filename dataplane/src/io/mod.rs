@@ -5,6 +5,8 @@
 #[cfg(target_os = "linux")]
 pub mod af_packet;
 pub mod memory;
+#[cfg(target_os = "linux")]
+pub mod offloads;
 pub mod pcap;
 
 use std::io;
