@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dataplane::forwarding::{ForwardingSpec, ForwardingTable, TableHandle};
+use dataplane::io::offloads::{self, Offload, OffloadGuard};
 use tracing::{info, warn};
 
 pub use args::LiveArgs;
@@ -119,6 +120,7 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         "starting: packet I/O af_packet (this build's only live backend)"
     );
 
+    let offloads = receive_offloads_off(&device.name, args.keep_offloads)?;
     let rules = HostRules::install(&device.name, lb_ip, args.balancer.vips.as_slice())
         .map_err(|e| StartError::System(e.to_string()))?;
     info!(
@@ -184,8 +186,35 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
     if let Err(e) = rules.remove() {
         warn!("removing the nftables table: {e}");
     }
+    if let Some(mut guard) = offloads {
+        let changed: Vec<String> = guard.changes().iter().map(ToString::to_string).collect();
+        match guard.restore() {
+            Ok(()) if !changed.is_empty() => info!("offloads restored: {}", changed.join(", ")),
+            Ok(()) => {}
+            Err(e) => warn!("restoring offloads: {e}"),
+        }
+    }
     info!("stopped; the system is as before");
     Ok(())
+}
+
+/// Turns off the receive offloads that would hand the workers frames merged
+/// beyond the MTU (GRO, LRO), unless asked to keep them. The guard puts them
+/// back (also when start-up fails later and it drops).
+fn receive_offloads_off(interface: &str, keep: bool) -> Result<Option<OffloadGuard>, StartError> {
+    if keep {
+        info!("RR_KEEP_OFFLOADS: offloads left as they are");
+        return Ok(None);
+    }
+    let guard = offloads::disable(interface, &[Offload::Gro, Offload::Lro])
+        .map_err(|e| StartError::System(format!("turning receive offloads off: {e}")))?;
+    for change in guard.changes() {
+        info!("offload changed: {change}");
+    }
+    for refused in guard.refused() {
+        tracing::debug!("offload left alone: {refused}");
+    }
+    Ok(Some(guard))
 }
 
 /// Resolves next hops, waiting a little for the kernel to answer.

@@ -3,15 +3,13 @@
 //! GRE version, TTL 1, and inner fragments out of order.
 
 use std::ffi::CString;
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsRawFd;
 
 use dataplane::synth::{fragment_ipv4, ClientFlow, Transport, Tunnel};
 use etherparse::{IpNumber, Ipv4Header};
 use rand::{Rng, SeedableRng};
 
-use super::lab::{Lab, PORT, VIP};
+use super::lab::{in_namespace, Lab, PORT, VIP};
 
 /// What was sent, and what the balancer should count for it.
 pub struct Sent {
@@ -119,31 +117,24 @@ fn outer_only(tunnel: &Tunnel, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-/// Sends raw frames on `ifname` inside namespace `ns`, from a thread that
-/// enters it (a packet socket belongs to its creator's namespace).
+/// Sends raw frames on `ifname` inside namespace `ns` (a packet socket
+/// belongs to its creator's namespace).
 fn send_from(ns: &str, ifname: &str, frames: &[Vec<u8>]) {
-    let ns = ns.to_owned();
     let ifname = ifname.to_owned();
     let frames = frames.to_vec();
-    std::thread::spawn(move || {
-        let netns = File::open(format!("/run/netns/{ns}")).expect("namespace file");
-        // SAFETY: setns on a namespace fd affects only this thread.
-        assert_eq!(
-            unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0,
-            "setns"
-        );
+    let namespace = ns.to_owned();
+    in_namespace(ns, move || {
         let name = CString::new(ifname).unwrap();
         // SAFETY: name is NUL-terminated.
         let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert!(index > 0, "interface in {ns}");
+        assert!(index > 0, "interface in {namespace}");
         // SAFETY: plain socket call; checked below.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
         assert!(fd >= 0, "packet socket");
         // SAFETY: all-zero is a valid sockaddr_ll.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = index as i32;
+        addr.sll_ifindex = i32::try_from(index).expect("interface index");
         addr.sll_halen = 6;
         for (n, frame) in frames.iter().enumerate() {
             // SAFETY: frame and addr are valid for the call.
@@ -169,7 +160,5 @@ fn send_from(ns: &str, ifname: &str, frames: &[Vec<u8>]) {
         }
         // SAFETY: fd is ours.
         unsafe { libc::close(fd) };
-    })
-    .join()
-    .expect("sender thread");
+    });
 }

@@ -14,12 +14,15 @@
 //! Every namespace, process and file belongs to the test that made it and
 //! goes when its `Lab` drops, also when the test fails.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use dataplane::io::offloads::{self, Offload};
 
 pub const VIP: &str = "10.99.0.1";
 /// mconnect's port on every server.
@@ -133,10 +136,10 @@ impl Lab {
         lab.remove_leftovers();
         let sw = lab.ns("sw");
         lab.add_host("sw");
-        lab.run(&["ip", "-n", &sw, "link", "add", "front", "type", "bridge"]);
-        lab.run(&["ip", "-n", &sw, "link", "add", "back", "type", "bridge"]);
-        lab.run(&["ip", "-n", &sw, "link", "set", "front", "up"]);
-        lab.run(&["ip", "-n", &sw, "link", "set", "back", "up"]);
+        Self::run(&["ip", "-n", &sw, "link", "add", "front", "type", "bridge"]);
+        Self::run(&["ip", "-n", &sw, "link", "add", "back", "type", "bridge"]);
+        Self::run(&["ip", "-n", &sw, "link", "set", "front", "up"]);
+        Self::run(&["ip", "-n", &sw, "link", "set", "back", "up"]);
         lab.add_host("r");
         lab.attach("r", "eth0", "front", lab.front(1));
         lab.attach("r", "eth1", "back", lab.back(1));
@@ -229,34 +232,25 @@ impl Lab {
         );
     }
 
-    /// Kills server `s`'s processes (the host stays: a crashed service).
-    pub fn kill_server(&mut self, s: usize) {
-        let ns = self.ns(&format!("s{s}"));
-        for pid in pids_in(&ns) {
-            // SAFETY: kill has no memory preconditions; the pid is in our namespace.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-
     pub fn add_host(&mut self, host: &str) {
         let ns = self.ns(host);
-        self.run(&["ip", "netns", "add", &ns]);
+        Self::run(&["ip", "netns", "add", &ns]);
         self.hosts.push(ns.clone());
-        self.run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        Self::run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
     }
 
     fn attach(&self, host: &str, ifname: &str, bridge: &str, addr: Ipv4Addr) {
         let sw = self.ns("sw");
         let ns = self.ns(host);
         let port = format!("{host}-{ifname}");
-        self.run(&[
+        Self::run(&[
             "ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns",
             &ns,
         ]);
-        self.run(&[
+        Self::run(&[
             "ip", "-n", &sw, "link", "set", &port, "master", bridge, "up",
         ]);
-        self.run(&[
+        Self::run(&[
             "ip",
             "-n",
             &ns,
@@ -266,11 +260,11 @@ impl Lab {
             "dev",
             ifname,
         ]);
-        self.run(&["ip", "-n", &ns, "link", "set", ifname, "up"]);
+        Self::run(&["ip", "-n", &ns, "link", "set", ifname, "up"]);
     }
 
     fn default_route(&self, host: &str, via: Ipv4Addr) {
-        self.run(&[
+        Self::run(&[
             "ip",
             "-n",
             &self.ns(host),
@@ -283,7 +277,7 @@ impl Lab {
     }
 
     pub fn sysctl(&self, host: &str, key: &str, value: &str) {
-        self.run(&[
+        Self::run(&[
             "ip",
             "netns",
             "exec",
@@ -295,7 +289,7 @@ impl Lab {
     }
 
     /// Runs a command; panics (failing the test, which still cleans up) on failure.
-    pub fn run(&self, args: &[&str]) -> String {
+    pub fn run(args: &[&str]) -> String {
         let output = Command::new(args[0])
             .args(&args[1..])
             .output()
@@ -423,7 +417,7 @@ impl Lab {
     }
 
     /// True when `tool` is on the PATH.
-    pub fn has(&self, tool: &str) -> bool {
+    pub fn has(tool: &str) -> bool {
         succeeds(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
     }
 
@@ -465,7 +459,19 @@ impl Lab {
         ] {
             text.push_str(&String::from_utf8_lossy(&self.exec(host, args).stdout));
         }
+        let offloads = in_namespace(&self.ns(host), || offloads::read("eth0"));
+        let _ = writeln!(text, "{offloads:?}");
         text
+    }
+
+    /// Sets offloads of `eth0` in `host`, for good.
+    pub fn set_offloads(&self, host: &str, wanted: &[(Offload, bool)]) {
+        let wanted = wanted.to_vec();
+        in_namespace(&self.ns(host), move || {
+            offloads::set("eth0", &wanted)
+                .expect("setting offloads")
+                .keep();
+        });
     }
 
     /// Starts `mconnect --keep --duration` in `host` with `n` connections,
@@ -515,6 +521,21 @@ impl Lab {
             }
         }
     }
+}
+
+/// Runs `f` on a thread inside namespace `ns` and returns its result.
+pub fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let netns = fs::File::open(&path).expect("namespace file");
+        // SAFETY: setns on a namespace fd changes only this thread's namespace.
+        let rc =
+            unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&netns), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("namespace thread")
 }
 
 /// Process ids in namespace `ns`.
@@ -587,7 +608,7 @@ impl Balancer {
     pub fn stop(mut self) -> String {
         let mut child = self.child.take().expect("running");
         // SAFETY: kill has no memory preconditions; the pid is our child's.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -620,7 +641,7 @@ impl Drop for Balancer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill has no memory preconditions; the pid is our child's.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
             let _ = child.wait();
         }
     }

@@ -1,4 +1,4 @@
-//! `rusty_rail` end to end: the real binary on AF_PACKET in a lab of
+//! `rusty_rail` end to end: the real binary on `AF_PACKET` in a lab of
 //! network namespaces (see `lab.rs`), driven by real clients.
 //!
 //! Each test owns the prefix `rrlbN` and the subnets `10.(210+N).{1,2}.0/24`,
@@ -6,12 +6,14 @@
 //! skip (printing `skipped: <reason>`) when not root or without `ip netns`,
 //! `nft` or `/dev/net/tun`.
 
+mod capture;
 mod hostile;
 mod lab;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use dataplane::io::offloads::Offload;
 use lab::{lab_or_skip, Lab, VIP};
 use serde_json::Value;
 
@@ -51,8 +53,20 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
     let mut lab = Lab::up("rrlb1", 211, 1, 3);
     let balancer = lab.start_balancer(1, &[]);
 
+    let captured = capture::start(&lab.ns("s1"), 300, Duration::from_secs(20));
     let report = lab.mconnect("c1", &["--nconn", "10000"]);
     assert_all_succeeded(&report, 10_000);
+    let captured = captured.join().expect("capture");
+    assert!(
+        captured.len() >= 100,
+        "s1 received {} GRE frames",
+        captured.len()
+    );
+    for frame in &captured {
+        if let Err(wrong) = capture::check_forwarded(frame, lab.balancer_ip(1), lab.server_ip(1)) {
+            panic!("a forwarded frame is wrong: {wrong}: {frame:02x?}");
+        }
+    }
     let split = split(&report);
     assert_eq!(split.len(), 3, "every backend answers: {split:?}");
     for (server, n) in &split {
@@ -84,7 +98,7 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
 
     // iperf3's control and data connections must meet on one server, which
     // an L4 balancer does not promise: give it one backend.
-    if lab.has("iperf3") {
+    if Lab::has("iperf3") {
         let only_s1 = lab.start_balancer(1, &[("RR_TARGET_IPS", lab.server_ip(1).to_string())]);
         lab.start_iperf3(1);
         let run = lab.exec("c1", &["iperf3", "-c", VIP, "-t", "2", "-J"]);
@@ -109,7 +123,10 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
 fn the_host_keeps_working_while_it_runs_and_is_as_before_after_it_exits() {
     lab_or_skip!();
     let mut lab = Lab::up("rrlb2", 212, 1, 2);
+    // GRO on, as on a real NIC: the balancer turns it off and back on.
+    lab.set_offloads("lb1", &[(Offload::Gro, true)]);
     let before = lab.host_snapshot("lb1");
+    assert!(before.contains("gro: Some(true)"), "{before}");
     let balancer = lab.start_balancer(1, &[]);
     let lb = lab.balancer_ip(1).to_string();
 

@@ -326,6 +326,12 @@ impl OffloadGuard {
         &self.refused
     }
 
+    /// Keeps the changes: nothing is restored, now or on drop (for settings
+    /// that should outlive the caller, such as a lab's links).
+    pub fn keep(mut self) {
+        self.changes.clear();
+    }
+
     /// Puts every changed offload back, in the order of [`Offload::ALL`],
     /// then checks each. Changes restored are forgotten, so a failed restore
     /// can be retried; the first failure is returned after trying all.
