@@ -608,7 +608,7 @@ impl Balancer {
     pub fn stop(mut self) -> String {
         let mut child = self.child.take().expect("running");
         // SAFETY: kill has no memory preconditions; the pid is our child's.
-        unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -641,7 +641,7 @@ impl Drop for Balancer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill has no memory preconditions; the pid is our child's.
-            unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
+            unsafe { libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGTERM) };
             let _ = child.wait();
         }
     }
