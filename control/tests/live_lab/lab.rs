@@ -607,8 +607,7 @@ impl Balancer {
     /// Stops it with SIGTERM and returns what it printed (the final counters).
     pub fn stop(mut self) -> String {
         let mut child = self.child.take().expect("running");
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        unsafe { libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGTERM) };
+        terminate(&child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -640,9 +639,17 @@ impl Balancer {
 impl Drop for Balancer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: kill has no memory preconditions; the pid is our child's.
-            unsafe { libc::kill(i32::try_from(child.id()).unwrap_or(0), libc::SIGTERM) };
+            terminate(&child);
             let _ = child.wait();
         }
+    }
+}
+
+/// Sends SIGTERM to a child (never to a process group: pids that do not fit
+/// a `pid_t` are skipped).
+fn terminate(child: &Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
     }
 }
