@@ -19,14 +19,13 @@
 //! figures are printed. `cargo bench -p benches --bench af_packet`; without
 //! `--bench` (as under `cargo test`) one short smoke run.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::system::{enter, pin, run, rx_packets, thread_cpu};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
 use dataplane::{DropReason, Frame, Verdict};
@@ -42,20 +41,6 @@ struct Lab;
 
 fn ns(name: &str) -> String {
     format!("{PREFIX}{name}")
-}
-
-fn run(line: &str) {
-    let mut words = line.split_whitespace();
-    let program = words.next().unwrap();
-    let output = Command::new(program)
-        .args(words)
-        .output()
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-    assert!(
-        output.status.success(),
-        "{line}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 impl Lab {
@@ -111,70 +96,12 @@ impl Drop for Lab {
     }
 }
 
-/// Enters namespace `name` on the calling thread.
-fn enter(name: &str) {
-    let path = format!("/var/run/netns/{name}");
-    let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    // SAFETY: the descriptor is a namespace file open for the call; setns only
-    // changes this thread's network namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-}
-
-/// Pins the calling thread to `cpu` (modulo the CPUs there are), so that the
-/// sender and the forwarder do not share one while the other idles.
-fn pin(cpu: usize) {
-    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes one bit inside `set`; the index is below the
-    // number of CPUs, far below the set's capacity.
-    unsafe { libc::CPU_SET(cpu % cpus, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is live and its size is passed.
-    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) };
-    if rc != 0 {
-        eprintln!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error());
-    }
-}
-
-/// `rx_packets` of `dev` in namespace `space`.
-fn rx_packets(space: &str, dev: &str) -> u64 {
-    let output = Command::new("ip")
-        .args(["-n", space, "-s", "-j", "link", "show", dev])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    // `"rx":{"bytes":N,"packets":N,...`: the number after the first "packets".
-    let after = text
-        .split("\"rx\":")
-        .nth(1)
-        .and_then(|rx| rx.split("\"packets\":").nth(1))
-        .unwrap_or_else(|| panic!("no rx packets for {dev} in {space}: {text}"));
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap()
-}
-
 /// A 64-byte frame the kernel ignores (local experimental `EtherType`, a MAC
 /// that is not the receiver's).
 fn frame() -> Vec<u8> {
     let mut frame = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x88, 0xb5];
     frame.resize(64, 0x5a);
     frame
-}
-
-/// CPU time of the calling thread (user and kernel, softirqs it ran included).
-fn thread_cpu() -> Duration {
-    let mut spec = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a live timespec for the kernel to fill.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut spec) };
-    assert_eq!(rc, 0);
-    Duration::new(
-        u64::try_from(spec.tv_sec).unwrap_or(0),
-        u32::try_from(spec.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// Frames a thread handled, the CPU time it took, and (forwarder) the frames

@@ -1,3 +1,4 @@
 //! Shared helpers for the benchmarks.
 
+pub mod system;
 pub mod traffic;

@@ -16,6 +16,13 @@ pub const DEFAULT_BATCH: usize = 32;
 /// the stop flag and the held fragments again.
 const IDLE_WAIT: Duration = Duration::from_millis(1);
 
+/// How long a worker keeps polling its rings after the last frame before it
+/// sleeps. A sleeping worker must be woken for the next frame, and with
+/// packet sockets that wake-up (a cross-CPU interrupt per frame when the
+/// worker sleeps between frames) costs the receiving CPU more than the
+/// frame itself; spinning briefly keeps a busy link from paying it.
+pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(200);
+
 /// One pinned packet loop.
 #[derive(Debug)]
 pub struct Worker<Io: PacketIo> {
@@ -25,6 +32,7 @@ pub struct Worker<Io: PacketIo> {
     stop: Arc<AtomicBool>,
     core: Option<usize>,
     batch: usize,
+    idle_spin: Duration,
 }
 
 impl<Io: PacketIo> Worker<Io> {
@@ -37,6 +45,7 @@ impl<Io: PacketIo> Worker<Io> {
             stop,
             core: None,
             batch: DEFAULT_BATCH,
+            idle_spin: DEFAULT_IDLE_SPIN,
         }
     }
 
@@ -54,6 +63,14 @@ impl<Io: PacketIo> Worker<Io> {
         self
     }
 
+    /// How long to keep polling after the last frame before sleeping (zero
+    /// sleeps at once).
+    #[must_use]
+    pub fn with_idle_spin(mut self, spin: Duration) -> Self {
+        self.idle_spin = spin;
+        self
+    }
+
     /// Runs until the stop flag is set; returns the worker so its state can
     /// be inspected. Fails only when the backend's I/O fails.
     pub fn run(mut self) -> io::Result<Self> {
@@ -65,10 +82,20 @@ impl<Io: PacketIo> Worker<Io> {
             }
         }
         let start = Instant::now();
+        let mut idle_since = None;
         while !self.stop.load(Ordering::Relaxed) {
-            let moved = self.run_once(start.elapsed().as_millis() as u64)?;
-            if moved == 0 {
+            let now = start.elapsed();
+            let moved = self.run_once(now.as_millis() as u64)?;
+            if moved > 0 {
+                idle_since = None;
+                continue;
+            }
+            let since = *idle_since.get_or_insert(now);
+            if now.saturating_sub(since) >= self.idle_spin {
                 self.io.wait(IDLE_WAIT)?;
+                idle_since = None;
+            } else {
+                std::hint::spin_loop();
             }
         }
         Ok(self)

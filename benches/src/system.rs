@@ -1,0 +1,113 @@
+//! What the namespace benches share: entering a namespace, pinning a
+//! thread, reading an interface's counters and a thread's CPU time.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+/// Why a namespace bench cannot run here, if it cannot.
+pub fn skip_reason() -> Option<&'static str> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (AF_PACKET and namespaces need it)");
+    }
+    None
+}
+
+/// Runs a command line (split at spaces), panicking with its error output.
+pub fn run(line: &str) {
+    let mut words = line.split_whitespace();
+    let program = words.next().expect("a command");
+    let output = Command::new(program)
+        .args(words)
+        .output()
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert!(
+        output.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Enters namespace `name` on the calling thread.
+pub fn enter(name: &str) {
+    let path = format!("/var/run/netns/{name}");
+    let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // SAFETY: the descriptor is a namespace file open for the call; setns only
+    // changes this thread's network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+}
+
+/// Pins the calling thread to `cpu` (modulo the CPUs there are).
+pub fn pin(cpu: usize) {
+    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit inside `set`; the index is below the
+    // number of CPUs, far below the set's capacity.
+    unsafe { libc::CPU_SET(cpu % cpus, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is live and its size is passed.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) };
+    if rc != 0 {
+        eprintln!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// One counter (`"rx"` or `"tx"`, `"packets"` or `"dropped"`...) of `dev` in
+/// namespace `space`.
+pub fn link_counter(space: &str, dev: &str, direction: &str, counter: &str) -> u64 {
+    let output = Command::new("ip")
+        .args(["-n", space, "-s", "-j", "link", "show", dev])
+        .output()
+        .expect("ip -s link");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let after = text
+        .split(&format!("\"{direction}\":"))
+        .nth(1)
+        .and_then(|rx| rx.split(&format!("\"{counter}\":")).nth(1))
+        .unwrap_or_else(|| panic!("no {direction} {counter} for {dev} in {space}: {text}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a counter")
+}
+
+/// `rx_packets` of `dev` in namespace `space`.
+pub fn rx_packets(space: &str, dev: &str) -> u64 {
+    link_counter(space, dev, "rx", "packets")
+}
+
+/// CPU time of the calling thread (user and kernel, softirqs it ran included).
+pub fn thread_cpu() -> Duration {
+    let mut spec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a live timespec for the kernel to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut spec) };
+    assert_eq!(rc, 0);
+    Duration::new(
+        u64::try_from(spec.tv_sec).unwrap_or(0),
+        u32::try_from(spec.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// CPU time every thread of process `pid` has used, from the scheduler's
+/// nanosecond accounting (`/proc/PID/task/*/schedstat`).
+pub fn process_cpu(pid: u32) -> Duration {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(total)
+}
