@@ -23,6 +23,12 @@ pub enum Setting {
     FragmentHold,
     FragmentHoldCapacity,
     Mtu,
+    Health,
+    HealthInterval,
+    HealthTimeout,
+    HealthRise,
+    HealthFall,
+    Api,
 }
 
 impl Setting {
@@ -44,6 +50,12 @@ impl Setting {
             Self::FragmentHold => "RR_FRAGMENT_HOLD",
             Self::FragmentHoldCapacity => "RR_FRAGMENT_HOLD_CAPACITY",
             Self::Mtu => "RR_MTU",
+            Self::Health => "RR_HEALTH",
+            Self::HealthInterval => "RR_HEALTH_INTERVAL",
+            Self::HealthTimeout => "RR_HEALTH_TIMEOUT",
+            Self::HealthRise => "RR_HEALTH_RISE",
+            Self::HealthFall => "RR_HEALTH_FALL",
+            Self::Api => "RR_API",
         }
     }
 
@@ -71,6 +83,15 @@ impl Setting {
             Self::FragmentHold => "a duration from 0 to 60s such as 100ms (0 holds nothing)",
             Self::FragmentHoldCapacity => "a number of frames from 0 to 65536",
             Self::Mtu => "bytes from 576 to 9216",
+            Self::Health => {
+                "tcp:PORT (connect), http:PORT/PATH (GET, 2xx or 3xx is healthy) \
+                 or none, with PORT 1..=65535 and PATH printable ASCII without spaces"
+            }
+            Self::HealthInterval | Self::HealthTimeout => {
+                "a duration from 10ms to 1h such as 1s, 500ms or 2 (seconds)"
+            }
+            Self::HealthRise | Self::HealthFall => "a count of checks from 1 to 100",
+            Self::Api => "ip:port such as 127.0.0.1:9700 or [::1]:9700, or none / off",
         }
     }
 }
@@ -106,6 +127,10 @@ pub enum Problem {
     NotDuration(String),
     /// A zero duration where time must pass.
     Zero,
+    /// Not one of the health-check forms.
+    UnknownHealthCheck,
+    /// Not an `ip:port` socket address.
+    NotSocketAddr,
     /// A table size that is not prime, with the nearest primes in range.
     NotPrime {
         below: Option<u64>,
@@ -132,6 +157,8 @@ impl fmt::Display for Problem {
             Self::OutOfRange => f.write_str("is out of range"),
             Self::NotDuration(why) => write!(f, "is not a duration ({why})"),
             Self::Zero => f.write_str("is zero"),
+            Self::UnknownHealthCheck => f.write_str("is not a health check"),
+            Self::NotSocketAddr => f.write_str("is not an ip:port address"),
             Self::NotPrime { below, above } => {
                 f.write_str("is not a prime")?;
                 match (below, above) {
