@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod config;
+pub mod health;
 pub mod replay;
 pub mod report;
 pub mod synth_capture;
