@@ -4,7 +4,9 @@
 pub mod backends;
 pub mod config;
 pub mod health;
+pub mod metrics;
 pub mod replay;
 pub mod report;
+pub mod stats;
 pub mod synth_capture;
 pub mod tables;
