@@ -1,6 +1,7 @@
 //! The `rusty_rail` control process as a library: configuration, turning it
 //! into forwarding tables, offline replay. `main.rs` is a thin shell over it.
 
+pub mod api;
 pub mod backends;
 pub mod config;
 pub mod health;
