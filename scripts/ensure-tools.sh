@@ -5,9 +5,10 @@ set -euo pipefail
 
 need_apt=()
 # command:package pairs. socat is the fault proxy bench's peer; python3's pip
-# and npm install the real Toxiproxy clients the proxy tests drive.
+# and npm install the real Toxiproxy clients the proxy tests drive; prometheus
+# (with promtool) checks and scrapes the balancer's /metrics in control's tests.
 for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "socat:socat" \
-            "npm:npm" "cc:build-essential" "pkg-config:pkg-config"; do
+            "npm:npm" "cc:build-essential" "pkg-config:pkg-config" "promtool:prometheus"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")

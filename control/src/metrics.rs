@@ -5,6 +5,13 @@
 //! between scrapes, and a backend removed through the API simply stops
 //! appearing. Every per-worker metric (`rr_worker_*`, label `worker`) has a
 //! total without the label (`rr_*`), so dashboards need no `sum by`.
+//!
+//! prometheus-client writes OpenMetrics, served to scrapers that ask for it
+//! (Prometheus does). Other clients (curl, `promtool check metrics`) get the
+//! classic text format 0.0.4, derived from the same exposition: the two
+//! differ, for the counters and gauges we expose, only in that a counter's
+//! `HELP`/`TYPE` lines name it with its `_total` suffix and that there is
+//! no `# EOF` line.
 
 use std::fmt;
 use std::sync::atomic::AtomicU64;
@@ -25,10 +32,71 @@ type Labels = Vec<(&'static str, String)>;
 /// Counts are u64; so are gauges of them.
 type U64Gauge = Gauge<u64, AtomicU64>;
 
-/// Content type of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The two exposition formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    /// The classic Prometheus text format, version 0.0.4.
+    Text,
+}
 
-/// The exposition of one scrape.
+impl Format {
+    /// OpenMetrics if the `Accept` header names it, else the text format.
+    pub fn from_accept(accept: Option<&str>) -> Self {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Self::OpenMetrics,
+            _ => Self::Text,
+        }
+    }
+
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// The exposition of one scrape in `format`.
+pub fn render_as(
+    format: Format,
+    snapshot: &Snapshot,
+    backends: &[Backend],
+    table_generation: u64,
+) -> Result<String, fmt::Error> {
+    let openmetrics = render(snapshot, backends, table_generation)?;
+    Ok(match format {
+        Format::OpenMetrics => openmetrics,
+        Format::Text => to_text_format(&openmetrics),
+    })
+}
+
+/// The text-format 0.0.4 version of our OpenMetrics exposition: counter
+/// families renamed to their sample name (`_total`), `# EOF` dropped.
+fn to_text_format(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len() + 64 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        text += renamed.as_deref().unwrap_or(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// The OpenMetrics exposition of one scrape.
 pub fn render(
     snapshot: &Snapshot,
     backends: &[Backend],

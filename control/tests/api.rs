@@ -414,6 +414,24 @@ async fn metrics_are_prometheus_text() {
         a.body
     );
     assert!(a.body.contains("\nrr_backend_up{backend=\"10.1.0.1\"} 1\n"));
+    assert!(a.body.contains("# TYPE rr_packets_total counter\n"));
+    assert!(!a.body.contains("# EOF"));
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_for_clients_that_accept_it() {
+    let server = start(publisher(1), workers(1)).await;
+    let a = send_with(
+        server.addr,
+        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(a.body.contains("# TYPE rr_packets counter\n"));
     assert!(a.body.ends_with("# EOF\n"));
 }
 

@@ -2,14 +2,14 @@
 //! and `/healthz` (the control process answers).
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::ApiState;
-use crate::metrics;
+use crate::metrics::{self, Format};
 use crate::stats::{Snapshot, StatsReport};
 
 pub async fn stats(State(state): State<ApiState>) -> Json<StatsReport> {
@@ -22,17 +22,22 @@ pub async fn stats(State(state): State<ApiState>) -> Json<StatsReport> {
     ))
 }
 
-pub async fn prometheus(State(state): State<ApiState>) -> Result<Response, ApiError> {
+pub async fn prometheus(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
     let backends = state.publisher.backends();
     let snapshot = Snapshot::for_backends(&state.counters, &backends);
-    let text =
-        metrics::render(&snapshot, &backends, state.publisher.generation()).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot encode the metrics: {e}"),
-            )
-        })?;
-    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
+    let generation = state.publisher.generation();
+    let text = metrics::render_as(format, &snapshot, &backends, generation).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the metrics: {e}"),
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
 }
 
 pub async fn healthz(State(state): State<ApiState>) -> Json<Value> {

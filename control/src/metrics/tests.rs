@@ -71,6 +71,31 @@ fn drops_are_counted_by_reason() {
 }
 
 #[test]
+fn the_text_format_names_counters_with_total_and_has_no_eof() {
+    let t = to_text_format(&exposition());
+    has(&t, "# TYPE rr_drops_total counter");
+    has(&t, "# HELP rr_drops_total Dropped frames by reason.");
+    has(&t, "# TYPE rr_conntrack_entries gauge");
+    has(&t, "rr_drops_total{reason=\"ttl_expired\"} 1");
+    assert!(!t.contains("# EOF"));
+    assert!(!t.contains("# TYPE rr_drops counter"));
+    assert_eq!(
+        t.lines().count(),
+        exposition().lines().count() - 1,
+        "only the EOF line goes"
+    );
+}
+
+#[test]
+fn openmetrics_is_served_to_those_who_ask() {
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                      version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
+    assert_eq!(Format::from_accept(Some("*/*")), Format::Text);
+    assert_eq!(Format::from_accept(None), Format::Text);
+}
+
+#[test]
 fn backends_are_labelled_by_address() {
     let t = exposition();
     has(&t, "rr_backend_packets_total{backend=\"10.1.0.1\"} 1");

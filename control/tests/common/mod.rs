@@ -104,7 +104,33 @@ pub async fn send(
     body: Option<&str>,
     content_type: &str,
 ) -> Answer {
+    try_send(addr, method, path, body, content_type)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"))
+}
+
+/// Sends a request whose first lines (request line and headers, each
+/// ending in CRLF) are given; Host and Connection are added.
+pub async fn send_with(addr: SocketAddr, head: &str) -> Answer {
     let mut s = TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    read_answer(&mut s).await.unwrap()
+}
+
+/// `GET path`, or why it failed (for servers that may not be up yet).
+pub async fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
+    try_send(addr, "GET", path, None, "").await
+}
+
+async fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: &str,
+) -> std::io::Result<Answer> {
+    let mut s = TcpStream::connect(addr).await?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(body) = body {
         request += &format!(
@@ -114,12 +140,23 @@ pub async fn send(
     }
     request += "\r\n";
     request += body.unwrap_or("");
-    s.write_all(request.as_bytes()).await.unwrap();
+    s.write_all(request.as_bytes()).await?;
+    read_answer(&mut s).await
+}
+
+async fn read_answer(s: &mut TcpStream) -> std::io::Result<Answer> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    s.read_to_end(&mut raw).await?;
+    let raw = String::from_utf8(raw).map_err(|_| bad("answer is not UTF-8"))?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no end of head"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
     let content_type = head
         .lines()
         .find_map(|l| {
@@ -128,11 +165,11 @@ pub async fn send(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    Answer {
+    Ok(Answer {
         status,
         content_type,
         body: body.to_owned(),
-    }
+    })
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Answer {
