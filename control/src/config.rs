@@ -102,7 +102,7 @@ pub struct BalancerArgs {
 
     /// Backend health check: `tcp:PORT`, `http:PORT/PATH` (2xx or 3xx is
     /// healthy) or `none` (every backend counts as up). With a check, a
-    /// backend starts up and leaves after RR_HEALTH_FALL failures in a row.
+    /// backend starts up and leaves after --health-fall failures in a row.
     #[arg(long, env = "RR_HEALTH", value_name = "CHECK", default_value = "none", value_parser = parse_health_check)]
     pub health: HealthCheck,
 

@@ -6,7 +6,7 @@
 //! appearing. Every per-worker metric (`rr_worker_*`, label `worker`) has a
 //! total without the label (`rr_*`), so dashboards need no `sum by`.
 //!
-//! prometheus-client writes OpenMetrics, served to scrapers that ask for it
+//! prometheus-client writes `OpenMetrics`, served to scrapers that ask for it
 //! (Prometheus does). Other clients (curl, `promtool check metrics`) get the
 //! classic text format 0.0.4, derived from the same exposition: the two
 //! differ, for the counters and gauges we expose, only in that a counter's
@@ -41,7 +41,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// OpenMetrics if the `Accept` header names it, else the text format.
+    /// `OpenMetrics` if the `Accept` header names it, else the text format.
     pub fn from_accept(accept: Option<&str>) -> Self {
         match accept {
             Some(a) if a.contains("application/openmetrics-text") => Self::OpenMetrics,
@@ -71,7 +71,7 @@ pub fn render_as(
     })
 }
 
-/// The text-format 0.0.4 version of our OpenMetrics exposition: counter
+/// The text-format 0.0.4 version of our `OpenMetrics` exposition: counter
 /// families renamed to their sample name (`_total`), `# EOF` dropped.
 fn to_text_format(openmetrics: &str) -> String {
     let counters: std::collections::HashSet<&str> = openmetrics
@@ -96,7 +96,7 @@ fn to_text_format(openmetrics: &str) -> String {
     text
 }
 
-/// The OpenMetrics exposition of one scrape.
+/// The `OpenMetrics` exposition of one scrape.
 pub fn render(
     snapshot: &Snapshot,
     backends: &[Backend],

@@ -142,8 +142,7 @@ pub async fn remove(
     let packets = state
         .publisher
         .backend(addr)
-        .map(|b| view(&state, &b).packets)
-        .unwrap_or(0);
+        .map_or(0, |b| view(&state, &b).packets);
     let backend = change(&state.publisher, move |set| set.remove(addr)).await?;
     Ok(Json(BackendView::new(&backend, packets)))
 }

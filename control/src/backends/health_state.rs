@@ -1,7 +1,7 @@
 //! A backend's health as consecutive check results move it: `fall` failures
 //! in a row take an up backend down, `rise` successes in a row bring a down
-//! one back (HAProxy's and Katran's healthchecker's rule), so one lost probe
-//! does not flap the Maglev table.
+//! one back (the rule of `HAProxy` and of Katran's health checker), so one
+//! lost probe does not flap the Maglev table.
 
 use std::fmt;
 

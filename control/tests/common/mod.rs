@@ -131,15 +131,16 @@ async fn try_send(
     content_type: &str,
 ) -> std::io::Result<Answer> {
     let mut s = TcpStream::connect(addr).await?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(body) = body {
-        request += &format!(
+    let body_headers = body.map_or(String::new(), |body| {
+        format!(
             "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
             body.len()
-        );
-    }
-    request += "\r\n";
-    request += body.unwrap_or("");
+        )
+    });
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{body_headers}\r\n{}",
+        body.unwrap_or("")
+    );
     s.write_all(request.as_bytes()).await?;
     read_answer(&mut s).await
 }
