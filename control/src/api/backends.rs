@@ -101,6 +101,7 @@ pub async fn add(
         .map_err(|why| ApiError::bad_request(format!("\"ip\": {why}; send {ADD_BODY}")))?;
     let weight = check_weight(body.weight.unwrap_or(1), ADD_BODY)?;
     let backend = change(&state.publisher, move |set| set.add(addr, weight).cloned()).await?;
+    tracing::info!(backend = %addr, weight, slot = backend.slot, "API: backend added");
     Ok((StatusCode::CREATED, Json(view(&state, &backend))))
 }
 
@@ -131,6 +132,7 @@ pub async fn patch(
         set.get(addr).cloned().ok_or(BackendError::Unknown(addr))
     })
     .await?;
+    tracing::info!(backend = %addr, ?weight, ?drain, "API: backend changed");
     Ok(Json(view(&state, &backend)))
 }
 
@@ -144,6 +146,7 @@ pub async fn remove(
         .backend(addr)
         .map_or(0, |b| view(&state, &b).packets);
     let backend = change(&state.publisher, move |set| set.remove(addr)).await?;
+    tracing::info!(backend = %addr, slot = backend.slot, "API: backend removed");
     Ok(Json(BackendView::new(&backend, packets)))
 }
 

@@ -2,9 +2,13 @@
 //!
 //! A slot is the index the packet path knows a backend by (connection-table
 //! entries and per-backend counters refer to it), so it never changes while
-//! the backend exists. A freed slot is reused, lowest first, but always with
-//! the next generation, so that connection-table entries left by its previous
-//! backend can never match the new one.
+//! the backend exists. New slots are handed out while any are left, so a
+//! slot's per-backend packet counter (which only its worker can write, and
+//! so never resets) belongs to one backend for the balancer's life in all
+//! but extreme churn. Only once all [`MAX_BACKENDS`] slots were used is a
+//! freed slot reused, lowest first, and always with the next generation, so
+//! that connection-table entries left by its previous backend can never
+//! match the new one.
 
 use std::collections::BTreeSet;
 
@@ -20,18 +24,16 @@ pub struct Slots {
 }
 
 impl Slots {
-    /// A free slot and its generation: the lowest freed slot with its
-    /// generation bumped, else a new slot at generation 0; `None` when all
-    /// [`MAX_BACKENDS`] slots are taken.
+    /// A free slot and its generation: a never-used slot at generation 0
+    /// while there are any, else the lowest freed slot with its generation
+    /// bumped; `None` when all [`MAX_BACKENDS`] slots are taken.
     pub fn take(&mut self) -> Option<(u16, u16)> {
-        if let Some(slot) = self.free.pop_first() {
-            return Some((slot, self.bump(slot)));
+        if self.generations.len() < MAX_BACKENDS {
+            self.generations.push(0);
+            return Some(((self.generations.len() - 1) as u16, 0));
         }
-        if self.generations.len() >= MAX_BACKENDS {
-            return None;
-        }
-        self.generations.push(0);
-        Some(((self.generations.len() - 1) as u16, 0))
+        let slot = self.free.pop_first()?;
+        Some((slot, self.bump(slot)))
     }
 
     /// Gives the slot back; its next owner gets a new generation.
@@ -73,38 +75,50 @@ mod tests {
     }
 
     #[test]
-    fn a_freed_slot_is_reused_lowest_first_with_the_next_generation() {
+    fn freed_slots_wait_while_never_used_ones_remain() {
         let mut slots = Slots::default();
         for _ in 0..4 {
             slots.take();
         }
-        slots.release(2);
         slots.release(1);
-        assert_eq!(slots.take(), Some((1, 1)));
-        assert_eq!(slots.take(), Some((2, 1)));
         assert_eq!(slots.take(), Some((4, 0)));
-        slots.release(1);
-        assert_eq!(slots.take(), Some((1, 2)));
+        assert_eq!(slots.in_use(), 4);
     }
 
-    #[test]
-    fn bumping_moves_a_slot_to_its_next_generation() {
-        let mut slots = Slots::default();
-        slots.take();
-        assert_eq!(slots.bump(0), 1);
-        assert_eq!(slots.bump(0), 2);
-        slots.release(0);
-        assert_eq!(slots.take(), Some((0, 3)));
-    }
-
-    #[test]
-    fn slots_run_out_at_the_maglev_limit() {
+    /// Slots with every one of the [`MAX_BACKENDS`] slots taken.
+    fn all_taken() -> Slots {
         let mut slots = Slots::default();
         for _ in 0..MAX_BACKENDS {
             assert!(slots.take().is_some());
         }
+        slots
+    }
+
+    #[test]
+    fn slots_run_out_at_the_maglev_limit() {
+        let mut slots = all_taken();
         assert_eq!(slots.take(), None);
+        assert_eq!(slots.in_use(), MAX_BACKENDS);
+    }
+
+    #[test]
+    fn then_freed_slots_are_reused_lowest_first_with_the_next_generation() {
+        let mut slots = all_taken();
+        slots.release(9);
         slots.release(7);
         assert_eq!(slots.take(), Some((7, 1)));
+        assert_eq!(slots.take(), Some((9, 1)));
+        slots.release(7);
+        assert_eq!(slots.take(), Some((7, 2)));
+        assert_eq!(slots.take(), None);
+    }
+
+    #[test]
+    fn bumping_moves_a_slot_to_its_next_generation() {
+        let mut slots = all_taken();
+        assert_eq!(slots.bump(0), 1);
+        assert_eq!(slots.bump(0), 2);
+        slots.release(0);
+        assert_eq!(slots.take(), Some((0, 3)));
     }
 }
