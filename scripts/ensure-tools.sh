@@ -6,10 +6,11 @@ set -euo pipefail
 need_apt=()
 # command:package pairs. socat is the fault proxy bench's peer; python3's pip
 # and npm install the real Toxiproxy clients the proxy tests drive; curl,
-# nginx and iperf3 are the real clients and servers of the balancer's lab.
+# nginx and iperf3 are the real clients and servers of the balancer's lab;
+# prometheus (with promtool) checks and scrapes the balancer's /metrics.
 for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "socat:socat" \
             "npm:npm" "cc:build-essential" "pkg-config:pkg-config" "ping:iputils-ping" \
-            "curl:curl" "ss:iproute2" "nginx:nginx-light" "iperf3:iperf3"; do
+            "curl:curl" "ss:iproute2" "nginx:nginx-light" "iperf3:iperf3" "promtool:prometheus"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")

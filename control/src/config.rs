@@ -3,6 +3,8 @@
 //! `rusty_rail replay` and the live balancer.
 
 mod error;
+mod health;
+mod listen;
 mod mac;
 mod primes;
 mod targets;
@@ -12,6 +14,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 pub use error::{ConfigError, Problem, Setting};
+pub use health::{parse_health_check, HealthCheck};
+pub use listen::{parse_api_listen, ApiListen, DEFAULT_API};
 pub use mac::{parse_backend_macs, BackendMacs, MacAddr};
 pub use primes::{is_prime, nearest_primes};
 pub use targets::{parse_targets, TargetSpec, Targets, DEFAULT_WEIGHT, MAX_TARGETS};
@@ -98,6 +102,33 @@ pub struct BalancerArgs {
     /// exceed it once encapsulated are dropped.
     #[arg(long, env = "RR_MTU", value_name = "BYTES", default_value = "1500", value_parser = values::parse_mtu)]
     pub mtu: u16,
+
+    /// Backend health check: `tcp:PORT`, `http:PORT/PATH` (2xx or 3xx is
+    /// healthy) or `none` (every backend counts as up). With a check, a
+    /// backend starts up and leaves after --health-fall failures in a row.
+    #[arg(long, env = "RR_HEALTH", value_name = "CHECK", default_value = "none", value_parser = parse_health_check)]
+    pub health: HealthCheck,
+
+    /// Time between two checks of a backend.
+    #[arg(long, env = "RR_HEALTH_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = health::parse_health_interval)]
+    pub health_interval: Duration,
+
+    /// How long one check may take before it counts as failed.
+    #[arg(long, env = "RR_HEALTH_TIMEOUT", value_name = "DURATION", default_value = "1s", value_parser = health::parse_health_timeout)]
+    pub health_timeout: Duration,
+
+    /// Successes in a row that bring a down backend back.
+    #[arg(long, env = "RR_HEALTH_RISE", value_name = "N", default_value = "2", value_parser = health::parse_health_rise)]
+    pub health_rise: u32,
+
+    /// Failures in a row that take an up backend out.
+    #[arg(long, env = "RR_HEALTH_FALL", value_name = "N", default_value = "3", value_parser = health::parse_health_fall)]
+    pub health_fall: u32,
+
+    /// Where the HTTP API (backends, stats, Prometheus metrics) listens;
+    /// `none` or `off` runs without it.
+    #[arg(long, env = "RR_API", value_name = "IP:PORT", default_value = DEFAULT_API, value_parser = parse_api_listen)]
+    pub api: ApiListen,
 }
 
 impl BalancerArgs {

@@ -1,9 +1,14 @@
 //! The `rusty_rail` control process as a library: configuration, turning it
 //! into forwarding tables, offline replay. `main.rs` is a thin shell over it.
 
+pub mod api;
+pub mod backends;
 pub mod config;
 pub mod live;
+pub mod health;
+pub mod metrics;
 pub mod replay;
 pub mod report;
+pub mod stats;
 pub mod synth_capture;
 pub mod tables;

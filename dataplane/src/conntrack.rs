@@ -127,6 +127,10 @@ pub struct ConnTable {
     new_this_second: u32,
     evictions: u64,
     rate_limited: u64,
+    /// The next bucket [`ConnTable::sweep_occupancy`] looks at.
+    sweep_cursor: usize,
+    /// Live entries counted so far in the current sweep.
+    sweep_live: usize,
 }
 
 impl fmt::Debug for ConnTable {
@@ -184,6 +188,8 @@ impl ConnTable {
             new_this_second: 0,
             evictions: 0,
             rate_limited: 0,
+            sweep_cursor: 0,
+            sweep_live: 0,
         }
     }
 
@@ -278,6 +284,31 @@ impl ConnTable {
             .flat_map(|bucket| &bucket.ways)
             .filter(|way| self.is_live(way, now_secs))
             .count()
+    }
+
+    /// Counts live entries a few buckets at a time, so that a worker can keep
+    /// an occupancy gauge without ever scanning the whole table in one batch:
+    /// looks at the next `buckets` buckets (wrapping) and, when that finishes
+    /// a pass over the table, returns the live entries the pass saw. Entries
+    /// inserted or expiring during a pass may or may not be counted, which
+    /// is fine for a gauge.
+    pub fn sweep_occupancy(&mut self, buckets: usize, now_secs: u32) -> Option<usize> {
+        let end = self
+            .sweep_cursor
+            .saturating_add(buckets)
+            .min(self.buckets.len());
+        let live = self.buckets[self.sweep_cursor..end]
+            .iter()
+            .flat_map(|bucket| &bucket.ways)
+            .filter(|way| self.is_live(way, now_secs))
+            .count();
+        self.sweep_live += live;
+        self.sweep_cursor = end;
+        if end < self.buckets.len() {
+            return None;
+        }
+        self.sweep_cursor = 0;
+        Some(core::mem::take(&mut self.sweep_live))
     }
 
     /// Entries the table holds: the configured capacity after rounding.

@@ -70,6 +70,9 @@ pub struct WorkerCounters {
     pub conntrack_inserts: Counter,
     pub conntrack_evictions: Counter,
     pub conntrack_rate_limited: Counter,
+    /// Live connection-table entries (a gauge), as of the worker's last full
+    /// sweep of its table (see `ConnTable::sweep_occupancy`).
+    pub conntrack_entries: Counter,
     /// Packets forwarded per backend slot.
     pub backend_packets: Box<[Counter]>,
     /// Batches run, and the forwarding-table generation the last one used.
@@ -91,6 +94,7 @@ impl Default for WorkerCounters {
             conntrack_inserts: Counter::default(),
             conntrack_evictions: Counter::default(),
             conntrack_rate_limited: Counter::default(),
+            conntrack_entries: Counter::default(),
             backend_packets: (0..MAX_BACKENDS).map(|_| Counter::default()).collect(),
             batches: Counter::default(),
             table_generation: Counter::default(),

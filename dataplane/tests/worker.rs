@@ -118,3 +118,19 @@ fn a_running_pinned_worker_is_readable_from_outside_and_stops_on_request() {
     assert_eq!(counters.to_wire.packets.get(), 500);
     assert_eq!(w.io.wire_tx_len(), 500);
 }
+
+#[test]
+fn the_occupancy_gauge_counts_tracked_flows_once_a_sweep_completes() {
+    let frames: Vec<_> = (0..20)
+        .map(|p| tunnel().encapsulate(&tcp4([198, 51, 100, 4], p).packet(b"")))
+        .collect();
+    let (mut w, _) = worker(&frames);
+    w.run_once(0).unwrap();
+    let buckets = w.state.conntrack.capacity() / 4;
+    // Enough idle batches to finish at least one full sweep after the inserts.
+    for _ in 0..=buckets.div_ceil(32) {
+        w.run_once(1).unwrap();
+    }
+    assert_eq!(w.state.counters.conntrack_entries.get(), 20);
+    assert_eq!(w.state.conntrack.occupancy(0), 20);
+}

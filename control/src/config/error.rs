@@ -28,6 +28,12 @@ pub enum Setting {
     Workers,
     Cores,
     KeepOffloads,
+    Health,
+    HealthInterval,
+    HealthTimeout,
+    HealthRise,
+    HealthFall,
+    Api,
 }
 
 impl Setting {
@@ -54,6 +60,12 @@ impl Setting {
             Self::Workers => "RR_WORKERS",
             Self::Cores => "RR_CORES",
             Self::KeepOffloads => "RR_KEEP_OFFLOADS",
+            Self::Health => "RR_HEALTH",
+            Self::HealthInterval => "RR_HEALTH_INTERVAL",
+            Self::HealthTimeout => "RR_HEALTH_TIMEOUT",
+            Self::HealthRise => "RR_HEALTH_RISE",
+            Self::HealthFall => "RR_HEALTH_FALL",
+            Self::Api => "RR_API",
         }
     }
 
@@ -86,6 +98,15 @@ impl Setting {
             Self::Workers => "a number of workers from 1 to the number of cores",
             Self::Cores => "core numbers such as 1;2 or a range 1-3, one per worker, each once",
             Self::KeepOffloads => "1, true or yes to keep offloads; 0, false or no (default) to turn the harmful ones off",
+            Self::Health => {
+                "tcp:PORT (connect), http:PORT/PATH (GET, 2xx or 3xx is healthy) \
+                 or none, with PORT 1..=65535 and PATH printable ASCII without spaces"
+            }
+            Self::HealthInterval | Self::HealthTimeout => {
+                "a duration from 10ms to 1h such as 1s, 500ms or 2 (seconds)"
+            }
+            Self::HealthRise | Self::HealthFall => "a count of checks from 1 to 100",
+            Self::Api => "ip:port such as 127.0.0.1:9700 or [::1]:9700, or none / off",
         }
     }
 }
@@ -125,6 +146,10 @@ pub enum Problem {
     WrongCount { expected: usize },
     /// A packet I/O backend this build or kernel does not have.
     Unavailable(String),
+    /// Not one of the health-check forms.
+    UnknownHealthCheck,
+    /// Not an `ip:port` socket address.
+    NotSocketAddr,
     /// A table size that is not prime, with the nearest primes in range.
     NotPrime {
         below: Option<u64>,
@@ -155,6 +180,8 @@ impl fmt::Display for Problem {
                 write!(f, "does not have {expected} entries (one per worker)")
             }
             Self::Unavailable(why) => write!(f, "is not available: {why}"),
+            Self::UnknownHealthCheck => f.write_str("is not a health check"),
+            Self::NotSocketAddr => f.write_str("is not an ip:port address"),
             Self::NotPrime { below, above } => {
                 f.write_str("is not a prime")?;
                 match (below, above) {

@@ -32,7 +32,7 @@ fn every_option_has_an_rr_variable_and_help() {
         .get_arguments()
         .filter(|a| a.get_long().is_some() && a.get_id() != "help")
         .collect();
-    assert_eq!(options.len(), 15);
+    assert_eq!(options.len(), 21);
     for arg in options {
         let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
         assert!(env.starts_with("RR_"), "{:?} has env {env:?}", arg.get_id());
@@ -63,6 +63,12 @@ fn every_setting_names_the_variable_its_option_reads() {
         Setting::FragmentHold,
         Setting::FragmentHoldCapacity,
         Setting::Mtu,
+        Setting::Health,
+        Setting::HealthInterval,
+        Setting::HealthTimeout,
+        Setting::HealthRise,
+        Setting::HealthFall,
+        Setting::Api,
     ] {
         assert!(envs.iter().any(|e| e == setting.env()), "{}", setting.env());
     }
@@ -98,6 +104,11 @@ fn defaults_apply_when_only_targets_are_given() {
     assert_eq!(args.fragment_hold, Duration::from_millis(100));
     assert_eq!(args.fragment_hold_capacity, 64);
     assert_eq!(args.mtu, 1500);
+    assert_eq!(args.health, HealthCheck::None);
+    assert_eq!(args.health_interval, Duration::from_secs(1));
+    assert_eq!(args.health_timeout, Duration::from_secs(1));
+    assert_eq!((args.health_rise, args.health_fall), (2, 3));
+    assert_eq!(args.api, ApiListen(Some("127.0.0.1:9700".parse().unwrap())));
     args.validate().unwrap();
 }
 
@@ -223,6 +234,17 @@ fn environment_variables_reach_the_struct() {
         assert_eq!(args.tcp_timeout, Duration::from_secs(120));
         assert_eq!(args.mtu, 1400);
         assert_eq!(args.vips.as_slice().len(), 1);
+        assert_eq!(
+            args.health,
+            HealthCheck::Http {
+                port: 8080,
+                path: "/ready".into()
+            }
+        );
+        assert_eq!(args.health_interval, Duration::from_millis(200));
+        assert_eq!(args.health_timeout, Duration::from_millis(100));
+        assert_eq!((args.health_rise, args.health_fall), (1, 5));
+        assert_eq!(args.api, ApiListen(None));
         // A flag still wins over its variable.
         assert_eq!(parse(&["--mtu", "1450"]).unwrap().mtu, 1450);
         return;
@@ -241,6 +263,12 @@ fn environment_variables_reach_the_struct() {
         .env("RR_TCP_TIMEOUT", "2m")
         .env("RR_MTU", "1400")
         .env("RR_VIPS", "192.0.2.80")
+        .env("RR_HEALTH", "http:8080/ready")
+        .env("RR_HEALTH_INTERVAL", "200ms")
+        .env("RR_HEALTH_TIMEOUT", "100ms")
+        .env("RR_HEALTH_RISE", "1")
+        .env("RR_HEALTH_FALL", "5")
+        .env("RR_API", "off")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

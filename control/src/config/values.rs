@@ -69,7 +69,11 @@ pub fn parse_seed(s: &str) -> Result<u64, ConfigError> {
 }
 
 /// A whole number in `range`, for `setting`.
-fn parse_number(setting: Setting, s: &str, range: RangeInclusive<u64>) -> Result<u64, ConfigError> {
+pub(super) fn parse_number(
+    setting: Setting,
+    s: &str,
+    range: RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
     let n: u64 = s
         .trim()
         .parse()

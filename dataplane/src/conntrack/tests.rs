@@ -261,6 +261,40 @@ fn a_zero_rate_admits_no_new_flow() {
 }
 
 #[test]
+fn a_full_sweep_counts_the_live_entries_like_occupancy() {
+    let mut table = table(1024, u32::MAX);
+    for n in 0..300 {
+        table.insert(
+            flow_hash(n),
+            entry(1),
+            if n % 2 == 0 { TCP } else { UDP },
+            0,
+        );
+    }
+    // 256 buckets, 100 per step: the third step finishes the pass.
+    assert_eq!(table.sweep_occupancy(100, 0), None);
+    assert_eq!(table.sweep_occupancy(100, 0), None);
+    assert_eq!(table.sweep_occupancy(100, 0), Some(table.occupancy(0)));
+    assert!(table.occupancy(0) > 250);
+    // Past the UDP timeout only the TCP half is live, and the next pass says so.
+    let later = 31;
+    let mut counted = None;
+    for _ in 0..3 {
+        counted = table.sweep_occupancy(100, later).or(counted);
+    }
+    assert_eq!(counted, Some(table.occupancy(later)));
+    assert!(table.occupancy(later) < 160);
+}
+
+#[test]
+fn a_sweep_step_of_zero_buckets_makes_no_progress() {
+    let mut table = table(16, u32::MAX);
+    table.insert(flow_hash(1), entry(1), TCP, 0);
+    assert_eq!(table.sweep_occupancy(0, 0), None);
+    assert_eq!(table.sweep_occupancy(4, 0), Some(1));
+}
+
+#[test]
 fn prefetch_leaves_the_table_unchanged() {
     let mut table = table(1024, 100);
     table.insert(flow_hash(1), entry(7), TCP, 0);

@@ -1,0 +1,52 @@
+//! Read-only endpoints: `/stats` (JSON counters), `/metrics` (Prometheus)
+//! and `/healthz` (the control process answers).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::ApiState;
+use crate::metrics::{self, Format};
+use crate::stats::{Snapshot, StatsReport};
+
+pub async fn stats(State(state): State<ApiState>) -> Json<StatsReport> {
+    let backends = state.publisher.backends();
+    let snapshot = Snapshot::for_backends(&state.counters, &backends);
+    Json(StatsReport::new(
+        &snapshot,
+        &backends,
+        state.publisher.generation(),
+    ))
+}
+
+pub async fn prometheus(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    let backends = state.publisher.backends();
+    let snapshot = Snapshot::for_backends(&state.counters, &backends);
+    let generation = state.publisher.generation();
+    let text = metrics::render_as(format, &snapshot, &backends, generation).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the metrics: {e}"),
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
+}
+
+pub async fn healthz(State(state): State<ApiState>) -> Json<Value> {
+    let backends = state.publisher.backends();
+    Json(json!({
+        "status": "ok",
+        "table_generation": state.publisher.generation(),
+        "backends": backends.len(),
+        "in_rotation": backends.iter().filter(|b| b.in_rotation()).count(),
+        "workers": state.counters.len(),
+    }))
+}

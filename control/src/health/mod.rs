@@ -1,0 +1,148 @@
+//! Health checks: one tokio task per backend probes it every interval and
+//! reports the result to the [`Publisher`], which republishes the table when
+//! `fall` failures or `rise` successes in a row flip the backend's state.
+//!
+//! A supervisor follows the backend set through [`Publisher::subscribe`]:
+//! a backend added through the API is checked from the next moment, a
+//! removed one's task is stopped. Backends start up (up until proven down),
+//! as with no health check at all, so that a balancer forwards from its first
+//! packet; a dead backend is out after `fall` intervals.
+
+mod probe;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+use tokio::time::MissedTickBehavior;
+
+pub use probe::{probe, ProbeError};
+
+use crate::backends::{BackendError, Publisher, Transition};
+use crate::config::{BalancerArgs, HealthCheck};
+
+/// What to probe, how often, and how many results flip a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    pub check: HealthCheck,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+impl HealthConfig {
+    pub fn from_args(args: &BalancerArgs) -> Self {
+        Self {
+            check: args.health.clone(),
+            interval: args.health_interval,
+            timeout: args.health_timeout,
+            rise: args.health_rise,
+            fall: args.health_fall,
+        }
+    }
+}
+
+/// The running checks; dropping it (or [`HealthChecks::stop`]) stops them all.
+#[derive(Debug)]
+pub struct HealthChecks {
+    supervisor: Option<JoinHandle<()>>,
+}
+
+impl HealthChecks {
+    /// Whether checks run at all (not with `HealthCheck::None`).
+    pub fn is_active(&self) -> bool {
+        self.supervisor.is_some()
+    }
+
+    /// Stops every check.
+    pub fn stop(&mut self) {
+        if let Some(task) = self.supervisor.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for HealthChecks {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts checking every backend of `publisher`, now and as the set changes,
+/// on the current tokio runtime. With `HealthCheck::None` nothing runs and
+/// every backend stays up.
+pub fn spawn(publisher: Publisher, config: HealthConfig) -> HealthChecks {
+    let supervisor =
+        (config.check != HealthCheck::None).then(|| tokio::spawn(supervise(publisher, config)));
+    HealthChecks { supervisor }
+}
+
+/// Keeps one check task per backend. The tasks live in a `JoinSet`, so
+/// aborting the supervisor aborts them all.
+async fn supervise(publisher: Publisher, config: HealthConfig) {
+    let mut changes = publisher.subscribe();
+    let mut tasks = JoinSet::new();
+    let mut running: HashMap<Ipv4Addr, AbortHandle> = HashMap::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let backends: Vec<Ipv4Addr> = publisher.backends().iter().map(|b| b.addr).collect();
+        running.retain(|addr, task| {
+            let keep = backends.contains(addr) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for addr in backends {
+            running.entry(addr).or_insert_with(|| {
+                tasks.spawn(check_loop(publisher.clone(), config.clone(), addr))
+            });
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Probes one backend every interval until it leaves the set.
+async fn check_loop(publisher: Publisher, config: HealthConfig, addr: Ipv4Addr) {
+    let mut ticks = tokio::time::interval(config.interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let result = probe(&config.check, addr, config.timeout).await;
+        let healthy = result.is_ok();
+        let (rise, fall) = (config.rise, config.fall);
+        let p = publisher.clone();
+        // Republishing builds a Maglev table: keep it off the async threads.
+        let recorded =
+            tokio::task::spawn_blocking(move || p.record_health(addr, healthy, rise, fall)).await;
+        match recorded {
+            Ok(Ok(Some(Transition::WentDown))) => tracing::warn!(
+                backend = %addr,
+                check = %config.check,
+                reason = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                failures = fall,
+                "backend down: no new flows, its established flows are re-balanced"
+            ),
+            Ok(Ok(Some(Transition::CameUp))) => tracing::info!(
+                backend = %addr,
+                check = %config.check,
+                successes = rise,
+                "backend up: back in rotation"
+            ),
+            Ok(Ok(None)) => {}
+            Ok(Err(BackendError::Unknown(_))) | Err(_) => return,
+            Ok(Err(e)) => tracing::error!(
+                backend = %addr,
+                error = %e,
+                "health result not applied"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+//! A point-in-time reading of every worker's counters, and their sum: what
+//! `GET /stats` and `GET /metrics` are made from. Reading never blocks a
+//! worker: each counter is a relaxed atomic load.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+use dataplane::counters::{Traffic, WorkerCounters};
+use dataplane::verdict::DropReason;
+use serde::Serialize;
+
+use crate::backends::Backend;
+
+/// The counters one worker shares with control.
+pub type SharedCounters = Arc<CachePadded<WorkerCounters>>;
+
+/// Packets and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficCount {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl TrafficCount {
+    fn read(t: &Traffic) -> Self {
+        Self {
+            packets: t.packets.get(),
+            bytes: t.bytes.get(),
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.packets = self.packets.wrapping_add(other.packets);
+        self.bytes = self.bytes.wrapping_add(other.bytes);
+    }
+}
+
+/// Packets and bytes by verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct VerdictCounts {
+    pub to_wire: TrafficCount,
+    pub to_host: TrafficCount,
+    pub dropped: TrafficCount,
+    pub held: TrafficCount,
+}
+
+impl VerdictCounts {
+    /// The verdicts with their metric label values.
+    pub fn labelled(&self) -> [(&'static str, TrafficCount); 4] {
+        [
+            ("to_wire", self.to_wire),
+            ("to_host", self.to_host),
+            ("dropped", self.dropped),
+            ("held", self.held),
+        ]
+    }
+}
+
+/// What the connection table did, and how full it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ConntrackCounts {
+    pub hits: u64,
+    pub misses: u64,
+    pub inserts: u64,
+    pub evictions: u64,
+    pub rate_limited: u64,
+    /// Live entries as of the last full sweep.
+    pub entries: u64,
+}
+
+/// One worker's counters (or the sum of all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    pub verdicts: VerdictCounts,
+    /// Host frames passed to the wire.
+    pub host_to_wire: u64,
+    /// Indexed by `DropReason as usize`.
+    pub drops: [u64; DropReason::COUNT],
+    pub conntrack: ConntrackCounts,
+    /// Packets sent per backend slot, for slots below the count asked for.
+    pub backend_packets: Vec<u64>,
+    pub batches: u64,
+    /// The forwarding-table generation the worker's last batch used (for the
+    /// sum: the oldest any worker used).
+    pub table_generation: u64,
+}
+
+impl CounterSnapshot {
+    fn zero(slots: usize) -> Self {
+        Self {
+            verdicts: VerdictCounts::default(),
+            host_to_wire: 0,
+            drops: [0; DropReason::COUNT],
+            conntrack: ConntrackCounts::default(),
+            backend_packets: vec![0; slots],
+            batches: 0,
+            table_generation: u64::MAX,
+        }
+    }
+
+    /// Reads one worker's counters, backend slots `0..slots`.
+    pub fn read(c: &WorkerCounters, slots: usize) -> Self {
+        Self {
+            verdicts: VerdictCounts {
+                to_wire: TrafficCount::read(&c.to_wire),
+                to_host: TrafficCount::read(&c.to_host),
+                dropped: TrafficCount::read(&c.dropped),
+                held: TrafficCount::read(&c.held),
+            },
+            host_to_wire: c.host_to_wire.get(),
+            drops: core::array::from_fn(|i| c.drops[i].get()),
+            conntrack: ConntrackCounts {
+                hits: c.conntrack_hits.get(),
+                misses: c.conntrack_misses.get(),
+                inserts: c.conntrack_inserts.get(),
+                evictions: c.conntrack_evictions.get(),
+                rate_limited: c.conntrack_rate_limited.get(),
+                entries: c.conntrack_entries.get(),
+            },
+            backend_packets: c
+                .backend_packets
+                .iter()
+                .take(slots)
+                .map(dataplane::counters::Counter::get)
+                .collect(),
+            batches: c.batches.get(),
+            table_generation: c.table_generation.get(),
+        }
+    }
+
+    fn add(&mut self, o: &Self) {
+        self.verdicts.to_wire.add(o.verdicts.to_wire);
+        self.verdicts.to_host.add(o.verdicts.to_host);
+        self.verdicts.dropped.add(o.verdicts.dropped);
+        self.verdicts.held.add(o.verdicts.held);
+        self.host_to_wire = self.host_to_wire.wrapping_add(o.host_to_wire);
+        for (sum, n) in self.drops.iter_mut().zip(o.drops) {
+            *sum = sum.wrapping_add(n);
+        }
+        let (c, oc) = (&mut self.conntrack, o.conntrack);
+        c.hits = c.hits.wrapping_add(oc.hits);
+        c.misses = c.misses.wrapping_add(oc.misses);
+        c.inserts = c.inserts.wrapping_add(oc.inserts);
+        c.evictions = c.evictions.wrapping_add(oc.evictions);
+        c.rate_limited = c.rate_limited.wrapping_add(oc.rate_limited);
+        c.entries = c.entries.wrapping_add(oc.entries);
+        for (sum, n) in self.backend_packets.iter_mut().zip(&o.backend_packets) {
+            *sum = sum.wrapping_add(*n);
+        }
+        self.batches = self.batches.wrapping_add(o.batches);
+        self.table_generation = self.table_generation.min(o.table_generation);
+    }
+
+    /// Drop reasons with a nonzero count.
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r, self.drops[r as usize]))
+            .filter(|&(_, n)| n > 0)
+    }
+
+    /// Packets sent to `backend` (by its slot).
+    pub fn packets_to(&self, backend: &Backend) -> u64 {
+        self.backend_packets
+            .get(backend.slot as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Every worker's counters and their sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub workers: Vec<CounterSnapshot>,
+    pub total: CounterSnapshot,
+}
+
+impl Snapshot {
+    /// Reads every worker, backend slots `0..slots`. With no workers the
+    /// total is all zeros with table generation 0.
+    pub fn read(counters: &[SharedCounters], slots: usize) -> Self {
+        let workers: Vec<_> = counters
+            .iter()
+            .map(|c| CounterSnapshot::read(c, slots))
+            .collect();
+        let mut total = CounterSnapshot::zero(slots);
+        for w in &workers {
+            total.add(w);
+        }
+        if workers.is_empty() {
+            total.table_generation = 0;
+        }
+        Self { workers, total }
+    }
+
+    /// Reads the slots `backends` use.
+    pub fn for_backends(counters: &[SharedCounters], backends: &[Backend]) -> Self {
+        let slots = backends.iter().map(|b| b.slot as usize + 1).max();
+        Self::read(counters, slots.unwrap_or(0))
+    }
+}
+
+/// `GET /stats`: totals and per worker.
+#[derive(Debug, Serialize)]
+pub struct StatsReport {
+    /// The generation of the table control published last.
+    pub table_generation: u64,
+    pub total: CountersReport,
+    pub workers: Vec<CountersReport>,
+}
+
+/// One worker (or the total) as JSON.
+#[derive(Debug, Serialize)]
+pub struct CountersReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<usize>,
+    #[serde(flatten)]
+    pub verdicts: VerdictCounts,
+    pub host_to_wire: u64,
+    /// Nonzero drop counts by reason name.
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+    pub conntrack: ConntrackCounts,
+    /// Packets sent to each current backend.
+    pub backend_packets: std::collections::BTreeMap<Ipv4Addr, u64>,
+    pub batches: u64,
+    pub table_generation: u64,
+}
+
+impl CountersReport {
+    fn new(worker: Option<usize>, s: &CounterSnapshot, backends: &[Backend]) -> Self {
+        Self {
+            worker,
+            verdicts: s.verdicts,
+            host_to_wire: s.host_to_wire,
+            drops: s.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
+            conntrack: s.conntrack,
+            backend_packets: backends.iter().map(|b| (b.addr, s.packets_to(b))).collect(),
+            batches: s.batches,
+            table_generation: s.table_generation,
+        }
+    }
+}
+
+impl StatsReport {
+    pub fn new(snapshot: &Snapshot, backends: &[Backend], table_generation: u64) -> Self {
+        Self {
+            table_generation,
+            total: CountersReport::new(None, &snapshot.total, backends),
+            workers: snapshot
+                .workers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| CountersReport::new(Some(i), w, backends))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::verdict::Verdict;
+
+    #[test]
+    fn the_total_sums_the_workers() {
+        let a = WorkerCounters::new_shared();
+        let b = WorkerCounters::new_shared();
+        a.count(Verdict::ToWire, 100);
+        b.count(Verdict::ToWire, 50);
+        b.count(Verdict::Drop(DropReason::NoBackend), 60);
+        a.backend_packets[1].add(3);
+        b.backend_packets[1].add(4);
+        a.conntrack_entries.set(10);
+        b.conntrack_entries.set(5);
+        a.table_generation.set(7);
+        b.table_generation.set(6);
+        let s = Snapshot::read(&[a, b], 2);
+        assert_eq!(s.workers.len(), 2);
+        assert_eq!(
+            s.total.verdicts.to_wire,
+            TrafficCount {
+                packets: 2,
+                bytes: 150
+            }
+        );
+        assert_eq!(s.total.backend_packets, [0, 7]);
+        assert_eq!(s.total.conntrack.entries, 15);
+        assert_eq!(s.total.table_generation, 6, "the oldest in use");
+        assert_eq!(
+            s.total.nonzero_drops().collect::<Vec<_>>(),
+            [(DropReason::NoBackend, 1)]
+        );
+    }
+
+    #[test]
+    fn no_workers_read_as_zeros() {
+        let s = Snapshot::read(&[], 3);
+        assert!(s.workers.is_empty());
+        assert_eq!(s.total.backend_packets, [0, 0, 0]);
+        assert_eq!(s.total.table_generation, 0);
+    }
+}

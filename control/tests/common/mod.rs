@@ -1,0 +1,182 @@
+//! Shared by the API tests: a publisher over a few backends, the API served
+//! on an ephemeral loopback port, and a minimal HTTP/1.1 client.
+
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use control::api::{self, ApiState};
+use control::backends::{BackendSet, Publisher, TableSettings};
+use control::stats::SharedCounters;
+use dataplane::counters::WorkerCounters;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+pub const MAC: [u8; 6] = [2, 0, 0, 0, 0, 9];
+
+pub fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 1, 0, last)
+}
+
+/// A publisher over resolved backends 10.1.0.1..=n, weight 1, 1009-entry table.
+pub fn publisher(n: u8) -> Publisher {
+    let mut set = BackendSet::default();
+    for last in 1..=n {
+        set.add(ip(last), 1).unwrap();
+        set.set_mac(ip(last), Some(MAC)).unwrap();
+    }
+    let settings = TableSettings {
+        lb_ipv4: Ipv4Addr::new(192, 0, 2, 10),
+        lb_mac: [2, 0, 0, 0, 0, 1],
+        vips: Vec::new(),
+        seed: 3,
+        table_size: 1009,
+        mtu: 1500,
+    };
+    Publisher::new(settings, set).unwrap()
+}
+
+/// The API running on 127.0.0.1 until dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn start(publisher: Publisher, counters: Vec<SharedCounters>) -> Server {
+    let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(api::serve_on(
+        listener,
+        ApiState::new(publisher, counters),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Server {
+        addr,
+        stop: Some(stop),
+    }
+}
+
+pub fn workers(n: usize) -> Vec<SharedCounters> {
+    (0..n).map(|_| WorkerCounters::new_shared()).collect()
+}
+
+/// A response: status, content type, body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The `error` message of a JSON error body.
+    pub fn error(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error field: {}", self.body))
+            .to_owned()
+    }
+}
+
+/// Sends one request (`body` as JSON unless `content_type` says otherwise)
+/// and reads the whole answer.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: &str,
+) -> Answer {
+    try_send(addr, method, path, body, content_type)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"))
+}
+
+/// Sends a request whose first lines (request line and headers, each
+/// ending in CRLF) are given; Host and Connection are added.
+pub async fn send_with(addr: SocketAddr, head: &str) -> Answer {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    read_answer(&mut s).await.unwrap()
+}
+
+/// `GET path`, or why it failed (for servers that may not be up yet).
+pub async fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
+    try_send(addr, "GET", path, None, "").await
+}
+
+async fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: &str,
+) -> std::io::Result<Answer> {
+    let mut s = TcpStream::connect(addr).await?;
+    let body_headers = body.map_or(String::new(), |body| {
+        format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    });
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{body_headers}\r\n{}",
+        body.unwrap_or("")
+    );
+    s.write_all(request.as_bytes()).await?;
+    read_answer(&mut s).await
+}
+
+async fn read_answer(s: &mut TcpStream) -> std::io::Result<Answer> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await?;
+    let raw = String::from_utf8(raw).map_err(|_| bad("answer is not UTF-8"))?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no end of head"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Ok(Answer {
+        status,
+        content_type,
+        body: body.to_owned(),
+    })
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Answer {
+    send(addr, "GET", path, None, "").await
+}
+
+pub async fn json(addr: SocketAddr, method: &str, path: &str, body: &str) -> Answer {
+    send(addr, method, path, Some(body), "application/json").await
+}
