@@ -4,8 +4,8 @@
 pub mod api;
 pub mod backends;
 pub mod config;
-pub mod live;
 pub mod health;
+pub mod live;
 pub mod metrics;
 pub mod replay;
 pub mod report;

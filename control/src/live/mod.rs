@@ -18,14 +18,14 @@ pub mod neighbours;
 pub mod netlink;
 pub mod workers;
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dataplane::forwarding::{ForwardingSpec, ForwardingTable, TableHandle};
 use dataplane::io::offloads::{self, Offload, OffloadGuard};
 use tracing::{info, warn};
 
@@ -35,6 +35,10 @@ use host_rules::HostRules;
 use neighbours::{NextHop, Resolver};
 use workers::Workers;
 
+use crate::api::{self, ApiState};
+use crate::backends::Publisher;
+use crate::config::MacAddr;
+use crate::health::{self, HealthConfig};
 use crate::tables;
 
 /// How often next hops are re-read from the neighbour table.
@@ -67,39 +71,6 @@ impl StartError {
     }
 }
 
-/// The forwarding spec and its publishing, shared by the threads that
-/// change it (next-hop resolution now; the API and health checks).
-#[derive(Debug)]
-pub struct SharedSpec {
-    spec: Mutex<ForwardingSpec>,
-    handle: TableHandle,
-}
-
-impl SharedSpec {
-    /// Changes the spec with `change` and, when it reports a change,
-    /// publishes a new table with the next generation.
-    pub fn update(&self, change: impl FnOnce(&mut ForwardingSpec) -> bool) -> Result<(), String> {
-        let mut spec = self
-            .spec
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !change(&mut spec) {
-            return Ok(());
-        }
-        spec.generation += 1;
-        let table = ForwardingTable::build(&spec).map_err(|e| e.to_string())?;
-        self.handle.publish(table);
-        Ok(())
-    }
-
-    pub fn snapshot(&self) -> ForwardingSpec {
-        self.spec
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-}
-
 /// Runs the balancer until SIGINT or SIGTERM.
 pub fn run(args: &LiveArgs) -> Result<(), StartError> {
     let config = |e: crate::config::ConfigError| StartError::Config(e.to_string());
@@ -115,6 +86,19 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
             device.name
         ))
     })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::System(format!("starting the control runtime: {e}")))?;
+    // Bound first: a taken port fails the start before the system is touched.
+    let api_listener = match args.balancer.api.0 {
+        Some(addr) => Some(
+            runtime
+                .block_on(api::bind(addr))
+                .map_err(|e| StartError::System(e.to_string()))?,
+        ),
+        None => None,
+    };
     info!(
         device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
         "starting: packet I/O af_packet (this build's only live backend)"
@@ -128,58 +112,81 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         "nftables: the kernel's copies of balanced traffic are dropped"
     );
 
-    let mut spec = tables::forwarding_spec(&args.balancer, lb_ip);
-    spec.lb_mac = device.mac;
     let static_macs = args.balancer.backend_macs.0.clone();
-    let backends: Vec<Ipv4Addr> = spec.backends.iter().map(|b| b.addr).collect();
+    let targets: Vec<Ipv4Addr> = args
+        .balancer
+        .target_ips
+        .as_slice()
+        .iter()
+        .map(|t| t.addr)
+        .collect();
     let mut resolver = Resolver::new(device.index, &device.name)
         .map_err(|e| StartError::System(format!("opening rtnetlink: {e}")))?;
-    let hops = resolve_at_start(&mut resolver, &backends);
-    for backend in &mut spec.backends {
-        backend.mac = static_macs
-            .get(&backend.addr)
-            .map(|m| m.0)
-            .or_else(|| hops.get(&backend.addr).and_then(NextHop::mac));
+    let hops = resolve_at_start(&mut resolver, &targets);
+    for &backend in &targets {
         report_next_hop(
-            backend.addr,
-            static_macs.contains_key(&backend.addr),
-            hops.get(&backend.addr),
+            backend,
+            static_macs.contains_key(&backend),
+            hops.get(&backend),
         );
     }
-    let table = ForwardingTable::build(&spec).map_err(|e| StartError::Config(e.to_string()))?;
-    let shared = Arc::new(SharedSpec {
-        spec: Mutex::new(spec),
-        handle: TableHandle::new(table),
-    });
+    let mac_for = |ip: Ipv4Addr| {
+        static_macs
+            .get(&ip)
+            .map(|m| m.0)
+            .or_else(|| hops.get(&ip).and_then(NextHop::mac))
+    };
+    let mut settings = tables::table_settings(&args.balancer, lb_ip);
+    settings.lb_mac = device.mac;
+    let publisher = tables::backend_set(&args.balancer, mac_for)
+        .and_then(|set| Publisher::new(settings, set))
+        .map_err(|e| StartError::Config(e.to_string()))?;
 
     let io_config = workers::af_packet_config(&device.name, cores.len());
     let workers = Workers::start(
         &io_config,
         tables::worker_config(&args.balancer),
         &cores,
-        &shared.handle,
+        &publisher.handle(),
     )
     .map_err(StartError::System)?;
-    info!("running; SIGINT or SIGTERM stops");
 
     let stop = Arc::new(AtomicBool::new(false));
     let refresher = {
         let stop = Arc::clone(&stop);
-        let shared = Arc::clone(&shared);
+        let publisher = publisher.clone();
+        let static_macs = static_macs.clone();
         std::thread::Builder::new()
             .name("rr-neighbours".into())
-            .spawn(move || keep_next_hops(&mut resolver, &shared, &static_macs, &stop))
+            .spawn(move || keep_next_hops(&mut resolver, &publisher, &static_macs, &stop))
             .map_err(|e| StartError::System(format!("starting the neighbour thread: {e}")))?
     };
 
-    wait_for_signal(&workers);
+    runtime.block_on(async {
+        let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(&args.balancer));
+        let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+        let api_task = api_listener.map(|listener| {
+            info!(addr = ?listener.local_addr().ok(), "API listening");
+            let state = ApiState::new(publisher.clone(), workers.counters.clone());
+            tokio::spawn(api::serve_on(listener, state, async {
+                let _ = api_stopped.await;
+            }))
+        });
+        info!("running; SIGINT or SIGTERM stops");
+        wait_for_signal(&workers).await;
+        health.stop();
+        let _ = api_stop.send(());
+        if let Some(task) = api_task {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+    });
     stop.store(true, Ordering::Relaxed);
     let _ = refresher.join();
     let counters = workers.counters.clone();
     for error in workers.stop() {
         warn!("{error}");
     }
-    let table = shared.handle.load();
+    let table = publisher.handle().load();
     for (index, c) in counters.iter().enumerate() {
         println!("worker {index}:\n{}", crate::report::render(c, &table));
     }
@@ -241,30 +248,35 @@ fn report_next_hop(backend: Ipv4Addr, is_static: bool, hop: Option<&NextHop>) {
     }
 }
 
-/// Re-reads next hops every second until `stop`, publishing a new table
-/// when a backend's MAC changes, appears or goes away.
+/// Re-reads next hops every second (at once when the backend set changes)
+/// until `stop`, and tells the publisher when a backend's MAC changes,
+/// appears or goes away.
 fn keep_next_hops(
     resolver: &mut Resolver,
-    shared: &SharedSpec,
-    static_macs: &std::collections::BTreeMap<Ipv4Addr, crate::config::MacAddr>,
+    publisher: &Publisher,
+    static_macs: &BTreeMap<Ipv4Addr, MacAddr>,
     stop: &AtomicBool,
 ) {
     let mut last_error = None;
+    let mut seen_generation = publisher.generation();
     while !stop.load(Ordering::Relaxed) {
         let slice = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
-        while waited < RESOLVE_INTERVAL && !stop.load(Ordering::Relaxed) {
+        while waited < RESOLVE_INTERVAL
+            && !stop.load(Ordering::Relaxed)
+            && publisher.generation() == seen_generation
+        {
             std::thread::sleep(slice);
             waited += slice;
         }
-        let backends: Vec<Ipv4Addr> = shared
-            .snapshot()
-            .backends
+        seen_generation = publisher.generation();
+        let backends = publisher.backends();
+        let unresolved: Vec<Ipv4Addr> = backends
             .iter()
             .map(|b| b.addr)
             .filter(|a| !static_macs.contains_key(a))
             .collect();
-        let hops = match resolver.resolve(&backends) {
+        let hops = match resolver.resolve(&unresolved) {
             Ok(hops) => hops,
             Err(e) => {
                 let text = e.to_string();
@@ -275,57 +287,45 @@ fn keep_next_hops(
                 continue;
             }
         };
-        let result = shared.update(|spec| {
-            let mut changed = false;
-            for backend in &mut spec.backends {
-                if let Some(hop) = hops.get(&backend.addr) {
-                    let mac = hop.mac();
-                    if mac != backend.mac {
-                        if mac.is_some() {
-                            info!(backend = %backend.addr, next_hop = %hop, "next hop resolved");
-                        } else {
-                            warn!(backend = %backend.addr, "out of service: {hop}");
-                        }
-                        backend.mac = mac;
-                        changed = true;
-                    }
-                }
+        for backend in &backends {
+            let Some(hop) = hops.get(&backend.addr) else {
+                continue;
+            };
+            let mac = hop.mac();
+            if mac == backend.mac {
+                continue;
             }
-            changed
-        });
-        if let Err(e) = result {
-            warn!("publishing the forwarding table: {e}");
+            if mac.is_some() {
+                info!(backend = %backend.addr, next_hop = %hop, "next hop resolved");
+            } else {
+                warn!(backend = %backend.addr, "out of service: {hop}");
+            }
+            if let Err(e) = publisher.set_mac(backend.addr, mac) {
+                warn!(backend = %backend.addr, "publishing its next hop: {e}");
+            }
         }
+        seen_generation = publisher.generation();
     }
 }
 
-/// Blocks until SIGINT or SIGTERM, or until a worker dies.
-fn wait_for_signal(workers: &Workers) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Waits for SIGINT or SIGTERM, or until a worker dies.
+async fn wait_for_signal(workers: &Workers) {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     else {
-        warn!("cannot start the signal runtime; stopping");
+        warn!("cannot watch for SIGTERM; stopping");
         return;
     };
-    runtime.block_on(async {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return; }
-                _ = term.recv() => { info!("SIGTERM: stopping"); return; }
-                _ = tick.tick() => {
-                    if !workers.all_running() {
-                        warn!("a worker stopped on an I/O error; stopping");
-                        return;
-                    }
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return; }
+            _ = term.recv() => { info!("SIGTERM: stopping"); return; }
+            _ = tick.tick() => {
+                if !workers.all_running() {
+                    warn!("a worker stopped on an I/O error; stopping");
+                    return;
                 }
             }
         }
-    });
+    }
 }

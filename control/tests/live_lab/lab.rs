@@ -236,6 +236,14 @@ impl Lab {
         let ns = self.ns(host);
         Self::run(&["ip", "netns", "add", &ns]);
         self.hosts.push(ns.clone());
+        // IPv4 only: no IPv6 autoconfiguration noise on the links, and no
+        // addresses that change state (tentative -> valid) under a test.
+        for key in [
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ] {
+            Self::run(&["ip", "netns", "exec", &ns, "sysctl", "-qw", key]);
+        }
         Self::run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
     }
 
