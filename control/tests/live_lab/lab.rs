@@ -424,6 +424,83 @@ impl Lab {
         })
     }
 
+    /// Calls balancer `lb`'s HTTP API (on its namespace's loopback) and
+    /// returns the status code and the JSON body.
+    pub fn api(
+        &self,
+        lb: usize,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("http://127.0.0.1:9700{path}");
+        let mut args = vec![
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-X",
+            method,
+            "-w",
+            "\n%{http_code}",
+            &url,
+        ];
+        if let Some(body) = body {
+            args.extend_from_slice(&["-H", "content-type: application/json", "-d", body]);
+        }
+        let output = self.exec(&format!("lb{lb}"), &args);
+        let text = String::from_utf8_lossy(&output.stdout);
+        let (json, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let code = code.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "curl {method} {path}: {text} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (
+            code,
+            serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Balancer `lb`'s view of backend `ip` (`GET /backends`), if listed.
+    pub fn backend_view(&self, lb: usize, ip: Ipv4Addr) -> Option<serde_json::Value> {
+        let (code, body) = self.api(lb, "GET", "/backends", None);
+        assert_eq!(code, 200, "{body}");
+        let list = body.get("backends").unwrap_or(&body).as_array()?.clone();
+        list.into_iter().find(|b| b["ip"] == ip.to_string())
+    }
+
+    /// Waits (at most `limit`) until `check` holds for backend `ip`; returns how long it took.
+    pub fn wait_backend(
+        &self,
+        lb: usize,
+        ip: Ipv4Addr,
+        limit: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            if self.backend_view(lb, ip).as_ref().is_some_and(&check) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "backend {ip} not as expected after {limit:?}: {:?}",
+                self.backend_view(lb, ip)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills server `s`'s processes (the host stays up: a crashed service).
+    pub fn kill_server(&self, s: usize) {
+        for pid in pids_in(&self.ns(&format!("s{s}"))) {
+            // SAFETY: kill has no memory preconditions; the pid runs in our namespace.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
     /// True when `tool` is on the PATH.
     pub fn has(tool: &str) -> bool {
         succeeds(Command::new("sh").args(["-c", &format!("command -v {tool}")]))

@@ -232,3 +232,124 @@ fn two_balancers_with_one_seed_keep_every_connection_when_one_dies() {
     let counters = second.stop();
     assert!(reported(&counters, "to_wire") > 0, "{counters}");
 }
+
+/// The servers whose connections were disrupted in a hold report.
+fn disrupted_hosts(report: &Value) -> BTreeMap<String, u64> {
+    let mut hosts = BTreeMap::new();
+    for d in report["hold"]["disruptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        *hosts
+            .entry(d["host"].as_str().unwrap_or("?").to_owned())
+            .or_insert(0) += 1;
+    }
+    hosts
+}
+
+#[test]
+fn adding_and_removing_backends_by_api_leaves_connections_to_survivors_in_place() {
+    lab_or_skip!();
+    let lab = Lab::up("rrlb6", 216, 1, 4);
+    let balancer = lab.start_balancer(1, &[]);
+    let events = lab.work.path().join("hold.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(8), &events);
+    std::thread::sleep(Duration::from_secs(3));
+    let (s2, s4) = (lab.server_ip(2), lab.server_ip(4));
+    let (code, body) = lab.api(
+        1,
+        "POST",
+        "/backends",
+        Some(&format!(r#"{{"ip": "{s4}", "weight": 1}}"#)),
+    );
+    assert!(code == 200 || code == 201, "POST /backends: {code} {body}");
+    let (code, body) = lab.api(1, "DELETE", &format!("/backends/{s2}"), None);
+    assert!((200..300).contains(&code), "DELETE: {code} {body}");
+    let report = hold.finish();
+    let disrupted = disrupted_hosts(&report);
+    assert!(
+        disrupted.keys().all(|host| host == "s2"),
+        "only connections to the removed backend may move or break: {disrupted:?}\n{report}"
+    );
+    println!("held connections disrupted, by server: {disrupted:?}");
+
+    lab.wait_backend(1, s4, Duration::from_secs(5), |b| b["in_rotation"] == true);
+    let report = lab.mconnect("c2", &["--nconn", "3000"]);
+    assert_all_succeeded(&report, 3000);
+    let split = split(&report);
+    assert!(
+        !split.contains_key("s2"),
+        "no new connection reaches the removed backend: {split:?}"
+    );
+    for server in ["s1", "s3", "s4"] {
+        let n = split.get(server).copied().unwrap_or(0);
+        assert!(
+            (700..=1300).contains(&n),
+            "{server} got {n} of 3000: {split:?}"
+        );
+    }
+    balancer.stop();
+}
+
+#[test]
+fn a_killed_backend_is_taken_out_by_health_checks_and_new_connections_all_succeed() {
+    lab_or_skip!();
+    let lab = Lab::up("rrlb7", 217, 1, 3);
+    let health = [
+        ("RR_HEALTH", format!("http:{}/healthz", lab::PROBE_PORT)),
+        ("RR_HEALTH_INTERVAL", "200ms".into()),
+        ("RR_HEALTH_TIMEOUT", "200ms".into()),
+        ("RR_HEALTH_FALL", "3".into()),
+        ("RR_HEALTH_RISE", "2".into()),
+    ];
+    let balancer = lab.start_balancer(1, &health);
+    let s2 = lab.server_ip(2);
+    lab.wait_backend(1, s2, Duration::from_secs(5), |b| {
+        b["health"] == "up" && b["in_rotation"] == true
+    });
+    lab.kill_server(2);
+    let detection = lab.wait_backend(1, s2, Duration::from_secs(10), |b| b["health"] == "down");
+    println!(
+        "health checks took s2 out {detection:?} after it was killed (interval 200ms, fall 3)"
+    );
+    assert_eq!(lab.backend_view(1, s2).unwrap()["in_rotation"], false);
+    let report = lab.mconnect("c1", &["--nconn", "1000"]);
+    assert_all_succeeded(&report, 1000);
+    assert!(!split(&report).contains_key("s2"), "{report}");
+    balancer.stop();
+}
+
+#[test]
+fn a_drained_backend_keeps_its_connections_and_gets_no_new_ones() {
+    lab_or_skip!();
+    let lab = Lab::up("rrlb8", 218, 1, 3);
+    let balancer = lab.start_balancer(1, &[]);
+    let events = lab.work.path().join("hold.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(7), &events);
+    std::thread::sleep(Duration::from_secs(3));
+    let s2 = lab.server_ip(2);
+    let (code, body) = lab.api(
+        1,
+        "PATCH",
+        &format!("/backends/{s2}"),
+        Some(r#"{"drain": true}"#),
+    );
+    assert_eq!(code, 200, "PATCH drain: {body}");
+    // New connections while the held ones go on.
+    let fresh = lab.mconnect("c2", &["--nconn", "1000"]);
+    assert_all_succeeded(&fresh, 1000);
+    assert!(
+        !split(&fresh).contains_key("s2"),
+        "a drained backend takes no new connection: {fresh}"
+    );
+    let report = hold.finish();
+    assert_all_succeeded(&report, 300);
+    assert!(
+        split(&report).get("s2").copied().unwrap_or(0) > 0,
+        "s2 had connections to keep: {report}"
+    );
+    assert_eq!(report["hold"]["moved"], 0, "{report}");
+    assert_eq!(report["hold"]["broken"], 0, "{report}");
+    balancer.stop();
+}
