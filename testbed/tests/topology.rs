@@ -59,6 +59,11 @@ name = "c"
 links = [ { network = "lan", address = "10.205.21.3" } ]
 "#;
 
+/// Runs `testbed ARGS`.
+fn testbed(args: &[&str]) -> Output {
+    Command::new(TESTBED).args(args).output().unwrap()
+}
+
 /// Removes the test's lab (and its scratch directory) when dropped.
 struct LabGuard {
     prefix: String,
@@ -99,12 +104,8 @@ impl LabGuard {
             prefix: prefix.to_owned(),
             scratch,
         };
-        guard.testbed(&["cleanup", "--prefix", prefix]);
+        testbed(&["cleanup", "--prefix", prefix]);
         Some(guard)
-    }
-
-    fn testbed(&self, args: &[&str]) -> Output {
-        Command::new(TESTBED).args(args).output().unwrap()
     }
 
     /// `testbed up` of `topology` (a file's text) with the test's prefix;
@@ -117,7 +118,7 @@ impl LabGuard {
 
     fn up_file(&self, file: &Path) {
         let work = self.scratch.join("work");
-        let output = self.testbed(&[
+        let output = testbed(&[
             "up",
             file.to_str().unwrap(),
             "-p",
@@ -141,7 +142,7 @@ impl LabGuard {
     }
 
     fn status(&self) -> serde_json::Value {
-        let output = self.testbed(&["status", "--prefix", &self.prefix, "--json"]);
+        let output = testbed(&["status", "--prefix", &self.prefix, "--json"]);
         assert!(output.status.success(), "{output:?}");
         serde_json::from_slice(&output.stdout).unwrap()
     }
@@ -169,7 +170,7 @@ impl LabGuard {
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
-        self.testbed(&["cleanup", "--prefix", &self.prefix]);
+        testbed(&["cleanup", "--prefix", &self.prefix]);
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
@@ -272,7 +273,7 @@ fn a_forwarding_router_joins_two_subnets_and_down_removes_the_lab() {
     );
     // The lab's namespaces have no route to anything else.
     assert!(!ping(&client, "10.205.99.1".parse().unwrap()));
-    let output = lab.testbed(&["down", "-p", &lab.prefix]);
+    let output = testbed(&["down", "-p", &lab.prefix]);
     assert!(output.status.success(), "{output:?}");
     lab.assert_gone();
 }
@@ -306,7 +307,7 @@ fn the_lb_lab_example_lets_clients_reach_servers_and_balancers_through_the_route
             "{client} -> {target}"
         );
     }
-    let output = lab.testbed(&["down", EXAMPLE, "-p", &lab.prefix]);
+    let output = testbed(&["down", EXAMPLE, "-p", &lab.prefix]);
     assert!(output.status.success(), "{output:?}");
     lab.assert_gone();
 }
@@ -342,7 +343,7 @@ fn down_removes_every_namespace_link_bridge_and_background_process() {
     assert_eq!(std::fs::read_to_string(&echoed).unwrap(), "hello from a\n");
     assert!(ping(&lab.namespace("c"), "10.205.21.1".parse().unwrap()));
 
-    let output = lab.testbed(&["down", "-p", &lab.prefix]);
+    let output = testbed(&["down", "-p", &lab.prefix]);
     assert!(output.status.success(), "{output:?}");
     lab.assert_gone();
     assert!(pids.iter().all(|&pid| !running(pid)), "{pids:?}");
@@ -356,7 +357,7 @@ fn cleanup_removes_a_lab_made_by_up_processes_included() {
     lab.up(BRIDGED);
     let pids = recorded_pids(&lab.status());
     assert!(pids.iter().any(|&pid| running(pid)));
-    let output = lab.testbed(&["cleanup", "--prefix", &lab.prefix]);
+    let output = testbed(&["cleanup", "--prefix", &lab.prefix]);
     assert!(output.status.success(), "{output:?}");
     lab.assert_gone();
     assert!(pids.iter().all(|&pid| !running(pid)), "{pids:?}");
@@ -401,7 +402,7 @@ fn status_json_lists_hosts_impairments_and_the_partition_in_force() {
     );
     assert_eq!(state["partition"], serde_json::Value::Null);
 
-    let output = lab.testbed(&["partition", "-p", &lab.prefix, "a|c"]);
+    let output = testbed(&["partition", "-p", &lab.prefix, "a|c"]);
     assert!(output.status.success(), "{output:?}");
     assert!(!ping(&lab.namespace("c"), "10.205.21.1".parse().unwrap()));
     assert!(ping(&lab.namespace("c"), "10.205.21.2".parse().unwrap()));
@@ -411,7 +412,7 @@ fn status_json_lists_hosts_impairments_and_the_partition_in_force() {
         state["partition"]["drops"],
         serde_json::json!([{"node": "a", "drops": ["c"]}, {"node": "c", "drops": ["a"]}])
     );
-    let text = lab.testbed(&["status", "-p", &lab.prefix]);
+    let text = testbed(&["status", "-p", &lab.prefix]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("partition \"a|c\""), "{text}");
     assert!(text.contains("a drops c; c drops a"), "{text}");
@@ -420,7 +421,7 @@ fn status_json_lists_hosts_impairments_and_the_partition_in_force() {
         "{text}"
     );
 
-    let output = lab.testbed(&["partition", "-p", &lab.prefix, "heal"]);
+    let output = testbed(&["partition", "-p", &lab.prefix, "heal"]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(lab.status()["partition"], serde_json::Value::Null);
     assert!(ping(&lab.namespace("c"), "10.205.21.1".parse().unwrap()));
@@ -436,7 +437,7 @@ fn a_failed_up_removes_what_it_made() {
     testbed::lab::netns::create("rrtp7-server").unwrap();
     let file = lab.scratch.join("lab.toml");
     std::fs::write(&file, ROUTED).unwrap();
-    let output = lab.testbed(&["up", file.to_str().unwrap(), "-p", &lab.prefix]);
+    let output = testbed(&["up", file.to_str().unwrap(), "-p", &lab.prefix]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("rrtp7-server"), "{stderr}");
@@ -450,7 +451,7 @@ fn a_second_up_with_the_same_prefix_is_refused_and_leaves_the_first() {
     };
     lab.up(ROUTED);
     let file = lab.scratch.join("lab.toml");
-    let output = lab.testbed(&["up", file.to_str().unwrap(), "-p", &lab.prefix]);
+    let output = testbed(&["up", file.to_str().unwrap(), "-p", &lab.prefix]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -3,6 +3,7 @@
 //! addresses, routes and impairments; the background processes and whether
 //! they still run; the partition in force.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -66,8 +67,9 @@ pub fn describe(state: &LabState) -> String {
         None => describe_star(state),
     };
     for process in &state.processes {
-        text.push_str(&format!(
-            "  process {} on {}: {} ({})\n",
+        let _ = writeln!(
+            text,
+            "  process {} on {}: {} ({})",
             process.pid,
             process.host,
             process.command,
@@ -76,17 +78,19 @@ pub fn describe(state: &LabState) -> String {
             } else {
                 "ended"
             }
-        ));
+        );
     }
-    match &state.partition {
-        Some(partition) => text.push_str(&format!(
-            "  partition {:?} (seed {}, since {}): {}\n",
+    if let Some(partition) = &state.partition {
+        let _ = writeln!(
+            text,
+            "  partition {:?} (seed {}, since {}): {}",
             partition.spec,
             partition.seed,
             partition.applied_at,
             partition.describe()
-        )),
-        None => text.push_str("  partition: none\n"),
+        );
+    } else {
+        text.push_str("  partition: none\n");
     }
     text
 }
@@ -104,10 +108,11 @@ fn describe_star(state: &LabState) -> String {
         plan.bridge_address
     );
     for host in &plan.hosts {
-        text.push_str(&format!(
-            "  {:>5}  {:<16} {:<16} {:<15}  {}\n",
+        let _ = writeln!(
+            text,
+            "  {:>5}  {:<16} {:<16} {:<15}  {}",
             host.index, host.namespace, host.link, host.address, host.command
-        ));
+        );
     }
     text
 }
@@ -130,40 +135,43 @@ fn describe_topology(state: &LabState, topology: &TopologyPlan) -> String {
             Medium::Bridge { bridge, .. } => format!("bridge {bridge}"),
             Medium::PointToPoint => "point-to-point".to_owned(),
         };
-        text.push_str(&format!(
-            "  network {} {} ({medium})\n",
+        let _ = writeln!(
+            text,
+            "  network {} {} ({medium})",
             network.name, network.cidr
-        ));
+        );
     }
     for host in &topology.hosts {
-        text.push_str(&format!(
-            "  host {} (namespace {}{})\n",
+        let _ = writeln!(
+            text,
+            "  host {} (namespace {}{})",
             host.name,
             host.namespace,
             if host.forward { ", forwarding" } else { "" }
-        ));
+        );
         for interface in &host.interfaces {
             let peer = match &interface.peer {
                 Peer::Bridge { link } => format!("bridge end {link}"),
                 Peer::Host { host, interface } => format!("to {host} {interface}"),
             };
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 "    {} {}/{} on {} ({peer})",
                 interface.name, interface.address, interface.prefix_len, interface.network
-            ));
+            );
             if let Some(tbf) = &interface.tbf {
-                text.push_str(&format!(", tbf {tbf}"));
+                let _ = write!(text, ", tbf {tbf}");
             }
             if let Some(netem) = &interface.netem {
-                text.push_str(&format!(", netem {netem}"));
+                let _ = write!(text, ", netem {netem}");
             }
             text.push('\n');
         }
         for address in &host.addresses {
-            text.push_str(&format!("    address {address}\n"));
+            let _ = writeln!(text, "    address {address}");
         }
         for route in &host.routes {
-            text.push_str(&format!("    route {route}\n"));
+            let _ = writeln!(text, "    route {route}");
         }
     }
     text

@@ -47,13 +47,14 @@ impl BackgroundProcess {
     pub fn is_running(&self) -> bool {
         start_time(self.pid) == Some(self.start_time)
     }
+}
 
-    fn signal(&self, signal: libc::c_int) {
-        if self.is_running() {
-            // SAFETY: kill has no memory effects; the pid was checked just
-            // now to name the process this lab started.
-            unsafe { libc::kill(self.pid, signal) };
-        }
+/// Sends `signal` to `process` while its pid still names it.
+fn signal(process: &BackgroundProcess, signal: libc::c_int) {
+    if process.is_running() {
+        // SAFETY: kill has no memory effects; the pid was checked just now
+        // to name the process this lab started.
+        unsafe { libc::kill(process.pid, signal) };
     }
 }
 
@@ -134,7 +135,7 @@ pub fn stop(processes: &[BackgroundProcess], grace: Duration) {
     if running().next().is_none() {
         return;
     }
-    running().for_each(|p| p.signal(libc::SIGTERM));
+    running().for_each(|p| signal(p, libc::SIGTERM));
     let step = Duration::from_millis(20);
     let mut waited = Duration::ZERO;
     while waited < grace {
@@ -144,7 +145,7 @@ pub fn stop(processes: &[BackgroundProcess], grace: Duration) {
             return;
         }
     }
-    running().for_each(|p| p.signal(libc::SIGKILL));
+    running().for_each(|p| signal(p, libc::SIGKILL));
 }
 
 #[cfg(test)]
