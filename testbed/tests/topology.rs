@@ -428,6 +428,34 @@ fn status_json_lists_hosts_impairments_and_the_partition_in_force() {
 }
 
 #[test]
+fn cleanup_removes_a_lab_whose_up_was_killed_once_its_state_existed() {
+    let Some(lab) = LabGuard::new("rrtp9-", &[("tc", "-V")]) else {
+        return;
+    };
+    let file = lab.scratch.join("lab.toml");
+    std::fs::write(&file, BRIDGED).unwrap();
+    let mut up = Command::new(TESTBED)
+        .args(["up", file.to_str().unwrap(), "-p", &lab.prefix])
+        .args(["--work-dir", lab.scratch.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed as soon as its state file exists: wherever the build was then,
+    // cleanup must find and remove all of it.
+    let started = Instant::now();
+    while !lab.state_file().exists() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    up.kill().unwrap();
+    up.wait().unwrap();
+    assert!(lab.state_file().exists(), "up never wrote its state file");
+    let output = testbed(&["cleanup", "--prefix", &lab.prefix]);
+    assert!(output.status.success(), "{output:?}");
+    lab.assert_gone();
+}
+
+#[test]
 fn a_failed_up_removes_what_it_made() {
     let Some(lab) = LabGuard::new("rrtp7-", &[]) else {
         return;
@@ -467,7 +495,7 @@ fn a_second_up_with_the_same_prefix_is_refused_and_leaves_the_first() {
 #[test]
 fn a_bad_file_is_refused_with_its_name_line_and_what_is_accepted() {
     // No root needed: the file is refused before anything is made.
-    let dir = std::env::temp_dir().join(format!("rrtp9-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rrtp-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bad.toml");
     let wrong = "{ network = \"rigth\", address = \"10.205.12.2\" }";
