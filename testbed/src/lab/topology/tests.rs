@@ -189,6 +189,24 @@ fn an_address_outside_its_network_is_refused_with_the_range_accepted() {
 }
 
 #[test]
+fn a_link_address_may_repeat_its_networks_prefix_length_but_not_another() {
+    let plan =
+        TopologyPlan::from_toml(&changed("\"10.205.1.2\"", "\"10.205.1.2/24\""), None).unwrap();
+    let client = &plan.host("client").unwrap().interfaces[0];
+    assert_eq!(
+        (client.address, client.prefix_len),
+        (Ipv4Addr::new(10, 205, 1, 2), 24)
+    );
+    let error = refused(&changed("\"10.205.1.2\"", "\"10.205.1.2/16\""));
+    assert!(
+        error
+            .message
+            .contains("has another prefix length than network \"front\" (10.205.1.0/24)"),
+        "{error}"
+    );
+}
+
+#[test]
 fn duplicate_addresses_hosts_and_networks_are_refused() {
     let error = refused(&changed(
         "address = \"10.205.1.2\"",
