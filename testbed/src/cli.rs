@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::lab::topology::{DownArgs, UpArgs};
 use crate::lab::{CleanupArgs, RunArgs, StatusArgs};
 use crate::mconnect::MconnectArgs;
 use crate::partition::command::PartitionArgs;
@@ -31,9 +32,13 @@ pub enum Command {
     ToxiproxyCli(ToxiproxyCliArgs),
     /// Runs commands in a lab: N instances each in a namespace on one bridge.
     Run(RunArgs),
+    /// Builds a lab from a topology file (networks, routers, named hosts) and returns once it is ready.
+    Up(UpArgs),
+    /// Removes a lab made by `up` (namespaces, bridges, links, processes, sysctls, state file).
+    Down(DownArgs),
     /// Removes a lab (namespaces, links, bridge, processes, state file).
     Cleanup(CleanupArgs),
-    /// Shows a lab's hosts and addresses.
+    /// Shows a lab's hosts, interfaces, addresses, routes, impairments and partition.
     Status(StatusArgs),
     /// Partitions a running lab (Jepsen grudges, one-way cuts, intermittent), or heals it.
     Partition(PartitionArgs),

@@ -11,6 +11,8 @@ fn main() -> ExitCode {
         Command::Proxy(args) => testbed::proxy::main(&args),
         Command::ToxiproxyCli(args) => testbed::toxiproxy_cli::main(&args),
         Command::Run(args) => testbed::lab::run::main(&args),
+        Command::Up(args) => testbed::lab::topology::up::main_up(&args),
+        Command::Down(args) => testbed::lab::topology::up::main_down(&args),
         Command::Cleanup(args) => testbed::lab::cleanup(&args),
         Command::Status(args) => testbed::lab::status(&args),
         Command::Partition(args) => testbed::partition::command::main(&args),

@@ -1,5 +1,5 @@
-//! Network labs in namespaces (the play-style `testbed run`, with `cleanup`
-//! and `status`).
+//! Network labs in namespaces: the play-style star of `testbed run`, the
+//! topologies of `testbed up FILE.toml`, with `cleanup` and `status`.
 //!
 //! - [`plan`]: names and addresses of a lab, from its prefix and subnet.
 //! - [`netns`] and [`netlink`]: named namespaces and the rtnetlink requests
@@ -9,6 +9,10 @@
 //! - [`sysctl`]: machine-wide settings a lab changes and restores.
 //! - [`tbf`]: token-bucket shaping of the instances' links (`--tbf`).
 //! - [`run`]: `testbed run`.
+//! - [`topology`]: labs of several networks and named hosts from a TOML
+//!   file (`testbed up`, `testbed down`).
+//! - [`teardown`]: removing any lab from its state file (`cleanup`, `down`).
+//! - [`status`]: `testbed status`.
 
 pub mod build;
 pub mod netlink;
@@ -16,8 +20,11 @@ pub mod netns;
 pub mod plan;
 pub mod run;
 pub mod state;
+pub mod status;
 pub mod sysctl;
 pub mod tbf;
+pub mod teardown;
+pub mod topology;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -47,31 +54,16 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// `testbed cleanup`: removes the lab's processes, namespaces and bridge,
-/// then its state file. Without a state file (or a damaged one) it still
-/// removes what carries the prefix.
+/// `testbed cleanup`: removes the lab's processes, namespaces, bridges and
+/// links, then its state file (see [`teardown::remove_lab`]).
 pub fn cleanup(args: &CleanupArgs) -> ExitCode {
     if let Err(error) = plan::check_prefix(&args.prefix) {
         eprintln!("testbed cleanup: {error}");
         return ExitCode::from(2);
     }
-    let dir = Path::new(state::STATE_DIR);
-    let (bridge, saved) = match LabState::load_in(dir, &args.prefix) {
-        Ok(Some(state)) => (state.plan.bridge, state.sysctls),
-        Ok(None) => (plan::bridge_name(&args.prefix), Vec::new()),
-        Err(error) => {
-            eprintln!("testbed cleanup: state file unreadable ({error}); removing by prefix");
-            (plan::bridge_name(&args.prefix), Vec::new())
-        }
-    };
-    let mut problems = build::remove(&args.prefix, &bridge, std::time::Duration::from_secs(2));
-    problems.extend(sysctl::restore(&saved));
+    let problems = teardown::remove_lab(Path::new(state::STATE_DIR), &args.prefix);
     for problem in &problems {
         eprintln!("testbed cleanup: {problem}");
-    }
-    if let Err(error) = LabState::remove_in(dir, &args.prefix) {
-        eprintln!("testbed cleanup: state file: {error}");
-        return ExitCode::FAILURE;
     }
     if problems.is_empty() {
         ExitCode::SUCCESS
@@ -80,72 +72,7 @@ pub fn cleanup(args: &CleanupArgs) -> ExitCode {
     }
 }
 
-/// `testbed status`: the hosts and addresses of one lab, or of every lab
-/// with a state file.
+/// `testbed status`: see [`status::main`].
 pub fn status(args: &StatusArgs) -> ExitCode {
-    let dir = Path::new(state::STATE_DIR);
-    let prefixes = match &args.prefix {
-        Some(prefix) => vec![prefix.clone()],
-        None => state::prefixes_in(dir),
-    };
-    let mut labs = Vec::new();
-    for prefix in &prefixes {
-        match LabState::load_in(dir, prefix) {
-            Ok(Some(state)) => labs.push(state),
-            Ok(None) => {
-                eprintln!(
-                    "testbed status: no lab with prefix {prefix:?} (no {})",
-                    state::path(prefix).display()
-                );
-                return ExitCode::FAILURE;
-            }
-            Err(error) => {
-                eprintln!("testbed status: {}: {error}", state::path(prefix).display());
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    if args.json {
-        // One lab: its state; all labs: a list of states.
-        let text = if args.prefix.is_some() {
-            serde_json::to_string_pretty(&labs[0])
-        } else {
-            serde_json::to_string_pretty(&labs)
-        };
-        match text {
-            Ok(text) => println!("{text}"),
-            Err(error) => {
-                eprintln!("testbed status: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
-        return ExitCode::SUCCESS;
-    }
-    if labs.is_empty() {
-        println!("no labs (no state files in {})", state::STATE_DIR);
-    }
-    for state in &labs {
-        print_lab(state);
-    }
-    ExitCode::SUCCESS
-}
-
-fn print_lab(state: &LabState) {
-    let plan = &state.plan;
-    println!(
-        "lab {} (run pid {}, created {}): {} hosts on {} ({} at {})",
-        plan.prefix,
-        state.owner_pid,
-        state.created_at,
-        plan.hosts.len(),
-        plan.cidr,
-        plan.bridge,
-        plan.bridge_address
-    );
-    for host in &plan.hosts {
-        println!(
-            "  {:>5}  {:<16} {:<16} {:<15}  {}",
-            host.index, host.namespace, host.link, host.address, host.command
-        );
-    }
+    status::main(args)
 }

@@ -17,6 +17,9 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::protocols::NETLINK_ROUTE;
 use netlink_sys::{Socket, SocketAddr};
@@ -160,6 +163,82 @@ impl Netlink {
         })
     }
 
+    /// Creates a veth pair whose two ends are made directly in other
+    /// namespaces: `name` in the one open at `namespace` (on bridge
+    /// `controller` of that namespace when given, and up), `peer` in the one
+    /// open at `peer_namespace` (down). Made in place, the ends never take a
+    /// name in this namespace, so their names cannot clash here.
+    pub fn add_veth_between(
+        &mut self,
+        end: VethEnd<'_>,
+        peer: VethEnd<'_>,
+    ) -> Result<(), NetlinkError> {
+        let mut peer_message = LinkMessage::default();
+        peer_message.attributes = vec![LinkAttribute::IfName(peer.name.to_owned())];
+        if let Some(fd) = peer.namespace {
+            peer_message.attributes.push(LinkAttribute::NetNsFd(fd));
+        }
+        let mut message = LinkMessage::default();
+        message.attributes = vec![LinkAttribute::IfName(end.name.to_owned())];
+        if let Some(fd) = end.namespace {
+            message.attributes.push(LinkAttribute::NetNsFd(fd));
+        }
+        if let Some(controller) = end.controller {
+            message.header.flags = LinkFlags::Up;
+            message.header.change_mask = LinkFlags::Up;
+            message
+                .attributes
+                .push(LinkAttribute::Controller(controller));
+        }
+        message.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_message))),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(message), true, || {
+            format!("creating veth {} (peer {})", end.name, peer.name)
+        })
+    }
+
+    /// Adds an IPv4 route to the main table: `destination/prefix_len`
+    /// through `gateway` and/or out of link `device` (at least one).
+    pub fn add_route(
+        &mut self,
+        destination: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+        device: Option<u32>,
+        shown_as: &str,
+    ) -> Result<(), NetlinkError> {
+        let mut message = RouteMessage::default();
+        message.header.address_family = AddressFamily::Inet;
+        message.header.destination_prefix_length = prefix_len;
+        message.header.table = RouteHeader::RT_TABLE_MAIN;
+        message.header.protocol = RouteProtocol::Boot;
+        // Without a gateway the destination is on the link itself.
+        message.header.scope = if gateway.is_some() {
+            RouteScope::Universe
+        } else {
+            RouteScope::Link
+        };
+        message.header.kind = RouteType::Unicast;
+        if prefix_len > 0 {
+            message
+                .attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet(destination)));
+        }
+        if let Some(gateway) = gateway {
+            message
+                .attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        }
+        if let Some(device) = device {
+            message.attributes.push(RouteAttribute::Oif(device));
+        }
+        self.request(RouteNetlinkMessage::NewRoute(message), true, || {
+            format!("adding route {shown_as}")
+        })
+    }
+
     /// Sets link `index` up.
     pub fn set_up(&mut self, index: u32, name: &str) -> Result<(), NetlinkError> {
         let mut message = LinkMessage::default();
@@ -217,6 +296,17 @@ impl Netlink {
             format!("adding {address}/{prefix_len} to {name}")
         })
     }
+}
+
+/// One end of a veth pair made by [`Netlink::add_veth_between`].
+#[derive(Debug, Clone, Copy)]
+pub struct VethEnd<'a> {
+    pub name: &'a str,
+    /// The namespace to create it in (an open namespace file); `None`: the
+    /// socket's own.
+    pub namespace: Option<RawFd>,
+    /// The bridge to put it on (an index in its namespace).
+    pub controller: Option<u32>,
 }
 
 /// The index of interface `name` in the calling thread's network namespace.

@@ -154,6 +154,9 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         owner_pid: std::process::id(),
         created_at: chrono::Utc::now().to_rfc3339(),
         sysctls: sysctl::save(&changes),
+        topology: None,
+        processes: Vec::new(),
+        partition: None,
     };
     // Saved before anything changes, so that cleanup can undo any part.
     lab_state
@@ -240,9 +243,15 @@ fn start_partitions(
     Ok(Some(std::thread::spawn(move || {
         // A day is a horizon no lab outlives; the instances ending stops it.
         let horizon = Duration::from_secs(24 * 3600);
-        if let Err(error) =
-            partition::command::run_schedule(&nodes, &spec, timing, seed, horizon, &PARTITIONS_DONE)
-        {
+        if let Err(error) = partition::command::run_schedule(
+            &nodes,
+            &spec,
+            timing,
+            seed,
+            horizon,
+            &PARTITIONS_DONE,
+            &mut |_| {},
+        ) {
             eprintln!("testbed: partition schedule: {error}");
         }
     })))

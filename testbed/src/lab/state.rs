@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::LabPlan;
 use super::sysctl::SavedSysctl;
+use super::topology::{BackgroundProcess, TopologyPlan};
+use crate::partition::record::PartitionRecord;
 
 /// Where state files live (one `PREFIX.json` per lab).
 pub const STATE_DIR: &str = "/run/testbed";
@@ -16,6 +18,8 @@ pub const STATE_DIR: &str = "/run/testbed";
 /// What `cleanup` and `status` need to know about a lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabState {
+    /// The star lab of `testbed run`; for a topology lab (`testbed up`), a
+    /// plan with its prefix and no hosts, the lab being in `topology`.
     pub plan: LabPlan,
     /// The `testbed run` process that owns the lab.
     pub owner_pid: u32,
@@ -24,6 +28,15 @@ pub struct LabState {
     /// Machine-wide sysctls the lab changed, with their previous values.
     #[serde(default)]
     pub sysctls: Vec<SavedSysctl>,
+    /// The lab `testbed up` made from a topology file.
+    #[serde(default)]
+    pub topology: Option<TopologyPlan>,
+    /// The background commands `testbed up` started.
+    #[serde(default)]
+    pub processes: Vec<BackgroundProcess>,
+    /// The partition `testbed partition` put in place, until healed.
+    #[serde(default)]
+    pub partition: Option<PartitionRecord>,
 }
 
 pub fn path_in(dir: &Path, prefix: &str) -> PathBuf {
@@ -72,6 +85,21 @@ impl LabState {
         }
     }
 
+    /// Reads the state of lab `prefix`, changes it with `change` and writes
+    /// it back; `None` when there is no such lab.
+    pub fn update_in(
+        dir: &Path,
+        prefix: &str,
+        change: impl FnOnce(&mut Self),
+    ) -> io::Result<Option<Self>> {
+        let Some(mut state) = Self::load_in(dir, prefix)? else {
+            return Ok(None);
+        };
+        change(&mut state);
+        state.save_in(dir)?;
+        Ok(Some(state))
+    }
+
     pub fn remove_in(dir: &Path, prefix: &str) -> io::Result<()> {
         match fs::remove_file(path_in(dir, prefix)) {
             Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
@@ -86,6 +114,29 @@ mod tests {
     use crate::lab::plan::Ipv4Cidr;
 
     #[test]
+    fn a_state_file_from_before_topologies_still_loads() {
+        let state = LabState {
+            plan: LabPlan::new(
+                "old-",
+                "10.9.0.0/24".parse().unwrap(),
+                &[("true".into(), 1)],
+            )
+            .unwrap(),
+            owner_pid: 1,
+            created_at: String::new(),
+            sysctls: Vec::new(),
+            topology: None,
+            processes: Vec::new(),
+            partition: None,
+        };
+        let mut json: serde_json::Value = serde_json::to_value(&state).unwrap();
+        for field in ["sysctls", "topology", "processes", "partition"] {
+            json.as_object_mut().unwrap().remove(field);
+        }
+        assert_eq!(serde_json::from_value::<LabState>(json).unwrap(), state);
+    }
+
+    #[test]
     fn state_survives_a_save_and_load_and_is_gone_after_removal() {
         let dir = std::env::temp_dir().join(format!("tb-state-{}", std::process::id()));
         let cidr: Ipv4Cidr = "10.9.0.0/24".parse().unwrap();
@@ -97,10 +148,22 @@ mod tests {
                 path: "/proc/sys/net/ipv4/neigh/default/gc_thresh1".into(),
                 value: "128".into(),
             }],
+            topology: None,
+            processes: Vec::new(),
+            partition: None,
         };
         state.save_in(&dir).unwrap();
-        assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state));
+        assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state.clone()));
         assert_eq!(prefixes_in(&dir), ["st-"]);
+        let updated = LabState::update_in(&dir, "st-", |s| s.owner_pid = 7).unwrap();
+        assert_eq!(updated.map(|s| s.owner_pid), Some(7));
+        assert_eq!(
+            LabState::load_in(&dir, "st-").unwrap().unwrap().owner_pid,
+            7
+        );
+        assert!(LabState::update_in(&dir, "none-", |_| {})
+            .unwrap()
+            .is_none());
         LabState::remove_in(&dir, "st-").unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), None);
         let _ = fs::remove_dir_all(&dir);

@@ -7,8 +7,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// A `tbf` qdisc: `rate R burst B (latency L | limit N)`, values in `tc`'s
-/// units (`10mbit`, `32kb`, `50ms`, `1500`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// units (`10mbit`, `32kb`, `50ms`, `1500`). Stored (state files) as its text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct TbfSpec {
     pub rate: String,
     pub burst: String,
@@ -22,6 +23,10 @@ pub enum TbfBound {
     Limit(String),
 }
 
+/// The tbf forms accepted, for error messages.
+pub const ACCEPTED: &str = "expected \"rate R burst B latency L\" (or \"limit N\" for latency), \
+                            e.g. \"rate 10mbit burst 32kbit latency 50ms\"";
+
 /// Why a `--tbf` spec was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TbfError {
@@ -31,12 +36,7 @@ pub struct TbfError {
 
 impl fmt::Display for TbfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "--tbf {:?}: {}; expected \"rate R burst B latency L\" (or \"limit N\" for \
-             latency), e.g. \"rate 10mbit burst 32kbit latency 50ms\"",
-            self.spec, self.reason
-        )
+        write!(f, "--tbf {:?}: {}; {ACCEPTED}", self.spec, self.reason)
     }
 }
 
@@ -94,6 +94,20 @@ impl std::str::FromStr for TbfSpec {
     }
 }
 
+impl TryFrom<String> for TbfSpec {
+    type Error = TbfError;
+
+    fn try_from(text: String) -> Result<Self, TbfError> {
+        text.parse()
+    }
+}
+
+impl From<TbfSpec> for String {
+    fn from(spec: TbfSpec) -> Self {
+        spec.to_string()
+    }
+}
+
 impl fmt::Display for TbfSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "rate {} burst {} ", self.rate, self.burst)?;
@@ -120,6 +134,12 @@ pub fn per_instance(specs: &[TbfSpec], hosts: usize) -> Result<Vec<TbfSpec>, Str
 /// Installs `spec` as the root qdisc of each `(link, spec)`, with one
 /// `tc -batch` process.
 pub fn apply(links: &[(String, TbfSpec)]) -> Result<(), String> {
+    apply_in(None, links)
+}
+
+/// [`apply`] for links of network namespace `namespace` (`tc -n`), or of the
+/// machine's when `None`.
+pub fn apply_in(namespace: Option<&str>, links: &[(String, TbfSpec)]) -> Result<(), String> {
     if links.is_empty() {
         return Ok(());
     }
@@ -128,7 +148,11 @@ pub fn apply(links: &[(String, TbfSpec)]) -> Result<(), String> {
         // Writing to a String cannot fail.
         let _ = writeln!(batch, "qdisc replace dev {link} root tbf {spec}");
     }
-    let mut tc = Command::new("tc")
+    let mut tc = Command::new("tc");
+    if let Some(namespace) = namespace {
+        tc.args(["-n", namespace]);
+    }
+    let mut tc = tc
         .args(["-batch", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -143,7 +167,8 @@ pub fn apply(links: &[(String, TbfSpec)]) -> Result<(), String> {
     let output = tc.wait_with_output().map_err(|e| format!("tc: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "tc -batch failed: {}",
+            "tc -batch{} failed: {}",
+            namespace.map(|n| format!(" in {n}")).unwrap_or_default(),
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }

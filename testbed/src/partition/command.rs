@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::record::{record, PartitionRecord};
 use super::schedule::{schedule, timing_of, Action, Timing};
 use super::{apply, heal, Grudge, Node, PartitionSpec};
 use crate::lab::state::{LabState, STATE_DIR};
@@ -20,7 +21,8 @@ pub struct PartitionArgs {
     pub prefix: String,
     /// halves, random-halves, one, bridge, majorities-ring, `a,b|c,d`,
     /// `a->b[;c->d]`, bucket fractions like "0.5 0.5 interval 10s duration 5s",
-    /// or `heal`. Nodes are named by instance index.
+    /// or `heal`. Nodes are named by instance index (`testbed run`) or by
+    /// host name (`testbed up`).
     pub spec: String,
     /// Seed of the random forms and schedules.
     #[arg(long, default_value = "1")]
@@ -59,9 +61,11 @@ fn run(args: &PartitionArgs) -> Result<(), String> {
                 args.prefix
             )
         })?;
-    let nodes = nodes_of(&state.plan);
+    let nodes = nodes_of_lab(&state);
+    let keep = |partition| record(&args.state_dir, &args.prefix, partition);
     if args.spec.trim() == "heal" {
         heal(&nodes)?;
+        keep(None)?;
         println!("lab {}: healed", args.prefix);
         return Ok(());
     }
@@ -77,18 +81,39 @@ fn run(args: &PartitionArgs) -> Result<(), String> {
     if timing == Timing::Once {
         let grudge = Grudge::from_spec(&spec, &names, args.seed)?;
         apply(&nodes, &grudge)?;
+        keep(Some(PartitionRecord::new(
+            &args.spec, args.seed, &grudge, &names,
+        )))?;
         println!("lab {}: {}", args.prefix, describe(&grudge, &names));
         return Ok(());
     }
     let never = AtomicBool::new(false);
-    run_schedule(&nodes, &spec, timing, args.seed, args.run_for, &never)?;
+    let mut on_step = |grudge: Option<&Grudge>| {
+        let step = grudge.map(|g| PartitionRecord::new(&args.spec, args.seed, g, &names));
+        if let Err(error) = keep(step) {
+            eprintln!("testbed partition: {error}");
+        }
+    };
+    let played = run_schedule(
+        &nodes,
+        &spec,
+        timing,
+        args.seed,
+        args.run_for,
+        &never,
+        &mut on_step,
+    );
+    // Healed at the end even when a step failed.
     heal(&nodes)?;
+    keep(None)?;
+    played?;
     println!("{:>8.3}s healed (end)", args.run_for.as_secs_f64());
     Ok(())
 }
 
 /// Plays a partition schedule on `nodes` until `horizon` has passed or
-/// `stop` is set, printing each step. Leaves the last step in place.
+/// `stop` is set, printing each step and telling `on_step` (the grudge cut,
+/// or `None` for a heal). Leaves the last step in place.
 pub fn run_schedule(
     nodes: &[Node],
     spec: &PartitionSpec,
@@ -96,6 +121,7 @@ pub fn run_schedule(
     seed: u64,
     horizon: Duration,
     stop: &AtomicBool,
+    on_step: &mut dyn FnMut(Option<&Grudge>),
 ) -> Result<(), String> {
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     let events = schedule(spec, timing, &names, seed, horizon)?;
@@ -116,6 +142,7 @@ pub fn run_schedule(
         match event.action {
             Action::Cut(grudge) => {
                 apply(nodes, &grudge)?;
+                on_step(Some(&grudge));
                 println!(
                     "{:>8.3}s cut: {}",
                     event.at.as_secs_f64(),
@@ -124,6 +151,7 @@ pub fn run_schedule(
             }
             Action::Heal => {
                 heal(nodes)?;
+                on_step(None);
                 println!("{:>8.3}s healed", event.at.as_secs_f64());
             }
         }
@@ -140,6 +168,24 @@ pub fn nodes_of(plan: &crate::lab::plan::LabPlan) -> Vec<Node> {
             name: h.index.to_string(),
             namespace: h.namespace.clone(),
             addrs: vec![h.address.into()],
+        })
+        .collect()
+}
+
+/// The nodes of any lab: a topology lab's hosts by name (with the
+/// addresses of their links, not the extra ones, which several hosts may
+/// share), or a star lab's instances by index.
+pub fn nodes_of_lab(state: &LabState) -> Vec<Node> {
+    let Some(topology) = &state.topology else {
+        return nodes_of(&state.plan);
+    };
+    topology
+        .hosts
+        .iter()
+        .map(|h| Node {
+            name: h.name.clone(),
+            namespace: h.namespace.clone(),
+            addrs: h.interfaces.iter().map(|i| i.address.into()).collect(),
         })
         .collect()
 }

@@ -7,6 +7,7 @@
 pub mod command;
 pub mod grudge;
 pub mod nft;
+pub mod record;
 pub mod schedule;
 pub mod spec;
 

@@ -1,0 +1,178 @@
+//! `testbed status`: what a lab is made of, from its state file: a star's
+//! instances, or a topology's networks and hosts with their interfaces,
+//! addresses, routes and impairments; the background processes and whether
+//! they still run; the partition in force.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::state::{self, LabState};
+use super::topology::{Medium, Peer, TopologyPlan};
+use super::StatusArgs;
+
+/// `testbed status`: one lab (`--prefix`) or every lab with a state file;
+/// `--json` prints the state (one lab) or a list of states.
+pub fn main(args: &StatusArgs) -> ExitCode {
+    let dir = Path::new(state::STATE_DIR);
+    let prefixes = match &args.prefix {
+        Some(prefix) => vec![prefix.clone()],
+        None => state::prefixes_in(dir),
+    };
+    let mut labs = Vec::new();
+    for prefix in &prefixes {
+        match LabState::load_in(dir, prefix) {
+            Ok(Some(state)) => labs.push(state),
+            Ok(None) => {
+                eprintln!(
+                    "testbed status: no lab with prefix {prefix:?} (no {})",
+                    state::path(prefix).display()
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(error) => {
+                eprintln!("testbed status: {}: {error}", state::path(prefix).display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if args.json {
+        let text = if args.prefix.is_some() {
+            serde_json::to_string_pretty(&labs[0])
+        } else {
+            serde_json::to_string_pretty(&labs)
+        };
+        match text {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("testbed status: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    if labs.is_empty() {
+        println!("no labs (no state files in {})", state::STATE_DIR);
+    }
+    for state in &labs {
+        print!("{}", describe(state));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The text `testbed status` prints for one lab.
+pub fn describe(state: &LabState) -> String {
+    let mut text = match &state.topology {
+        Some(topology) => describe_topology(state, topology),
+        None => describe_star(state),
+    };
+    for process in &state.processes {
+        let _ = writeln!(
+            text,
+            "  process {} on {}: {} ({})",
+            process.pid,
+            process.host,
+            process.command,
+            if process.is_running() {
+                "running"
+            } else {
+                "ended"
+            }
+        );
+    }
+    if let Some(partition) = &state.partition {
+        let _ = writeln!(
+            text,
+            "  partition {:?} (seed {}, since {}): {}",
+            partition.spec,
+            partition.seed,
+            partition.applied_at,
+            partition.describe()
+        );
+    } else {
+        text.push_str("  partition: none\n");
+    }
+    text
+}
+
+fn describe_star(state: &LabState) -> String {
+    let plan = &state.plan;
+    let mut text = format!(
+        "lab {} (run pid {}, created {}): {} hosts on {} ({} at {})\n",
+        plan.prefix,
+        state.owner_pid,
+        state.created_at,
+        plan.hosts.len(),
+        plan.cidr,
+        plan.bridge,
+        plan.bridge_address
+    );
+    for host in &plan.hosts {
+        let _ = writeln!(
+            text,
+            "  {:>5}  {:<16} {:<16} {:<15}  {}",
+            host.index, host.namespace, host.link, host.address, host.command
+        );
+    }
+    text
+}
+
+fn describe_topology(state: &LabState, topology: &TopologyPlan) -> String {
+    let mut text = format!(
+        "lab {} (up pid {}, created {}): {} hosts, {} networks\n",
+        topology.prefix,
+        state.owner_pid,
+        state.created_at,
+        topology.hosts.len(),
+        topology.networks.len()
+    );
+    for network in &topology.networks {
+        let medium = match &network.medium {
+            Medium::Bridge {
+                bridge,
+                address: Some(address),
+            } => format!("bridge {bridge}, machine at {address}"),
+            Medium::Bridge { bridge, .. } => format!("bridge {bridge}"),
+            Medium::PointToPoint => "point-to-point".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "  network {} {} ({medium})",
+            network.name, network.cidr
+        );
+    }
+    for host in &topology.hosts {
+        let _ = writeln!(
+            text,
+            "  host {} (namespace {}{})",
+            host.name,
+            host.namespace,
+            if host.forward { ", forwarding" } else { "" }
+        );
+        for interface in &host.interfaces {
+            let peer = match &interface.peer {
+                Peer::Bridge { link } => format!("bridge end {link}"),
+                Peer::Host { host, interface } => format!("to {host} {interface}"),
+            };
+            let _ = write!(
+                text,
+                "    {} {}/{} on {} ({peer})",
+                interface.name, interface.address, interface.prefix_len, interface.network
+            );
+            if let Some(tbf) = &interface.tbf {
+                let _ = write!(text, ", tbf {tbf}");
+            }
+            if let Some(netem) = &interface.netem {
+                let _ = write!(text, ", netem {netem}");
+            }
+            text.push('\n');
+        }
+        for address in &host.addresses {
+            let _ = writeln!(text, "    address {address}");
+        }
+        for route in &host.routes {
+            let _ = writeln!(text, "    route {route}");
+        }
+    }
+    text
+}
