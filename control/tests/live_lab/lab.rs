@@ -8,11 +8,13 @@
 //! ```text
 //!  c1 10.N.1.2 ─┐                  ┌─ lb1 10.N.2.10, lb2 .11 (rusty_rail on eth0)
 //!  c2 10.N.1.3 ─┴─ r .1 | .1 (eth1)┼─ s1 10.N.2.21, s2 .22, s3 .23, s4 .24
-//!        front 10.N.1.0/24         back 10.N.2.0/24 (bridges in namespace {prefix}sw)
+//!        front 10.N.1.0/24         back 10.N.2.0/24 (bridges {prefix}front, {prefix}back)
 //! ```
 //!
-//! Every namespace, process and file belongs to the test that made it and
-//! goes when its `Lab` drops, also when the test fails.
+//! The lab itself is a topology file brought up by `testbed up` and taken
+//! down by `testbed down` (see [`Lab::topology`]). Every namespace, process
+//! and file belongs to the test that made it and goes when its `Lab` drops,
+//! also when the test fails.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -91,7 +93,6 @@ pub struct Lab {
     pub servers: usize,
     pub work: tempfile::TempDir,
     children: Vec<Child>,
-    hosts: Vec<String>,
 }
 
 /// One `rusty_rail` process.
@@ -122,8 +123,43 @@ impl Lab {
         self.back(20 + index as u8)
     }
 
-    /// Builds the lab with `balancers` balancer hosts (not yet running
-    /// `rusty_rail`) and `servers` servers, all serving.
+    /// The lab as a topology file for `testbed up`: `front` (router and
+    /// clients) and `back` (router, balancers, servers), the router
+    /// forwarding between them.
+    pub fn topology(&self, balancers: usize, servers: usize) -> String {
+        let mut text = format!(
+            "prefix = \"{}\"\n\
+             [[network]]\nname = \"front\"\ncidr = \"10.{n}.1.0/24\"\n\
+             [[network]]\nname = \"back\"\ncidr = \"10.{n}.2.0/24\"\n\
+             [[host]]\nname = \"r\"\nforward = true\n\
+             links = [ {{ network = \"front\", address = \"{}\" }}, {{ network = \"back\", address = \"{}\" }} ]\n",
+            self.prefix,
+            self.front(1),
+            self.back(1),
+            n = self.net
+        );
+        let mut host = |name: String, network: &str, address: Ipv4Addr, gateway: Ipv4Addr| {
+            let _ = write!(
+                text,
+                "[[host]]\nname = \"{name}\"\nlinks = [ {{ network = \"{network}\", address = \"{address}\" }} ]\n\
+                 routes = [ \"default via {gateway}\" ]\n"
+            );
+        };
+        for c in 1..=2u8 {
+            host(format!("c{c}"), "front", self.front(1 + c), self.front(1));
+        }
+        for b in 1..=balancers {
+            host(format!("lb{b}"), "back", self.balancer_ip(b), self.back(1));
+        }
+        for s in 1..=servers {
+            host(format!("s{s}"), "back", self.server_ip(s), self.back(1));
+        }
+        text
+    }
+
+    /// Brings the lab up with `testbed up` from [`topology`](Self::topology),
+    /// with `balancers` balancer hosts (not yet running `rusty_rail`) and
+    /// `servers` servers, all serving.
     pub fn up(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
         let mut lab = Self {
             prefix: prefix.to_owned(),
@@ -131,37 +167,23 @@ impl Lab {
             servers,
             work: tempfile::tempdir().expect("work dir"),
             children: Vec::new(),
-            hosts: Vec::new(),
         };
-        lab.remove_leftovers();
-        let sw = lab.ns("sw");
-        lab.add_host("sw");
-        Self::run(&["ip", "-n", &sw, "link", "add", "front", "type", "bridge"]);
-        Self::run(&["ip", "-n", &sw, "link", "add", "back", "type", "bridge"]);
-        Self::run(&["ip", "-n", &sw, "link", "set", "front", "up"]);
-        Self::run(&["ip", "-n", &sw, "link", "set", "back", "up"]);
-        lab.add_host("r");
-        lab.attach("r", "eth0", "front", lab.front(1));
-        lab.attach("r", "eth1", "back", lab.back(1));
-        lab.sysctl("r", "net.ipv4.ip_forward", "1");
-        for c in 1..=2u8 {
-            let host = format!("c{c}");
-            lab.add_host(&host);
-            lab.attach(&host, "eth0", "front", lab.front(1 + c));
-            lab.default_route(&host, lab.front(1));
-        }
-        for b in 1..=balancers {
-            let host = format!("lb{b}");
-            lab.add_host(&host);
-            lab.attach(&host, "eth0", "back", lab.balancer_ip(b));
-            lab.default_route(&host, lab.back(1));
-        }
-        for s in 1..=servers {
-            let host = format!("s{s}");
-            lab.add_host(&host);
-            lab.attach(&host, "eth0", "back", lab.server_ip(s));
-            lab.default_route(&host, lab.back(1));
-        }
+        let testbed = testbed();
+        let testbed = testbed.to_str().unwrap();
+        // A lab a crashed earlier run left behind goes first.
+        let _ = Command::new(testbed)
+            .args(["cleanup", "--prefix", prefix])
+            .output();
+        let file = lab.work.path().join("lab.toml");
+        fs::write(&file, lab.topology(balancers, servers)).expect("topology file");
+        let hosts_dir = lab.work.path().join("hosts");
+        Self::run(&[
+            testbed,
+            "up",
+            file.to_str().unwrap(),
+            "--work-dir",
+            hosts_dir.to_str().unwrap(),
+        ]);
         let remotes: Vec<String> = (1..=balancers)
             .map(|b| lab.balancer_ip(b).to_string())
             .collect();
@@ -171,7 +193,7 @@ impl Lab {
             "r",
             "encap",
             &[
-                testbed().to_str().unwrap(),
+                testbed,
                 "tunnel",
                 "encap",
                 "--tun",
@@ -230,70 +252,6 @@ impl Lab {
                 &probe,
             ],
         );
-    }
-
-    pub fn add_host(&mut self, host: &str) {
-        let ns = self.ns(host);
-        Self::run(&["ip", "netns", "add", &ns]);
-        self.hosts.push(ns.clone());
-        // IPv4 only: no IPv6 autoconfiguration noise on the links, and no
-        // addresses that change state (tentative -> valid) under a test.
-        for key in [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ] {
-            Self::run(&["ip", "netns", "exec", &ns, "sysctl", "-qw", key]);
-        }
-        Self::run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-    }
-
-    fn attach(&self, host: &str, ifname: &str, bridge: &str, addr: Ipv4Addr) {
-        let sw = self.ns("sw");
-        let ns = self.ns(host);
-        let port = format!("{host}-{ifname}");
-        Self::run(&[
-            "ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns",
-            &ns,
-        ]);
-        Self::run(&[
-            "ip", "-n", &sw, "link", "set", &port, "master", bridge, "up",
-        ]);
-        Self::run(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{addr}/24"),
-            "dev",
-            ifname,
-        ]);
-        Self::run(&["ip", "-n", &ns, "link", "set", ifname, "up"]);
-    }
-
-    fn default_route(&self, host: &str, via: Ipv4Addr) {
-        Self::run(&[
-            "ip",
-            "-n",
-            &self.ns(host),
-            "route",
-            "add",
-            "default",
-            "via",
-            &via.to_string(),
-        ]);
-    }
-
-    pub fn sysctl(&self, host: &str, key: &str, value: &str) {
-        Self::run(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.ns(host),
-            "sysctl",
-            "-qw",
-            &format!("{key}={value}"),
-        ]);
     }
 
     /// Runs a command; panics (failing the test, which still cleans up) on failure.
@@ -538,7 +496,7 @@ impl Lab {
     pub fn host_snapshot(&self, host: &str) -> String {
         let mut text = String::new();
         for args in [
-            &["ip", "-o", "addr"][..],
+            &["ip", "-4", "-o", "addr"][..],
             &["ip", "route"],
             &["nft", "list", "ruleset"],
         ] {
@@ -597,15 +555,6 @@ impl Lab {
             .expect("mconnect --keep");
         HoldRun { child }
     }
-
-    fn remove_leftovers(&self) {
-        for entry in fs::read_dir("/run/netns").into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&self.prefix) {
-                remove_namespace(&name);
-            }
-        }
-    }
 }
 
 /// Runs `f` on a thread inside namespace `ns` and returns its result.
@@ -636,25 +585,23 @@ pub fn pids_in(ns: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-fn remove_namespace(ns: &str) {
-    for pid in pids_in(ns) {
-        // SAFETY: kill has no memory preconditions; the pid runs in our namespace.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    let _ = Command::new("ip")
-        .args(["netns", "del", ns])
-        .stderr(Stdio::null())
-        .status();
-}
-
 impl Drop for Lab {
     fn drop(&mut self) {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for ns in self.hosts.iter().rev() {
-            remove_namespace(ns);
+        // `testbed down` stops what runs in the namespaces, then removes
+        // them, the bridges and the state file.
+        let down = Command::new(testbed())
+            .args(["down", "--prefix", &self.prefix])
+            .output();
+        if let Some(output) = down.ok().filter(|o| !o.status.success()) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "testbed down: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         if std::thread::panicking() {
             // Keep the logs of a failed test where the failure message can point.

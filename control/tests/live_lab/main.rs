@@ -1,7 +1,7 @@
 //! `rusty_rail` end to end: the real binary on `AF_PACKET` in a lab of
 //! network namespaces (see `lab.rs`), driven by real clients.
 //!
-//! Each test owns the prefix `rrlbN` and the subnets `10.(210+N).{1,2}.0/24`,
+//! Each test owns the prefix `rrlbN-` and the subnets `10.(210+N).{1,2}.0/24`,
 //! and removes everything it made when it ends, also when it fails. Tests
 //! skip (printing `skipped: <reason>`) when not root or without `ip netns`,
 //! `nft` or `/dev/net/tun`.
@@ -50,7 +50,7 @@ fn reported(report: &str, name: &str) -> u64 {
 #[test]
 fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vip() {
     lab_or_skip!();
-    let mut lab = Lab::up("rrlb1", 211, 1, 3);
+    let mut lab = Lab::up("rrlb1-", 211, 1, 3);
     let balancer = lab.start_balancer(1, &[]);
 
     let captured = capture::start(&lab.ns("s1"), 300, Duration::from_secs(20));
@@ -122,7 +122,7 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
 #[test]
 fn the_host_keeps_working_while_it_runs_and_is_as_before_after_it_exits() {
     lab_or_skip!();
-    let mut lab = Lab::up("rrlb2", 212, 1, 2);
+    let mut lab = Lab::up("rrlb2-", 212, 1, 2);
     // GRO on, as on a real NIC: the balancer turns it off and back on.
     lab.set_offloads("lb1", &[(Offload::Gro, true)]);
     let before = lab.host_snapshot("lb1");
@@ -190,7 +190,7 @@ fn the_host_keeps_working_while_it_runs_and_is_as_before_after_it_exits() {
 #[test]
 fn hostile_frames_are_counted_by_reason_and_do_not_stop_balancing() {
     lab_or_skip!();
-    let lab = Lab::up("rrlb3", 213, 1, 2);
+    let lab = Lab::up("rrlb3-", 213, 1, 2);
     let balancer = lab.start_balancer(1, &[]);
     let sent = hostile::send_all(&lab);
     // Normal traffic keeps flowing after (and the balancer is still there).
@@ -212,7 +212,7 @@ fn hostile_frames_are_counted_by_reason_and_do_not_stop_balancing() {
 #[test]
 fn two_balancers_with_one_seed_keep_every_connection_when_one_dies() {
     lab_or_skip!();
-    let lab = Lab::up("rrlb5", 215, 2, 3);
+    let lab = Lab::up("rrlb5-", 215, 2, 3);
     let first = lab.start_balancer(1, &[]);
     let second = lab.start_balancer(2, &[]);
     let events = lab.work.path().join("hold.jsonl");
@@ -251,7 +251,7 @@ fn disrupted_hosts(report: &Value) -> BTreeMap<String, u64> {
 #[test]
 fn adding_and_removing_backends_by_api_leaves_connections_to_survivors_in_place() {
     lab_or_skip!();
-    let lab = Lab::up("rrlb6", 216, 1, 4);
+    let lab = Lab::up("rrlb6-", 216, 1, 4);
     let balancer = lab.start_balancer(1, &[]);
     let events = lab.work.path().join("hold.jsonl");
     let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(8), &events);
@@ -295,7 +295,7 @@ fn adding_and_removing_backends_by_api_leaves_connections_to_survivors_in_place(
 #[test]
 fn a_killed_backend_is_taken_out_by_health_checks_and_new_connections_all_succeed() {
     lab_or_skip!();
-    let lab = Lab::up("rrlb7", 217, 1, 3);
+    let lab = Lab::up("rrlb7-", 217, 1, 3);
     let health = [
         ("RR_HEALTH", format!("http:{}/healthz", lab::PROBE_PORT)),
         ("RR_HEALTH_INTERVAL", "200ms".into()),
@@ -323,7 +323,7 @@ fn a_killed_backend_is_taken_out_by_health_checks_and_new_connections_all_succee
 #[test]
 fn a_drained_backend_keeps_its_connections_and_gets_no_new_ones() {
     lab_or_skip!();
-    let lab = Lab::up("rrlb8", 218, 1, 3);
+    let lab = Lab::up("rrlb8-", 218, 1, 3);
     let balancer = lab.start_balancer(1, &[]);
     let events = lab.work.path().join("hold.jsonl");
     let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(7), &events);
