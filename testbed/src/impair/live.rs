@@ -73,7 +73,10 @@ pub enum LiveError {
     /// A packet socket could not be opened on a side.
     Socket(AfPacketError),
     /// Moving frames failed on a side.
-    Run { interface: String, source: io::Error },
+    Run {
+        interface: String,
+        source: io::Error,
+    },
     /// The emulator thread could not be started or ended by a panic.
     Thread(String),
 }
@@ -171,7 +174,10 @@ fn enter(file: Option<&(String, File)>, name: &str) -> Result<(), LiveError> {
 
 /// Turns [`FAR_END_OFFLOADS`] off on `interface` in `namespace` (the
 /// caller's when `None`); the guard turns them back on when dropped.
-pub fn prepare_far_end(namespace: Option<&str>, interface: &str) -> Result<OffloadGuard, LiveError> {
+pub fn prepare_far_end(
+    namespace: Option<&str>,
+    interface: &str,
+) -> Result<OffloadGuard, LiveError> {
     let interface = interface.to_owned();
     in_namespace(namespace, move || {
         Ok(offloads::disable(&interface, &FAR_END_OFFLOADS)?)
@@ -257,7 +263,9 @@ impl EmulatedLink {
             }
             Err(_) => {
                 let _ = thread.join();
-                Err(LiveError::Thread("emulator thread ended before starting".into()))
+                Err(LiveError::Thread(
+                    "emulator thread ended before starting".into(),
+                ))
             }
         }
     }

@@ -8,9 +8,11 @@
 //! - [`state`]: the state file under `/run/testbed` that `cleanup` reads.
 //! - [`sysctl`]: machine-wide settings a lab changes and restores.
 //! - [`tbf`]: token-bucket shaping of the instances' links (`--tbf`).
+//! - [`netem`]: impaired instance links (`--netem`, `--impair`).
 //! - [`run`]: `testbed run`.
 
 pub mod build;
+pub mod netem;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
@@ -146,6 +148,16 @@ fn print_lab(state: &LabState) {
         println!(
             "  {:>5}  {:<16} {:<16} {:<15}  {}",
             host.index, host.namespace, host.link, host.address, host.command
+        );
+    }
+    for link in &state.netem {
+        println!(
+            "  {:>5}  netem ({}, seed {}) on {}: {}",
+            link.index,
+            link.mode.name(),
+            link.seed,
+            link.link,
+            link.spec
         );
     }
 }

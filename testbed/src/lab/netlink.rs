@@ -188,6 +188,16 @@ impl Netlink {
         })
     }
 
+    /// Takes link `index` off its bridge (`ip link set NAME nomaster`).
+    pub fn release_from_controller(&mut self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.attributes = vec![LinkAttribute::Controller(0)];
+        self.request(RouteNetlinkMessage::SetLink(message), false, || {
+            format!("taking {name} off its bridge")
+        })
+    }
+
     /// Deletes link `name`.
     pub fn delete_link(&mut self, name: &str) -> Result<(), NetlinkError> {
         let mut message = LinkMessage::default();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::netem::LinkImpairment;
 use super::plan::LabPlan;
 use super::sysctl::SavedSysctl;
 
@@ -24,6 +25,9 @@ pub struct LabState {
     /// Machine-wide sysctls the lab changed, with their previous values.
     #[serde(default)]
     pub sysctls: Vec<SavedSysctl>,
+    /// The instances' impaired links (`--netem`), for `status`.
+    #[serde(default)]
+    pub netem: Vec<LinkImpairment>,
 }
 
 pub fn path_in(dir: &Path, prefix: &str) -> PathBuf {
@@ -97,6 +101,7 @@ mod tests {
                 path: "/proc/sys/net/ipv4/neigh/default/gc_thresh1".into(),
                 value: "128".into(),
             }],
+            netem: Vec::new(),
         };
         state.save_in(&dir).unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state));
