@@ -384,3 +384,40 @@ fn wait_readable(a: &AfPacketIo, b: &AfPacketIo, timeout: Duration) -> io::Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> NetemSpec {
+        NetemSpec::parse("delay 1ms").unwrap()
+    }
+
+    #[test]
+    fn an_unknown_interface_is_an_error_naming_it() {
+        let error =
+            EmulatedLink::start(None, "rrne-none0", "rrne-none1", &spec(), &spec(), 1).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("\"rrne-none0\""), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_namespace_is_an_error_naming_it() {
+        let error =
+            EmulatedLink::start(Some("rrne-nons"), "a", "b", &spec(), &spec(), 1).unwrap_err();
+        assert!(
+            matches!(&error, LiveError::Namespace { name, .. } if name == "rrne-nons"),
+            "{error}"
+        );
+        let error = prepare_far_end(Some("rrne-nons"), "eth0").unwrap_err();
+        assert!(error.to_string().contains("\"rrne-nons\""), "{error}");
+    }
+
+    #[test]
+    fn the_two_directions_draw_from_different_seeds() {
+        let (ab, ba) = direction_seeds(5);
+        assert_eq!(ab, 5);
+        assert_ne!(ab, ba);
+        assert_eq!(direction_seeds(5), (ab, ba), "derived, not random");
+    }
+}

@@ -1,13 +1,18 @@
 //! Link impairment of a lab's instances (`--netem SPEC`, `--impair MODE`).
 //!
 //! - `userspace` (the default): each impaired instance's root-side veth
-//!   (`{prefix}v{i}`) is taken off the bridge, a second pair
-//!   `{prefix}m{i}` (on the bridge) / `{prefix}n{i}` joins the bridge, and an
+//!   (`{prefix}v{i}`) is taken off the bridge and moved into the lab's
+//!   emulator namespace `{prefix}emu`, a second pair `{prefix}m{i}` (on the
+//!   bridge) / `{prefix}n{i}` (in `{prefix}emu`) joins the bridge, and an
 //!   [`EmulatedLink`] thread in this process bridges `{prefix}v{i}` and
 //!   `{prefix}n{i}`, applying the spec in both directions, seeded with
-//!   `--seed` + the instance's index. The far ends (`eth0` in the instance,
+//!   `--seed` + the instance's index. The emulator namespace has no
+//!   addresses, so no stack answers on the emulator's interfaces (in the
+//!   machine's namespace the kernel would answer ARP for the bridge address
+//!   on them, around the emulator). The far ends (`eth0` in the instance,
 //!   `{prefix}m{i}` on the bridge) get their checksum and segmentation
-//!   offloads turned off ([`FAR_END_OFFLOADS`]).
+//!   offloads turned off ([`live::FAR_END_OFFLOADS`]). `--tbf` shapes on
+//!   `{prefix}m{i}`, still the bridge's way toward the instance.
 //! - `kernel`: `sch_netem` on both ends of the instance's link (`tc qdisc
 //!   replace ... netem SPEC` on `{prefix}v{i}` and on `eth0` inside); checked
 //!   before the lab is built, with an error pointing to `userspace` where the
@@ -23,6 +28,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -139,6 +145,22 @@ pub fn bridge_side(prefix: &str, index: usize) -> String {
     format!("{prefix}m{index}")
 }
 
+/// The namespace of a lab's emulator interfaces.
+pub fn emulator_namespace(prefix: &str) -> String {
+    format!("{prefix}emu")
+}
+
+/// Where `--tbf` shapes the traffic toward instance `host`: its root-side
+/// veth, or with a userspace impairment the bridge-side end of the
+/// emulator's pair.
+pub fn shaped_link(plan: &LabPlan, host: &Host, impaired: bool, mode: ImpairMode) -> String {
+    if impaired && mode == ImpairMode::Userspace {
+        bridge_side(&plan.prefix, host.index)
+    } else {
+        host.link.clone()
+    }
+}
+
 /// The emulator's end of that pair.
 pub fn emulator_side(prefix: &str, index: usize) -> String {
     format!("{prefix}n{index}")
@@ -213,11 +235,16 @@ impl LabImpairment {
 
 /// Applies the impairments to a built lab. Must run in the machine's
 /// network namespace. `specs` has one spec per host (or none).
+///
+/// `bridges_up` is when the lab's bridges were created: userspace
+/// emulators start only once the bridges' unsolicited IGMP reports are over
+/// ([`igmp_settle`]), at most about a second after it.
 pub fn apply(
     plan: &LabPlan,
     specs: &[NetemArg],
     mode: ImpairMode,
     seed: u64,
+    bridges_up: Instant,
 ) -> Result<LabImpairment, String> {
     if specs.is_empty() {
         return Ok(LabImpairment::default());
@@ -227,7 +254,7 @@ pub fn apply(
             apply_kernel(plan, specs)?;
             Ok(LabImpairment::default())
         }
-        ImpairMode::Userspace => apply_userspace(plan, specs, seed),
+        ImpairMode::Userspace => apply_userspace(plan, specs, seed, bridges_up),
     }
 }
 
@@ -243,19 +270,54 @@ fn disable_ipv6(interface: &str) -> Result<(), String> {
     }
 }
 
-fn apply_userspace(plan: &LabPlan, specs: &[NetemArg], seed: u64) -> Result<LabImpairment, String> {
+/// How long after coming up a bridge may still send unsolicited IGMP
+/// reports: with multicast snooping on, a bridge joins the all-snoopers
+/// group and reports it `igmp_qrv` times, the repeats at random within
+/// `igmpv3_unsolicited_report_interval`. Through an emulator they would take
+/// random draws at random times, so that two runs with the same seed would
+/// not drop the same packets.
+pub fn igmp_settle(bridge: &str) -> Duration {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+    };
+    let interval_ms = read(&format!(
+        "/proc/sys/net/ipv4/conf/{bridge}/igmpv3_unsolicited_report_interval"
+    ))
+    .unwrap_or(1000);
+    let repeats = read("/proc/sys/net/ipv4/igmp_qrv")
+        .unwrap_or(2)
+        .saturating_sub(1);
+    // Bounded, whatever the sysctls say: a lab does not wait minutes.
+    Duration::from_millis((interval_ms * repeats).min(10_000) + 50)
+}
+
+fn apply_userspace(
+    plan: &LabPlan,
+    specs: &[NetemArg],
+    seed: u64,
+    bridges_up: Instant,
+) -> Result<LabImpairment, String> {
     let mut netlink = Netlink::open().map_err(|e| e.to_string())?;
-    let root = File::open("/proc/thread-self/ns/net")
-        .map_err(|e| format!("opening the machine's namespace: {e}"))?;
     disable_ipv6(&plan.bridge)?;
     for join in &plan.extra_bridges {
         for interface in [&join.bridge, &join.link, &join.peer] {
             disable_ipv6(interface)?;
         }
     }
+    let emu = emulator_namespace(&plan.prefix);
+    netns::create(&emu).map_err(|e| format!("creating namespace {emu}: {e}"))?;
+    let emu_file = netns::open(&emu).map_err(|e| format!("opening namespace {emu}: {e}"))?;
+    in_namespace(&emu_file, || {
+        for conf in ["all", "default"] {
+            disable_ipv6(conf)?;
+        }
+        Ok(())
+    })?;
     let mut impairment = LabImpairment::default();
-    for (host, spec) in plan.hosts.iter().zip(specs) {
-        rewire(&mut netlink, &root, plan, host)?;
+    for host in &plan.hosts {
+        rewire(&mut netlink, &emu_file, plan, host)?;
         impairment.far_ends.push(
             live::prepare_far_end(Some(&host.namespace), &host.inner_link)
                 .map_err(|e| e.to_string())?,
@@ -264,8 +326,12 @@ fn apply_userspace(plan: &LabPlan, specs: &[NetemArg], seed: u64) -> Result<LabI
             live::prepare_far_end(None, &bridge_side(&plan.prefix, host.index))
                 .map_err(|e| e.to_string())?,
         );
+    }
+    let settled = bridges_up + igmp_settle(&plan.bridge);
+    std::thread::sleep(settled.saturating_duration_since(Instant::now()));
+    for (host, spec) in plan.hosts.iter().zip(specs) {
         let link = EmulatedLink::start(
-            None,
+            Some(&emu),
             &host.link,
             &emulator_side(&plan.prefix, host.index),
             &spec.spec,
@@ -278,9 +344,26 @@ fn apply_userspace(plan: &LabPlan, specs: &[NetemArg], seed: u64) -> Result<LabI
     Ok(impairment)
 }
 
-/// Puts the emulator's pair between `host`'s link and its bridge, IPv6 off
-/// on every end.
-fn rewire(netlink: &mut Netlink, root: &File, plan: &LabPlan, host: &Host) -> Result<(), String> {
+/// Runs `work` on a thread inside the namespace open at `namespace`.
+fn in_namespace<T: Send>(
+    namespace: &File,
+    work: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                netns::enter(namespace).map_err(|e| format!("entering a namespace: {e}"))?;
+                work()
+            })
+            .join()
+            .map_err(|_| "namespace thread panicked".to_owned())?
+    })
+}
+
+/// Puts the emulator between `host`'s link and its bridge: the link into
+/// the emulator namespace, a new pair from the bridge into it, every end up
+/// with IPv6 off.
+fn rewire(netlink: &mut Netlink, emu: &File, plan: &LabPlan, host: &Host) -> Result<(), String> {
     let fail = |e: super::netlink::NetlinkError| e.to_string();
     let (near, far) = (
         emulator_side(&plan.prefix, host.index),
@@ -290,25 +373,28 @@ fn rewire(netlink: &mut Netlink, root: &File, plan: &LabPlan, host: &Host) -> Re
     netlink
         .release_from_controller(link, &host.link)
         .map_err(fail)?;
+    netlink
+        .move_to_namespace(link, &host.link, emu.as_raw_fd())
+        .map_err(fail)?;
     let bridge = link_index(plan.bridge_named(host.bridge_index)).map_err(fail)?;
     netlink
-        .add_veth(&far, bridge, &near, root.as_raw_fd())
+        .add_veth(&far, bridge, &near, emu.as_raw_fd())
         .map_err(fail)?;
-    for interface in [&host.link, &far, &near] {
-        disable_ipv6(interface)?;
-    }
-    netlink
-        .set_up(link_index(&near).map_err(fail)?, &near)
-        .map_err(fail)?;
+    disable_ipv6(&far)?;
+    let links = [host.link.clone(), near];
+    in_namespace(emu, || {
+        let mut inside = Netlink::open().map_err(fail)?;
+        for name in &links {
+            disable_ipv6(name)?;
+            inside
+                .set_up(link_index(name).map_err(fail)?, name)
+                .map_err(fail)?;
+        }
+        Ok(())
+    })?;
     let namespace = netns::open(&host.namespace)
         .map_err(|e| format!("opening namespace {}: {e}", host.namespace))?;
-    let inner = host.inner_link.clone();
-    std::thread::spawn(move || -> Result<(), String> {
-        netns::enter(&namespace).map_err(|e| format!("entering a namespace: {e}"))?;
-        disable_ipv6(&inner)
-    })
-    .join()
-    .map_err(|_| "IPv6 thread panicked".to_owned())?
+    in_namespace(&namespace, || disable_ipv6(&host.inner_link))
 }
 
 /// `tc qdisc replace ... netem SPEC` on each host's root-side link (one

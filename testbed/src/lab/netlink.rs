@@ -198,6 +198,22 @@ impl Netlink {
         })
     }
 
+    /// Moves link `index` into the namespace open at `namespace` (it
+    /// arrives down, as the kernel moves links).
+    pub fn move_to_namespace(
+        &mut self,
+        index: u32,
+        name: &str,
+        namespace: RawFd,
+    ) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.attributes = vec![LinkAttribute::NetNsFd(namespace)];
+        self.request(RouteNetlinkMessage::SetLink(message), false, || {
+            format!("moving {name} to another namespace")
+        })
+    }
+
     /// Deletes link `name`.
     pub fn delete_link(&mut self, name: &str) -> Result<(), NetlinkError> {
         let mut message = LinkMessage::default();

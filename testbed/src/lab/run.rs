@@ -141,13 +141,13 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let plan = LabPlan::new(&args.prefix, args.cidr, &args.commands())
         .and_then(|plan| plan.with_instances_per_bridge(args.instances_per_bridge))
         .map_err(|e| e.to_string())?;
+    let impairments = netem::per_instance(&args.netem, plan.hosts.len())?;
     let shaping: Vec<(String, TbfSpec)> = plan
         .hosts
         .iter()
-        .map(|host| host.link.clone())
+        .map(|host| netem::shaped_link(&plan, host, !impairments.is_empty(), args.impair))
         .zip(tbf::per_instance(&args.tbf, plan.hosts.len())?)
         .collect();
-    let impairments = netem::per_instance(&args.netem, plan.hosts.len())?;
     if !impairments.is_empty() && args.impair == ImpairMode::Kernel {
         if !shaping.is_empty() {
             return Err(
@@ -189,9 +189,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
 
     let started = Instant::now();
-    let built = build::create(&plan)
-        .map_err(|e| e.to_string())
-        .and_then(|()| tbf::apply(&shaping));
+    let built = build::create(&plan).map_err(|e| e.to_string());
     let created = started.elapsed();
     if let Err(error) = built {
         teardown(&lab_state);
@@ -203,11 +201,14 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         plan.hosts.len(),
         created.as_millis()
     );
-    let impairment = match netem::apply(&plan, &impairments, args.impair, args.seed) {
+    // Impaired first: the emulator's pair is where --tbf then shapes.
+    let impairment = match netem::apply(&plan, &impairments, args.impair, args.seed, started)
+        .and_then(|impairment| tbf::apply(&shaping).map(|()| impairment))
+    {
         Ok(impairment) => impairment,
         Err(error) => {
             teardown(&lab_state);
-            return Err(format!("impairing the lab's links: {error}"));
+            return Err(format!("impairing or shaping the lab's links: {error}"));
         }
     };
     let partitions = match start_partitions(&plan, args) {
