@@ -4,7 +4,7 @@
 //!
 //! Plain: namespace `ps` (`s0`) ==veth== `rrneb-xp` [bridge `rrneb-bp`]
 //! `rrneb-yp` ==veth== namespace `pr` (`r0`).
-//! Emulated: namespace `s` (`s0`) ==veth== `v0` [EmulatedLink in namespace
+//! Emulated: namespace `s` (`s0`) ==veth== `v0` [`EmulatedLink` in namespace
 //! `emu`] `n0` ==veth== `rrneb-me` [bridge `rrneb-be`] `rrneb-ye` ==veth==
 //! namespace `r` (`r0`): the plain path with the emulator in front, as
 //! `testbed run --netem` builds it.
