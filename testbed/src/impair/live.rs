@@ -284,6 +284,12 @@ impl EmulatedLink {
         &self.offload_changes
     }
 
+    /// Asks the thread to stop without waiting for it: a caller stopping
+    /// many links asks them all first, then [`stop`](Self::stop)s each.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
     /// Stops the thread (within 50 ms), closes the sockets, turns the
     /// offloads back on, and returns what each direction did.
     pub fn stop(mut self) -> Result<LinkReport, LiveError> {

@@ -208,6 +208,9 @@ impl LabImpairment {
     /// summary line per link (what each direction did).
     pub fn stop(mut self) -> Vec<String> {
         let mut lines = Vec::new();
+        for (_, link) in &self.links {
+            link.request_stop();
+        }
         for (index, link) in self.links.drain(..) {
             let sides = format!("{} and {}", link.sides().0, link.sides().1);
             let line = match link.stop() {
