@@ -398,6 +398,14 @@ impl AfPacketIo {
     }
 }
 
+/// The packet socket, so that a thread serving several sockets (the
+/// testbed's link emulator) can wait on all of them at once with `poll`.
+impl std::os::fd::AsRawFd for AfPacketIo {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.fd()
+    }
+}
+
 impl PacketIo for AfPacketIo {
     /// Takes at most `budget` frames from the RX ring (bounded also by the
     /// free TX slots), shows each to `handler.prefetch`, then decides each in

@@ -2,10 +2,13 @@
 //! kernel has no `sch_netem` (these machines, FreeBSD): the spec parser and
 //! the seeded per-packet model. The same seed and the same offered traffic
 //! give the same drops, duplicates, corruptions and delays, packet for packet.
+//! [`live`] runs the emulator between two real interfaces.
 
 pub mod delay;
 pub mod emulator;
 pub mod link;
+#[cfg(target_os = "linux")]
+pub mod live;
 pub mod loss;
 pub mod random;
 pub mod spec;

@@ -8,6 +8,7 @@
 //! - [`state`]: the state file under `/run/testbed` that `cleanup` reads.
 //! - [`sysctl`]: machine-wide settings a lab changes and restores.
 //! - [`tbf`]: token-bucket shaping of the instances' links (`--tbf`).
+//! - [`netem`]: impaired instance links (`--netem`, `--impair`).
 //! - [`run`]: `testbed run`.
 //! - [`topology`]: labs of several networks and named hosts from a TOML
 //!   file (`testbed up`, `testbed down`).
@@ -15,6 +16,7 @@
 //! - [`status`]: `testbed status`.
 
 pub mod build;
+pub mod netem;
 pub mod netlink;
 pub mod netns;
 pub mod plan;

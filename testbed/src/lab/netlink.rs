@@ -267,6 +267,32 @@ impl Netlink {
         })
     }
 
+    /// Takes link `index` off its bridge (`ip link set NAME nomaster`).
+    pub fn release_from_controller(&mut self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.attributes = vec![LinkAttribute::Controller(0)];
+        self.request(RouteNetlinkMessage::SetLink(message), false, || {
+            format!("taking {name} off its bridge")
+        })
+    }
+
+    /// Moves link `index` into the namespace open at `namespace` (it
+    /// arrives down, as the kernel moves links).
+    pub fn move_to_namespace(
+        &mut self,
+        index: u32,
+        name: &str,
+        namespace: RawFd,
+    ) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.attributes = vec![LinkAttribute::NetNsFd(namespace)];
+        self.request(RouteNetlinkMessage::SetLink(message), false, || {
+            format!("moving {name} to another namespace")
+        })
+    }
+
     /// Deletes link `name`.
     pub fn delete_link(&mut self, name: &str) -> Result<(), NetlinkError> {
         let mut message = LinkMessage::default();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::build;
+use super::netem::{self, ImpairMode, LabImpairment, NetemArg};
 use super::netns;
 use super::plan::{Ipv4Cidr, LabPlan};
 use super::state::{self, LabState};
@@ -71,7 +72,18 @@ pub struct RunArgs {
     /// Random intermittent partitions: mean time between them.
     #[arg(long, value_parser = humantime::parse_duration, requires = "partition")]
     pub mtbf: Option<Duration>,
-    /// Seed of everything random in the lab (partition draws and schedules).
+    /// Link impairment in netem's syntax (e.g. "delay 50ms loss random 1%"),
+    /// applied in both directions of an instance's link: once for all, or
+    /// once per instance in order.
+    #[arg(long)]
+    pub netem: Vec<NetemArg>,
+    /// Where `--netem` is applied: the userspace link emulator (an
+    /// `AF_PACKET` thread per instance in this process, seeded with
+    /// `--seed` + the instance's index) or the kernel's `sch_netem`.
+    #[arg(long, value_enum, default_value_t = ImpairMode::Userspace)]
+    pub impair: ImpairMode,
+    /// Seed of everything random in the lab (partition draws and schedules,
+    /// userspace link impairment).
     #[arg(long, default_value = "1")]
     pub seed: u64,
 }
@@ -129,12 +141,23 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let plan = LabPlan::new(&args.prefix, args.cidr, &args.commands())
         .and_then(|plan| plan.with_instances_per_bridge(args.instances_per_bridge))
         .map_err(|e| e.to_string())?;
+    let impairments = netem::per_instance(&args.netem, plan.hosts.len())?;
     let shaping: Vec<(String, TbfSpec)> = plan
         .hosts
         .iter()
-        .map(|host| host.link.clone())
+        .map(|host| netem::shaped_link(&plan, host, !impairments.is_empty(), args.impair))
         .zip(tbf::per_instance(&args.tbf, plan.hosts.len())?)
         .collect();
+    if !impairments.is_empty() && args.impair == ImpairMode::Kernel {
+        if !shaping.is_empty() {
+            return Err(
+                "--tbf and --netem --impair kernel both need the root qdisc of the \
+                        instances' links; use --impair userspace"
+                    .into(),
+            );
+        }
+        netem::check_kernel_netem(&plan.prefix)?;
+    }
     let state_dir = std::path::Path::new(state::STATE_DIR);
     if LabState::load_in(state_dir, &plan.prefix)
         .map_err(|e| format!("reading {}: {e}", state::path(&plan.prefix).display()))?
@@ -157,6 +180,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         topology: None,
         processes: Vec::new(),
         partition: None,
+        netem: netem::records(&plan, &impairments, args.impair, args.seed),
     };
     // Saved before anything changes, so that cleanup can undo any part.
     lab_state
@@ -168,9 +192,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
 
     let started = Instant::now();
-    let built = build::create(&plan)
-        .map_err(|e| e.to_string())
-        .and_then(|()| tbf::apply(&shaping));
+    let built = build::create(&plan).map_err(|e| e.to_string());
     let created = started.elapsed();
     if let Err(error) = built {
         teardown(&lab_state);
@@ -182,9 +204,20 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         plan.hosts.len(),
         created.as_millis()
     );
+    // Impaired first: the emulator's pair is where --tbf then shapes.
+    let impairment = match netem::apply(&plan, &impairments, args.impair, args.seed, started)
+        .and_then(|impairment| tbf::apply(&shaping).map(|()| impairment))
+    {
+        Ok(impairment) => impairment,
+        Err(error) => {
+            teardown(&lab_state);
+            return Err(format!("impairing or shaping the lab's links: {error}"));
+        }
+    };
     let partitions = match start_partitions(&plan, args) {
         Ok(handle) => handle,
         Err(error) => {
+            stop_impairment(&plan.prefix, impairment);
             teardown(&lab_state);
             return Err(format!("partitioning the lab: {error}"));
         }
@@ -203,9 +236,27 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         let _ = handle.join();
     }
     if !args.no_revert || STOP.load(Ordering::SeqCst) {
+        // The emulators hold sockets in the lab's links: stopped first, so
+        // that deleting the namespaces deletes the links at once.
+        stop_impairment(&plan.prefix, impairment);
         teardown(&lab_state);
+    } else if !impairments.is_empty() && args.impair == ImpairMode::Userspace {
+        eprintln!(
+            "testbed: lab {}: --no-revert: the userspace link emulators end with this \
+             process; the impaired instances are cut off from the bridge until \
+             `testbed cleanup --prefix {}`",
+            plan.prefix, plan.prefix
+        );
+        stop_impairment(&plan.prefix, impairment);
     }
     outcome
+}
+
+/// Stops the link emulators and prints what each link did.
+fn stop_impairment(prefix: &str, impairment: LabImpairment) {
+    for line in impairment.stop() {
+        eprintln!("testbed: lab {prefix}: {line}");
+    }
 }
 
 /// Set when the instances have ended, so an intermittent schedule stops.

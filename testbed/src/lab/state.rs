@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::netem::LinkImpairment;
 use super::plan::LabPlan;
 use super::sysctl::SavedSysctl;
 use super::topology::{BackgroundProcess, TopologyPlan};
@@ -37,6 +38,9 @@ pub struct LabState {
     /// The partition `testbed partition` put in place, until healed.
     #[serde(default)]
     pub partition: Option<PartitionRecord>,
+    /// The instances' impaired links (`--netem`), for `status`.
+    #[serde(default)]
+    pub netem: Vec<LinkImpairment>,
 }
 
 pub fn path_in(dir: &Path, prefix: &str) -> PathBuf {
@@ -151,6 +155,7 @@ mod tests {
             topology: None,
             processes: Vec::new(),
             partition: None,
+            netem: Vec::new(),
         };
         state.save_in(&dir).unwrap();
         assert_eq!(LabState::load_in(&dir, "st-").unwrap(), Some(state.clone()));

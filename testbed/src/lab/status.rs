@@ -114,6 +114,17 @@ fn describe_star(state: &LabState) -> String {
             host.index, host.namespace, host.link, host.address, host.command
         );
     }
+    for link in &state.netem {
+        let _ = writeln!(
+            text,
+            "  {:>5}  netem ({}, seed {}) on {}: {}",
+            link.index,
+            link.mode.name(),
+            link.seed,
+            link.link,
+            link.spec
+        );
+    }
     text
 }
 

@@ -1,0 +1,280 @@
+//! Frames per second through the testbed's userspace link emulator with an
+//! empty spec (no impairment: the cost of the emulator itself), next to the
+//! same traffic forwarded by a plain veth + bridge, in one run.
+//!
+//! Plain: namespace `ps` (`s0`) ==veth== `rrneb-xp` [bridge `rrneb-bp`]
+//! `rrneb-yp` ==veth== namespace `pr` (`r0`).
+//! Emulated: namespace `s` (`s0`) ==veth== `v0` [`EmulatedLink` in namespace
+//! `emu`] `n0` ==veth== `rrneb-me` [bridge `rrneb-be`] `rrneb-ye` ==veth==
+//! namespace `r` (`r0`): the plain path with the emulator in front, as
+//! `testbed run --netem` builds it.
+//! A sender in the sending namespace fills its `AF_PACKET` TX ring with
+//! 64-byte frames as fast as it can; the rate is what `r0` received (its
+//! `rx_packets`) over a fixed time.
+//!
+//! Needs root (prints `skipped: <reason>` otherwise). Plain `fn main`:
+//! `cargo bench -p benches --bench emulator` measures 3 x 2 s per path;
+//! without `--bench` (as under `cargo test`) one short smoke run.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
+use dataplane::io::PacketIo;
+use testbed::impair::live::EmulatedLink;
+use testbed::impair::NetemSpec;
+
+const PREFIX: &str = "rrneb-";
+const NAMESPACES: [&str; 5] = ["ps", "pr", "s", "emu", "r"];
+const MEASURE: Duration = Duration::from_secs(2);
+const SMOKE: Duration = Duration::from_millis(300);
+const RUNS: usize = 3;
+
+fn name(short: &str) -> String {
+    format!("{PREFIX}{short}")
+}
+
+/// Runs a setup command line (split at spaces); panics when it fails.
+fn run(line: &str) {
+    let mut words = line.split_whitespace();
+    let program = words.next().unwrap();
+    let output = Command::new(program)
+        .args(words)
+        .output()
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert!(
+        output.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The bench's namespaces and bridges, removed on drop (also on panic).
+struct Lab;
+
+impl Lab {
+    fn start() -> Self {
+        Self::remove_all();
+        let lab = Self;
+        for short in NAMESPACES {
+            let space = name(short);
+            run(&format!("ip netns add {space}"));
+            run(&format!(
+                "ip netns exec {space} sysctl -qw net.ipv6.conf.default.disable_ipv6=1"
+            ));
+        }
+        let [ps, pr, s, emu, r] = NAMESPACES.map(name);
+        for bridge in ["bp", "be"].map(name) {
+            run(&format!("ip link add {bridge} type bridge"));
+            run(&format!("sysctl -qw net.ipv6.conf.{bridge}.disable_ipv6=1"));
+            run(&format!("ip link set {bridge} up"));
+        }
+        let (xp, yp, me, ye) = (name("xp"), name("yp"), name("me"), name("ye"));
+        // Plain path.
+        run(&format!(
+            "ip link add s0 netns {ps} type veth peer name {xp}"
+        ));
+        run(&format!(
+            "ip link add r0 netns {pr} type veth peer name {yp}"
+        ));
+        // Emulated path.
+        run(&format!(
+            "ip link add s0 netns {s} type veth peer name v0 netns {emu}"
+        ));
+        run(&format!(
+            "ip link add n0 netns {emu} type veth peer name {me}"
+        ));
+        run(&format!(
+            "ip link add r0 netns {r} type veth peer name {ye}"
+        ));
+        for (port, bridge) in [(&xp, "bp"), (&yp, "bp"), (&me, "be"), (&ye, "be")] {
+            run(&format!("sysctl -qw net.ipv6.conf.{port}.disable_ipv6=1"));
+            run(&format!("ip link set {port} master {} up", name(bridge)));
+        }
+        for (space, dev) in [
+            (&ps, "s0"),
+            (&pr, "r0"),
+            (&s, "s0"),
+            (&emu, "v0"),
+            (&emu, "n0"),
+            (&r, "r0"),
+        ] {
+            run(&format!("ip -n {space} link set {dev} up"));
+        }
+        lab
+    }
+
+    fn remove_all() {
+        for short in NAMESPACES {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &name(short)])
+                .stderr(Stdio::null())
+                .status();
+        }
+        for link in ["bp", "be", "xp", "yp", "me", "ye"] {
+            let _ = Command::new("ip")
+                .args(["link", "del", &name(link)])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        Self::remove_all();
+    }
+}
+
+/// Enters namespace `space` on the calling thread.
+fn enter(space: &str) {
+    let path = format!("/run/netns/{space}");
+    let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // SAFETY: the descriptor is a namespace file open for the call; setns
+    // only changes this thread's network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+}
+
+/// `rx_packets` of `r0` in namespace `space`.
+fn rx_packets(space: &str) -> u64 {
+    let output = Command::new("ip")
+        .args(["-n", space, "-s", "-j", "link", "show", "r0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    // `"rx":{"bytes":N,"packets":N,...`: the number after the first "packets".
+    let after = text
+        .split("\"rx\":")
+        .nth(1)
+        .and_then(|rx| rx.split("\"packets\":").nth(1))
+        .unwrap_or_else(|| panic!("no rx packets for r0 in {space}: {text}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+/// A 64-byte frame no stack takes (local experimental `EtherType`, a
+/// destination the bridges flood).
+fn frame() -> Vec<u8> {
+    let mut frame = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x88, 0xb5];
+    frame.resize(64, 0x5a);
+    frame
+}
+
+/// CPU time of the calling thread (user and kernel, softirqs it ran included).
+fn thread_cpu() -> Duration {
+    let mut spec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a live timespec for the kernel to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut spec) };
+    assert_eq!(rc, 0);
+    Duration::new(
+        u64::try_from(spec.tv_sec).unwrap_or(0),
+        u32::try_from(spec.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Fills `s0`'s TX ring in namespace `space` until `stop`; returns the
+/// frames it queued and its CPU time.
+fn sender(space: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<(u64, Duration)> {
+    thread::spawn(move || {
+        enter(&space);
+        let mut io = AfPacketIo::open(&AfPacketConfig::new("s0")).unwrap();
+        let frame = frame();
+        let cpu = thread_cpu();
+        let mut sent = 0;
+        while !stop.load(Ordering::Relaxed) {
+            while io.transmit_copy(&frame).unwrap() {
+                sent += 1;
+            }
+            io.flush().unwrap();
+        }
+        (sent, thread_cpu().saturating_sub(cpu))
+    })
+}
+
+/// Frames per second received on `r0` of `receiver` while a sender in
+/// `sending` runs for `span`, and the sender's CPU time per frame queued.
+fn measure(sending: &str, receiver: &str, span: Duration) -> (f64, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let send = sender(sending.to_owned(), Arc::clone(&stop));
+    // Let the rings fill before counting.
+    thread::sleep(Duration::from_millis(100));
+    let before = rx_packets(receiver);
+    let started = Instant::now();
+    thread::sleep(span);
+    let after = rx_packets(receiver);
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (sent, cpu) = send.join().unwrap();
+    (
+        (after - before) as f64 / elapsed.as_secs_f64(),
+        cpu.as_nanos() as f64 / sent.max(1) as f64,
+    )
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: not root (AF_PACKET and namespaces need it)");
+        return;
+    }
+    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let (span, runs) = if measuring {
+        (MEASURE, RUNS)
+    } else {
+        (SMOKE, 1)
+    };
+    let _lab = Lab::start();
+    let empty = NetemSpec::default();
+    let link = EmulatedLink::start(Some(&name("emu")), "v0", "n0", &empty, &empty, 1)
+        .unwrap_or_else(|e| panic!("starting the emulator: {e}"));
+    println!("emulator: 64-byte frames, {runs} x {span:?} per path, alternating");
+    let (mut plain, mut emulated, mut plain_cost) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let (p, cost) = measure(&name("ps"), &name("pr"), span);
+        let (e, _) = measure(&name("s"), &name("r"), span);
+        plain_cost.push(cost);
+        println!(
+            "  run {run}: veth + bridge {p:>9.0} frames/s   through the emulator {e:>9.0} frames/s   ({:.0}%)",
+            100.0 * e / p
+        );
+        plain.push(p);
+        emulated.push(e);
+    }
+    let report = link
+        .stop()
+        .unwrap_or_else(|e| panic!("stopping the emulator: {e}"));
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (p, e) = (median(&mut plain), median(&mut emulated));
+    println!(
+        "emulator: median veth + bridge {p:.0} frames/s, through the emulator (empty spec) \
+         {e:.0} frames/s: ratio {:.2} ({} frames in, {} out, {} over the queue limit)",
+        e / p,
+        report.a_to_b.received,
+        report.a_to_b.sent,
+        report.a_to_b.limited
+    );
+    // What each path would do with a CPU of its own, whatever share of one
+    // it got here: the plain path's work runs in the sender's context, the
+    // emulated path's downstream work in the emulator thread's.
+    let plain_ns = median(&mut plain_cost);
+    let emulator_ns = report.cpu.as_nanos() as f64 / report.a_to_b.sent.max(1) as f64;
+    println!(
+        "emulator: per CPU-second: veth + bridge sender {:.0} frames, emulator thread {:.0} \
+         frames: ratio {:.2} (CPU per frame {plain_ns:.0} ns vs {emulator_ns:.0} ns)",
+        1e9 / plain_ns,
+        1e9 / emulator_ns,
+        plain_ns / emulator_ns
+    );
+}

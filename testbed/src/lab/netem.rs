@@ -1,0 +1,502 @@
+//! Link impairment of a lab's instances (`--netem SPEC`, `--impair MODE`).
+//!
+//! - `userspace` (the default): each impaired instance's root-side veth
+//!   (`{prefix}v{i}`) is taken off the bridge and moved into the lab's
+//!   emulator namespace `{prefix}emu`, a second pair `{prefix}m{i}` (on the
+//!   bridge) / `{prefix}n{i}` (in `{prefix}emu`) joins the bridge, and an
+//!   [`EmulatedLink`] thread in this process bridges `{prefix}v{i}` and
+//!   `{prefix}n{i}`, applying the spec in both directions, seeded with
+//!   `--seed` + the instance's index. The emulator namespace has no
+//!   addresses, so no stack answers on the emulator's interfaces (in the
+//!   machine's namespace the kernel would answer ARP for the bridge address
+//!   on them, around the emulator). The far ends (`eth0` in the instance,
+//!   `{prefix}m{i}` on the bridge) get their checksum and segmentation
+//!   offloads turned off ([`live::FAR_END_OFFLOADS`]). `--tbf` shapes on
+//!   `{prefix}m{i}`, still the bridge's way toward the instance.
+//! - `kernel`: `sch_netem` on both ends of the instance's link (`tc qdisc
+//!   replace ... netem SPEC` on `{prefix}v{i}` and on `eth0` inside); checked
+//!   before the lab is built, with an error pointing to `userspace` where the
+//!   kernel lacks it.
+//!
+//! In an impaired lab IPv6 is off on the bridges and the impaired links: the
+//! lab is IPv4-only, and IPv6 housekeeping (router solicitations, MLD reports
+//! at random times) would take the links' random draws, so that two runs with
+//! the same seed would not drop the same packets.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write as _;
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use super::netlink::{link_index, Netlink};
+use super::netns;
+use super::plan::{Host, LabPlan};
+use crate::impair::live::{self, EmulatedLink};
+use crate::impair::NetemSpec;
+use dataplane::io::offloads::OffloadGuard;
+
+/// Where impairments are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImpairMode {
+    /// The userspace link emulator (works without `sch_netem`).
+    #[default]
+    Userspace,
+    /// The kernel's `sch_netem` qdisc.
+    Kernel,
+}
+
+impl ImpairMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Userspace => "userspace",
+            Self::Kernel => "kernel",
+        }
+    }
+}
+
+/// A `--netem` argument: the text as given (recorded, passed to `tc`) and
+/// its parse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetemArg {
+    pub text: String,
+    pub spec: NetemSpec,
+}
+
+impl std::str::FromStr for NetemArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let spec = NetemSpec::parse(text).map_err(|e| format!("--netem {text:?}: {e}"))?;
+        // The kernel's tc reads the text: only netem's words and numbers.
+        if let Some(c) = text
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || " .%-_".contains(*c)))
+        {
+            return Err(format!(
+                "--netem {text:?}: character {c:?} is not part of netem's syntax"
+            ));
+        }
+        Ok(Self {
+            text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            spec,
+        })
+    }
+}
+
+/// One impaired instance link, as recorded in the lab's state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkImpairment {
+    pub index: usize,
+    /// The instance's root-side veth.
+    pub link: String,
+    pub mode: ImpairMode,
+    /// The spec as given to `--netem`, applied in both directions.
+    pub spec: String,
+    /// The seed of the link (userspace: `--seed` + index).
+    pub seed: u64,
+}
+
+/// Which spec each of `hosts` instances gets: one spec for all, or one per
+/// instance, in order.
+pub fn per_instance(specs: &[NetemArg], hosts: usize) -> Result<Vec<NetemArg>, String> {
+    match specs.len() {
+        0 => Ok(Vec::new()),
+        1 => Ok(vec![specs[0].clone(); hosts]),
+        n if n == hosts => Ok(specs.to_vec()),
+        n => Err(format!(
+            "{n} --netem specs for {hosts} instances; give one for all or one per instance"
+        )),
+    }
+}
+
+/// The records of a lab's impairments.
+pub fn records(
+    plan: &LabPlan,
+    specs: &[NetemArg],
+    mode: ImpairMode,
+    seed: u64,
+) -> Vec<LinkImpairment> {
+    plan.hosts
+        .iter()
+        .zip(specs)
+        .map(|(host, spec)| LinkImpairment {
+            index: host.index,
+            link: host.link.clone(),
+            mode,
+            spec: spec.text.clone(),
+            seed: link_seed(seed, host.index),
+        })
+        .collect()
+}
+
+/// The seed of instance `index`'s link.
+pub fn link_seed(seed: u64, index: usize) -> u64 {
+    seed.wrapping_add(index as u64)
+}
+
+/// The bridge-side end of instance `index`'s emulator pair.
+pub fn bridge_side(prefix: &str, index: usize) -> String {
+    format!("{prefix}m{index}")
+}
+
+/// The namespace of a lab's emulator interfaces.
+pub fn emulator_namespace(prefix: &str) -> String {
+    format!("{prefix}emu")
+}
+
+/// Where `--tbf` shapes the traffic toward instance `host`: its root-side
+/// veth, or with a userspace impairment the bridge-side end of the
+/// emulator's pair.
+pub fn shaped_link(plan: &LabPlan, host: &Host, impaired: bool, mode: ImpairMode) -> String {
+    if impaired && mode == ImpairMode::Userspace {
+        bridge_side(&plan.prefix, host.index)
+    } else {
+        host.link.clone()
+    }
+}
+
+/// The emulator's end of that pair.
+pub fn emulator_side(prefix: &str, index: usize) -> String {
+    format!("{prefix}n{index}")
+}
+
+/// Checks that the kernel has `sch_netem`, by adding a netem qdisc to a
+/// throw-away veth pair `{prefix}nq0`/`{prefix}nq1` (removed again).
+pub fn check_kernel_netem(prefix: &str) -> Result<(), String> {
+    let (probe, peer) = (format!("{prefix}nq0"), format!("{prefix}nq1"));
+    let root = File::open("/proc/thread-self/ns/net")
+        .map_err(|e| format!("opening the machine's namespace: {e}"))?;
+    let mut netlink = Netlink::open().map_err(|e| e.to_string())?;
+    netlink
+        .add_veth(&probe, 0, &peer, root.as_raw_fd())
+        .map_err(|e| format!("creating a probe veth for the sch_netem check: {e}"))?;
+    let tc = Command::new("tc")
+        .args([
+            "qdisc", "add", "dev", &probe, "root", "netem", "delay", "1ms",
+        ])
+        .stdout(Stdio::null())
+        .output();
+    let _ = netlink.delete_link(&probe);
+    let output = tc.map_err(|e| format!("starting tc (apt-get install iproute2): {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    Err(format!(
+        "--impair kernel needs the kernel's sch_netem qdisc, which this kernel lacks \
+         (tc qdisc add ... netem: {said}); load it with `modprobe sch_netem` where it is \
+         a module, or use --impair userspace (the default), the userspace link emulator"
+    ))
+}
+
+/// The impairments of a running lab; stopped when dropped.
+#[derive(Debug, Default)]
+pub struct LabImpairment {
+    links: Vec<(usize, EmulatedLink)>,
+    /// The far ends' offload guards (instances' `eth0`, bridge-side veths).
+    far_ends: Vec<OffloadGuard>,
+}
+
+impl LabImpairment {
+    /// Stops the emulators and restores the far ends' offloads; returns one
+    /// summary line per link (what each direction did).
+    pub fn stop(mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (_, link) in &self.links {
+            link.request_stop();
+        }
+        for (index, link) in self.links.drain(..) {
+            let sides = format!("{} and {}", link.sides().0, link.sides().1);
+            let line = match link.stop() {
+                Ok(report) => {
+                    let direction = |c: crate::impair::DirectionCounters| {
+                        format!(
+                            "{} in, {} out, {} lost, {} over limit, {} duplicated, {} corrupted",
+                            c.received, c.sent, c.lost, c.limited, c.duplicated, c.corrupted
+                        )
+                    };
+                    format!(
+                        "netem [{index}]: from the instance: {}; to the instance: {}",
+                        direction(report.a_to_b),
+                        direction(report.b_to_a)
+                    )
+                }
+                Err(error) => format!("netem [{index}] ({sides}): {error}"),
+            };
+            lines.push(line);
+        }
+        self.far_ends.clear();
+        lines
+    }
+}
+
+/// Applies the impairments to a built lab. Must run in the machine's
+/// network namespace. `specs` has one spec per host (or none).
+///
+/// `bridges_up` is when the lab's bridges were created: userspace
+/// emulators start only once the bridges' unsolicited IGMP reports are over
+/// ([`igmp_settle`]), at most about a second after it.
+pub fn apply(
+    plan: &LabPlan,
+    specs: &[NetemArg],
+    mode: ImpairMode,
+    seed: u64,
+    bridges_up: Instant,
+) -> Result<LabImpairment, String> {
+    if specs.is_empty() {
+        return Ok(LabImpairment::default());
+    }
+    match mode {
+        ImpairMode::Kernel => {
+            apply_kernel(plan, specs)?;
+            Ok(LabImpairment::default())
+        }
+        ImpairMode::Userspace => apply_userspace(plan, specs, seed, bridges_up),
+    }
+}
+
+/// Sets `/proc/sys/net/ipv6/conf/{interface}/disable_ipv6` in the calling
+/// thread's namespace; nothing to do where IPv6 is absent.
+fn disable_ipv6(interface: &str) -> Result<(), String> {
+    let path = format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6");
+    match std::fs::write(&path, "1") {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("{path}: {error}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How long after coming up a bridge may still send unsolicited IGMP
+/// reports: with multicast snooping on, a bridge joins the all-snoopers
+/// group and reports it `igmp_qrv` times, the repeats at random within
+/// `igmpv3_unsolicited_report_interval`. Through an emulator they would take
+/// random draws at random times, so that two runs with the same seed would
+/// not drop the same packets.
+pub fn igmp_settle(bridge: &str) -> Duration {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+    };
+    let interval_ms = read(&format!(
+        "/proc/sys/net/ipv4/conf/{bridge}/igmpv3_unsolicited_report_interval"
+    ))
+    .unwrap_or(1000);
+    let repeats = read("/proc/sys/net/ipv4/igmp_qrv")
+        .unwrap_or(2)
+        .saturating_sub(1);
+    // Bounded, whatever the sysctls say: a lab does not wait minutes.
+    Duration::from_millis((interval_ms * repeats).min(10_000) + 50)
+}
+
+fn apply_userspace(
+    plan: &LabPlan,
+    specs: &[NetemArg],
+    seed: u64,
+    bridges_up: Instant,
+) -> Result<LabImpairment, String> {
+    let mut netlink = Netlink::open().map_err(|e| e.to_string())?;
+    disable_ipv6(&plan.bridge)?;
+    for join in &plan.extra_bridges {
+        for interface in [&join.bridge, &join.link, &join.peer] {
+            disable_ipv6(interface)?;
+        }
+    }
+    let emu = emulator_namespace(&plan.prefix);
+    netns::create(&emu).map_err(|e| format!("creating namespace {emu}: {e}"))?;
+    let emu_file = netns::open(&emu).map_err(|e| format!("opening namespace {emu}: {e}"))?;
+    in_namespace(&emu_file, || {
+        for conf in ["all", "default"] {
+            disable_ipv6(conf)?;
+        }
+        Ok(())
+    })?;
+    let mut impairment = LabImpairment::default();
+    for host in &plan.hosts {
+        rewire(&mut netlink, &emu_file, plan, host)?;
+        impairment.far_ends.push(
+            live::prepare_far_end(Some(&host.namespace), &host.inner_link)
+                .map_err(|e| e.to_string())?,
+        );
+        impairment.far_ends.push(
+            live::prepare_far_end(None, &bridge_side(&plan.prefix, host.index))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let settled = bridges_up + igmp_settle(&plan.bridge);
+    std::thread::sleep(settled.saturating_duration_since(Instant::now()));
+    for (host, spec) in plan.hosts.iter().zip(specs) {
+        let link = EmulatedLink::start(
+            Some(&emu),
+            &host.link,
+            &emulator_side(&plan.prefix, host.index),
+            &spec.spec,
+            &spec.spec,
+            link_seed(seed, host.index),
+        )
+        .map_err(|e| e.to_string())?;
+        impairment.links.push((host.index, link));
+    }
+    Ok(impairment)
+}
+
+/// Runs `work` on a thread inside the namespace open at `namespace`.
+fn in_namespace<T: Send>(
+    namespace: &File,
+    work: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                netns::enter(namespace).map_err(|e| format!("entering a namespace: {e}"))?;
+                work()
+            })
+            .join()
+            .map_err(|_| "namespace thread panicked".to_owned())?
+    })
+}
+
+/// Puts the emulator between `host`'s link and its bridge: the link into
+/// the emulator namespace, a new pair from the bridge into it, every end up
+/// with IPv6 off.
+fn rewire(netlink: &mut Netlink, emu: &File, plan: &LabPlan, host: &Host) -> Result<(), String> {
+    let fail = |e: super::netlink::NetlinkError| e.to_string();
+    let (near, far) = (
+        emulator_side(&plan.prefix, host.index),
+        bridge_side(&plan.prefix, host.index),
+    );
+    let link = link_index(&host.link).map_err(fail)?;
+    netlink
+        .release_from_controller(link, &host.link)
+        .map_err(fail)?;
+    netlink
+        .move_to_namespace(link, &host.link, emu.as_raw_fd())
+        .map_err(fail)?;
+    let bridge = link_index(plan.bridge_named(host.bridge_index)).map_err(fail)?;
+    netlink
+        .add_veth(&far, bridge, &near, emu.as_raw_fd())
+        .map_err(fail)?;
+    disable_ipv6(&far)?;
+    let links = [host.link.clone(), near];
+    in_namespace(emu, || {
+        let mut inside = Netlink::open().map_err(fail)?;
+        for name in &links {
+            disable_ipv6(name)?;
+            inside
+                .set_up(link_index(name).map_err(fail)?, name)
+                .map_err(fail)?;
+        }
+        Ok(())
+    })?;
+    let namespace = netns::open(&host.namespace)
+        .map_err(|e| format!("opening namespace {}: {e}", host.namespace))?;
+    in_namespace(&namespace, || disable_ipv6(&host.inner_link))
+}
+
+/// `tc qdisc replace ... netem SPEC` on each host's root-side link (one
+/// `tc -batch`) and on its `eth0` inside (one `tc -n` per host).
+fn apply_kernel(plan: &LabPlan, specs: &[NetemArg]) -> Result<(), String> {
+    let mut batch = String::new();
+    for (host, spec) in plan.hosts.iter().zip(specs) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            batch,
+            "qdisc replace dev {} root netem {}",
+            host.link, spec.text
+        );
+    }
+    run_tc(&["-batch", "-"], Some(&batch))?;
+    for (host, spec) in plan.hosts.iter().zip(specs) {
+        let mut args = vec!["-n", host.namespace.as_str(), "qdisc", "replace", "dev"];
+        args.extend([host.inner_link.as_str(), "root", "netem"]);
+        args.extend(spec.text.split_whitespace());
+        run_tc(&args, None)?;
+    }
+    Ok(())
+}
+
+fn run_tc(args: &[&str], input: Option<&str>) -> Result<(), String> {
+    let mut tc = Command::new("tc")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting tc (apt-get install iproute2): {e}"))?;
+    if let (Some(mut stdin), Some(input)) = (tc.stdin.take(), input) {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| format!("writing to tc: {e}"))?;
+    }
+    let output = tc.wait_with_output().map_err(|e| format!("tc: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "tc {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arg(text: &str) -> NetemArg {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_spec_is_parsed_and_kept_as_text_with_single_spaces() {
+        let netem = arg("delay  50ms   loss random 20%");
+        assert_eq!(netem.text, "delay 50ms loss random 20%");
+        assert!(netem.spec.delay.is_some() && netem.spec.loss.is_some());
+    }
+
+    #[test]
+    fn a_bad_spec_is_refused_naming_it() {
+        let error = "delay fast".parse::<NetemArg>().unwrap_err();
+        assert!(error.contains("\"delay fast\""), "{error}");
+        let error = "delay 1ms;reboot".parse::<NetemArg>().unwrap_err();
+        assert!(error.contains("--netem"), "{error}");
+    }
+
+    #[test]
+    fn one_spec_applies_to_all_and_several_must_match_the_instances() {
+        let one = arg("delay 1ms");
+        assert_eq!(
+            per_instance(std::slice::from_ref(&one), 3).unwrap().len(),
+            3
+        );
+        let error = per_instance(&[one.clone(), one.clone()], 3).unwrap_err();
+        assert!(error.contains("2 --netem specs for 3 instances"), "{error}");
+        assert_eq!(per_instance(&[], 3).unwrap(), []);
+    }
+
+    #[test]
+    fn each_instance_link_has_its_own_seed_and_emulator_names() {
+        let cidr = "10.9.0.0/24".parse().unwrap();
+        let plan = LabPlan::new("ne-", cidr, &[("true".into(), 2)]).unwrap();
+        let specs = per_instance(&[arg("loss 1%")], 2).unwrap();
+        let records = records(&plan, &specs, ImpairMode::Userspace, 7);
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| (r.link.as_str(), r.seed))
+                .collect::<Vec<_>>(),
+            [("ne-v0", 7), ("ne-v1", 8)]
+        );
+        assert_eq!(
+            (bridge_side("ne-", 1), emulator_side("ne-", 1)),
+            ("ne-m1".into(), "ne-n1".into())
+        );
+    }
+}
