@@ -9,14 +9,37 @@ use dataplane::wire::checksum::checksum;
 
 use super::lab::in_namespace;
 
-/// Starts capturing up to `max` GRE frames arriving on `eth0` in `ns`, for
-/// at most `limit`.
+/// Starts capturing up to `max` GRE frames arriving in `ns`, for at most `limit`.
 pub fn start(ns: &str, max: usize, limit: Duration) -> JoinHandle<Vec<Vec<u8>>> {
-    let ns = ns.to_owned();
-    std::thread::spawn(move || in_namespace(&ns, move || capture_here(max, limit)))
+    start_matching(ns, max, limit, is_gre)
 }
 
-fn capture_here(max: usize, limit: Duration) -> Vec<Vec<u8>> {
+/// An IPv4 frame carrying GRE.
+pub fn is_gre(frame: &[u8]) -> bool {
+    frame.len() > 34 && frame[12..14] == [0x08, 0x00] && frame[23] == 47
+}
+
+/// An IPv4 frame carrying ICMP from `from`.
+pub fn is_icmp_from(frame: &[u8], from: Ipv4Addr) -> bool {
+    frame.len() > 34
+        && frame[12..14] == [0x08, 0x00]
+        && frame[23] == 1
+        && frame[26..30] == from.octets()
+}
+
+/// Starts capturing up to `max` IPv4 frames for which `keep` holds, arriving
+/// in `ns`, for at most `limit`.
+pub fn start_matching(
+    ns: &str,
+    max: usize,
+    limit: Duration,
+    keep: impl Fn(&[u8]) -> bool + Send + 'static,
+) -> JoinHandle<Vec<Vec<u8>>> {
+    let ns = ns.to_owned();
+    std::thread::spawn(move || in_namespace(&ns, move || capture_here(max, limit, keep)))
+}
+
+fn capture_here(max: usize, limit: Duration, keep: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
     let protocol = (libc::ETH_P_IP as u16).to_be();
     // SAFETY: plain socket call; checked below.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(protocol)) };
@@ -48,7 +71,7 @@ fn capture_here(max: usize, limit: Duration) -> Vec<Vec<u8>> {
         let Ok(n) = usize::try_from(n) else {
             continue;
         };
-        if n > 34 && buffer[12..14] == [0x08, 0x00] && buffer[23] == 47 {
+        if keep(&buffer[..n]) {
             frames.push(buffer[..n].to_vec());
         }
     }

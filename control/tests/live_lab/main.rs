@@ -353,3 +353,54 @@ fn a_drained_backend_keeps_its_connections_and_gets_no_new_ones() {
     assert_eq!(report["hold"]["broken"], 0, "{report}");
     balancer.stop();
 }
+
+#[test]
+fn two_workers_share_the_interface_an_unresolvable_backend_is_left_out_and_no_icmp_comes_back() {
+    lab_or_skip!();
+    let lab = Lab::up("rrlb9-", 219, 1, 3);
+    // 10.219.2.99 answers no ARP: reported, kept out of the table.
+    let targets = format!(
+        "{};{};{};10.219.2.99",
+        lab.server_ip(1),
+        lab.server_ip(2),
+        lab.server_ip(3)
+    );
+    let balancer = lab.start_balancer(
+        1,
+        &[
+            ("RR_TARGET_IPS", targets),
+            ("RR_WORKERS", "2".into()),
+            ("RR_CORES", "0;1".into()),
+        ],
+    );
+    let log = balancer.log_text();
+    assert!(
+        log.contains("backend=10.219.2.99") && log.contains("not used until its next hop resolves"),
+        "{log}"
+    );
+    let lb = lab.balancer_ip(1);
+    let icmp = capture::start_matching(&lab.ns("r"), 10, Duration::from_secs(6), move |f| {
+        capture::is_icmp_from(f, lb)
+    });
+    let report = lab.mconnect("c1", &["--nconn", "2000"]);
+    assert_all_succeeded(&report, 2000);
+    assert_eq!(split(&report).len(), 3, "{report}");
+    let icmp = icmp.join().expect("capture");
+    assert!(
+        icmp.is_empty(),
+        "the balancer's kernel answered balanced traffic with ICMP: {icmp:02x?}"
+    );
+    let counters = balancer.stop();
+    let workers: Vec<&str> = counters.split("worker ").skip(1).collect();
+    assert_eq!(workers.len(), 2, "{counters}");
+    for worker in workers {
+        assert!(
+            reported(worker, "to_wire") > 0,
+            "each worker forwards a share (fanout): {counters}"
+        );
+    }
+    assert!(
+        counters.contains("10.219.2.99") && !counters.contains("no_backend"),
+        "{counters}"
+    );
+}
