@@ -447,7 +447,17 @@ fn the_connections_list_shows_source_bytes_and_applying_toxics() {
     );
     let mut client = connect(listen);
     round_trip(&mut client, b"12345");
-    let list = harness.get("/proxies/echo/connections");
+    // The echo reaches the client as the proxy's write returns, just before
+    // the proxy counts it: wait (bounded) for the count to catch up.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let list = loop {
+        let list = harness.get("/proxies/echo/connections");
+        let counted = list.body[0]["bytes_downstream"] == 5;
+        if counted || Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_eq!(list.status, 200);
     let connections = list.body.as_array().unwrap();
     assert_eq!(connections.len(), 1, "{list:?}");

@@ -132,6 +132,7 @@ mod tests {
             topology: None,
             processes: Vec::new(),
             partition: None,
+            netem: Vec::new(),
         };
         let mut json: serde_json::Value = serde_json::to_value(&state).unwrap();
         for field in ["sysctls", "topology", "processes", "partition"] {
