@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use crate::conntrack::{ConnTable, ConnTableConfig};
+use crate::flow::FlowHasher;
 use crate::counters::WorkerCounters;
 use crate::fragments::{FragmentConfig, FragmentTable};
 
@@ -32,15 +33,24 @@ pub struct WorkerState {
 /// prefetch pass to its decide pass; larger batches classify the rest twice.
 const MEMO_SLOTS: usize = 64;
 
+/// Flows hashed together: one per lane of [`FlowHasher::ipv4_x4`].
+const LANES: usize = 4;
+
 /// What the prefetch pass learned about a fast-path frame: its flow and the
 /// flow's hash, keyed by where the frame's bytes are, so the decide pass
 /// neither re-parses nor re-hashes it. Both passes see the same frames in the
 /// same order; an entry is used only if the next frame is the very same
 /// buffer and length, else the frame is classified again.
+///
+/// Flows are hashed four at a time, as soon as four are waiting, and their
+/// connection-table buckets prefetched; the last few of a batch are hashed
+/// one by one when the decide pass begins.
 #[derive(Debug)]
 pub(super) struct FastMemo {
     entries: [MemoEntry; MEMO_SLOTS],
     filled: usize,
+    /// Entries `..hashed` have their hash (and their bucket prefetched).
+    hashed: usize,
     next: usize,
 }
 
@@ -66,6 +76,7 @@ impl FastMemo {
         Self {
             entries: [empty; MEMO_SLOTS],
             filled: 0,
+            hashed: 0,
             next: 0,
         }
     }
@@ -73,25 +84,54 @@ impl FastMemo {
     #[inline]
     pub(super) fn begin_batch(&mut self) {
         self.filled = 0;
+        self.hashed = 0;
         self.next = 0;
     }
 
+    /// Records a fast-path frame's flow; false (nothing recorded) when the
+    /// memo is full. Every fourth flow hashes the last four together.
     #[inline]
-    pub(super) fn put(&mut self, frame: &[u8], flow: FastFlow, hash: u64) {
-        if let Some(slot) = self.entries.get_mut(self.filled) {
-            *slot = MemoEntry {
-                at: frame.as_ptr() as usize,
-                len: frame.len(),
-                flow,
-                hash,
-            };
-            self.filled += 1;
+    pub(super) fn put(
+        &mut self,
+        frame: &[u8],
+        flow: FastFlow,
+        hasher: &FlowHasher,
+        conntrack: &ConnTable,
+    ) -> bool {
+        let Some(slot) = self.entries.get_mut(self.filled) else {
+            return false;
+        };
+        *slot = MemoEntry {
+            at: frame.as_ptr() as usize,
+            len: frame.len(),
+            flow,
+            hash: 0,
+        };
+        self.filled += 1;
+        if let Some(group) = self.entries.get_mut(self.hashed..self.filled) {
+            if let Ok(group) = <&mut [MemoEntry; LANES]>::try_from(group) {
+                let hashes = hasher.ipv4_x4(group.each_ref().map(|e| e.flow.words));
+                for (entry, hash) in group.iter_mut().zip(hashes) {
+                    entry.hash = hash;
+                    conntrack.prefetch(hash);
+                }
+                self.hashed = self.filled;
+            }
         }
+        true
     }
 
     /// The flow and hash put for this very frame, if it is the next entry.
     #[inline]
-    pub(super) fn take(&mut self, frame: &[u8]) -> Option<(FastFlow, u64)> {
+    pub(super) fn take(
+        &mut self,
+        frame: &[u8],
+        hasher: &FlowHasher,
+        conntrack: &ConnTable,
+    ) -> Option<(FastFlow, u64)> {
+        if self.hashed < self.filled {
+            self.hash_rest(hasher, conntrack);
+        }
         let e = *self.entries[..self.filled].get(self.next)?;
         if e.at == frame.as_ptr() as usize && e.len == frame.len() {
             self.next += 1;
@@ -99,6 +139,16 @@ impl FastMemo {
         } else {
             None
         }
+    }
+
+    /// Hashes the flows left over from the last group of four.
+    #[cold]
+    fn hash_rest(&mut self, hasher: &FlowHasher, conntrack: &ConnTable) {
+        for entry in &mut self.entries[self.hashed..self.filled] {
+            entry.hash = hasher.ipv4(entry.flow.words);
+            conntrack.prefetch(entry.hash);
+        }
+        self.hashed = self.filled;
     }
 }
 
