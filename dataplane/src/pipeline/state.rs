@@ -27,6 +27,8 @@ pub struct WorkerState {
     pub counters: Arc<CachePadded<WorkerCounters>>,
     pub(super) memo: FastMemo,
     now_ms: u64,
+    /// `now_ms` in whole seconds, worked out once per batch, not per packet.
+    now_secs: u32,
 }
 
 /// Frames a batch can carry the fast-path classification for from its
@@ -161,6 +163,7 @@ impl WorkerState {
             counters: WorkerCounters::new_shared(),
             memo: FastMemo::new(),
             now_ms: 0,
+            now_secs: 0,
         }
     }
 
@@ -169,6 +172,7 @@ impl WorkerState {
     #[inline]
     pub fn set_now_ms(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
+        self.now_secs = (now_ms / 1000) as u32;
     }
 
     /// The clock in milliseconds.
@@ -180,6 +184,6 @@ impl WorkerState {
     /// The clock in whole seconds, the connection table's resolution.
     #[inline]
     pub fn now_secs(&self) -> u32 {
-        (self.now_ms / 1000) as u32
+        self.now_secs
     }
 }
