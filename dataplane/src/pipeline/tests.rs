@@ -134,7 +134,7 @@ fn batches_of_every_size_decide_each_frame_as_one_at_a_time_does() {
     use crate::io::PacketIo;
 
     let table = table();
-    // 1..=70 covers partial groups of four and batches beyond the memo.
+    // 1..=70 covers partial groups of lanes and batches beyond the memo.
     for batch in 1..=70u16 {
         let frames: Vec<Vec<u8>> = (0..batch).map(mixed_frame).collect();
         let mut expected = Vec::new();
