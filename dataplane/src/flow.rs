@@ -6,7 +6,7 @@ use core::hash::Hasher;
 
 use siphasher::sip::SipHasher13;
 
-mod sip13_simd;
+mod sip13_x4;
 
 /// The identity of an inner flow: its 5-tuple (ports are zero for protocols
 /// without them). IPv4 addresses occupy the first four bytes of `src`/`dst`.
@@ -105,12 +105,9 @@ pub struct DatagramKey {
 pub struct FlowHasher {
     k0: u64,
     k1: u64,
-    /// Eight IPv4 hashes at once, when the CPU can.
-    #[cfg(target_arch = "x86_64")]
-    x8: Option<sip13_simd::Avx512Sip13>,
     /// Four IPv4 hashes at once, when the CPU can.
     #[cfg(target_arch = "x86_64")]
-    x4: Option<sip13_simd::Avx2Sip13>,
+    x4: Option<sip13_x4::Avx2Sip13>,
 }
 
 impl FlowHasher {
@@ -123,9 +120,7 @@ impl FlowHasher {
             k0: seed,
             k1,
             #[cfg(target_arch = "x86_64")]
-            x8: sip13_simd::Avx512Sip13::detect(seed, k1),
-            #[cfg(target_arch = "x86_64")]
-            x4: sip13_simd::Avx2Sip13::detect(seed, k1),
+            x4: sip13_x4::Avx2Sip13::detect(seed, k1),
         }
     }
 
@@ -184,20 +179,12 @@ impl FlowHasher {
         self.hash_words(words)
     }
 
-    /// [`Self::ipv4`] of eight flows at once (vectorised where the CPU can).
+    /// [`Self::ipv4`] of four flows at once (vectorised where the CPU can).
     #[inline]
-    pub fn ipv4_x8(&self, words: [[u64; 2]; 8]) -> [u64; 8] {
+    pub fn ipv4_x4(&self, words: [[u64; 2]; 4]) -> [u64; 4] {
         #[cfg(target_arch = "x86_64")]
-        {
-            if let Some(x8) = &self.x8 {
-                return x8.hash(words);
-            }
-            if let Some(x4) = &self.x4 {
-                let [a, b, c, d, e, f, g, h] = words;
-                let [a, b, c, d] = x4.hash([a, b, c, d]);
-                let [e, f, g, h] = x4.hash([e, f, g, h]);
-                return [a, b, c, d, e, f, g, h];
-            }
+        if let Some(x4) = &self.x4 {
+            return x4.hash(words);
         }
         words.map(|w| self.ipv4(w))
     }
@@ -281,12 +268,12 @@ mod tests {
     }
 
     #[test]
-    fn eight_at_once_hash_as_one_at_a_time() {
+    fn four_at_once_hash_as_one_at_a_time() {
         let h = FlowHasher::new(5);
-        let words: [[u64; 2]; 8] = core::array::from_fn(|i| {
+        let words: [[u64; 2]; 4] = core::array::from_fn(|i| {
             FlowHasher::ipv4_words([10, 0, 0, i as u8], [10, 9, 0, 1], 6, 40000 + i as u16, 80)
         });
-        assert_eq!(h.ipv4_x8(words), words.map(|w| h.ipv4(w)));
+        assert_eq!(h.ipv4_x4(words), words.map(|w| h.ipv4(w)));
     }
 
     #[test]

@@ -92,10 +92,7 @@ impl Pipeline {
     #[inline]
     pub fn prefetch(data: &[u8], table: &ForwardingTable, state: &mut WorkerState) {
         if let Some(flow) = fast_path::classify(data, table) {
-            if !state
-                .memo
-                .put(data, flow, &table.hasher, &state.conntrack)
-            {
+            if !state.memo.put(data, flow, &table.hasher, &state.conntrack) {
                 // No room to remember it: decide will classify it again.
                 state.conntrack.prefetch(table.hasher.ipv4(flow.words));
             }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use crate::conntrack::{ConnTable, ConnTableConfig};
-use crate::flow::FlowHasher;
 use crate::counters::WorkerCounters;
+use crate::flow::FlowHasher;
 use crate::fragments::{FragmentConfig, FragmentTable};
 
 use super::fast_path::FastFlow;
@@ -35,8 +35,8 @@ pub struct WorkerState {
 /// prefetch pass to its decide pass; larger batches classify the rest twice.
 const MEMO_SLOTS: usize = 64;
 
-/// Flows hashed together: one per lane of [`FlowHasher::ipv4_x8`].
-const LANES: usize = 8;
+/// Flows hashed together: one per lane of [`FlowHasher::ipv4_x4`].
+const LANES: usize = 4;
 
 /// What the prefetch pass learned about a fast-path frame: its flow and the
 /// flow's hash, keyed by where the frame's bytes are, so the decide pass
@@ -44,7 +44,7 @@ const LANES: usize = 8;
 /// same order; an entry is used only if the next frame is the very same
 /// buffer and length, else the frame is classified again.
 ///
-/// Flows are hashed eight at a time, as soon as eight are waiting, and their
+/// Flows are hashed four at a time, as soon as four are waiting, and their
 /// connection-table buckets prefetched; the last few of a batch are hashed
 /// one by one when the decide pass begins.
 #[derive(Debug)]
@@ -91,7 +91,7 @@ impl FastMemo {
     }
 
     /// Records a fast-path frame's flow; false (nothing recorded) when the
-    /// memo is full. Every eighth flow hashes the last eight together.
+    /// memo is full. Every fourth flow hashes the last four together.
     #[inline]
     pub(super) fn put(
         &mut self,
@@ -112,7 +112,7 @@ impl FastMemo {
         self.filled += 1;
         if let Some(group) = self.entries.get_mut(self.hashed..self.filled) {
             if let Ok(group) = <&mut [MemoEntry; LANES]>::try_from(group) {
-                let hashes = hasher.ipv4_x8(group.each_ref().map(|e| e.flow.words));
+                let hashes = hasher.ipv4_x4(group.each_ref().map(|e| e.flow.words));
                 for (entry, hash) in group.iter_mut().zip(hashes) {
                     entry.hash = hash;
                     conntrack.prefetch(hash);
@@ -143,7 +143,7 @@ impl FastMemo {
         }
     }
 
-    /// Hashes the flows left over from the last group of eight.
+    /// Hashes the flows left over from the last group of four.
     #[cold]
     fn hash_rest(&mut self, hasher: &FlowHasher, conntrack: &ConnTable) {
         for entry in &mut self.entries[self.hashed..self.filled] {

@@ -1,17 +1,14 @@
-//! SipHash-1-3 of several two-word messages at once, one per 64-bit lane of
-//! a vector register: the IPv4 flow hashes of a batch, four frames at a time
-//! with AVX2, eight with AVX-512.
+//! SipHash-1-3 of four two-word messages at once, one per 64-bit lane of
+//! an AVX2 register: the IPv4 flow hashes of a batch, four frames at a time.
 //!
 //! The hash is the specified one (keyed SipHash-1-3 of the words'
-//! little-endian bytes, as `siphasher` computes it; property tests hold
-//! every lane to it). Lanes only share the work: an AVX2 round costs about
-//! 20 instructions for four hashes, an AVX-512 round (which has a rotate
-//! instruction) 14 for eight, where the scalar round costs 14 for one.
+//! little-endian bytes, as `siphasher` computes it; a property test holds
+//! every lane to it). Lanes only share the work: a round costs about 20
+//! vector instructions for four hashes where the scalar round costs 14 for
+//! one.
 
 #[cfg(target_arch = "x86_64")]
 pub use avx2::Avx2Sip13;
-#[cfg(target_arch = "x86_64")]
-pub use avx512::Avx512Sip13;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -50,7 +47,12 @@ mod avx2 {
             let splat = |x: u64| _mm256_set1_epi64x(x as i64);
             // Lane i holds message i (`_mm256_set_epi64x` takes the top lane first).
             let word = |w: usize| {
-                _mm256_set_epi64x(m[3][w] as i64, m[2][w] as i64, m[1][w] as i64, m[0][w] as i64)
+                _mm256_set_epi64x(
+                    m[3][w] as i64,
+                    m[2][w] as i64,
+                    m[1][w] as i64,
+                    m[0][w] as i64,
+                )
             };
             let mut v = [
                 splat(self.k0 ^ 0x736f_6d65_7073_6575),
@@ -77,7 +79,7 @@ mod avx2 {
         }
     }
 
-    /// SipRound on four lanes.
+    /// `SipRound` on four lanes.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn round(v: &mut [__m256i; 4]) {
@@ -121,96 +123,6 @@ mod avx2 {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::{
-        __m512i, _mm512_add_epi64, _mm512_rol_epi64, _mm512_set1_epi64, _mm512_set_epi64,
-        _mm512_storeu_epi64, _mm512_xor_si512,
-    };
-
-    /// Proof that the CPU has AVX-512F, with the key.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Avx512Sip13 {
-        k0: u64,
-        k1: u64,
-    }
-
-    impl Avx512Sip13 {
-        /// The eight-lane hasher for key `(k0, k1)`, or `None` when the CPU
-        /// lacks AVX-512F.
-        pub fn detect(k0: u64, k1: u64) -> Option<Self> {
-            std::arch::is_x86_feature_detected!("avx512f").then_some(Self { k0, k1 })
-        }
-
-        /// The hashes of eight two-word messages, in order.
-        #[inline]
-        pub fn hash(&self, messages: [[u64; 2]; 8]) -> [u64; 8] {
-            // SAFETY: `Self` is only made by `detect`, after the CPU was
-            // found to support AVX-512F, the one feature `hash_avx512` enables.
-            unsafe { self.hash_avx512(messages) }
-        }
-
-        // The casts reinterpret bits between `u64` and the intrinsics' `i64`.
-        #[allow(clippy::cast_possible_wrap)]
-        #[target_feature(enable = "avx512f")]
-        fn hash_avx512(&self, m: [[u64; 2]; 8]) -> [u64; 8] {
-            let splat = |x: u64| _mm512_set1_epi64(x as i64);
-            // Lane i holds message i (`_mm512_set_epi64` takes the top lane first).
-            let word = |w: usize| {
-                _mm512_set_epi64(
-                    m[7][w] as i64,
-                    m[6][w] as i64,
-                    m[5][w] as i64,
-                    m[4][w] as i64,
-                    m[3][w] as i64,
-                    m[2][w] as i64,
-                    m[1][w] as i64,
-                    m[0][w] as i64,
-                )
-            };
-            let mut v = [
-                splat(self.k0 ^ 0x736f_6d65_7073_6575),
-                splat(self.k1 ^ 0x646f_7261_6e64_6f6d),
-                splat(self.k0 ^ 0x6c79_6765_6e65_7261),
-                splat(self.k1 ^ 0x7465_6462_7974_6573),
-            ];
-            for w in [word(0), word(1), splat(16 << 56)] {
-                v[3] = _mm512_xor_si512(v[3], w);
-                round(&mut v);
-                v[0] = _mm512_xor_si512(v[0], w);
-            }
-            v[2] = _mm512_xor_si512(v[2], splat(0xff));
-            round(&mut v);
-            round(&mut v);
-            round(&mut v);
-            let h = _mm512_xor_si512(_mm512_xor_si512(v[0], v[1]), _mm512_xor_si512(v[2], v[3]));
-            let mut out = [0u64; 8];
-            // SAFETY: `out` is 64 writable bytes, the size of one register;
-            // the store has no alignment requirement.
-            unsafe { _mm512_storeu_epi64(out.as_mut_ptr().cast::<i64>(), h) };
-            out
-        }
-    }
-
-    /// SipRound on eight lanes.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn round(v: &mut [__m512i; 4]) {
-        let [mut v0, mut v1, mut v2, mut v3] = *v;
-        v0 = _mm512_add_epi64(v0, v1);
-        v1 = _mm512_xor_si512(_mm512_rol_epi64::<13>(v1), v0);
-        v0 = _mm512_rol_epi64::<32>(v0);
-        v2 = _mm512_add_epi64(v2, v3);
-        v3 = _mm512_xor_si512(_mm512_rol_epi64::<16>(v3), v2);
-        v0 = _mm512_add_epi64(v0, v3);
-        v3 = _mm512_xor_si512(_mm512_rol_epi64::<21>(v3), v0);
-        v2 = _mm512_add_epi64(v2, v1);
-        v1 = _mm512_xor_si512(_mm512_rol_epi64::<17>(v1), v2);
-        v2 = _mm512_rol_epi64::<32>(v2);
-        *v = [v0, v1, v2, v3];
-    }
-}
-
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use core::hash::Hasher;
@@ -218,7 +130,7 @@ mod tests {
     use proptest::prelude::*;
     use siphasher::sip::SipHasher13;
 
-    use super::{Avx2Sip13, Avx512Sip13};
+    use super::Avx2Sip13;
 
     fn reference(k0: u64, k1: u64, words: [u64; 2]) -> u64 {
         let mut sip = SipHasher13::new_with_keys(k0, k1);
@@ -232,24 +144,12 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         #[test]
-        fn every_avx2_lane_hashes_as_siphasher_does(k0: u64, k1: u64, messages: [[u64; 2]; 4]) {
+        fn every_lane_hashes_as_siphasher_does(k0: u64, k1: u64, messages: [[u64; 2]; 4]) {
             // Without AVX2 there is nothing to compare (and the pipeline
             // never uses this type).
             if let Some(x4) = Avx2Sip13::detect(k0, k1) {
                 let expected = messages.map(|m| reference(k0, k1, m));
                 prop_assert_eq!(x4.hash(messages), expected);
-            }
-        }
-
-        #[test]
-        fn every_avx512_lane_hashes_as_siphasher_does(
-            k0: u64,
-            k1: u64,
-            messages: [[u64; 2]; 8],
-        ) {
-            if let Some(x8) = Avx512Sip13::detect(k0, k1) {
-                let expected = messages.map(|m| reference(k0, k1, m));
-                prop_assert_eq!(x8.hash(messages), expected);
             }
         }
     }
