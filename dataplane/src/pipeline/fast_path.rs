@@ -41,7 +41,7 @@ fn be16(d: &[u8], at: usize) -> u16 {
 
 /// The inner flow if the frame is a fast-path frame addressed to the
 /// balancer with every header valid; `None` sends it down the general path.
-#[inline]
+#[inline(always)]
 pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     // One length check up front; every header read below is at a constant
     // offset into this fixed-size view, so none needs its own check.
@@ -104,7 +104,7 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
 
 /// Forwards a fast-path frame whose flow `classify` found, `hash` being
 /// the flow's hash.
-#[inline]
+#[inline(always)]
 pub fn forward(
     frame: &mut Frame<'_>,
     flow: FastFlow,
