@@ -67,8 +67,9 @@ fn by_flow<'t>(
     by_hash(table.hasher.flow(key), key.protocol, table, state)
 }
 
-/// [`by_flow`] for a flow whose hash is already known.
-#[inline]
+/// [`by_flow`] for a flow whose hash is already known. The connection-table
+/// hit, nearly every packet, is inlined into the caller; a new flow is not.
+#[inline(always)]
 pub fn by_hash<'t>(
     hash: u64,
     protocol: u8,
@@ -81,14 +82,28 @@ pub fn by_hash<'t>(
         TimeoutClass::Udp
     };
     let now = state.now_secs();
-    let counters = &state.counters;
     if let Some(entry) = state.conntrack.lookup(hash, class, now) {
         if let Some(backend) = table.backend(entry.slot, entry.generation) {
+            let counters = &state.counters;
             counters.conntrack_hits.add(1);
             counters.backend_packets[entry.slot as usize].add(1);
             return Ok((entry.slot, backend));
         }
     }
+    by_maglev(hash, class, now, table, state)
+}
+
+/// A connection-table miss: Maglev picks the backend and the flow is
+/// recorded (rate permitting).
+#[inline(never)]
+fn by_maglev<'t>(
+    hash: u64,
+    class: TimeoutClass,
+    now: u32,
+    table: &'t ForwardingTable,
+    state: &mut WorkerState,
+) -> Result<(u16, &'t BackendSlot), DropReason> {
+    let counters = &state.counters;
     counters.conntrack_misses.add(1);
     let (slot, backend) = table.pick(hash).ok_or(DropReason::NoBackend)?;
     let entry = ConnEntry {

@@ -41,7 +41,7 @@ fn be16(d: &[u8], at: usize) -> u16 {
 
 /// The inner flow if the frame is a fast-path frame addressed to the
 /// balancer with every header valid; `None` sends it down the general path.
-#[inline]
+#[inline(always)]
 pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     // One length check up front; every header read below is at a constant
     // offset into this fixed-size view, so none needs its own check.
@@ -104,7 +104,7 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
 
 /// Forwards a fast-path frame whose flow `classify` found, `hash` being
 /// the flow's hash.
-#[inline]
+#[inline(always)]
 pub fn forward(
     frame: &mut Frame<'_>,
     flow: FastFlow,
@@ -128,22 +128,100 @@ pub fn forward(
 
 /// `gre_mode::rewrite` for the fast path's fixed layout: the same bytes out
 /// (the property test compares them), without per-field bounds checks.
+///
+/// The checksum update is RFC 1624 eqn. 3, `HC' = ~(~HC + ~m + m')`, over the
+/// words forwarding changes (TTL/protocol, source, destination), summed in
+/// native byte order: the one's-complement sum does not depend on byte order
+/// (RFC 1071 section 2(B)), so no word needs swapping, and the result,
+/// stored back in native order, is the big-endian checksum. It is the value
+/// `checksum::update_sum` computes: both are the same one's-complement sum,
+/// and neither is ever the all-zero sum (the new TTL/protocol word is
+/// never zero, as the protocol is GRE), so the two agree bit for bit.
 #[inline]
 fn rewrite(h: &mut [u8; GRE], backend: &BackendSlot, table: &ForwardingTable) {
-    let changed = |h: &[u8; GRE]| {
-        u32::from(be16(h, OUTER + 8))
-            + u32::from(be16(h, OUTER + 12))
-            + u32::from(be16(h, OUTER + 14))
-            + u32::from(be16(h, OUTER + 16))
-            + u32::from(be16(h, OUTER + 18))
+    let ne16 = |h: &[u8; GRE], at: usize| u64::from(u16::from_ne_bytes([h[at], h[at + 1]]));
+    let ne32 = |h: &[u8; GRE], at: usize| {
+        u64::from(u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]))
     };
+    // `!x` of a 16- or 32-bit word complements each 16-bit half in it.
+    let old = (0xFFFF ^ ne16(h, OUTER + 10))
+        + (0xFFFF ^ ne16(h, OUTER + 8))
+        + (0xFFFF_FFFF ^ ne32(h, OUTER + 12))
+        + (0xFFFF_FFFF ^ ne32(h, OUTER + 16));
     h[0..6].copy_from_slice(&backend.mac);
     h[6..12].copy_from_slice(&table.lb_mac);
-    let before = changed(h);
-    let old_checksum = be16(h, OUTER + 10);
+    // `classify` checked the TTL is at least 2.
     h[OUTER + 8] -= 1;
     h[OUTER + 12..OUTER + 16].copy_from_slice(&table.lb_ipv4);
     h[OUTER + 16..OUTER + 20].copy_from_slice(&backend.addr);
-    let sum = checksum::update_sum(old_checksum, before, changed(h));
-    h[OUTER + 10..OUTER + 12].copy_from_slice(&sum.to_be_bytes());
+    let acc = old + ne16(h, OUTER + 8) + ne32(h, OUTER + 12) + ne32(h, OUTER + 16);
+    // Seven words of at most 32 bits: under 2^35, so two folds bring the
+    // value under 2^32 in the same class modulo 0xFFFF.
+    let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
+    let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
+    let sum = !checksum::fold(acc as u32);
+    h[OUTER + 10..OUTER + 12].copy_from_slice(&sum.to_ne_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::{IpAddr, Ipv4Addr};
+
+    use proptest::prelude::*;
+
+    use super::{rewrite, GRE, OUTER};
+    use crate::forwarding::{BackendSlot, BackendSpec, ForwardingSpec, ForwardingTable};
+    use crate::pipeline::gre_mode;
+
+    fn table(lb_ipv4: [u8; 4]) -> ForwardingTable {
+        ForwardingTable::build(&ForwardingSpec {
+            lb_ipv4: Ipv4Addr::from(lb_ipv4),
+            lb_mac: [2, 0, 0, 0, 0, 1],
+            vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
+            backends: vec![BackendSpec {
+                slot: 0,
+                addr: Ipv4Addr::new(10, 1, 0, 1),
+                weight: 1,
+                mac: Some([2, 0, 0, 0, 1, 0]),
+                generation: 0,
+            }],
+            seed: 1,
+            table_size: 7,
+            mtu: 1500,
+            generation: 1,
+        })
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        /// Whatever the header's checksum field holds (valid or not, 0x0000
+        /// or 0xFFFF included), the native-order update writes the bytes the
+        /// general path's big-endian `update_sum` writes.
+        #[test]
+        fn the_fast_rewrite_writes_what_the_general_rewrite_writes(
+            mut header in any::<[u8; GRE]>(),
+            ttl in 2u8..,
+            checksum in prop_oneof![Just(0u16), Just(0xFFFF), any::<u16>()],
+            lb_ipv4 in any::<[u8; 4]>(),
+            backend_addr in any::<[u8; 4]>(),
+        ) {
+            header[OUTER + 8] = ttl;
+            header[OUTER + 9] = 47;
+            header[OUTER + 10..OUTER + 12].copy_from_slice(&checksum.to_be_bytes());
+            let table = table(lb_ipv4);
+            let backend = BackendSlot {
+                addr: backend_addr,
+                mac: [2, 0, 0, 9, 9, 9],
+                generation: 0,
+                usable: true,
+            };
+            let mut fast = header;
+            rewrite(&mut fast, &backend, &table);
+            let mut general = header;
+            gre_mode::rewrite(&mut general, OUTER, &backend, &table);
+            prop_assert_eq!(fast, general);
+        }
+    }
 }

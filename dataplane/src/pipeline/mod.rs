@@ -92,9 +92,10 @@ impl Pipeline {
     #[inline]
     pub fn prefetch(data: &[u8], table: &ForwardingTable, state: &mut WorkerState) {
         if let Some(flow) = fast_path::classify(data, table) {
-            let hash = table.hasher.ipv4(flow.words);
-            state.conntrack.prefetch(hash);
-            state.memo.put(data, flow, hash);
+            if !state.memo.put(data, flow, &table.hasher, &state.conntrack) {
+                // No room to remember it: decide will classify it again.
+                state.conntrack.prefetch(table.hasher.ipv4(flow.words));
+            }
             return;
         }
         let flow = match Self::path_of(data, table) {
@@ -156,7 +157,10 @@ impl Pipeline {
 
     #[inline]
     fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
-        if let Some((flow, hash)) = state.memo.take(frame.data()) {
+        if let Some((flow, hash)) = state
+            .memo
+            .take(frame.data(), &table.hasher, &state.conntrack)
+        {
             return fast_path::forward(frame, flow, hash, table, state);
         }
         if let Some(flow) = fast_path::classify(frame.data(), table) {

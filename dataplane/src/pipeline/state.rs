@@ -6,6 +6,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::conntrack::{ConnTable, ConnTableConfig};
 use crate::counters::WorkerCounters;
+use crate::flow::FlowHasher;
 use crate::fragments::{FragmentConfig, FragmentTable};
 
 use super::fast_path::FastFlow;
@@ -26,21 +27,32 @@ pub struct WorkerState {
     pub counters: Arc<CachePadded<WorkerCounters>>,
     pub(super) memo: FastMemo,
     now_ms: u64,
+    /// `now_ms` in whole seconds, worked out once per batch, not per packet.
+    now_secs: u32,
 }
 
 /// Frames a batch can carry the fast-path classification for from its
 /// prefetch pass to its decide pass; larger batches classify the rest twice.
 const MEMO_SLOTS: usize = 64;
 
+/// Flows hashed together: one per lane of [`FlowHasher::ipv4_x4`].
+const LANES: usize = 4;
+
 /// What the prefetch pass learned about a fast-path frame: its flow and the
 /// flow's hash, keyed by where the frame's bytes are, so the decide pass
 /// neither re-parses nor re-hashes it. Both passes see the same frames in the
 /// same order; an entry is used only if the next frame is the very same
 /// buffer and length, else the frame is classified again.
+///
+/// Flows are hashed four at a time, as soon as four are waiting, and their
+/// connection-table buckets prefetched; the last few of a batch are hashed
+/// one by one when the decide pass begins.
 #[derive(Debug)]
 pub(super) struct FastMemo {
     entries: [MemoEntry; MEMO_SLOTS],
     filled: usize,
+    /// Entries `..hashed` have their hash (and their bucket prefetched).
+    hashed: usize,
     next: usize,
 }
 
@@ -66,6 +78,7 @@ impl FastMemo {
         Self {
             entries: [empty; MEMO_SLOTS],
             filled: 0,
+            hashed: 0,
             next: 0,
         }
     }
@@ -73,25 +86,54 @@ impl FastMemo {
     #[inline]
     pub(super) fn begin_batch(&mut self) {
         self.filled = 0;
+        self.hashed = 0;
         self.next = 0;
     }
 
+    /// Records a fast-path frame's flow; false (nothing recorded) when the
+    /// memo is full. Every fourth flow hashes the last four together.
     #[inline]
-    pub(super) fn put(&mut self, frame: &[u8], flow: FastFlow, hash: u64) {
-        if let Some(slot) = self.entries.get_mut(self.filled) {
-            *slot = MemoEntry {
-                at: frame.as_ptr() as usize,
-                len: frame.len(),
-                flow,
-                hash,
-            };
-            self.filled += 1;
+    pub(super) fn put(
+        &mut self,
+        frame: &[u8],
+        flow: FastFlow,
+        hasher: &FlowHasher,
+        conntrack: &ConnTable,
+    ) -> bool {
+        let Some(slot) = self.entries.get_mut(self.filled) else {
+            return false;
+        };
+        *slot = MemoEntry {
+            at: frame.as_ptr() as usize,
+            len: frame.len(),
+            flow,
+            hash: 0,
+        };
+        self.filled += 1;
+        if let Some(group) = self.entries.get_mut(self.hashed..self.filled) {
+            if let Ok(group) = <&mut [MemoEntry; LANES]>::try_from(group) {
+                let hashes = hasher.ipv4_x4(group.each_ref().map(|e| e.flow.words));
+                for (entry, hash) in group.iter_mut().zip(hashes) {
+                    entry.hash = hash;
+                    conntrack.prefetch(hash);
+                }
+                self.hashed = self.filled;
+            }
         }
+        true
     }
 
     /// The flow and hash put for this very frame, if it is the next entry.
     #[inline]
-    pub(super) fn take(&mut self, frame: &[u8]) -> Option<(FastFlow, u64)> {
+    pub(super) fn take(
+        &mut self,
+        frame: &[u8],
+        hasher: &FlowHasher,
+        conntrack: &ConnTable,
+    ) -> Option<(FastFlow, u64)> {
+        if self.hashed < self.filled {
+            self.hash_rest(hasher, conntrack);
+        }
         let e = *self.entries[..self.filled].get(self.next)?;
         if e.at == frame.as_ptr() as usize && e.len == frame.len() {
             self.next += 1;
@@ -99,6 +141,16 @@ impl FastMemo {
         } else {
             None
         }
+    }
+
+    /// Hashes the flows left over from the last group of four.
+    #[cold]
+    fn hash_rest(&mut self, hasher: &FlowHasher, conntrack: &ConnTable) {
+        for entry in &mut self.entries[self.hashed..self.filled] {
+            entry.hash = hasher.ipv4(entry.flow.words);
+            conntrack.prefetch(entry.hash);
+        }
+        self.hashed = self.filled;
     }
 }
 
@@ -111,6 +163,7 @@ impl WorkerState {
             counters: WorkerCounters::new_shared(),
             memo: FastMemo::new(),
             now_ms: 0,
+            now_secs: 0,
         }
     }
 
@@ -119,6 +172,7 @@ impl WorkerState {
     #[inline]
     pub fn set_now_ms(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
+        self.now_secs = (now_ms / 1000) as u32;
     }
 
     /// The clock in milliseconds.
@@ -130,6 +184,6 @@ impl WorkerState {
     /// The clock in whole seconds, the connection table's resolution.
     #[inline]
     pub fn now_secs(&self) -> u32 {
-        (self.now_ms / 1000) as u32
+        self.now_secs
     }
 }

@@ -101,3 +101,61 @@ fn undamaged_gre_tcp_and_udp_take_the_fast_path() {
         );
     }
 }
+
+/// A frame of flow `i`: mostly fast-path GRE, every fifth one with a VLAN
+/// tag (general path) and every seventh addressed elsewhere (to the host).
+fn mixed_frame(i: u16) -> Vec<u8> {
+    let flow = ClientFlow {
+        src: IpAddr::V4(Ipv4Addr::new(198, 51, (i >> 8) as u8, i as u8)),
+        dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        transport: if i % 3 == 0 {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        },
+        src_port: 1000 + i,
+        dst_port: 80,
+    };
+    let to = if i % 7 == 6 {
+        Ipv4Addr::new(10, 0, 0, 99)
+    } else {
+        LB
+    };
+    let mut frame = Tunnel::new(Ipv4Addr::new(10, 0, 0, 1), to).encapsulate(&flow.packet(b"x"));
+    if i % 5 == 4 {
+        frame.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+    }
+    frame
+}
+
+#[test]
+fn batches_of_every_size_decide_each_frame_as_one_at_a_time_does() {
+    use crate::io::memory::{MemoryIo, MemoryIoConfig};
+    use crate::io::PacketIo;
+
+    let table = table();
+    // 1..=70 covers partial groups of lanes and batches beyond the memo.
+    for batch in 1..=70u16 {
+        let frames: Vec<Vec<u8>> = (0..batch).map(mixed_frame).collect();
+        let mut expected = Vec::new();
+        let mut state = WorkerState::new(WorkerConfig::default());
+        for frame in &frames {
+            let mut buf = frame.clone();
+            let mut f = Frame::whole(&mut buf);
+            let verdict = Pipeline::process(&mut f, &table, &mut state);
+            if verdict == Verdict::ToWire {
+                expected.push(f.data().to_vec());
+            }
+        }
+        let mut io = MemoryIo::new(MemoryIoConfig::default()).unwrap();
+        for frame in &frames {
+            assert!(io.push_from_wire(frame));
+        }
+        let mut state = WorkerState::new(WorkerConfig::default());
+        io.run_batch(usize::from(batch), Pipeline::handler(&table, &mut state))
+            .unwrap();
+        let mut sent = Vec::new();
+        io.drain_wire_tx(|f| sent.push(f.to_vec()));
+        assert_eq!(sent, expected, "batch of {batch}");
+    }
+}

@@ -70,7 +70,7 @@ fn sum_short(data: &[u8], initial: u32) -> u32 {
 
 /// [`sum`] of an option-less IPv4 header, the header every packet on the fast
 /// path has: five 32-bit words added at once instead of a loop.
-#[inline]
+#[inline(always)]
 pub fn sum_ipv4_header(h: &[u8; 20]) -> u32 {
     let word = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
     let acc = word(0) + word(4) + word(8) + word(12) + word(16);
