@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use benches::system::{enter, pin, run, rx_packets, thread_cpu};
+use benches::system::{enter, pin, run, rx_packets, skip_reason, thread_cpu};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
 use dataplane::{DropReason, Frame, Verdict};
@@ -214,9 +214,8 @@ fn measure(sender_ns: &str, receiver_ns: &str, forwarded: bool, span: Duration) 
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: not root (AF_PACKET and namespaces need it)");
+    if let Some(reason) = skip_reason() {
+        println!("skipped: {reason}");
         return;
     }
     let measuring = std::env::args().any(|arg| arg == "--bench");

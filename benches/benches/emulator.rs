@@ -16,14 +16,13 @@
 //! `cargo bench -p benches --bench emulator` measures 3 x 2 s per path;
 //! without `--bench` (as under `cargo test`) one short smoke run.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::system::{enter, link_counter, run, skip_reason, thread_cpu};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
 use testbed::impair::live::EmulatedLink;
@@ -37,21 +36,6 @@ const RUNS: usize = 3;
 
 fn name(short: &str) -> String {
     format!("{PREFIX}{short}")
-}
-
-/// Runs a setup command line (split at spaces); panics when it fails.
-fn run(line: &str) {
-    let mut words = line.split_whitespace();
-    let program = words.next().unwrap();
-    let output = Command::new(program)
-        .args(words)
-        .output()
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-    assert!(
-        output.status.success(),
-        "{line}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The bench's namespaces and bridges, removed on drop (also on panic).
@@ -131,54 +115,12 @@ impl Drop for Lab {
     }
 }
 
-/// Enters namespace `space` on the calling thread.
-fn enter(space: &str) {
-    let path = format!("/run/netns/{space}");
-    let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    // SAFETY: the descriptor is a namespace file open for the call; setns
-    // only changes this thread's network namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-}
-
-/// `rx_packets` of `r0` in namespace `space`.
-fn rx_packets(space: &str) -> u64 {
-    let output = Command::new("ip")
-        .args(["-n", space, "-s", "-j", "link", "show", "r0"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    // `"rx":{"bytes":N,"packets":N,...`: the number after the first "packets".
-    let after = text
-        .split("\"rx\":")
-        .nth(1)
-        .and_then(|rx| rx.split("\"packets\":").nth(1))
-        .unwrap_or_else(|| panic!("no rx packets for r0 in {space}: {text}"));
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap()
-}
-
 /// A 64-byte frame no stack takes (local experimental `EtherType`, a
 /// destination the bridges flood).
 fn frame() -> Vec<u8> {
     let mut frame = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x88, 0xb5];
     frame.resize(64, 0x5a);
     frame
-}
-
-/// CPU time of the calling thread (user and kernel, softirqs it ran included).
-fn thread_cpu() -> Duration {
-    let mut spec = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a live timespec for the kernel to fill.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut spec) };
-    assert_eq!(rc, 0);
-    Duration::new(
-        u64::try_from(spec.tv_sec).unwrap_or(0),
-        u32::try_from(spec.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// Fills `s0`'s TX ring in namespace `space` until `stop`; returns the
@@ -207,10 +149,10 @@ fn measure(sending: &str, receiver: &str, span: Duration) -> (f64, f64) {
     let send = sender(sending.to_owned(), Arc::clone(&stop));
     // Let the rings fill before counting.
     thread::sleep(Duration::from_millis(100));
-    let before = rx_packets(receiver);
+    let before = link_counter(receiver, "r0", "rx", "packets");
     let started = Instant::now();
     thread::sleep(span);
-    let after = rx_packets(receiver);
+    let after = link_counter(receiver, "r0", "rx", "packets");
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let (sent, cpu) = send.join().unwrap();
@@ -221,9 +163,8 @@ fn measure(sending: &str, receiver: &str, span: Duration) -> (f64, f64) {
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: not root (AF_PACKET and namespaces need it)");
+    if let Some(reason) = skip_reason() {
+        println!("skipped: {reason}");
         return;
     }
     let measuring = std::env::args().any(|arg| arg == "--bench");
