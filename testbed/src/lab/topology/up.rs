@@ -130,6 +130,7 @@ pub fn up(plan: &TopologyPlan, work_dir: &Path, state_dir: &Path) -> Result<LabS
         topology: Some(plan.clone()),
         processes: Vec::new(),
         partition: None,
+        netem: Vec::new(),
     };
     // Saved before anything changes, so that cleanup can undo any part.
     lab.save_in(state_dir)
