@@ -9,6 +9,7 @@
 //! - [`sysctl`]: machine-wide settings a lab changes and restores.
 //! - [`tbf`]: token-bucket shaping of the instances' links (`--tbf`).
 //! - [`netem`]: impaired instance links (`--netem`, `--impair`).
+//! - [`multihost`]: one lab over several machines (`-h i/N`, VXLAN).
 //! - [`run`]: `testbed run`.
 //! - [`topology`]: labs of several networks and named hosts from a TOML
 //!   file (`testbed up`, `testbed down`).
@@ -16,6 +17,7 @@
 //! - [`status`]: `testbed status`.
 
 pub mod build;
+pub mod multihost;
 pub mod netem;
 pub mod netlink;
 pub mod netns;

@@ -185,6 +185,8 @@ fn star_placeholder(plan: &TopologyPlan) -> Result<LabPlan, String> {
         bridge_address: cidr.network,
         extra_bridges: Vec::new(),
         hosts: Vec::new(),
+        share: None,
+        vxlan: None,
     })
 }
 
