@@ -199,6 +199,9 @@ fn describe_topology(state: &LabState, topology: &TopologyPlan) -> String {
             }
             if let Some(netem) = &interface.netem {
                 let _ = write!(text, ", netem {netem}");
+                if let Some(seed) = interface.netem_seed {
+                    let _ = write!(text, " (seed {seed})");
+                }
             }
             text.push('\n');
         }

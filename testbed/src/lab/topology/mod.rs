@@ -44,6 +44,7 @@
 //! - [`up`]: `testbed up` and `testbed down`.
 
 pub mod build;
+pub mod emulate;
 pub mod file;
 pub mod plan;
 pub mod processes;
@@ -51,7 +52,9 @@ pub mod route;
 pub mod up;
 
 pub use file::TopologyError;
-pub use plan::{HostPlan, InterfacePlan, Medium, NetworkPlan, Peer, TopologyPlan};
+pub use plan::{
+    EmulatedLinkPlan, HostPlan, InterfacePlan, Medium, NetworkPlan, Peer, TopologyPlan,
+};
 pub use processes::BackgroundProcess;
 pub use up::{DownArgs, UpArgs};
 
