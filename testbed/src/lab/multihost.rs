@@ -124,7 +124,7 @@ impl HostShare {
 }
 
 /// The options of `testbed run` for a lab over several machines.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct MultiHostArgs {
     /// This machine's share of the instances, `i/N`: machine i of N, each
     /// running a contiguous share of the instance indexes (the first T mod
@@ -137,10 +137,10 @@ pub struct MultiHostArgs {
     #[arg(long, value_name = "DEV")]
     pub vxlan_device: Option<String>,
     /// The VXLAN's VNI (0 to 16777215).
-    #[arg(long, default_value_t = 42, requires = "vxlan_device")]
+    #[arg(long, default_value_t = DEFAULT_VNI, requires = "vxlan_device")]
     pub vxlan_id: u32,
     /// The VXLAN's UDP port.
-    #[arg(long, default_value_t = 4789, requires = "vxlan_device")]
+    #[arg(long, default_value_t = DEFAULT_PORT, requires = "vxlan_device")]
     pub vxlan_port: u16,
     /// The other machines' underlay addresses (unicast, no multicast
     /// needed): comma-separated or repeated.
@@ -151,6 +151,23 @@ pub struct MultiHostArgs {
         requires = "vxlan_device"
     )]
     pub vxlan_remote: Vec<Ipv4Addr>,
+}
+
+/// The VNI and UDP port when not given (4789 is IANA's VXLAN port).
+pub const DEFAULT_VNI: u32 = 42;
+pub const DEFAULT_PORT: u16 = 4789;
+
+/// No share and no VXLAN, with the command line's defaults.
+impl Default for MultiHostArgs {
+    fn default() -> Self {
+        Self {
+            share: None,
+            vxlan_device: None,
+            vxlan_id: DEFAULT_VNI,
+            vxlan_port: DEFAULT_PORT,
+            vxlan_remote: Vec::new(),
+        }
+    }
 }
 
 /// The VXLAN of a lab, decided before anything is built (recorded in the
