@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::lab::link_emulator::LinkEmulatorArgs;
 use crate::lab::topology::{DownArgs, UpArgs};
 use crate::lab::{CleanupArgs, RunArgs, StatusArgs};
 use crate::mconnect::MconnectArgs;
@@ -42,6 +43,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Partitions a running lab (Jepsen grudges, one-way cuts, intermittent), or heals it.
     Partition(PartitionArgs),
+    /// One userspace link emulator between two interfaces of a namespace, until SIGTERM (`up` starts one per netem link).
+    LinkEmulator(LinkEmulatorArgs),
     /// GRE tunnel endpoints in userspace: router-side encapsulation (ECMP) and server-side decapsulation (DSR).
     Tunnel(TunnelArgs),
 }

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Cleanup(args) => testbed::lab::cleanup(&args),
         Command::Status(args) => testbed::lab::status(&args),
         Command::Partition(args) => testbed::partition::command::main(&args),
+        Command::LinkEmulator(args) => testbed::lab::link_emulator::main(&args),
         Command::Tunnel(args) => testbed::tunnel::main(&args),
     }
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use super::netlink::{link_index, Netlink, NetlinkError};
+use super::netlink::{link_index, Netlink, NetlinkError, VxlanDevice};
 use super::netns;
 use super::plan::{Host, LabPlan};
 
@@ -49,20 +49,41 @@ fn namespace_error(name: &str) -> impl FnOnce(io::Error) -> BuildError + '_ {
     }
 }
 
-/// Creates the bridges (the first with the first address, any others chained
-/// to it) and every host: namespace,
-/// veth pair (one end on the bridge, `eth0` inside), `lo` and `eth0` up,
+/// Creates the bridges (the first with the first address unless another
+/// machine holds it, any others chained to it), the VXLAN to the other
+/// machines if the lab has one, and every host: namespace,
+/// veth pair (one end on the bridge, `eth0` inside, both with the
+/// instances' MTU), `lo` and `eth0` up,
 /// the host's address. Must run in the machine's network namespace.
 pub fn create(plan: &LabPlan) -> Result<(), BuildError> {
     let mut netlink = Netlink::open()?;
     netlink.add_bridge(&plan.bridge)?;
     let bridge = link_index(&plan.bridge)?;
-    netlink.add_address(
-        bridge,
-        &plan.bridge,
-        plan.bridge_address,
-        plan.cidr.prefix_len,
-    )?;
+    if plan.holds_bridge_address() {
+        netlink.add_address(
+            bridge,
+            &plan.bridge,
+            plan.bridge_address,
+            plan.cidr.prefix_len,
+        )?;
+    }
+    if let Some(vxlan) = &plan.vxlan {
+        netlink.add_vxlan(
+            &VxlanDevice {
+                name: &vxlan.name,
+                id: vxlan.id,
+                port: vxlan.port,
+                underlying: link_index(&vxlan.device)?,
+                local: vxlan.local,
+            },
+            bridge,
+        )?;
+        let index = link_index(&vxlan.name)?;
+        for remote in &vxlan.remotes {
+            netlink.append_flood_remote(index, &vxlan.name, *remote)?;
+        }
+    }
+    let mtu = plan.instance_mtu();
     let root = File::open("/proc/thread-self/ns/net").map_err(namespace_error("of the machine"))?;
     // Bridge indices by position: the first, then the chained extra ones.
     let mut bridges = vec![bridge];
@@ -89,7 +110,7 @@ pub fn create(plan: &LabPlan) -> Result<(), BuildError> {
                     let mut netlink = Netlink::open()?;
                     for host in hosts {
                         let bridge = bridges[host.bridge_index.min(bridges.len() - 1)];
-                        create_host(&mut netlink, root, bridge, host, plan.cidr.prefix_len)?;
+                        create_host(&mut netlink, root, bridge, host, plan.cidr.prefix_len, mtu)?;
                     }
                     Ok(())
                 })
@@ -116,16 +137,23 @@ fn create_host(
     bridge: u32,
     host: &Host,
     prefix_len: u8,
+    mtu: Option<u32>,
 ) -> Result<(), BuildError> {
     let name = host.namespace.as_str();
     netns::create(name).map_err(namespace_error(name))?;
     let namespace = netns::open(name).map_err(namespace_error(name))?;
     netlink.add_veth(&host.link, bridge, &host.inner_link, namespace.as_raw_fd())?;
+    if let Some(mtu) = mtu {
+        netlink.set_mtu(link_index(&host.link)?, &host.link, mtu)?;
+    }
     netns::enter(&namespace).map_err(namespace_error(name))?;
     let inside = (|| -> Result<(), BuildError> {
         let mut inner = Netlink::open()?;
         inner.set_up(link_index("lo")?, "lo")?;
         let link = link_index(&host.inner_link)?;
+        if let Some(mtu) = mtu {
+            inner.set_mtu(link, &host.inner_link, mtu)?;
+        }
         inner.add_address(link, &host.inner_link, host.address, prefix_len)?;
         inner.set_up(link, &host.inner_link)?;
         Ok(())
@@ -153,8 +181,9 @@ pub fn remove(prefix: &str, bridge: &str, grace: Duration) -> Vec<String> {
             problems.push(format!("namespace {name}: {error}"));
         }
     }
-    // The bridges and the veth pairs joining them live in this namespace:
-    // delete them; the instances' pairs go with their namespaces.
+    // The bridges, the veth pairs joining them and the VXLAN (`{prefix}vx`)
+    // live in this namespace: delete them; the instances' pairs go with
+    // their namespaces.
     let own: Vec<String> = links_with(prefix)
         .into_iter()
         .filter(|link| link == bridge || !is_instance_link(prefix, link))

@@ -9,6 +9,9 @@
 //! - [`sysctl`]: machine-wide settings a lab changes and restores.
 //! - [`tbf`]: token-bucket shaping of the instances' links (`--tbf`).
 //! - [`netem`]: impaired instance links (`--netem`, `--impair`).
+//! - [`multihost`]: one lab over several machines (`-h i/N`, VXLAN).
+//! - [`link_emulator`]: `testbed link-emulator`, one emulated link in a
+//!   process of its own (for `testbed up`).
 //! - [`run`]: `testbed run`.
 //! - [`topology`]: labs of several networks and named hosts from a TOML
 //!   file (`testbed up`, `testbed down`).
@@ -16,6 +19,8 @@
 //! - [`status`]: `testbed status`.
 
 pub mod build;
+pub mod link_emulator;
+pub mod multihost;
 pub mod netem;
 pub mod netlink;
 pub mod netns;

@@ -263,7 +263,7 @@ pub fn apply(
 
 /// Sets `/proc/sys/net/ipv6/conf/{interface}/disable_ipv6` in the calling
 /// thread's namespace; nothing to do where IPv6 is absent.
-fn disable_ipv6(interface: &str) -> Result<(), String> {
+pub fn disable_ipv6(interface: &str) -> Result<(), String> {
     let path = format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6");
     match std::fs::write(&path, "1") {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
@@ -310,25 +310,25 @@ fn apply_userspace(
         }
     }
     let emu = emulator_namespace(&plan.prefix);
-    netns::create(&emu).map_err(|e| format!("creating namespace {emu}: {e}"))?;
-    let emu_file = netns::open(&emu).map_err(|e| format!("opening namespace {emu}: {e}"))?;
-    in_namespace(&emu_file, || {
-        for conf in ["all", "default"] {
-            disable_ipv6(conf)?;
-        }
-        Ok(())
-    })?;
+    let emu_file = create_emulator_namespace(&emu)?;
     let mut impairment = LabImpairment::default();
     for host in &plan.hosts {
-        rewire(&mut netlink, &emu_file, plan, host)?;
-        impairment.far_ends.push(
-            live::prepare_far_end(Some(&host.namespace), &host.inner_link)
-                .map_err(|e| e.to_string())?,
-        );
-        impairment.far_ends.push(
-            live::prepare_far_end(None, &bridge_side(&plan.prefix, host.index))
-                .map_err(|e| e.to_string())?,
-        );
+        let far = bridge_side(&plan.prefix, host.index);
+        put_emulator_between(
+            &mut netlink,
+            &emu_file,
+            &EmulatorWiring {
+                link: &host.link,
+                bridge: plan.bridge_named(host.bridge_index),
+                far: &far,
+                near: &emulator_side(&plan.prefix, host.index),
+                host_namespace: &host.namespace,
+                inner: &host.inner_link,
+            },
+        )?;
+        impairment
+            .far_ends
+            .extend(prepare_far_ends(&host.namespace, &host.inner_link, &far)?);
     }
     let settled = bridges_up + igmp_settle(&plan.bridge);
     std::thread::sleep(settled.saturating_duration_since(Instant::now()));
@@ -347,6 +347,34 @@ fn apply_userspace(
     Ok(impairment)
 }
 
+/// Creates the address-less emulator namespace `name` (IPv6 off in it, so
+/// no housekeeping packet takes a link's random draws) and opens it.
+pub fn create_emulator_namespace(name: &str) -> Result<File, String> {
+    netns::create(name).map_err(|e| format!("creating namespace {name}: {e}"))?;
+    let file = netns::open(name).map_err(|e| format!("opening namespace {name}: {e}"))?;
+    in_namespace(&file, || {
+        for conf in ["all", "default"] {
+            disable_ipv6(conf)?;
+        }
+        Ok(())
+    })?;
+    Ok(file)
+}
+
+/// Turns [`live::FAR_END_OFFLOADS`] off on the two interfaces that send
+/// into an emulator: `inner` in namespace `host_namespace`, and `far` (the
+/// bridge-side end of the emulator's pair) in the machine's namespace.
+pub fn prepare_far_ends(
+    host_namespace: &str,
+    inner: &str,
+    far: &str,
+) -> Result<[OffloadGuard; 2], String> {
+    Ok([
+        live::prepare_far_end(Some(host_namespace), inner).map_err(|e| e.to_string())?,
+        live::prepare_far_end(None, far).map_err(|e| e.to_string())?,
+    ])
+}
+
 /// Runs `work` on a thread inside the namespace open at `namespace`.
 fn in_namespace<T: Send>(
     namespace: &File,
@@ -363,31 +391,48 @@ fn in_namespace<T: Send>(
     })
 }
 
-/// Puts the emulator between `host`'s link and its bridge: the link into
+/// Where an emulator goes: between a host's veth, whose machine-side end
+/// `link` is on `bridge`, and that bridge.
+#[derive(Debug, Clone, Copy)]
+pub struct EmulatorWiring<'a> {
+    /// The machine-side end of the host's veth (moves to the emulator's
+    /// namespace: the emulator's side A).
+    pub link: &'a str,
+    pub bridge: &'a str,
+    /// The new pair: `far` on the bridge, `near` in the emulator's
+    /// namespace (side B).
+    pub far: &'a str,
+    pub near: &'a str,
+    /// The host's namespace and its end of the veth.
+    pub host_namespace: &'a str,
+    pub inner: &'a str,
+}
+
+/// Puts the emulator between a host's link and its bridge: the link into
 /// the emulator namespace, a new pair from the bridge into it, every end up
 /// with IPv6 off.
-fn rewire(netlink: &mut Netlink, emu: &File, plan: &LabPlan, host: &Host) -> Result<(), String> {
+pub fn put_emulator_between(
+    netlink: &mut Netlink,
+    emu: &File,
+    wiring: &EmulatorWiring<'_>,
+) -> Result<(), String> {
     let fail = |e: super::netlink::NetlinkError| e.to_string();
-    let (near, far) = (
-        emulator_side(&plan.prefix, host.index),
-        bridge_side(&plan.prefix, host.index),
-    );
-    let link = link_index(&host.link).map_err(fail)?;
+    let link = link_index(wiring.link).map_err(fail)?;
     netlink
-        .release_from_controller(link, &host.link)
+        .release_from_controller(link, wiring.link)
         .map_err(fail)?;
     netlink
-        .move_to_namespace(link, &host.link, emu.as_raw_fd())
+        .move_to_namespace(link, wiring.link, emu.as_raw_fd())
         .map_err(fail)?;
-    let bridge = link_index(plan.bridge_named(host.bridge_index)).map_err(fail)?;
+    let bridge = link_index(wiring.bridge).map_err(fail)?;
     netlink
-        .add_veth(&far, bridge, &near, emu.as_raw_fd())
+        .add_veth(wiring.far, bridge, wiring.near, emu.as_raw_fd())
         .map_err(fail)?;
-    disable_ipv6(&far)?;
-    let links = [host.link.clone(), near];
+    disable_ipv6(wiring.far)?;
+    let links = [wiring.link, wiring.near];
     in_namespace(emu, || {
         let mut inside = Netlink::open().map_err(fail)?;
-        for name in &links {
+        for name in links {
             disable_ipv6(name)?;
             inside
                 .set_up(link_index(name).map_err(fail)?, name)
@@ -395,9 +440,9 @@ fn rewire(netlink: &mut Netlink, emu: &File, plan: &LabPlan, host: &Host) -> Res
         }
         Ok(())
     })?;
-    let namespace = netns::open(&host.namespace)
-        .map_err(|e| format!("opening namespace {}: {e}", host.namespace))?;
-    in_namespace(&namespace, || disable_ipv6(&host.inner_link))
+    let namespace = netns::open(wiring.host_namespace)
+        .map_err(|e| format!("opening namespace {}: {e}", wiring.host_namespace))?;
+    in_namespace(&namespace, || disable_ipv6(wiring.inner))
 }
 
 /// `tc qdisc replace ... netem SPEC` on each host's root-side link (one

@@ -10,12 +10,15 @@ use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE,
+    NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -72,12 +75,22 @@ impl Netlink {
         create: bool,
         what: impl FnOnce() -> String,
     ) -> Result<(), NetlinkError> {
+        let flags = if create { NLM_F_CREATE | NLM_F_EXCL } else { 0 };
+        self.request_with(message, flags, what).map(|_| ())
+    }
+
+    /// Sends one request with `flags` added to `NLM_F_REQUEST | NLM_F_ACK`
+    /// and returns the messages answered before the acknowledgement (or,
+    /// for a dump, before its end).
+    fn request_with(
+        &mut self,
+        message: RouteNetlinkMessage,
+        flags: u16,
+        what: impl FnOnce() -> String,
+    ) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_ACK;
-        if create {
-            header.flags |= NLM_F_CREATE | NLM_F_EXCL;
-        }
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         header.sequence_number = self.sequence;
         let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
         packet.finalize();
@@ -90,8 +103,9 @@ impl Netlink {
         })
     }
 
-    fn exchange(&mut self, request: &[u8]) -> io::Result<()> {
+    fn exchange(&mut self, request: &[u8]) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.socket.send(request, 0)?;
+        let mut answers = Vec::new();
         loop {
             let (data, _) = self.socket.recv_from_full()?;
             let mut offset = 0;
@@ -103,11 +117,12 @@ impl Netlink {
                     match reply.payload {
                         NetlinkPayload::Error(error) => {
                             return match error.code {
-                                None => Ok(()),
+                                None => Ok(answers),
                                 Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
                             };
                         }
-                        NetlinkPayload::Done(_) => return Ok(()),
+                        NetlinkPayload::Done(_) => return Ok(answers),
+                        NetlinkPayload::InnerMessage(message) => answers.push(message),
                         _ => {}
                     }
                 }
@@ -117,6 +132,132 @@ impl Netlink {
                 offset += (length + 3) & !3;
             }
         }
+    }
+
+    /// The MTU of link `index`.
+    pub fn link_mtu(&mut self, index: u32, name: &str) -> Result<u32, NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        let answers = self.request_with(RouteNetlinkMessage::GetLink(message), 0, || {
+            format!("reading the settings of {name}")
+        })?;
+        answers
+            .iter()
+            .find_map(|answer| match answer {
+                RouteNetlinkMessage::NewLink(link) => {
+                    link.attributes
+                        .iter()
+                        .find_map(|attribute| match attribute {
+                            LinkAttribute::Mtu(mtu) => Some(*mtu),
+                            _ => None,
+                        })
+                }
+                _ => None,
+            })
+            .ok_or_else(|| NetlinkError {
+                what: format!("reading the MTU of {name}"),
+                source: io::Error::new(io::ErrorKind::InvalidData, "no IFLA_MTU in the answer"),
+            })
+    }
+
+    /// The IPv4 addresses of link `index`, in the kernel's order.
+    pub fn ipv4_addresses(
+        &mut self,
+        index: u32,
+        name: &str,
+    ) -> Result<Vec<Ipv4Addr>, NetlinkError> {
+        let mut message = AddressMessage::default();
+        message.header.family = AddressFamily::Inet;
+        let answers =
+            self.request_with(RouteNetlinkMessage::GetAddress(message), NLM_F_DUMP, || {
+                format!("listing the addresses of {name}")
+            })?;
+        Ok(answers
+            .iter()
+            .filter_map(|answer| match answer {
+                RouteNetlinkMessage::NewAddress(address) if address.header.index == index => {
+                    address
+                        .attributes
+                        .iter()
+                        .find_map(|attribute| match attribute {
+                            AddressAttribute::Local(std::net::IpAddr::V4(local)) => Some(*local),
+                            _ => None,
+                        })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Sets the MTU of link `index`.
+    pub fn set_mtu(&mut self, index: u32, name: &str, mtu: u32) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.attributes = vec![LinkAttribute::Mtu(mtu)];
+        self.request(RouteNetlinkMessage::SetLink(message), false, || {
+            format!("setting the MTU of {name} to {mtu}")
+        })
+    }
+
+    /// Creates VXLAN device `vxlan.name` (VNI, UDP port, source address and
+    /// underlying link as given, learning on), up, on bridge `controller`.
+    pub fn add_vxlan(
+        &mut self,
+        vxlan: &VxlanDevice<'_>,
+        controller: u32,
+    ) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message.header.flags = LinkFlags::Up;
+        message.header.change_mask = LinkFlags::Up;
+        message.attributes = vec![
+            LinkAttribute::IfName(vxlan.name.to_owned()),
+            LinkAttribute::Controller(controller),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Vxlan),
+                LinkInfo::Data(InfoData::Vxlan(vec![
+                    InfoVxlan::Id(vxlan.id),
+                    InfoVxlan::Link(vxlan.underlying),
+                    InfoVxlan::Local(vxlan.local),
+                    InfoVxlan::Port(vxlan.port),
+                    InfoVxlan::Learning(true),
+                ])),
+            ]),
+        ];
+        self.request(RouteNetlinkMessage::NewLink(message), true, || {
+            format!(
+                "creating VXLAN {} (VNI {}, port {}, local {})",
+                vxlan.name, vxlan.id, vxlan.port, vxlan.local
+            )
+        })
+    }
+
+    /// Appends a forwarding entry for the all-zeros MAC to VXLAN link
+    /// `index`, toward `remote` (`bridge fdb append 00:00:00:00:00:00 dev
+    /// NAME dst REMOTE`): broadcasts, multicasts and unknown destinations
+    /// are sent to every remote so added (head-end replication).
+    pub fn append_flood_remote(
+        &mut self,
+        index: u32,
+        name: &str,
+        remote: Ipv4Addr,
+    ) -> Result<(), NetlinkError> {
+        let mut message = NeighbourMessage::default();
+        message.header.family = AddressFamily::Bridge;
+        message.header.ifindex = index;
+        // What `bridge fdb` sends by default: permanent, no ARP, on the
+        // device itself (not on the bridge it is a port of).
+        message.header.state = NeighbourState::Other(NUD_NOARP | NUD_PERMANENT);
+        message.header.flags = NeighbourFlags::Own;
+        message.attributes = vec![
+            NeighbourAttribute::LinkLayerAddress(vec![0; 6]),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(remote)),
+        ];
+        self.request_with(
+            RouteNetlinkMessage::NewNeighbour(message),
+            NLM_F_CREATE | NLM_F_APPEND,
+            || format!("adding VXLAN remote {remote} to {name}"),
+        )
+        .map(|_| ())
     }
 
     /// Creates bridge `name`, up.
@@ -322,6 +463,24 @@ impl Netlink {
             format!("adding {address}/{prefix_len} to {name}")
         })
     }
+}
+
+/// `NUD_NOARP` and `NUD_PERMANENT` (`linux/neighbour.h`).
+const NUD_NOARP: u16 = 0x40;
+const NUD_PERMANENT: u16 = 0x80;
+
+/// A VXLAN device to create with [`Netlink::add_vxlan`].
+#[derive(Debug, Clone, Copy)]
+pub struct VxlanDevice<'a> {
+    pub name: &'a str,
+    /// The VNI.
+    pub id: u32,
+    /// UDP destination port.
+    pub port: u16,
+    /// The index of the link it sends through.
+    pub underlying: u32,
+    /// The source address of its UDP packets.
+    pub local: Ipv4Addr,
 }
 
 /// One end of a veth pair made by [`Netlink::add_veth_between`].

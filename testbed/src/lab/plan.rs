@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::multihost::{HostShare, VxlanPlan};
+
 /// Longest interface name the kernel accepts (`IFNAMSIZ - 1`).
 const MAX_IFNAME: usize = 15;
 
@@ -144,7 +146,15 @@ pub struct LabPlan {
     /// bridge under the kernel's 1024 ports).
     #[serde(default)]
     pub extra_bridges: Vec<Join>,
+    /// This machine's hosts only: the whole lab's when `share` is `None`.
     pub hosts: Vec<Host>,
+    /// The share of the instances this machine runs (`-h i/N`), when the lab
+    /// spans machines.
+    #[serde(default)]
+    pub share: Option<HostShare>,
+    /// The VXLAN joining this machine's bridge to the others'.
+    #[serde(default)]
+    pub vxlan: Option<VxlanPlan>,
 }
 
 /// An extra bridge and the veth pair joining it to the bridge before it.
@@ -209,6 +219,8 @@ impl LabPlan {
             bridge_address,
             extra_bridges: Vec::new(),
             hosts,
+            share: None,
+            vxlan: None,
         })
         .and_then(|plan| plan.with_instances_per_bridge(DEFAULT_PER_BRIDGE))
     }
@@ -227,10 +239,35 @@ impl LabPlan {
                 peer: format!("{prefix}k{k}"),
             })
             .collect();
-        for host in &mut self.hosts {
-            host.bridge_index = host.index / per_bridge;
+        // By position: a machine's share need not start at index 0.
+        for (position, host) in self.hosts.iter_mut().enumerate() {
+            host.bridge_index = position / per_bridge;
         }
         Ok(self)
+    }
+
+    /// Keeps the hosts of this machine's share (see
+    /// [`HostShare::range`]), with the indexes, names and addresses the
+    /// whole lab gives them. Call before
+    /// [`with_instances_per_bridge`](Self::with_instances_per_bridge).
+    #[must_use]
+    pub fn with_share(mut self, share: HostShare) -> Self {
+        let mine = share.range(self.hosts.len());
+        self.hosts.retain(|host| mine.contains(&host.index));
+        self.share = (share != HostShare::ALONE).then_some(share);
+        self
+    }
+
+    /// Whether this machine's first bridge holds the lab's first address:
+    /// always on one machine; on machine 1 only when the lab spans several.
+    pub fn holds_bridge_address(&self) -> bool {
+        self.share.is_none_or(HostShare::holds_bridge_address)
+    }
+
+    /// The MTU of the instances' links, when not the kernel's default: the
+    /// VXLAN's, so that their full-size frames fit the tunnel.
+    pub fn instance_mtu(&self) -> Option<u32> {
+        self.vxlan.as_ref().map(VxlanPlan::instance_mtu)
     }
 
     /// The name of bridge `index` (0: the first, which holds the address).
@@ -402,6 +439,33 @@ mod tests {
             plan.with_instances_per_bridge(0),
             Err(PlanError::InstancesPerBridge(0))
         );
+    }
+
+    #[test]
+    fn a_share_keeps_the_whole_labs_indexes_names_and_addresses() {
+        let commands = [("echo {index} {ip}".to_owned(), 5)];
+        let whole = LabPlan::new("t3-", cidr("10.9.0.0/24"), &commands).unwrap();
+        let second = whole
+            .clone()
+            .with_share("2/2".parse().unwrap())
+            .with_instances_per_bridge(1)
+            .unwrap();
+        assert_eq!(second.hosts, {
+            let mut hosts = whole.hosts[3..].to_vec();
+            hosts[1].bridge_index = 1;
+            hosts
+        });
+        assert_eq!(second.extra_bridges.len(), 1);
+        assert!(!second.holds_bridge_address());
+        let first = whole.clone().with_share("1/2".parse().unwrap());
+        assert_eq!(
+            first.hosts.iter().map(|h| h.index).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert!(first.holds_bridge_address());
+        let alone = whole.clone().with_share(HostShare::ALONE);
+        assert_eq!(alone, whole);
+        assert!(alone.holds_bridge_address());
     }
 
     #[test]

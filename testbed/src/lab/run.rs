@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::build;
+use super::multihost::MultiHostArgs;
 use super::netem::{self, ImpairMode, LabImpairment, NetemArg};
 use super::netns;
 use super::plan::{Ipv4Cidr, LabPlan};
@@ -25,9 +26,14 @@ const GRACE: Duration = Duration::from_secs(2);
 /// Exit code after an interruption (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
-/// Options of `testbed run`.
+/// Options of `testbed run`. `-h` is the machine share (as in play's
+/// multi-host labs), so help is `--help` only.
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// A command to run in every instance (`sh -c`); `{index}` and `{ip}` are
     /// replaced by the instance's index and address. Repeatable.
     #[arg(short = 'c', long = "command", required = true)]
@@ -86,6 +92,9 @@ pub struct RunArgs {
     /// userspace link impairment).
     #[arg(long, default_value = "1")]
     pub seed: u64,
+    /// A lab over several machines (`-h i/N`, `--vxlan-*`).
+    #[command(flatten)]
+    pub machines: MultiHostArgs,
 }
 
 impl RunArgs {
@@ -138,15 +147,30 @@ pub fn main(args: &RunArgs) -> ExitCode {
 
 fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let env = args.env()?;
-    let plan = LabPlan::new(&args.prefix, args.cidr, &args.commands())
-        .and_then(|plan| plan.with_instances_per_bridge(args.instances_per_bridge))
+    args.machines.check()?;
+    let share = args.machines.share();
+    if share.machines > 1 && args.partition.is_some() {
+        return Err(format!(
+            "--partition with -h {share}: a partition is applied among one machine's              instances; partition a lab over several machines with `testbed partition` on              each"
+        ));
+    }
+    let whole =
+        LabPlan::new(&args.prefix, args.cidr, &args.commands()).map_err(|e| e.to_string())?;
+    // Per-instance specs count the whole lab's instances; this machine
+    // takes those of its share.
+    let mine = share.range(whole.hosts.len());
+    let impairments = of_share(netem::per_instance(&args.netem, whole.hosts.len())?, &mine);
+    let shaped = of_share(tbf::per_instance(&args.tbf, whole.hosts.len())?, &mine);
+    let mut plan = whole
+        .with_share(share)
+        .with_instances_per_bridge(args.instances_per_bridge)
         .map_err(|e| e.to_string())?;
-    let impairments = netem::per_instance(&args.netem, plan.hosts.len())?;
+    plan.vxlan = args.machines.plan(&plan.prefix)?;
     let shaping: Vec<(String, TbfSpec)> = plan
         .hosts
         .iter()
         .map(|host| netem::shaped_link(&plan, host, !impairments.is_empty(), args.impair))
-        .zip(tbf::per_instance(&args.tbf, plan.hosts.len())?)
+        .zip(shaped)
         .collect();
     if !impairments.is_empty() && args.impair == ImpairMode::Kernel {
         if !shaping.is_empty() {
@@ -250,6 +274,16 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         stop_impairment(&plan.prefix, impairment);
     }
     outcome
+}
+
+/// The entries of `specs` (one per instance of the whole lab, or none)
+/// for the instances in `mine`.
+fn of_share<T>(specs: Vec<T>, mine: &std::ops::Range<usize>) -> Vec<T> {
+    specs
+        .into_iter()
+        .skip(mine.start)
+        .take(mine.len())
+        .collect()
 }
 
 /// Stops the link emulators and prints what each link did.

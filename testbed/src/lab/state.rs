@@ -135,7 +135,7 @@ mod tests {
             netem: Vec::new(),
         };
         let mut json: serde_json::Value = serde_json::to_value(&state).unwrap();
-        for field in ["sysctls", "topology", "processes", "partition"] {
+        for field in ["sysctls", "topology", "processes", "partition", "netem"] {
             json.as_object_mut().unwrap().remove(field);
         }
         assert_eq!(serde_json::from_value::<LabState>(json).unwrap(), state);

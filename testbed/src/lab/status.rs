@@ -97,16 +97,40 @@ pub fn describe(state: &LabState) -> String {
 
 fn describe_star(state: &LabState) -> String {
     let plan = &state.plan;
+    let bridge = if plan.holds_bridge_address() {
+        format!("{} at {}", plan.bridge, plan.bridge_address)
+    } else {
+        format!("{}, no address", plan.bridge)
+    };
     let mut text = format!(
-        "lab {} (run pid {}, created {}): {} hosts on {} ({} at {})\n",
+        "lab {} (run pid {}, created {}): {} hosts on {} ({bridge})\n",
         plan.prefix,
         state.owner_pid,
         state.created_at,
         plan.hosts.len(),
         plan.cidr,
-        plan.bridge,
-        plan.bridge_address
     );
+    if let Some(share) = plan.share {
+        let _ = writeln!(text, "  machine {share} (its share of the instances)");
+    }
+    if let Some(vxlan) = &plan.vxlan {
+        let remotes: Vec<String> = vxlan.remotes.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            text,
+            "  vxlan {} (VNI {}, port {}) via {} from {} to {}; instance MTU {}",
+            vxlan.name,
+            vxlan.id,
+            vxlan.port,
+            vxlan.device,
+            vxlan.local,
+            if remotes.is_empty() {
+                "(no remotes)".to_owned()
+            } else {
+                remotes.join(", ")
+            },
+            vxlan.instance_mtu()
+        );
+    }
     for host in &plan.hosts {
         let _ = writeln!(
             text,
@@ -175,6 +199,9 @@ fn describe_topology(state: &LabState, topology: &TopologyPlan) -> String {
             }
             if let Some(netem) = &interface.netem {
                 let _ = write!(text, ", netem {netem}");
+                if let Some(seed) = interface.netem_seed {
+                    let _ = write!(text, " (seed {seed})");
+                }
             }
             text.push('\n');
         }

@@ -13,6 +13,9 @@ use toml::Spanned;
 pub struct TopologyFile {
     /// Start of every object's name; `-p` overrides it.
     pub prefix: Option<Spanned<String>>,
+    /// The seed of the netem links without their own: the n-th such link
+    /// (from 0, in file order) gets this + n; 1 when absent.
+    pub seed: Option<u64>,
     #[serde(default, rename = "network")]
     pub networks: Vec<NetworkEntry>,
     #[serde(default, rename = "host")]
@@ -59,6 +62,8 @@ pub struct LinkEntry {
     pub address: Spanned<String>,
     pub tbf: Option<Spanned<String>>,
     pub netem: Option<Spanned<String>>,
+    /// The seed of this link's emulator (with `netem`).
+    pub seed: Option<Spanned<u64>>,
 }
 
 /// A topology file that cannot be used: where, which field, and why.

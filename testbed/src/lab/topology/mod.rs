@@ -28,8 +28,9 @@
 //!   machine's namespace, each member's veth ending on it as
 //!   `{prefix}{host index}.{link index}`.
 //! - `tbf` shapes what the host sends on that interface (its egress qdisc).
-//!   `netem` is checked and recorded, but applied by the userspace link
-//!   emulator, which `up` does not drive yet: it refuses such files.
+//!   `netem` impairs both directions through a detached userspace link
+//!   emulator between the link and its bridge (see [`emulate`]); a link's
+//!   `seed`, or the file's top-level `seed` + the link's position, seeds it.
 //! - `up` writes the state file (`/run/testbed/{prefix}.json`) first, then
 //!   builds through rtnetlink, sets `lo` up everywhere, and starts the
 //!   commands detached, their output in `{work dir}/{host}.{n}.stdout` and
@@ -41,9 +42,11 @@
 //! - [`plan`]: the checked lab, every name and address decided.
 //! - [`build`]: creating it through netlink.
 //! - [`processes`]: the background commands.
+//! - [`emulate`]: the link emulators of netem links.
 //! - [`up`]: `testbed up` and `testbed down`.
 
 pub mod build;
+pub mod emulate;
 pub mod file;
 pub mod plan;
 pub mod processes;
@@ -51,7 +54,9 @@ pub mod route;
 pub mod up;
 
 pub use file::TopologyError;
-pub use plan::{HostPlan, InterfacePlan, Medium, NetworkPlan, Peer, TopologyPlan};
+pub use plan::{
+    EmulatedLinkPlan, HostPlan, InterfacePlan, Medium, NetworkPlan, Peer, TopologyPlan,
+};
 pub use processes::BackgroundProcess;
 pub use up::{DownArgs, UpArgs};
 

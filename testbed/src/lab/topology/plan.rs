@@ -76,8 +76,30 @@ pub struct InterfacePlan {
     /// Shapes what the host sends on this interface (its egress qdisc).
     pub tbf: Option<TbfSpec>,
     /// A netem spec (checked by [`NetemSpec::parse`]) for the userspace link
-    /// emulator.
+    /// emulator, applied in both directions.
     pub netem: Option<String>,
+    /// The emulator's seed, with `netem`: the link's `seed`, or the file's
+    /// `seed` (default 1) + the link's position among the netem links.
+    #[serde(default)]
+    pub netem_seed: Option<u64>,
+}
+
+/// A link with a netem impairment and where its emulator goes (see
+/// [`crate::lab::topology::emulate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedLinkPlan {
+    pub host: String,
+    pub namespace: String,
+    pub interface: String,
+    /// The bridge the link is on and the link's end there.
+    pub bridge: String,
+    pub link: String,
+    /// The emulator's pair: `{prefix}m{host}.{link}` on the bridge,
+    /// `{prefix}n{host}.{link}` in `{prefix}emu`.
+    pub far: String,
+    pub near: String,
+    pub spec: String,
+    pub seed: u64,
 }
 
 /// Where an interface's veth pair ends.
@@ -123,16 +145,50 @@ impl TopologyPlan {
         })
     }
 
-    /// Every (namespace, interface, netem spec) with a netem impairment.
-    pub fn netem_links(&self) -> impl Iterator<Item = (&str, &str, &str)> {
-        self.hosts.iter().flat_map(|h| {
-            h.interfaces.iter().filter_map(move |i| {
-                i.netem
-                    .as_deref()
-                    .map(|spec| (h.namespace.as_str(), i.name.as_str(), spec))
-            })
-        })
+    /// Every link with a netem impairment, in file order. Such links are
+    /// always on a bridge (see `decide_media`).
+    pub fn emulated_links(&self) -> Vec<EmulatedLinkPlan> {
+        let mut links = Vec::new();
+        for (h, host) in self.hosts.iter().enumerate() {
+            for (i, interface) in host.interfaces.iter().enumerate() {
+                let (Some(spec), Peer::Bridge { link }) = (&interface.netem, &interface.peer)
+                else {
+                    continue;
+                };
+                let Some(Medium::Bridge { bridge, .. }) =
+                    self.network(&interface.network).map(|n| &n.medium)
+                else {
+                    continue;
+                };
+                links.push(EmulatedLinkPlan {
+                    host: host.name.clone(),
+                    namespace: host.namespace.clone(),
+                    interface: interface.name.clone(),
+                    bridge: bridge.clone(),
+                    link: link.clone(),
+                    far: emulator_far_end(&self.prefix, h, i),
+                    near: emulator_near_end(&self.prefix, h, i),
+                    spec: spec.clone(),
+                    seed: interface.netem_seed.unwrap_or(DEFAULT_SEED),
+                });
+            }
+        }
+        links
     }
+}
+
+/// The seed of the first netem link without its own, when the file has no
+/// `seed` (as `testbed run --seed`'s default).
+pub const DEFAULT_SEED: u64 = 1;
+
+/// The bridge-side end of the emulator pair of host `h`'s link `i`.
+pub fn emulator_far_end(prefix: &str, h: usize, i: usize) -> String {
+    format!("{prefix}m{h}.{i}")
+}
+
+/// The emulator-side end of that pair.
+pub fn emulator_near_end(prefix: &str, h: usize, i: usize) -> String {
+    format!("{prefix}n{h}.{i}")
 }
 
 /// Turns the file into a plan, with the text at hand to place errors.
@@ -201,6 +257,7 @@ impl Planner<'_> {
             hosts,
         };
         Self::decide_media(file, &mut plan);
+        Self::seed_netem_links(file, &mut plan);
         for (index, entry) in file.hosts.iter().enumerate() {
             let (routes, addresses) = self.extras(entry, &plan.hosts[index], &link_addresses)?;
             plan.hosts[index].routes = routes;
@@ -409,6 +466,25 @@ impl Planner<'_> {
             };
             let interface = format!("eth{position}");
             let link_name = format!("{prefix}{index}.{position}");
+            let emulator_end = emulator_far_end(prefix, index, position);
+            if netem.is_some() && emulator_end.len() > MAX_IFNAME {
+                return Err(self.error(
+                    &link.network,
+                    &field("netem"),
+                    format!(
+                        "too many hosts or links for prefix {prefix:?} with netem: the \
+                         emulator's end {emulator_end:?} would not fit an interface name \
+                         ({MAX_IFNAME} characters); use a shorter prefix"
+                    ),
+                ));
+            }
+            if let (Some(seed), None) = (&link.seed, &netem) {
+                return Err(self.error(
+                    seed,
+                    &field("seed"),
+                    "a seed without netem; it seeds the link's emulator, give `netem` too".into(),
+                ));
+            }
             if link_name.len() > MAX_IFNAME {
                 return Err(self.error(
                     &link.network,
@@ -427,6 +503,7 @@ impl Planner<'_> {
                 peer: Peer::Bridge { link: link_name },
                 tbf,
                 netem,
+                netem_seed: link.seed.as_ref().map(|seed| *seed.get_ref()),
             });
         }
         let commands = entry
@@ -455,8 +532,21 @@ impl Planner<'_> {
         })
     }
 
-    /// Networks with exactly two members (and no machine address, and not
-    /// `bridge = true`) become point-to-point.
+    /// The netem links without a seed of their own get the file's `seed`
+    /// (default [`DEFAULT_SEED`]) + their position among the netem links.
+    fn seed_netem_links(file: &TopologyFile, plan: &mut TopologyPlan) {
+        let base = file.seed.unwrap_or(DEFAULT_SEED);
+        let interfaces = plan.hosts.iter_mut().flat_map(|h| h.interfaces.iter_mut());
+        for (n, interface) in interfaces.filter(|i| i.netem.is_some()).enumerate() {
+            if interface.netem_seed.is_none() {
+                interface.netem_seed = Some(base.wrapping_add(n as u64));
+            }
+        }
+    }
+
+    /// Networks with exactly two members (and no machine address, not
+    /// `bridge = true`, and no netem link: the emulator sits between a
+    /// link and its bridge) become point-to-point.
     fn decide_media(file: &TopologyFile, plan: &mut TopologyPlan) {
         for (entry, network) in file.networks.iter().zip(plan.networks.iter_mut()) {
             let members: Vec<(usize, usize)> = plan
@@ -478,8 +568,11 @@ impl Planner<'_> {
                     ..
                 }
             );
+            let emulated = members
+                .iter()
+                .any(|&(h, i)| plan.hosts[h].interfaces[i].netem.is_some());
             if let [(a, ai), (b, bi)] = members[..] {
-                if !machine && !entry.bridge {
+                if !machine && !entry.bridge && !emulated {
                     network.medium = Medium::PointToPoint;
                     let (a_name, a_if) = (
                         plan.hosts[a].name.clone(),

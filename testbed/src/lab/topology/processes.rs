@@ -111,6 +111,44 @@ fn start_into(
     Ok(())
 }
 
+/// Starts `program` with `args` detached (its own process group, output
+/// to `{work_dir}/{name}.stdout` and `.stderr`) in the caller's network
+/// namespace, recorded as a process of `host`.
+pub fn start_detached(
+    host: &str,
+    program: &Path,
+    args: &[String],
+    work_dir: &Path,
+    name: &str,
+) -> Result<BackgroundProcess, String> {
+    std::fs::create_dir_all(work_dir).map_err(|e| format!("{}: {e}", work_dir.display()))?;
+    let stdout = work_dir.join(format!("{name}.stdout"));
+    let stderr = work_dir.join(format!("{name}.stderr"));
+    let create = |path: &Path| File::create(path).map_err(|e| format!("{}: {e}", path.display()));
+    let command = std::iter::once(program.display().to_string())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(work_dir)
+        .stdin(Stdio::null())
+        .stdout(create(&stdout)?)
+        .stderr(create(&stderr)?)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("starting {command:?}: {e}"))?;
+    let pid = i32::try_from(child.id()).map_err(|e| format!("pid of {command:?}: {e}"))?;
+    Ok(BackgroundProcess {
+        host: host.to_owned(),
+        command,
+        pid,
+        start_time: start_time(pid).unwrap_or(0),
+        stdout,
+        stderr,
+    })
+}
+
 /// Spawns `command` in namespace `name`: the child inherits the network
 /// namespace of the spawning thread, so a thread of its own enters it.
 fn spawn_in(name: &str, command: &mut Command) -> io::Result<i32> {

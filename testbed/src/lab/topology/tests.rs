@@ -1,10 +1,10 @@
 //! The topology file's checks: what is accepted, what each refusal says and
 //! where it points. No root needed.
 
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::plan::{Medium, Peer, TopologyPlan};
-use super::up::NETEM_NOT_WIRED;
 use super::TopologyError;
 
 const TWO_SUBNETS: &str = r#"
@@ -346,17 +346,98 @@ fn bad_impairments_are_refused_and_netem_is_kept_as_written() {
 }
 
 #[test]
-fn up_refuses_netem_links_before_touching_anything() {
+fn a_pair_with_a_netem_link_is_bridged_so_the_emulator_sits_before_the_bridge() {
     let text = changed(
         "address = \"10.205.2.1\" }",
         "address = \"10.205.2.1\", netem = \"delay 10ms\" }",
     );
     let plan = TopologyPlan::from_toml(&text, None).unwrap();
-    let dir = std::env::temp_dir().join(format!("tb-topo-netem-{}", std::process::id()));
-    let error = super::up::up(&plan, &dir, &dir).unwrap_err();
-    assert!(error.starts_with(NETEM_NOT_WIRED), "{error}");
-    assert!(error.contains("t-router eth1 (delay 10ms)"), "{error}");
-    assert!(!dir.exists(), "nothing may be written");
+    assert_eq!(
+        plan.network("back").unwrap().medium,
+        Medium::Bridge {
+            bridge: "t-back".into(),
+            address: None
+        }
+    );
+    assert_eq!(plan.network("front").unwrap().medium, Medium::PointToPoint);
+    let links = plan.emulated_links();
+    assert_eq!(links.len(), 1);
+    let link = &links[0];
+    assert_eq!(
+        (
+            link.namespace.as_str(),
+            link.interface.as_str(),
+            link.bridge.as_str(),
+            link.link.as_str(),
+            link.far.as_str(),
+            link.near.as_str(),
+            link.spec.as_str(),
+        ),
+        (
+            "t-router",
+            "eth1",
+            "t-back",
+            "t-0.1",
+            "t-m0.1",
+            "t-n0.1",
+            "delay 10ms"
+        )
+    );
+}
+
+#[test]
+fn netem_links_are_seeded_by_their_own_seed_or_the_files_plus_their_position() {
+    let both = changed(
+        "address = \"10.205.2.1\" }",
+        "address = \"10.205.2.1\", netem = \"loss 1%\" }",
+    )
+    .replacen(
+        "links = [ { network = \"back\", address = \"10.205.2.2\" } ]",
+        "links = [ { network = \"back\", address = \"10.205.2.2\", netem = \"loss 2%\" } ]",
+        1,
+    );
+    let seeds = |text: &str| -> Vec<u64> {
+        TopologyPlan::from_toml(text, None)
+            .unwrap()
+            .emulated_links()
+            .iter()
+            .map(|l| l.seed)
+            .collect()
+    };
+    assert_eq!(seeds(&both), [1, 2]);
+    assert_eq!(seeds(&format!("seed = 40\n{both}")), [40, 41]);
+    let own = both.replacen("netem = \"loss 2%\"", "netem = \"loss 2%\", seed = 7", 1);
+    assert_eq!(seeds(&format!("seed = 40\n{own}")), [40, 7]);
+    let error = refused(&changed(
+        "address = \"10.205.2.1\" }",
+        "address = \"10.205.2.1\", seed = 3 }",
+    ));
+    assert_eq!(error.field, "host \"router\" links[1].seed");
+    assert!(error.message.contains("without netem"), "{error}");
+}
+
+#[test]
+fn a_netem_link_whose_emulator_end_would_not_fit_an_interface_name_is_refused() {
+    // Host number 10000's link ends on the bridge as "abcdefg-10000.0" (15
+    // characters, the most an interface name has); its emulator's end
+    // "abcdefg-m10000.0" would be 16.
+    let mut text = String::from(
+        "prefix = \"abcdefg-\"\n[[network]]\nname = \"n\"\ncidr = \"10.205.0.0/16\"\n",
+    );
+    for n in 0..10_000 {
+        let _ = writeln!(text, "[[host]]\nname = \"h{n}\"");
+    }
+    text.push_str(
+        "[[host]]\nname = \"last\"\nlinks = [ { network = \"n\", address = \"10.205.0.1\" } ]\n",
+    );
+    assert!(TopologyPlan::from_toml(&text, None).is_ok());
+    let impaired = text.replace(
+        "\"10.205.0.1\" }",
+        "\"10.205.0.1\", netem = \"delay 1ms\" }",
+    );
+    let error = refused(&impaired);
+    assert_eq!(error.field, "host \"last\" links[0].netem");
+    assert!(error.message.contains("\"abcdefg-m10000.0\""), "{error}");
 }
 
 #[test]

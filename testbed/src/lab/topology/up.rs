@@ -8,15 +8,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::plan::TopologyPlan;
-use super::{build, processes};
+use super::{build, emulate, processes};
 use crate::lab::plan::{bridge_name, check_prefix, Ipv4Cidr, LabPlan};
 use crate::lab::state::{self, LabState, STATE_DIR};
 use crate::lab::{sysctl, teardown};
-
-/// The refusal of a topology with netem links: the userspace link emulator
-/// applies netem, and `up` does not start it yet.
-pub const NETEM_NOT_WIRED: &str =
-    "netem on topology links is applied by the link emulator: not wired into `testbed up` yet";
 
 /// Options of `testbed up`.
 #[derive(Debug, Args)]
@@ -97,17 +92,24 @@ pub fn default_work_dir(prefix: &str) -> PathBuf {
     std::env::temp_dir().join(format!("testbed-{prefix}"))
 }
 
-/// Builds lab `plan` and starts its commands in `work_dir`; the state file
-/// goes to `state_dir` first. Returns the lab's state once it is ready; on
-/// failure, removes whatever it made.
+/// Builds lab `plan`, starts an emulator per netem link and the hosts'
+/// commands in `work_dir`; the state file goes to `state_dir` first.
+/// Returns the lab's state once it is ready; on failure, removes whatever it
+/// made. The emulators run as `{this executable} link-emulator`: callers
+/// whose executable is not `testbed` use [`up_with`].
 pub fn up(plan: &TopologyPlan, work_dir: &Path, state_dir: &Path) -> Result<LabState, String> {
-    let netem: Vec<String> = plan
-        .netem_links()
-        .map(|(namespace, interface, spec)| format!("{namespace} {interface} ({spec})"))
-        .collect();
-    if !netem.is_empty() {
-        return Err(format!("{NETEM_NOT_WIRED}; on {}", netem.join(", ")));
-    }
+    let program = std::env::current_exe()
+        .map_err(|e| format!("finding this executable (for the link emulators): {e}"))?;
+    up_with(plan, work_dir, state_dir, &program)
+}
+
+/// [`up`], with the emulators run as `{testbed} link-emulator ...`.
+pub fn up_with(
+    plan: &TopologyPlan,
+    work_dir: &Path,
+    state_dir: &Path,
+    testbed: &Path,
+) -> Result<LabState, String> {
     let state_path = state::path_in(state_dir, &plan.prefix);
     if LabState::load_in(state_dir, &plan.prefix)
         .map_err(|e| format!("reading {}: {e}", state_path.display()))?
@@ -144,11 +146,22 @@ pub fn up(plan: &TopologyPlan, work_dir: &Path, state_dir: &Path) -> Result<LabS
     if let Err(error) = sysctl::apply(&changes) {
         return fail(error);
     }
+    let bridges_up = std::time::Instant::now();
     if let Err(error) = build::create(plan) {
         return fail(format!("building lab {}: {error}", plan.prefix));
     }
+    // Before the commands, so that they see impaired links from the start.
+    let emulated = emulate::start(plan, work_dir, bridges_up, testbed, &mut lab.processes);
+    // Recorded even on failure: the removal stops them by their pids.
+    let saved = lab.save_in(state_dir);
+    if let Err(error) = emulated {
+        return fail(format!("impairing lab {}: {error}", plan.prefix));
+    }
+    if let Err(error) = saved {
+        return fail(format!("writing {}: {error}", state_path.display()));
+    }
     let (started, result) = processes::start(plan, work_dir);
-    lab.processes = started;
+    lab.processes.extend(started);
     // Recorded even on failure: the removal stops them by their pids.
     let saved = lab.save_in(state_dir);
     if let Err(error) = result {
@@ -185,6 +198,8 @@ fn star_placeholder(plan: &TopologyPlan) -> Result<LabPlan, String> {
         bridge_address: cidr.network,
         extra_bridges: Vec::new(),
         hosts: Vec::new(),
+        share: None,
+        vxlan: None,
     })
 }
 

@@ -1,0 +1,120 @@
+//! `testbed link-emulator`: one [`EmulatedLink`] in a process of its own,
+//! until SIGTERM or SIGINT. `testbed up` starts one per netem link,
+//! detached, because it returns at once while the links must stay
+//! impaired; `down` stops them by their recorded pids.
+//!
+//! It writes [`READY`] on stdout once both sockets are open (what `up`
+//! waits for), and at the end one line with what each direction did.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::netem::NetemArg;
+use crate::impair::live::EmulatedLink;
+use crate::impair::DirectionCounters;
+
+/// The line written once the emulator runs.
+pub const READY: &str = "link emulator ready";
+
+/// Options of `testbed link-emulator`.
+#[derive(Debug, Args)]
+pub struct LinkEmulatorArgs {
+    /// The network namespace (a name under /run/netns) holding both sides.
+    #[arg(long)]
+    pub namespace: String,
+    /// Side A: frames arriving here leave on B, impaired by --spec.
+    #[arg(long)]
+    pub a: String,
+    /// Side B: frames arriving here leave on A, impaired by --spec-back.
+    #[arg(long)]
+    pub b: String,
+    /// Impairment from A to B, in netem's syntax.
+    #[arg(long, value_parser = netem_text)]
+    pub spec: String,
+    /// Impairment from B to A (default: --spec).
+    #[arg(long, value_parser = netem_text)]
+    pub spec_back: Option<String>,
+    /// Seed of the link's random draws (same seed and traffic, same fates).
+    #[arg(long)]
+    pub seed: u64,
+}
+
+/// Checks a spec on the command line, kept as text (parsed specs are
+/// large, and the command enum holds its arguments inline).
+fn netem_text(text: &str) -> Result<String, String> {
+    text.parse::<NetemArg>().map(|_| text.to_owned())
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// `testbed link-emulator`: exit code 0 after a clean stop, 1 when the
+/// link failed, 2 when it could not start.
+pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
+    let handler = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe { libc::signal(signal, handler) };
+    }
+    let parse = |text: &str| text.parse::<NetemArg>();
+    let (there, back) = match (
+        parse(&args.spec),
+        parse(args.spec_back.as_deref().unwrap_or(&args.spec)),
+    ) {
+        (Ok(there), Ok(back)) => (there, back),
+        (Err(error), _) | (_, Err(error)) => {
+            eprintln!("testbed link-emulator: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let link = match EmulatedLink::start(
+        Some(&args.namespace),
+        &args.a,
+        &args.b,
+        &there.spec,
+        &back.spec,
+        args.seed,
+    ) {
+        Ok(link) => link,
+        Err(error) => {
+            eprintln!("testbed link-emulator: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{READY}");
+    while !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match link.stop() {
+        Ok(report) => {
+            println!(
+                "{} -> {}: {}; {} -> {}: {}",
+                args.a,
+                args.b,
+                summary(report.a_to_b),
+                args.b,
+                args.a,
+                summary(report.b_to_a)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("testbed link-emulator: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn summary(c: DirectionCounters) -> String {
+    format!(
+        "{} in, {} out, {} lost, {} over limit, {} duplicated, {} corrupted",
+        c.received, c.sent, c.lost, c.limited, c.duplicated, c.corrupted
+    )
+}
