@@ -423,7 +423,7 @@ fn testbed_run_partition_is_in_place_before_the_instances_start() {
             "--partition",
             "halves",
             "-c",
-            "nft list table inet testbed_partition",
+            "nft list table inet testbed_partition; cat /run/testbed/rrpt4-.json",
         ])
         .output()
         .unwrap();
@@ -443,6 +443,8 @@ fn testbed_run_partition_is_in_place_before_the_instances_start() {
             || stdout.contains("ip saddr { 10.204.4.2 } drop"),
         "{stdout}"
     );
+    // The lab's state (what `testbed status` shows) names the partition in force.
+    assert!(stdout.contains("\"spec\": \"halves\""), "{stdout}");
     let bad = Command::new(env!("CARGO_BIN_EXE_testbed"))
         .args([
             "run",

@@ -18,6 +18,7 @@ use super::plan::{Ipv4Cidr, LabPlan};
 use super::state::{self, LabState};
 use super::sysctl;
 use super::tbf::{self, TbfSpec};
+use crate::partition::record::PartitionRecord;
 use crate::partition::schedule::{self, Timing};
 use crate::partition::{self, Grudge, PartitionSpec};
 
@@ -317,6 +318,7 @@ fn start_partitions(
         let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         let grudge = Grudge::from_spec(&spec, &names, args.seed)?;
         partition::apply(&nodes, &grudge)?;
+        record_partition(plan, Some(&grudge), &spec, args.seed, &names);
         eprintln!(
             "testbed: lab {}: partition: {}",
             plan.prefix,
@@ -325,7 +327,9 @@ fn start_partitions(
         return Ok(None);
     }
     let seed = args.seed;
+    let prefix_plan = plan.clone();
     Ok(Some(std::thread::spawn(move || {
+        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         // A day is a horizon no lab outlives; the instances ending stops it.
         let horizon = Duration::from_secs(24 * 3600);
         if let Err(error) = partition::command::run_schedule(
@@ -335,11 +339,28 @@ fn start_partitions(
             seed,
             horizon,
             &PARTITIONS_DONE,
-            &mut |_| {},
+            &mut |grudge| record_partition(&prefix_plan, grudge, &spec, seed, &names),
         ) {
             eprintln!("testbed: partition schedule: {error}");
         }
     })))
+}
+
+/// Keeps the lab's state file telling `status` which partition is in force
+/// (`None`: healed). A failure only loses the display, so it is printed.
+fn record_partition(
+    plan: &LabPlan,
+    grudge: Option<&Grudge>,
+    spec: &PartitionSpec,
+    seed: u64,
+    names: &[String],
+) {
+    let record = grudge.map(|g| PartitionRecord::new(&spec.to_string(), seed, g, names));
+    if let Err(error) =
+        partition::record::record(std::path::Path::new(state::STATE_DIR), &plan.prefix, record)
+    {
+        eprintln!("testbed: {error}");
+    }
 }
 
 fn teardown(lab: &LabState) {

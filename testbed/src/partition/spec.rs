@@ -30,6 +30,43 @@ pub enum PartitionSpec {
     },
 }
 
+/// The spec in the form `parse` accepts (durations as humantime writes
+/// them), so a recorded spec reads like the one given.
+impl fmt::Display for PartitionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Halves => f.write_str("halves"),
+            Self::RandomHalves => f.write_str("random-halves"),
+            Self::One => f.write_str("one"),
+            Self::Bridge => f.write_str("bridge"),
+            Self::MajoritiesRing => f.write_str("majorities-ring"),
+            Self::Components(groups) => {
+                let groups: Vec<String> = groups.iter().map(|g| g.join(",")).collect();
+                f.write_str(&groups.join("|"))
+            }
+            Self::OneWay(cuts) => {
+                let cuts: Vec<String> = cuts.iter().map(|(a, b)| format!("{a}->{b}")).collect();
+                f.write_str(&cuts.join(";"))
+            }
+            Self::Buckets {
+                fractions,
+                interval,
+                duration,
+            } => {
+                let fractions: Vec<String> = fractions.iter().map(ToString::to_string).collect();
+                f.write_str(&fractions.join(" "))?;
+                if let Some(interval) = interval {
+                    write!(f, " interval {}", humantime::format_duration(*interval))?;
+                }
+                if let Some(duration) = duration {
+                    write!(f, " duration {}", humantime::format_duration(*duration))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Why a partition spec was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionSpecError {
@@ -162,6 +199,28 @@ fn parse_buckets(spec: &str) -> Result<PartitionSpec, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_prints_in_a_form_that_parses_back_to_it() {
+        for text in [
+            "halves",
+            "random-halves",
+            "one",
+            "bridge",
+            "majorities-ring",
+            "a,b|c,d",
+            "0->1;2->3",
+            "0.5 0.5 interval 10s duration 5s",
+            "0.25 0.75",
+        ] {
+            let spec = PartitionSpec::parse(text).unwrap();
+            assert_eq!(
+                PartitionSpec::parse(&spec.to_string()).unwrap(),
+                spec,
+                "{text} -> {spec}"
+            );
+        }
+    }
 
     #[test]
     fn every_form_parses() {
