@@ -19,13 +19,14 @@
 //! figures are printed. `cargo bench -p benches --bench af_packet`; without
 //! `--bench` (as under `cargo test`) one short smoke run.
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use benches::system::{enter, pin, run, rx_packets, skip_reason, thread_cpu};
+use benches::system::{
+    delete_namespaces, enter, flood_sender, pin, run, rx_packets, skip_reason, thread_cpu,
+};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
 use dataplane::{DropReason, Frame, Verdict};
@@ -81,12 +82,7 @@ impl Lab {
     }
 
     fn remove_all() {
-        for name in ["s", "e", "r", "ps", "pr"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &ns(name)])
-                .stderr(Stdio::null())
-                .status();
-        }
+        delete_namespaces(PREFIX, &["s", "e", "r", "ps", "pr"]);
     }
 }
 
@@ -94,14 +90,6 @@ impl Drop for Lab {
     fn drop(&mut self) {
         Self::remove_all();
     }
-}
-
-/// A 64-byte frame the kernel ignores (local experimental `EtherType`, a MAC
-/// that is not the receiver's).
-fn frame() -> Vec<u8> {
-    let mut frame = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x88, 0xb5];
-    frame.resize(64, 0x5a);
-    frame
 }
 
 /// Frames a thread handled, the CPU time it took, and (forwarder) the frames
@@ -117,29 +105,6 @@ impl Work {
     fn ns_per_frame(self) -> f64 {
         self.cpu.as_nanos() as f64 / self.frames.max(1) as f64
     }
-}
-
-/// Fills `s0`'s TX ring in namespace `space` until `stop`; returns frames queued.
-fn sender(space: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<Work> {
-    thread::spawn(move || {
-        enter(&space);
-        pin(0);
-        let mut io = AfPacketIo::open(&AfPacketConfig::new("s0")).unwrap();
-        let frame = frame();
-        let cpu = thread_cpu();
-        let mut sent = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            while io.transmit_copy(&frame).unwrap() {
-                sent += 1;
-            }
-            io.flush().unwrap();
-        }
-        Work {
-            frames: sent,
-            cpu: thread_cpu().saturating_sub(cpu),
-            ring_full_drops: 0,
-        }
-    })
 }
 
 /// Copies every frame from `e0` to `e1` until `stop`; returns frames moved.
@@ -195,7 +160,7 @@ fn measure(sender_ns: &str, receiver_ns: &str, forwarded: bool, span: Duration) 
         is_ready.recv().unwrap();
         handle
     });
-    let send = sender(sender_ns.to_owned(), Arc::clone(&stop));
+    let send = flood_sender(sender_ns.to_owned(), Some(0), Arc::clone(&stop));
     // Let the rings fill before counting.
     thread::sleep(Duration::from_millis(100));
     let before = rx_packets(receiver_ns, "r0");
@@ -204,7 +169,12 @@ fn measure(sender_ns: &str, receiver_ns: &str, forwarded: bool, span: Duration) 
     let after = rx_packets(receiver_ns, "r0");
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
-    let sender = send.join().unwrap();
+    let (frames, cpu) = send.join().unwrap();
+    let sender = Work {
+        frames,
+        cpu,
+        ring_full_drops: 0,
+    };
     let forwarder = worker.map(|worker| worker.join().unwrap());
     Measured {
         pps: (after - before) as f64 / elapsed.as_secs_f64(),

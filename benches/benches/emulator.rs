@@ -22,9 +22,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use benches::system::{enter, link_counter, run, skip_reason, thread_cpu};
-use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
-use dataplane::io::PacketIo;
+use benches::system::{delete_namespaces, flood_sender, link_counter, run, skip_reason};
 use testbed::impair::live::EmulatedLink;
 use testbed::impair::NetemSpec;
 
@@ -94,12 +92,7 @@ impl Lab {
     }
 
     fn remove_all() {
-        for short in NAMESPACES {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &name(short)])
-                .stderr(Stdio::null())
-                .status();
-        }
+        delete_namespaces(PREFIX, &NAMESPACES);
         for link in ["bp", "be", "xp", "yp", "me", "ye"] {
             let _ = Command::new("ip")
                 .args(["link", "del", &name(link)])
@@ -115,38 +108,11 @@ impl Drop for Lab {
     }
 }
 
-/// A 64-byte frame no stack takes (local experimental `EtherType`, a
-/// destination the bridges flood).
-fn frame() -> Vec<u8> {
-    let mut frame = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x88, 0xb5];
-    frame.resize(64, 0x5a);
-    frame
-}
-
-/// Fills `s0`'s TX ring in namespace `space` until `stop`; returns the
-/// frames it queued and its CPU time.
-fn sender(space: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<(u64, Duration)> {
-    thread::spawn(move || {
-        enter(&space);
-        let mut io = AfPacketIo::open(&AfPacketConfig::new("s0")).unwrap();
-        let frame = frame();
-        let cpu = thread_cpu();
-        let mut sent = 0;
-        while !stop.load(Ordering::Relaxed) {
-            while io.transmit_copy(&frame).unwrap() {
-                sent += 1;
-            }
-            io.flush().unwrap();
-        }
-        (sent, thread_cpu().saturating_sub(cpu))
-    })
-}
-
 /// Frames per second received on `r0` of `receiver` while a sender in
 /// `sending` runs for `span`, and the sender's CPU time per frame queued.
 fn measure(sending: &str, receiver: &str, span: Duration) -> (f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
-    let send = sender(sending.to_owned(), Arc::clone(&stop));
+    let send = flood_sender(sending.to_owned(), None, Arc::clone(&stop));
     // Let the rings fill before counting.
     thread::sleep(Duration::from_millis(100));
     let before = link_counter(receiver, "r0", "rx", "packets");

@@ -31,7 +31,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use benches::system::{enter, link_counter, pin, process_cpu, run, rx_packets, skip_reason};
+use benches::system::{
+    delete_namespaces, enter, link_counter, pin, process_cpu, run, rx_packets, skip_reason,
+};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
 use dataplane::synth::{ClientFlow, Transport, Tunnel};
@@ -98,12 +100,7 @@ impl Lab {
     }
 
     fn remove_all() {
-        for name in ["sw", "gen", "lb", "sink"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &ns(name)])
-                .stderr(Stdio::null())
-                .status();
-        }
+        delete_namespaces(PREFIX, &["sw", "gen", "lb", "sink"]);
     }
 }
 

@@ -111,3 +111,51 @@ pub fn process_cpu(pid: u32) -> Duration {
     }
     Duration::from_nanos(total)
 }
+
+/// Deletes namespaces `{prefix}{name}` for each name, ignoring ones that
+/// are not there (a bench's teardown, also after a crashed run).
+pub fn delete_namespaces(prefix: &str, names: &[&str]) {
+    for name in names {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &format!("{prefix}{name}")])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// A 64-byte frame no stack takes (local experimental `EtherType`, a
+/// destination MAC no interface has, so bridges flood it).
+pub fn ignored_frame() -> Vec<u8> {
+    let mut frame = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x88, 0xb5];
+    frame.resize(64, 0x5a);
+    frame
+}
+
+/// Fills `s0`'s TX ring in namespace `space` with [`ignored_frame`]s as fast
+/// as it can until `stop` (pinned to `cpu` when given); returns the frames
+/// queued and the thread's CPU time.
+pub fn flood_sender(
+    space: String,
+    cpu: Option<usize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> thread::JoinHandle<(u64, Duration)> {
+    use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
+    use dataplane::io::PacketIo;
+    thread::spawn(move || {
+        enter(&space);
+        if let Some(cpu) = cpu {
+            pin(cpu);
+        }
+        let mut io = AfPacketIo::open(&AfPacketConfig::new("s0")).expect("a packet socket on s0");
+        let frame = ignored_frame();
+        let started = thread_cpu();
+        let mut sent = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while io.transmit_copy(&frame).expect("queueing a frame") {
+                sent += 1;
+            }
+            io.flush().expect("sending the queued frames");
+        }
+        (sent, thread_cpu().saturating_sub(started))
+    })
+}
