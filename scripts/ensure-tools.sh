@@ -27,7 +27,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "error: cargo not found. Rusty Rail needs Rust 1.85 or newer; install it with rustup (https://rustup.rs) and run this again." >&2
+  echo "error: cargo not found. Rusty Rail needs Rust 1.89 or newer; install it with rustup (https://rustup.rs) and run this again." >&2
   exit 1
 fi
 for component in rustfmt clippy; do

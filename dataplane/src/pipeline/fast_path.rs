@@ -6,7 +6,6 @@
 //! fast path never decides a frame differently from the general path (a
 //! property test holds it to that).
 
-use crate::flow::FlowHasher;
 use crate::forwarding::{BackendSlot, ForwardingTable};
 use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
@@ -27,6 +26,27 @@ const MIN_LEN: usize = L4 + 8;
 const TCP: u8 = 6;
 const UDP: u8 = 17;
 
+/// The fixed fields of a fast-path frame, checked as five little-endian
+/// 64-bit words (at `ETHERTYPE`, `OUTER + 6`, `OUTER + 14`, `GRE + 2` and
+/// `INNER + 6`): each word masked to the bits that matter must equal the
+/// expected bits. One load, AND and XOR per word instead of a comparison
+/// and branch per field.
+///
+/// Word 0: ethertype 0x0800, outer version 4 with a 20-byte header.
+const MASK_0: u64 = 0x00FF_FFFF;
+const WANT_0: u64 = 0x0045_0008;
+/// Word 1: outer reserved bit, MF and fragment offset all zero; protocol 47 (GRE).
+const MASK_1: u64 = 0xFF00_FFBF;
+const WANT_1: u64 = 0x2F00_0000;
+/// Word 2: outer destination (the balancer's address, bytes 2..6), then the
+/// first GRE word's flag bits and version all zero (bytes 6..8).
+const MASK_2: u64 = 0xFFFF_FFFF_FFFF_0000;
+/// Word 3: GRE protocol 0x0800, inner version 4 with a 20-byte header.
+const MASK_3: u64 = 0x00FF_FFFF;
+const WANT_3: u64 = 0x0045_0008;
+/// Word 4: inner reserved bit, MF and fragment offset all zero.
+const MASK_4: u64 = 0xFFBF;
+
 /// The inner flow of a fast-path frame: its hash words and protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FastFlow {
@@ -39,6 +59,21 @@ fn be16(d: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([d[at], d[at + 1]])
 }
 
+/// The eight bytes at `at` as a little-endian word (one unaligned load).
+#[inline(always)]
+fn le64(d: &[u8; MIN_LEN], at: usize) -> u64 {
+    u64::from_le_bytes([
+        d[at],
+        d[at + 1],
+        d[at + 2],
+        d[at + 3],
+        d[at + 4],
+        d[at + 5],
+        d[at + 6],
+        d[at + 7],
+    ])
+}
+
 /// The inner flow if the frame is a fast-path frame addressed to the
 /// balancer with every header valid; `None` sends it down the general path.
 #[inline(always)]
@@ -46,17 +81,16 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     // One length check up front; every header read below is at a constant
     // offset into this fixed-size view, so none needs its own check.
     let d: &[u8; MIN_LEN] = frame.first_chunk()?;
-    if be16(d, ETHERTYPE) != 0x0800
-        || d[OUTER] != 0x45
-        || d[OUTER + 9] != 47
-        || d[OUTER + 16..OUTER + 20] != table.lb_ipv4
-        || be16(d, OUTER + 6) & 0xbfff != 0 // reserved bit, MF, offset
-        || d[OUTER + 8] <= 1
-        || be16(d, GRE) != 0 // no C/R/K/S, no reserved bits, version 0
-        || be16(d, GRE + 2) != 0x0800
-        || d[INNER] != 0x45
-        || be16(d, INNER + 6) & 0xbfff != 0
-    {
+    let w0 = le64(d, ETHERTYPE);
+    let w1 = le64(d, OUTER + 6);
+    let w2 = le64(d, OUTER + 14);
+    let lb = u64::from(u32::from_le_bytes(table.lb_ipv4)) << 16;
+    let mismatch = (w0 & MASK_0 ^ WANT_0)
+        | (w1 & MASK_1 ^ WANT_1)
+        | (w2 & MASK_2 ^ lb)
+        | (le64(d, GRE + 2) & MASK_3 ^ WANT_3)
+        | (le64(d, INNER + 6) & MASK_4);
+    if mismatch != 0 || d[OUTER + 8] <= 1 {
         return None;
     }
     let outer_len = usize::from(be16(d, OUTER + 2));
@@ -66,8 +100,12 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     if outer_len + OUTER > frame.len() || inner_len + 24 > outer_len || inner_len < 28 {
         return None;
     }
-    let header: &[u8; 20] = d[OUTER..GRE].try_into().ok()?;
-    if checksum::fold(checksum::sum_ipv4_header(header)) != 0xFFFF {
+    // The outer header's one's-complement sum, in native byte order (RFC
+    // 1071 section 2(B): the sum of a valid header folds to 0xFFFF in either
+    // order): bytes 2..8 of word 0, all of word 1, and word 2, whose last two
+    // bytes (the GRE flags) were just found to be zero.
+    let halves = |w: u64| (w >> 32) + (w & 0xFFFF_FFFF);
+    if checksum::fold64((w0 >> 16) + halves(w1) + halves(w2)) != 0xFFFF {
         return None;
     }
     let protocol = d[INNER + 9];
@@ -75,10 +113,11 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     let transport_ok = match protocol {
         // The TCP data offset is read only once 20 bytes are known present.
         TCP => {
-            l4_len >= 20 && {
-                let data_offset = usize::from(frame[L4 + 12] >> 4) * 4;
-                data_offset >= 20 && data_offset <= l4_len
-            }
+            l4_len >= 20
+                && frame.get(L4 + 12).is_some_and(|&b| {
+                    let data_offset = usize::from(b >> 4) * 4;
+                    data_offset >= 20 && data_offset <= l4_len
+                })
         }
         UDP => {
             let udp_len = usize::from(be16(d, L4 + 4));
@@ -89,15 +128,15 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     if !transport_ok {
         return None;
     }
-    let four = |at: usize| [d[at], d[at + 1], d[at + 2], d[at + 3]];
+    // Source and destination address are adjacent: read big-endian, they are
+    // already the first hash word; the ports likewise head the second.
+    let addresses = u64::from_be_bytes(*d[INNER + 12..].first_chunk()?);
+    let ports = u32::from_be_bytes(*d[L4..].first_chunk()?);
     Some(FastFlow {
-        words: FlowHasher::ipv4_words(
-            four(INNER + 12),
-            four(INNER + 16),
-            protocol,
-            be16(d, L4),
-            be16(d, L4 + 2),
-        ),
+        words: [
+            addresses,
+            u64::from(ports) << 32 | u64::from(protocol) << 24 | 4,
+        ],
         protocol,
     })
 }
@@ -107,7 +146,7 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
 #[inline(always)]
 pub fn forward(
     frame: &mut Frame<'_>,
-    flow: FastFlow,
+    protocol: u8,
     hash: u64,
     table: &ForwardingTable,
     state: &mut WorkerState,
@@ -117,7 +156,7 @@ pub fn forward(
     let Some(headers) = frame.data_mut().first_chunk_mut::<GRE>() else {
         return Verdict::Drop(DropReason::TruncatedIpv4);
     };
-    match by_hash(hash, flow.protocol, table, state) {
+    match by_hash(hash, protocol, table, state) {
         Ok((_, backend)) => {
             rewrite(headers, backend, table);
             Verdict::ToWire
@@ -126,17 +165,20 @@ pub fn forward(
     }
 }
 
-/// `gre_mode::rewrite` for the fast path's fixed layout: the same bytes out
+/// `gre_mode::rewrite` for a frame `classify` accepted: the same bytes out
 /// (the property test compares them), without per-field bounds checks.
 ///
 /// The checksum update is RFC 1624 eqn. 3, `HC' = ~(~HC + ~m + m')`, over the
-/// words forwarding changes (TTL/protocol, source, destination), summed in
-/// native byte order: the one's-complement sum does not depend on byte order
-/// (RFC 1071 section 2(B)), so no word needs swapping, and the result,
-/// stored back in native order, is the big-endian checksum. It is the value
-/// `checksum::update_sum` computes: both are the same one's-complement sum,
-/// and neither is ever the all-zero sum (the new TTL/protocol word is
-/// never zero, as the protocol is GRE), so the two agree bit for bit.
+/// words forwarding changes, summed in native byte order: the
+/// one's-complement sum does not depend on byte order (RFC 1071 section
+/// 2(B)), so no word needs swapping, and the result, stored back in native
+/// order, is the big-endian checksum. `classify` found the old destination
+/// to be the balancer's address, which becomes the new source: those two
+/// terms cancel, leaving the old source going, the backend's address coming,
+/// and the TTL one lower, which in native order (TTL in the low byte of its
+/// word) adds `~1`, 0xFFFE. It is the value `checksum::update_sum` computes:
+/// both are the same one's-complement sum, and neither is ever the all-zero
+/// sum (0xFFFE is in this one), so the two agree bit for bit.
 #[inline]
 fn rewrite(h: &mut [u8; GRE], backend: &BackendSlot, table: &ForwardingTable) {
     let ne16 = |h: &[u8; GRE], at: usize| u64::from(u16::from_ne_bytes([h[at], h[at + 1]]));
@@ -144,18 +186,17 @@ fn rewrite(h: &mut [u8; GRE], backend: &BackendSlot, table: &ForwardingTable) {
         u64::from(u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]))
     };
     // `!x` of a 16- or 32-bit word complements each 16-bit half in it.
-    let old = (0xFFFF ^ ne16(h, OUTER + 10))
-        + (0xFFFF ^ ne16(h, OUTER + 8))
+    let acc = (0xFFFF ^ ne16(h, OUTER + 10))
         + (0xFFFF_FFFF ^ ne32(h, OUTER + 12))
-        + (0xFFFF_FFFF ^ ne32(h, OUTER + 16));
+        + u64::from(u32::from_ne_bytes(backend.addr))
+        + 0xFFFE;
     h[0..6].copy_from_slice(&backend.mac);
     h[6..12].copy_from_slice(&table.lb_mac);
     // `classify` checked the TTL is at least 2.
     h[OUTER + 8] -= 1;
     h[OUTER + 12..OUTER + 16].copy_from_slice(&table.lb_ipv4);
     h[OUTER + 16..OUTER + 20].copy_from_slice(&backend.addr);
-    let acc = old + ne16(h, OUTER + 8) + ne32(h, OUTER + 12) + ne32(h, OUTER + 16);
-    // Seven words of at most 32 bits: under 2^35, so two folds bring the
+    // Four words of at most 32 bits: under 2^34, so two folds bring the
     // value under 2^32 in the same class modulo 0xFFFF.
     let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
     let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
@@ -210,6 +251,8 @@ mod tests {
             header[OUTER + 8] = ttl;
             header[OUTER + 9] = 47;
             header[OUTER + 10..OUTER + 12].copy_from_slice(&checksum.to_be_bytes());
+            // What `classify` guarantees: the frame is addressed to the balancer.
+            header[OUTER + 16..OUTER + 20].copy_from_slice(&lb_ipv4);
             let table = table(lb_ipv4);
             let backend = BackendSlot {
                 addr: backend_addr,

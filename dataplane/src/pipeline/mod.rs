@@ -157,15 +157,16 @@ impl Pipeline {
 
     #[inline]
     fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
-        if let Some((flow, hash)) = state
-            .memo
-            .take(frame.data(), &table.hasher, &state.conntrack)
+        if let Some((protocol, hash)) =
+            state
+                .memo
+                .take(frame.data(), &table.hasher, &state.conntrack)
         {
-            return fast_path::forward(frame, flow, hash, table, state);
+            return fast_path::forward(frame, protocol, hash, table, state);
         }
         if let Some(flow) = fast_path::classify(frame.data(), table) {
             let hash = table.hasher.ipv4(flow.words);
-            return fast_path::forward(frame, flow, hash, table, state);
+            return fast_path::forward(frame, flow.protocol, hash, table, state);
         }
         Self::decide_general(frame, table, state)
     }

@@ -35,48 +35,40 @@ pub struct WorkerState {
 /// prefetch pass to its decide pass; larger batches classify the rest twice.
 const MEMO_SLOTS: usize = 64;
 
-/// Flows hashed together: one per lane of [`FlowHasher::ipv4_x4`].
-const LANES: usize = 4;
+/// Flows hashed together: one per lane of [`FlowHasher::ipv4_x8`].
+const LANES: usize = 8;
 
-/// What the prefetch pass learned about a fast-path frame: its flow and the
-/// flow's hash, keyed by where the frame's bytes are, so the decide pass
-/// neither re-parses nor re-hashes it. Both passes see the same frames in the
-/// same order; an entry is used only if the next frame is the very same
-/// buffer and length, else the frame is classified again.
+/// What the prefetch pass learned about a fast-path frame: its flow's
+/// protocol and hash, keyed by where the frame's bytes are, so the decide
+/// pass neither re-parses nor re-hashes it. Both passes see the same frames
+/// in the same order; an entry is used only if the next frame is the very
+/// same buffer and length, else the frame is classified again.
 ///
-/// Flows are hashed four at a time, as soon as four are waiting, and their
+/// Flows are hashed eight at a time, as soon as eight are waiting, and their
 /// connection-table buckets prefetched; the last few of a batch are hashed
-/// one by one when the decide pass begins.
+/// when the decide pass begins. Each field is its own array, so hashing
+/// reads the flows' words as one contiguous block.
 #[derive(Debug)]
 pub(super) struct FastMemo {
-    entries: [MemoEntry; MEMO_SLOTS],
+    at: [usize; MEMO_SLOTS],
+    len: [usize; MEMO_SLOTS],
+    words: [[u64; 2]; MEMO_SLOTS],
+    protocol: [u8; MEMO_SLOTS],
+    hash: [u64; MEMO_SLOTS],
     filled: usize,
     /// Entries `..hashed` have their hash (and their bucket prefetched).
     hashed: usize,
     next: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct MemoEntry {
-    at: usize,
-    len: usize,
-    flow: FastFlow,
-    hash: u64,
-}
-
 impl FastMemo {
     fn new() -> Self {
-        let empty = MemoEntry {
-            at: 0,
-            len: 0,
-            flow: FastFlow {
-                words: [0; 2],
-                protocol: 0,
-            },
-            hash: 0,
-        };
         Self {
-            entries: [empty; MEMO_SLOTS],
+            at: [0; MEMO_SLOTS],
+            len: [0; MEMO_SLOTS],
+            words: [[0; 2]; MEMO_SLOTS],
+            protocol: [0; MEMO_SLOTS],
+            hash: [0; MEMO_SLOTS],
             filled: 0,
             hashed: 0,
             next: 0,
@@ -91,7 +83,7 @@ impl FastMemo {
     }
 
     /// Records a fast-path frame's flow; false (nothing recorded) when the
-    /// memo is full. Every fourth flow hashes the last four together.
+    /// memo is full. Every eighth flow hashes the last eight together.
     #[inline]
     pub(super) fn put(
         &mut self,
@@ -100,56 +92,66 @@ impl FastMemo {
         hasher: &FlowHasher,
         conntrack: &ConnTable,
     ) -> bool {
-        let Some(slot) = self.entries.get_mut(self.filled) else {
+        let i = self.filled;
+        if i >= MEMO_SLOTS {
             return false;
-        };
-        *slot = MemoEntry {
-            at: frame.as_ptr() as usize,
-            len: frame.len(),
-            flow,
-            hash: 0,
-        };
-        self.filled += 1;
-        if let Some(group) = self.entries.get_mut(self.hashed..self.filled) {
-            if let Ok(group) = <&mut [MemoEntry; LANES]>::try_from(group) {
-                let hashes = hasher.ipv4_x4(group.each_ref().map(|e| e.flow.words));
-                for (entry, hash) in group.iter_mut().zip(hashes) {
-                    entry.hash = hash;
-                    conntrack.prefetch(hash);
-                }
-                self.hashed = self.filled;
-            }
+        }
+        self.at[i] = frame.as_ptr() as usize;
+        self.len[i] = frame.len();
+        self.words[i] = flow.words;
+        self.protocol[i] = flow.protocol;
+        self.filled = i + 1;
+        if self.filled - self.hashed == LANES {
+            self.hash_group(self.hashed, hasher, conntrack);
+            self.hashed = self.filled;
         }
         true
     }
 
-    /// The flow and hash put for this very frame, if it is the next entry.
+    /// Hashes the eight flows from `first` on, and prefetches their buckets.
+    /// Entries past `filled` hold stale words: hashing them costs nothing
+    /// extra in the vector and their hashes are never read.
+    #[inline]
+    fn hash_group(&mut self, first: usize, hasher: &FlowHasher, conntrack: &ConnTable) {
+        let (Some(words), Some(hashes)) = (
+            self.words[first..].first_chunk::<LANES>(),
+            self.hash[first..].first_chunk_mut::<LANES>(),
+        ) else {
+            return;
+        };
+        *hashes = hasher.ipv4_x8(words);
+        for &hash in &hashes[..(self.filled - first).min(LANES)] {
+            conntrack.prefetch(hash);
+        }
+    }
+
+    /// The protocol and hash put for this very frame, if it is the next entry.
     #[inline]
     pub(super) fn take(
         &mut self,
         frame: &[u8],
         hasher: &FlowHasher,
         conntrack: &ConnTable,
-    ) -> Option<(FastFlow, u64)> {
+    ) -> Option<(u8, u64)> {
         if self.hashed < self.filled {
             self.hash_rest(hasher, conntrack);
         }
-        let e = *self.entries[..self.filled].get(self.next)?;
-        if e.at == frame.as_ptr() as usize && e.len == frame.len() {
-            self.next += 1;
-            Some((e.flow, e.hash))
+        let i = self.next;
+        if i < self.filled && self.at[i] == frame.as_ptr() as usize && self.len[i] == frame.len() {
+            self.next = i + 1;
+            Some((self.protocol[i], self.hash[i]))
         } else {
             None
         }
     }
 
-    /// Hashes the flows left over from the last group of four.
+    /// Hashes the flows left over from the last group of eight.
     #[cold]
     fn hash_rest(&mut self, hasher: &FlowHasher, conntrack: &ConnTable) {
-        for entry in &mut self.entries[self.hashed..self.filled] {
-            entry.hash = hasher.ipv4(entry.flow.words);
-            conntrack.prefetch(entry.hash);
-        }
+        // A group that would run past the end starts earlier: the flows it
+        // hashes again get the same hashes.
+        let first = self.hashed.min(MEMO_SLOTS - LANES);
+        self.hash_group(first, hasher, conntrack);
         self.hashed = self.filled;
     }
 }

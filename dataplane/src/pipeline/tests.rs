@@ -5,6 +5,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use proptest::prelude::*;
 
 use super::{fast_path, Pipeline, WorkerConfig, WorkerState};
+use crate::flow::FlowHasher;
 use crate::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
 use crate::frame::Frame;
 use crate::synth::{ClientFlow, Transport, Tunnel};
@@ -84,19 +85,22 @@ proptest! {
 }
 
 #[test]
-fn undamaged_gre_tcp_and_udp_take_the_fast_path() {
+fn undamaged_gre_tcp_and_udp_take_the_fast_path_with_the_flows_hash_words() {
     let table = table();
-    for transport in [Transport::Tcp, Transport::Udp] {
+    for (transport, protocol) in [(Transport::Tcp, 6), (Transport::Udp, 17)] {
         let flow = ClientFlow {
             src: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
             dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
             transport,
-            src_port: 1,
-            dst_port: 2,
+            src_port: 40001,
+            dst_port: 443,
         };
         let frame = Tunnel::new(Ipv4Addr::new(10, 0, 0, 1), LB).encapsulate(&flow.packet(b"x"));
-        assert!(
-            fast_path::classify(&frame, &table).is_some(),
+        let fast = fast_path::classify(&frame, &table);
+        let words = FlowHasher::ipv4_words([198, 51, 100, 1], [192, 0, 2, 1], protocol, 40001, 443);
+        assert_eq!(
+            fast.map(|f| (f.words, f.protocol)),
+            Some((words, protocol)),
             "{transport:?}"
         );
     }
@@ -108,7 +112,7 @@ fn mixed_frame(i: u16) -> Vec<u8> {
     let flow = ClientFlow {
         src: IpAddr::V4(Ipv4Addr::new(198, 51, (i >> 8) as u8, i as u8)),
         dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        transport: if i % 3 == 0 {
+        transport: if i.is_multiple_of(3) {
             Transport::Udp
         } else {
             Transport::Tcp

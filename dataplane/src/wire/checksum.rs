@@ -90,6 +90,15 @@ pub fn fold(sum: u32) -> u16 {
     s as u16
 }
 
+/// [`fold`] for an accumulator of up to 64 bits (2^32 is 1 modulo 0xFFFF,
+/// so adding its 32-bit halves keeps its class).
+#[inline]
+pub fn fold64(sum: u64) -> u16 {
+    let s = (sum >> 32) + (sum & 0xFFFF_FFFF);
+    let s = (s >> 32) + (s & 0xFFFF_FFFF);
+    fold(s as u32)
+}
+
 /// The RFC 1071 Internet checksum of `data`: the complement of its folded
 /// one's-complement sum. A buffer that contains a correct checksum field
 /// checksums to zero.
@@ -269,6 +278,13 @@ mod tests {
         #[test]
         fn the_ipv4_header_fast_path_agrees_with_the_reference(header in any::<[u8; 20]>()) {
             prop_assert_eq!(fold(sum_ipv4_header(&header)), reference_sum(&header));
+        }
+
+        #[test]
+        fn fold64_keeps_the_class_modulo_0xffff_and_zero_only_for_zero(x: u64) {
+            let folded = fold64(x);
+            prop_assert_eq!(u64::from(folded) % 0xFFFF, x % 0xFFFF);
+            prop_assert_eq!(folded == 0, x == 0);
         }
 
         #[test]

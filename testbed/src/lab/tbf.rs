@@ -61,7 +61,7 @@ impl std::str::FromStr for TbfSpec {
             reason,
         };
         let words: Vec<&str> = spec.split_whitespace().collect();
-        if words.len() % 2 != 0 {
+        if !words.len().is_multiple_of(2) {
             return Err(fail("every parameter needs a value"));
         }
         let (mut rate, mut burst, mut latency, mut limit) = (None, None, None, None);
