@@ -207,7 +207,12 @@ impl ConnTable {
         if idle_secs(now_secs, way.last_seen) > timeout {
             return None;
         }
-        way.last_seen = now_secs;
+        // Written only when the second changes: a flow's bucket line then
+        // stays clean between seconds, and evicting it from the cache costs
+        // no write-back.
+        if way.last_seen != now_secs {
+            way.last_seen = now_secs;
+        }
         Some(ConnEntry {
             slot: way.slot,
             generation: way.generation,

@@ -430,7 +430,7 @@ impl PacketIo for AfPacketIo {
                 // SAFETY: the slot is ours until released below; this view
                 // ends with the statement.
                 let view = unsafe { self.rx.slot_bytes(pos, SLOT_DATA_START) };
-                handler.prefetch(&view[head..head + len]);
+                handler.prefetch(i as usize, &view[head..head + len]);
             }
         }
         let mut tx_cur = self.tx_pos;
@@ -449,7 +449,7 @@ impl PacketIo for AfPacketIo {
                 header.mac as usize - SLOT_DATA_START,
                 header.snaplen as usize,
             );
-            match handler.decide(&mut frame) {
+            match handler.decide(i as usize, &mut frame) {
                 Verdict::ToWire => {
                     // The RX view and a TX slot have the same capacity, so
                     // whatever the pipeline grew the frame to fits.

@@ -362,9 +362,9 @@ impl MemoryIo {
         let mut host_cur = self.host_tx.tail;
         for i in 0..n {
             let rx = self.wire_rx.slot(rx_cur.wrapping_add(i as u32));
-            handler.prefetch(self.slot_bytes(rx));
+            handler.prefetch(i, self.slot_bytes(rx));
         }
-        for _ in 0..n {
+        for i in 0..n {
             let rx = self.wire_rx.slot(rx_cur);
             rx_cur = rx_cur.wrapping_add(1);
             let start = rx.buf as usize * buf_size;
@@ -373,7 +373,7 @@ impl MemoryIo {
                 rx.offset as usize,
                 rx.len as usize,
             );
-            let verdict = handler.decide(&mut frame);
+            let verdict = handler.decide(i, &mut frame);
             // The pipeline may have moved the frame (encapsulation): the TX
             // slot records where it is now.
             let moved = Slot {

@@ -38,18 +38,22 @@ pub struct BatchCounts {
 /// also implements `prefetch`: backends call it for every frame of a batch
 /// before deciding any, so the memory each frame will need (its
 /// connection-table bucket) is already on its way when the frame's turn comes.
+/// Both calls name the frame by its position in the batch (0, 1, ...), so
+/// what `prefetch` learned about a frame is found again by index.
 pub trait FrameHandler {
-    /// Looks at a frame ahead of `decide` (read-only). The default does nothing.
+    /// Looks at the frame at position `index` of the batch ahead of
+    /// `decide` (read-only). The default does nothing.
     #[inline]
-    fn prefetch(&mut self, _frame: &[u8]) {}
+    fn prefetch(&mut self, _index: usize, _frame: &[u8]) {}
 
-    /// Rewrites the frame in place as needed and says where it goes.
-    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict;
+    /// Rewrites the frame in place as needed and says where it goes;
+    /// `index` is its position in the batch, as given to `prefetch`.
+    fn decide(&mut self, index: usize, frame: &mut Frame<'_>) -> Verdict;
 }
 
 impl<F: FnMut(&mut Frame<'_>) -> Verdict> FrameHandler for F {
     #[inline]
-    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict {
+    fn decide(&mut self, _index: usize, frame: &mut Frame<'_>) -> Verdict {
         self(frame)
     }
 }

@@ -32,6 +32,9 @@ use crate::io::FrameHandler;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{ethertype, EthernetFrame};
 
+/// The batch position of a frame decided on its own: no prefetch pass saw it.
+const NOT_IN_BATCH: usize = usize::MAX;
+
 /// Where a frame is headed inside the pipeline.
 enum Path {
     /// IPv4 to the balancer's address: GRE mode (or the host's own traffic).
@@ -57,13 +60,15 @@ pub struct BatchHandler<'a> {
 
 impl FrameHandler for BatchHandler<'_> {
     #[inline]
-    fn prefetch(&mut self, frame: &[u8]) {
-        Pipeline::prefetch(frame, self.table, self.state);
+    fn prefetch(&mut self, index: usize, frame: &[u8]) {
+        Pipeline::prefetch(index, frame, self.table, self.state);
     }
 
     #[inline]
-    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict {
-        Pipeline::process(frame, self.table, self.state)
+    fn decide(&mut self, index: usize, frame: &mut Frame<'_>) -> Verdict {
+        let verdict = Pipeline::decide(index, frame, self.table, self.state);
+        self.state.counters.count(verdict, frame.len());
+        verdict
     }
 }
 
@@ -81,33 +86,34 @@ impl Pipeline {
         table: &ForwardingTable,
         state: &mut WorkerState,
     ) -> Verdict {
-        let verdict = Self::decide(frame, table, state);
+        let verdict = Self::decide(NOT_IN_BATCH, frame, table, state);
         state.counters.count(verdict, frame.len());
         verdict
     }
 
-    /// Starts loading what `process` will need for this frame (its
-    /// connection-table bucket), so that across a batch the memory loads
-    /// overlap instead of stalling one after another.
+    /// Starts loading what deciding the frame at position `index` of the
+    /// batch will need (its connection-table bucket), so that across a batch
+    /// the memory loads overlap instead of stalling one after another.
     #[inline]
-    pub fn prefetch(data: &[u8], table: &ForwardingTable, state: &mut WorkerState) {
+    pub fn prefetch(index: usize, data: &[u8], table: &ForwardingTable, state: &mut WorkerState) {
         if let Some(flow) = fast_path::classify(data, table) {
-            if !state.memo.put(data, flow, &table.hasher, &state.conntrack) {
+            if !state.memo.put(index, data, flow) {
                 // No room to remember it: decide will classify it again.
                 state.conntrack.prefetch(table.hasher.ipv4(flow.words));
             }
-            return;
-        }
-        let flow = match Self::path_of(data, table) {
-            Path::Gre { l2 } => gre_mode::flow_of(data, l2).ok().flatten(),
-            Path::Vip { l2, is_ipv6 } => {
-                vip_mode::flow_of(&data[l2..], is_ipv6).ok().map(|(f, _)| f)
+        } else {
+            let flow = match Self::path_of(data, table) {
+                Path::Gre { l2 } => gre_mode::flow_of(data, l2).ok().flatten(),
+                Path::Vip { l2, is_ipv6 } => {
+                    vip_mode::flow_of(&data[l2..], is_ipv6).ok().map(|(f, _)| f)
+                }
+                Path::Host | Path::Drop(_) => None,
+            };
+            if let Some(FlowOf::Flow { key, .. }) = flow {
+                state.conntrack.prefetch(table.hasher.flow(&key));
             }
-            Path::Host | Path::Drop(_) => None,
-        };
-        if let Some(FlowOf::Flow { key, .. }) = flow {
-            state.conntrack.prefetch(table.hasher.flow(&key));
         }
+        state.memo.passed(index, &table.hasher, &state.conntrack);
     }
 
     /// A batch handler for a packet I/O backend: prefetch, then process.
@@ -155,18 +161,24 @@ impl Pipeline {
         }
     }
 
+    /// Decides the frame at position `index` of the batch (or
+    /// [`NOT_IN_BATCH`]) without counting the verdict.
     #[inline]
-    fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
-        if let Some((protocol, hash)) =
-            state
-                .memo
-                .take(frame.data(), &table.hasher, &state.conntrack)
+    fn decide(
+        index: usize,
+        frame: &mut Frame<'_>,
+        table: &ForwardingTable,
+        state: &mut WorkerState,
+    ) -> Verdict {
+        if let Some(hash) = state
+            .memo
+            .take(index, frame.data(), &table.hasher, &state.conntrack)
         {
-            return fast_path::forward(frame, protocol, hash, table, state);
+            return fast_path::forward(frame, hash, table, state);
         }
         if let Some(flow) = fast_path::classify(frame.data(), table) {
             let hash = table.hasher.ipv4(flow.words);
-            return fast_path::forward(frame, flow.protocol, hash, table, state);
+            return fast_path::forward(frame, hash, table, state);
         }
         Self::decide_general(frame, table, state)
     }
@@ -203,7 +215,7 @@ impl Pipeline {
         state.fragments.expire(now, &state.counters);
         while let Some(mut held) = state.fragments.pop_ready() {
             let mut frame = Frame::new(&mut held.buf, held.head, held.len);
-            let verdict = Self::decide(&mut frame, table, state);
+            let verdict = Self::decide(NOT_IN_BATCH, &mut frame, table, state);
             let verdict = if verdict == Verdict::ToWire && !transmit(frame.data()) {
                 Verdict::Drop(DropReason::TransmitRingFull)
             } else {

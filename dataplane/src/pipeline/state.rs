@@ -31,47 +31,45 @@ pub struct WorkerState {
     now_secs: u32,
 }
 
-/// Frames a batch can carry the fast-path classification for from its
-/// prefetch pass to its decide pass; larger batches classify the rest twice.
+/// Frames of a batch whose fast-path classification the prefetch pass
+/// carries to the decide pass (one bit each of a `u64`); frames beyond are
+/// classified again.
 const MEMO_SLOTS: usize = 64;
 
 /// Flows hashed together: one per lane of [`FlowHasher::ipv4_x8`].
 const LANES: usize = 8;
 
-/// What the prefetch pass learned about a fast-path frame: its flow's
-/// protocol and hash, keyed by where the frame's bytes are, so the decide
-/// pass neither re-parses nor re-hashes it. Both passes see the same frames
-/// in the same order; an entry is used only if the next frame is the very
-/// same buffer and length, else the frame is classified again.
+/// What the prefetch pass learned about each fast-path frame of a batch, by
+/// the frame's position: its flow's words, then their hash, so the decide
+/// pass neither re-parses nor re-hashes it. The decide pass uses an entry
+/// only if it was filled in this batch and names the same bytes, else the
+/// frame is classified again.
 ///
-/// Flows are hashed eight at a time, as soon as eight are waiting, and their
-/// connection-table buckets prefetched; the last few of a batch are hashed
-/// when the decide pass begins. Each field is its own array, so hashing
-/// reads the flows' words as one contiguous block.
+/// Positions come in groups of eight, hashed together (one lane each) when
+/// the prefetch pass reaches a group's last position, with the buckets of
+/// the group's fast-path frames prefetched; a group the prefetch pass did
+/// not finish (the batch's last, when partial) is hashed when the decide
+/// pass first needs it. Each field is its own array, so hashing reads a
+/// group's words as one block.
 #[derive(Debug)]
 pub(super) struct FastMemo {
+    /// Bit `i`: position `i` holds a fast-path frame of this batch.
+    filled: u64,
+    /// Bit `g`: group `g` (positions `8g..8g + 8`) has its hashes.
+    hashed: u8,
     at: [usize; MEMO_SLOTS],
-    len: [usize; MEMO_SLOTS],
     words: [[u64; 2]; MEMO_SLOTS],
-    protocol: [u8; MEMO_SLOTS],
     hash: [u64; MEMO_SLOTS],
-    filled: usize,
-    /// Entries `..hashed` have their hash (and their bucket prefetched).
-    hashed: usize,
-    next: usize,
 }
 
 impl FastMemo {
     fn new() -> Self {
         Self {
-            at: [0; MEMO_SLOTS],
-            len: [0; MEMO_SLOTS],
-            words: [[0; 2]; MEMO_SLOTS],
-            protocol: [0; MEMO_SLOTS],
-            hash: [0; MEMO_SLOTS],
             filled: 0,
             hashed: 0,
-            next: 0,
+            at: [0; MEMO_SLOTS],
+            words: [[0; 2]; MEMO_SLOTS],
+            hash: [0; MEMO_SLOTS],
         }
     }
 
@@ -79,80 +77,75 @@ impl FastMemo {
     pub(super) fn begin_batch(&mut self) {
         self.filled = 0;
         self.hashed = 0;
-        self.next = 0;
     }
 
-    /// Records a fast-path frame's flow; false (nothing recorded) when the
-    /// memo is full. Every eighth flow hashes the last eight together.
+    /// Records the fast-path frame at batch position `index`; false
+    /// (nothing recorded) when the position is beyond the memo.
     #[inline]
-    pub(super) fn put(
-        &mut self,
-        frame: &[u8],
-        flow: FastFlow,
-        hasher: &FlowHasher,
-        conntrack: &ConnTable,
-    ) -> bool {
-        let i = self.filled;
-        if i >= MEMO_SLOTS {
+    pub(super) fn put(&mut self, index: usize, frame: &[u8], flow: FastFlow) -> bool {
+        if index >= MEMO_SLOTS {
             return false;
         }
-        self.at[i] = frame.as_ptr() as usize;
-        self.len[i] = frame.len();
-        self.words[i] = flow.words;
-        self.protocol[i] = flow.protocol;
-        self.filled = i + 1;
-        if self.filled - self.hashed == LANES {
-            self.hash_group(self.hashed, hasher, conntrack);
-            self.hashed = self.filled;
-        }
+        self.at[index] = frame.as_ptr() as usize;
+        self.words[index] = flow.words;
+        self.filled |= 1 << index;
         true
     }
 
-    /// Hashes the eight flows from `first` on, and prefetches their buckets.
-    /// Entries past `filled` hold stale words: hashing them costs nothing
-    /// extra in the vector and their hashes are never read.
+    /// Called by the prefetch pass after each frame, fast-path or not: at
+    /// the last position of a group, hashes the group.
     #[inline]
-    fn hash_group(&mut self, first: usize, hasher: &FlowHasher, conntrack: &ConnTable) {
+    pub(super) fn passed(&mut self, index: usize, hasher: &FlowHasher, conntrack: &ConnTable) {
+        if index < MEMO_SLOTS && index % LANES == LANES - 1 {
+            self.hash_group(index / LANES, hasher, conntrack);
+        }
+    }
+
+    /// The hash put for the frame at batch position `index`, if it is this
+    /// very frame.
+    #[inline]
+    pub(super) fn take(
+        &mut self,
+        index: usize,
+        frame: &[u8],
+        hasher: &FlowHasher,
+        conntrack: &ConnTable,
+    ) -> Option<u64> {
+        if index >= MEMO_SLOTS
+            || self.filled & (1 << index) == 0
+            || self.at[index] != frame.as_ptr() as usize
+        {
+            return None;
+        }
+        let group = index / LANES;
+        if self.hashed & (1 << group) == 0 {
+            self.hash_group(group, hasher, conntrack);
+        }
+        Some(self.hash[index])
+    }
+
+    /// Hashes group `group` and prefetches the buckets of its fast-path
+    /// frames. Positions without one hash stale words: in the vector that
+    /// costs nothing extra, and their hashes are never read.
+    #[inline]
+    fn hash_group(&mut self, group: usize, hasher: &FlowHasher, conntrack: &ConnTable) {
+        let first = group * LANES;
+        let mut fast = (self.filled >> first) & 0xFF;
         let (Some(words), Some(hashes)) = (
             self.words[first..].first_chunk::<LANES>(),
             self.hash[first..].first_chunk_mut::<LANES>(),
         ) else {
             return;
         };
+        self.hashed |= 1 << group;
+        if fast == 0 {
+            return;
+        }
         *hashes = hasher.ipv4_x8(words);
-        for &hash in &hashes[..(self.filled - first).min(LANES)] {
-            conntrack.prefetch(hash);
+        while fast != 0 {
+            conntrack.prefetch(hashes[fast.trailing_zeros() as usize]);
+            fast &= fast - 1;
         }
-    }
-
-    /// The protocol and hash put for this very frame, if it is the next entry.
-    #[inline]
-    pub(super) fn take(
-        &mut self,
-        frame: &[u8],
-        hasher: &FlowHasher,
-        conntrack: &ConnTable,
-    ) -> Option<(u8, u64)> {
-        if self.hashed < self.filled {
-            self.hash_rest(hasher, conntrack);
-        }
-        let i = self.next;
-        if i < self.filled && self.at[i] == frame.as_ptr() as usize && self.len[i] == frame.len() {
-            self.next = i + 1;
-            Some((self.protocol[i], self.hash[i]))
-        } else {
-            None
-        }
-    }
-
-    /// Hashes the flows left over from the last group of eight.
-    #[cold]
-    fn hash_rest(&mut self, hasher: &FlowHasher, conntrack: &ConnTable) {
-        // A group that would run past the end starts earlier: the flows it
-        // hashes again get the same hashes.
-        let first = self.hashed.min(MEMO_SLOTS - LANES);
-        self.hash_group(first, hasher, conntrack);
-        self.hashed = self.filled;
     }
 }
 

@@ -43,7 +43,7 @@ fn run(frame: &[u8], table: &ForwardingTable, general: bool) -> (Verdict, Vec<u8
     let verdict = if general {
         Pipeline::decide_general(&mut f, table, &mut state)
     } else {
-        Pipeline::decide(&mut f, table, &mut state)
+        Pipeline::decide(super::NOT_IN_BATCH, &mut f, table, &mut state)
     };
     (verdict, f.data().to_vec())
 }
