@@ -58,19 +58,57 @@ const WINDOW_WANT: [u8; WINDOW_LEN] = [
 /// Where the outer destination lies in the window.
 const WINDOW_DST: usize = OUTER + 16 - WINDOW;
 
-/// Whether every fixed field of the window matches, `lb_ipv4` being the
-/// balancer's address.
-#[inline(always)]
-fn window_matches(d: &[u8; MIN_LEN], lb_ipv4: [u8; 4]) -> bool {
-    let mut want = WINDOW_WANT;
-    want[WINDOW_DST..WINDOW_DST + 4].copy_from_slice(&lb_ipv4);
-    let block = |at: usize| -> u128 {
-        let bytes = |a: &[u8]| u128::from_le_bytes(*a[at..].first_chunk().unwrap_or(&[0; 16]));
-        (bytes(&d[WINDOW..]) & bytes(&WINDOW_MASK)) ^ bytes(&want)
-    };
-    let tail = |a: &[u8]| u16::from_le_bytes([a[32], a[33]]);
-    let tail = (tail(&d[WINDOW..]) & tail(&WINDOW_MASK)) ^ tail(&want);
-    block(0) | block(16) == 0 && tail == 0
+/// The window's bytes as four little-endian 64-bit words and a 16-bit
+/// tail, loaded once: the fixed-field check and the outer header's checksum
+/// both read them (and a whole-word use keeps the compiler from splitting
+/// each load into the few bytes the mask keeps).
+struct Window {
+    words: [u64; 4],
+    tail: u16,
+}
+
+impl Window {
+    #[inline(always)]
+    fn load(d: &[u8; MIN_LEN]) -> Self {
+        Self::of(&d[WINDOW..])
+    }
+
+    /// The words of the first `WINDOW_LEN` bytes of `bytes` (zeros past
+    /// its end, which a window from a `MIN_LEN` frame never has).
+    #[inline(always)]
+    fn of(bytes: &[u8]) -> Self {
+        let word = |i: usize| u64::from_le_bytes(*bytes[8 * i..].first_chunk().unwrap_or(&[0; 8]));
+        let tail = bytes
+            .get(32..WINDOW_LEN)
+            .map_or(0, |t| u16::from_le_bytes([t[0], t[1]]));
+        Self {
+            words: [word(0), word(1), word(2), word(3)],
+            tail,
+        }
+    }
+
+    /// Whether every fixed field matches, `lb_ipv4` being the balancer's address.
+    #[inline(always)]
+    fn matches(&self, lb_ipv4: [u8; 4]) -> bool {
+        let mut want = WINDOW_WANT;
+        want[WINDOW_DST..WINDOW_DST + 4].copy_from_slice(&lb_ipv4);
+        let (mask, want) = (Self::of(&WINDOW_MASK), Self::of(&want));
+        let mut mismatch = u64::from((self.tail & mask.tail) ^ want.tail);
+        for i in 0..4 {
+            mismatch |= (self.words[i] & mask.words[i]) ^ want.words[i];
+        }
+        mismatch == 0
+    }
+
+    /// The one's-complement sum of the outer IPv4 header (window bytes
+    /// 2..22) in native byte order: word 0 without its first two bytes (the
+    /// ethertype), word 1, and word 2, whose last two bytes (the GRE flags)
+    /// are zero in a window that `matches`.
+    #[inline(always)]
+    fn outer_header_sum(&self) -> u64 {
+        let [w0, w1, w2, _] = self.words;
+        (w0 >> 16) + (w1 >> 32) + (w1 & 0xFFFF_FFFF) + (w2 >> 32) + (w2 & 0xFFFF_FFFF)
+    }
 }
 
 /// The inner flow of a fast-path frame: its hash words and protocol.
@@ -92,7 +130,8 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     // One length check up front; every header read below is at a constant
     // offset into this fixed-size view, so none needs its own check.
     let d: &[u8; MIN_LEN] = frame.first_chunk()?;
-    if !window_matches(d, table.lb_ipv4) || d[OUTER + 8] <= 1 {
+    let window = Window::load(d);
+    if !window.matches(table.lb_ipv4) || d[OUTER + 8] <= 1 {
         return None;
     }
     let outer_len = usize::from(be16(d, OUTER + 2));
@@ -102,8 +141,9 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
     if outer_len + OUTER > frame.len() || inner_len + 24 > outer_len || inner_len < 28 {
         return None;
     }
-    let header: &[u8; 20] = d[OUTER..].first_chunk()?;
-    if checksum::fold(checksum::sum_ipv4_header_ne(header)) != 0xFFFF {
+    // A valid header's sum folds to 0xFFFF in either byte order (RFC 1071
+    // section 2(B)), so the native-order sum needs no swapping.
+    if !checksum::folds_to_ones(window.outer_header_sum()) {
         return None;
     }
     let protocol = d[INNER + 9];
@@ -193,11 +233,8 @@ fn rewrite(h: &mut [u8; MIN_LEN], backend: &BackendSlot, table: &ForwardingTable
     h[OUTER + 8] -= 1;
     h[OUTER + 12..OUTER + 16].copy_from_slice(&table.lb_ipv4);
     h[OUTER + 16..OUTER + 20].copy_from_slice(&backend.addr);
-    // Four words of at most 32 bits: under 2^34, so two folds bring the
-    // value under 2^32 in the same class modulo 0xFFFF.
-    let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
-    let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
-    let sum = !checksum::fold(acc as u32);
+    // Never zero: it includes 0xFFFE.
+    let sum = !checksum::fold64_nonzero(acc);
     h[OUTER + 10..OUTER + 12].copy_from_slice(&sum.to_ne_bytes());
 }
 

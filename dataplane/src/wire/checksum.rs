@@ -81,19 +81,6 @@ pub fn sum_ipv4_header(h: &[u8; 20]) -> u32 {
     acc as u32
 }
 
-/// [`sum_ipv4_header`] in native byte order: the sum of the words as they
-/// lie in memory, which folds to the byte-swapped sum on a little-endian
-/// machine (RFC 1071 section 2(B)). A valid header folds to 0xFFFF in
-/// either order, and this saves swapping each word.
-#[inline]
-pub fn sum_ipv4_header_ne(h: &[u8; 20]) -> u32 {
-    let word = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let acc = word(0) + word(4) + word(8) + word(12) + word(16);
-    let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
-    let acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
-    acc as u32
-}
-
 /// Folds the carries of an accumulator from [`sum`] into 16 bits. The result
 /// is the one's-complement sum, not yet complemented.
 #[inline]
@@ -101,6 +88,32 @@ pub fn fold(sum: u32) -> u16 {
     let s = (sum >> 16) + (sum & 0xFFFF);
     let s = (s >> 16) + (s & 0xFFFF);
     s as u16
+}
+
+/// [`fold`] for an accumulator of up to 64 bits (2^32 is 1 modulo 0xFFFF,
+/// so adding its 32-bit halves keeps its class).
+#[inline]
+pub fn fold64(sum: u64) -> u16 {
+    let s = (sum >> 32) + (sum & 0xFFFF_FFFF);
+    let s = (s >> 32) + (s & 0xFFFF_FFFF);
+    fold(s as u32)
+}
+
+/// Whether an accumulator folds to 0xFFFF, the sum of data that contains its
+/// correct checksum: exactly when it is a nonzero multiple of 0xFFFF, which
+/// a remainder by a constant (a multiply) tells without folding.
+#[inline]
+pub fn folds_to_ones(sum: u64) -> bool {
+    sum != 0 && sum.is_multiple_of(0xFFFF)
+}
+
+/// [`fold64`] of an accumulator known to be nonzero, by a remainder by a
+/// constant instead of four folding steps (for it, `fold64` is
+/// `1 + (sum - 1) mod 0xFFFF`). Given zero it returns 1, not 0: callers
+/// pass sums that include a nonzero constant.
+#[inline]
+pub fn fold64_nonzero(sum: u64) -> u16 {
+    (sum.wrapping_sub(1) % 0xFFFF + 1) as u16
 }
 
 /// The RFC 1071 Internet checksum of `data`: the complement of its folded
@@ -285,13 +298,18 @@ mod tests {
         }
 
         #[test]
-        fn the_native_order_header_sum_stored_natively_is_the_big_endian_sum(
-            header in any::<[u8; 20]>()
-        ) {
-            prop_assert_eq!(
-                fold(sum_ipv4_header_ne(&header)).to_ne_bytes(),
-                fold(sum_ipv4_header(&header)).to_be_bytes()
-            );
+        fn the_remainder_forms_agree_with_folding(x: u64) {
+            prop_assert_eq!(folds_to_ones(x), fold64(x) == 0xFFFF);
+            if x != 0 {
+                prop_assert_eq!(fold64_nonzero(x), fold64(x));
+            }
+        }
+
+        #[test]
+        fn fold64_keeps_the_class_modulo_0xffff_and_zero_only_for_zero(x: u64) {
+            let folded = fold64(x);
+            prop_assert_eq!(u64::from(folded) % 0xFFFF, x % 0xFFFF);
+            prop_assert_eq!(folded == 0, x == 0);
         }
 
         #[test]
