@@ -197,13 +197,15 @@ impl ConnTable {
     /// counts as activity and refreshes the flow's last-seen time.
     #[inline]
     pub fn lookup(&mut self, hash: u64, class: TimeoutClass, now_secs: u32) -> Option<ConnEntry> {
-        let tag = flow_tag(hash);
+        // A flow's class never changes (its hash covers the protocol), so
+        // its way holds exactly this tag and class bit.
+        let tag = flow_tag(hash) | class_bit(class);
         let timeout = self.timeout_secs(class);
         let index = self.bucket_index(hash);
         let way = self.buckets[index]
             .ways
             .iter_mut()
-            .find(|way| way.tag & !UDP_CLASS == tag)?;
+            .find(|way| way.tag == tag)?;
         if idle_secs(now_secs, way.last_seen) > timeout {
             return None;
         }
