@@ -16,6 +16,7 @@ pub mod instance;
 pub mod link;
 pub mod metrics;
 pub mod pipeline;
+pub mod relay;
 pub mod seed;
 pub mod splice;
 pub mod toxic;
