@@ -565,11 +565,11 @@ fn a_toxic_added_mid_stream_takes_over_from_the_zero_copy_path_in_order() {
 }
 
 #[test]
-fn a_toxic_added_while_the_direction_is_relayed_acts_on_the_very_next_bytes() {
+fn a_toxic_added_on_a_zero_copy_connection_acts_on_the_very_next_bytes() {
     let harness = Harness::start(1);
     let listen = echo_proxy(&harness);
     let mut client = connect(listen);
-    // Idle, toxic-free directions are carried by relay threads.
+    // Toxic-free directions splice; the toxic must reach them before the next bytes.
     for _ in 0..20 {
         assert!(millis(round_trip(&mut client, b"quick")) < 150);
     }
@@ -589,7 +589,7 @@ fn a_toxic_added_while_the_direction_is_relayed_acts_on_the_very_next_bytes() {
 }
 
 #[test]
-fn bytes_relayed_without_toxics_are_counted_in_the_connections_list() {
+fn bytes_spliced_without_toxics_are_counted_in_the_connections_list() {
     let harness = Harness::start(1);
     let listen = echo_proxy(&harness);
     let mut client = connect(listen);

@@ -22,7 +22,6 @@ use tokio::time::sleep_until;
 
 use super::metrics::ProxyMetrics;
 use super::pipeline::{applies, DirectionToxics, ToxicList};
-use super::relay::{Relay, RelayCounters, RelayOutcome};
 use super::splice::SplicePipe;
 use super::toxic::{Stream, Toxic};
 use super::toxics::Piece;
@@ -77,16 +76,6 @@ fn try_write(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// What came of handing a direction to a relay thread.
-enum Relayed {
-    /// The direction is over.
-    Ended(Ending),
-    /// The relay gave the pipe back; go on in the async loop.
-    Back,
-    /// No relay thread could be had; the async loop splices.
-    Refused,
-}
-
 /// One direction of one connection.
 struct Direction<'a> {
     source: &'a TcpStream,
@@ -103,9 +92,6 @@ struct Direction<'a> {
     source_ended: bool,
     /// Zero-copy path while no toxic is in the way (None if no pipe could be made).
     pipe: Option<SplicePipe>,
-    /// Whether to try a relay thread next time the zero-copy path is free: cleared
-    /// when one could not be had, set again when the toxics change.
-    relay_allowed: bool,
     received: Counter,
     sent: Counter,
     bytes: Arc<AtomicU64>,
@@ -160,55 +146,6 @@ impl Direction<'_> {
         self.flush_due()
     }
 
-    /// Hands the zero-copy path to a relay thread until it stops, the toxics change
-    /// or the source ends.
-    async fn relay(&mut self) -> Relayed {
-        let Some(pipe) = self.pipe.take() else {
-            return Relayed::Refused;
-        };
-        let counters = RelayCounters {
-            received: self.received.clone(),
-            sent: self.sent.clone(),
-            bytes: Arc::clone(&self.bytes),
-        };
-        let mut relay = match Relay::start(
-            self.source,
-            self.destination,
-            pipe,
-            self.toxics.clone(),
-            counters,
-        ) {
-            Ok(relay) => relay,
-            Err(pipe) => {
-                self.pipe = pipe;
-                return Relayed::Refused;
-            }
-        };
-        let ended = tokio::select! {
-            biased;
-            end = relay.ended() => Ok(end),
-            changed = self.toxics.changed() => Err(changed.is_ok()),
-        };
-        let end = match ended {
-            Ok(end) => end,
-            Err(true) => {
-                self.relay_allowed = true;
-                relay.stop().await
-            }
-            // The proxy is gone; dropping the relay stops it.
-            Err(false) => return Relayed::Ended(Ending::Close),
-        };
-        self.pipe = end.pipe;
-        match end.outcome {
-            RelayOutcome::Stopped => Relayed::Back,
-            RelayOutcome::SourceEnded => {
-                self.source_ended = true;
-                Relayed::Back
-            }
-            RelayOutcome::Failed => Relayed::Ended(Ending::Close),
-        }
-    }
-
     async fn run(mut self) -> Ending {
         let mut buffer = vec![0; READ_SIZE];
         loop {
@@ -232,13 +169,6 @@ impl Direction<'_> {
             let can_read =
                 !self.source_ended && !splicing && piped == 0 && self.pending_bytes < QUEUE_BYTES;
             let can_splice = !self.source_ended && splicing;
-            if can_splice && piped == 0 && self.relay_allowed {
-                match self.relay().await {
-                    Relayed::Ended(ending) => return ending,
-                    Relayed::Back => continue,
-                    Relayed::Refused => self.relay_allowed = false,
-                }
-            }
             let head_due = self.pending.front().map(|piece| piece.not_before);
             tokio::select! {
                 biased;
@@ -246,7 +176,6 @@ impl Direction<'_> {
                     if changed.is_err() {
                         return Ending::Close;
                     }
-                    self.relay_allowed = true;
                 }
                 () = sleep_until_opt(stall.reset_at) => return Ending::Reset,
                 () = sleep_until_opt(stall.close_at) => return Ending::Close,
@@ -373,7 +302,6 @@ async fn direction(
         close_when_flushed: false,
         source_ended: false,
         pipe: SplicePipe::new().ok(),
-        relay_allowed: true,
         received,
         sent,
         bytes,

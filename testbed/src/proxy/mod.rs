@@ -16,7 +16,6 @@ pub mod instance;
 pub mod link;
 pub mod metrics;
 pub mod pipeline;
-pub mod relay;
 pub mod seed;
 pub mod splice;
 pub mod toxic;

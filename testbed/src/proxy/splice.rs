@@ -4,7 +4,7 @@
 //! proxied stream keep up with a direct one.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -124,44 +124,6 @@ impl SplicePipe {
                 Err(error)
             }
         }
-    }
-
-    /// Moves what `source` (a non-blocking socket) holds into the pipe, for a caller
-    /// that waits with poll(2) instead of tokio: `Ok((moved, drained))`, `drained`
-    /// when the socket is known to be empty (the splice stopped short of both the
-    /// byte and the slot limit); `WouldBlock` when nothing moved, after which
-    /// [`SplicePipe::has_room`] says whether to wait for the source or for a drain.
-    pub fn fill_from(&mut self, source: RawFd) -> io::Result<(usize, bool)> {
-        let room = self.capacity - self.buffered;
-        let limit = if self.buffered == 0 {
-            room.min(self.slots)
-        } else {
-            0
-        };
-        match splice(source, self.write.as_raw_fd(), room) {
-            Ok(moved) => {
-                self.buffered += moved;
-                Ok((moved, moved > 0 && moved < limit))
-            }
-            Err(error) => {
-                // As in `fill`: with bytes in the pipe, nothing moved may mean no slot.
-                if error.kind() == io::ErrorKind::WouldBlock && self.buffered > 0 {
-                    self.full = true;
-                }
-                Err(error)
-            }
-        }
-    }
-
-    /// Moves what the pipe holds into `destination` (a non-blocking socket);
-    /// `WouldBlock` when it is full.
-    pub fn drain_to(&mut self, destination: RawFd) -> io::Result<usize> {
-        let moved = splice(self.read.as_raw_fd(), destination, self.buffered)?;
-        self.buffered -= moved;
-        if moved > 0 {
-            self.full = false;
-        }
-        Ok(moved)
     }
 
     /// Moves what the pipe holds into the destination: `WouldBlock` (readiness
