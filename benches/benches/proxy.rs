@@ -251,9 +251,21 @@ fn paired(ours: &[f64], theirs: &[f64], compare: fn(f64, f64) -> f64) -> f64 {
     median(&per_round)
 }
 
+/// The 1-minute load average and the core count, so a figure can be read against
+/// what else the machine was doing (the bench's own threads come later).
+fn machine_state() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let cores = thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
+    format!("load average {load} before the run, {cores} cores")
+}
+
 fn main() {
     let _ = testbed::mconnect::raise_open_file_limit();
     let measuring = std::env::args().any(|arg| arg == "--bench");
+    println!("proxy bench: {}", machine_state());
     let sizes = if measuring { MEASURE } else { SMOKE };
     let echo_server = serve(echo);
     let sink_server = serve(sink);
