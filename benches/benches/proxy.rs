@@ -7,8 +7,14 @@
 //!   direct and above socat.
 //!
 //! Upstream servers are blocking threads in this process; `testbed proxy` runs
-//! in-process on its own runtime; socat is a child process. Plain `fn main`: the
-//! figures are printed, not fitted.
+//! in-process on a runtime built as `testbed proxy` builds its own (multi-threaded,
+//! one worker per core); socat is a child process. Plain `fn main`: the figures are
+//! printed, not fitted.
+//!
+//! The machine is small and shared, so its state drifts during a run: every round
+//! measures each target in turn (starting with a different one each round), and the
+//! verdicts are medians of per-round comparisons, each made between figures taken
+//! seconds apart.
 //!
 //! `cargo bench -p benches --bench proxy` (without `--bench`: one small smoke run)
 
@@ -37,7 +43,7 @@ const MEASURE: Sizes = Sizes {
     single_bytes: 1 << 30,
     streams: 32,
     stream_bytes: 32 << 20,
-    runs: 3,
+    runs: 5,
 };
 
 const SMOKE: Sizes = Sizes {
@@ -182,6 +188,7 @@ fn start_socat(echo: SocketAddr, sink: SocketAddr) -> Option<Socat> {
 fn start_testbed_proxy(echo: SocketAddr, sink: SocketAddr) -> (SocketAddr, SocketAddr) {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
+        // The runtime `testbed proxy`'s main builds (testbed::proxy::main).
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -219,9 +226,46 @@ fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
+/// One target's figures, one entry per round.
+#[derive(Default)]
+struct Rounds {
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    single: Vec<f64>,
+    multi: Vec<f64>,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// The median over rounds of `compare(ours, theirs)`, each pair from the same round.
+fn paired(ours: &[f64], theirs: &[f64], compare: fn(f64, f64) -> f64) -> f64 {
+    let per_round: Vec<f64> = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| compare(*a, *b))
+        .collect();
+    median(&per_round)
+}
+
+/// The 1-minute load average and the core count, so a figure can be read against
+/// what else the machine was doing (the bench's own threads come later).
+fn machine_state() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let cores = thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
+    format!("load average {load} before the run, {cores} cores")
+}
+
 fn main() {
     let _ = testbed::mconnect::raise_open_file_limit();
     let measuring = std::env::args().any(|arg| arg == "--bench");
+    println!("proxy bench: {}", machine_state());
     let sizes = if measuring { MEASURE } else { SMOKE };
     let echo_server = serve(echo);
     let sink_server = serve(sink);
@@ -237,69 +281,61 @@ fn main() {
             "proxy bench: socat not found (apt-get install socat); compared with direct only"
         ),
     }
-    let results: Vec<(&str, Duration, Duration, f64, f64)> = targets
-        .iter()
-        .map(|(name, echo, sink)| {
-            let mut p50s = Vec::new();
-            let mut p99s = Vec::new();
-            let mut singles = Vec::new();
-            let mut multis = Vec::new();
-            for _ in 0..sizes.runs {
-                let (p50, p99) = ping_pong(*echo, sizes.pings);
-                p50s.push(p50);
-                p99s.push(p99);
-                singles.push(throughput(*sink, 1, sizes.single_bytes));
-                multis.push(throughput(*sink, sizes.streams, sizes.stream_bytes));
-            }
-            let median_duration = |mut values: Vec<Duration>| {
-                values.sort();
-                values[values.len() / 2]
-            };
-            let median = |mut values: Vec<f64>| {
-                values.sort_by(f64::total_cmp);
-                values[values.len() / 2]
-            };
-            let row = (
-                *name,
-                median_duration(p50s),
-                median_duration(p99s),
-                median(singles),
-                median(multis),
-            );
-            println!(
-                "  {:<14} rtt p50 {:>7.1} us  p99 {:>7.1} us   1 stream {:>7.0} MB/s   {} streams {:>7.0} MB/s",
-                row.0,
-                micros(row.1),
-                micros(row.2),
-                row.3 / 1e6,
-                sizes.streams,
-                row.4 / 1e6
-            );
-            row
-        })
-        .collect();
-    let direct = &results[0];
-    let ours = &results[1];
-    let added = micros(ours.1) - micros(direct.1);
-    let share = ours.3 / direct.3;
+    let mut rounds: Vec<Rounds> = targets.iter().map(|_| Rounds::default()).collect();
+    for round in 0..sizes.runs {
+        // Rotate who goes first so that no target always meets the same machine state.
+        let order: Vec<usize> = (0..targets.len())
+            .map(|index| (index + round) % targets.len())
+            .collect();
+        for &index in &order {
+            let (p50, p99) = ping_pong(targets[index].1, sizes.pings);
+            rounds[index].p50.push(micros(p50));
+            rounds[index].p99.push(micros(p99));
+        }
+        for &index in &order {
+            let rate = throughput(targets[index].2, 1, sizes.single_bytes);
+            rounds[index].single.push(rate);
+        }
+        for &index in &order {
+            let rate = throughput(targets[index].2, sizes.streams, sizes.stream_bytes);
+            rounds[index].multi.push(rate);
+        }
+    }
+    for ((name, _, _), figures) in targets.iter().zip(&rounds) {
+        println!(
+            "  {:<14} rtt p50 {:>7.1} us  p99 {:>7.1} us   1 stream {:>7.0} MB/s   {} streams {:>7.0} MB/s   (medians of {} rounds)",
+            name,
+            median(&figures.p50),
+            median(&figures.p99),
+            median(&figures.single) / 1e6,
+            sizes.streams,
+            median(&figures.multi) / 1e6,
+            sizes.runs
+        );
+    }
+    let (direct, ours) = (&rounds[0], &rounds[1]);
+    let added = paired(&ours.p50, &direct.p50, |a, b| a - b);
+    let share = paired(&ours.single, &direct.single, |a, b| a / b);
     let verdict = |ok: bool| match (measuring, ok) {
         (false, _) => "smoke run, not judged",
         (true, true) => "meets",
         (true, false) => "MISSES",
     };
     println!(
-        "proxy bench: added p50 latency {added:.1} us (goal <= 25 us: {}); single stream {:.0}% of direct (goal >= 80%: {})",
+        "proxy bench: added p50 latency {added:.1} us (goal <= 25 us: {}); single stream {:.0}% of direct (goal >= 80%: {}); medians of per-round differences and ratios",
         verdict(added <= 25.0),
         share * 100.0,
         verdict(share >= 0.8)
     );
-    if let Some(socat_row) = results.get(2) {
+    if let Some(socat_rounds) = rounds.get(2) {
+        let over_socat = paired(&ours.single, &socat_rounds.single, |a, b| a / b);
         println!(
-            "proxy bench: single stream {:.0} MB/s vs socat {:.0} MB/s (goal: above socat: {}); socat adds {:.1} us at p50",
-            ours.3 / 1e6,
-            socat_row.3 / 1e6,
-            verdict(ours.3 > socat_row.3),
-            micros(socat_row.1) - micros(direct.1)
+            "proxy bench: single stream {:.0} MB/s vs socat {:.0} MB/s, {:.2}x socat (goal: above socat: {}); socat adds {:.1} us at p50",
+            median(&ours.single) / 1e6,
+            median(&socat_rounds.single) / 1e6,
+            over_socat,
+            verdict(over_socat > 1.0),
+            paired(&socat_rounds.p50, &direct.p50, |a, b| a - b)
         );
     }
     drop(socat);

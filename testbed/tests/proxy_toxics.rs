@@ -563,3 +563,53 @@ fn a_toxic_added_mid_stream_takes_over_from_the_zero_copy_path_in_order() {
     );
     round_trip(&mut client, &message);
 }
+
+#[test]
+fn a_toxic_added_on_a_zero_copy_connection_acts_on_the_very_next_bytes() {
+    let harness = Harness::start(1);
+    let listen = echo_proxy(&harness);
+    let mut client = connect(listen);
+    // Toxic-free directions splice; the toxic must reach them before the next bytes.
+    for _ in 0..20 {
+        assert!(millis(round_trip(&mut client, b"quick")) < 150);
+    }
+    harness.add_toxic(
+        "echo",
+        &json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 200}}),
+    );
+    assert!(millis(round_trip(&mut client, b"slow")) >= 200);
+    assert_eq!(
+        harness
+            .delete("/proxies/echo/toxics/latency_upstream")
+            .status,
+        204
+    );
+    round_trip(&mut client, b"settled");
+    assert!(millis(round_trip(&mut client, b"quick again")) < 150);
+}
+
+#[test]
+fn bytes_spliced_without_toxics_are_counted_in_the_connections_list() {
+    let harness = Harness::start(1);
+    let listen = echo_proxy(&harness);
+    let mut client = connect(listen);
+    let message = vec![9_u8; 100_000];
+    round_trip(&mut client, &message);
+    round_trip(&mut client, &message);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let listed = harness.get("/proxies/echo/connections").body;
+        let counted = (
+            listed[0]["bytes_upstream"].as_u64(),
+            listed[0]["bytes_downstream"].as_u64(),
+        );
+        if counted == (Some(200_000), Some(200_000)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counted {counted:?} of 200000 each way"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -19,6 +19,8 @@ pub struct SplicePipe {
     read: OwnedFd,
     write: OwnedFd,
     capacity: usize,
+    /// How many buffers the pipe holds: its capacity in pages.
+    slots: usize,
     /// Bytes in the pipe, spliced in and not yet out.
     pub buffered: usize,
     /// The last fill found the pipe full (its slots can run out before its bytes).
@@ -58,10 +60,14 @@ impl SplicePipe {
             libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES);
             libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ)
         };
+        let capacity = usize::try_from(capacity).unwrap_or(0).max(4096);
+        // SAFETY: sysconf reads a constant and touches no memory.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         Ok(SplicePipe {
             read,
             write,
-            capacity: usize::try_from(capacity).unwrap_or(0).max(4096),
+            capacity,
+            slots: capacity / page.max(1),
             buffered: 0,
             full: false,
         })
@@ -75,11 +81,34 @@ impl SplicePipe {
     /// `WouldBlock` when nothing moved. With an empty pipe that means the socket is
     /// empty, and its readiness is cleared; with bytes in the pipe it may mean the
     /// pipe is full, so readiness is kept and no fill is tried before the next drain.
+    ///
+    /// A fill into an empty pipe that stops short of both its byte and its slot limit
+    /// took everything the socket held, so readiness is cleared then too (as tokio's
+    /// own reads do after a short read): that saves the splice that would only say
+    /// `EAGAIN`, one system call per message on a request/response stream. Data or an
+    /// end of stream arriving later raises a fresh edge-triggered event, and tokio
+    /// keeps the closed bits of readiness when it clears.
     pub fn fill(&mut self, source: &TcpStream) -> io::Result<usize> {
         let room = self.capacity - self.buffered;
         let (from, to) = (source.as_raw_fd(), self.write.as_raw_fd());
         let moved = if self.buffered == 0 {
-            source.try_io(Interest::READABLE, || splice(from, to, room))
+            // Each slot holds at least one byte, so fewer bytes than slots cannot have
+            // run out of slots.
+            let drained_below = room.min(self.slots);
+            let mut short = 0;
+            let result = source.try_io(Interest::READABLE, || {
+                let moved = splice(from, to, room)?;
+                if moved > 0 && moved < drained_below {
+                    short = moved;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(moved)
+            });
+            if short > 0 {
+                Ok(short)
+            } else {
+                result
+            }
         } else {
             splice(from, to, room)
         };
@@ -112,5 +141,90 @@ impl SplicePipe {
             self.full = false;
         }
         Ok(moved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::time::timeout;
+
+    use super::SplicePipe;
+
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// A connected pair: (the side the test writes, the side the pipe fills from).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let writer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (reader, _) = listener.accept().await.unwrap();
+        writer.set_nodelay(true).unwrap();
+        (writer, reader)
+    }
+
+    /// Waits for readability and fills, past spurious wake-ups; a lost wake-up fails
+    /// as a timeout.
+    async fn fill_when_readable(pipe: &mut SplicePipe, source: &TcpStream) -> usize {
+        timeout(PATIENCE, async {
+            loop {
+                source.readable().await.unwrap();
+                match pipe.fill(source) {
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    result => return result.unwrap(),
+                }
+            }
+        })
+        .await
+        .expect("the source became readable")
+    }
+
+    #[tokio::test]
+    async fn a_short_fill_takes_all_there_is_and_later_data_still_wakes_the_reader() {
+        let (mut writer, reader) = pair().await;
+        let (mut sink, destination) = pair().await;
+        let mut pipe = SplicePipe::new().unwrap();
+        for round in 1..=50_usize {
+            let message = vec![u8::try_from(round).unwrap(); round];
+            writer.write_all(&message).await.unwrap();
+            let mut moved = 0;
+            while moved < round {
+                moved += fill_when_readable(&mut pipe, &reader).await;
+            }
+            assert_eq!(moved, round, "round {round} moved exactly its message");
+            while pipe.buffered > 0 {
+                timeout(PATIENCE, destination.writable())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let _ = pipe.drain(&destination);
+            }
+            let mut back = vec![0; round];
+            tokio::io::AsyncReadExt::read_exact(&mut sink, &mut back)
+                .await
+                .unwrap();
+            assert_eq!(back, message);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_fill_just_before_the_end_of_stream_still_sees_the_end() {
+        let (mut writer, reader) = pair().await;
+        let mut pipe = SplicePipe::new().unwrap();
+        writer.write_all(b"last words").await.unwrap();
+        writer.shutdown().await.unwrap();
+        let mut moved = 0;
+        loop {
+            let filled = fill_when_readable(&mut pipe, &reader).await;
+            if filled == 0 {
+                break;
+            }
+            moved += filled;
+        }
+        assert_eq!(moved, b"last words".len());
     }
 }
