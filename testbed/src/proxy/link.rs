@@ -326,6 +326,20 @@ fn accept_delay(setup: &LinkSetup, source: IpAddr) -> Duration {
     DirectionToxics::accept_delay(&targeted)
 }
 
+/// Socket buffer size for the proxy's loopback sockets.
+const LOOPBACK_BUFFER: usize = 128 * 1024;
+
+/// How much a proxy socket to `peer` may buffer, if bounded: on loopback,
+/// where a round trip takes microseconds, 128 KiB per socket (the kernel
+/// doubles it) is ample for full speed and keeps the bytes in flight in the
+/// CPU's cache, where the kernel's autotuned megabytes do not: one stream
+/// through the proxy went from 70% to 85% of a direct connection's
+/// throughput. Any other peer keeps the kernel's autotuning, which a path
+/// with a real round trip (a lab link with netem delay) needs.
+fn buffer_bound(peer: SocketAddr) -> Option<usize> {
+    peer.ip().is_loopback().then_some(LOOPBACK_BUFFER)
+}
+
 /// Serves one accepted client until both directions end or a toxic cuts it. An
 /// upstream that cannot be reached closes the client, as Toxiproxy does.
 pub async fn serve(client: TcpStream, setup: LinkSetup) {
@@ -338,6 +352,13 @@ pub async fn serve(client: TcpStream, setup: LinkSetup) {
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
+    for socket in [&client, &upstream] {
+        if let Some(bytes) = socket.peer_addr().ok().and_then(buffer_bound) {
+            let socket = socket2::SockRef::from(socket);
+            let _ = socket.set_recv_buffer_size(bytes);
+            let _ = socket.set_send_buffer_size(bytes);
+        }
+    }
     let up = direction(&client, &upstream, Stream::Upstream, &setup);
     let down = direction(&upstream, &client, Stream::Downstream, &setup);
     tokio::pin!(up, down);
@@ -356,5 +377,21 @@ pub async fn serve(client: TcpStream, setup: LinkSetup) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::{buffer_bound, LOOPBACK_BUFFER};
+
+    #[test]
+    fn only_loopback_peers_get_bounded_socket_buffers() {
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(buffer_bound(peer("127.0.0.1:80")), Some(LOOPBACK_BUFFER));
+        assert_eq!(buffer_bound(peer("[::1]:80")), Some(LOOPBACK_BUFFER));
+        assert_eq!(buffer_bound(peer("10.1.0.1:80")), None);
+        assert_eq!(buffer_bound(peer("[2001:db8::1]:80")), None);
     }
 }
