@@ -20,6 +20,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -134,17 +135,42 @@ fn throughput(target: SocketAddr, streams: usize, bytes: usize) -> f64 {
     (streams * bytes) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The two socat processes, stopped when this is dropped (and by the kernel
+/// should the bench itself die first).
 struct Socat {
-    child: Child,
+    children: Vec<Child>,
     echo: SocketAddr,
     sink: SocketAddr,
 }
 
 impl Drop for Socat {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// One socat relaying `listen_port` on loopback to `target`.
+fn spawn_socat(listen_port: u16, target: SocketAddr) -> Option<Child> {
+    let mut command = Command::new("socat");
+    command
+        .arg(format!(
+            "TCP-LISTEN:{listen_port},bind=127.0.0.1,reuseaddr,fork,backlog=128"
+        ))
+        .arg(format!("TCP:{target}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // one async-signal-safe system call (prctl), touching no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    command.spawn().ok()
 }
 
 fn free_port() -> u16 {
@@ -166,21 +192,13 @@ fn wait_listening(address: SocketAddr) -> bool {
 /// Two socat proxies (echo and sink), or None when socat is not installed.
 fn start_socat(echo: SocketAddr, sink: SocketAddr) -> Option<Socat> {
     let (echo_port, sink_port) = (free_port(), free_port());
-    let script = format!(
-        "socat TCP-LISTEN:{echo_port},bind=127.0.0.1,reuseaddr,fork,backlog=128 TCP:{echo} & \
-         socat TCP-LISTEN:{sink_port},bind=127.0.0.1,reuseaddr,fork,backlog=128 TCP:{sink} & wait"
-    );
-    let child = Command::new("sh")
-        .args(["-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let socat = Socat {
-        child,
+    let mut socat = Socat {
+        children: Vec::new(),
         echo: SocketAddr::from(([127, 0, 0, 1], echo_port)),
         sink: SocketAddr::from(([127, 0, 0, 1], sink_port)),
     };
+    socat.children.push(spawn_socat(echo_port, echo)?);
+    socat.children.push(spawn_socat(sink_port, sink)?);
     (wait_listening(socat.echo) && wait_listening(socat.sink)).then_some(socat)
 }
 
