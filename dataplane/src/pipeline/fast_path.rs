@@ -29,8 +29,8 @@ const UDP: u8 = 17;
 /// The fixed fields of a fast-path frame from the ethertype to the inner
 /// IPv4 header's flags, as a mask of the bits that matter and their
 /// expected values (the outer destination, bytes 18..22 of the window, is
-/// the balancer's address, filled in per table). Checked 16 bytes at a time
-/// instead of a comparison and branch per field.
+/// the balancer's address, filled in per table). Checked as a few masked
+/// 64-bit words instead of a comparison and branch per field.
 const WINDOW: usize = ETHERTYPE;
 const WINDOW_LEN: usize = 34;
 #[rustfmt::skip]
