@@ -54,12 +54,7 @@ mod avx2 {
                     m[0][w] as i64,
                 )
             };
-            let mut v = [
-                splat(self.k0 ^ 0x736f_6d65_7073_6575),
-                splat(self.k1 ^ 0x646f_7261_6e64_6f6d),
-                splat(self.k0 ^ 0x6c79_6765_6e65_7261),
-                splat(self.k1 ^ 0x7465_6462_7974_6573),
-            ];
+            let mut v = crate::flow::sip_initial_state(self.k0, self.k1).map(splat);
             for w in [word(0), word(1), splat(16 << 56)] {
                 v[3] = _mm256_xor_si256(v[3], w);
                 round(&mut v);
@@ -125,20 +120,10 @@ mod avx2 {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use core::hash::Hasher;
-
     use proptest::prelude::*;
-    use siphasher::sip::SipHasher13;
 
     use super::Avx2Sip13;
-
-    fn reference(k0: u64, k1: u64, words: [u64; 2]) -> u64 {
-        let mut sip = SipHasher13::new_with_keys(k0, k1);
-        for w in words {
-            sip.write_u64(w);
-        }
-        sip.finish()
-    }
+    use crate::flow::sip13_words as reference;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
