@@ -111,11 +111,11 @@ impl Window {
     }
 }
 
-/// The inner flow of a fast-path frame: its hash words and protocol.
+/// The inner flow of a fast-path frame: its hash words (the protocol among
+/// them; `forward` reads it from the frame again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FastFlow {
     pub words: [u64; 2],
-    pub protocol: u8,
 }
 
 #[inline(always)]
@@ -175,7 +175,6 @@ pub fn classify(frame: &[u8], table: &ForwardingTable) -> Option<FastFlow> {
             addresses,
             u64::from(ports) << 32 | u64::from(protocol) << 24 | 4,
         ],
-        protocol,
     })
 }
 
