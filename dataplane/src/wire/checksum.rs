@@ -90,15 +90,6 @@ pub fn fold(sum: u32) -> u16 {
     s as u16
 }
 
-/// [`fold`] for an accumulator of up to 64 bits (2^32 is 1 modulo 0xFFFF,
-/// so adding its 32-bit halves keeps its class).
-#[inline]
-pub fn fold64(sum: u64) -> u16 {
-    let s = (sum >> 32) + (sum & 0xFFFF_FFFF);
-    let s = (s >> 32) + (s & 0xFFFF_FFFF);
-    fold(s as u32)
-}
-
 /// Whether an accumulator folds to 0xFFFF, the sum of data that contains its
 /// correct checksum: exactly when it is a nonzero multiple of 0xFFFF, which
 /// a remainder by a constant (a multiply) tells without folding.
@@ -107,9 +98,9 @@ pub fn folds_to_ones(sum: u64) -> bool {
     sum != 0 && sum.is_multiple_of(0xFFFF)
 }
 
-/// [`fold64`] of an accumulator known to be nonzero, by a remainder by a
-/// constant instead of four folding steps (for it, `fold64` is
-/// `1 + (sum - 1) mod 0xFFFF`). Given zero it returns 1, not 0: callers
+/// The folded 16-bit sum of a 64-bit accumulator known to be nonzero, by a
+/// remainder by a constant instead of four folding steps (for a nonzero
+/// sum, folding gives `1 + (sum - 1) mod 0xFFFF`). Given zero it returns 1, not 0: callers
 /// pass sums that include a nonzero constant.
 #[inline]
 pub fn fold64_nonzero(sum: u64) -> u16 {
@@ -184,6 +175,15 @@ pub fn update_sum(checksum: u16, old: u32, new: u32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`fold`] for an accumulator of up to 64 bits, step by step (2^32 is
+    /// 1 modulo 0xFFFF, so adding its 32-bit halves keeps its class): the
+    /// reference the remainder forms are held to.
+    fn fold64(sum: u64) -> u16 {
+        let s = (sum >> 32) + (sum & 0xFFFF_FFFF);
+        let s = (s >> 32) + (s & 0xFFFF_FFFF);
+        fold(s as u32)
+    }
     use proptest::prelude::*;
 
     /// Plain RFC 1071 reference: 16-bit words, folding as we go.
