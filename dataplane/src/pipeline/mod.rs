@@ -66,9 +66,7 @@ impl FrameHandler for BatchHandler<'_> {
 
     #[inline]
     fn decide(&mut self, index: usize, frame: &mut Frame<'_>) -> Verdict {
-        let verdict = Pipeline::decide(index, frame, self.table, self.state);
-        self.state.counters.count(verdict, frame.len());
-        verdict
+        Pipeline::process_at(index, frame, self.table, self.state)
     }
 }
 
@@ -86,7 +84,19 @@ impl Pipeline {
         table: &ForwardingTable,
         state: &mut WorkerState,
     ) -> Verdict {
-        let verdict = Self::decide(NOT_IN_BATCH, frame, table, state);
+        Self::process_at(NOT_IN_BATCH, frame, table, state)
+    }
+
+    /// [`Self::process`] for the frame at position `index` of a batch (or
+    /// [`NOT_IN_BATCH`]), which may find its prefetch pass's work.
+    #[inline]
+    fn process_at(
+        index: usize,
+        frame: &mut Frame<'_>,
+        table: &ForwardingTable,
+        state: &mut WorkerState,
+    ) -> Verdict {
+        let verdict = Self::decide(index, frame, table, state);
         state.counters.count(verdict, frame.len());
         verdict
     }
