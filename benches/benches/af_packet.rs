@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::stats::median;
 use benches::system::{
     delete_namespaces, enter, flood_sender, pin, run, rx_packets, skip_reason, thread_cpu,
 };
@@ -221,11 +222,7 @@ fn main() {
         plain_cost.push(plain_run.sender.ns_per_frame());
         forwarder_cost.push(forwarder.ns_per_frame());
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (p, f) = (median(&mut plain), median(&mut emulated));
+    let (p, f) = (median(&plain), median(&emulated));
     let share = f / p;
     println!(
         "af_packet: median plain veth {p:.0} pps, forwarded {f:.0} pps: {:.0}% of plain (goal {:.0}%): {}",
@@ -235,7 +232,7 @@ fn main() {
     );
     // What each path would do with a CPU of its own: frames per CPU-second
     // of the thread that limits it (the sender, the forwarder).
-    let (pc, fc) = (median(&mut plain_cost), median(&mut forwarder_cost));
+    let (pc, fc) = (median(&plain_cost), median(&forwarder_cost));
     println!(
         "af_packet: per CPU-second: plain veth sender {:.0} frames, forwarder {:.0} frames: {:.0}% \
          (median CPU per frame {pc:.0} ns vs {fc:.0} ns)",

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::stats::median;
 use benches::system::{delete_namespaces, flood_sender, link_counter, run, skip_reason};
 use testbed::impair::live::EmulatedLink;
 use testbed::impair::NetemSpec;
@@ -159,11 +160,7 @@ fn main() {
     let report = link
         .stop()
         .unwrap_or_else(|e| panic!("stopping the emulator: {e}"));
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (p, e) = (median(&mut plain), median(&mut emulated));
+    let (p, e) = (median(&plain), median(&emulated));
     println!(
         "emulator: median veth + bridge {p:.0} frames/s, through the emulator (empty spec) \
          {e:.0} frames/s: ratio {:.2} ({} frames in, {} out, {} over the queue limit)",
@@ -175,7 +172,7 @@ fn main() {
     // What each path would do with a CPU of its own, whatever share of one
     // it got here: the plain path's work runs in the sender's context, the
     // emulated path's downstream work in the emulator thread's.
-    let plain_ns = median(&mut plain_cost);
+    let plain_ns = median(&plain_cost);
     let emulator_ns = report.cpu.as_nanos() as f64 / report.a_to_b.sent.max(1) as f64;
     println!(
         "emulator: per CPU-second: veth + bridge sender {:.0} frames, emulator thread {:.0} \

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::stats::median;
 use benches::system::{
     delete_namespaces, enter, link_counter, pin, process_cpu, run, rx_packets, skip_reason,
 };
@@ -282,11 +283,6 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     if let Some(reason) = skip_reason() {
         println!("skipped: {reason}");
@@ -317,7 +313,7 @@ fn main() {
         balancer.push(r);
         cpu_ns.push(per_packet);
     }
-    let (k, r, c) = (median(kernel), median(balancer), median(cpu_ns));
+    let (k, r, c) = (median(&kernel), median(&balancer), median(&cpu_ns));
     println!(
         "lb_forwarding: median kernel {k:.0} pps, rusty_rail {r:.0} pps: ratio {:.2} (goal >= 1.00: {}), rusty_rail CPU {c:.0} ns/packet",
         r / k,

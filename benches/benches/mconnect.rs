@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use benches::stats::median;
 use testbed::mconnect::{
     raise_open_file_limit, run_client, ClientConfig, Report, Server, ServerConfig,
 };
@@ -71,8 +72,7 @@ fn main() {
                 per_connect(cpu),
             );
         }
-        rates.sort_by(f64::total_cmp);
-        let median = rates[rates.len() / 2];
+        let median = median(&rates);
         let verdict = if !measuring {
             "smoke test only, not compared with"
         } else if median >= GOAL_PER_SECOND {

@@ -25,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::stats::median;
 use testbed::proxy::collection::ProxyInput;
 use testbed::proxy::ProxyServer;
 
@@ -251,12 +252,6 @@ struct Rounds {
     p99: Vec<f64>,
     single: Vec<f64>,
     multi: Vec<f64>,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }
 
 /// The median over rounds of `compare(ours, theirs)`, each pair from the same round.
