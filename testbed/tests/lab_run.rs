@@ -3,6 +3,9 @@
 //! subnet `10.203.N.0/24`; a guard runs `testbed cleanup` when it ends, also
 //! on failure.
 
+mod leftovers;
+
+use leftovers::entries_named;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -39,15 +42,7 @@ impl LabGuard {
     }
 
     fn namespaces(&self) -> Vec<String> {
-        std::fs::read_dir("/run/netns")
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|name| name.starts_with(&self.prefix))
-                    .collect()
-            })
-            .unwrap_or_default()
+        entries_named("/run/netns", &self.prefix)
     }
 
     fn bridge_exists(&self) -> bool {

@@ -3,6 +3,9 @@
 //! bridge. Each test owns the prefix `rrneN-` and the subnet `10.206.N.0/24`;
 //! a guard runs `testbed cleanup` before and after, also on failure.
 
+mod leftovers;
+
+use leftovers::entries_named;
 use std::process::{Command, Output, Stdio};
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
@@ -52,17 +55,7 @@ impl LabGuard {
 
     /// Nothing of the lab is left: no namespace, no link, no state file.
     fn assert_gone(&self) {
-        let named = |dir: &str| -> Vec<String> {
-            std::fs::read_dir(dir)
-                .map(|entries| {
-                    entries
-                        .filter_map(Result::ok)
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .filter(|name| name.starts_with(&self.prefix))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let named = |dir: &str| entries_named(dir, &self.prefix);
         assert_eq!(named("/run/netns"), Vec::<String>::new());
         assert_eq!(named("/sys/class/net"), Vec::<String>::new());
         assert_eq!(named("/run/testbed"), Vec::<String>::new());

@@ -5,6 +5,9 @@
 //! `rrtqN-` and the subnet `10.208.N.0/24`; a guard runs `testbed cleanup`
 //! when the test ends, also when it fails.
 
+mod leftovers;
+
+use leftovers::entries_named;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -138,17 +141,7 @@ impl Lab {
     /// Nothing of the lab is left: no namespace (the emulators' included),
     /// no link, no state file, no emulator process.
     fn assert_gone(&self) {
-        let named = |dir: &str| -> Vec<String> {
-            std::fs::read_dir(dir)
-                .map(|entries| {
-                    entries
-                        .filter_map(Result::ok)
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .filter(|name| name.starts_with(&self.prefix))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let named = |dir: &str| entries_named(dir, &self.prefix);
         assert_eq!(named("/run/netns"), Vec::<String>::new());
         assert_eq!(named("/sys/class/net"), Vec::<String>::new());
         assert_eq!(named("/run/testbed"), Vec::<String>::new());

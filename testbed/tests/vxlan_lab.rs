@@ -7,6 +7,9 @@
 //! and the kernel's VXLAN; otherwise prints `skipped: <reason>`. A guard
 //! stops the runs and removes both labs and both machines, also on failure.
 
+mod leftovers;
+
+use leftovers::entries_named;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -222,17 +225,7 @@ impl TwoMachines {
     /// link with a lab's prefix in either machine.
     fn assert_labs_gone() {
         for (machine, prefix) in MACHINES.iter().zip(PREFIXES) {
-            let named = |dir: &str| -> Vec<String> {
-                std::fs::read_dir(dir)
-                    .map(|entries| {
-                        entries
-                            .filter_map(Result::ok)
-                            .filter_map(|e| e.file_name().into_string().ok())
-                            .filter(|name| name.starts_with(prefix))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
+            let named = |dir: &str| entries_named(dir, prefix);
             assert_eq!(named("/run/netns"), Vec::<String>::new());
             assert_eq!(named("/run/testbed"), Vec::<String>::new());
             let links = Command::new("ip")
