@@ -3,14 +3,12 @@
 //! subnet `10.203.N.0/24`; a guard runs `testbed cleanup` when it ends, also
 //! on failure.
 
-mod leftovers;
-
-use leftovers::entries_named;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -3,10 +3,8 @@
 //! bridge. Each test owns the prefix `rrneN-` and the subnet `10.206.N.0/24`;
 //! a guard runs `testbed cleanup` before and after, also on failure.
 
-mod leftovers;
-
-use leftovers::entries_named;
 use std::process::{Command, Output, Stdio};
+use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
 

@@ -5,12 +5,10 @@
 //! `rrtqN-` and the subnet `10.208.N.0/24`; a guard runs `testbed cleanup`
 //! when the test ends, also when it fails.
 
-mod leftovers;
-
-use leftovers::entries_named;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
 

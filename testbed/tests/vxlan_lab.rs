@@ -7,12 +7,10 @@
 //! and the kernel's VXLAN; otherwise prints `skipped: <reason>`. A guard
 //! stops the runs and removes both labs and both machines, also on failure.
 
-mod leftovers;
-
-use leftovers::entries_named;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
 const MACHINES: [&str; 2] = ["rrvx4-ma", "rrvx4-mb"];

@@ -232,15 +232,7 @@ fn is_instance_link(prefix: &str, link: &str) -> bool {
 
 /// Links of this namespace whose name starts with `prefix`.
 fn links_with(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|entry| entry.file_name().into_string().ok())
-                .filter(|name| name.starts_with(prefix))
-                .collect()
-        })
-        .unwrap_or_default()
+    super::prefixed::entries_named("/sys/class/net", prefix)
 }
 
 fn stop_processes(namespaces: &[String], grace: Duration) {

@@ -25,6 +25,7 @@ pub mod netem;
 pub mod netlink;
 pub mod netns;
 pub mod plan;
+pub mod prefixed;
 pub mod run;
 pub mod state;
 pub mod status;

@@ -92,14 +92,7 @@ pub fn enter(namespace: &File) -> io::Result<()> {
 
 /// Namespaces under `/run/netns` whose name starts with `prefix`.
 pub fn list(prefix: &str) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(NETNS_DIR) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.starts_with(prefix))
-        .collect()
+    super::prefixed::entries_named(NETNS_DIR, prefix)
 }
 
 /// Processes whose network namespace is `name`'s.
