@@ -33,13 +33,20 @@ impl<'a> Frame<'a> {
     /// The packet bytes.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.head..self.head + self.len]
+        debug_assert!(self.head + self.len <= self.buf.len());
+        // SAFETY: `head + len <= buf.len()` always holds: `new` clamps both,
+        // and `push_front`, `pull_front` and `set_len` keep it. The packet
+        // path reads this several times per frame; unchecked, the compiler
+        // need not prove it again each time.
+        unsafe { self.buf.get_unchecked(self.head..self.head + self.len) }
     }
 
     /// The packet bytes, writable.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.head..self.head + self.len]
+        debug_assert!(self.head + self.len <= self.buf.len());
+        // SAFETY: as in `data`.
+        unsafe { self.buf.get_unchecked_mut(self.head..self.head + self.len) }
     }
 
     /// Packet length in bytes.

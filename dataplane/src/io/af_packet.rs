@@ -72,9 +72,11 @@ use std::time::Duration;
 
 pub use error::{AfPacketConfigError, AfPacketError};
 
+use arrayvec::ArrayVec;
+
 use self::ring::{Mapping, Ring};
 use self::socket::PacketSocket;
-use super::{BatchCounts, FrameHandler, PacketIo};
+use super::{BatchCounts, FrameHandler, PacketIo, CHUNK};
 use crate::frame::Frame;
 use crate::verdict::Verdict;
 
@@ -408,9 +410,9 @@ impl std::os::fd::AsRawFd for AfPacketIo {
 
 impl PacketIo for AfPacketIo {
     /// Takes at most `budget` frames from the RX ring (bounded also by the
-    /// free TX slots), shows each to `handler.prefetch`, then decides each in
-    /// place and copies `ToWire` frames to the TX ring; returns the RX slots
-    /// and kicks the TX ring once at the end.
+    /// free TX slots), hands them to `handler.decide_all` ([`CHUNK`] at a
+    /// time) to be decided in place, and copies `ToWire` frames to the TX
+    /// ring; returns the RX slots and kicks the TX ring once at the end.
     fn run_batch<H: FrameHandler>(
         &mut self,
         budget: usize,
@@ -425,41 +427,44 @@ impl PacketIo for AfPacketIo {
         };
         let start = self.rx_pos;
         for i in 0..n {
-            let pos = start.wrapping_add(i);
-            if let Some((head, len)) = self.normalize_rx(pos) {
-                // SAFETY: the slot is ours until released below; this view
-                // ends with the statement.
-                let view = unsafe { self.rx.slot_bytes(pos, SLOT_DATA_START) };
-                handler.prefetch(i as usize, &view[head..head + len]);
-            }
+            self.normalize_rx(start.wrapping_add(i));
         }
         let mut tx_cur = self.tx_pos;
-        for i in 0..n {
-            let pos = start.wrapping_add(i);
-            let header = self.rx.rx_header(pos);
-            if header.mac == 0 {
-                counts.to_host += 1;
-                continue;
-            }
-            // SAFETY: the slot is ours until released below; the view ends
-            // with this iteration.
-            let view = unsafe { self.rx.slot_bytes(pos, SLOT_DATA_START) };
-            let mut frame = Frame::new(
-                view,
-                header.mac as usize - SLOT_DATA_START,
-                header.snaplen as usize,
-            );
-            match handler.decide(i as usize, &mut frame) {
-                Verdict::ToWire => {
-                    // The RX view and a TX slot have the same capacity, so
-                    // whatever the pipeline grew the frame to fits.
-                    Self::fill_tx(&mut self.tx, tx_cur, frame.data());
-                    tx_cur = tx_cur.wrapping_add(1);
-                    counts.to_wire += 1;
+        let mut verdicts = [Verdict::ToHost; CHUNK];
+        for first in (0..n).step_by(CHUNK) {
+            let mut frames = ArrayVec::<Frame<'_>, CHUNK>::new();
+            for i in first..n.min(first + CHUNK as u32) {
+                let pos = start.wrapping_add(i);
+                let header = self.rx.rx_header(pos);
+                // A frame `normalize_rx` refused stays with the kernel's copy.
+                if header.mac == 0 {
+                    counts.to_host += 1;
+                    continue;
                 }
-                Verdict::ToHost => counts.to_host += 1,
-                Verdict::Drop(_) => counts.dropped += 1,
-                Verdict::Held => counts.held += 1,
+                // SAFETY: the slot is ours until released below, and the
+                // batch's slots are distinct: no other view of this one is
+                // alive. The views end with the chunk.
+                let view = unsafe { self.rx.slot_bytes(pos, SLOT_DATA_START) };
+                frames.push(Frame::new(
+                    view,
+                    header.mac as usize - SLOT_DATA_START,
+                    header.snaplen as usize,
+                ));
+            }
+            handler.decide_all(&mut frames, &mut verdicts);
+            for (frame, verdict) in frames.iter().zip(verdicts) {
+                match verdict {
+                    Verdict::ToWire => {
+                        // The RX view and a TX slot have the same capacity, so
+                        // whatever the pipeline grew the frame to fits.
+                        Self::fill_tx(&mut self.tx, tx_cur, frame.data());
+                        tx_cur = tx_cur.wrapping_add(1);
+                        counts.to_wire += 1;
+                    }
+                    Verdict::ToHost => counts.to_host += 1,
+                    Verdict::Drop(_) => counts.dropped += 1,
+                    Verdict::Held => counts.held += 1,
+                }
             }
         }
         for i in 0..n {

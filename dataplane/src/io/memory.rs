@@ -16,7 +16,9 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use super::{BatchCounts, FrameHandler, PacketIo};
+use arrayvec::ArrayVec;
+
+use super::{BatchCounts, FrameHandler, PacketIo, CHUNK};
 use crate::frame::Frame;
 use crate::verdict::Verdict;
 
@@ -125,7 +127,7 @@ impl Ring {
 
     #[inline]
     fn slot(&self, pos: u32) -> Slot {
-        self.slots[(pos & self.mask) as usize]
+        self.slots[pos as usize & (self.slots.len() - 1)]
     }
 
     #[inline]
@@ -345,13 +347,13 @@ impl MemoryIo {
         &self.pool[start..start + slot.len as usize]
     }
 
-    /// Receives, decides and moves the frames of one batch from wire RX.
+    /// Receives, decides and moves the frames of one batch from wire RX,
+    /// handing them to the handler [`CHUNK`] at a time.
     fn wire_batch<H: FrameHandler>(&mut self, budget: usize, mut handler: H) -> BatchCounts {
         let n = budget
             .min(self.wire_rx.len())
             .min(self.wire_tx.space())
             .min(self.host_tx.space());
-        let buf_size = self.config.buf_size;
         let mut counts = BatchCounts {
             from_wire: n,
             ..BatchCounts::default()
@@ -360,52 +362,91 @@ impl MemoryIo {
         let mut rx_cur = self.wire_rx.head;
         let mut wire_cur = self.wire_tx.tail;
         let mut host_cur = self.host_tx.tail;
-        for i in 0..n {
-            let rx = self.wire_rx.slot(rx_cur.wrapping_add(i as u32));
-            handler.prefetch(i, self.slot_bytes(rx));
-        }
-        for i in 0..n {
-            let rx = self.wire_rx.slot(rx_cur);
-            rx_cur = rx_cur.wrapping_add(1);
-            let start = rx.buf as usize * buf_size;
-            let mut frame = Frame::new(
-                &mut self.pool[start..start + buf_size],
-                rx.offset as usize,
-                rx.len as usize,
+        let mut verdicts = [Verdict::ToHost; CHUNK];
+        let mut left = n;
+        while left > 0 {
+            let len = left.min(CHUNK);
+            let mut bufs = [0u32; CHUNK];
+            let mut frames = Self::frames_of(
+                &mut self.pool,
+                self.config.buf_size,
+                &self.wire_rx,
+                rx_cur,
+                &mut bufs[..len],
             );
-            let verdict = handler.decide(i, &mut frame);
-            // The pipeline may have moved the frame (encapsulation): the TX
-            // slot records where it is now.
-            let moved = Slot {
-                buf: rx.buf,
-                offset: frame.head() as u32,
-                len: frame.len() as u32,
-            };
-            match verdict {
-                Verdict::ToWire => {
-                    *self.wire_tx.slot_mut(wire_cur) = moved;
-                    wire_cur = wire_cur.wrapping_add(1);
-                    counts.to_wire += 1;
-                }
-                Verdict::ToHost => {
-                    *self.host_tx.slot_mut(host_cur) = moved;
-                    host_cur = host_cur.wrapping_add(1);
-                    counts.to_host += 1;
-                }
-                Verdict::Drop(_) => {
-                    self.free.push(rx.buf);
-                    counts.dropped += 1;
-                }
-                Verdict::Held => {
-                    self.free.push(rx.buf);
-                    counts.held += 1;
+            handler.decide_all(&mut frames, &mut verdicts);
+            for ((&buf, frame), verdict) in bufs.iter().zip(&frames).zip(verdicts) {
+                // The pipeline may have moved the frame (encapsulation): the
+                // TX slot records where it is now.
+                let moved = Slot {
+                    buf,
+                    offset: frame.head() as u32,
+                    len: frame.len() as u32,
+                };
+                match verdict {
+                    Verdict::ToWire => {
+                        *self.wire_tx.slot_mut(wire_cur) = moved;
+                        wire_cur = wire_cur.wrapping_add(1);
+                        counts.to_wire += 1;
+                    }
+                    Verdict::ToHost => {
+                        *self.host_tx.slot_mut(host_cur) = moved;
+                        host_cur = host_cur.wrapping_add(1);
+                        counts.to_host += 1;
+                    }
+                    Verdict::Drop(_) => {
+                        self.free.push(buf);
+                        counts.dropped += 1;
+                    }
+                    Verdict::Held => {
+                        self.free.push(buf);
+                        counts.held += 1;
+                    }
                 }
             }
+            rx_cur = rx_cur.wrapping_add(len as u32);
+            left -= len;
         }
         self.wire_rx.head = rx_cur;
         self.wire_tx.tail = wire_cur;
         self.host_tx.tail = host_cur;
         counts
+    }
+
+    /// The frames in the buffers of `ring`'s next `bufs.len()` slots from
+    /// position `from`, all writable at once; `bufs` gets their buffer indices.
+    fn frames_of<'p>(
+        pool: &'p mut [u8],
+        buf_size: usize,
+        ring: &Ring,
+        from: u32,
+        bufs: &mut [u32],
+    ) -> ArrayVec<Frame<'p>, CHUNK> {
+        let buffers = pool.len() / buf_size;
+        let pool = pool.as_mut_ptr();
+        let mut frames = ArrayVec::new();
+        for (i, buf) in bufs.iter_mut().enumerate().take(CHUNK) {
+            let slot = ring.slot(from.wrapping_add(i as u32));
+            *buf = slot.buf;
+            // Every slot a ring holds was made here, for a buffer of the
+            // pool; the check keeps a bug from becoming a wild pointer (the
+            // pipeline drops an empty frame).
+            if slot.buf as usize >= buffers {
+                frames.push(Frame::whole(&mut []));
+                continue;
+            }
+            // SAFETY: buffer `slot.buf` lies inside the pool (checked above).
+            // Each buffer index has exactly one owner, the free list or one
+            // ring slot (see `assert_buffers_conserved` in the tests), so the
+            // slots of a batch name distinct buffers and these slices never
+            // overlap; all derive from one pointer into the pool, which
+            // the `&mut` borrow of the pool keeps unaliased while they live.
+            let buf = unsafe {
+                core::slice::from_raw_parts_mut(pool.add(slot.buf as usize * buf_size), buf_size)
+            };
+            frames.push(Frame::new(buf, slot.offset as usize, slot.len as usize));
+        }
+        frames
     }
 
     /// Moves up to `budget` frames from host RX to wire TX untouched.

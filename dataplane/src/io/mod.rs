@@ -32,37 +32,47 @@ pub struct BatchCounts {
     pub host_to_wire: usize,
 }
 
-/// The code a backend hands each frame of a batch to.
+/// The code a backend hands the frames of a batch to.
 ///
-/// A plain closure `FnMut(&mut Frame) -> Verdict` is a handler. The pipeline
-/// also implements `prefetch`: backends call it for every frame of a batch
-/// before deciding any, so the memory each frame will need (its
-/// connection-table bucket) is already on its way when the frame's turn comes.
-/// Both calls name the frame by its position in the batch (0, 1, ...), so
-/// what `prefetch` learned about a frame is found again by index.
+/// A plain closure `FnMut(&mut Frame) -> Verdict` is a handler. Backends
+/// hand over every frame they hold at once, through `decide_all`, so that
+/// a handler can look at all of them before deciding any: the pipeline
+/// parses and hashes each frame first and starts loading its
+/// connection-table bucket, which is then in cache when the frame's turn
+/// comes.
 pub trait FrameHandler {
-    /// Looks at the frame at position `index` of the batch ahead of
-    /// `decide` (read-only). The default does nothing.
-    #[inline]
-    fn prefetch(&mut self, _index: usize, _frame: &[u8]) {}
+    /// Rewrites the frame in place as needed and says where it goes.
+    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict;
 
-    /// Rewrites the frame in place as needed and says where it goes;
-    /// `index` is its position in the batch, as given to `prefetch`.
-    fn decide(&mut self, index: usize, frame: &mut Frame<'_>) -> Verdict;
+    /// Decides `frames[i]` into `verdicts[i]`, for every `i` below the
+    /// shorter length of the two. The default decides them one by one.
+    #[inline]
+    fn decide_all(&mut self, frames: &mut [Frame<'_>], verdicts: &mut [Verdict]) {
+        for (frame, verdict) in frames.iter_mut().zip(verdicts) {
+            *verdict = self.decide(frame);
+        }
+    }
 }
 
 impl<F: FnMut(&mut Frame<'_>) -> Verdict> FrameHandler for F {
     #[inline]
-    fn decide(&mut self, _index: usize, frame: &mut Frame<'_>) -> Verdict {
+    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict {
         self(frame)
     }
 }
 
+/// Frames a backend hands to [`FrameHandler::decide_all`] at once (fewer
+/// when fewer are waiting; a larger budget is handed over in several
+/// calls): enough for the memory loads of one frame to overlap the parsing
+/// of the others, few enough that what the first frames loaded is still in
+/// cache when they are decided.
+pub const CHUNK: usize = 64;
+
 /// A source and sink of frames for one worker.
 pub trait PacketIo {
-    /// Receives up to `budget` frames from the wire, shows each to
-    /// `handler.prefetch`, then lets `handler.decide` rewrite each in place and
-    /// pick its verdict, and moves every frame by its verdict:
+    /// Receives up to `budget` frames from the wire, hands them to
+    /// `handler.decide_all` (at most [`CHUNK`] at a time) to be rewritten in
+    /// place and given their verdicts, and moves every frame by its verdict:
     /// `ToWire` to the wire TX ring, `ToHost` to the host TX ring (zero-copy
     /// where the backend can), `Drop` back to the free list. Frames the host
     /// sent are passed to the wire. A batch is bounded by the free space on

@@ -443,7 +443,7 @@ impl PacketIo for PcapIo {
             };
             // One frame at a time: prefetching ahead buys nothing here.
             let mut frame = Frame::new(&mut self.buf, self.headroom, staged.len);
-            let verdict = handler.decide(counts.from_wire, &mut frame);
+            let verdict = handler.decide(&mut frame);
             let (head, len) = (frame.head(), frame.len());
             let data = &self.buf[head..head + len];
             counts.from_wire += 1;

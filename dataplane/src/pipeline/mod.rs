@@ -10,9 +10,9 @@
 //!
 //! The common frame (untagged, option-less IPv4 GRE carrying IPv4 TCP or UDP)
 //! takes `fast_path` at fixed offsets; everything else takes the general
-//! path above, which decides the same frames identically. Backends that show
-//! a batch to [`Pipeline::prefetch`] first get each fast-path frame parsed
-//! and hashed once, and its connection-table bucket loaded while the frames
+//! path above, which decides the same frames identically. A batch handed
+//! over whole ([`FrameHandler::decide_all`]) has every fast-path frame parsed
+//! and hashed first, and its connection-table bucket loaded while the frames
 //! before it are decided.
 
 mod balance;
@@ -28,12 +28,12 @@ pub use vip_mode::ENCAP_LEN;
 
 use crate::forwarding::ForwardingTable;
 use crate::frame::Frame;
-use crate::io::FrameHandler;
+use crate::io::{FrameHandler, CHUNK};
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{ethertype, EthernetFrame};
 
-/// The batch position of a frame decided on its own: no prefetch pass saw it.
-const NOT_IN_BATCH: usize = usize::MAX;
+/// Flows hashed together: one per lane of [`FlowHasher::ipv4_x8`](crate::flow::FlowHasher::ipv4_x8).
+const LANES: usize = 8;
 
 /// Where a frame is headed inside the pipeline.
 enum Path {
@@ -60,13 +60,15 @@ pub struct BatchHandler<'a> {
 
 impl FrameHandler for BatchHandler<'_> {
     #[inline]
-    fn prefetch(&mut self, index: usize, frame: &[u8]) {
-        Pipeline::prefetch(index, frame, self.table, self.state);
+    fn decide(&mut self, frame: &mut Frame<'_>) -> Verdict {
+        Pipeline::process(frame, self.table, self.state)
     }
 
     #[inline]
-    fn decide(&mut self, index: usize, frame: &mut Frame<'_>) -> Verdict {
-        Pipeline::process_at(index, frame, self.table, self.state)
+    fn decide_all(&mut self, frames: &mut [Frame<'_>], verdicts: &mut [Verdict]) {
+        for (frames, verdicts) in frames.chunks_mut(CHUNK).zip(verdicts.chunks_mut(CHUNK)) {
+            Pipeline::process_chunk(frames, verdicts, self.table, self.state);
+        }
     }
 }
 
@@ -84,51 +86,87 @@ impl Pipeline {
         table: &ForwardingTable,
         state: &mut WorkerState,
     ) -> Verdict {
-        Self::process_at(NOT_IN_BATCH, frame, table, state)
-    }
-
-    /// [`Self::process`] for the frame at position `index` of a batch (or
-    /// [`NOT_IN_BATCH`]), which may find its prefetch pass's work.
-    #[inline]
-    fn process_at(
-        index: usize,
-        frame: &mut Frame<'_>,
-        table: &ForwardingTable,
-        state: &mut WorkerState,
-    ) -> Verdict {
-        let verdict = Self::decide(index, frame, table, state);
+        let verdict = Self::decide(frame, table, state);
         state.counters.count(verdict, frame.len());
         verdict
     }
 
-    /// Starts loading what deciding the frame at position `index` of the
-    /// batch will need (its connection-table bucket), so that across a batch
-    /// the memory loads overlap instead of stalling one after another.
+    /// [`Self::process`] for up to [`CHUNK`] frames at once, `verdicts[i]`
+    /// for `frames[i]`, in three passes: every frame is parsed and its
+    /// flow hashed (eight at a time) and its connection-table bucket
+    /// prefetched, so that across the chunk the memory loads overlap
+    /// instead of stalling one after another; then each is decided.
     #[inline]
-    pub fn prefetch(index: usize, data: &[u8], table: &ForwardingTable, state: &mut WorkerState) {
-        if let Some(flow) = fast_path::classify(data, table) {
-            if !state.memo.put(index, data, flow) {
-                // No room to remember it: decide will classify it again.
-                state.conntrack.prefetch(table.hasher.ipv4(flow.words));
-            }
-        } else {
-            let flow = match Self::path_of(data, table) {
-                Path::Gre { l2 } => gre_mode::flow_of(data, l2).ok().flatten(),
-                Path::Vip { l2, is_ipv6 } => {
-                    vip_mode::flow_of(&data[l2..], is_ipv6).ok().map(|(f, _)| f)
+    fn process_chunk(
+        frames: &mut [Frame<'_>],
+        verdicts: &mut [Verdict],
+        table: &ForwardingTable,
+        state: &mut WorkerState,
+    ) {
+        let n = frames.len().min(verdicts.len()).min(CHUNK);
+        // Bit `i`: frame `i` takes the fast path, its flow in `words[i]`.
+        let mut fast = 0u64;
+        let mut words = [[0u64; 2]; CHUNK];
+        let mut hashes = [0u64; CHUNK];
+        for first in (0..n).step_by(LANES) {
+            let lanes = (n - first).min(LANES);
+            for (i, frame) in frames[first..first + lanes].iter().enumerate() {
+                match fast_path::classify(frame.data(), table) {
+                    Some(flow) => {
+                        words[first + i] = flow.words;
+                        fast |= 1 << (first + i);
+                    }
+                    None => Self::prefetch_general(frame.data(), table, state),
                 }
-                Path::Host | Path::Drop(_) => None,
+            }
+            let mut group_fast = (fast >> first) & 0xFF;
+            if group_fast == 0 {
+                continue;
+            }
+            // Lanes past the chunk or not on the fast path hash stale words:
+            // in the vector that costs nothing, and their hashes go unread.
+            let (Some(group_words), Some(group_hashes)) = (
+                words[first..].first_chunk::<LANES>(),
+                hashes[first..].first_chunk_mut::<LANES>(),
+            ) else {
+                continue;
             };
-            if let Some(FlowOf::Flow { key, .. }) = flow {
-                state.conntrack.prefetch(table.hasher.flow(&key));
+            *group_hashes = table.hasher.ipv4_x8(group_words);
+            while group_fast != 0 {
+                state
+                    .conntrack
+                    .prefetch(group_hashes[group_fast.trailing_zeros() as usize]);
+                group_fast &= group_fast - 1;
             }
         }
-        state.memo.passed(index, &table.hasher, &state.conntrack);
+        for (i, (frame, verdict)) in frames.iter_mut().zip(verdicts.iter_mut()).enumerate() {
+            let decided = if fast & (1 << i) != 0 {
+                fast_path::forward(frame, hashes[i], table, state)
+            } else {
+                Self::decide(frame, table, state)
+            };
+            state.counters.count(decided, frame.len());
+            *verdict = decided;
+        }
     }
 
-    /// A batch handler for a packet I/O backend: prefetch, then process.
+    /// Starts loading the connection-table bucket of a frame off the fast
+    /// path, if it has a flow.
+    fn prefetch_general(data: &[u8], table: &ForwardingTable, state: &WorkerState) {
+        let flow = match Self::path_of(data, table) {
+            Path::Gre { l2 } => gre_mode::flow_of(data, l2).ok().flatten(),
+            Path::Vip { l2, is_ipv6 } => {
+                vip_mode::flow_of(&data[l2..], is_ipv6).ok().map(|(f, _)| f)
+            }
+            Path::Host | Path::Drop(_) => None,
+        };
+        if let Some(FlowOf::Flow { key, .. }) = flow {
+            state.conntrack.prefetch(table.hasher.flow(&key));
+        }
+    }
+
+    /// A batch handler for a packet I/O backend.
     pub fn handler<'a>(table: &'a ForwardingTable, state: &'a mut WorkerState) -> BatchHandler<'a> {
-        state.memo.begin_batch();
         BatchHandler { table, state }
     }
 
@@ -171,21 +209,9 @@ impl Pipeline {
         }
     }
 
-    /// Decides the frame at position `index` of the batch (or
-    /// [`NOT_IN_BATCH`]) without counting the verdict.
+    /// Decides one frame without counting the verdict.
     #[inline]
-    fn decide(
-        index: usize,
-        frame: &mut Frame<'_>,
-        table: &ForwardingTable,
-        state: &mut WorkerState,
-    ) -> Verdict {
-        if let Some(hash) = state
-            .memo
-            .take(index, frame.data(), &table.hasher, &state.conntrack)
-        {
-            return fast_path::forward(frame, hash, table, state);
-        }
+    fn decide(frame: &mut Frame<'_>, table: &ForwardingTable, state: &mut WorkerState) -> Verdict {
         if let Some(flow) = fast_path::classify(frame.data(), table) {
             let hash = table.hasher.ipv4(flow.words);
             return fast_path::forward(frame, hash, table, state);
@@ -225,7 +251,7 @@ impl Pipeline {
         state.fragments.expire(now, &state.counters);
         while let Some(mut held) = state.fragments.pop_ready() {
             let mut frame = Frame::new(&mut held.buf, held.head, held.len);
-            let verdict = Self::decide(NOT_IN_BATCH, &mut frame, table, state);
+            let verdict = Self::decide(&mut frame, table, state);
             let verdict = if verdict == Verdict::ToWire && !transmit(frame.data()) {
                 Verdict::Drop(DropReason::TransmitRingFull)
             } else {

@@ -43,7 +43,7 @@ fn run(frame: &[u8], table: &ForwardingTable, general: bool) -> (Verdict, Vec<u8
     let verdict = if general {
         Pipeline::decide_general(&mut f, table, &mut state)
     } else {
-        Pipeline::decide(super::NOT_IN_BATCH, &mut f, table, &mut state)
+        Pipeline::decide(&mut f, table, &mut state)
     };
     (verdict, f.data().to_vec())
 }
@@ -135,7 +135,7 @@ fn batches_of_every_size_decide_each_frame_as_one_at_a_time_does() {
     use crate::io::PacketIo;
 
     let table = table();
-    // 1..=70 covers partial groups of lanes and batches beyond the memo.
+    // 1..=70 covers partial groups of lanes and batches beyond one chunk.
     for batch in 1..=70u16 {
         let frames: Vec<Vec<u8>> = (0..batch).map(mixed_frame).collect();
         let mut expected = Vec::new();

@@ -179,11 +179,16 @@ impl Ring {
 
     /// The bytes of slot `pos` from `start` to its end.
     ///
+    /// Takes `&self` so that a batch can hold the slices of several slots at
+    /// once: the bytes live in the kernel's mapping, behind a raw pointer,
+    /// not in `self`, and each slot's exclusivity is the caller's to keep.
+    ///
     /// # Safety
     /// The slot must be ours (RX: status USER; TX: status AVAILABLE) for the
     /// lifetime of the slice, and no other slice of the same slot may be alive.
     #[inline]
-    pub(super) unsafe fn slot_bytes(&mut self, pos: u32, start: usize) -> &mut [u8] {
+    #[allow(clippy::mut_from_ref)]
+    pub(super) unsafe fn slot_bytes(&self, pos: u32, start: usize) -> &mut [u8] {
         let start = start.min(self.frame_size);
         // SAFETY: the range lies inside the slot, inside the mapping; the
         // caller guarantees exclusive use of the slot.
