@@ -9,6 +9,9 @@ use siphasher::sip::SipHasher13;
 mod sip13_x4;
 mod sip13_x8;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use sip13_x8::Avx512Sip13;
+
 /// The identity of an inner flow: its 5-tuple (ports are zero for protocols
 /// without them). IPv4 addresses occupy the first four bytes of `src`/`dst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,7 +139,7 @@ pub struct FlowHasher {
     x4: Option<sip13_x4::Avx2Sip13>,
     /// Eight IPv4 hashes at once, when the CPU can.
     #[cfg(target_arch = "x86_64")]
-    x8: Option<sip13_x8::Avx512Sip13>,
+    x8: Option<Avx512Sip13>,
 }
 
 impl FlowHasher {
@@ -151,7 +154,7 @@ impl FlowHasher {
             #[cfg(target_arch = "x86_64")]
             x4: sip13_x4::Avx2Sip13::detect(seed, k1),
             #[cfg(target_arch = "x86_64")]
-            x8: sip13_x8::Avx512Sip13::detect(seed, k1),
+            x8: Avx512Sip13::detect(seed, k1),
         }
     }
 
@@ -214,6 +217,13 @@ impl FlowHasher {
             return x4.hash(words);
         }
         words.map(|w| self.ipv4(w))
+    }
+
+    /// The eight-lane AVX-512 hasher, where the CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    pub(crate) fn x8(&self) -> Option<&Avx512Sip13> {
+        self.x8.as_ref()
     }
 
     /// [`Self::ipv4`] of eight flows at once: in one AVX-512 register where

@@ -40,11 +40,8 @@ mod avx512 {
             unsafe { self.hash_avx512(messages) }
         }
 
-        // The casts reinterpret bits between `u64` and the intrinsics' `i64`.
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
         #[target_feature(enable = "avx512f")]
         fn hash_avx512(&self, m: &[[u64; 2]; 8]) -> [u64; 8] {
-            let splat = |x: u64| _mm512_set1_epi64(x as i64);
             // The messages as they lie in memory: first word, second word,
             // first word, ... Two permutes pick every first and every second
             // word, so that lane i holds message i.
@@ -56,11 +53,26 @@ mod avx512 {
             };
             let firsts = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
             let seconds = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-            let words = [
+            let h = self.hash_lanes(
                 _mm512_permutex2var_epi64(low, firsts, high),
                 _mm512_permutex2var_epi64(low, seconds, high),
-                splat(16 << 56),
-            ];
+            );
+            let mut out = [0u64; 8];
+            // SAFETY: `out` is 64 writable bytes (an unaligned store).
+            unsafe { _mm512_storeu_epi64(out.as_mut_ptr().cast::<i64>(), h) };
+            out
+        }
+
+        /// The hashes of eight two-word messages whose first words are the
+        /// lanes of `first` and second words the lanes of `second`, for
+        /// callers that hold the words in registers already.
+        // The casts reinterpret bits between `u64` and the intrinsics' `i64`.
+        #[allow(clippy::cast_possible_wrap)]
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        pub fn hash_lanes(&self, first: __m512i, second: __m512i) -> __m512i {
+            let splat = |x: u64| _mm512_set1_epi64(x as i64);
+            let words = [first, second, splat(16 << 56)];
             let mut v = crate::flow::sip_initial_state(self.k0, self.k1).map(splat);
             for w in words {
                 v[3] = _mm512_xor_si512(v[3], w);
@@ -71,11 +83,7 @@ mod avx512 {
             round(&mut v);
             round(&mut v);
             round(&mut v);
-            let h = _mm512_xor_si512(_mm512_xor_si512(v[0], v[1]), _mm512_xor_si512(v[2], v[3]));
-            let mut out = [0u64; 8];
-            // SAFETY: `out` is 64 writable bytes (an unaligned store).
-            unsafe { _mm512_storeu_epi64(out.as_mut_ptr().cast::<i64>(), h) };
-            out
+            _mm512_xor_si512(_mm512_xor_si512(v[0], v[1]), _mm512_xor_si512(v[2], v[3]))
         }
     }
 

@@ -14,6 +14,11 @@ use crate::wire::checksum;
 use super::balance::by_hash;
 use super::state::WorkerState;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub use avx512::Avx512Fast;
+
 /// Offsets in the fast-path frame.
 const ETHERTYPE: usize = 12;
 const OUTER: usize = 14;
@@ -87,12 +92,19 @@ impl Window {
         }
     }
 
+    /// The mask of the fixed fields and their expected values, as windows,
+    /// `lb_ipv4` being the balancer's address.
+    #[inline(always)]
+    fn expected(lb_ipv4: [u8; 4]) -> (Self, Self) {
+        let mut want = WINDOW_WANT;
+        want[WINDOW_DST..WINDOW_DST + 4].copy_from_slice(&lb_ipv4);
+        (Self::of(&WINDOW_MASK), Self::of(&want))
+    }
+
     /// Whether every fixed field matches, `lb_ipv4` being the balancer's address.
     #[inline(always)]
     fn matches(&self, lb_ipv4: [u8; 4]) -> bool {
-        let mut want = WINDOW_WANT;
-        want[WINDOW_DST..WINDOW_DST + 4].copy_from_slice(&lb_ipv4);
-        let (mask, want) = (Self::of(&WINDOW_MASK), Self::of(&want));
+        let (mask, want) = Self::expected(lb_ipv4);
         let mut mismatch = u64::from((self.tail & mask.tail) ^ want.tail);
         for i in 0..4 {
             mismatch |= (self.words[i] & mask.words[i]) ^ want.words[i];

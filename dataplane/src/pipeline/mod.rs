@@ -104,34 +104,16 @@ impl Pipeline {
         state: &mut WorkerState,
     ) {
         let n = frames.len().min(verdicts.len()).min(CHUNK);
-        // Bit `i`: frame `i` takes the fast path, its flow in `words[i]`.
+        // Bit `i`: frame `i` takes the fast path, its flow's hash in `hashes[i]`.
         let mut fast = 0u64;
-        let mut words = [[0u64; 2]; CHUNK];
         let mut hashes = [0u64; CHUNK];
         for first in (0..n).step_by(LANES) {
-            let lanes = (n - first).min(LANES);
-            for (i, frame) in frames[first..first + lanes].iter().enumerate() {
-                match fast_path::classify(frame.data(), table) {
-                    Some(flow) => {
-                        words[first + i] = flow.words;
-                        fast |= 1 << (first + i);
-                    }
-                    None => Self::prefetch_general(frame.data(), table, state),
-                }
-            }
-            let mut group_fast = (fast >> first) & 0xFF;
-            if group_fast == 0 {
-                continue;
-            }
-            // Lanes past the chunk or not on the fast path hash stale words:
-            // in the vector that costs nothing, and their hashes go unread.
-            let (Some(group_words), Some(group_hashes)) = (
-                words[first..].first_chunk::<LANES>(),
-                hashes[first..].first_chunk_mut::<LANES>(),
-            ) else {
-                continue;
+            let group = &frames[first..n.min(first + LANES)];
+            let Some(group_hashes) = hashes[first..].first_chunk_mut::<LANES>() else {
+                break;
             };
-            *group_hashes = table.hasher.ipv4_x8(group_words);
+            let mut group_fast = Self::classify_group(group, group_hashes, table, state);
+            fast |= group_fast << first;
             while group_fast != 0 {
                 state
                     .conntrack
@@ -148,6 +130,45 @@ impl Pipeline {
             state.counters.count(decided, frame.len());
             *verdict = decided;
         }
+    }
+
+    /// Classifies up to eight frames: bit `i` of the result is set when
+    /// `frames[i]` takes the fast path, `hashes[i]` then being its flow's
+    /// hash. The other frames' buckets are prefetched here.
+    #[inline]
+    fn classify_group(
+        frames: &[Frame<'_>],
+        hashes: &mut [u64; LANES],
+        table: &ForwardingTable,
+        state: &WorkerState,
+    ) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(simd), Some(x8)) = (state.avx512, table.hasher.x8()) {
+            let fast = simd.classify_and_hash(x8, frames, table.lb_ipv4, hashes);
+            for (i, frame) in frames.iter().enumerate() {
+                if fast & (1 << i) == 0 {
+                    Self::prefetch_general(frame.data(), table, state);
+                }
+            }
+            return u64::from(fast);
+        }
+        let mut fast = 0u64;
+        let mut words = [[0u64; 2]; LANES];
+        for (i, frame) in frames.iter().enumerate() {
+            match fast_path::classify(frame.data(), table) {
+                Some(flow) => {
+                    words[i] = flow.words;
+                    fast |= 1 << i;
+                }
+                None => Self::prefetch_general(frame.data(), table, state),
+            }
+        }
+        // Lanes past the group or off the fast path hash zeros: in the
+        // vector that costs nothing, and their hashes go unread.
+        if fast != 0 {
+            *hashes = table.hasher.ipv4_x8(&words);
+        }
+        fast
     }
 
     /// Starts loading the connection-table bucket of a frame off the fast

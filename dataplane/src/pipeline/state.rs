@@ -8,6 +8,9 @@ use crate::conntrack::{ConnTable, ConnTableConfig};
 use crate::counters::WorkerCounters;
 use crate::fragments::{FragmentConfig, FragmentTable};
 
+#[cfg(target_arch = "x86_64")]
+use super::fast_path::Avx512Fast;
+
 /// Sizes and timeouts of a worker's tables.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorkerConfig {
@@ -22,6 +25,9 @@ pub struct WorkerState {
     pub conntrack: ConnTable,
     pub fragments: FragmentTable,
     pub counters: Arc<CachePadded<WorkerCounters>>,
+    /// The fast path eight frames at a time, where the CPU can.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) avx512: Option<Avx512Fast>,
     now_ms: u64,
     /// `now_ms` in whole seconds, worked out once per batch, not per packet.
     now_secs: u32,
@@ -34,6 +40,8 @@ impl WorkerState {
             conntrack: ConnTable::new(config.conntrack),
             fragments: FragmentTable::new(config.fragments),
             counters: WorkerCounters::new_shared(),
+            #[cfg(target_arch = "x86_64")]
+            avx512: Avx512Fast::detect(),
             now_ms: 0,
             now_secs: 0,
         }
