@@ -201,8 +201,8 @@ impl ConnTable {
         // its way holds exactly this tag and class bit.
         let tag = flow_tag(hash) | class_bit(class);
         let timeout = self.timeout_secs(class);
-        let index = self.bucket_index(hash);
-        let way = self.buckets[index]
+        let way = self
+            .bucket_mut(hash)
             .ways
             .iter_mut()
             .find(|way| way.tag == tag)?;
@@ -270,7 +270,9 @@ impl ConnTable {
     /// architectures other than `x86_64`.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        let bucket: *const Bucket = &raw const self.buckets[self.bucket_index(hash)];
+        // Plain address arithmetic, no bounds check: the index is in bounds
+        // (see `bucket_mut`), and a prefetch would not fault even if it were not.
+        let bucket: *const Bucket = self.buckets.as_ptr().wrapping_add(self.bucket_index(hash));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `_mm_prefetch` needs SSE, part of the x86_64 baseline. A
         // prefetch never faults and does not change memory; the address is
@@ -341,6 +343,18 @@ impl ConnTable {
     #[inline(always)]
     fn bucket_index(&self, hash: u64) -> usize {
         (hash & self.bucket_mask) as usize
+    }
+
+    /// The bucket of `hash`, without the bounds check an index would cost on
+    /// every lookup.
+    #[inline(always)]
+    fn bucket_mut(&mut self, hash: u64) -> &mut Bucket {
+        let index = self.bucket_index(hash);
+        debug_assert!(index < self.buckets.len());
+        // SAFETY: `bucket_mask` is `buckets.len() - 1`, set in `new` together
+        // with `buckets` (a power of two) and never changed, so `hash &
+        // bucket_mask` is always an index into `buckets`.
+        unsafe { self.buckets.get_unchecked_mut(index) }
     }
 
     #[inline(always)]
