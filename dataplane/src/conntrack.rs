@@ -168,6 +168,14 @@ fn idle_secs(now_secs: u32, last_seen: u32) -> u32 {
     now_secs.saturating_sub(last_seen)
 }
 
+/// `idle_secs(now_secs, last_seen) > timeout_secs`, as one add and compare
+/// in 64 bits (where the add cannot overflow) instead of a saturating
+/// subtract: both say the clock has passed `last_seen + timeout_secs`.
+#[inline(always)]
+fn idle_longer_than(timeout_secs: u32, now_secs: u32, last_seen: u32) -> bool {
+    u64::from(last_seen) + u64::from(timeout_secs) < u64::from(now_secs)
+}
+
 impl ConnTable {
     /// Allocates the whole table (16 bytes per entry) up front; nothing on
     /// the packet path allocates afterwards.
@@ -206,7 +214,7 @@ impl ConnTable {
             .ways
             .iter_mut()
             .find(|way| way.tag == tag)?;
-        if idle_secs(now_secs, way.last_seen) > timeout {
+        if idle_longer_than(timeout, now_secs, way.last_seen) {
             return None;
         }
         // Written only when the second changes: a flow's bucket line then
@@ -373,7 +381,7 @@ impl ConnTable {
         } else {
             TimeoutClass::Udp
         };
-        way.tag != 0 && idle_secs(now_secs, way.last_seen) <= self.timeout_secs(class)
+        way.tag != 0 && !idle_longer_than(self.timeout_secs(class), now_secs, way.last_seen)
     }
 
     /// Counts a new flow against this second's allowance; false when spent.
