@@ -52,7 +52,7 @@ pub fn choose<'t>(
             let backend = table
                 .backend(slot, generation)
                 .ok_or(DropReason::NoBackend)?;
-            state.counters.backend_packets[slot as usize].add(1);
+            state.counters.backend_packets[usize::from(slot)].add(1);
             Ok(Choice::Backend(backend))
         }
     }
@@ -86,7 +86,7 @@ pub fn by_hash<'t>(
         if let Some(backend) = table.backend(entry.slot, entry.generation) {
             let counters = &state.counters;
             counters.conntrack_hits.add(1);
-            counters.backend_packets[entry.slot as usize].add(1);
+            counters.backend_packets[usize::from(entry.slot)].add(1);
             return Ok((entry.slot, backend));
         }
     }
@@ -118,6 +118,6 @@ fn by_maglev<'t>(
         }
         InsertOutcome::RateLimited => counters.conntrack_rate_limited.add(1),
     }
-    counters.backend_packets[slot as usize].add(1);
+    counters.backend_packets[usize::from(slot)].add(1);
     Ok((slot, backend))
 }
