@@ -97,6 +97,37 @@ impl BackendSlot {
     };
 }
 
+/// Slots a [`EverySlot`] holds: every `u16`.
+const EVERY_SLOT: usize = 1 << 16;
+
+/// The backends again, one entry for every `u16` slot (empty past the last
+/// backend): indexed by a slot, it needs no bounds check on the packet path.
+/// Allocated zeroed, so only the pages of slots in use are ever touched.
+struct EverySlot(Box<[BackendSlot; EVERY_SLOT]>);
+
+impl EverySlot {
+    fn new(backends: &[BackendSlot]) -> Self {
+        let zeroed = Box::<[BackendSlot; EVERY_SLOT]>::new_zeroed();
+        // SAFETY: a BackendSlot is integers, byte arrays and a bool, for all
+        // of which all-zero bytes are a valid value; all zeros is `EMPTY`
+        // (a test checks it).
+        let mut slots = unsafe { zeroed.assume_init() };
+        slots[..backends.len()].copy_from_slice(backends);
+        Self(slots)
+    }
+
+    #[inline(always)]
+    fn get(&self, slot: u16) -> &BackendSlot {
+        &self.0[usize::from(slot)]
+    }
+}
+
+impl fmt::Debug for EverySlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EverySlot").finish_non_exhaustive()
+    }
+}
+
 /// An immutable snapshot of everything the pipeline needs to forward.
 #[derive(Debug)]
 pub struct ForwardingTable {
@@ -107,6 +138,8 @@ pub struct ForwardingTable {
     pub vips_v6: Box<[[u8; 16]]>,
     /// Indexed by slot.
     pub backends: Box<[BackendSlot]>,
+    /// `backends` as the packet path reads them.
+    every_slot: EverySlot,
     pub maglev: MaglevTable,
     pub hasher: FlowHasher,
     pub mtu: u16,
@@ -140,6 +173,7 @@ impl ForwardingTable {
         }
         let maglev = MaglevTable::build(&maglev, spec.table_size, spec.seed)?;
         let (vips_v4, vips_v6) = split_vips(&spec.vips);
+        let every_slot = EverySlot::new(&backends);
         Ok(Self {
             generation: spec.generation,
             lb_ipv4: spec.lb_ipv4.octets(),
@@ -147,6 +181,7 @@ impl ForwardingTable {
             vips_v4,
             vips_v6,
             backends,
+            every_slot,
             maglev,
             hasher: FlowHasher::new(spec.seed),
             mtu: spec.mtu,
@@ -156,9 +191,8 @@ impl ForwardingTable {
     /// The slot's backend if it is usable and still the same incarnation.
     #[inline]
     pub fn backend(&self, slot: u16, generation: u16) -> Option<&BackendSlot> {
-        self.backends
-            .get(slot as usize)
-            .filter(|b| b.usable && b.generation == generation)
+        let backend = self.every_slot.get(slot);
+        (backend.usable && backend.generation == generation).then_some(backend)
     }
 
     /// The backend Maglev assigns to a new flow with this hash.
@@ -222,3 +256,6 @@ impl TableHandle {
         self.0.load()
     }
 }
+
+#[cfg(test)]
+mod tests;
