@@ -64,3 +64,9 @@ fn the_packet_path_s_view_holds_the_same_backends_and_empty_slots_beyond() {
     assert_eq!(*t.every_slot.get(4), BackendSlot::EMPTY);
     assert_eq!(*t.every_slot.get(u16::MAX), BackendSlot::EMPTY);
 }
+
+#[test]
+fn a_backend_s_ethernet_addresses_are_its_next_hop_then_the_balancer() {
+    let t = table();
+    assert_eq!(t.backends[2].ethernet, [2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 1]);
+}

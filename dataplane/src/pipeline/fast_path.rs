@@ -226,8 +226,7 @@ fn rewrite(h: &mut [u8; MIN_LEN], backend: &BackendSlot, table: &ForwardingTable
         + (0xFFFF_FFFF ^ ne32(h, OUTER + 12))
         + u64::from(u32::from_ne_bytes(backend.addr))
         + 0xFFFE;
-    h[0..6].copy_from_slice(&backend.mac);
-    h[6..12].copy_from_slice(&table.lb_mac);
+    h[0..12].copy_from_slice(&backend.ethernet);
     // `classify` checked the TTL is at least 2.
     h[OUTER + 8] -= 1;
     h[OUTER + 12..OUTER + 16].copy_from_slice(&table.lb_ipv4);
@@ -287,12 +286,7 @@ mod tests {
             // What `classify` guarantees: the frame is addressed to the balancer.
             header[OUTER + 16..OUTER + 20].copy_from_slice(&lb_ipv4);
             let table = table(lb_ipv4);
-            let backend = BackendSlot {
-                addr: backend_addr,
-                mac: [2, 0, 0, 9, 9, 9],
-                generation: 0,
-                usable: true,
-            };
+            let backend = BackendSlot::new(backend_addr, Some([2, 0, 0, 9, 9, 9]), 0, table.lb_mac);
             let mut fast = header;
             rewrite(&mut fast, &backend, &table);
             let mut general = header;
