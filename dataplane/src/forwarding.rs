@@ -76,14 +76,17 @@ impl From<MaglevError> for ForwardingError {
     }
 }
 
-/// What the packet path knows about one backend slot. Aligned to 32 bytes
-/// so that finding slot `i` is a shift, not a multiply.
+/// What the packet path knows about one backend slot, a cache line each:
+/// aligned to 64 bytes so that finding slot `i` is a shift, not a multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 pub struct BackendSlot {
     /// The forwarded frame's Ethernet destination (`mac`) and source (the
     /// balancer's): one 12-byte copy instead of two 6-byte ones from two places.
     pub(crate) ethernet: [u8; 12],
+    /// The outer IPv4 source (the balancer's address) and destination
+    /// (`addr`) of a forwarded frame, adjacent as in the header: one copy.
+    pub(crate) outer_addresses: [u8; 8],
     pub addr: [u8; 4],
     pub mac: [u8; 6],
     pub generation: u16,
@@ -92,6 +95,11 @@ pub struct BackendSlot {
     /// `generation` with bit 16 set if `usable`: what [`ForwardingTable::backend`]
     /// compares, one comparison for both conditions.
     usable_generation: u32,
+    /// The constant part of the fast path's checksum update for this backend
+    /// (see `fast_path::rewrite`): `addr` as a native-order 32-bit word plus
+    /// `0xFFFE` (the TTL's decrement) plus `0xFFFF` and `0xFFFF_FFFF` (from
+    /// which the old checksum and source are subtracted, which is complementing them).
+    pub(crate) checksum_base: u64,
 }
 
 /// The bit of `usable_generation` that says the backend is usable.
@@ -101,33 +109,40 @@ impl BackendSlot {
     /// All zeros: the zero-allocated slots of [`EverySlot`] are this.
     const EMPTY: Self = Self {
         ethernet: [0; 12],
+        outer_addresses: [0; 8],
         addr: [0; 4],
         mac: [0; 6],
         generation: 0,
         usable: false,
         usable_generation: 0,
+        checksum_base: 0,
     };
 
     /// A backend at `addr` with next hop `mac` (unusable while `None`),
-    /// forwarded to from a balancer whose MAC is `lb_mac`.
+    /// forwarded to from a balancer at `lb_ipv4` and `lb_mac`.
     pub(crate) fn new(
         addr: [u8; 4],
         mac: Option<[u8; 6]>,
         generation: u16,
-        lb_mac: [u8; 6],
+        (lb_ipv4, lb_mac): ([u8; 4], [u8; 6]),
     ) -> Self {
         let usable = mac.is_some();
         let mac = mac.unwrap_or([0; 6]);
         let mut ethernet = [0; 12];
         ethernet[..6].copy_from_slice(&mac);
         ethernet[6..].copy_from_slice(&lb_mac);
+        let mut outer_addresses = [0; 8];
+        outer_addresses[..4].copy_from_slice(&lb_ipv4);
+        outer_addresses[4..].copy_from_slice(&addr);
         Self {
             ethernet,
+            outer_addresses,
             addr,
             mac,
             generation,
             usable,
             usable_generation: u32::from(generation) | if usable { USABLE } else { 0 },
+            checksum_base: u64::from(u32::from_ne_bytes(addr)) + 0xFFFE + 0xFFFF + 0xFFFF_FFFF,
         }
     }
 }
@@ -194,8 +209,12 @@ impl ForwardingTable {
         let mut backends = vec![BackendSlot::EMPTY; slots.unwrap_or(0)].into_boxed_slice();
         let mut maglev = Vec::with_capacity(spec.backends.len());
         for b in &spec.backends {
-            backends[b.slot as usize] =
-                BackendSlot::new(b.addr.octets(), b.mac, b.generation, spec.lb_mac);
+            backends[b.slot as usize] = BackendSlot::new(
+                b.addr.octets(),
+                b.mac,
+                b.generation,
+                (spec.lb_ipv4.octets(), spec.lb_mac),
+            );
             maglev.push(MaglevBackend {
                 slot: b.slot,
                 key: u128::from(b.addr.to_ipv6_mapped()),

@@ -70,3 +70,9 @@ fn a_backend_s_ethernet_addresses_are_its_next_hop_then_the_balancer() {
     let t = table();
     assert_eq!(t.backends[2].ethernet, [2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 1]);
 }
+
+#[test]
+fn a_backend_s_outer_addresses_are_the_balancer_then_the_backend() {
+    let t = table();
+    assert_eq!(t.backends[2].outer_addresses, [10, 0, 0, 1, 10, 1, 0, 2]);
+}
