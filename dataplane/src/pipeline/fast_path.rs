@@ -6,6 +6,7 @@
 //! fast path never decides a frame differently from the general path (a
 //! property test holds it to that).
 
+use crate::conntrack::TimeoutClass;
 use crate::forwarding::{BackendSlot, ForwardingTable};
 use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
@@ -25,6 +26,7 @@ const MIN_LEN: usize = L4 + 8;
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
+const _: () = assert!(TCP & 1 != UDP & 1);
 
 /// The fixed fields of a fast-path frame from the ethertype to the inner
 /// IPv4 header's flags, as a mask of the bits that matter and their
@@ -192,7 +194,16 @@ pub fn forward(
     let Some(headers) = frame.data_mut().first_chunk_mut::<MIN_LEN>() else {
         return Verdict::Drop(DropReason::TruncatedIpv4);
     };
-    match by_hash(hash, headers[INNER + 9], table, state) {
+    // `classify` admits TCP (6) and UDP (17) only, told apart by their
+    // lowest bit: one AND instead of a comparison and a select.
+    let protocol = headers[INNER + 9];
+    debug_assert!(protocol == TCP || protocol == UDP);
+    let class = if protocol & 1 == TCP & 1 {
+        TimeoutClass::Tcp
+    } else {
+        TimeoutClass::Udp
+    };
+    match by_hash(hash, class, table, state) {
         Ok((_, backend)) => {
             rewrite(headers, backend);
             Verdict::ToWire
