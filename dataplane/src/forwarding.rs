@@ -3,6 +3,7 @@
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr};
+use std::alloc::{self, Layout};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -157,11 +158,21 @@ struct EverySlot(Box<[BackendSlot; EVERY_SLOT]>);
 
 impl EverySlot {
     fn new(backends: &[BackendSlot]) -> Self {
-        let zeroed = Box::<[BackendSlot; EVERY_SLOT]>::new_zeroed();
-        // SAFETY: a BackendSlot is integers, byte arrays and a bool, for all
-        // of which all-zero bytes are a valid value; all zeros is `EMPTY`
-        // (a test checks it).
-        let mut slots = unsafe { zeroed.assume_init() };
+        // `Box::new_zeroed` is newer than the workspace's MSRV: the same by hand.
+        let layout = Layout::new::<[BackendSlot; EVERY_SLOT]>();
+        // SAFETY: the layout is that of a non-empty array.
+        let zeroed = unsafe { alloc::alloc_zeroed(layout) };
+        if zeroed.is_null() {
+            alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `zeroed` is a live allocation of the global allocator with
+        // the array's layout, which the Box now owns and frees with that
+        // layout. A BackendSlot is integers, byte arrays and a bool, for all
+        // of which all-zero bytes are a valid value, so the array is
+        // initialised: every slot is `EMPTY` (a test checks it).
+        // The cast is aligned: the allocation has the array's layout.
+        #[allow(clippy::cast_ptr_alignment)]
+        let mut slots = unsafe { Box::from_raw(zeroed.cast::<[BackendSlot; EVERY_SLOT]>()) };
         slots[..backends.len()].copy_from_slice(backends);
         Self(slots)
     }
