@@ -154,18 +154,25 @@ fn flow_tag(hash: u64) -> u64 {
     (hash >> 2) | PRESENT
 }
 
+/// The class's tag bit, as a shift of the comparison the class came from
+/// rather than a select between two 64-bit constants.
 #[inline(always)]
 fn class_bit(class: TimeoutClass) -> u64 {
-    match class {
-        TimeoutClass::Tcp => 0,
-        TimeoutClass::Udp => UDP_CLASS,
-    }
+    u64::from(class == TimeoutClass::Udp) << UDP_CLASS.trailing_zeros()
 }
 
 /// Seconds since `last_seen`; 0 if the clock reads earlier than that.
 #[inline(always)]
 fn idle_secs(now_secs: u32, last_seen: u32) -> u32 {
     now_secs.saturating_sub(last_seen)
+}
+
+/// `idle_secs(now_secs, last_seen) > timeout_secs`, as one add and compare
+/// in 64 bits (where the add cannot overflow) instead of a saturating
+/// subtract: both say the clock has passed `last_seen + timeout_secs`.
+#[inline(always)]
+fn idle_longer_than(timeout_secs: u32, now_secs: u32, last_seen: u32) -> bool {
+    u64::from(last_seen) + u64::from(timeout_secs) < u64::from(now_secs)
 }
 
 impl ConnTable {
@@ -201,12 +208,12 @@ impl ConnTable {
         // its way holds exactly this tag and class bit.
         let tag = flow_tag(hash) | class_bit(class);
         let timeout = self.timeout_secs(class);
-        let index = self.bucket_index(hash);
-        let way = self.buckets[index]
+        let way = self
+            .bucket_mut(hash)
             .ways
             .iter_mut()
             .find(|way| way.tag == tag)?;
-        if idle_secs(now_secs, way.last_seen) > timeout {
+        if idle_longer_than(timeout, now_secs, way.last_seen) {
             return None;
         }
         // Written only when the second changes: a flow's bucket line then
@@ -270,7 +277,9 @@ impl ConnTable {
     /// architectures other than `x86_64`.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        let bucket: *const Bucket = &raw const self.buckets[self.bucket_index(hash)];
+        // Plain address arithmetic, no bounds check: the index is in bounds
+        // (see `bucket_mut`), and a prefetch would not fault even if it were not.
+        let bucket: *const Bucket = self.buckets.as_ptr().wrapping_add(self.bucket_index(hash));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `_mm_prefetch` needs SSE, part of the x86_64 baseline. A
         // prefetch never faults and does not change memory; the address is
@@ -343,6 +352,18 @@ impl ConnTable {
         (hash & self.bucket_mask) as usize
     }
 
+    /// The bucket of `hash`, without the bounds check an index would cost on
+    /// every lookup.
+    #[inline(always)]
+    fn bucket_mut(&mut self, hash: u64) -> &mut Bucket {
+        let index = self.bucket_index(hash);
+        debug_assert!(index < self.buckets.len());
+        // SAFETY: `bucket_mask` is `buckets.len() - 1`, set in `new` together
+        // with `buckets` (a power of two) and never changed, so `hash &
+        // bucket_mask` is always an index into `buckets`.
+        unsafe { self.buckets.get_unchecked_mut(index) }
+    }
+
     #[inline(always)]
     fn timeout_secs(&self, class: TimeoutClass) -> u32 {
         match class {
@@ -359,7 +380,7 @@ impl ConnTable {
         } else {
             TimeoutClass::Udp
         };
-        way.tag != 0 && idle_secs(now_secs, way.last_seen) <= self.timeout_secs(class)
+        way.tag != 0 && !idle_longer_than(self.timeout_secs(class), now_secs, way.last_seen)
     }
 
     /// Counts a new flow against this second's allowance; false when spent.

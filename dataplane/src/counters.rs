@@ -9,7 +9,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 
-use crate::maglev::MAX_BACKENDS;
 use crate::verdict::{DropReason, Verdict};
 
 /// One single-writer counter.
@@ -52,6 +51,9 @@ impl Traffic {
     }
 }
 
+/// Backend slots a counter block covers: every `u16`.
+pub const BACKEND_SLOTS: usize = 1 << 16;
+
 /// Everything one worker counts.
 #[derive(Debug)]
 pub struct WorkerCounters {
@@ -73,8 +75,9 @@ pub struct WorkerCounters {
     /// Live connection-table entries (a gauge), as of the worker's last full
     /// sweep of its table (see `ConnTable::sweep_occupancy`).
     pub conntrack_entries: Counter,
-    /// Packets forwarded per backend slot.
-    pub backend_packets: Box<[Counter]>,
+    /// Packets forwarded per backend slot, one counter for every `u16`
+    /// (every possible slot), so that counting by slot needs no bounds check.
+    pub backend_packets: Box<[Counter; BACKEND_SLOTS]>,
     /// Batches run, and the forwarding-table generation the last one used.
     pub batches: Counter,
     pub table_generation: Counter,
@@ -95,7 +98,11 @@ impl Default for WorkerCounters {
             conntrack_evictions: Counter::default(),
             conntrack_rate_limited: Counter::default(),
             conntrack_entries: Counter::default(),
-            backend_packets: (0..MAX_BACKENDS).map(|_| Counter::default()).collect(),
+            backend_packets: (0..BACKEND_SLOTS)
+                .map(|_| Counter::default())
+                .collect::<Box<[Counter]>>()
+                .try_into()
+                .expect("BACKEND_SLOTS counters were collected"),
             batches: Counter::default(),
             table_generation: Counter::default(),
         }

@@ -3,6 +3,7 @@
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr};
+use std::alloc::{self, Layout};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -76,25 +77,116 @@ impl From<MaglevError> for ForwardingError {
     }
 }
 
-/// What the packet path knows about one backend slot. Aligned to 16 bytes
-/// so that finding slot `i` is a shift, not a multiply by 14.
+/// What the packet path knows about one backend slot, a cache line each:
+/// aligned to 64 bytes so that finding slot `i` is a shift, not a multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C, align(16))]
+#[repr(C, align(64))]
 pub struct BackendSlot {
+    /// The forwarded frame's Ethernet destination (`mac`) and source (the
+    /// balancer's): one 12-byte copy instead of two 6-byte ones from two places.
+    pub(crate) ethernet: [u8; 12],
+    /// The outer IPv4 source (the balancer's address) and destination
+    /// (`addr`) of a forwarded frame, adjacent as in the header: one copy.
+    pub(crate) outer_addresses: [u8; 8],
     pub addr: [u8; 4],
     pub mac: [u8; 6],
     pub generation: u16,
     /// False for empty slots and backends without a next-hop MAC.
     pub usable: bool,
+    /// `generation` with bit 16 set if `usable`: what [`ForwardingTable::backend`]
+    /// compares, one comparison for both conditions.
+    usable_generation: u32,
+    /// The constant part of the fast path's checksum update for this backend
+    /// (see `fast_path::rewrite`): `addr` as a native-order 32-bit word plus
+    /// `0xFFFE` (the TTL's decrement) plus `0xFFFF` and `0xFFFF_FFFF` (from
+    /// which the old checksum and source are subtracted, which is complementing them).
+    pub(crate) checksum_base: u64,
 }
 
+/// The bit of `usable_generation` that says the backend is usable.
+const USABLE: u32 = 1 << 16;
+
 impl BackendSlot {
+    /// All zeros: the zero-allocated slots of [`EverySlot`] are this.
     const EMPTY: Self = Self {
+        ethernet: [0; 12],
+        outer_addresses: [0; 8],
         addr: [0; 4],
         mac: [0; 6],
         generation: 0,
         usable: false,
+        usable_generation: 0,
+        checksum_base: 0,
     };
+
+    /// A backend at `addr` with next hop `mac` (unusable while `None`),
+    /// forwarded to from a balancer at `lb_ipv4` and `lb_mac`.
+    pub(crate) fn new(
+        addr: [u8; 4],
+        mac: Option<[u8; 6]>,
+        generation: u16,
+        (lb_ipv4, lb_mac): ([u8; 4], [u8; 6]),
+    ) -> Self {
+        let usable = mac.is_some();
+        let mac = mac.unwrap_or([0; 6]);
+        let mut ethernet = [0; 12];
+        ethernet[..6].copy_from_slice(&mac);
+        ethernet[6..].copy_from_slice(&lb_mac);
+        let mut outer_addresses = [0; 8];
+        outer_addresses[..4].copy_from_slice(&lb_ipv4);
+        outer_addresses[4..].copy_from_slice(&addr);
+        Self {
+            ethernet,
+            outer_addresses,
+            addr,
+            mac,
+            generation,
+            usable,
+            usable_generation: u32::from(generation) | if usable { USABLE } else { 0 },
+            checksum_base: u64::from(u32::from_ne_bytes(addr)) + 0xFFFE + 0xFFFF + 0xFFFF_FFFF,
+        }
+    }
+}
+
+/// Slots a [`EverySlot`] holds: every `u16`.
+const EVERY_SLOT: usize = 1 << 16;
+
+/// The backends again, one entry for every `u16` slot (empty past the last
+/// backend): indexed by a slot, it needs no bounds check on the packet path.
+/// Allocated zeroed, so only the pages of slots in use are ever touched.
+struct EverySlot(Box<[BackendSlot; EVERY_SLOT]>);
+
+impl EverySlot {
+    fn new(backends: &[BackendSlot]) -> Self {
+        // `Box::new_zeroed` is newer than the workspace's MSRV: the same by hand.
+        let layout = Layout::new::<[BackendSlot; EVERY_SLOT]>();
+        // SAFETY: the layout is that of a non-empty array.
+        let zeroed = unsafe { alloc::alloc_zeroed(layout) };
+        if zeroed.is_null() {
+            alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `zeroed` is a live allocation of the global allocator with
+        // the array's layout, which the Box now owns and frees with that
+        // layout. A BackendSlot is integers, byte arrays and a bool, for all
+        // of which all-zero bytes are a valid value, so the array is
+        // initialised: every slot is `EMPTY` (a test checks it).
+        // The cast is aligned: the allocation has the array's layout.
+        #[allow(clippy::cast_ptr_alignment)]
+        let mut slots = unsafe { Box::from_raw(zeroed.cast::<[BackendSlot; EVERY_SLOT]>()) };
+        slots[..backends.len()].copy_from_slice(backends);
+        Self(slots)
+    }
+
+    #[inline(always)]
+    fn get(&self, slot: u16) -> &BackendSlot {
+        &self.0[usize::from(slot)]
+    }
+}
+
+impl fmt::Debug for EverySlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EverySlot").finish_non_exhaustive()
+    }
 }
 
 /// An immutable snapshot of everything the pipeline needs to forward.
@@ -107,6 +199,8 @@ pub struct ForwardingTable {
     pub vips_v6: Box<[[u8; 16]]>,
     /// Indexed by slot.
     pub backends: Box<[BackendSlot]>,
+    /// `backends` as the packet path reads them.
+    every_slot: EverySlot,
     pub maglev: MaglevTable,
     pub hasher: FlowHasher,
     pub mtu: u16,
@@ -126,12 +220,12 @@ impl ForwardingTable {
         let mut backends = vec![BackendSlot::EMPTY; slots.unwrap_or(0)].into_boxed_slice();
         let mut maglev = Vec::with_capacity(spec.backends.len());
         for b in &spec.backends {
-            backends[b.slot as usize] = BackendSlot {
-                addr: b.addr.octets(),
-                mac: b.mac.unwrap_or([0; 6]),
-                generation: b.generation,
-                usable: b.mac.is_some(),
-            };
+            backends[b.slot as usize] = BackendSlot::new(
+                b.addr.octets(),
+                b.mac,
+                b.generation,
+                (spec.lb_ipv4.octets(), spec.lb_mac),
+            );
             maglev.push(MaglevBackend {
                 slot: b.slot,
                 key: u128::from(b.addr.to_ipv6_mapped()),
@@ -140,6 +234,7 @@ impl ForwardingTable {
         }
         let maglev = MaglevTable::build(&maglev, spec.table_size, spec.seed)?;
         let (vips_v4, vips_v6) = split_vips(&spec.vips);
+        let every_slot = EverySlot::new(&backends);
         Ok(Self {
             generation: spec.generation,
             lb_ipv4: spec.lb_ipv4.octets(),
@@ -147,6 +242,7 @@ impl ForwardingTable {
             vips_v4,
             vips_v6,
             backends,
+            every_slot,
             maglev,
             hasher: FlowHasher::new(spec.seed),
             mtu: spec.mtu,
@@ -156,9 +252,9 @@ impl ForwardingTable {
     /// The slot's backend if it is usable and still the same incarnation.
     #[inline]
     pub fn backend(&self, slot: u16, generation: u16) -> Option<&BackendSlot> {
-        self.backends
-            .get(slot as usize)
-            .filter(|b| b.usable && b.generation == generation)
+        let backend = self.every_slot.get(slot);
+        // `usable && generation == generation`, as one comparison.
+        (backend.usable_generation == u32::from(generation) | USABLE).then_some(backend)
     }
 
     /// The backend Maglev assigns to a new flow with this hash.
@@ -222,3 +318,6 @@ impl TableHandle {
         self.0.load()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -384,3 +384,19 @@ proptest! {
         prop_assert_eq!(table.evictions(), 0);
     }
 }
+
+proptest! {
+    /// The lookup's add-and-compare form of the idle test says what the
+    /// saturating idle time says, for every clock reading, wrap edges included.
+    #[test]
+    fn the_idle_test_agrees_with_the_idle_time(
+        timeout in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
+        now in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
+        last_seen in prop_oneof![Just(0u32), Just(u32::MAX), any::<u32>()],
+    ) {
+        prop_assert_eq!(
+            idle_longer_than(timeout, now, last_seen),
+            idle_secs(now, last_seen) > timeout
+        );
+    }
+}

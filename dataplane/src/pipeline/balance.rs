@@ -52,7 +52,7 @@ pub fn choose<'t>(
             let backend = table
                 .backend(slot, generation)
                 .ok_or(DropReason::NoBackend)?;
-            state.counters.backend_packets[slot as usize].add(1);
+            state.counters.backend_packets[usize::from(slot)].add(1);
             Ok(Choice::Backend(backend))
         }
     }
@@ -64,29 +64,30 @@ fn by_flow<'t>(
     table: &'t ForwardingTable,
     state: &mut WorkerState,
 ) -> Result<(u16, &'t BackendSlot), DropReason> {
-    by_hash(table.hasher.flow(key), key.protocol, table, state)
-}
-
-/// [`by_flow`] for a flow whose hash is already known. The connection-table
-/// hit, nearly every packet, is inlined into the caller; a new flow is not.
-#[inline(always)]
-pub fn by_hash<'t>(
-    hash: u64,
-    protocol: u8,
-    table: &'t ForwardingTable,
-    state: &mut WorkerState,
-) -> Result<(u16, &'t BackendSlot), DropReason> {
-    let class = if protocol == ip_proto::TCP {
+    let class = if key.protocol == ip_proto::TCP {
         TimeoutClass::Tcp
     } else {
         TimeoutClass::Udp
     };
+    by_hash(table.hasher.flow(key), class, table, state)
+}
+
+/// [`by_flow`] for a flow whose hash and timeout class are already known.
+/// The connection-table hit, nearly every packet, is inlined into the
+/// caller; a new flow is not.
+#[inline(always)]
+pub fn by_hash<'t>(
+    hash: u64,
+    class: TimeoutClass,
+    table: &'t ForwardingTable,
+    state: &mut WorkerState,
+) -> Result<(u16, &'t BackendSlot), DropReason> {
     let now = state.now_secs();
     if let Some(entry) = state.conntrack.lookup(hash, class, now) {
         if let Some(backend) = table.backend(entry.slot, entry.generation) {
             let counters = &state.counters;
             counters.conntrack_hits.add(1);
-            counters.backend_packets[entry.slot as usize].add(1);
+            counters.backend_packets[usize::from(entry.slot)].add(1);
             return Ok((entry.slot, backend));
         }
     }
@@ -118,6 +119,6 @@ fn by_maglev<'t>(
         }
         InsertOutcome::RateLimited => counters.conntrack_rate_limited.add(1),
     }
-    counters.backend_packets[slot as usize].add(1);
+    counters.backend_packets[usize::from(slot)].add(1);
     Ok((slot, backend))
 }

@@ -6,6 +6,7 @@
 //! fast path never decides a frame differently from the general path (a
 //! property test holds it to that).
 
+use crate::conntrack::TimeoutClass;
 use crate::forwarding::{BackendSlot, ForwardingTable};
 use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
@@ -30,6 +31,7 @@ const MIN_LEN: usize = L4 + 8;
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
+const _: () = assert!(TCP & 1 != UDP & 1);
 
 /// The fixed fields of a fast-path frame from the ethertype to the inner
 /// IPv4 header's flags, as a mask of the bits that matter and their
@@ -204,9 +206,18 @@ pub fn forward(
     let Some(headers) = frame.data_mut().first_chunk_mut::<MIN_LEN>() else {
         return Verdict::Drop(DropReason::TruncatedIpv4);
     };
-    match by_hash(hash, headers[INNER + 9], table, state) {
+    // `classify` admits TCP (6) and UDP (17) only, told apart by their
+    // lowest bit: one AND instead of a comparison and a select.
+    let protocol = headers[INNER + 9];
+    debug_assert!(protocol == TCP || protocol == UDP);
+    let class = if protocol & 1 == TCP & 1 {
+        TimeoutClass::Tcp
+    } else {
+        TimeoutClass::Udp
+    };
+    match by_hash(hash, class, table, state) {
         Ok((_, backend)) => {
-            rewrite(headers, backend, table);
+            rewrite(headers, backend);
             Verdict::ToWire
         }
         Err(reason) => Verdict::Drop(reason),
@@ -226,24 +237,24 @@ pub fn forward(
 /// and the TTL one lower, which in native order (TTL in the low byte of its
 /// word) adds `~1`, 0xFFFE. It is the value `checksum::update_sum` computes:
 /// both are the same one's-complement sum, and neither is ever the all-zero
-/// sum (0xFFFE is in this one), so the two agree bit for bit.
+/// sum (0xFFFE is in this one), so the two agree bit for bit. Everything in
+/// the sum but the old checksum and source is the backend's, computed when
+/// its table was built (`BackendSlot::checksum_base`), as are the Ethernet
+/// and outer addresses written.
 #[inline]
-fn rewrite(h: &mut [u8; MIN_LEN], backend: &BackendSlot, table: &ForwardingTable) {
+fn rewrite(h: &mut [u8; MIN_LEN], backend: &BackendSlot) {
     let ne16 = |h: &[u8; MIN_LEN], at: usize| u64::from(u16::from_ne_bytes([h[at], h[at + 1]]));
     let ne32 = |h: &[u8; MIN_LEN], at: usize| {
         u64::from(u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]))
     };
-    // `!x` of a 16- or 32-bit word complements each 16-bit half in it.
-    let acc = (0xFFFF ^ ne16(h, OUTER + 10))
-        + (0xFFFF_FFFF ^ ne32(h, OUTER + 12))
-        + u64::from(u32::from_ne_bytes(backend.addr))
-        + 0xFFFE;
-    h[0..6].copy_from_slice(&backend.mac);
-    h[6..12].copy_from_slice(&table.lb_mac);
+    // `!x` of a 16- or 32-bit word complements each 16-bit half in it, and
+    // is `0xFFFF - x` or `0xFFFF_FFFF - x`: the base holds those constants,
+    // the backend's address and 0xFFFE.
+    let acc = backend.checksum_base - ne16(h, OUTER + 10) - ne32(h, OUTER + 12);
+    h[0..12].copy_from_slice(&backend.ethernet);
     // `classify` checked the TTL is at least 2.
     h[OUTER + 8] -= 1;
-    h[OUTER + 12..OUTER + 16].copy_from_slice(&table.lb_ipv4);
-    h[OUTER + 16..OUTER + 20].copy_from_slice(&backend.addr);
+    h[OUTER + 12..OUTER + 20].copy_from_slice(&backend.outer_addresses);
     // Never zero: it includes 0xFFFE.
     let sum = !checksum::fold64_nonzero(acc);
     h[OUTER + 10..OUTER + 12].copy_from_slice(&sum.to_ne_bytes());
@@ -299,14 +310,14 @@ mod tests {
             // What `classify` guarantees: the frame is addressed to the balancer.
             header[OUTER + 16..OUTER + 20].copy_from_slice(&lb_ipv4);
             let table = table(lb_ipv4);
-            let backend = BackendSlot {
-                addr: backend_addr,
-                mac: [2, 0, 0, 9, 9, 9],
-                generation: 0,
-                usable: true,
-            };
+            let backend = BackendSlot::new(
+                backend_addr,
+                Some([2, 0, 0, 9, 9, 9]),
+                0,
+                (table.lb_ipv4, table.lb_mac),
+            );
             let mut fast = header;
-            rewrite(&mut fast, &backend, &table);
+            rewrite(&mut fast, &backend);
             let mut general = header;
             gre_mode::rewrite(&mut general, OUTER, &backend, &table);
             prop_assert_eq!(fast, general);
