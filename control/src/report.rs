@@ -41,7 +41,7 @@ pub fn render(counters: &WorkerCounters, table: &ForwardingTable) -> String {
         .map(dataplane::counters::Counter::get)
         .sum();
     let _ = writeln!(out, "\npackets per backend:");
-    for (slot, backend) in table.backends.iter().enumerate() {
+    for (slot, backend) in table.backends().iter().enumerate() {
         let n = counters.backend_packets[slot].get();
         let share = if forwarded == 0 {
             0.0

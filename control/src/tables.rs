@@ -134,7 +134,8 @@ mod tests {
         let live = p.handle().load();
         assert_eq!(live.generation, 1);
         assert_eq!(
-            live.backends, replay.backends,
+            live.backends(),
+            replay.backends(),
             "same slots, addresses, MACs"
         );
         assert_eq!(live.maglev.entries(), replay.maglev.entries());
@@ -146,6 +147,6 @@ mod tests {
         let args = args("10.1.0.1;10.1.0.2");
         let p = publisher(&args, LB, |_| None).unwrap();
         assert!(p.backends().iter().all(|b| b.mac.is_none()));
-        assert!(p.handle().load().backends.iter().all(|b| !b.usable));
+        assert!(p.handle().load().backends().iter().all(|b| !b.usable));
     }
 }

@@ -45,7 +45,7 @@ async fn post_adds_a_backend_and_publishes_a_table_with_it() {
     );
     assert_eq!(a.json()["in_rotation"], false);
     assert_eq!(p.generation(), 2);
-    assert_eq!(p.handle().load().backends.len(), 3);
+    assert_eq!(p.handle().load().backends().len(), 3);
     // Weight defaults to 1.
     let a = json(server.addr, "POST", "/backends", r#"{"ip": "10.1.0.5"}"#).await;
     assert_eq!(a.json()["weight"], 1);

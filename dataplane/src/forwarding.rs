@@ -197,10 +197,10 @@ pub struct ForwardingTable {
     pub lb_mac: [u8; 6],
     pub vips_v4: Box<[[u8; 4]]>,
     pub vips_v6: Box<[[u8; 16]]>,
-    /// Indexed by slot.
-    pub backends: Box<[BackendSlot]>,
-    /// `backends` as the packet path reads them.
+    /// Every slot, indexed by slot: the backends, then empty slots.
     every_slot: EverySlot,
+    /// Slots up to the highest a backend uses.
+    slot_count: usize,
     pub maglev: MaglevTable,
     pub hasher: FlowHasher,
     pub mtu: u16,
@@ -234,19 +234,25 @@ impl ForwardingTable {
         }
         let maglev = MaglevTable::build(&maglev, spec.table_size, spec.seed)?;
         let (vips_v4, vips_v6) = split_vips(&spec.vips);
-        let every_slot = EverySlot::new(&backends);
+        let (every_slot, slot_count) = (EverySlot::new(&backends), backends.len());
         Ok(Self {
             generation: spec.generation,
             lb_ipv4: spec.lb_ipv4.octets(),
             lb_mac: spec.lb_mac,
             vips_v4,
             vips_v6,
-            backends,
             every_slot,
+            slot_count,
             maglev,
             hasher: FlowHasher::new(spec.seed),
             mtu: spec.mtu,
         })
+    }
+
+    /// The backend slots, indexed by slot, up to the highest a backend uses
+    /// (slots between backends are empty).
+    pub fn backends(&self) -> &[BackendSlot] {
+        &self.every_slot.0[..self.slot_count]
     }
 
     /// The slot's backend if it is usable and still the same incarnation.
@@ -261,7 +267,7 @@ impl ForwardingTable {
     #[inline]
     pub fn pick(&self, hash: u64) -> Option<(u16, &BackendSlot)> {
         let slot = self.maglev.lookup(hash)?;
-        let backend = self.backends.get(slot as usize)?;
+        let backend = self.every_slot.get(slot);
         backend.usable.then_some((slot, backend))
     }
 

@@ -34,8 +34,8 @@ fn table() -> ForwardingTable {
 #[test]
 fn a_usable_backend_is_found_by_its_slot_and_current_generation() {
     let t = table();
-    assert_eq!(t.backend(0, 3), Some(&t.backends[0]));
-    assert_eq!(t.backend(2, 4), Some(&t.backends[2]));
+    assert_eq!(t.backend(0, 3), Some(&t.backends()[0]));
+    assert_eq!(t.backend(2, 4), Some(&t.backends()[2]));
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn empty_slots_backends_without_a_mac_and_slots_past_the_last_find_nothing() {
 #[test]
 fn the_packet_path_s_view_holds_the_same_backends_and_empty_slots_beyond() {
     let t = table();
-    for (slot, b) in t.backends.iter().enumerate() {
+    for (slot, b) in t.backends().iter().enumerate() {
         assert_eq!(t.every_slot.get(slot as u16), b, "slot {slot}");
     }
     assert_eq!(*t.every_slot.get(4), BackendSlot::EMPTY);
@@ -68,11 +68,14 @@ fn the_packet_path_s_view_holds_the_same_backends_and_empty_slots_beyond() {
 #[test]
 fn a_backend_s_ethernet_addresses_are_its_next_hop_then_the_balancer() {
     let t = table();
-    assert_eq!(t.backends[2].ethernet, [2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 1]);
+    assert_eq!(
+        t.backends()[2].ethernet,
+        [2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 1]
+    );
 }
 
 #[test]
 fn a_backend_s_outer_addresses_are_the_balancer_then_the_backend() {
     let t = table();
-    assert_eq!(t.backends[2].outer_addresses, [10, 0, 0, 1, 10, 1, 0, 2]);
+    assert_eq!(t.backends()[2].outer_addresses, [10, 0, 0, 1, 10, 1, 0, 2]);
 }
