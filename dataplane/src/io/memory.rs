@@ -375,14 +375,27 @@ impl MemoryIo {
                 &mut bufs[..len],
             );
             handler.decide_all(&mut frames, &mut verdicts);
+            // The pipeline may have moved a frame (encapsulation): its TX
+            // slot records where it is now.
+            let moved = |buf: u32, frame: &Frame<'_>| Slot {
+                buf,
+                offset: frame.head() as u32,
+                len: frame.len() as u32,
+            };
+            // A balancer sends nearly every frame back out: when the whole
+            // chunk goes to the wire, its slots move without a match each.
+            if verdicts[..len].iter().all(|v| *v == Verdict::ToWire) {
+                for (&buf, frame) in bufs.iter().zip(&frames) {
+                    *self.wire_tx.slot_mut(wire_cur) = moved(buf, frame);
+                    wire_cur = wire_cur.wrapping_add(1);
+                }
+                counts.to_wire += len;
+                rx_cur = rx_cur.wrapping_add(len as u32);
+                left -= len;
+                continue;
+            }
             for ((&buf, frame), verdict) in bufs.iter().zip(&frames).zip(verdicts) {
-                // The pipeline may have moved the frame (encapsulation): the
-                // TX slot records where it is now.
-                let moved = Slot {
-                    buf,
-                    offset: frame.head() as u32,
-                    len: frame.len() as u32,
-                };
+                let moved = moved(buf, frame);
                 match verdict {
                     Verdict::ToWire => {
                         *self.wire_tx.slot_mut(wire_cur) = moved;
