@@ -1,7 +1,7 @@
 //! Batches of 32 GRE frames over N distinct flows through the memory backend
-//! and the pipeline (prefetch pass, then decide), for
-//! counting instructions per packet, which unlike time does not depend on
-//! what else the machine is doing:
+//! and the pipeline (the whole batch handed over at once), for counting
+//! instructions per packet, which unlike time does not depend on what else
+//! the machine is doing:
 //!
 //! ```text
 //! cargo build --release -p benches --example pipeline_loop
@@ -14,7 +14,8 @@
 //!
 //! `--toggle-collect='*pipeline_loop::run_batch*'` counts only the batches
 //! themselves (ring, pipeline, counters), without the frame generation.
-//! Valgrind has no AVX-512, so it counts the AVX2 flow hash.
+//! Valgrind has no AVX-512, so it counts the scalar fast path and the AVX2
+//! flow hash, not the eight-frame AVX-512 path the machine runs.
 //!
 //! Run without valgrind, it also times every batch on its own and prints the
 //! 10th and 50th percentile per packet: `pipeline_loop 65536 20` for the

@@ -121,15 +121,24 @@ impl Pipeline {
                 group_fast &= group_fast - 1;
             }
         }
+        // Frames forwarded, and their bytes, counted once for the chunk.
+        let (mut to_wire, mut to_wire_bytes) = (0, 0);
         for (i, (frame, verdict)) in frames.iter_mut().zip(verdicts.iter_mut()).enumerate() {
             let decided = if fast & (1 << i) != 0 {
                 fast_path::forward(frame, hashes[i], table, state)
             } else {
                 Self::decide(frame, table, state)
             };
-            state.counters.count(decided, frame.len());
+            if decided == Verdict::ToWire {
+                to_wire += 1;
+                to_wire_bytes += frame.len() as u64;
+            } else {
+                state.counters.count(decided, frame.len());
+            }
             *verdict = decided;
         }
+        state.counters.to_wire.packets.add(to_wire);
+        state.counters.to_wire.bytes.add(to_wire_bytes);
     }
 
     /// Classifies up to eight frames: bit `i` of the result is set when

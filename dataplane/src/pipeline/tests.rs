@@ -152,11 +152,28 @@ fn batches_of_every_size_decide_each_frame_as_one_at_a_time_does() {
         for frame in &frames {
             assert!(io.push_from_wire(frame));
         }
-        let mut state = WorkerState::new(WorkerConfig::default());
-        io.run_batch(usize::from(batch), Pipeline::handler(&table, &mut state))
-            .unwrap();
+        let mut batch_state = WorkerState::new(WorkerConfig::default());
+        io.run_batch(
+            usize::from(batch),
+            Pipeline::handler(&table, &mut batch_state),
+        )
+        .unwrap();
         let mut sent = Vec::new();
         io.drain_wire_tx(|f| sent.push(f.to_vec()));
         assert_eq!(sent, expected, "batch of {batch}");
+        // Counted alike, too.
+        let counts = |s: &WorkerState| {
+            let c = &s.counters;
+            [
+                c.to_wire.packets.get(),
+                c.to_wire.bytes.get(),
+                c.to_host.packets.get(),
+                c.to_host.bytes.get(),
+                c.dropped.packets.get(),
+                c.conntrack_hits.get(),
+                c.conntrack_misses.get(),
+            ]
+        };
+        assert_eq!(counts(&batch_state), counts(&state), "batch of {batch}");
     }
 }
