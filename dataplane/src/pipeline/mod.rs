@@ -92,7 +92,7 @@ impl Pipeline {
     }
 
     /// [`Self::process`] for up to [`CHUNK`] frames at once, `verdicts[i]`
-    /// for `frames[i]`, in three passes: every frame is parsed and its
+    /// for `frames[i]`, in two passes: first every frame is parsed, its
     /// flow hashed (eight at a time) and its connection-table bucket
     /// prefetched, so that across the chunk the memory loads overlap
     /// instead of stalling one after another; then each is decided.
