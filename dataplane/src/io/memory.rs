@@ -127,7 +127,7 @@ impl Ring {
 
     #[inline]
     fn slot(&self, pos: u32) -> Slot {
-        self.slots[pos as usize & (self.slots.len() - 1)]
+        self.slots[(pos & self.mask) as usize]
     }
 
     #[inline]

@@ -123,7 +123,12 @@ impl Pipeline {
         }
         // Frames forwarded, and their bytes, counted once for the chunk.
         let (mut to_wire, mut to_wire_bytes) = (0, 0);
-        for (i, (frame, verdict)) in frames.iter_mut().zip(verdicts.iter_mut()).enumerate() {
+        for (i, (frame, verdict)) in frames
+            .iter_mut()
+            .zip(verdicts.iter_mut())
+            .take(n)
+            .enumerate()
+        {
             let decided = if fast & (1 << i) != 0 {
                 fast_path::forward(frame, hashes[i], table, state)
             } else {
