@@ -13,9 +13,9 @@ use super::search::{step, Claimed, Scalar, Search};
 use super::MaglevBackend;
 
 /// Second `SipHash` key word for a permutation's offset (`"offset\0\0"`).
-const OFFSET_DOMAIN: u64 = u64::from_le_bytes(*b"offset\0\0");
+pub(super) const OFFSET_DOMAIN: u64 = u64::from_le_bytes(*b"offset\0\0");
 /// Second `SipHash` key word for a permutation's skip (`"skip\0\0\0\0"`).
-const SKIP_DOMAIN: u64 = u64::from_le_bytes(*b"skip\0\0\0\0");
+pub(super) const SKIP_DOMAIN: u64 = u64::from_le_bytes(*b"skip\0\0\0\0");
 
 /// Above this ratio of largest to mean weight, rounds in which most backends
 /// only earn credit would cost more than a priority queue of next turns.
@@ -64,7 +64,7 @@ pub(super) fn populate(entries: &mut [u16], rotation: &[MaglevBackend], seed: u6
 
 /// SipHash-1-3 of a backend key under `(seed, domain)`: independent hashes for
 /// offset and skip from one seed.
-fn keyed_hash(seed: u64, domain: u64, key: u128) -> u64 {
+pub(super) fn keyed_hash(seed: u64, domain: u64, key: u128) -> u64 {
     let mut hasher = SipHasher13::new_with_keys(seed, domain);
     hasher.write(&key.to_le_bytes());
     hasher.finish()

@@ -34,6 +34,19 @@ fn entry_counts(table: &MaglevTable, slots: usize) -> Vec<usize> {
     counts
 }
 
+/// Whether two of `backends` walk their permutations with the same skip
+/// under `seed` (the same cycle of the table, from different offsets).
+fn shares_a_skip(backends: &[MaglevBackend], seed: u64) -> bool {
+    let mut skips: Vec<u64> = backends
+        .iter()
+        .map(|b| {
+            fill::keyed_hash(seed, fill::SKIP_DOMAIN, b.key) % u64::from(DEFAULT_TABLE_SIZE - 1)
+        })
+        .collect();
+    skips.sort_unstable();
+    skips.windows(2).any(|pair| pair[0] == pair[1])
+}
+
 /// Backends with distinct addresses, slots `0..n` and weights from `weights`.
 fn weighted_backends(
     addresses: std::collections::BTreeSet<u32>,
@@ -247,8 +260,16 @@ proptest! {
     /// ahead of them. Bound: those extra moves stay below the ideal `1/N` of
     /// the table, so total disruption stays under twice the ideal. With
     /// `M / N ≥ 1300` (up to 50 backends, `M = 65537`) measured extra moves
-    /// are at most 0.26 of the ideal; they grow with `N / M` (0.6 at 100
+    /// are at most 0.27 of the ideal; they grow with `N / M` (0.6 at 100
     /// backends, 5.7 at 1000, as in the paper's figure).
+    ///
+    /// The exception, inherent in the paper's permutations: two backends
+    /// whose skips are equal walk the same cycle of the table, one a fixed
+    /// number of steps behind the other, and when that distance is short
+    /// every change to the turns ripples along the shared cycle. Such a pair
+    /// occurs with odds of about `N² / 2M` per seed; over 300 sets built to
+    /// contain one, extra moves reached 1.1 of the ideal. Bound for them:
+    /// under twice the ideal.
     #[test]
     fn removing_one_backend_moves_few_entries_of_the_others(
         backends in backends_strategy(50, 1).prop_filter("two or more", |b| b.len() >= 2)
@@ -269,7 +290,8 @@ proptest! {
             .count();
         let moved_share = moved as f64 / f64::from(DEFAULT_TABLE_SIZE);
         let ideal = 1.0 / backends.len() as f64;
-        prop_assert!(moved_share < ideal, "moved {:.4}, ideal {:.4}", moved_share, ideal);
+        let bound = if shares_a_skip(&backends, seed) { 2.0 * ideal } else { ideal };
+        prop_assert!(moved_share < bound, "moved {:.4}, ideal {:.4}", moved_share, ideal);
     }
 
     #[test]
