@@ -367,12 +367,16 @@ impl MemoryIo {
         while left > 0 {
             let len = left.min(CHUNK);
             let mut bufs = [0u32; CHUNK];
-            let mut frames = Self::frames_of(
+            // Filled in place: an ArrayVec returned by value would be copied
+            // whole, all CHUNK frames' worth, however few it holds.
+            let mut frames = ArrayVec::new();
+            Self::frames_of(
                 &mut self.pool,
                 self.config.buf_size,
                 &self.wire_rx,
                 rx_cur,
                 &mut bufs[..len],
+                &mut frames,
             );
             handler.decide_all(&mut frames, &mut verdicts);
             // The pipeline may have moved a frame (encapsulation): its TX
@@ -426,18 +430,19 @@ impl MemoryIo {
         counts
     }
 
-    /// The frames in the buffers of `ring`'s next `bufs.len()` slots from
-    /// position `from`, all writable at once; `bufs` gets their buffer indices.
+    /// Appends to `frames` the frames in the buffers of `ring`'s next
+    /// `bufs.len()` slots from position `from`, all writable at once; `bufs`
+    /// gets their buffer indices.
     fn frames_of<'p>(
         pool: &'p mut [u8],
         buf_size: usize,
         ring: &Ring,
         from: u32,
         bufs: &mut [u32],
-    ) -> ArrayVec<Frame<'p>, CHUNK> {
+        frames: &mut ArrayVec<Frame<'p>, CHUNK>,
+    ) {
         let buffers = pool.len() / buf_size;
         let pool = pool.as_mut_ptr();
-        let mut frames = ArrayVec::new();
         for (i, buf) in bufs.iter_mut().enumerate().take(CHUNK) {
             let slot = ring.slot(from.wrapping_add(i as u32));
             *buf = slot.buf;
@@ -459,7 +464,6 @@ impl MemoryIo {
             };
             frames.push(Frame::new(buf, slot.offset as usize, slot.len as usize));
         }
-        frames
     }
 
     /// Moves up to `budget` frames from host RX to wire TX untouched.
