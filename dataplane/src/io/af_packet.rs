@@ -47,10 +47,14 @@
 //! Frames longer than a slot (`tp_snaplen < tp_len`: GSO super-frames on a
 //! veth with offloads on, jumbo frames) are not shown to the pipeline: they
 //! would be forwarded cut short. They count as `to_host` (the kernel has
-//! them) and in [`AfPacketStats::truncated`]. Likewise frames the local stack
-//! sent through a veth may carry an unfinished checksum (`CHECKSUM_PARTIAL`);
-//! a forwarder between veths should run with TX checksum and segmentation
-//! offloads off on them.
+//! them) and in [`AfPacketStats::truncated`].
+//!
+//! Frames a local stack sent with checksum offload (through a veth, or from
+//! a guest over virtio-net) may arrive with their TCP or UDP checksum
+//! unfinished (`TP_STATUS_CSUMNOTREADY`): the ring fills it in before the
+//! pipeline sees the frame ([`partial_checksum::complete`], counted in
+//! [`AfPacketStats::checksums_completed`]), since a forwarded or
+//! encapsulated frame would otherwise reach its backend with a bad checksum.
 //!
 //! A batch is bounded by the frames ready and by the free TX slots, so a full
 //! TX ring leaves frames in the RX ring (backpressure), as in netmap.
@@ -79,6 +83,7 @@ use self::socket::PacketSocket;
 use super::{BatchCounts, FrameHandler, PacketIo, CHUNK};
 use crate::frame::Frame;
 use crate::verdict::Verdict;
+use crate::wire::partial_checksum;
 
 /// Where a frame view starts in a slot: right after the aligned
 /// `tpacket2_hdr`, which is also where TX frames are read from by the kernel
@@ -197,6 +202,9 @@ pub struct AfPacketStats {
     /// `sendto` kicks that failed transiently (full device queue, interface
     /// down); their frames stay queued for the next kick.
     pub send_errors: u64,
+    /// Frames received with their transport checksum left to offload
+    /// (`TP_STATUS_CSUMNOTREADY`) whose checksum was filled in.
+    pub checksums_completed: u64,
 }
 
 /// A packet socket with RX and TX rings on one interface. See the module docs.
@@ -381,6 +389,18 @@ impl AfPacketIo {
         } else {
             Some((mac - SLOT_DATA_START, snaplen))
         };
+        if let Some((head, len)) = view {
+            if header.status & libc::TP_STATUS_CSUMNOTREADY != 0 {
+                // SAFETY: as above; the VLAN view, if any, has ended.
+                let buf = unsafe { self.rx.slot_bytes(pos, SLOT_DATA_START) };
+                // Sent with offload from this machine or a neighbouring
+                // guest: the transport checksum holds only the pseudo-header
+                // sum, which no device would finish once we forward it.
+                if partial_checksum::complete(&mut buf[head..head + len]) {
+                    self.stats.checksums_completed += 1;
+                }
+            }
+        }
         let (mac, snaplen) = view.map_or((0, 0), |(head, len)| {
             ((head + SLOT_DATA_START) as u16, len as u32)
         });

@@ -21,6 +21,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod partial_checksum;
 pub mod tcp;
 pub mod udp;
 
