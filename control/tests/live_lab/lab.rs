@@ -27,6 +27,16 @@ use std::time::{Duration, Instant};
 use dataplane::io::offloads::{self, Offload};
 
 pub const VIP: &str = "10.99.0.1";
+
+/// How the router hands the balancers traffic for the VIP.
+#[derive(Clone, Copy)]
+enum Ingress {
+    /// In GRE, spread over the balancers (`testbed tunnel encap`).
+    Tunnelled,
+    /// As plain IP, routed to the one balancer (which runs in VIP mode).
+    Routed,
+}
+
 /// mconnect's port on every server.
 pub const PORT: u16 = 5001;
 /// mconnect's HTTP liveness probe on every server (`/healthz`).
@@ -159,8 +169,20 @@ impl Lab {
 
     /// Brings the lab up with `testbed up` from [`topology`](Self::topology),
     /// with `balancers` balancer hosts (not yet running `rusty_rail`) and
-    /// `servers` servers, all serving.
+    /// `servers` servers, all serving; the router tunnels the VIP to the
+    /// balancers (GRE mode).
     pub fn up(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
+        Self::up_with(prefix, net, balancers, servers, Ingress::Tunnelled)
+    }
+
+    /// Like [`up`](Self::up) with one balancer, to which the router routes
+    /// the VIP as plain IP: the balancer runs in VIP mode and does the
+    /// encapsulating.
+    pub fn up_routed(prefix: &str, net: u8, servers: usize) -> Self {
+        Self::up_with(prefix, net, 1, servers, Ingress::Routed)
+    }
+
+    fn up_with(prefix: &str, net: u8, balancers: usize, servers: usize, ingress: Ingress) -> Self {
         let mut lab = Self {
             prefix: prefix.to_owned(),
             net,
@@ -184,28 +206,38 @@ impl Lab {
             "--work-dir",
             hosts_dir.to_str().unwrap(),
         ]);
-        let remotes: Vec<String> = (1..=balancers)
-            .map(|b| lab.balancer_ip(b).to_string())
-            .collect();
-        lab.write_remotes(&remotes);
-        let remotes_file = lab.work.path().join("remotes");
-        lab.spawn(
-            "r",
-            "encap",
-            &[
-                testbed,
-                "tunnel",
-                "encap",
-                "--tun",
-                "gre0",
-                "--vip",
-                VIP,
-                "--remote",
-                &remotes.join(","),
-                "--remotes-file",
-                remotes_file.to_str().unwrap(),
-            ],
-        );
+        match ingress {
+            Ingress::Tunnelled => {
+                let remotes: Vec<String> = (1..=balancers)
+                    .map(|b| lab.balancer_ip(b).to_string())
+                    .collect();
+                lab.write_remotes(&remotes);
+                let remotes_file = lab.work.path().join("remotes");
+                lab.spawn(
+                    "r",
+                    "encap",
+                    &[
+                        testbed,
+                        "tunnel",
+                        "encap",
+                        "--tun",
+                        "gre0",
+                        "--vip",
+                        VIP,
+                        "--remote",
+                        &remotes.join(","),
+                        "--remotes-file",
+                        remotes_file.to_str().unwrap(),
+                    ],
+                );
+            }
+            Ingress::Routed => {
+                let via = lab.balancer_ip(1).to_string();
+                let route = ["ip", "route", "replace", &format!("{VIP}/32"), "via", &via];
+                let output = lab.exec("r", &route);
+                assert!(output.status.success(), "r: {route:?}: {output:?}");
+            }
+        }
         for s in 1..=servers {
             lab.start_server(s);
         }

@@ -36,6 +36,45 @@ fn assert_all_succeeded(report: &Value, n: u64) {
     assert_eq!(split(report).values().sum::<u64>(), n, "{report}");
 }
 
+/// Checks the frames `capture` saw at server `s`: at least `at_least` of
+/// them, each GRE from balancer 1 with correct outer and inner checksums.
+fn assert_forwarded_right(
+    lab: &Lab,
+    capture: std::thread::JoinHandle<Vec<Vec<u8>>>,
+    s: usize,
+    at_least: usize,
+) {
+    let captured = capture.join().expect("capture");
+    assert!(
+        captured.len() >= at_least,
+        "s{s} received {} GRE frames",
+        captured.len()
+    );
+    for frame in &captured {
+        if let Err(wrong) = capture::check_forwarded(frame, lab.balancer_ip(1), lab.server_ip(s)) {
+            panic!("a frame sent to s{s} is wrong: {wrong}: {frame:02x?}");
+        }
+    }
+}
+
+/// Starts nginx on servers 1 to 3 and fetches its page through the VIP from c2.
+fn assert_curl_reaches_nginx(lab: &mut Lab) {
+    for s in 1..=3 {
+        lab.start_nginx(s);
+    }
+    let page = lab.exec(
+        "c2",
+        &["curl", "-sS", "--max-time", "5", &format!("http://{VIP}/")],
+    );
+    assert!(
+        page.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+    let body = String::from_utf8_lossy(&page.stdout);
+    assert!(body.starts_with("nginx on s"), "{body}");
+}
+
 /// The count printed for `name` in a final counters report.
 fn reported(report: &str, name: &str) -> u64 {
     report
@@ -56,17 +95,7 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
     let captured = capture::start(&lab.ns("s1"), 300, Duration::from_secs(20));
     let report = lab.mconnect("c1", &["--nconn", "10000"]);
     assert_all_succeeded(&report, 10_000);
-    let captured = captured.join().expect("capture");
-    assert!(
-        captured.len() >= 100,
-        "s1 received {} GRE frames",
-        captured.len()
-    );
-    for frame in &captured {
-        if let Err(wrong) = capture::check_forwarded(frame, lab.balancer_ip(1), lab.server_ip(1)) {
-            panic!("a forwarded frame is wrong: {wrong}: {frame:02x?}");
-        }
-    }
+    assert_forwarded_right(&lab, captured, 1, 100);
     let split = split(&report);
     assert_eq!(split.len(), 3, "every backend answers: {split:?}");
     for (server, n) in &split {
@@ -78,20 +107,7 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
     }
     println!("split of 10000 connections: {split:?}");
 
-    for s in 1..=3 {
-        lab.start_nginx(s);
-    }
-    let page = lab.exec(
-        "c2",
-        &["curl", "-sS", "--max-time", "5", &format!("http://{VIP}/")],
-    );
-    assert!(
-        page.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&page.stderr)
-    );
-    let body = String::from_utf8_lossy(&page.stdout);
-    assert!(body.starts_with("nginx on s"), "{body}");
+    assert_curl_reaches_nginx(&mut lab);
 
     let counters = balancer.stop();
     assert!(reported(&counters, "to_wire") >= 10_000 * 4, "{counters}");
@@ -117,6 +133,32 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
     } else {
         println!("skipped: iperf3 part (iperf3 not installed)");
     }
+}
+
+/// VIP mode: the router routes the VIP to the balancer as plain IP, and the
+/// balancer encapsulates each packet in GRE toward the flow's backend.
+#[test]
+fn in_vip_mode_the_balancer_encapsulates_plain_traffic_and_clients_connect() {
+    lab_or_skip!();
+    let mut lab = Lab::up_routed("rrlb4-", 214, 3);
+    let balancer = lab.start_balancer(1, &[("RR_VIPS", VIP.to_owned())]);
+
+    let captured = capture::start(&lab.ns("s2"), 100, Duration::from_secs(20));
+    let report = lab.mconnect("c1", &["--nconn", "3000"]);
+    // The frames first: when they are wrong, no connection succeeds.
+    assert_forwarded_right(&lab, captured, 2, 50);
+    assert_all_succeeded(&report, 3000);
+    let split = split(&report);
+    assert_eq!(split.len(), 3, "every backend answers: {split:?}");
+    println!("VIP mode, split of 3000 connections: {split:?}");
+
+    assert_curl_reaches_nginx(&mut lab);
+
+    let counters = balancer.stop();
+    // At least the three handshake and request packets of each connection
+    // went out encapsulated, and none was refused for its size.
+    assert!(reported(&counters, "to_wire") >= 3000 * 3, "{counters}");
+    assert_eq!(reported(&counters, "encap_exceeds_mtu"), 0, "{counters}");
 }
 
 #[test]
