@@ -77,13 +77,7 @@ async fn patch_changes_weight_and_drain_together() {
         table.backend(1, 0).is_some(),
         "established flows still reach it"
     );
-    let a = json(
-        server.addr,
-        "PATCH",
-        "/backends/10.1.0.2",
-        r#"{"drain": false}"#,
-    )
-    .await;
+    let a = set_drain(server.addr, "10.1.0.2", false).await;
     assert_eq!(a.json()["in_rotation"], true);
     let table = p.handle().load();
     let to_second = table.maglev.entries().iter().filter(|&&s| s == 1).count();
@@ -437,13 +431,64 @@ async fn metrics_are_openmetrics_for_clients_that_accept_it() {
 
 #[tokio::test]
 async fn healthz_answers_with_a_summary() {
-    let server = start(publisher(2), workers(3)).await;
+    let counters = workers(3);
+    let server = start(publisher(2), counters.clone()).await;
+    for worker in &counters {
+        worker.batches.add(1);
+    }
     let a = get(server.addr, "/healthz").await;
     assert_eq!(a.status, 200);
     assert_eq!(
         a.json(),
-        serde_json::json!({"status": "ok", "table_generation": 1, "backends": 2, "in_rotation": 2, "workers": 3})
+        serde_json::json!({"status": "ok", "problems": [], "table_generation": 1, "backends": 2, "in_rotation": 2, "workers": 3})
     );
+}
+
+#[tokio::test]
+async fn healthz_is_503_while_no_backend_is_in_rotation() {
+    let server = start(publisher(2), workers(1)).await;
+    for ip in ["10.1.0.1", "10.1.0.2"] {
+        let a = set_drain(server.addr, ip, true).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let a = get(server.addr, "/healthz").await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert_eq!(a.json()["status"], "unhealthy");
+    assert_eq!(
+        a.json()["problems"],
+        serde_json::json!(["no backend is in rotation (of 2): every packet for the balancer is dropped as no_backend"])
+    );
+    let a = set_drain(server.addr, "10.1.0.2", false).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(get(server.addr, "/healthz").await.status, 200);
+}
+
+#[tokio::test]
+async fn healthz_is_503_while_a_worker_runs_no_batches() {
+    let counters = workers(3);
+    let state = control::api::ApiState::with_stall_limit(
+        publisher(2),
+        counters.clone(),
+        std::time::Duration::from_millis(100),
+    );
+    let server = serve(state).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    counters[0].batches.add(1);
+    counters[2].batches.add(1);
+    let a = get(server.addr, "/healthz").await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    let problems = a.json()["problems"].clone();
+    assert_eq!(problems.as_array().map(Vec::len), Some(1), "{problems}");
+    assert!(
+        problems[0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("worker 1 has run no batch for ")),
+        "{problems}"
+    );
+    // Running again, it is healthy at once.
+    counters[1].batches.add(1);
+    let a = get(server.addr, "/healthz").await;
+    assert_eq!(a.status, 200, "{}", a.body);
 }
 
 #[tokio::test]

@@ -5,12 +5,14 @@
 
 mod backends;
 mod error;
+mod liveness;
 mod observe;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, patch};
@@ -19,6 +21,9 @@ use tokio::net::TcpListener;
 
 pub use backends::BackendView;
 pub use error::ApiError;
+pub use liveness::DEFAULT_STALL_LIMIT;
+
+use liveness::Liveness;
 
 use crate::backends::Publisher;
 use crate::stats::SharedCounters;
@@ -27,17 +32,29 @@ use crate::stats::SharedCounters;
 const ROUTES: &str = "GET /backends, POST /backends, PATCH /backends/{ip}, \
                       DELETE /backends/{ip}, GET /stats, GET /metrics, GET /healthz";
 
-/// What the handlers share: the backend set's publisher and the workers'
-/// counters (read, never written).
+/// What the handlers share: the backend set's publisher, the workers'
+/// counters (read, never written) and what `/healthz` last saw of them.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     publisher: Publisher,
     counters: Arc<[SharedCounters]>,
+    liveness: Arc<Liveness>,
 }
 
 impl ApiState {
+    /// `/healthz` calls a worker stuck after [`DEFAULT_STALL_LIMIT`] without a batch.
     pub fn new(publisher: Publisher, counters: Vec<SharedCounters>) -> Self {
+        Self::with_stall_limit(publisher, counters, DEFAULT_STALL_LIMIT)
+    }
+
+    /// Like [`new`](Self::new), with the time a worker may go without a batch.
+    pub fn with_stall_limit(
+        publisher: Publisher,
+        counters: Vec<SharedCounters>,
+        limit: Duration,
+    ) -> Self {
         Self {
+            liveness: Arc::new(Liveness::new(&counters, limit)),
             publisher,
             counters: counters.into(),
         }

@@ -1,5 +1,5 @@
 //! Read-only endpoints: `/stats` (JSON counters), `/metrics` (Prometheus)
-//! and `/healthz` (the control process answers).
+//! and `/healthz` (whether the balancer can forward).
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -40,13 +40,37 @@ pub async fn prometheus(
     Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
 }
 
-pub async fn healthz(State(state): State<ApiState>) -> Json<Value> {
+/// 200 when the balancer can forward: some backend is in rotation and every
+/// worker is running batches; otherwise 503, with what is wrong in
+/// `problems` (for a router or orchestrator to take the balancer out).
+pub async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
     let backends = state.publisher.backends();
-    Json(json!({
-        "status": "ok",
+    let in_rotation = backends.iter().filter(|b| b.in_rotation()).count();
+    let mut problems = Vec::new();
+    if in_rotation == 0 {
+        problems.push(format!(
+            "no backend is in rotation (of {}): every packet for the balancer is dropped as no_backend",
+            backends.len()
+        ));
+    }
+    for (worker, still) in state.liveness.stalled(&state.counters) {
+        problems.push(format!(
+            "worker {worker} has run no batch for {:.1} s",
+            still.as_secs_f64()
+        ));
+    }
+    let (code, status) = if problems.is_empty() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    };
+    let body = json!({
+        "status": status,
+        "problems": problems,
         "table_generation": state.publisher.generation(),
         "backends": backends.len(),
-        "in_rotation": backends.iter().filter(|b| b.in_rotation()).count(),
+        "in_rotation": in_rotation,
         "workers": state.counters.len(),
-    }))
+    });
+    (code, Json(body))
 }

@@ -52,16 +52,17 @@ impl Drop for Server {
 }
 
 pub async fn start(publisher: Publisher, counters: Vec<SharedCounters>) -> Server {
+    serve(ApiState::new(publisher, counters)).await
+}
+
+/// The API over `state` running on 127.0.0.1 until dropped.
+pub async fn serve(state: ApiState) -> Server {
     let listener = api::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(api::serve_on(
-        listener,
-        ApiState::new(publisher, counters),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(api::serve_on(listener, state, async move {
+        let _ = stopped.await;
+    }));
     Server {
         addr,
         stop: Some(stop),
@@ -179,4 +180,10 @@ pub async fn get(addr: SocketAddr, path: &str) -> Answer {
 
 pub async fn json(addr: SocketAddr, method: &str, path: &str, body: &str) -> Answer {
     send(addr, method, path, Some(body), "application/json").await
+}
+
+/// `PATCH /backends/{ip}` with `{"drain": drain}`.
+pub async fn set_drain(addr: SocketAddr, ip: &str, drain: bool) -> Answer {
+    let body = format!(r#"{{"drain": {drain}}}"#);
+    json(addr, "PATCH", &format!("/backends/{ip}"), &body).await
 }
