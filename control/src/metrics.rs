@@ -210,6 +210,13 @@ pub fn render(
         counter(
             &mut r,
             prefix,
+            "icmp_too_big",
+            "VIP packets too big to wrap, answered with ICMP fragmentation needed or packet too big",
+            conntrack(|s| s.icmp_too_big),
+        );
+        counter(
+            &mut r,
+            prefix,
             "batches",
             "Batches the workers ran",
             conntrack(|s| s.batches),

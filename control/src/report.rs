@@ -60,5 +60,13 @@ pub fn render(counters: &WorkerCounters, table: &ForwardingTable) -> String {
         counters.conntrack_evictions.get(),
         counters.conntrack_rate_limited.get(),
     );
+    let too_big = counters.icmp_too_big.get();
+    if too_big > 0 {
+        let _ = writeln!(
+            out,
+            "\nICMP errors sent for VIP packets too big to wrap:\n  {:<28} {too_big:>10}",
+            "icmp_too_big"
+        );
+    }
     out
 }

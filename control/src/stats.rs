@@ -75,6 +75,8 @@ pub struct CounterSnapshot {
     pub verdicts: VerdictCounts,
     /// Host frames passed to the wire.
     pub host_to_wire: u64,
+    /// ICMP "too big" errors sent for VIP packets.
+    pub icmp_too_big: u64,
     /// Indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
     pub conntrack: ConntrackCounts,
@@ -91,6 +93,7 @@ impl CounterSnapshot {
         Self {
             verdicts: VerdictCounts::default(),
             host_to_wire: 0,
+            icmp_too_big: 0,
             drops: [0; DropReason::COUNT],
             conntrack: ConntrackCounts::default(),
             backend_packets: vec![0; slots],
@@ -109,6 +112,7 @@ impl CounterSnapshot {
                 held: TrafficCount::read(&c.held),
             },
             host_to_wire: c.host_to_wire.get(),
+            icmp_too_big: c.icmp_too_big.get(),
             drops: core::array::from_fn(|i| c.drops[i].get()),
             conntrack: ConntrackCounts {
                 hits: c.conntrack_hits.get(),
@@ -135,6 +139,7 @@ impl CounterSnapshot {
         self.verdicts.dropped.add(o.verdicts.dropped);
         self.verdicts.held.add(o.verdicts.held);
         self.host_to_wire = self.host_to_wire.wrapping_add(o.host_to_wire);
+        self.icmp_too_big = self.icmp_too_big.wrapping_add(o.icmp_too_big);
         for (sum, n) in self.drops.iter_mut().zip(o.drops) {
             *sum = sum.wrapping_add(n);
         }
@@ -218,6 +223,7 @@ pub struct CountersReport {
     #[serde(flatten)]
     pub verdicts: VerdictCounts,
     pub host_to_wire: u64,
+    pub icmp_too_big: u64,
     /// Nonzero drop counts by reason name.
     pub drops: std::collections::BTreeMap<&'static str, u64>,
     pub conntrack: ConntrackCounts,
@@ -233,6 +239,7 @@ impl CountersReport {
             worker,
             verdicts: s.verdicts,
             host_to_wire: s.host_to_wire,
+            icmp_too_big: s.icmp_too_big,
             drops: s.nonzero_drops().map(|(r, n)| (r.name(), n)).collect(),
             conntrack: s.conntrack,
             backend_packets: backends.iter().map(|b| (b.addr, s.packets_to(b))).collect(),

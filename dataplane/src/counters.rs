@@ -64,6 +64,9 @@ pub struct WorkerCounters {
     pub held: Traffic,
     /// Frames the host sent, passed to the wire.
     pub host_to_wire: Counter,
+    /// VIP packets too big to wrap, answered with ICMP "fragmentation
+    /// needed" or "packet too big" (those are counted `to_wire` too).
+    pub icmp_too_big: Counter,
     /// Drops by reason, indexed by `DropReason as usize`.
     pub drops: [Counter; DropReason::COUNT],
     /// Connection-table hits, misses and what inserts did.
@@ -91,6 +94,7 @@ impl Default for WorkerCounters {
             dropped: Traffic::default(),
             held: Traffic::default(),
             host_to_wire: Counter::default(),
+            icmp_too_big: Counter::default(),
             drops: core::array::from_fn(|_| Counter::default()),
             conntrack_hits: Counter::default(),
             conntrack_misses: Counter::default(),

@@ -264,13 +264,43 @@ fn cases() -> Vec<Case> {
     let big = tcp4([198, 51, 100, 14], 40007).packet(&[0u8; 1460]);
     out.push(Case {
         name: "vip_exceeds_mtu",
-        about: "VIP mode: 1500-byte packet + 24 bytes of encapsulation > MTU 1500",
+        about: "VIP mode: 1500-byte packet (DF) + 24 bytes of encapsulation > MTU 1500: \
+                answered with ICMP fragmentation needed, MTU 1476, from the VIP",
         frame: ethernet_frame(
             [0x02, 0, 0, 0, 0, 0xaa],
             LB_MAC,
             None,
             ethertype::IPV4,
             &big,
+        ),
+    });
+    let mut may_fragment = big.clone();
+    // DF clear (offset 6 holds the flags): no ICMP, and the checksum follows.
+    may_fragment[6] &= !0x40;
+    may_fragment[10..12].copy_from_slice(&[0, 0]);
+    let sum = dataplane::wire::checksum::checksum(&may_fragment[..20]);
+    may_fragment[10..12].copy_from_slice(&sum.to_be_bytes());
+    out.push(Case {
+        name: "vip_exceeds_mtu_df_clear",
+        about: "VIP mode: the same packet with DF clear is dropped (we do not fragment)",
+        frame: ethernet_frame(
+            [0x02, 0, 0, 0, 0, 0xaa],
+            LB_MAC,
+            None,
+            ethertype::IPV4,
+            &may_fragment,
+        ),
+    });
+    out.push(Case {
+        name: "vip_v6_exceeds_mtu",
+        about: "VIP mode: 1500-byte IPv6 packet: answered with ICMPv6 packet too big, \
+                MTU 1476, quoting the first 1232 bytes",
+        frame: ethernet_frame(
+            [0x02, 0, 0, 0, 0, 0xaa],
+            LB_MAC,
+            None,
+            ethertype::IPV6,
+            &udp6(5355).packet(&[7u8; 1452]),
         ),
     });
     out
@@ -390,10 +420,12 @@ fn golden_verdicts_are_the_specified_ones() {
         ("lb_non_gre_passthrough", Verdict::ToHost),
         ("vip_v4_encapsulated", Verdict::ToWire),
         ("vip_v6_encapsulated", Verdict::ToWire),
+        ("vip_exceeds_mtu", Verdict::ToWire),
         (
-            "vip_exceeds_mtu",
+            "vip_exceeds_mtu_df_clear",
             Verdict::Drop(DropReason::EncapExceedsMtu),
         ),
+        ("vip_v6_exceeds_mtu", Verdict::ToWire),
     ];
     let cases = cases();
     assert_eq!(

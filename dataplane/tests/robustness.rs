@@ -48,6 +48,21 @@ fn seeds() -> Vec<Vec<u8>> {
         transport: Transport::Udp,
         ..tcp4([198, 51, 100, 4], 6)
     };
+    // Too big to wrap within the MTU: answered with ICMP, not encapsulated.
+    out.push(ethernet_frame(
+        ROUTER_MAC,
+        LB_MAC,
+        None,
+        ethertype::IPV4,
+        &tcp4([198, 51, 100, 5], 7).packet(&[6u8; 1460]),
+    ));
+    out.push(ethernet_frame(
+        ROUTER_MAC,
+        LB_MAC,
+        None,
+        ethertype::IPV6,
+        &udp6(8).packet(&[7u8; 1452]),
+    ));
     let mut big = flow.packet(&[5u8; 300]);
     big[6] &= !0x40;
     for f in fragment_ipv4(&big, 128) {
@@ -111,6 +126,13 @@ fn ones_complement_sum(bytes: &[u8]) -> u16 {
 
 /// What a forwarded frame must be, checked with etherparse.
 fn assert_well_formed(input: &[u8], out: &[u8]) {
+    if let Ok(reply) = etherparse::SlicedPacket::from_ethernet(out) {
+        if let Some(etherparse::TransportSlice::Icmpv4(_) | etherparse::TransportSlice::Icmpv6(_)) =
+            reply.transport
+        {
+            return assert_too_big_reply(input, &reply);
+        }
+    }
     let eth = etherparse::LaxSlicedPacket::from_ethernet(out)
         .unwrap_or_else(|e| panic!("unparseable output {e:?}\n in: {input:02x?}\nout: {out:02x?}"));
     let Some(etherparse::LaxNetSlice::Ipv4(outer)) = eth.net else {
@@ -145,6 +167,44 @@ fn assert_well_formed(input: &[u8], out: &[u8]) {
     };
     assert_eq!(inner[0] >> 4, version);
     assert_inner_well_formed(input, inner);
+}
+
+/// An ICMP error the balancer sent for a VIP packet too big to wrap: from
+/// the VIP, "fragmentation needed" or "packet too big" with the MTU left
+/// after 24 bytes of encapsulation, a correct checksum, quoting the start
+/// of the packet it answers.
+fn assert_too_big_reply(input: &[u8], reply: &etherparse::SlicedPacket<'_>) {
+    use etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded;
+    use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, TransportSlice};
+    let quoted = match (&reply.net, &reply.transport) {
+        (Some(NetSlice::Ipv4(ip)), Some(TransportSlice::Icmpv4(icmp))) => {
+            assert_eq!(ip.header().source(), VIP.octets(), "\n in: {input:02x?}");
+            let kind = icmp.icmp_type();
+            assert_eq!(
+                kind,
+                Icmpv4Type::DestinationUnreachable(FragmentationNeeded { next_hop_mtu: 1476 }),
+                "\n in: {input:02x?}"
+            );
+            assert_eq!(icmp.checksum(), kind.calc_checksum(icmp.payload()));
+            icmp.payload()
+        }
+        (Some(NetSlice::Ipv6(ip)), Some(TransportSlice::Icmpv6(icmp))) => {
+            let header = ip.header();
+            let vip6: std::net::Ipv6Addr = VIP6.parse().unwrap();
+            assert_eq!(header.source(), vip6.octets(), "\n in: {input:02x?}");
+            let kind = icmp.icmp_type();
+            assert_eq!(
+                kind,
+                Icmpv6Type::PacketTooBig { mtu: 1476 },
+                "\n in: {input:02x?}"
+            );
+            let sum = kind.calc_checksum(header.source(), header.destination(), icmp.payload());
+            assert_eq!(Ok(icmp.checksum()), sum.map_err(|e| e.to_string()));
+            icmp.payload()
+        }
+        other => panic!("an ICMP reply that is not too-big: {other:?}\n in: {input:02x?}"),
+    };
+    assert!(input.len() >= 14 + quoted.len() && input[14..14 + quoted.len()] == *quoted);
 }
 
 fn fail(input: &[u8], what: &dyn core::fmt::Debug) -> ! {
@@ -214,6 +274,11 @@ fn a_million_hostile_frames_never_panic_and_never_forward_malformed_packets() {
     // The mix must exercise both sides, or the test proves nothing.
     assert!(forwarded > FRAMES / 20, "only {forwarded} forwarded");
     assert!(dropped > FRAMES as u64 / 20, "only {dropped} dropped");
+    let too_big = state.counters.icmp_too_big.get();
+    assert!(
+        too_big > FRAMES as u64 / 100,
+        "only {too_big} ICMP too-big replies"
+    );
 }
 
 /// Frames decided together, each with headroom, as a backend hands a batch

@@ -541,9 +541,14 @@ impl Lab {
 
     /// Sets offloads of `eth0` in `host`, for good.
     pub fn set_offloads(&self, host: &str, wanted: &[(Offload, bool)]) {
+        self.set_offloads_on(host, "eth0", wanted);
+    }
+
+    /// Sets offloads of `device` in `host`, for good.
+    pub fn set_offloads_on(&self, host: &str, device: &'static str, wanted: &[(Offload, bool)]) {
         let wanted = wanted.to_vec();
         in_namespace(&self.ns(host), move || {
-            offloads::set("eth0", &wanted)
+            offloads::set(device, &wanted)
                 .expect("setting offloads")
                 .keep();
         });

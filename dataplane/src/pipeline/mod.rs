@@ -20,6 +20,7 @@ mod fast_path;
 mod flow_of;
 mod gre_mode;
 mod state;
+mod too_big;
 mod vip_mode;
 
 pub use flow_of::{of_ipv4, of_ipv6, FlowOf};

@@ -11,6 +11,7 @@ use crate::wire::{ethertype, ip_proto, EthernetFrame, GreRepr, Ipv4Repr};
 use super::balance::{choose, Choice};
 use super::flow_of::{of_ipv4, of_ipv6, FlowOf};
 use super::state::WorkerState;
+use super::too_big;
 
 /// Bytes added in front of the packet: outer IPv4 and a basic GRE header.
 pub const ENCAP_LEN: usize = 20 + 4;
@@ -29,12 +30,18 @@ pub fn encapsulate(
 ) -> Result<Verdict, DropReason> {
     let data = frame.data();
     let (flow, ip_len) = flow_of(&data[l2..], is_ipv6)?;
-    // The outer packet must fit the MTU. We drop and count rather than send
-    // ICMP "fragmentation needed": the client's path MTU discovery then sees
-    // a black hole, so the VIP's MTU must leave room for ENCAP_LEN (document
-    // it where VIPs are configured), as with Maglev and Katran.
+    // The outer packet must fit the MTU: a packet that would not is
+    // answered with ICMP "too big" where the RFCs allow (see `too_big`),
+    // else dropped and counted.
     if ip_len + ENCAP_LEN > usize::from(table.mtu) {
-        return Err(DropReason::EncapExceedsMtu);
+        let reply = too_big::reply(frame.data_mut(), l2, ip_len, is_ipv6, table.mtu);
+        return match reply {
+            Some(len) if frame.set_len(len) => {
+                state.counters.icmp_too_big.add(1);
+                Ok(Verdict::ToWire)
+            }
+            _ => Err(DropReason::EncapExceedsMtu),
+        };
     }
     match choose(flow, data, table, state)? {
         Choice::Held => Ok(Verdict::Held),

@@ -39,8 +39,8 @@ fn complete_ip(packet: &mut [u8], kind: u16, tunnels_left: usize) -> bool {
         return false;
     };
     match protocol {
-        ip_proto::TCP => fill(segment, 16),
-        ip_proto::UDP => fill(segment, 6),
+        ip_proto::TCP => fill(segment, 16, false),
+        ip_proto::UDP => fill(segment, 6, true),
         ip_proto::GRE if tunnels_left > 0 => {
             let Ok(gre) = GrePacket::new_checked(&*segment) else {
                 return false;
@@ -77,14 +77,19 @@ fn transport_of(packet: &[u8], kind: u16) -> Option<(u8, usize, usize)> {
 }
 
 /// Sums `segment`, its checksum field at `at` holding the pseudo-header
-/// sum, and stores the complement there. A result of 0 is sent as 0xFFFF,
-/// as the kernel does: for UDP, 0 would mean "no checksum".
-fn fill(segment: &mut [u8], at: usize) -> bool {
+/// sum, and stores the complement there. With `zero_as_ones` (UDP, where 0
+/// means "no checksum", RFC 768) a result of 0 is sent as 0xFFFF, the same
+/// value in one's complement.
+fn fill(segment: &mut [u8], at: usize, zero_as_ones: bool) -> bool {
     if segment.len() < at + 2 {
         return false;
     }
     let folded = !checksum::fold(checksum::sum(segment, 0));
-    let value = if folded == 0 { 0xFFFF } else { folded };
+    let value = if folded == 0 && zero_as_ones {
+        0xFFFF
+    } else {
+        folded
+    };
     segment[at..at + 2].copy_from_slice(&value.to_be_bytes());
     true
 }
