@@ -3,6 +3,10 @@
 //! wakes from its wait to look again), so a count that has not moved for
 //! seconds means the worker is stuck: the process answers HTTP, but its
 //! packets go nowhere.
+//!
+//! The count is read when `/healthz` is asked, so "has not moved for 2 s"
+//! means: not since a probe at least 2 s ago. A checker polling every few
+//! seconds sees a stuck worker from its second probe on.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@ use crate::fragments::{FragmentConfig, FragmentTable};
 
 #[cfg(target_arch = "x86_64")]
 use super::fast_path::Avx512Fast;
+use super::too_big::ReplyBudget;
 
 /// Sizes and timeouts of a worker's tables.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,6 +29,8 @@ pub struct WorkerState {
     /// The fast path eight frames at a time, where the CPU can.
     #[cfg(target_arch = "x86_64")]
     pub(super) avx512: Option<Avx512Fast>,
+    /// How many ICMP "too big" errors the worker may still send.
+    pub(super) too_big_budget: ReplyBudget,
     now_ms: u64,
     /// `now_ms` in whole seconds, worked out once per batch, not per packet.
     now_secs: u32,
@@ -42,6 +45,7 @@ impl WorkerState {
             counters: WorkerCounters::new_shared(),
             #[cfg(target_arch = "x86_64")]
             avx512: Avx512Fast::detect(),
+            too_big_budget: ReplyBudget::default(),
             now_ms: 0,
             now_secs: 0,
         }

@@ -34,7 +34,14 @@ pub fn encapsulate(
     // answered with ICMP "too big" where the RFCs allow (see `too_big`),
     // else dropped and counted.
     if ip_len + ENCAP_LEN > usize::from(table.mtu) {
-        let reply = too_big::reply(frame.data_mut(), l2, ip_len, is_ipv6, table.mtu);
+        let now_ms = state.now_ms();
+        let sender = too_big::Sender {
+            mtu: table.mtu,
+            lb_mac: table.lb_mac,
+            budget: &mut state.too_big_budget,
+            now_ms,
+        };
+        let reply = too_big::reply(frame.data_mut(), l2, ip_len, is_ipv6, sender);
         return match reply {
             Some(len) if frame.set_len(len) => {
                 state.counters.icmp_too_big.add(1);

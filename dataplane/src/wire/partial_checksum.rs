@@ -16,11 +16,17 @@ use super::{checksum, ethertype, ip_proto, EthernetFrame, GrePacket, Ipv4Packet,
 /// tunnel endpoint with offload adds.
 const MAX_TUNNELS: usize = 1;
 
-/// Fills in the TCP or UDP checksum of `frame` (Ethernet, one 802.1Q tag at
-/// most; IPv4 or IPv6, possibly inside GRE) whose checksum field holds the
-/// pseudo-header sum. Returns whether it did: a frame it cannot parse, or
-/// whose innermost packet is not a whole TCP or UDP segment, is left as it
-/// is for the pipeline to judge.
+/// Fills in the checksum the sender left unfinished in `frame` (Ethernet,
+/// one 802.1Q tag at most; IPv4 or IPv6, possibly inside GRE): the TCP or
+/// UDP checksum, whose field holds the pseudo-header sum, or, when that one
+/// is whole and the GRE header carries a checksum, the GRE checksum (a
+/// kernel tunnel with checksums leaves that one to offload instead).
+///
+/// A checksum that already verifies is left alone: the receiver checks
+/// nothing else. So a whole frame passes through unchanged, and so does an
+/// unfinished one that verifies by chance. Returns whether a checksum was
+/// written; a frame it cannot parse is left as it is for the pipeline to
+/// judge.
 pub fn complete(frame: &mut [u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(&*frame) else {
         return false;
@@ -31,57 +37,92 @@ pub fn complete(frame: &mut [u8]) -> bool {
 
 /// [`complete`] from the IP header of a packet of `kind` (an ethertype).
 fn complete_ip(packet: &mut [u8], kind: u16, tunnels_left: usize) -> bool {
-    let Some((protocol, l4, end)) = transport_of(packet, kind) else {
+    let Some(Transport {
+        protocol,
+        start,
+        end,
+        pseudo,
+    }) = transport_of(packet, kind)
+    else {
         return false;
     };
     // Both parsers checked the lengths; `get_mut` keeps a slip from panicking.
-    let Some(segment) = packet.get_mut(l4..end) else {
+    let Some(segment) = packet.get_mut(start..end) else {
         return false;
     };
     match protocol {
-        ip_proto::TCP => fill(segment, 16, false),
-        ip_proto::UDP => fill(segment, 6, true),
+        ip_proto::TCP => fill_unless_whole(segment, 16, pseudo, false),
+        ip_proto::UDP => fill_unless_whole(segment, 6, pseudo, true),
         ip_proto::GRE if tunnels_left > 0 => {
             let Ok(gre) = GrePacket::new_checked(&*segment) else {
                 return false;
             };
             let (inner, kind) = (gre.header_len(), gre.protocol_type());
+            let checksummed = gre.checksum_present();
             complete_ip(&mut segment[inner..], kind, tunnels_left - 1)
+                // GRE's checksum covers its header and payload, no pseudo-header.
+                || checksummed && fill_unless_whole(segment, 4, 0, false)
         }
         _ => false,
     }
 }
 
-/// The transport protocol, and where its header starts and the packet ends,
-/// for an unfragmented IPv4 or IPv6 packet.
-fn transport_of(packet: &[u8], kind: u16) -> Option<(u8, usize, usize)> {
+/// Where a packet's transport header starts and the packet ends, and the
+/// sum of its pseudo-header.
+struct Transport {
+    protocol: u8,
+    start: usize,
+    end: usize,
+    pseudo: u32,
+}
+
+/// The transport of an unfragmented IPv4 or IPv6 packet.
+fn transport_of(packet: &[u8], kind: u16) -> Option<Transport> {
     match kind {
         ethertype::IPV4 => {
             let ip = Ipv4Packet::new_checked(packet).ok()?;
-            (!ip.is_fragment())
-                .then(|| (ip.protocol(), ip.header_len(), usize::from(ip.total_len())))
+            let (start, end) = (ip.header_len(), usize::from(ip.total_len()));
+            let len = u16::try_from(end.checked_sub(start)?).ok()?;
+            (!ip.is_fragment()).then(|| Transport {
+                protocol: ip.protocol(),
+                start,
+                end,
+                pseudo: checksum::pseudo_header_v4(
+                    ip.src_addr(),
+                    ip.dst_addr(),
+                    ip.protocol(),
+                    len,
+                ),
+            })
         }
         ethertype::IPV6 => {
             let ip = Ipv6Packet::new_checked(packet).ok()?;
             let upper = ip.upper_layer().ok()?;
-            upper.fragment.is_none().then(|| {
-                (
+            let end = 40 + usize::from(ip.payload_len());
+            let len = u32::try_from(end.checked_sub(upper.offset)?).ok()?;
+            upper.fragment.is_none().then(|| Transport {
+                protocol: upper.protocol,
+                start: upper.offset,
+                end,
+                pseudo: checksum::pseudo_header_v6(
+                    &ip.src_addr(),
+                    &ip.dst_addr(),
                     upper.protocol,
-                    upper.offset,
-                    40 + usize::from(ip.payload_len()),
-                )
+                    len,
+                ),
             })
         }
         _ => None,
     }
 }
 
-/// Sums `segment`, its checksum field at `at` holding the pseudo-header
-/// sum, and stores the complement there. With `zero_as_ones` (UDP, where 0
-/// means "no checksum", RFC 768) a result of 0 is sent as 0xFFFF, the same
-/// value in one's complement.
-fn fill(segment: &mut [u8], at: usize, zero_as_ones: bool) -> bool {
-    if segment.len() < at + 2 {
+/// Unless `segment` already verifies (with `pseudo`, its pseudo-header's
+/// sum), sums it, its checksum field at `at` holding what the sender left
+/// there, and stores the complement in that field. With `zero_as_ones`
+/// (UDP, where 0 means "no checksum", RFC 768) a result of 0 is sent as
+/// 0xFFFF, the same value in one's complement.
+fn fill_unless_whole(segment: &mut [u8], at: usize, pseudo: u32, zero_as_ones: bool) -> bool {
+    if segment.len() < at + 2 || checksum::fold(checksum::sum(segment, pseudo)) == 0xFFFF {
         return false;
     }
     let folded = !checksum::fold(checksum::sum(segment, 0));

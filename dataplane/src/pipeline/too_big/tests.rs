@@ -7,7 +7,7 @@ use etherparse::{
     icmpv4::DestUnreachableHeader, Icmpv4Type, Icmpv6Type, NetSlice, SlicedPacket, TransportSlice,
 };
 
-use super::reply;
+use super::{reply, ReplyBudget, Sender, BURST};
 use crate::synth::{ethernet_frame, ClientFlow, Transport, BALANCER_MAC, ROUTER_MAC};
 use crate::wire::{checksum, ethertype};
 
@@ -26,6 +26,17 @@ fn packet(src: IpAddr, dst: IpAddr, payload_len: usize) -> Vec<u8> {
         dst_port: 80,
     }
     .packet(&vec![0x5a; payload_len])
+}
+
+/// `reply` from a balancer with MTU 1500 and a full error budget.
+fn answer(frame: &mut [u8], l2: usize, ip_len: usize, is_ipv6: bool) -> Option<usize> {
+    let sender = Sender {
+        mtu: MTU,
+        lb_mac: BALANCER_MAC,
+        budget: &mut ReplyBudget::default(),
+        now_ms: 0,
+    };
+    reply(frame, l2, ip_len, is_ipv6, sender)
 }
 
 fn frame(packet: &[u8]) -> Vec<u8> {
@@ -48,7 +59,7 @@ fn refix(packet: &mut [u8]) {
 fn an_ipv4_packet_with_df_gets_fragmentation_needed_from_the_vip() {
     let original = packet(CLIENT4.into(), VIP4.into(), 1460);
     let mut bytes = frame(&original);
-    let len = reply(&mut bytes, 14, original.len(), false, MTU).expect("an error is sent");
+    let len = answer(&mut bytes, 14, original.len(), false).expect("an error is sent");
     let bytes = &bytes[..len];
     assert_eq!(len, 14 + 576, "the error fills RFC 1812's 576 bytes");
     assert_eq!(
@@ -87,7 +98,7 @@ fn an_ipv4_packet_with_df_gets_fragmentation_needed_from_the_vip() {
 fn an_ipv6_packet_gets_packet_too_big_from_the_vip() {
     let original = packet(CLIENT6.into(), VIP6.into(), 1440);
     let mut bytes = frame(&original);
-    let len = reply(&mut bytes, 14, original.len(), true, MTU).expect("an error is sent");
+    let len = answer(&mut bytes, 14, original.len(), true).expect("an error is sent");
     let bytes = &bytes[..len];
     assert_eq!(len, 14 + 1280, "the error fills the minimum IPv6 MTU");
     assert_eq!(
@@ -137,6 +148,11 @@ fn packets_that_must_not_be_answered_are_left_untouched() {
     let mut v6_icmp_error = packet(CLIENT6.into(), VIP6.into(), 1440);
     v6_icmp_error[6] = 58;
     v6_icmp_error[40] = 1;
+    // The same behind an 8-byte destination options header.
+    let mut behind_options = v6_icmp_error.clone();
+    behind_options[6] = 60;
+    behind_options[40..48].copy_from_slice(&[58, 0, 1, 4, 0, 0, 0, 0]);
+    behind_options[48] = 1;
     for (name, original) in [
         ("DF clear", may_fragment),
         ("non-first fragment", later_fragment),
@@ -145,12 +161,13 @@ fn packets_that_must_not_be_answered_are_left_untouched() {
         ("loopback source", loopback_source),
         ("IPv6 multicast source", v6_multicast_source),
         ("ICMPv6 error", v6_icmp_error),
+        ("ICMPv6 error behind extension headers", behind_options),
     ] {
         let mut bytes = frame(&original);
         let before = bytes.clone();
         let is_ipv6 = original[0] >> 4 == 6;
         assert_eq!(
-            reply(&mut bytes, 14, original.len(), is_ipv6, MTU),
+            answer(&mut bytes, 14, original.len(), is_ipv6),
             None,
             "{name}"
         );
@@ -162,7 +179,81 @@ fn packets_that_must_not_be_answered_are_left_untouched() {
 fn lengths_beyond_the_frame_are_refused_not_read() {
     let original = packet(CLIENT4.into(), VIP4.into(), 1460);
     let mut bytes = frame(&original);
-    assert_eq!(reply(&mut bytes, 14, original.len() + 1, false, MTU), None);
-    assert_eq!(reply(&mut bytes, usize::MAX, 10, false, MTU), None);
-    assert_eq!(reply(&mut bytes[..30], 14, 16, false, MTU), None);
+    assert_eq!(answer(&mut bytes, 14, original.len() + 1, false), None);
+    assert_eq!(answer(&mut bytes, usize::MAX, 10, false), None);
+    assert_eq!(answer(&mut bytes[..30], 14, 16, false), None);
+}
+
+#[test]
+fn broadcast_and_multicast_frames_are_not_answered() {
+    let original = packet(CLIENT4.into(), VIP4.into(), 1460);
+    for dst in [
+        [0xff; 6],
+        [0x01, 0x00, 0x5e, 0, 0, 1],
+        [0x33, 0x33, 0, 0, 0, 1],
+    ] {
+        let mut bytes = ethernet_frame(ROUTER_MAC, dst, None, ethertype::IPV4, &original);
+        assert_eq!(
+            answer(&mut bytes, 14, original.len(), false),
+            None,
+            "{dst:02x?}"
+        );
+    }
+}
+
+#[test]
+fn a_tagged_frame_is_answered_on_its_vlan_from_the_balancer_mac() {
+    let original = packet(CLIENT4.into(), VIP4.into(), 1460);
+    let stranger = [0x02, 0, 0, 0, 0, 0x77];
+    let mut bytes = ethernet_frame(ROUTER_MAC, stranger, Some(7), ethertype::IPV4, &original);
+    let tag = bytes[12..18].to_vec();
+    let len = answer(&mut bytes, 18, original.len(), false).expect("an error is sent");
+    assert_eq!(len, 18 + 576);
+    assert_eq!(
+        (&bytes[..6], &bytes[6..12]),
+        (&ROUTER_MAC[..], &BALANCER_MAC[..])
+    );
+    assert_eq!(bytes[12..18], tag[..], "the 802.1Q tag and EtherType stay");
+    assert_eq!(
+        bytes[18 + 12..18 + 20],
+        [VIP4.octets(), CLIENT4.octets()].concat()
+    );
+}
+
+#[test]
+fn an_mtu_the_sender_must_ignore_is_not_sent() {
+    // 1300 less 24 is below IPv6's 1280: hosts would ignore the error.
+    let original = packet(CLIENT6.into(), VIP6.into(), 1440);
+    let mut bytes = frame(&original);
+    let sender = Sender {
+        mtu: 1300,
+        lb_mac: BALANCER_MAC,
+        budget: &mut ReplyBudget::default(),
+        now_ms: 0,
+    };
+    assert_eq!(reply(&mut bytes, 14, original.len(), true, sender), None);
+}
+
+#[test]
+fn errors_are_limited_to_a_burst_then_a_thousand_a_second() {
+    let original = packet(CLIENT4.into(), VIP4.into(), 1460);
+    let mut budget = ReplyBudget::default();
+    let sent_at = |now_ms: u64, budget: &mut ReplyBudget| {
+        let mut bytes = frame(&original);
+        let sender = Sender {
+            mtu: MTU,
+            lb_mac: BALANCER_MAC,
+            budget,
+            now_ms,
+        };
+        reply(&mut bytes, 14, original.len(), false, sender).is_some()
+    };
+    let burst = (0..200).filter(|_| sent_at(0, &mut budget)).count();
+    assert_eq!(burst as u64, BURST);
+    // 10 ms later, 10 more.
+    let later = (0..200).filter(|_| sent_at(10, &mut budget)).count();
+    assert_eq!(later, 10);
+    // A long quiet spell refills only up to the burst.
+    let after_quiet = (0..200).filter(|_| sent_at(60_000, &mut budget)).count();
+    assert_eq!(after_quiet as u64, BURST);
 }
