@@ -16,7 +16,10 @@
 //! errors at line rate; nor an MTU the sender must ignore (below 68 for
 //! IPv4, 1280 for IPv6). Those packets are dropped as before.
 
-use crate::wire::{checksum, ip_proto, Ipv4Repr, Ipv6Packet, Ipv6Repr};
+use crate::wire::{
+    icmpv4, icmpv6, ip_proto, Icmpv4Packet, Icmpv6Packet, Ipv4Packet, Ipv4Repr, Ipv6Packet,
+    Ipv6Repr,
+};
 
 use super::vip_mode::ENCAP_LEN;
 
@@ -27,9 +30,9 @@ const ICMPV4_MAX: usize = 576;
 /// IPv6 MTU).
 const ICMPV6_MAX: usize = 1280;
 /// IPv4 and ICMP headers of the error.
-const V4_HEADERS: usize = 20 + 8;
+const V4_HEADERS: usize = 20 + icmpv4::HEADER_LEN;
 /// IPv6 and ICMP headers of the error.
-const V6_HEADERS: usize = 40 + 8;
+const V6_HEADERS: usize = 40 + icmpv6::HEADER_LEN;
 /// TTL or hop limit of the error.
 const HOP_LIMIT: u8 = 64;
 /// Errors a worker sends per second, at most (Linux's default ICMP rate).
@@ -131,18 +134,14 @@ pub fn reply(
 /// packet): DF set, not a later fragment, from a unicast host, not itself
 /// an ICMP error.
 fn answerable_v4(ip: &[u8]) -> bool {
-    let (Some(&first), Some(flags), Some(src)) = (ip.first(), ip.get(6..8), ip.get(12..16)) else {
+    let Ok(packet) = Ipv4Packet::new_checked(ip) else {
         return false;
     };
-    let ihl = usize::from(first & 0x0f) * 4;
-    let dont_fragment = flags[0] & 0x40 != 0;
-    let offset = u16::from_be_bytes([flags[0], flags[1]]) & 0x1fff;
+    let src = packet.src_addr();
     let unicast_source = !(src[0] == 0 || src[0] == 127 || src[0] >= 224);
-    let is_icmp_error = ip.get(9) == Some(&ip_proto::ICMP)
-        && ip
-            .get(ihl)
-            .is_some_and(|&kind| matches!(kind, 3 | 4 | 5 | 11 | 12));
-    dont_fragment && offset == 0 && unicast_source && !is_icmp_error
+    let is_icmp_error = packet.protocol() == ip_proto::ICMP
+        && Icmpv4Packet::new_checked(packet.payload()).is_ok_and(|icmp| icmp.is_error());
+    packet.dont_frag() && packet.frag_offset() == 0 && unicast_source && !is_icmp_error
 }
 
 /// Whether RFC 4443 section 2.4(e) lets an error answer `ip` (an IPv6
@@ -157,18 +156,17 @@ fn answerable_v6(ip: &[u8]) -> bool {
     let is_icmp_error = packet.upper_layer().map_or(true, |upper| {
         upper.protocol == ip_proto::ICMPV6
             && upper.fragment.is_none_or(|f| f.offset == 0)
-            && ip.get(upper.offset).is_some_and(|&kind| kind < 128)
+            && ip.get(upper.offset..).is_some_and(|rest| {
+                Icmpv6Packet::new_checked(rest).is_ok_and(|icmp| icmp.is_error())
+            })
     });
     unicast_source && !is_icmp_error
 }
 
 /// The IPv4 error in place of `ip` (the whole IPv4 packet); its length.
 fn reply_v4(ip: &mut [u8], fits: u16) -> Option<usize> {
-    let ihl = usize::from(ip.first()? & 0x0f) * 4;
-    let (src, dst): ([u8; 4], [u8; 4]) = (
-        ip.get(12..16)?.try_into().ok()?,
-        ip.get(16..20)?.try_into().ok()?,
-    );
+    let packet = Ipv4Packet::new_checked(&*ip).ok()?;
+    let (ihl, src, dst) = (packet.header_len(), packet.src_addr(), packet.dst_addr());
     // The quote: as much of the packet as the 576-byte limit leaves room for.
     let quoted = (ICMPV4_MAX - V4_HEADERS).min(ip.len().checked_sub(V4_HEADERS)?);
     if quoted < ihl + 8 {
@@ -176,11 +174,12 @@ fn reply_v4(ip: &mut [u8], fits: u16) -> Option<usize> {
     }
     ip.copy_within(..quoted, V4_HEADERS);
     let total = V4_HEADERS + quoted;
-    let icmp = &mut ip[20..total];
-    icmp[..8].copy_from_slice(&[3, 4, 0, 0, 0, 0, 0, 0]);
-    icmp[6..8].copy_from_slice(&fits.to_be_bytes());
-    let sum = checksum::checksum(icmp);
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut ip[20..total]);
+    icmp.set_msg_type(icmpv4::DEST_UNREACHABLE);
+    icmp.set_msg_code(icmpv4::FRAG_NEEDED);
+    // Unused (16 bits), then the next-hop MTU (RFC 1191).
+    icmp.set_rest_of_header(u32::from(fits));
+    icmp.fill_checksum();
     Ipv4Repr {
         src: dst,
         dst: src,
@@ -196,28 +195,24 @@ fn reply_v4(ip: &mut [u8], fits: u16) -> Option<usize> {
 
 /// The IPv6 error in place of `ip` (the whole IPv6 packet); its length.
 fn reply_v6(ip: &mut [u8], fits: u16) -> Option<usize> {
-    let (src, dst): ([u8; 16], [u8; 16]) = (
-        ip.get(8..24)?.try_into().ok()?,
-        ip.get(24..40)?.try_into().ok()?,
-    );
+    let packet = Ipv6Packet::new_checked(&*ip).ok()?;
+    let (src, dst) = (packet.src_addr(), packet.dst_addr());
     let quoted = (ICMPV6_MAX - V6_HEADERS).min(ip.len().checked_sub(V6_HEADERS)?);
     ip.copy_within(..quoted, V6_HEADERS);
     let total = V6_HEADERS + quoted;
-    let icmp_len = total - 40;
     Ipv6Repr {
         src: dst,
         dst: src,
         next_header: ip_proto::ICMPV6,
-        payload_len: icmp_len as u16,
+        payload_len: (total - 40) as u16,
         hop_limit: HOP_LIMIT,
     }
     .emit(&mut ip[..40]);
-    let icmp = &mut ip[40..total];
-    icmp[..8].copy_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
-    icmp[4..8].copy_from_slice(&u32::from(fits).to_be_bytes());
-    let pseudo = checksum::pseudo_header_v6(&dst, &src, ip_proto::ICMPV6, icmp_len as u32);
-    let sum = !checksum::fold(checksum::sum(icmp, pseudo));
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut icmp = Icmpv6Packet::new_unchecked(&mut ip[40..total]);
+    icmp.set_msg_type(icmpv6::PACKET_TOO_BIG);
+    icmp.set_msg_code(0);
+    icmp.set_rest_of_header(u32::from(fits));
+    icmp.fill_checksum(&dst, &src);
     Some(total)
 }
 
