@@ -7,10 +7,13 @@
 //! `TP_STATUS_CSUMNOTREADY`. Forwarded by the kernel, the device it leaves
 //! on would finish the sum. Forwarded by us, and in VIP mode wrapped in
 //! GRE, nobody would: the backend's stack would drop every such packet.
-//! [`complete`] does what the kernel's `skb_checksum_help` does, finding
-//! the transport header itself (the ring does not say where it starts).
+//! [`complete`] writes the checksum the kernel's `skb_checksum_help` would,
+//! with the wire views' own verify and fill, finding the transport header
+//! itself (the ring does not say where it starts).
 
-use super::{checksum, ethertype, ip_proto, EthernetFrame, GrePacket, Ipv4Packet, Ipv6Packet};
+use super::{
+    ethertype, ip_proto, EthernetFrame, GrePacket, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket,
+};
 
 /// GRE headers looked through to reach the transport header: the one a
 /// tunnel endpoint with offload adds.
@@ -18,7 +21,7 @@ const MAX_TUNNELS: usize = 1;
 
 /// Fills in the checksum the sender left unfinished in `frame` (Ethernet,
 /// one 802.1Q tag at most; IPv4 or IPv6, possibly inside GRE): the TCP or
-/// UDP checksum, whose field holds the pseudo-header sum, or, when that one
+/// UDP checksum (its field holds only the pseudo-header sum), or, when that one
 /// is whole and the GRE header carries a checksum, the GRE checksum (a
 /// kernel tunnel with checksums leaves that one to offload instead).
 ///
@@ -37,13 +40,7 @@ pub fn complete(frame: &mut [u8]) -> bool {
 
 /// [`complete`] from the IP header of a packet of `kind` (an ethertype).
 fn complete_ip(packet: &mut [u8], kind: u16, tunnels_left: usize) -> bool {
-    let Some(Transport {
-        protocol,
-        start,
-        end,
-        pseudo,
-    }) = transport_of(packet, kind)
-    else {
+    let Some((protocol, start, end, addresses)) = transport_of(packet, kind) else {
         return false;
     };
     // Both parsers checked the lengths; `get_mut` keeps a slip from panicking.
@@ -51,88 +48,80 @@ fn complete_ip(packet: &mut [u8], kind: u16, tunnels_left: usize) -> bool {
         return false;
     };
     match protocol {
-        ip_proto::TCP => fill_unless_whole(segment, 16, pseudo, false),
-        ip_proto::UDP => fill_unless_whole(segment, 6, pseudo, true),
+        ip_proto::TCP => TcpPacket::new_checked(segment).is_ok_and(|mut tcp| match addresses {
+            Addresses::V4(src, dst) => fill_unless(tcp.verify_checksum_v4(src, dst), || {
+                tcp.fill_checksum_v4(src, dst);
+            }),
+            Addresses::V6(src, dst) => fill_unless(tcp.verify_checksum_v6(&src, &dst), || {
+                tcp.fill_checksum_v6(&src, &dst);
+            }),
+        }),
+        ip_proto::UDP => UdpPacket::new_checked(segment).is_ok_and(|mut udp| match addresses {
+            Addresses::V4(src, dst) => fill_unless(udp.verify_checksum_v4(src, dst), || {
+                udp.fill_checksum_v4(src, dst);
+            }),
+            Addresses::V6(src, dst) => fill_unless(udp.verify_checksum_v6(&src, &dst), || {
+                udp.fill_checksum_v6(&src, &dst);
+            }),
+        }),
         ip_proto::GRE if tunnels_left > 0 => {
-            let Ok(gre) = GrePacket::new_checked(&*segment) else {
+            let Ok(mut gre) = GrePacket::new_checked(segment) else {
                 return false;
             };
-            let (inner, kind) = (gre.header_len(), gre.protocol_type());
-            let checksummed = gre.checksum_present();
-            complete_ip(&mut segment[inner..], kind, tunnels_left - 1)
-                // GRE's checksum covers its header and payload, no pseudo-header.
-                || checksummed && fill_unless_whole(segment, 4, 0, false)
+            let kind = gre.protocol_type();
+            // GRE's own checksum (when C is set) covers the inner packet:
+            // only when that one was whole may GRE's be the unfinished one.
+            complete_ip(gre.payload_mut(), kind, tunnels_left - 1)
+                || fill_unless(gre.verify_checksum(), || gre.fill_checksum())
         }
         _ => false,
     }
 }
 
-/// Where a packet's transport header starts and the packet ends, and the
-/// sum of its pseudo-header.
-struct Transport {
-    protocol: u8,
-    start: usize,
-    end: usize,
-    pseudo: u32,
+/// Runs `fill` unless the checksum is `whole` already; whether it ran.
+fn fill_unless(whole: bool, fill: impl FnOnce()) -> bool {
+    if !whole {
+        fill();
+    }
+    !whole
 }
 
-/// The transport of an unfragmented IPv4 or IPv6 packet.
-fn transport_of(packet: &[u8], kind: u16) -> Option<Transport> {
+/// A packet's source and destination, for its transport's pseudo-header.
+#[derive(Clone, Copy)]
+enum Addresses {
+    V4([u8; 4], [u8; 4]),
+    V6([u8; 16], [u8; 16]),
+}
+
+/// The transport protocol of an unfragmented IPv4 or IPv6 packet, where its
+/// header starts and the packet ends, and the packet's addresses.
+fn transport_of(packet: &[u8], kind: u16) -> Option<(u8, usize, usize, Addresses)> {
     match kind {
         ethertype::IPV4 => {
             let ip = Ipv4Packet::new_checked(packet).ok()?;
-            let (start, end) = (ip.header_len(), usize::from(ip.total_len()));
-            let len = u16::try_from(end.checked_sub(start)?).ok()?;
-            (!ip.is_fragment()).then(|| Transport {
-                protocol: ip.protocol(),
-                start,
-                end,
-                pseudo: checksum::pseudo_header_v4(
-                    ip.src_addr(),
-                    ip.dst_addr(),
+            (!ip.is_fragment()).then(|| {
+                (
                     ip.protocol(),
-                    len,
-                ),
+                    ip.header_len(),
+                    usize::from(ip.total_len()),
+                    Addresses::V4(ip.src_addr(), ip.dst_addr()),
+                )
             })
         }
         ethertype::IPV6 => {
             let ip = Ipv6Packet::new_checked(packet).ok()?;
             let upper = ip.upper_layer().ok()?;
-            let end = 40 + usize::from(ip.payload_len());
-            let len = u32::try_from(end.checked_sub(upper.offset)?).ok()?;
-            upper.fragment.is_none().then(|| Transport {
-                protocol: upper.protocol,
-                start: upper.offset,
-                end,
-                pseudo: checksum::pseudo_header_v6(
-                    &ip.src_addr(),
-                    &ip.dst_addr(),
+            upper.fragment.is_none().then(|| {
+                (
                     upper.protocol,
-                    len,
-                ),
+                    upper.offset,
+                    40 + usize::from(ip.payload_len()),
+                    Addresses::V6(ip.src_addr(), ip.dst_addr()),
+                )
             })
         }
         _ => None,
     }
-}
-
-/// Unless `segment` already verifies (with `pseudo`, its pseudo-header's
-/// sum), sums it, its checksum field at `at` holding what the sender left
-/// there, and stores the complement in that field. With `zero_as_ones`
-/// (UDP, where 0 means "no checksum", RFC 768) a result of 0 is sent as
-/// 0xFFFF, the same value in one's complement.
-fn fill_unless_whole(segment: &mut [u8], at: usize, pseudo: u32, zero_as_ones: bool) -> bool {
-    if segment.len() < at + 2 || checksum::fold(checksum::sum(segment, pseudo)) == 0xFFFF {
-        return false;
-    }
-    let folded = !checksum::fold(checksum::sum(segment, 0));
-    let value = if folded == 0 && zero_as_ones {
-        0xFFFF
-    } else {
-        folded
-    };
-    segment[at..at + 2].copy_from_slice(&value.to_be_bytes());
-    true
 }
 
 #[cfg(test)]
