@@ -176,8 +176,15 @@ pub fn render(
             &mut r,
             prefix,
             "conntrack_evictions",
-            "Live connection-table entries pushed out by new flows",
+            "Live connection-table entries of flows not yet established, pushed out by new flows",
             conntrack(|s| s.conntrack.evictions),
+        );
+        counter(
+            &mut r,
+            prefix,
+            "conntrack_full",
+            "New flows balanced but not tracked (their bucket held only established flows, which are never evicted)",
+            conntrack(|s| s.conntrack.full),
         );
         counter(
             &mut r,

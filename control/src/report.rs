@@ -53,11 +53,12 @@ pub fn render(counters: &WorkerCounters, table: &ForwardingTable) -> String {
     }
     let _ = writeln!(
         out,
-        "\nconnection table: {} hits, {} misses, {} new entries, {} evictions, {} not recorded (new-flow rate limit)",
+        "\nconnection table: {} hits, {} misses, {} new entries, {} evictions, {} not recorded (bucket of established flows), {} not recorded (new-flow rate limit)",
         counters.conntrack_hits.get(),
         counters.conntrack_misses.get(),
         counters.conntrack_inserts.get(),
         counters.conntrack_evictions.get(),
+        counters.conntrack_full.get(),
         counters.conntrack_rate_limited.get(),
     );
     let too_big = counters.icmp_too_big.get();

@@ -64,6 +64,8 @@ pub struct ConntrackCounts {
     pub misses: u64,
     pub inserts: u64,
     pub evictions: u64,
+    /// New flows not recorded: their bucket held only established flows.
+    pub full: u64,
     pub rate_limited: u64,
     /// Live entries as of the last full sweep.
     pub entries: u64,
@@ -119,6 +121,7 @@ impl CounterSnapshot {
                 misses: c.conntrack_misses.get(),
                 inserts: c.conntrack_inserts.get(),
                 evictions: c.conntrack_evictions.get(),
+                full: c.conntrack_full.get(),
                 rate_limited: c.conntrack_rate_limited.get(),
                 entries: c.conntrack_entries.get(),
             },
@@ -148,6 +151,7 @@ impl CounterSnapshot {
         c.misses = c.misses.wrapping_add(oc.misses);
         c.inserts = c.inserts.wrapping_add(oc.inserts);
         c.evictions = c.evictions.wrapping_add(oc.evictions);
+        c.full = c.full.wrapping_add(oc.full);
         c.rate_limited = c.rate_limited.wrapping_add(oc.rate_limited);
         c.entries = c.entries.wrapping_add(oc.entries);
         for (sum, n) in self.backend_packets.iter_mut().zip(&o.backend_packets) {

@@ -8,10 +8,18 @@
 //! The table is set-associative: a flow hash picks one bucket of four
 //! 16-byte ways, one 64-byte cache line, so a lookup touches one line (which
 //! [`ConnTable::prefetch`] can pull in ahead of a batch). All memory is
-//! allocated once in [`ConnTable::new`]: when a bucket is full of live flows
-//! the least recently seen one is evicted, and the number of new flows per
-//! second is capped, so a SYN flood can evict at most that many established
-//! flows per second, never all of them.
+//! allocated once in [`ConnTable::try_new`].
+//!
+//! A flow counts as established once a packet after its first has hit its
+//! entry (a TCP handshake's ACK, a second UDP datagram). An established
+//! flow's entry is never evicted: only its idle timeout frees it. When a
+//! bucket is full of live flows, a new flow takes the way of the least
+//! recently seen flow that is not established, or, when all four are
+//! established, is balanced by Maglev without being recorded
+//! ([`InsertOutcome::Full`]). So a flood of new flows, spoofed SYNs or
+//! single datagrams at any rate, can only push out other flows that have
+//! not yet shown a second packet. The number of new flows recorded per
+//! second is capped as well, which bounds the work a flood makes.
 
 use std::fmt;
 use std::mem::size_of;
@@ -20,22 +28,26 @@ use crate::huge::{HugeSlice, Zeroable};
 
 /// Ways per bucket: 4 x 16 bytes fill one cache line.
 const WAYS: usize = 4;
-/// The smallest table: 4 buckets, so the 2 hash bits dropped from the tag
+/// The smallest table: 8 buckets, so the 3 hash bits dropped from the tag
 /// (see [`flow_tag`]) are always among the bucket index bits.
-const MIN_CAPACITY: usize = 16;
+pub const MIN_CAPACITY: usize = 32;
 /// The largest table, `2^28` entries (4 GiB): a bound on what a configuration
 /// value can make a worker allocate.
-const MAX_CAPACITY: usize = 1 << 28;
+pub const MAX_CAPACITY: usize = 1 << 28;
 
 /// Tag bit set in every occupied way, so a tag is never 0 (0 marks empty).
 const PRESENT: u64 = 1 << 63;
 /// Tag bit holding the timeout class: set for [`TimeoutClass::Udp`].
 const UDP_CLASS: u64 = 1 << 62;
+/// Tag bit set once a lookup has hit the way: the flow is established and
+/// its entry is never evicted.
+const ESTABLISHED: u64 = 1 << 61;
 
 /// Sizing, timeouts and admission rate of a [`ConnTable`].
 #[derive(Debug, Clone, Copy)]
 pub struct ConnTableConfig {
-    /// Entries; rounded up to a power of two, and clamped to `16..=2^28`.
+    /// Entries, in [`MIN_CAPACITY`]`..=`[`MAX_CAPACITY`] (others are
+    /// refused by [`ConnTable::try_new`]); rounded up to a power of two.
     pub capacity: usize,
     /// Idle time after which a TCP flow's entry no longer counts.
     pub tcp_timeout_secs: u32,
@@ -82,9 +94,12 @@ pub enum InsertOutcome {
     Inserted,
     /// The flow already had a live entry; it now holds the new one.
     Replaced,
-    /// A new flow took the way of another flow's live entry (the least
-    /// recently seen in its bucket).
+    /// A new flow took the way of another flow's live entry: the least
+    /// recently seen of its bucket's flows that are not established.
     Evicted,
+    /// A new flow's bucket holds four live, established flows: nothing was
+    /// written (the flow is balanced by Maglev alone until a way frees up).
+    Full,
     /// Over `max_new_per_sec` this second: nothing was written.
     RateLimited,
 }
@@ -93,7 +108,7 @@ pub enum InsertOutcome {
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
 struct Way {
-    /// [`flow_tag`] plus the class bit; 0 when the way is empty.
+    /// [`flow_tag`] plus the class and established bits; 0 when the way is empty.
     tag: u64,
     /// `now_secs` of the flow's last insert or lookup hit.
     last_seen: u32,
@@ -126,6 +141,7 @@ pub struct ConnTable {
     rate_second: u32,
     new_this_second: u32,
     evictions: u64,
+    full: u64,
     rate_limited: u64,
     /// The next bucket [`ConnTable::sweep_occupancy`] looks at.
     sweep_cursor: usize,
@@ -141,17 +157,19 @@ impl fmt::Debug for ConnTable {
             .field("udp_timeout_secs", &self.udp_timeout_secs)
             .field("max_new_per_sec", &self.max_new_per_sec)
             .field("evictions", &self.evictions)
+            .field("full", &self.full)
             .field("rate_limited", &self.rate_limited)
             .finish_non_exhaustive()
     }
 }
 
-/// The flow's identity within its bucket: the hash without its two lowest
-/// bits (always part of the bucket index, as there are at least 4 buckets),
-/// marked present. Bits 62 and 63 are free for the class and presence bits.
+/// The flow's identity within its bucket: the hash without its three lowest
+/// bits (always part of the bucket index, as there are at least 8 buckets),
+/// marked present. Bits 61 to 63 are free for the established, class and
+/// presence bits.
 #[inline(always)]
 fn flow_tag(hash: u64) -> u64 {
-    (hash >> 2) | PRESENT
+    (hash >> 3) | PRESENT
 }
 
 /// The class's tag bit, as a shift of the comparison the class came from
@@ -175,18 +193,58 @@ fn idle_longer_than(timeout_secs: u32, now_secs: u32, last_seen: u32) -> bool {
     u64::from(last_seen) + u64::from(timeout_secs) < u64::from(now_secs)
 }
 
+/// Why a [`ConnTable`] could not be made.
+#[derive(Debug)]
+pub enum ConnTableError {
+    /// The capacity is outside [`MIN_CAPACITY`]`..=`[`MAX_CAPACITY`].
+    Capacity(usize),
+    /// The kernel refused the memory.
+    Memory {
+        capacity: usize,
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for ConnTableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Capacity(n) => write!(
+                f,
+                "a connection table of {n} entries is outside {MIN_CAPACITY}..={MAX_CAPACITY}"
+            ),
+            Self::Memory { capacity, error } => write!(
+                f,
+                "cannot allocate a {capacity}-entry connection table ({} MiB): {error}; \
+                 lower the capacity or free memory",
+                capacity.saturating_mul(size_of::<Way>()) >> 20
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConnTableError {}
+
 impl ConnTable {
     /// Allocates the whole table (16 bytes per entry) up front; nothing on
-    /// the packet path allocates afterwards.
+    /// the packet path allocates afterwards. Panics where
+    /// [`try_new`](Self::try_new) fails: for tests and benches, whose sizes
+    /// are constants.
     pub fn new(config: ConnTableConfig) -> Self {
-        let capacity = config
-            .capacity
-            .clamp(MIN_CAPACITY, MAX_CAPACITY)
-            .next_power_of_two();
+        Self::try_new(config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`new`](Self::new), with an error for a capacity out of range or
+    /// memory the kernel refuses, so that a balancer can refuse to start
+    /// before it has changed anything.
+    pub fn try_new(config: ConnTableConfig) -> Result<Self, ConnTableError> {
+        if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&config.capacity) {
+            return Err(ConnTableError::Capacity(config.capacity));
+        }
+        let capacity = config.capacity.next_power_of_two();
         let bucket_count = capacity / WAYS;
-        Self {
+        Ok(Self {
             buckets: HugeSlice::zeroed(bucket_count)
-                .unwrap_or_else(|e| panic!("cannot map a {capacity}-entry connection table: {e}")),
+                .map_err(|error| ConnTableError::Memory { capacity, error })?,
             bucket_mask: bucket_count as u64 - 1,
             tcp_timeout_secs: config.tcp_timeout_secs,
             udp_timeout_secs: config.udp_timeout_secs,
@@ -194,33 +252,36 @@ impl ConnTable {
             rate_second: 0,
             new_this_second: 0,
             evictions: 0,
+            full: 0,
             rate_limited: 0,
             sweep_cursor: 0,
             sweep_live: 0,
-        }
+        })
     }
 
     /// The flow's entry, if it was seen within `class`'s timeout; a hit
-    /// counts as activity and refreshes the flow's last-seen time.
+    /// counts as activity, refreshes the flow's last-seen time and marks the
+    /// flow established.
     #[inline]
     pub fn lookup(&mut self, hash: u64, class: TimeoutClass, now_secs: u32) -> Option<ConnEntry> {
         // A flow's class never changes (its hash covers the protocol), so
-        // its way holds exactly this tag and class bit.
+        // its way holds exactly this tag and class bit, established or not.
         let tag = flow_tag(hash) | class_bit(class);
         let timeout = self.timeout_secs(class);
         let way = self
             .bucket_mut(hash)
             .ways
             .iter_mut()
-            .find(|way| way.tag == tag)?;
+            .find(|way| way.tag & !ESTABLISHED == tag)?;
         if idle_longer_than(timeout, now_secs, way.last_seen) {
             return None;
         }
-        // Written only when the second changes: a flow's bucket line then
-        // stays clean between seconds, and evicting it from the cache costs
-        // no write-back.
-        if way.last_seen != now_secs {
+        // Written only when the second changes or on the flow's first hit:
+        // a flow's bucket line then stays clean between seconds, and
+        // evicting it from the cache costs no write-back.
+        if way.last_seen != now_secs || way.tag != tag | ESTABLISHED {
             way.last_seen = now_secs;
+            way.tag = tag | ESTABLISHED;
         }
         Some(ConnEntry {
             slot: way.slot,
@@ -231,12 +292,14 @@ impl ConnTable {
     /// Pins the flow to `entry`.
     ///
     /// A flow with a live entry has it overwritten (`Replaced`; this is how a
-    /// stale backend generation is corrected, and it is not a new flow). Any
-    /// other flow is new: it is refused once `max_new_per_sec` new flows were
-    /// admitted in second `now_secs` (`RateLimited`, nothing written);
-    /// otherwise it takes its own expired way, an empty or expired way
-    /// (`Inserted`), or else the way of the least recently seen flow in the
-    /// bucket (`Evicted`).
+    /// stale backend generation is corrected, and it is not a new flow: it
+    /// stays established if it was). Any other flow is new: it takes its own
+    /// expired way, an empty or expired way (`Inserted`), or else the way of
+    /// the least recently seen flow of the bucket that is not established
+    /// (`Evicted`); when every way holds a live established flow nothing is
+    /// written (`Full`). A new flow is also refused once `max_new_per_sec`
+    /// new flows were admitted in second `now_secs` (`RateLimited`, nothing
+    /// written).
     pub fn insert(
         &mut self,
         hash: u64,
@@ -247,24 +310,32 @@ impl ConnTable {
         let tag = flow_tag(hash);
         let index = self.bucket_index(hash);
         let scan = self.scan_bucket(index, tag, now_secs);
-        if !scan.own_way_live && !self.admit_new_flow(now_secs) {
-            self.rate_limited += 1;
-            return InsertOutcome::RateLimited;
-        }
         let (way, outcome) = if scan.own_way_live {
             (scan.own_way, InsertOutcome::Replaced)
         } else if scan.own_way < WAYS {
             (scan.own_way, InsertOutcome::Inserted)
         } else if scan.first_free < WAYS {
             (scan.first_free, InsertOutcome::Inserted)
-        } else {
+        } else if scan.least_recent < WAYS {
             (scan.least_recent, InsertOutcome::Evicted)
+        } else {
+            self.full += 1;
+            return InsertOutcome::Full;
         };
+        if outcome != InsertOutcome::Replaced && !self.admit_new_flow(now_secs) {
+            self.rate_limited += 1;
+            return InsertOutcome::RateLimited;
+        }
         if outcome == InsertOutcome::Evicted {
             self.evictions += 1;
         }
+        let established = if scan.own_way_live {
+            self.buckets[index].ways[way].tag & ESTABLISHED
+        } else {
+            0
+        };
         self.buckets[index].ways[way] = Way {
-            tag: tag | class_bit(class),
+            tag: tag | class_bit(class) | established,
             last_seen: now_secs,
             slot: entry.slot,
             generation: entry.generation,
@@ -337,6 +408,12 @@ impl ConnTable {
         self.evictions
     }
 
+    /// New flows not recorded because their bucket held only established
+    /// flows, since the table was made.
+    pub fn full(&self) -> u64 {
+        self.full
+    }
+
     /// New flows refused by the per-second cap since the table was made.
     pub fn rate_limited(&self) -> u64 {
         self.rate_limited
@@ -407,13 +484,13 @@ impl ConnTable {
             own_way: WAYS,
             own_way_live: false,
             first_free: WAYS,
-            least_recent: 0,
+            least_recent: WAYS,
         };
         let mut most_idle = 0;
         // Backwards, so that the first matching way is the one kept.
         for (position, way) in ways.iter().enumerate().rev() {
             let live = self.is_live(way, now_secs);
-            if way.tag & !UDP_CLASS == tag {
+            if way.tag & !(UDP_CLASS | ESTABLISHED) == tag {
                 scan.own_way = position;
                 scan.own_way_live = live;
             }
@@ -421,7 +498,7 @@ impl ConnTable {
                 scan.first_free = position;
             }
             let idle = idle_secs(now_secs, way.last_seen);
-            if idle >= most_idle {
+            if way.tag & ESTABLISHED == 0 && idle >= most_idle {
                 most_idle = idle;
                 scan.least_recent = position;
             }
@@ -439,7 +516,7 @@ struct BucketScan {
     own_way_live: bool,
     /// The first empty or expired way.
     first_free: usize,
-    /// The way seen least recently (ties: the first).
+    /// The way seen least recently among those not established (ties: the first).
     least_recent: usize,
 }
 

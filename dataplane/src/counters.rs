@@ -74,6 +74,9 @@ pub struct WorkerCounters {
     pub conntrack_misses: Counter,
     pub conntrack_inserts: Counter,
     pub conntrack_evictions: Counter,
+    /// New flows balanced but not recorded: their bucket held only
+    /// established flows, which are never evicted.
+    pub conntrack_full: Counter,
     pub conntrack_rate_limited: Counter,
     /// Live connection-table entries (a gauge), as of the worker's last full
     /// sweep of its table (see `ConnTable::sweep_occupancy`).
@@ -100,6 +103,7 @@ impl Default for WorkerCounters {
             conntrack_misses: Counter::default(),
             conntrack_inserts: Counter::default(),
             conntrack_evictions: Counter::default(),
+            conntrack_full: Counter::default(),
             conntrack_rate_limited: Counter::default(),
             conntrack_entries: Counter::default(),
             backend_packets: (0..BACKEND_SLOTS)

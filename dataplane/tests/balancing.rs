@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
+use dataplane::conntrack::ConnTableConfig;
 use dataplane::forwarding::ForwardingTable;
-use dataplane::pipeline::Pipeline;
+use dataplane::pipeline::{Pipeline, WorkerConfig};
 use dataplane::synth::{
     ethernet_frame, fragment_ipv4, fragment_ipv6, ClientFlow, Transport, ROUTER_MAC,
 };
@@ -230,6 +231,63 @@ fn adding_a_backend_leaves_established_flows_where_they_are() {
     assert!(
         to_fourth > 150,
         "{to_fourth} of 1000 new flows on the new backend"
+    );
+}
+
+#[test]
+fn established_flows_keep_their_backend_through_a_flood_of_new_flows_and_a_new_backend() {
+    // A table of 256 Ki entries; no cap on new flows, so the flood is
+    // limited by nothing but the table itself.
+    let mut state = dataplane::pipeline::WorkerState::new(WorkerConfig {
+        conntrack: ConnTableConfig {
+            capacity: 1 << 18,
+            max_new_per_sec: u32::MAX,
+            ..ConnTableConfig::default()
+        },
+        ..WorkerConfig::default()
+    });
+    let three = table();
+    let established: Vec<_> = (0..10_000u32)
+        .map(|n| {
+            let [_, _, hi, lo] = n.to_be_bytes();
+            tunnel().encapsulate(&tcp4([198, 51, hi, lo], 40_000).packet(b""))
+        })
+        .collect();
+    // Two packets each (the handshake's SYN and ACK): established.
+    let before: Vec<_> = established
+        .iter()
+        .map(|f| {
+            let first = forward(f, &three, &mut state);
+            assert_eq!(forward(f, &three, &mut state), first);
+            first
+        })
+        .collect();
+    // Four times the table's capacity in single-packet flows from elsewhere.
+    let mut frame = tunnel().encapsulate(&tcp4([203, 0, 113, 0], 0).packet(b""));
+    let inner_src = frame.len() - 20 - 20 + 12;
+    for n in 0..4 * (1u32 << 18) {
+        let [_, a, b, c] = n.to_be_bytes();
+        frame[inner_src + 1..inner_src + 4].copy_from_slice(&[a, b, c]);
+        forward(&frame, &three, &mut state);
+    }
+    let mut specs = backend_specs();
+    specs.push(dataplane::forwarding::BackendSpec {
+        slot: 3,
+        addr: "10.1.0.4".parse().unwrap(),
+        weight: 1,
+        mac: Some([2, 0, 0, 0, 1, 4]),
+        generation: 0,
+    });
+    let four = ForwardingTable::build(&spec_with(specs)).unwrap();
+    let moved = established
+        .iter()
+        .zip(&before)
+        .filter(|(frame, backend)| forward(frame, &four, &mut state) != **backend)
+        .count();
+    assert_eq!(moved, 0, "established flows moved by the flood");
+    assert!(
+        state.counters.conntrack_evictions.get() > 0,
+        "the flood filled the table"
     );
 }
 

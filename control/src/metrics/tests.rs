@@ -26,6 +26,7 @@ fn exposition() -> String {
     b.backend_packets[1].add(1);
     a.conntrack_entries.set(12);
     a.conntrack_evictions.add(2);
+    b.conntrack_full.add(3);
     a.table_generation.set(5);
     let backends = backends();
     let snapshot = Snapshot::for_backends(&[a, b], &backends);
@@ -116,6 +117,8 @@ fn connection_tables_and_generations_are_exposed() {
     has(&t, "rr_conntrack_entries 12");
     has(&t, "rr_worker_conntrack_entries{worker=\"0\"} 12");
     has(&t, "rr_conntrack_evictions_total 2");
+    has(&t, "rr_conntrack_full_total 3");
+    has(&t, "rr_worker_conntrack_full_total{worker=\"1\"} 3");
     has(&t, "rr_table_generation 5");
     has(&t, "rr_worker_table_generation{worker=\"0\"} 5");
     has(&t, "rr_worker_table_generation{worker=\"1\"} 0");

@@ -40,14 +40,34 @@ fn the_defaults_are_those_documented() {
 }
 
 #[test]
-fn capacity_is_rounded_up_to_a_power_of_two_and_clamped() {
+fn capacity_is_rounded_up_to_a_power_of_two() {
     assert_eq!(table(1000, 1).capacity(), 1024);
     assert_eq!(table(1 << 20, 1).capacity(), 1 << 20);
-    assert_eq!(table(0, 1).capacity(), 16);
+    assert_eq!(table(MIN_CAPACITY, 1).capacity(), 32);
+    assert_eq!(table(MIN_CAPACITY + 1, 1).capacity(), 64);
     assert_eq!(
         ConnTable::new(ConnTableConfig::default()).capacity(),
         1 << 20
     );
+}
+
+#[test]
+fn a_capacity_out_of_range_is_refused_not_clamped() {
+    for capacity in [0, 1, MIN_CAPACITY - 1, MAX_CAPACITY + 1, usize::MAX] {
+        let config = ConnTableConfig {
+            capacity,
+            ..ConnTableConfig::default()
+        };
+        let error = ConnTable::try_new(config).unwrap_err();
+        assert!(
+            matches!(error, ConnTableError::Capacity(n) if n == capacity),
+            "{capacity}: {error}"
+        );
+        assert!(
+            error.to_string().contains("outside 32..=268435456"),
+            "{error}"
+        );
+    }
 }
 
 #[test]
@@ -155,9 +175,9 @@ fn memory_stays_bounded_when_four_times_capacity_flows_arrive() {
 
 #[test]
 fn eviction_takes_the_least_recently_seen_flow_of_the_bucket() {
-    // With 4 buckets, flows whose hashes share the two low bits share a bucket.
-    let mut table = table(16, u32::MAX);
-    let same_bucket = |n: u64| (flow_hash(n) << 2) | 0b01;
+    // With 8 buckets, flows whose hashes share the three low bits share a bucket.
+    let mut table = table(32, u32::MAX);
+    let same_bucket = |n: u64| (flow_hash(n) << 3) | 0b101;
     for n in 0..4 {
         table.insert(same_bucket(n), entry(n as u16), TCP, 10 + n as u32);
     }
@@ -197,10 +217,11 @@ fn new_flows_beyond_the_rate_are_refused_and_established_flows_stay() {
 
 #[test]
 fn a_syn_flood_evicts_at_most_the_rate_of_established_flows_per_second() {
-    // 16 entries, all held by established flows; 4 new flows admitted a second.
-    let mut table = table(16, 4);
-    // Four flows in each of the 4 buckets (the bucket is the hash's two low bits).
-    let established: Vec<u64> = (0..16).map(|n| (flow_hash(n) << 2) | (n % 4)).collect();
+    // 32 entries, all held by flows not yet established; 4 new flows
+    // admitted a second.
+    let mut table = table(32, 4);
+    // Four flows in each of the 8 buckets (the bucket is the hash's three low bits).
+    let established: Vec<u64> = (0..32).map(|n| (flow_hash(n) << 3) | (n % 8)).collect();
     for (second, flows) in established.chunks(4).enumerate() {
         for &hash in flows {
             let outcome = table.insert(hash, entry(1), TCP, second as u32);
@@ -214,9 +235,76 @@ fn a_syn_flood_evicts_at_most_the_rate_of_established_flows_per_second() {
         .iter()
         .filter(|&&hash| table.lookup(hash, TCP, 100).is_some())
         .count();
-    assert!(surviving >= 12, "only {surviving} of 16 survived");
+    assert!(surviving >= 28, "only {surviving} of 32 survived");
     assert!(table.evictions() <= 4);
     assert_eq!(table.rate_limited(), 996);
+}
+
+#[test]
+fn a_flood_of_new_flows_at_any_rate_never_evicts_an_established_flow() {
+    let mut table = table(4096, u32::MAX);
+    // 1,000 flows show a second packet (a lookup hit): established.
+    for flow in 0..1000 {
+        let outcome = table.insert(flow_hash(flow), entry(flow as u16), TCP, 0);
+        assert_ne!(outcome, InsertOutcome::Full);
+        assert_ne!(outcome, InsertOutcome::RateLimited);
+    }
+    let established: Vec<u64> = (0..1000)
+        .filter(|&flow| table.lookup(flow_hash(flow), TCP, 1).is_some())
+        .collect();
+    assert!(established.len() > 990, "{}", established.len());
+    // A flood of 64 times the capacity in single-packet flows.
+    let mut full = 0;
+    for flood in 0..64 * 4096 {
+        match table.insert(flow_hash(1_000_000 + flood), entry(9), TCP, 2) {
+            InsertOutcome::Full => full += 1,
+            InsertOutcome::Inserted | InsertOutcome::Evicted => {}
+            other => panic!("flood flow {flood}: {other:?}"),
+        }
+    }
+    assert!(full > 0, "some buckets are full of established flows");
+    assert_eq!(table.full(), full);
+    for &flow in &established {
+        assert_eq!(
+            table.lookup(flow_hash(flow), TCP, 3),
+            Some(entry(flow as u16)),
+            "established flow {flow} lost its entry"
+        );
+    }
+}
+
+#[test]
+fn a_replaced_entry_stays_established_and_an_expired_one_does_not() {
+    let mut table = table(32, u32::MAX);
+    let same_bucket = |n: u64| (flow_hash(n) << 3) | 0b011;
+    for n in 0..4 {
+        table.insert(same_bucket(n), entry(1), TCP, 0);
+        assert!(table.lookup(same_bucket(n), TCP, 0).is_some());
+    }
+    // A stale generation corrected: still established, so still kept.
+    assert_eq!(
+        table.insert(same_bucket(0), entry(2), TCP, 1),
+        InsertOutcome::Replaced
+    );
+    assert_eq!(
+        table.insert(same_bucket(9), entry(9), TCP, 1),
+        InsertOutcome::Full
+    );
+    // Flow 0 expires; it comes back as a new flow, which the next newcomer
+    // may evict once the others are gone too.
+    let later = 1 + 300 + 1;
+    for n in 1..4 {
+        assert!(table.lookup(same_bucket(n), TCP, 300).is_some());
+    }
+    assert_eq!(
+        table.insert(same_bucket(0), entry(3), TCP, later),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(
+        table.insert(same_bucket(9), entry(9), TCP, later),
+        InsertOutcome::Evicted
+    );
+    assert_eq!(table.lookup(same_bucket(0), TCP, later), None);
 }
 
 #[test]
@@ -288,10 +376,10 @@ fn a_full_sweep_counts_the_live_entries_like_occupancy() {
 
 #[test]
 fn a_sweep_step_of_zero_buckets_makes_no_progress() {
-    let mut table = table(16, u32::MAX);
+    let mut table = table(32, u32::MAX);
     table.insert(flow_hash(1), entry(1), TCP, 0);
     assert_eq!(table.sweep_occupancy(0, 0), None);
-    assert_eq!(table.sweep_occupancy(4, 0), Some(1));
+    assert_eq!(table.sweep_occupancy(8, 0), Some(1));
 }
 
 #[test]

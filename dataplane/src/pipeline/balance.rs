@@ -117,6 +117,7 @@ fn by_maglev<'t>(
             counters.conntrack_inserts.add(1);
             counters.conntrack_evictions.add(1);
         }
+        InsertOutcome::Full => counters.conntrack_full.add(1),
         InsertOutcome::RateLimited => counters.conntrack_rate_limited.add(1),
     }
     counters.backend_packets[usize::from(slot)].add(1);
