@@ -36,11 +36,15 @@ unsafe impl<T: Zeroable + Sync> Sync for HugeSlice<T> {}
 impl<T: Zeroable> HugeSlice<T> {
     /// `len` zeroed values. Fails only when the kernel refuses the memory.
     pub fn zeroed(len: usize) -> std::io::Result<Self> {
-        let bytes = len
-            .checked_mul(size_of::<T>())
-            .ok_or_else(|| std::io::Error::other("table size overflows the address space"))?;
+        let too_large = || std::io::Error::other("table size overflows the address space");
+        // Checked throughout: a wrapped size would map less than `len` values
+        // and hand out a slice over memory that is not ours.
+        let bytes = len.checked_mul(size_of::<T>()).ok_or_else(too_large)?;
         // Room to align the start to a huge page, and whole huge pages after it.
-        let mapping_len = bytes.next_multiple_of(HUGE_PAGE) + HUGE_PAGE;
+        let mapping_len = bytes
+            .checked_next_multiple_of(HUGE_PAGE)
+            .and_then(|whole_pages| whole_pages.checked_add(HUGE_PAGE))
+            .ok_or_else(too_large)?;
         // SAFETY: an anonymous private mapping with no address hint touches no
         // existing memory; the result is checked against MAP_FAILED.
         let mapping = unsafe {
@@ -134,6 +138,16 @@ mod tests {
         let last = s.len() - 1;
         s[last] = 9;
         assert_eq!((s[12345], s[last]), (7, 9));
+    }
+
+    #[test]
+    fn a_size_beyond_the_address_space_is_an_error_not_a_short_mapping() {
+        // Both overflow the byte count's rounding, not the multiplication.
+        for len in [usize::MAX / 8, (usize::MAX - HUGE_PAGE) / 8] {
+            let error = HugeSlice::<u64>::zeroed(len).unwrap_err();
+            assert!(error.to_string().contains("overflows"), "{error}");
+        }
+        assert!(HugeSlice::<u64>::zeroed(usize::MAX).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod flow;
 pub mod forwarding;
 pub mod fragments;
 pub mod frame;
-pub mod huge;
+mod huge;
 pub mod io;
 pub mod maglev;
 pub mod pipeline;
