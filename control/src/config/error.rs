@@ -85,7 +85,9 @@ impl Setting {
             Self::Vips => "IPv4 or IPv6 addresses, ';'-separated, each once",
             Self::Seed => "a 64-bit number, decimal or 0x-hex",
             Self::TableSize => "a prime from 3 to 16777213",
-            Self::ConntrackCapacity => "a number of connections from 1 to 1073741824",
+            Self::ConntrackCapacity => {
+                "a number of connections per worker from 32 to 268435456 (rounded up to a power of two)"
+            }
             Self::TcpTimeout | Self::UdpTimeout => {
                 "a duration above zero such as 300s, 5m or 30 (seconds)"
             }

@@ -99,8 +99,16 @@ pub fn parse_table_size(s: &str) -> Result<u32, ConfigError> {
     Ok(n as u32)
 }
 
+/// Entries per worker, the connection table's own range (it rounds up to a
+/// power of two).
 pub(super) fn parse_conntrack_capacity(s: &str) -> Result<usize, ConfigError> {
-    parse_number(Setting::ConntrackCapacity, s, 1..=1 << 30).map(|n| n as usize)
+    use dataplane::conntrack::{MAX_CAPACITY, MIN_CAPACITY};
+    parse_number(
+        Setting::ConntrackCapacity,
+        s,
+        MIN_CAPACITY as u64..=MAX_CAPACITY as u64,
+    )
+    .map(|n| n as usize)
 }
 
 pub(super) fn parse_max_new_flows(s: &str) -> Result<u64, ConfigError> {
@@ -248,6 +256,18 @@ mod tests {
         assert_eq!(parse_conntrack_capacity("1048576").unwrap(), 1 << 20);
         assert!(err(parse_conntrack_capacity("0"))
             .starts_with("RR_CONNTRACK_CAPACITY: \"0\" is out of range"));
+        // The accepted range is the table's own: nothing is clamped.
+        let (min, max) = (
+            dataplane::conntrack::MIN_CAPACITY,
+            dataplane::conntrack::MAX_CAPACITY,
+        );
+        assert_eq!(parse_conntrack_capacity(&min.to_string()).unwrap(), min);
+        assert_eq!(parse_conntrack_capacity(&max.to_string()).unwrap(), max);
+        for refused in [min - 1, max + 1] {
+            assert!(err(parse_conntrack_capacity(&refused.to_string())).contains(
+                "is out of range; expected a number of connections per worker from 32 to 268435456"
+            ));
+        }
         assert_eq!(parse_max_new_flows("1000000").unwrap(), 1_000_000);
         assert!(
             err(parse_max_new_flows("0")).starts_with("RR_MAX_NEW_FLOWS: \"0\" is out of range")

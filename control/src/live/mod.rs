@@ -97,6 +97,9 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
         "starting: packet I/O af_packet (this build's only live backend)"
     );
+    // Before the host is changed: a refusal here leaves nothing to undo.
+    let states = workers::allocate_states(tables::worker_config(&args.balancer), cores.len())
+        .map_err(|e| StartError::Config(format!("RR_CONNTRACK_CAPACITY: {e}")))?;
 
     let offloads = receive_offloads::turn_off(&device.name, args.keep_offloads)?;
     let rules = HostRules::install(&device.name, lb_ip, args.balancer.vips.as_slice())
@@ -137,13 +140,8 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         .map_err(|e| StartError::Config(e.to_string()))?;
 
     let io_config = workers::af_packet_config(&device.name, cores.len());
-    let workers = Workers::start(
-        &io_config,
-        tables::worker_config(&args.balancer),
-        &cores,
-        &publisher.handle(),
-    )
-    .map_err(StartError::System)?;
+    let workers = Workers::start(&io_config, states, &cores, &publisher.handle())
+        .map_err(StartError::System)?;
 
     let keeper = NextHopKeeper::start(resolver, publisher.clone(), static_macs)
         .map_err(|e| StartError::System(format!("starting the neighbour thread: {e}")))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_utils::CachePadded;
+use dataplane::conntrack::ConnTableError;
 use dataplane::counters::WorkerCounters;
 use dataplane::forwarding::TableHandle;
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
@@ -35,12 +36,25 @@ pub fn af_packet_config(interface: &str, workers: usize) -> AfPacketConfig {
     config
 }
 
+/// Every worker's tables, allocated before the balancer changes anything on
+/// the host: the connection tables are its largest allocations, and a
+/// machine without the memory refuses the start here, with nothing to undo.
+pub fn allocate_states(
+    worker_config: WorkerConfig,
+    workers: usize,
+) -> Result<Vec<WorkerState>, ConnTableError> {
+    (0..workers)
+        .map(|_| WorkerState::try_new(worker_config))
+        .collect()
+}
+
 impl Workers {
     /// Opens one `AF_PACKET` socket per worker (in this thread, so in this
-    /// network namespace) and starts each worker pinned to its core.
+    /// network namespace) and starts each worker, with its state from
+    /// [`allocate_states`], pinned to its core.
     pub fn start(
         config: &AfPacketConfig,
-        worker_config: WorkerConfig,
+        states: Vec<WorkerState>,
         cores: &[usize],
         table: &TableHandle,
     ) -> Result<Self, String> {
@@ -51,8 +65,8 @@ impl Workers {
         }
         let mut threads = Vec::with_capacity(cores.len());
         let mut counters = Vec::with_capacity(cores.len());
-        for (index, (io, &core)) in sockets.into_iter().zip(cores).enumerate() {
-            let state = WorkerState::new(worker_config);
+        for (index, ((io, state), &core)) in sockets.into_iter().zip(states).zip(cores).enumerate()
+        {
             counters.push(Arc::clone(&state.counters));
             let worker = Worker::new(io, state, table.clone(), Arc::clone(&stop)).pinned_to(core);
             let thread = std::thread::Builder::new()

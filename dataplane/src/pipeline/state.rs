@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::conntrack::{ConnTable, ConnTableConfig};
+use crate::conntrack::{ConnTable, ConnTableConfig, ConnTableError};
 use crate::counters::WorkerCounters;
 use crate::fragments::{FragmentConfig, FragmentTable};
 
@@ -37,10 +37,18 @@ pub struct WorkerState {
 }
 
 impl WorkerState {
-    /// Allocates every table once; nothing on the packet path allocates after this.
+    /// Allocates every table once; nothing on the packet path allocates
+    /// after this. Panics where [`try_new`](Self::try_new) fails: for tests
+    /// and benches, whose sizes are constants.
     pub fn new(config: WorkerConfig) -> Self {
-        Self {
-            conntrack: ConnTable::new(config.conntrack),
+        Self::try_new(config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`new`](Self::new), with an error where the connection table's
+    /// capacity is out of range or its memory is refused.
+    pub fn try_new(config: WorkerConfig) -> Result<Self, ConnTableError> {
+        Ok(Self {
+            conntrack: ConnTable::try_new(config.conntrack)?,
             fragments: FragmentTable::new(config.fragments),
             counters: WorkerCounters::new_shared(),
             #[cfg(target_arch = "x86_64")]
@@ -48,7 +56,7 @@ impl WorkerState {
             too_big_budget: ReplyBudget::default(),
             now_ms: 0,
             now_secs: 0,
-        }
+        })
     }
 
     /// Sets the worker's clock, in milliseconds since an arbitrary start
