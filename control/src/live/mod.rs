@@ -100,6 +100,12 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
     // Before the host is changed: a refusal here leaves nothing to undo.
     let states = workers::allocate_states(tables::worker_config(&args.balancer), cores.len())
         .map_err(|e| StartError::Config(format!("RR_CONNTRACK_CAPACITY: {e}")))?;
+    let io_config = workers::af_packet_config(
+        &device.name,
+        cores.len(),
+        device.mtu.max(u32::from(args.balancer.mtu)),
+    )
+    .map_err(StartError::Config)?;
 
     let offloads = receive_offloads::turn_off(&device.name, args.keep_offloads)?;
     let rules = HostRules::install(&device.name, lb_ip, args.balancer.vips.as_slice())
@@ -139,7 +145,6 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         .and_then(|set| Publisher::new(settings, set))
         .map_err(|e| StartError::Config(e.to_string()))?;
 
-    let io_config = workers::af_packet_config(&device.name, cores.len());
     let workers = Workers::start(&io_config, states, &cores, &publisher.handle())
         .map_err(StartError::System)?;
 
