@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::cores::{allowed_cores, default_worker_cores, parse_cores_within};
 use crate::config::{BalancerArgs, ConfigError, Problem, Setting};
 
 /// Options of the live balancer (`rusty_rail` without a subcommand).
@@ -66,9 +67,9 @@ fn parse_io(s: &str) -> Result<IoChoice, ConfigError> {
     }
 }
 
-/// How many cores the machine lets this process use.
+/// How many cores the machine lets this process use (its CPU set's size).
 pub fn available_cores() -> usize {
-    core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1))
+    allowed_cores().len()
 }
 
 fn parse_workers(s: &str) -> Result<usize, ConfigError> {
@@ -91,30 +92,7 @@ fn parse_workers(s: &str) -> Result<usize, ConfigError> {
 pub struct Cores(pub Vec<usize>);
 
 fn parse_cores(s: &str) -> Result<Cores, ConfigError> {
-    let cores = available_cores();
-    let bad = |entry: &str, problem| ConfigError::invalid(Setting::Cores, entry, problem);
-    let mut list = Vec::new();
-    for entry in crate::config::list_entries(s) {
-        let (first, last) = match entry.split_once('-') {
-            Some((a, b)) => (a.trim(), b.trim()),
-            None => (entry, entry),
-        };
-        let first: usize = first.parse().map_err(|_| bad(entry, Problem::NotNumber))?;
-        let last: usize = last.parse().map_err(|_| bad(entry, Problem::NotNumber))?;
-        if first > last || last >= cores {
-            return Err(bad(entry, Problem::OutOfRange));
-        }
-        for core in first..=last {
-            if list.contains(&core) {
-                return Err(bad(entry, Problem::OutOfRange));
-            }
-            list.push(core);
-        }
-    }
-    if list.is_empty() {
-        return Err(bad(s, Problem::Empty));
-    }
-    Ok(Cores(list))
+    parse_cores_within(s, &allowed_cores()).map(Cores)
 }
 
 fn parse_keep_offloads(s: &str) -> Result<bool, ConfigError> {
@@ -130,10 +108,10 @@ fn parse_keep_offloads(s: &str) -> Result<bool, ConfigError> {
 }
 
 impl LiveArgs {
-    /// The core of each worker: `RR_CORES` as given, else the last cores
-    /// (core 0 stays with control while there are spare cores).
+    /// The core of each worker: `RR_CORES` as given, else the last cores of
+    /// the process's CPU set (the first stays with control while there are
+    /// spare cores).
     pub fn worker_cores(&self) -> Result<Vec<usize>, ConfigError> {
-        let total = available_cores();
         match (&self.cores, self.workers) {
             (Some(cores), Some(n)) if cores.0.len() != n => Err(ConfigError::invalid(
                 Setting::Cores,
@@ -143,7 +121,10 @@ impl LiveArgs {
             (Some(cores), _) => Ok(cores.0.clone()),
             (None, workers) => {
                 let n = workers.unwrap_or(1);
-                Ok((total - n..total).collect())
+                let allowed = allowed_cores();
+                default_worker_cores(n, &allowed).ok_or_else(|| {
+                    ConfigError::invalid(Setting::Workers, &n.to_string(), Problem::OutOfRange)
+                })
             }
         }
     }

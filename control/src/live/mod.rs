@@ -1,6 +1,7 @@
 //! The live balancer: `rusty_rail` on an interface until SIGINT or SIGTERM.
 //!
 //! - [`args`]: the live settings (`RR_DEVICE`, `RR_IO`, workers, cores, ...).
+//! - [`cores`]: the CPU set, the workers' cores, and the control threads' cores.
 //! - [`device`]: the interface's index, MAC, MTU and address.
 //! - [`netlink`], [`neighbours`] and [`next_hops`]: backends' next-hop MACs
 //!   from the kernel's neighbour table, kept current on a thread.
@@ -14,6 +15,7 @@
 //! reverse order, also when starting fails half-way (guards drop).
 
 pub mod args;
+pub mod cores;
 pub mod device;
 pub mod host_rules;
 pub mod neighbours;
@@ -70,6 +72,11 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
     let config = |e: crate::config::ConfigError| StartError::Config(e.to_string());
     args.balancer.validate().map_err(config)?;
     let cores = args.worker_cores().map_err(config)?;
+    // Before any control thread starts, so that they all inherit the set.
+    let control_cores = cores::control_cores(&cores::allowed_cores(), &cores);
+    if let Err(e) = cores::pin_current_thread(&control_cores) {
+        warn!("control threads not pinned to {control_cores:?}: {e}");
+    }
     let device = Device::lookup(&args.device).map_err(|e| match e {
         device::DeviceError::Query { .. } => StartError::System(e.to_string()),
         _ => StartError::Config(e.to_string()),
@@ -95,6 +102,7 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
     };
     info!(
         device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
+        control_cores = ?control_cores,
         "starting: packet I/O af_packet (this build's only live backend)"
     );
     // Before the host is changed: a refusal here leaves nothing to undo.
