@@ -25,12 +25,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use benches::stats::median;
-use benches::system::{
-    delete_namespaces, enter, flood_sender, pin, run, rx_packets, skip_reason, thread_cpu,
-};
+use benches::system::{delete_namespaces, enter, flood_sender, pin, run, rx_packets, thread_cpu};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
 use dataplane::{DropReason, Frame, Verdict};
+use host::capability::Need;
 
 const PREFIX: &str = "rrapb-";
 const MEASURE: Duration = Duration::from_secs(3);
@@ -185,10 +184,7 @@ fn measure(sender_ns: &str, receiver_ns: &str, forwarded: bool, span: Duration) 
 }
 
 fn main() {
-    if let Some(reason) = skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    host::skip_unless!(Need::Root, Need::Netns);
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let (span, runs) = if measuring {
         (MEASURE, RUNS)

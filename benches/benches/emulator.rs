@@ -23,7 +23,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use benches::stats::median;
-use benches::system::{delete_namespaces, flood_sender, link_counter, run, skip_reason};
+use benches::system::{delete_namespaces, flood_sender, link_counter, run};
+use host::capability::Need;
 use testbed::impair::live::EmulatedLink;
 use testbed::impair::NetemSpec;
 
@@ -130,10 +131,7 @@ fn measure(sending: &str, receiver: &str, span: Duration) -> (f64, f64) {
 }
 
 fn main() {
-    if let Some(reason) = skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    host::skip_unless!(Need::Root, Need::Netns);
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let (span, runs) = if measuring {
         (MEASURE, RUNS)

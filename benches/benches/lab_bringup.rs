@@ -13,6 +13,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use host::capability::Need;
 use testbed::lab::build;
 use testbed::lab::plan::{Ipv4Cidr, LabPlan};
 
@@ -79,11 +80,7 @@ impl Drop for Cleanup {
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: not root (namespaces and links need it)");
-        return;
-    }
+    host::skip_unless!(Need::Root, Need::Netns);
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let sizes: &[usize] = if measuring { &[100, 1000] } else { &[20] };
     let sequential_size = if measuring { 100 } else { 20 };

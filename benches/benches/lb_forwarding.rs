@@ -32,12 +32,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use benches::stats::median;
-use benches::system::{
-    delete_namespaces, enter, link_counter, pin, process_cpu, run, rx_packets, skip_reason,
-};
+use benches::system::{delete_namespaces, enter, link_counter, pin, process_cpu, run, rx_packets};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
 use dataplane::synth::{ClientFlow, Transport, Tunnel};
+use host::capability::Need;
 
 const PREFIX: &str = "rrlbf-";
 const GEN: Ipv4Addr = Ipv4Addr::new(10, 230, 0, 1);
@@ -284,10 +283,7 @@ fn stop(mut child: Child) {
 }
 
 fn main() {
-    if let Some(reason) = skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    host::skip_unless!(Need::Root, Need::Netns);
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let (span, runs) = if measuring {
         (MEASURE, RUNS)

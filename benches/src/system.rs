@@ -7,15 +7,6 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-/// Why a namespace bench cannot run here, if it cannot.
-pub fn skip_reason() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (AF_PACKET and namespaces need it)");
-    }
-    None
-}
-
 /// Runs a command line (split at spaces), panicking with its error output.
 pub fn run(line: &str) {
     let mut words = line.split_whitespace();

@@ -1,6 +1,6 @@
 //! `/metrics` as Prometheus itself sees it: `promtool check metrics` finds
 //! nothing to complain about, and a real Prometheus server scraping the API
-//! on loopback stores what it exposes. Skipped (with `skipped:`) where the
+//! on loopback stores what it exposes. Skipped (`host::capability`) where the
 //! tools are not installed (scripts/ensure-tools.sh installs them).
 
 mod common;
@@ -11,15 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dataplane::verdict::{DropReason, Verdict};
-
-fn installed(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use host::capability::Need;
 
 /// Serves counters with some traffic and a drained backend.
 async fn busy_server() -> Server {
@@ -36,10 +28,7 @@ async fn busy_server() -> Server {
 
 #[tokio::test]
 async fn promtool_finds_no_problem_in_the_metrics() {
-    if !installed("promtool") {
-        println!("skipped: promtool not installed");
-        return;
-    }
+    host::skip_unless!(Need::Tool("promtool"));
     let server = busy_server().await;
     let text = get(server.addr, "/metrics").await.body;
     let mut promtool = Command::new("promtool")
@@ -94,10 +83,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn a_prometheus_server_scrapes_and_stores_the_metrics() {
-    if !installed("prometheus") {
-        println!("skipped: prometheus not installed");
-        return;
-    }
+    host::skip_unless!(Need::Tool("prometheus"));
     let server = busy_server().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prometheus.yml");

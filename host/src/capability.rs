@@ -99,6 +99,7 @@ impl Display for Skipped {
 /// `Ok` when every need is met; otherwise reports the first unmet one (see
 /// the module docs: a skip, or a panic under `RR_REQUIRE_LABS=1` for a lab
 /// prerequisite) and returns it.
+#[track_caller]
 pub fn require(needs: &[Need]) -> Result<(), Skipped> {
     match needs.iter().find_map(|need| Some((*need, need.unmet()?))) {
         None => Ok(()),
@@ -109,12 +110,14 @@ pub fn require(needs: &[Need]) -> Result<(), Skipped> {
 /// Reports a lab prerequisite the test found missing itself (a client it
 /// could not install, a shell it needs): a skip, or a panic under
 /// `RR_REQUIRE_LABS=1`.
+#[track_caller]
 pub fn lab_lacks(reason: impl Display) -> Skipped {
     report(reason.to_string(), true)
 }
 
 /// Reports a feature this machine lacks that CI need not have either (a
 /// kernel module, a host setting): a skip, also under `RR_REQUIRE_LABS=1`.
+#[track_caller]
 pub fn machine_lacks(reason: impl Display) -> Skipped {
     report(reason.to_string(), false)
 }
@@ -130,12 +133,14 @@ macro_rules! skip_unless {
     };
 }
 
+#[track_caller]
 fn report(reason: String, prerequisite: bool) -> Skipped {
     let required = std::env::var_os(REQUIRE_LABS).is_some_and(|v| v == "1");
     let log = std::env::var_os(SKIP_LOG).map(PathBuf::from);
     report_to(reason, prerequisite, required, log.as_deref())
 }
 
+#[track_caller]
 fn report_to(reason: String, prerequisite: bool, required: bool, log: Option<&Path>) -> Skipped {
     assert!(
         !(prerequisite && required),

@@ -8,6 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use host::capability::{self, Need};
 use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
@@ -20,11 +22,7 @@ struct LabGuard {
 
 impl LabGuard {
     fn new(prefix: &str) -> Option<Self> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: not root (namespaces and links need it)");
-            return None;
-        }
+        host::skip_unless!(Need::Root, Need::Netns);
         let guard = Self {
             prefix: prefix.to_owned(),
         };
@@ -151,15 +149,8 @@ fn instances_reach_the_machine_at_the_bridge_address() {
     let Some(lab) = LabGuard::new("rrlr4-") else {
         return;
     };
-    if Command::new("bash")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        println!("skipped: no bash for /dev/tcp");
-        return;
-    }
+    // The instances write to the machine through bash's /dev/tcp.
+    host::skip_unless!(Need::Tool("bash"));
     let bridge = SocketAddr::from((Ipv4Addr::new(10, 203, 4, 1), 7004));
     // The machine listens on the bridge's address once the lab has given it.
     let listener = std::thread::spawn(move || {
@@ -311,7 +302,9 @@ fn no_revert_keeps_the_lab_and_cleanup_restores_the_raised_neighbour_thresholds(
         .unwrap();
     let hosts = before + 1;
     if hosts > 250 {
-        println!("skipped: gc_thresh1 is {before}; a lab above it would need a /23");
+        let _ = capability::machine_lacks(format!(
+            "gc_thresh1 is {before}; a lab above it would need a /23"
+        ));
         return;
     }
     let output = lab.run(
@@ -401,15 +394,8 @@ fn instances_on_chained_bridges_all_reach_the_first_bridge_address() {
     let Some(lab) = LabGuard::new("rrlr12-") else {
         return;
     };
-    if Command::new("bash")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        println!("skipped: no bash for /dev/tcp");
-        return;
-    }
+    // The instances write to the machine through bash's /dev/tcp.
+    host::skip_unless!(Need::Tool("bash"));
     let bridge = SocketAddr::from((Ipv4Addr::new(10, 203, 12, 1), 7012));
     let instances = 5;
     let listener = std::thread::spawn(move || {

@@ -3,7 +3,9 @@
 //! bridge. Each test owns the prefix `rrneN-` and the subnet `10.206.N.0/24`;
 //! a guard runs `testbed cleanup` before and after, also on failure.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use host::capability::{self, Need};
 use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
@@ -16,15 +18,7 @@ struct LabGuard {
 
 impl LabGuard {
     fn new(n: u8) -> Option<Self> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: not root (namespaces, links and AF_PACKET need it)");
-            return None;
-        }
-        if !succeeds(Command::new("ping").arg("-V")) {
-            println!("skipped: no ping (apt-get install iputils-ping)");
-            return None;
-        }
+        host::skip_unless!(Need::Root, Need::Netns, Need::Tool("ping"));
         let guard = Self {
             prefix: format!("rrne{n}-"),
             cidr: format!("10.206.{n}.0/24"),
@@ -64,14 +58,6 @@ impl Drop for LabGuard {
     fn drop(&mut self) {
         self.cleanup();
     }
-}
-
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn text(output: &Output) -> String {
@@ -172,10 +158,7 @@ fn tcp_crosses_two_impaired_links_intact() {
     let Some(lab) = LabGuard::new(4) else {
         return;
     };
-    if !succeeds(Command::new("socat").arg("-V")) {
-        println!("skipped: no socat (apt-get install socat)");
-        return;
-    }
+    host::skip_unless!(Need::Tool("socat"));
     // Instance 0 receives and hashes, instance 1 sends 2 MB of random bytes
     // and hashes what it sent; both cross their own lossy, delayed link.
     let scratch = std::env::temp_dir().join(format!("rrne4-{}.bin", std::process::id()));
@@ -221,7 +204,9 @@ fn kernel_impairment_without_sch_netem_is_refused_with_the_alternative() {
     };
     let output = lab.run(&["--netem", "delay 5ms", "--impair", "kernel", "-c", "true"]);
     if output.status.success() {
-        println!("skipped: this kernel has sch_netem");
+        let _ = capability::machine_lacks(
+            "the refusal needs a kernel without sch_netem; this one has it",
+        );
         return;
     }
     let all = text(&output);

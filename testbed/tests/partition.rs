@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use host::capability::Need;
 use testbed::partition::{self, Grudge, Node, PartitionSpec};
 
 const HOSTS: usize = 4;
@@ -57,31 +58,14 @@ fn sh(args: &[&str]) {
     );
 }
 
-fn available(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 impl Lab {
     fn start(n: u8) -> Option<Self> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let reason = if unsafe { libc::geteuid() } != 0 {
-            Some("not root")
-        } else if !available("nft", "--version") {
-            Some("nft unavailable (apt-get install nftables)")
-        } else if !available("python3", "--version") {
-            Some("python3 unavailable")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            println!("skipped: {reason}");
-            return None;
-        }
+        host::skip_unless!(
+            Need::Root,
+            Need::Netns,
+            Need::Tool("nft"),
+            Need::Tool("python3")
+        );
         let lab = Self {
             prefix: format!("rrpt{n}-"),
             subnet: n,
@@ -346,11 +330,7 @@ impl Drop for RunningLab {
 
 #[test]
 fn testbed_partition_cuts_a_running_lab_and_heals_it() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 || !available("nft", "--version") {
-        println!("skipped: needs root and nft");
-        return;
-    }
+    host::skip_unless!(Need::Root, Need::Netns, Need::Tool("nft"));
     let _lab = RunningLab::start("rrpt3-", "10.204.3.0/24", 4);
     let host0 = testbed::lab::netns::list("rrpt3-")
         .into_iter()
@@ -404,11 +384,7 @@ fn testbed_partition_cuts_a_running_lab_and_heals_it() {
 
 #[test]
 fn testbed_run_partition_is_in_place_before_the_instances_start() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 || !available("nft", "--version") {
-        println!("skipped: needs root and nft");
-        return;
-    }
+    host::skip_unless!(Need::Root, Need::Netns, Need::Tool("nft"));
     let out = Command::new(env!("CARGO_BIN_EXE_testbed"))
         .args([
             "run",

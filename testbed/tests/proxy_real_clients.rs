@@ -4,13 +4,14 @@
 //!
 //! The tests install the clients themselves (pip into the test's scratch directory,
 //! npm into `tests/clients/node`); without python3/node or without the registries they
-//! print `skipped: <reason>` and pass.
+//! report a skip (`host::capability`: a failure under `RR_REQUIRE_LABS=1`).
 
 mod proxy_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use host::capability::{self, Need};
 use proxy_support::Harness;
 
 const PYTHON_CLIENT: &str = "toxiproxy-python==0.1.1";
@@ -75,10 +76,11 @@ fn install_node_client() -> Result<PathBuf, String> {
 
 #[test]
 fn toxiproxy_python_drives_our_server_unchanged() {
+    host::skip_unless!(Need::Tool("python3"));
     let path = match install_python_client() {
         Ok(path) => path,
         Err(reason) => {
-            println!("skipped: {reason}");
+            let _ = capability::lab_lacks(format!("{PYTHON_CLIENT} not installed: {reason}"));
             return;
         }
     };
@@ -96,10 +98,11 @@ fn toxiproxy_python_drives_our_server_unchanged() {
 
 #[test]
 fn toxiproxy_node_client_drives_our_server_unchanged() {
+    host::skip_unless!(Need::Tool("node"), Need::Tool("npm"));
     let directory = match install_node_client() {
         Ok(directory) => directory,
         Err(reason) => {
-            println!("skipped: {reason}");
+            let _ = capability::lab_lacks(format!("toxiproxy-node-client not installed: {reason}"));
             return;
         }
     };

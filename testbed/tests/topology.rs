@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use host::capability::{require, Need};
 use socket2::{Domain, Protocol, Socket, Type};
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
@@ -70,34 +71,15 @@ struct LabGuard {
     scratch: PathBuf,
 }
 
-fn succeeds(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 impl LabGuard {
-    /// The guard of lab `prefix`, or `None` (after printing why) when the
-    /// test cannot run here.
-    fn new(prefix: &str, needs: &[(&str, &str)]) -> Option<Self> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: not root (namespaces and links need it)");
-            return None;
-        }
-        if !succeeds("ip", &["netns", "list"]) {
-            println!("skipped: `ip netns` unavailable (apt-get install iproute2)");
-            return None;
-        }
-        for (program, arg) in needs {
-            if !succeeds(program, &[arg]) {
-                println!("skipped: `{program}` unavailable");
-                return None;
-            }
-        }
+    /// The guard of lab `prefix`, or `None` (after reporting the skip) when
+    /// the test cannot run here: it needs root, `ip netns` and `tools`.
+    fn new(prefix: &str, tools: &[&'static str]) -> Option<Self> {
+        let needs: Vec<Need> = [Need::Root, Need::Netns]
+            .into_iter()
+            .chain(tools.iter().map(|&tool| Need::Tool(tool)))
+            .collect();
+        require(&needs).ok()?;
         let scratch = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
         std::fs::create_dir_all(&scratch).unwrap();
         let guard = Self {
@@ -314,7 +296,7 @@ fn the_lb_lab_example_lets_clients_reach_servers_and_balancers_through_the_route
 
 #[test]
 fn down_removes_every_namespace_link_bridge_and_background_process() {
-    let Some(lab) = LabGuard::new("rrtp3-", &[("tc", "-V")]) else {
+    let Some(lab) = LabGuard::new("rrtp3-", &["tc"]) else {
         return;
     };
     lab.up(BRIDGED);
@@ -351,7 +333,7 @@ fn down_removes_every_namespace_link_bridge_and_background_process() {
 
 #[test]
 fn cleanup_removes_a_lab_made_by_up_processes_included() {
-    let Some(lab) = LabGuard::new("rrtp4-", &[("tc", "-V")]) else {
+    let Some(lab) = LabGuard::new("rrtp4-", &["tc"]) else {
         return;
     };
     lab.up(BRIDGED);
@@ -365,7 +347,7 @@ fn cleanup_removes_a_lab_made_by_up_processes_included() {
 
 #[test]
 fn a_tbf_link_has_its_qdisc_on_the_hosts_interface() {
-    let Some(lab) = LabGuard::new("rrtp5-", &[("tc", "-V")]) else {
+    let Some(lab) = LabGuard::new("rrtp5-", &["tc"]) else {
         return;
     };
     lab.up(BRIDGED);
@@ -384,7 +366,7 @@ fn a_tbf_link_has_its_qdisc_on_the_hosts_interface() {
 
 #[test]
 fn status_json_lists_hosts_impairments_and_the_partition_in_force() {
-    let Some(lab) = LabGuard::new("rrtp6-", &[("tc", "-V"), ("nft", "--version")]) else {
+    let Some(lab) = LabGuard::new("rrtp6-", &["tc", "nft"]) else {
         return;
     };
     lab.up(BRIDGED);
@@ -429,7 +411,7 @@ fn status_json_lists_hosts_impairments_and_the_partition_in_force() {
 
 #[test]
 fn cleanup_removes_a_lab_whose_up_was_killed_once_its_state_existed() {
-    let Some(lab) = LabGuard::new("rrtp9-", &[("tc", "-V")]) else {
+    let Some(lab) = LabGuard::new("rrtp9-", &["tc"]) else {
         return;
     };
     let file = lab.scratch.join("lab.toml");

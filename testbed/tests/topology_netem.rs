@@ -6,19 +6,13 @@
 //! when the test ends, also when it fails.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use host::capability::Need;
 use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
-
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 fn text(output: &Output) -> String {
     format!(
@@ -57,15 +51,7 @@ struct Lab {
 
 impl Lab {
     fn new(n: u8) -> Option<Self> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: not root (namespaces, links and AF_PACKET need it)");
-            return None;
-        }
-        if !succeeds(Command::new("ip").args(["netns", "list"])) {
-            println!("skipped: no `ip netns` (apt-get install iproute2)");
-            return None;
-        }
+        host::skip_unless!(Need::Root, Need::Netns);
         let lab = Self {
             prefix: format!("rrtq{n}-"),
             scratch: std::env::temp_dir().join(format!("rrtq{n}-{}", std::process::id())),
@@ -227,10 +213,7 @@ fn a_tcp_transfer_through_a_lossy_topology_link_arrives_intact() {
     let Some(lab) = Lab::new(2) else {
         return;
     };
-    if !succeeds(Command::new("socat").arg("-V")) {
-        println!("skipped: no socat (apt-get install socat)");
-        return;
-    }
+    host::skip_unless!(Need::Tool("socat"));
     let received = lab.scratch.join("received.bin");
     let sent = lab.scratch.join("sent.bin");
     let bytes: Vec<u8> = (0..2_000_000u32)

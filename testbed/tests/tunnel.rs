@@ -18,6 +18,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use host::capability::Need;
 use serde_json::Value;
 use testbed::tunnel::{DecapConfig, DecapEndpoint};
 
@@ -33,23 +34,6 @@ fn succeeds(command: &mut Command) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn skip_reason(needs_nft: bool) -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root");
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun missing");
-    }
-    if !succeeds(Command::new("ip").args(["netns", "list"])) {
-        return Some("`ip netns` unavailable");
-    }
-    if needs_nft && !succeeds(Command::new("nft").arg("--version")) {
-        return Some("`nft` unavailable (apt-get install nftables)");
-    }
-    None
 }
 
 /// Runs a command line (split at spaces); panics (failing the test, which
@@ -81,9 +65,9 @@ struct Lab {
 
 impl Lab {
     fn start(prefix: &str, subnet: u8, needs_nft: bool) -> Option<Self> {
-        if let Some(reason) = skip_reason(needs_nft) {
-            println!("skipped: {reason}");
-            return None;
+        host::skip_unless!(Need::Root, Need::Tun, Need::Netns);
+        if needs_nft {
+            host::skip_unless!(Need::Tool("nft"));
         }
         let lab = Self {
             prefix: prefix.to_owned(),

@@ -10,6 +10,8 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use host::capability::{self, Need};
 use testbed::lab::prefixed::entries_named;
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
@@ -22,14 +24,6 @@ const LAB_CIDR: &str = "10.207.1.0/24";
 const INSTANCES: usize = 4;
 /// How long the two runs get in all before the guard stops them.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 fn ip(args: &[&str]) {
     let output = Command::new("ip").args(args).output().unwrap();
@@ -58,19 +52,7 @@ struct TwoMachines {
 
 impl TwoMachines {
     fn new() -> Option<Self> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: not root (namespaces and links need it)");
-            return None;
-        }
-        if !succeeds(Command::new("ip").args(["netns", "list"])) {
-            println!("skipped: no `ip netns` (apt-get install iproute2)");
-            return None;
-        }
-        if !succeeds(Command::new("ping").arg("-V")) {
-            println!("skipped: no ping (apt-get install iputils-ping)");
-            return None;
-        }
+        host::skip_unless!(Need::Root, Need::Netns, Need::Tool("ping"));
         let machines = Self {
             runs: Vec::new(),
             work_dir: std::env::temp_dir().join("rrvx1-work"),
@@ -128,10 +110,10 @@ impl TwoMachines {
             .output()
             .unwrap();
         if !probe.status.success() {
-            println!(
-                "skipped: no VXLAN in this kernel ({})",
+            let _ = capability::machine_lacks(format!(
+                "no VXLAN in this kernel ({})",
                 String::from_utf8_lossy(&probe.stderr).trim()
-            );
+            ));
             return None;
         }
         ip(&["-n", MACHINES[0], "link", "del", "rrvx4-probe"]);

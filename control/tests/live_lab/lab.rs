@@ -25,6 +25,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use dataplane::io::offloads::{self, Offload};
+use host::capability::{require, Need};
 
 pub const VIP: &str = "10.99.0.1";
 
@@ -58,38 +59,30 @@ pub fn testbed() -> PathBuf {
     path
 }
 
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Whether the lab (root, a tun device for the tunnel endpoints, namespaces,
+/// nftables for the router, curl for the API, ss for readiness) and `tools`
+/// are here; reports the skip (`host::capability`) when not.
+pub fn can_run(tools: &[&'static str]) -> bool {
+    let lab = [
+        Need::Root,
+        Need::Tun,
+        Need::Netns,
+        Need::Tool("nft"),
+        Need::Tool("curl"),
+        Need::Tool("ss"),
+    ];
+    let needs: Vec<Need> = lab
+        .into_iter()
+        .chain(tools.iter().map(|&tool| Need::Tool(tool)))
+        .collect();
+    require(&needs).is_ok()
 }
 
-/// Why this machine cannot run the lab, if it cannot.
-pub fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun missing".into());
-    }
-    for (tool, args) in [("ip", &["netns", "list"][..]), ("nft", &["--version"][..])] {
-        if !succeeds(Command::new(tool).args(args)) {
-            return Some(format!(
-                "`{tool}` unavailable (scripts/ensure-tools.sh installs it)"
-            ));
-        }
-    }
-    None
-}
-
-/// Skips the calling test (printing why) when the lab cannot run here.
+/// Returns from the calling test when the lab, or one of the tools named,
+/// is missing (see [`can_run`]).
 macro_rules! lab_or_skip {
-    () => {
-        if let Some(reason) = lab::skip_reason() {
-            println!("skipped: {reason}");
+    ($($tool:expr),* $(,)?) => {
+        if !lab::can_run(&[$($tool),*]) {
             return;
         }
     };
@@ -489,11 +482,6 @@ impl Lab {
             // SAFETY: kill has no memory preconditions; the pid runs in our namespace.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-    }
-
-    /// True when `tool` is on the PATH.
-    pub fn has(tool: &str) -> bool {
-        succeeds(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
     }
 
     /// nginx on server `s`, answering `nginx on s{s}` on the VIP's port 80.

@@ -3,8 +3,8 @@
 //!
 //! Each test owns the prefix `rrlbN-` and the subnets `10.(210+N).{1,2}.0/24`,
 //! and removes everything it made when it ends, also when it fails. Tests
-//! skip (printing `skipped: <reason>`) when not root or without `ip netns`,
-//! `nft` or `/dev/net/tun`.
+//! skip (`lab_or_skip!`, printing `skipped: <reason>`) when not root or
+//! without `ip netns`, `nft`, `/dev/net/tun` or a tool they use.
 
 mod capture;
 mod hostile;
@@ -109,7 +109,7 @@ fn reported(report: &str, name: &str) -> u64 {
 
 #[test]
 fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vip() {
-    lab_or_skip!();
+    lab_or_skip!("nginx", "iperf3");
     let mut lab = Lab::up("rrlb1-", 211, 1, 3);
     let balancer = lab.start_balancer(1, &[]);
 
@@ -133,20 +133,16 @@ fn ten_thousand_connections_split_evenly_and_curl_and_iperf3_work_through_the_vi
     let counters = balancer.stop();
     assert!(reported(&counters, "to_wire") >= 10_000 * 4, "{counters}");
 
-    if Lab::has("iperf3") {
-        let only_s1 = lab.start_balancer(1, &[("RR_TARGET_IPS", lab.server_ip(1).to_string())]);
-        let (bps, _) = iperf3_upload(&mut lab, only_s1);
-        println!("iperf3 through the VIP: {:.1} Mbit/s", bps / 1e6);
-    } else {
-        println!("skipped: iperf3 part (iperf3 not installed)");
-    }
+    let only_s1 = lab.start_balancer(1, &[("RR_TARGET_IPS", lab.server_ip(1).to_string())]);
+    let (bps, _) = iperf3_upload(&mut lab, only_s1);
+    println!("iperf3 through the VIP: {:.1} Mbit/s", bps / 1e6);
 }
 
 /// VIP mode: the router routes the VIP to the balancer as plain IP, and the
 /// balancer encapsulates each packet in GRE toward the flow's backend.
 #[test]
 fn in_vip_mode_the_balancer_encapsulates_plain_traffic_and_clients_connect() {
-    lab_or_skip!();
+    lab_or_skip!("nginx", "iperf3");
     let mut lab = Lab::up_routed("rrlb4-", 214, 3);
     let balancer = lab.start_balancer(1, &[("RR_VIPS", VIP.to_owned())]);
 
@@ -173,29 +169,25 @@ fn in_vip_mode_the_balancer_encapsulates_plain_traffic_and_clients_connect() {
     // shrinks its segments and the upload goes through. The router
     // segments what it forwards, as a real wire would (GSO frames through
     // veths are beyond what AF_PACKET's slots hold).
-    if Lab::has("iperf3") {
-        lab.set_offloads_on("r", "eth1", &[(Offload::Tso, false), (Offload::Gso, false)]);
-        let only_s1 = lab.start_balancer(
-            1,
-            &[
-                ("RR_VIPS", VIP.to_owned()),
-                ("RR_TARGET_IPS", lab.server_ip(1).to_string()),
-            ],
-        );
-        let (bps, counters) = iperf3_upload(&mut lab, only_s1);
-        assert!(reported(&counters, "icmp_too_big") >= 1, "{counters}");
-        println!(
-            "VIP mode, iperf3 upload after path MTU discovery: {:.1} Mbit/s",
-            bps / 1e6
-        );
-    } else {
-        println!("skipped: iperf3 part (iperf3 not installed)");
-    }
+    lab.set_offloads_on("r", "eth1", &[(Offload::Tso, false), (Offload::Gso, false)]);
+    let only_s1 = lab.start_balancer(
+        1,
+        &[
+            ("RR_VIPS", VIP.to_owned()),
+            ("RR_TARGET_IPS", lab.server_ip(1).to_string()),
+        ],
+    );
+    let (bps, counters) = iperf3_upload(&mut lab, only_s1);
+    assert!(reported(&counters, "icmp_too_big") >= 1, "{counters}");
+    println!(
+        "VIP mode, iperf3 upload after path MTU discovery: {:.1} Mbit/s",
+        bps / 1e6
+    );
 }
 
 #[test]
 fn the_host_keeps_working_while_it_runs_and_is_as_before_after_it_exits() {
-    lab_or_skip!();
+    lab_or_skip!("ping");
     let mut lab = Lab::up("rrlb2-", 212, 1, 2);
     // GRO on, as on a real NIC: the balancer turns it off and back on.
     lab.set_offloads("lb1", &[(Offload::Gro, true)]);

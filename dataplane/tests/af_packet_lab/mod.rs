@@ -13,27 +13,11 @@ use std::process::{Command, Stdio};
 use std::thread;
 
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
+use host::capability::Need;
 
 /// The lab of one test.
 pub struct VethLab {
     prefix: String,
-}
-
-/// Why the test cannot run here, or `None` when it can.
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (AF_PACKET and namespaces need it)".into());
-    }
-    let ip = Command::new("ip")
-        .args(["netns", "list"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !ip.is_ok_and(|s| s.success()) {
-        return Some("`ip netns` unavailable (apt-get install iproute2)".into());
-    }
-    None
 }
 
 /// Runs a setup command line (split at spaces); panics, failing the test
@@ -53,12 +37,10 @@ pub fn run(line: &str) {
 }
 
 impl VethLab {
-    /// Builds the lab, or prints `skipped: <reason>` and returns `None`.
+    /// Builds the lab, or reports the skip (`host::capability`) and returns
+    /// `None` where it cannot run.
     pub fn start(prefix: &str) -> Option<Self> {
-        if let Some(reason) = skip_reason() {
-            println!("skipped: {reason}");
-            return None;
-        }
+        host::skip_unless!(Need::Root, Need::Netns);
         let lab = Self {
             prefix: prefix.to_owned(),
         };

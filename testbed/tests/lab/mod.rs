@@ -13,6 +13,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use host::capability::Need;
+
 pub const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
 const READY_WAIT: Duration = Duration::from_secs(10);
 
@@ -22,29 +24,6 @@ pub struct Lab {
     pub subnet: u8,
     servers: Vec<Child>,
     scratch: PathBuf,
-}
-
-/// Why the test cannot run here, or `None` when it can.
-fn skip_reason(needs_nft: bool) -> Option<String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
-    }
-    if !succeeds(Command::new("ip").args(["netns", "list"])) {
-        return Some("`ip netns` unavailable".into());
-    }
-    if needs_nft && !succeeds(Command::new("nft").arg("--version")) {
-        return Some("`nft` unavailable (apt-get install nftables)".into());
-    }
-    None
-}
-
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Runs a setup command line (split at spaces); panics, failing the test (which still
@@ -64,11 +43,12 @@ pub fn run(line: &str) {
 }
 
 impl Lab {
-    /// Builds the lab, or prints `skipped: <reason>` and returns `None`.
+    /// Builds the lab, or reports the skip (`host::capability`) and returns
+    /// `None` where it cannot run.
     pub fn start(prefix: &str, subnet: u8, needs_nft: bool) -> Option<Self> {
-        if let Some(reason) = skip_reason(needs_nft) {
-            println!("skipped: {reason}");
-            return None;
+        host::skip_unless!(Need::Root, Need::Netns);
+        if needs_nft {
+            host::skip_unless!(Need::Tool("nft"));
         }
         let scratch = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
         std::fs::create_dir_all(&scratch).unwrap();
