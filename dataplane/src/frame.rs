@@ -89,7 +89,9 @@ impl<'a> Frame<'a> {
             self.len += n;
             return true;
         }
-        if self.len + n > self.buf.len() {
+        // Compared without adding to `n`, which may be anything: a wrapped
+        // `len + n` would pass and break the invariant `data` relies on.
+        if n > self.buf.len() - self.len {
             return false;
         }
         // Not enough headroom: slide the packet so that it ends at the buffer's
@@ -111,7 +113,8 @@ impl<'a> Frame<'a> {
 
     /// Sets the packet length; returns false when it would overrun the buffer.
     pub fn set_len(&mut self, len: usize) -> bool {
-        if self.head + len > self.buf.len() {
+        // `buf.len() - head` cannot wrap (`head <= buf.len()`); `head + len` could.
+        if len > self.buf.len() - self.head {
             return false;
         }
         self.len = len;
@@ -141,6 +144,29 @@ mod tests {
         assert!(frame.push_front(6));
         assert_eq!(frame.len(), 10);
         assert_eq!(&frame.data()[6..], b"abcd");
+    }
+
+    #[test]
+    fn lengths_that_would_wrap_the_arithmetic_are_refused() {
+        let mut buf = [7u8; 16];
+        let mut frame = Frame::new(&mut buf, 4, 8);
+        for n in [
+            usize::MAX,
+            usize::MAX - 3,
+            usize::MAX - 8,
+            usize::MAX / 2 + 1,
+        ] {
+            assert!(!frame.push_front(n), "push_front({n})");
+            assert!(!frame.set_len(n), "set_len({n})");
+            assert_eq!((frame.head(), frame.len()), (4, 8));
+        }
+        frame.pull_front(usize::MAX);
+        assert_eq!((frame.head(), frame.len()), (12, 0));
+        assert!(!frame.set_len(usize::MAX - 11));
+        assert!(frame.set_len(4));
+        assert_eq!(frame.data(), &[7; 4]);
+        let whole = Frame::new(&mut buf, usize::MAX, usize::MAX);
+        assert_eq!((whole.head(), whole.len()), (16, 0));
     }
 
     #[test]
