@@ -8,8 +8,10 @@ need_apt=()
 # and npm install the real Toxiproxy clients the proxy tests drive; curl,
 # nginx and iperf3 are the real clients and servers of the balancer's lab;
 # prometheus (with promtool) checks and scrapes the balancer's /metrics.
+# The tests check for these (host::capability's Need::Tool): under
+# RR_REQUIRE_LABS=1 (CI) a test whose tool is missing fails.
 for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "socat:socat" \
-            "npm:npm" "cc:build-essential" "pkg-config:pkg-config" "ping:iputils-ping" \
+            "npm:npm" "node:nodejs" "cc:build-essential" "pkg-config:pkg-config" "ping:iputils-ping" \
             "curl:curl" "ss:iproute2" "nginx:nginx-light" "iperf3:iperf3" "promtool:prometheus"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}

@@ -1,5 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, every test.
+#
+# A test that cannot run here (not root, no namespaces, a tool or a CPU or
+# kernel feature missing) reports `skipped: <reason>` through
+# host::capability and returns; libtest counts it as passed, so each skip is
+# also appended to $RR_SKIP_LOG, and the closing line counts skips apart:
+#   tests: N passed, M failed, K skipped
+# where N counts only the tests that ran. With RR_REQUIRE_LABS=1 (.ci/run
+# sets it) a missing lab prerequisite (root, namespaces, a tool this script
+# installs) fails its test instead; a missing CPU or kernel feature stays a
+# skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh
@@ -8,14 +18,24 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log=$(mktemp /tmp/rusty-rail-tests.XXXXXX)
-trap 'rm -f "$log"' EXIT
+skips=$(mktemp /tmp/rusty-rail-skips.XXXXXX)
+trap 'rm -f "$log" "$skips"' EXIT
+export RR_SKIP_LOG="$skips"
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 
+# Why tests were skipped, most frequent reason first (lines: test<TAB>reason).
+skipped=$(wc -l <"$skips")
+if ((skipped > 0)); then
+  echo "skipped tests by reason:"
+  cut -f2- "$skips" | sort | uniq -c | sort -k1,1nr -k2
+fi
+
 # One closing line for the whole run: cargo prints a result per test binary,
-# the last of which (doc tests) is often "0 passed".
-awk '
+# the last of which (doc tests) is often "0 passed". A skipped test passed in
+# cargo's count: it moves from passed to skipped.
+awk -v skipped="$skipped" '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-  END { printf "tests: %d passed, %d failed\n", p, f }
+  END { printf "tests: %d passed, %d failed, %d skipped\n", p - skipped, f, skipped }
 ' "$log"
 exit "$status"
