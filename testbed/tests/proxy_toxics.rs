@@ -1,6 +1,9 @@
 //! Every toxic through real loopback sockets: what a client of the proxy observes.
 //! Timing bounds are generous (the machine is shared) but each fails if the toxic
-//! does nothing or the wrong thing.
+//! does nothing or the wrong thing. A toxic's delay is a lower bound a loaded machine
+//! cannot break; where a test claims the absence of a delay it takes the fastest of a
+//! few round trips (a stall slows some, a toxic slows all) and compares it with the
+//! toxic's own delay, not with a guess at how fast loopback is.
 
 mod proxy_support;
 
@@ -15,6 +18,15 @@ fn millis(duration: Duration) -> u128 {
     duration.as_millis()
 }
 
+/// The fastest of `count` round trips of `message`: what the path itself costs,
+/// without the stalls a loaded machine adds to some of them.
+fn fastest_round_trip(client: &mut std::net::TcpStream, message: &[u8], count: usize) -> u128 {
+    (0..count)
+        .map(|_| millis(round_trip(client, message)))
+        .min()
+        .unwrap()
+}
+
 fn echo_proxy(harness: &Harness) -> SocketAddr {
     let echo = harness.echo_server();
     harness.proxy_to("echo", echo)
@@ -25,8 +37,11 @@ fn latency_delays_each_round_trip_by_the_latency() {
     let harness = Harness::start(1);
     let listen = echo_proxy(&harness);
     let mut client = connect(listen);
-    let direct = round_trip(&mut client, b"warm");
-    assert!(millis(direct) < 100, "{direct:?} without toxics");
+    let direct = fastest_round_trip(&mut client, b"warm", 3);
+    assert!(
+        direct < 150,
+        "{direct} ms without toxics: as slow as the toxic"
+    );
     harness.add_toxic(
         "echo",
         &json!({"type": "latency", "attributes": {"latency": 150}}),
@@ -79,12 +94,12 @@ fn removing_a_toxic_acts_on_live_connections() {
             .status,
         204
     );
-    let rtt = round_trip(&mut client, b"fast");
-    assert!(millis(rtt) < 250, "{rtt:?} after removal");
+    let rtt = fastest_round_trip(&mut client, b"fast", 3);
+    assert!(rtt < 300, "{rtt} ms after removal");
 }
 
 #[test]
-fn bandwidth_holds_the_rate_within_five_percent() {
+fn bandwidth_holds_the_rate_and_a_loaded_machine_only_slows_it() {
     let harness = Harness::start(1);
     let bytes = 500_000;
     let source = harness.source_server(bytes);
@@ -99,9 +114,13 @@ fn bandwidth_holds_the_rate_within_five_percent() {
     let elapsed = start.elapsed().as_secs_f64();
     assert_eq!(error, None);
     assert_eq!(data.len(), bytes);
+    // Pieces are scheduled back to back from the first, so no stall can make the
+    // transfer faster than the rate (the bound above is the claim); a stall can
+    // make it slower, and the bound below only says the toxic does not throttle
+    // far under its rate.
     let rate = bytes as f64 / elapsed / 1000.0;
     assert!(
-        (237.5..=262.5).contains(&rate),
+        (125.0..=262.5).contains(&rate),
         "{rate:.1} KB/s over {elapsed:.3} s"
     );
 }
@@ -114,8 +133,9 @@ fn slicer_cuts_the_stream_into_average_sized_pieces_keeping_every_byte() {
     let listen = harness.proxy_to("source", source);
     harness.add_toxic(
         "source",
-        &json!({"type": "slicer", "attributes": {"average_size": 100, "size_variation": 20, "delay": 10000}}),
+        &json!({"type": "slicer", "attributes": {"average_size": 100, "size_variation": 20, "delay": 40000}}),
     );
+    // 40 ms between pieces: a reader descheduled for less still reads them apart.
     let mut client = connect(listen);
     let mut sizes = Vec::new();
     let mut data = Vec::new();
@@ -226,7 +246,7 @@ fn slow_close_delays_the_end_of_stream_not_the_data() {
     let listen = harness.proxy_to("source", source);
     harness.add_toxic(
         "source",
-        &json!({"type": "slow_close", "attributes": {"delay": 400}}),
+        &json!({"type": "slow_close", "attributes": {"delay": 1500}}),
     );
     let start = Instant::now();
     let mut client = connect(listen);
@@ -236,8 +256,8 @@ fn slow_close_delays_the_end_of_stream_not_the_data() {
     let (rest, error) = read_to_end(&mut client);
     let closed_at = start.elapsed();
     assert!(rest.is_empty() && error.is_none());
-    assert!(millis(data_at) < 350, "data came at {data_at:?}");
-    assert!((400..3000).contains(&millis(closed_at)), "{closed_at:?}");
+    assert!(millis(data_at) < 1000, "data came at {data_at:?}");
+    assert!((1500..5000).contains(&millis(closed_at)), "{closed_at:?}");
 }
 
 #[test]
@@ -260,7 +280,8 @@ fn toxicity_zero_never_applies() {
     );
     for _ in 0..10 {
         let mut client = connect(listen);
-        assert!(millis(round_trip(&mut client, b"x")) < 400);
+        // Rolled once per connection: had it applied, both would take 500 ms.
+        assert!(fastest_round_trip(&mut client, b"x", 2) < 500);
     }
 }
 
@@ -268,7 +289,7 @@ fn delayed_connections(listen: SocketAddr, count: usize) -> Vec<bool> {
     (0..count)
         .map(|_| {
             let mut client = connect(listen);
-            millis(round_trip(&mut client, b"x")) >= 200
+            fastest_round_trip(&mut client, b"x", 2) >= 200
         })
         .collect()
 }
@@ -284,7 +305,7 @@ fn toxicity_is_rolled_once_per_connection_and_survives_unrelated_edits() {
     let mut clients: Vec<_> = (0..12).map(|_| connect(listen)).collect();
     let first: Vec<bool> = clients
         .iter_mut()
-        .map(|client| millis(round_trip(client, b"a")) >= 250)
+        .map(|client| fastest_round_trip(client, b"a", 2) >= 250)
         .collect();
     assert!(
         first.iter().any(|d| *d) && first.iter().any(|d| !*d),
@@ -294,7 +315,7 @@ fn toxicity_is_rolled_once_per_connection_and_survives_unrelated_edits() {
     harness.patch("/proxies/echo/toxics/unrelated", &json!({"toxicity": 0.3}));
     let second: Vec<bool> = clients
         .iter_mut()
-        .map(|client| millis(round_trip(client, b"b")) >= 250)
+        .map(|client| fastest_round_trip(client, b"b", 2) >= 250)
         .collect();
     assert_eq!(first, second);
 }
@@ -362,7 +383,7 @@ fn a_targeted_toxic_applies_only_to_its_clients() {
         &json!({"type": "latency", "clients": ["127.0.0.2/32"], "attributes": {"latency": 300}}),
     );
     let mut from_one = connect(listen);
-    assert!(millis(round_trip(&mut from_one, b"1")) < 250);
+    assert!(fastest_round_trip(&mut from_one, b"1", 3) < 300);
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket
         .bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
@@ -410,7 +431,7 @@ fn accept_delay_holds_new_connections_only() {
         "echo",
         &json!({"type": "accept_delay", "attributes": {"delay": 400}}),
     );
-    assert!(millis(round_trip(&mut old, b"still fast")) < 300);
+    assert!(fastest_round_trip(&mut old, b"still fast", 3) < 400);
     let start = Instant::now();
     let mut new = connect(listen);
     round_trip(&mut new, b"new");
@@ -570,9 +591,7 @@ fn a_toxic_added_on_a_zero_copy_connection_acts_on_the_very_next_bytes() {
     let listen = echo_proxy(&harness);
     let mut client = connect(listen);
     // Toxic-free directions splice; the toxic must reach them before the next bytes.
-    for _ in 0..20 {
-        assert!(millis(round_trip(&mut client, b"quick")) < 150);
-    }
+    assert!(fastest_round_trip(&mut client, b"quick", 20) < 200);
     harness.add_toxic(
         "echo",
         &json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 200}}),
@@ -585,7 +604,7 @@ fn a_toxic_added_on_a_zero_copy_connection_acts_on_the_very_next_bytes() {
         204
     );
     round_trip(&mut client, b"settled");
-    assert!(millis(round_trip(&mut client, b"quick again")) < 150);
+    assert!(fastest_round_trip(&mut client, b"quick again", 3) < 200);
 }
 
 #[test]
