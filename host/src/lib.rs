@@ -8,3 +8,4 @@
 //! and `RR_SKIP_LOG`).
 
 pub mod capability;
+pub mod netlink;

@@ -3,8 +3,9 @@
 //! - [`args`]: the live settings (`RR_DEVICE`, `RR_IO`, workers, cores, ...).
 //! - [`cores`]: the CPU set, the workers' cores, and the control threads' cores.
 //! - [`device`]: the interface's index, MAC, MTU and address.
-//! - [`netlink`], [`neighbours`] and [`next_hops`]: backends' next-hop MACs
-//!   from the kernel's neighbour table, kept current on a thread.
+//! - [`neighbours`] and [`next_hops`]: backends' next-hop MACs from the
+//!   kernel's neighbour table (through `host::netlink`), kept current on a
+//!   thread.
 //! - [`receive_offloads`]: GRO and LRO off while it runs.
 //! - [`signals`]: what ends it.
 //! - [`host_rules`]: the nftables table that keeps the kernel from answering
@@ -19,7 +20,6 @@ pub mod cores;
 pub mod device;
 pub mod host_rules;
 pub mod neighbours;
-pub mod netlink;
 pub mod next_hops;
 pub mod receive_offloads;
 pub mod signals;

@@ -11,9 +11,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
-use netlink_packet_route::neighbour::NeighbourState;
-
-use super::netlink::{Neighbour, RouteNetlink};
+use host::netlink::{Neighbour, NeighbourState, Netlink};
 
 /// The discard port (RFC 863): a datagram there asks nothing of the backend.
 const DISCARD_PORT: u16 = 9;
@@ -71,7 +69,7 @@ fn judge(state: NeighbourState) -> (bool, bool) {
 /// Resolves backends' next hops on one interface.
 #[derive(Debug)]
 pub struct Resolver {
-    netlink: RouteNetlink,
+    netlink: Netlink,
     interface: u32,
     interface_name: String,
 }
@@ -79,7 +77,7 @@ pub struct Resolver {
 impl Resolver {
     pub fn new(interface: u32, interface_name: &str) -> io::Result<Self> {
         Ok(Self {
-            netlink: RouteNetlink::open()?,
+            netlink: Netlink::open()?,
             interface,
             interface_name: interface_name.to_owned(),
         })

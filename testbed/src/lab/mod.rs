@@ -2,8 +2,9 @@
 //! topologies of `testbed up FILE.toml`, with `cleanup` and `status`.
 //!
 //! - [`plan`]: names and addresses of a lab, from its prefix and subnet.
-//! - [`netns`] and [`netlink`]: named namespaces and the rtnetlink requests
-//!   that build links and addresses (no `ip` process per object).
+//! - [`netns`] and [`netlink`] (the `host` crate's): named namespaces and
+//!   the rtnetlink requests that build links and addresses (no `ip` process
+//!   per object).
 //! - [`build`]: creating a planned lab in parallel, and removing any lab.
 //! - [`state`]: the state file under `/run/testbed` that `cleanup` reads.
 //! - [`sysctl`]: machine-wide settings a lab changes and restores.
@@ -19,10 +20,11 @@
 //! - [`status`]: `testbed status`.
 
 pub mod build;
+/// The workspace's one rtnetlink client, from the `host` crate.
+pub use host::netlink;
 pub mod link_emulator;
 pub mod multihost;
 pub mod netem;
-pub mod netlink;
 pub mod netns;
 pub mod plan;
 pub mod prefixed;
