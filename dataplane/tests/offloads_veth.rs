@@ -5,7 +5,7 @@
 mod af_packet_lab;
 
 use af_packet_lab::{in_namespace, VethLab};
-use dataplane::io::offloads::{self, Offload, OffloadError, Offloads};
+use host::offloads::{self, Offload, OffloadError, Offloads};
 
 /// Reads `a0`'s offloads inside the lab's namespace `a`.
 fn read_a0(lab: &VethLab) -> Offloads {

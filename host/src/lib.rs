@@ -1,11 +1,16 @@
-//! The host the programs run on: what this machine can do and, to come, how
-//! to talk to it (rtnetlink for links, addresses and routes, ethtool
-//! offloads, signals).
+//! The host the programs run on: what this machine can do, and how the
+//! programs talk to it. One copy of each, shared by the balancer (`control`),
+//! the `testbed` and the tests.
 //!
-//! For now one module: [`capability`], the one check every lab test and
-//! bench makes before it touches namespaces, links or a tool, and the one
-//! place a skip is reported and counted (see its docs for `RR_REQUIRE_LABS`
-//! and `RR_SKIP_LOG`).
+//! - [`capability`]: the one check every lab test and bench makes before it
+//!   touches namespaces, links or a tool, and the one place a skip is
+//!   reported and counted (see its docs for `RR_REQUIRE_LABS` and
+//!   `RR_SKIP_LOG`).
+//! - [`netlink`]: the rtnetlink client (links, addresses, routes, neighbours).
+//! - [`offloads`]: an interface's offloads through `SIOCETHTOOL`.
+//! - [`signals`]: SIGINT and SIGTERM as a stop flag.
 
 pub mod capability;
 pub mod netlink;
+pub mod offloads;
+pub mod signals;

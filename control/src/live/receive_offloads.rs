@@ -1,6 +1,6 @@
 //! The receive offloads the balancer turns off while it runs, and puts back.
 
-use dataplane::io::offloads::{self, Offload, OffloadGuard};
+use host::offloads::{self, Offload, OffloadGuard};
 use tracing::{info, warn};
 
 use super::StartError;

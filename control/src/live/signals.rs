@@ -1,4 +1,6 @@
 //! What ends the balancer: SIGINT, SIGTERM, or a worker that stopped.
+//! Signals set `host::signals`' flag, the workspace's one way of catching
+//! them; the control runtime looks at it between ticks.
 
 use std::time::Duration;
 
@@ -6,24 +8,26 @@ use tracing::{info, warn};
 
 use super::workers::Workers;
 
+/// How often the flag and the workers are looked at: short enough that a
+/// stop feels immediate, long enough to cost nothing.
+const TICK: Duration = Duration::from_millis(100);
+
 /// Waits for SIGINT or SIGTERM, or until a worker dies.
 pub async fn wait_for_signal(workers: &Workers) {
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        warn!("cannot watch for SIGTERM; stopping");
+    if let Err(e) = host::signals::stop_on_signals() {
+        warn!("cannot catch SIGINT and SIGTERM ({e}); stopping");
         return;
-    };
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    }
+    let mut tick = tokio::time::interval(TICK);
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return; }
-            _ = term.recv() => { info!("SIGTERM: stopping"); return; }
-            _ = tick.tick() => {
-                if !workers.all_running() {
-                    warn!("a worker stopped on an I/O error; stopping");
-                    return;
-                }
-            }
+        tick.tick().await;
+        if let Some(signal) = host::signals::received() {
+            info!("{signal}: stopping");
+            return;
+        }
+        if !workers.all_running() {
+            warn!("a worker stopped on an I/O error; stopping");
+            return;
         }
     }
 }

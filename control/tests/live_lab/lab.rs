@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use dataplane::io::offloads::{self, Offload};
 use host::capability::{require, Need};
+use host::offloads::{self, Offload};
 
 pub const VIP: &str = "10.99.0.1";
 

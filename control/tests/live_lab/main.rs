@@ -13,7 +13,7 @@ mod lab;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dataplane::io::offloads::Offload;
+use host::offloads::Offload;
 use lab::{lab_or_skip, Lab, VIP};
 use serde_json::Value;
 

@@ -6,7 +6,6 @@
 pub mod af_packet;
 pub mod memory;
 #[cfg(target_os = "linux")]
-pub mod offloads;
 pub mod pcap;
 
 use std::io;

@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketError, AfPacketIo};
-use dataplane::io::offloads::{self, Offload, OffloadError, OffloadGuard};
+use host::offloads::{self, Offload, OffloadError, OffloadGuard};
 
 use super::emulator::{DirectionCounters, Emulator};
 use super::link::ImpairedLink;

@@ -7,7 +7,6 @@
 //! waits for), and at the end one line with what each direction did.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
@@ -48,20 +47,12 @@ fn netem_text(text: &str) -> Result<String, String> {
     text.parse::<NetemArg>().map(|_| text.to_owned())
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn request_stop(_signal: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
 /// `testbed link-emulator`: exit code 0 after a clean stop, 1 when the
 /// link failed, 2 when it could not start.
 pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
-    let handler = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe { libc::signal(signal, handler) };
+    if let Err(e) = host::signals::stop_on_signals() {
+        eprintln!("testbed link-emulator: catching SIGINT and SIGTERM: {e}");
+        return ExitCode::from(2);
     }
     let parse = |text: &str| text.parse::<NetemArg>();
     let (there, back) = match (
@@ -89,7 +80,7 @@ pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
         }
     };
     println!("{READY}");
-    while !STOP.load(Ordering::SeqCst) {
+    while !host::signals::stop_requested() {
         std::thread::sleep(Duration::from_millis(50));
     }
     match link.stop() {

@@ -38,7 +38,7 @@ use super::netns;
 use super::plan::{Host, LabPlan};
 use crate::impair::live::{self, EmulatedLink};
 use crate::impair::NetemSpec;
-use dataplane::io::offloads::OffloadGuard;
+use host::offloads::OffloadGuard;
 
 /// Where impairments are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize, Deserialize)]

@@ -119,22 +119,6 @@ impl RunArgs {
     }
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn request_stop(_signal: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// Makes SIGINT and SIGTERM set `STOP` instead of killing the process.
-fn catch_stop_signals() {
-    let handler = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe { libc::signal(signal, handler) };
-    }
-}
-
 /// `testbed run`.
 pub fn main(args: &RunArgs) -> ExitCode {
     match run(args) {
@@ -195,7 +179,8 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             plan.prefix
         ));
     }
-    catch_stop_signals();
+    // SIGINT and SIGTERM end the run through its clean-up, not the process.
+    host::signals::stop_on_signals().map_err(|e| format!("catching SIGINT and SIGTERM: {e}"))?;
     let changes = sysctl::needed(plan.hosts.len(), sysctl::read);
     let lab_state = LabState {
         plan: plan.clone(),
@@ -260,7 +245,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     if let Some(handle) = partitions {
         let _ = handle.join();
     }
-    if !args.no_revert || STOP.load(Ordering::SeqCst) {
+    if !args.no_revert || host::signals::stop_requested() {
         // The emulators hold sockets in the lab's links: stopped first, so
         // that deleting the namespaces deletes the links at once.
         stop_impairment(&plan.prefix, impairment);
@@ -470,7 +455,7 @@ fn relay(
 fn wait_all(instances: &mut Vec<Instance>) -> ExitCode {
     let mut first_failure: Option<u8> = None;
     while !instances.is_empty() {
-        if STOP.load(Ordering::SeqCst) {
+        if host::signals::stop_requested() {
             eprintln!("testbed: interrupted, tearing down");
             return ExitCode::from(INTERRUPTED);
         }

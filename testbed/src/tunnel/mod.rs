@@ -52,7 +52,6 @@ pub mod endpoint;
 pub mod gre_socket;
 pub mod poll;
 pub mod prefix;
-pub mod signal;
 pub mod system;
 pub mod tun;
 
@@ -98,7 +97,7 @@ pub fn main(args: &TunnelArgs) -> ExitCode {
 }
 
 fn run(args: &TunnelArgs) -> Result<(), TunnelError> {
-    let stop = signal::stop_on_signals().map_err(TunnelError::Loop)?;
+    let stop = host::signals::stop_on_signals().map_err(TunnelError::Loop)?;
     let (counters, result) = match &args.mode {
         TunnelMode::Encap(config) => {
             let mut endpoint = EncapEndpoint::open(config)?;
