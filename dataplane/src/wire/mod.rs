@@ -13,7 +13,6 @@
 //! Everything here sits on the per-packet path: no allocation, fixed-offset
 //! byte reads, `#[inline]` accessors.
 
-pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod gre;
@@ -25,7 +24,6 @@ pub mod partial_checksum;
 pub mod tcp;
 pub mod udp;
 
-pub use arp::{ArpPacket, ArpRepr};
 pub use ethernet::EthernetFrame;
 pub use gre::{GrePacket, GreRepr};
 pub use icmpv4::Icmpv4Packet;
