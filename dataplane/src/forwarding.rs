@@ -313,15 +313,64 @@ impl TableHandle {
         Self(Arc::new(ArcSwap::from_pointee(table)))
     }
 
-    /// Replaces the table; workers see it from their next batch.
+    /// Replaces the table; workers see it from their next batch. The old
+    /// table is freed by whoever drops the last reference to it, often a
+    /// worker finishing its batch: a publisher that runs beside live workers
+    /// uses [`replace`](Self::replace) instead.
     pub fn publish(&self, table: ForwardingTable) {
         self.0.store(Arc::new(table));
+    }
+
+    /// Replaces the table and hands the old one to `retired`, which keeps it
+    /// until no worker reads it, so that its memory (megabytes: the slots and
+    /// the Maglev lookup) is freed on the publisher's thread and never on
+    /// the packet path.
+    pub fn replace(&self, table: ForwardingTable, retired: &mut RetiredTables) {
+        retired.retire(self.0.swap(Arc::new(table)));
     }
 
     /// The current table (a worker calls this once per batch).
     #[inline]
     pub fn load(&self) -> arc_swap::Guard<Arc<ForwardingTable>> {
         self.0.load()
+    }
+}
+
+/// Tables replaced by [`TableHandle::replace`], each kept until only this
+/// list holds it.
+///
+/// A worker holds the table it loaded until the end of its batch. Without
+/// this list, a worker whose batch spans a publication drops the last
+/// reference to the old table and frees it between two batches. Here, that
+/// worker's reference is never the last: [`free_unused`](Self::free_unused),
+/// called by the publisher, frees the tables no worker holds any more.
+/// (`ArcSwap` turns every outstanding load of the old table into a counted
+/// reference when it is swapped out, so the strong count is exact.)
+#[derive(Debug, Default)]
+pub struct RetiredTables(Vec<Arc<ForwardingTable>>);
+
+impl RetiredTables {
+    /// Keeps `table` until no one else holds it; frees the others that
+    /// became unused meanwhile.
+    pub fn retire(&mut self, table: Arc<ForwardingTable>) {
+        self.0.push(table);
+        self.free_unused();
+    }
+
+    /// Frees, on the caller's thread, the tables only this list still holds;
+    /// returns how many remain (held by a worker's batch).
+    pub fn free_unused(&mut self) -> usize {
+        self.0.retain(|table| Arc::strong_count(table) > 1);
+        self.0.len()
+    }
+
+    /// Tables kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

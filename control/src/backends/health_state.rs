@@ -37,6 +37,13 @@ impl HealthState {
         streak: 0,
     };
 
+    /// Down, with no result against it yet (a backend a health checker
+    /// found dead).
+    pub const DOWN: Self = Self {
+        up: false,
+        streak: 0,
+    };
+
     pub const fn is_up(self) -> bool {
         self.up
     }

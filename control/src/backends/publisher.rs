@@ -1,17 +1,26 @@
 //! The publisher: owns the backend set and the table handle workers read,
 //! and turns every change into a new forwarding table.
 //!
-//! A change is applied to a copy of the set, the Maglev table is built from
-//! the copy (off the packet path: on the caller's thread, under the
-//! publisher's lock so that publications are ordered), and only if that
-//! succeeds is the copy kept and the table swapped in atomically with the
-//! next generation. Workers never take the lock: they load the handle once
-//! per batch.
+//! Changes (API, health transitions, next hops) are serialized by one lock,
+//! held through the Maglev build so that publications are ordered: a change
+//! is applied to a copy of the set, the table is built from the copy, and
+//! only if that succeeds is the copy kept and the table swapped in
+//! atomically with the next generation.
+//!
+//! Nothing that only reads takes that lock. The backends and generation of
+//! the last publication are an immutable snapshot, swapped in after each
+//! change, so a `GET /backends`, a metrics scrape or a health supervisor
+//! never waits for a rebuild, however large. Workers load the table handle
+//! once per batch; the tables they stop using are freed here, on the
+//! control side ([`RetiredTables`]), never at the end of a worker's batch.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dataplane::forwarding::{ForwardingSpec, ForwardingTable, TableHandle};
+use arc_swap::ArcSwap;
+use dataplane::forwarding::{
+    BackendSpec, ForwardingSpec, ForwardingTable, RetiredTables, TableHandle,
+};
 use tokio::sync::watch;
 
 use super::backend::Backend;
@@ -30,6 +39,21 @@ pub struct TableSettings {
     pub mtu: u16,
 }
 
+impl TableSettings {
+    fn spec(&self, backends: Vec<BackendSpec>, generation: u64) -> ForwardingSpec {
+        ForwardingSpec {
+            lb_ipv4: self.lb_ipv4,
+            lb_mac: self.lb_mac,
+            vips: self.vips.clone(),
+            backends,
+            seed: self.seed,
+            table_size: self.table_size,
+            mtu: self.mtu,
+            generation,
+        }
+    }
+}
+
 /// Shared handle to the backend set and the published table; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -38,49 +62,53 @@ pub struct Publisher {
 
 #[derive(Debug)]
 struct Inner {
-    state: Mutex<State>,
+    /// Taken by changes only, and held through the table build.
+    writer: Mutex<Writer>,
+    /// What readers see: the set as of the last change.
+    view: ArcSwap<View>,
+    settings: TableSettings,
     handle: TableHandle,
+    /// Tables replaced while a worker may still read them; its own lock, so
+    /// that freeing them never waits for a build.
+    retired: Mutex<RetiredTables>,
     /// The generation of the last published table, for tasks that follow
     /// the set (health checks, neighbour resolution).
     changes: watch::Sender<u64>,
 }
 
 #[derive(Debug)]
-struct State {
+struct Writer {
     set: BackendSet,
-    settings: TableSettings,
     generation: u64,
 }
 
-impl State {
-    fn spec_of(&self, set: &BackendSet, generation: u64) -> ForwardingSpec {
-        let s = &self.settings;
-        ForwardingSpec {
-            lb_ipv4: s.lb_ipv4,
-            lb_mac: s.lb_mac,
-            vips: s.vips.clone(),
-            backends: set.specs(),
-            seed: s.seed,
-            table_size: s.table_size,
-            mtu: s.mtu,
+/// The backends (in address order) and the generation readers see.
+#[derive(Debug)]
+struct View {
+    backends: Vec<Backend>,
+    generation: u64,
+}
+
+impl View {
+    fn of(set: &BackendSet, generation: u64) -> Arc<Self> {
+        Arc::new(Self {
+            backends: set.iter().cloned().collect(),
             generation,
-        }
+        })
     }
 }
 
 impl Publisher {
     /// Builds the first table (generation 1) from `set`.
     pub fn new(settings: TableSettings, set: BackendSet) -> Result<Self, BackendError> {
-        let state = State {
-            set,
-            settings,
-            generation: 1,
-        };
-        let table = ForwardingTable::build(&state.spec_of(&state.set, 1))?;
+        let table = ForwardingTable::build(&settings.spec(set.specs(), 1))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                state: Mutex::new(state),
+                view: ArcSwap::new(View::of(&set, 1)),
+                writer: Mutex::new(Writer { set, generation: 1 }),
+                settings,
                 handle: TableHandle::new(table),
+                retired: Mutex::new(RetiredTables::default()),
                 changes: watch::Sender::new(1),
             }),
         })
@@ -93,22 +121,25 @@ impl Publisher {
 
     /// The generation of the table published last.
     pub fn generation(&self) -> u64 {
-        self.lock().generation
+        self.inner.view.load().generation
     }
 
     /// The spec of the table published last.
     pub fn spec(&self) -> ForwardingSpec {
-        let state = self.lock();
-        state.spec_of(&state.set, state.generation)
+        let view = self.inner.view.load();
+        let backends = view.backends.iter().map(Backend::spec).collect();
+        self.inner.settings.spec(backends, view.generation)
     }
 
     /// Every backend, in address order.
     pub fn backends(&self) -> Vec<Backend> {
-        self.lock().set.iter().cloned().collect()
+        self.inner.view.load().backends.clone()
     }
 
     pub fn backend(&self, addr: Ipv4Addr) -> Option<Backend> {
-        self.lock().set.get(addr).cloned()
+        let view = self.inner.view.load();
+        let at = view.backends.binary_search_by_key(&addr, |b| b.addr).ok()?;
+        Some(view.backends[at].clone())
     }
 
     /// A receiver that sees the generation of every table published from
@@ -124,18 +155,31 @@ impl Publisher {
         &self,
         change: impl FnOnce(&mut BackendSet) -> Result<R, BackendError>,
     ) -> Result<R, BackendError> {
-        let mut state = self.lock();
-        let mut set = state.set.clone();
+        let mut writer = self.lock();
+        self.update_locked(&mut writer, change)
+    }
+
+    fn update_locked<R>(
+        &self,
+        writer: &mut Writer,
+        change: impl FnOnce(&mut BackendSet) -> Result<R, BackendError>,
+    ) -> Result<R, BackendError> {
+        let mut set = writer.set.clone();
         let result = change(&mut set)?;
-        if set.specs() == state.set.specs() {
-            state.set = set;
+        let specs = set.specs();
+        if specs == writer.set.specs() {
+            // Nothing the packet path sees changed (a weight set while
+            // draining, say): no table, but readers see the new set.
+            self.inner.view.store(View::of(&set, writer.generation));
+            writer.set = set;
             return Ok(result);
         }
-        let generation = state.generation + 1;
-        let table = ForwardingTable::build(&state.spec_of(&set, generation))?;
-        state.set = set;
-        state.generation = generation;
-        self.inner.handle.publish(table);
+        let generation = writer.generation + 1;
+        let table = ForwardingTable::build(&self.inner.settings.spec(specs, generation))?;
+        writer.set = set;
+        writer.generation = generation;
+        self.inner.handle.replace(table, &mut self.retired());
+        self.inner.view.store(View::of(&writer.set, generation));
         self.inner.changes.send_replace(generation);
         Ok(result)
     }
@@ -162,7 +206,18 @@ impl Publisher {
         self.update(|set| set.set_mac(addr, mac))
     }
 
-    /// A health-check result; republishes when it completes a transition.
+    /// The health a checker concluded, having counted rise and fall itself:
+    /// a change republishes, the same health changes nothing.
+    pub fn set_health(&self, addr: Ipv4Addr, up: bool) -> Result<Option<Transition>, BackendError> {
+        if self.backend(addr).is_some_and(|b| b.health.is_up() == up) {
+            return Ok(None);
+        }
+        self.update(|set| set.set_health(addr, up))
+    }
+
+    /// One health-check result; republishes when it completes a transition.
+    /// A result that completes none only moves the backend's count of
+    /// results in a row: no copy of the set, no table, no new snapshot.
     pub fn record_health(
         &self,
         addr: Ipv4Addr,
@@ -170,14 +225,40 @@ impl Publisher {
         rise: u32,
         fall: u32,
     ) -> Result<Option<Transition>, BackendError> {
-        self.update(|set| set.record_health(addr, healthy, rise, fall))
+        let mut writer = self.lock();
+        let mut health = writer
+            .set
+            .get(addr)
+            .ok_or(BackendError::Unknown(addr))?
+            .health;
+        if health.record(healthy, rise, fall).is_none() {
+            return writer.set.record_health(addr, healthy, rise, fall);
+        }
+        self.update_locked(&mut writer, |set| {
+            set.record_health(addr, healthy, rise, fall)
+        })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Frees the replaced tables no worker reads any more (on this thread);
+    /// returns how many are still read. Each publication does it too; call
+    /// it now and then so the last one does not wait for the next change.
+    pub fn free_retired_tables(&self) -> usize {
+        self.retired().free_unused()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Writer> {
         // A panic while holding the lock leaves a consistent set (changes
         // are made on a copy), so a poisoned lock is still usable.
         self.inner
-            .state
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn retired(&self) -> MutexGuard<'_, RetiredTables> {
+        // A list of tables: consistent whatever panicked while holding it.
+        self.inner
+            .retired
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }

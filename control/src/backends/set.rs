@@ -93,6 +93,34 @@ impl BackendSet {
         Ok(transition)
     }
 
+    /// Sets the health a checker concluded (it counts the results in a row
+    /// itself); a change moves the backend to a new generation, as in
+    /// [`record_health`](Self::record_health).
+    pub fn set_health(
+        &mut self,
+        addr: Ipv4Addr,
+        up: bool,
+    ) -> Result<Option<Transition>, BackendError> {
+        let backend = self
+            .backends
+            .get_mut(&addr)
+            .ok_or(BackendError::Unknown(addr))?;
+        if backend.health.is_up() == up {
+            return Ok(None);
+        }
+        backend.health = if up {
+            HealthState::UP
+        } else {
+            HealthState::DOWN
+        };
+        backend.generation = self.slots.bump(backend.slot);
+        Ok(Some(if up {
+            Transition::CameUp
+        } else {
+            Transition::WentDown
+        }))
+    }
+
     pub fn get(&self, addr: Ipv4Addr) -> Option<&Backend> {
         self.backends.get(&addr)
     }
@@ -230,5 +258,23 @@ mod tests {
             Ok(Some(Transition::CameUp))
         );
         assert_eq!(set.get(ip(1)).unwrap().generation, 2);
+    }
+
+    #[test]
+    fn a_health_set_from_outside_changes_the_generation_only_when_it_changes() {
+        let mut set = BackendSet::default();
+        set.add(ip(1), 1).unwrap();
+        assert_eq!(set.set_health(ip(1), true), Ok(None));
+        assert_eq!(set.get(ip(1)).unwrap().generation, 0);
+        assert_eq!(set.set_health(ip(1), false), Ok(Some(Transition::WentDown)));
+        assert!(!set.get(ip(1)).unwrap().health.is_up());
+        assert_eq!(set.get(ip(1)).unwrap().generation, 1);
+        assert_eq!(set.set_health(ip(1), false), Ok(None));
+        assert_eq!(set.set_health(ip(1), true), Ok(Some(Transition::CameUp)));
+        assert_eq!(set.get(ip(1)).unwrap().generation, 2);
+        assert_eq!(
+            set.set_health(ip(9), true),
+            Err(BackendError::Unknown(ip(9)))
+        );
     }
 }

@@ -1,6 +1,10 @@
 //! Health checks: one tokio task per backend probes it every interval and
-//! reports the result to the [`Publisher`], which republishes the table when
-//! `fall` failures or `rise` successes in a row flip the backend's state.
+//! counts the results in a row itself; only when `fall` failures or `rise`
+//! successes in a row flip the backend's state does it tell the
+//! [`Publisher`], which republishes the table. A result that flips nothing
+//! takes no lock and builds nothing, so probes never queue behind a table
+//! build, and a thousand backends cost a thousand probes, not a thousand
+//! copies of the set.
 //!
 //! A supervisor follows the backend set through [`Publisher::subscribe`]:
 //! a backend added through the API is checked from the next moment, a
@@ -10,7 +14,7 @@
 
 mod probe;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -19,7 +23,7 @@ use tokio::time::MissedTickBehavior;
 
 pub use probe::{probe, ProbeError};
 
-use crate::backends::{BackendError, Publisher, Transition};
+use crate::backends::{BackendError, HealthState, Publisher, Transition};
 use crate::config::{BalancerArgs, HealthCheck};
 
 /// What to probe, how often, and how many results flip a backend.
@@ -80,14 +84,15 @@ pub fn spawn(publisher: Publisher, config: HealthConfig) -> HealthChecks {
 }
 
 /// Keeps one check task per backend. The tasks live in a `JoinSet`, so
-/// aborting the supervisor aborts them all.
+/// aborting the supervisor aborts them all. Each change of the set costs
+/// time linear in the number of backends (hash lookups both ways).
 async fn supervise(publisher: Publisher, config: HealthConfig) {
     let mut changes = publisher.subscribe();
     let mut tasks = JoinSet::new();
     let mut running: HashMap<Ipv4Addr, AbortHandle> = HashMap::new();
     loop {
         while tasks.try_join_next().is_some() {}
-        let backends: Vec<Ipv4Addr> = publisher.backends().iter().map(|b| b.addr).collect();
+        let backends: HashSet<Ipv4Addr> = publisher.backends().iter().map(|b| b.addr).collect();
         running.retain(|addr, task| {
             let keep = backends.contains(addr) && !task.is_finished();
             if !keep {
@@ -110,27 +115,38 @@ async fn supervise(publisher: Publisher, config: HealthConfig) {
 async fn check_loop(publisher: Publisher, config: HealthConfig, addr: Ipv4Addr) {
     let mut ticks = tokio::time::interval(config.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let Some(backend) = publisher.backend(addr) else {
+        return;
+    };
+    // This task's own count of results in a row: the publisher hears of
+    // the backend only when the count flips its state.
+    let mut health = if backend.health.is_up() {
+        HealthState::UP
+    } else {
+        HealthState::DOWN
+    };
     loop {
         ticks.tick().await;
         let result = probe(&config.check, addr, config.timeout).await;
-        let healthy = result.is_ok();
-        let (rise, fall) = (config.rise, config.fall);
+        let Some(transition) = health.record(result.is_ok(), config.rise, config.fall) else {
+            continue;
+        };
+        let up = transition == Transition::CameUp;
         let p = publisher.clone();
         // Republishing builds a Maglev table: keep it off the async threads.
-        let recorded =
-            tokio::task::spawn_blocking(move || p.record_health(addr, healthy, rise, fall)).await;
+        let recorded = tokio::task::spawn_blocking(move || p.set_health(addr, up)).await;
         match recorded {
             Ok(Ok(Some(Transition::WentDown))) => tracing::warn!(
                 backend = %addr,
                 check = %config.check,
                 reason = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
-                failures = fall,
+                failures = config.fall,
                 "backend down: no new flows, its established flows are re-balanced"
             ),
             Ok(Ok(Some(Transition::CameUp))) => tracing::info!(
                 backend = %addr,
                 check = %config.check,
-                successes = rise,
+                successes = config.rise,
                 "backend up: back in rotation"
             ),
             Ok(Ok(None)) => {}

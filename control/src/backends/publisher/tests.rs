@@ -160,3 +160,97 @@ fn a_refused_change_leaves_set_and_table_alone() {
     assert_eq!(p.generation(), 1);
     assert_eq!(p.add(ip(1), 1).unwrap_err(), BackendError::Exists(ip(1)));
 }
+
+#[test]
+fn readers_never_wait_for_a_change_in_progress() {
+    let p = three_backends();
+    let (entered, in_change) = std::sync::mpsc::channel();
+    let (finish, until_finished) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            p.update(|set| {
+                // Holds the publisher's lock, as a long Maglev build would.
+                entered.send(()).unwrap();
+                until_finished.recv().unwrap();
+                set.remove(ip(3))
+            })
+        })
+    };
+    in_change.recv().unwrap();
+    let (read, reads_done) = std::sync::mpsc::channel();
+    let reader = p.clone();
+    std::thread::spawn(move || {
+        let seen = (
+            reader.backends().len(),
+            reader.backend(ip(1)).is_some(),
+            reader.generation(),
+            reader.spec().backends.len(),
+        );
+        read.send(seen).unwrap();
+    });
+    let seen = reads_done
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the reads waited for the change");
+    assert_eq!(seen, (3, true, 1, 3), "the last published set");
+    finish.send(()).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(p.backends().len(), 2);
+    assert_eq!(p.generation(), 2);
+    assert!(p.backend(ip(3)).is_none());
+}
+
+#[test]
+fn a_replaced_table_is_freed_by_the_publisher_not_by_the_worker_that_read_it_last() {
+    let p = three_backends();
+    let handle = p.handle();
+    let (loaded, table_loaded) = std::sync::mpsc::channel();
+    let (published, after_publication) = std::sync::mpsc::channel::<()>();
+    // A worker in the middle of a batch: it holds the table it loaded
+    // while control publishes, and lets go of it afterwards.
+    let worker = std::thread::spawn(move || {
+        let table = handle.load();
+        loaded.send(Arc::downgrade(&*table)).unwrap();
+        after_publication.recv().unwrap();
+        drop(table);
+        std::thread::current().id()
+    });
+    let old = table_loaded.recv().unwrap();
+    p.set_drain(ip(1), true).unwrap();
+    published.send(()).unwrap();
+    let worker_thread = worker.join().unwrap();
+    assert_ne!(worker_thread, std::thread::current().id());
+    assert!(
+        old.upgrade().is_some(),
+        "the worker's reference was the last: the table was freed on the worker"
+    );
+    assert_eq!(p.free_retired_tables(), 0, "no worker reads it any more");
+    assert!(old.upgrade().is_none(), "freed here, by the publisher");
+}
+
+#[test]
+fn a_replaced_table_no_worker_holds_is_freed_at_the_next_publication() {
+    let p = three_backends();
+    let first = Arc::downgrade(&*p.handle().load());
+    p.set_drain(ip(1), true).unwrap();
+    assert!(first.upgrade().is_none());
+}
+
+#[test]
+fn a_health_result_that_completes_no_transition_leaves_the_published_snapshot_alone() {
+    let p = three_backends();
+    let before = p.inner.view.load_full();
+    assert_eq!(p.record_health(ip(1), false, 2, 3), Ok(None));
+    assert_eq!(p.record_health(ip(1), true, 2, 3), Ok(None));
+    assert!(
+        Arc::ptr_eq(&before, &p.inner.view.load_full()),
+        "no copy of the set was published"
+    );
+    assert_eq!(p.set_health(ip(1), true), Ok(None));
+    assert!(Arc::ptr_eq(&before, &p.inner.view.load_full()));
+    assert_eq!(p.generation(), 1);
+    assert_eq!(p.set_health(ip(1), false), Ok(Some(Transition::WentDown)));
+    assert_eq!(p.generation(), 2);
+    assert!(!p.backend(ip(1)).unwrap().health.is_up());
+    assert_eq!(entries_per_slot(&p)[0], 0);
+}
