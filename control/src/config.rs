@@ -2,6 +2,7 @@
 //! environment variable, parsed and checked at start, shared by
 //! `rusty_rail replay` and the live balancer.
 
+mod api_access;
 mod error;
 mod health;
 mod listen;
@@ -13,6 +14,9 @@ mod values;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+pub use api_access::{
+    ApiAccessArgs, ApiAccessError, ApiHosts, ApiToken, DEFAULT_MAX_CONNECTIONS, DEFAULT_RATE,
+};
 pub use error::{ConfigError, Problem, Setting};
 pub use health::{parse_health_check, HealthCheck};
 pub use listen::{parse_api_listen, ApiListen, DEFAULT_API};
@@ -129,6 +133,10 @@ pub struct BalancerArgs {
     /// `none` or `off` runs without it.
     #[arg(long, env = "RR_API", value_name = "IP:PORT", default_value = DEFAULT_API, value_parser = parse_api_listen)]
     pub api: ApiListen,
+
+    /// Who may use the API and how much: token, Host names, limits.
+    #[command(flatten)]
+    pub api_access: ApiAccessArgs,
 }
 
 impl BalancerArgs {

@@ -2,11 +2,26 @@
 //! as Prometheus metrics, and a liveness check. All routes are in
 //! [`router`]; unknown routes and methods answer with a JSON error that
 //! lists them.
+//!
+//! Every request passes, in this order: the per-client rate
+//! ([`rate_limit`], 429), the Host check ([`host_check`], 421), the token
+//! ([`token`], 401) and the body's size and time limits ([`body`], 413,
+//! 408). Connections are capped and timed out by the accept loop
+//! ([`server`]). Handlers only read snapshots or queue a change behind the
+//! publisher: none waits on a Maglev build to read.
 
 mod backends;
+mod body;
+mod client;
+mod connections;
 mod error;
+mod host_check;
+mod limits;
 mod liveness;
 mod observe;
+mod rate_limit;
+mod server;
+mod token;
 
 use std::future::Future;
 use std::io;
@@ -15,14 +30,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, patch};
 use axum::Router;
 use tokio::net::TcpListener;
 
 pub use backends::BackendView;
+pub use client::ClientAddr;
 pub use error::ApiError;
+pub use host_check::AllowedHosts;
+pub use limits::{ApiLimits, BODY_TIMEOUT, HEADER_TIMEOUT, MAX_BODY_BYTES};
 pub use liveness::DEFAULT_STALL_LIMIT;
+pub use rate_limit::RateLimiter;
+pub use token::TokenPolicy;
 
+use body::BodyLimits;
 use liveness::Liveness;
 
 use crate::backends::Publisher;
@@ -33,12 +55,17 @@ const ROUTES: &str = "GET /backends, POST /backends, PATCH /backends/{ip}, \
                       DELETE /backends/{ip}, GET /stats, GET /metrics, GET /healthz";
 
 /// What the handlers share: the backend set's publisher, the workers'
-/// counters (read, never written) and what `/healthz` last saw of them.
+/// counters (read, never written) and what `/healthz` last saw of them;
+/// and what the layers in front of them check.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     publisher: Publisher,
     counters: Arc<[SharedCounters]>,
     liveness: Arc<Liveness>,
+    token: Arc<TokenPolicy>,
+    /// `RR_API_HOSTS`: names answered to besides addresses and localhost.
+    hosts: Vec<String>,
+    limits: ApiLimits,
 }
 
 impl ApiState {
@@ -57,12 +84,55 @@ impl ApiState {
             liveness: Arc::new(Liveness::new(&counters, limit)),
             publisher,
             counters: counters.into(),
+            token: Arc::new(TokenPolicy::default()),
+            hosts: Vec::new(),
+            limits: ApiLimits::default(),
         }
+    }
+
+    /// Requires `token` on changes, and on reads but `/healthz` with
+    /// `on_reads`; `None` asks for none.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<crate::config::ApiToken>, on_reads: bool) -> Self {
+        self.token = Arc::new(TokenPolicy { token, on_reads });
+        self
+    }
+
+    /// Answers to these Host names too.
+    #[must_use]
+    pub fn with_hosts(mut self, names: &[String]) -> Self {
+        self.hosts = names.to_vec();
+        self
+    }
+
+    #[must_use]
+    pub fn with_limits(mut self, limits: ApiLimits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 
-/// Every route of the API.
-pub fn router(state: ApiState) -> Router {
+/// Every route of the API, behind its checks, for an API listening on
+/// `bound` (what the Host check compares with).
+pub fn router(state: ApiState, bound: SocketAddr) -> Router {
+    let limits = state.limits;
+    let rate = Arc::new(RateLimiter::new(limits.rate_per_second, limits.burst));
+    let hosts = Arc::new(AllowedHosts::new(bound, &state.hosts));
+    let token = Arc::clone(&state.token);
+    let body = Arc::new(BodyLimits {
+        max_bytes: limits.max_body_bytes,
+        timeout: limits.body_timeout,
+    });
+    routes(state)
+        // The last layer added runs first.
+        .layer(from_fn_with_state(body, body::read_body))
+        .layer(from_fn_with_state(token, token::require_token))
+        .layer(from_fn_with_state(hosts, host_check::check_host))
+        .layer(from_fn_with_state(rate, rate_limit::limit_rate))
+}
+
+/// The routes and their handlers.
+fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/backends", get(backends::list).post(backends::add))
         .route(
@@ -111,9 +181,9 @@ pub async fn serve_on(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let bound = listener.local_addr()?;
+    let limits = state.limits;
+    server::serve(listener, router(state, bound), limits, shutdown).await
 }
 
 /// Binds `addr` and serves the API until `shutdown` completes.

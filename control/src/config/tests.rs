@@ -32,7 +32,7 @@ fn every_option_has_an_rr_variable_and_help() {
         .get_arguments()
         .filter(|a| a.get_long().is_some() && a.get_id() != "help")
         .collect();
-    assert_eq!(options.len(), 21);
+    assert_eq!(options.len(), 27);
     for arg in options {
         let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
         assert!(env.starts_with("RR_"), "{:?} has env {env:?}", arg.get_id());

@@ -73,15 +73,25 @@ pub fn workers(n: usize) -> Vec<SharedCounters> {
     (0..n).map(|_| WorkerCounters::new_shared()).collect()
 }
 
-/// A response: status, content type, body.
+/// A response: status, content type, body, and the whole head.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    pub head: String,
 }
 
 impl Answer {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
@@ -171,7 +181,18 @@ async fn read_answer(s: &mut TcpStream) -> std::io::Result<Answer> {
         status,
         content_type,
         body: body.to_owned(),
+        head: head.to_owned(),
     })
+}
+
+/// Sends `request` as given (request line, headers, blank line, body) and
+/// reads the whole answer; the request should say `Connection: close`.
+pub async fn send_raw(addr: SocketAddr, request: &str) -> Answer {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    read_answer(&mut s)
+        .await
+        .unwrap_or_else(|e| panic!("{request:?} to {addr}: {e}"))
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Answer {
