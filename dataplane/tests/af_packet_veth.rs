@@ -289,10 +289,12 @@ fn wait_returns_when_a_frame_arrives_not_at_its_timeout() {
         "wake-up after a frame: median {median:?}, max {:?}",
         delays[delays.len() - 1]
     );
-    // The goal is under a millisecond; the bound leaves room for a loaded
-    // shared machine while still failing a wait that sleeps to its timeout.
+    // The goal is under a millisecond (printed above); the bound is what the
+    // claim needs, waking on the frame: it fails a wait that sleeps to its
+    // 5 s timeout or polls on a tick of 50 ms or more, and leaves a loaded
+    // two-core machine its scheduling delays.
     assert!(
-        median < Duration::from_millis(5),
+        median < Duration::from_millis(25),
         "median wake-up {median:?}"
     );
 }
