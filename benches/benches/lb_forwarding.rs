@@ -35,7 +35,7 @@ use benches::stats::median;
 use benches::system::{delete_namespaces, enter, link_counter, pin, process_cpu, run, rx_packets};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
-use dataplane::synth::{ClientFlow, Transport, Tunnel};
+use synth::{ClientFlow, Transport, Tunnel};
 use host::capability::Need;
 
 const PREFIX: &str = "rrlbf-";
@@ -146,7 +146,7 @@ fn frames(gre: bool) -> Vec<Vec<u8>> {
                 }
                 .encapsulate(&inner)
             } else {
-                dataplane::synth::ethernet_frame(gen_mac, lb_mac, None, 0x0800, &inner)
+                synth::ethernet_frame(gen_mac, lb_mac, None, 0x0800, &inner)
             }
         })
         .collect()

@@ -4,7 +4,7 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
-use dataplane::synth::{ethernet_frame, ClientFlow, Transport, Tunnel, ROUTER_MAC};
+use synth::{ethernet_frame, ClientFlow, Transport, Tunnel, ROUTER_MAC};
 use dataplane::wire::{checksum, ethertype};
 
 pub const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dataplane::synth::{ClientFlow, Transport, Tunnel};
+use synth::{ClientFlow, Transport, Tunnel};
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};

@@ -15,7 +15,6 @@ mod huge;
 pub mod io;
 pub mod maglev;
 pub mod pipeline;
-pub mod synth;
 pub mod verdict;
 pub mod wire;
 pub mod worker;

@@ -8,7 +8,7 @@ use common::*;
 use dataplane::conntrack::ConnTableConfig;
 use dataplane::forwarding::ForwardingTable;
 use dataplane::pipeline::{Pipeline, WorkerConfig};
-use dataplane::synth::{
+use synth::{
     ethernet_frame, fragment_ipv4, fragment_ipv6, ClientFlow, Transport, ROUTER_MAC,
 };
 use dataplane::wire::ethertype;

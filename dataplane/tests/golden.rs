@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use common::*;
-use dataplane::synth::{ethernet_frame, ClientFlow, Transport};
+use synth::{ethernet_frame, ClientFlow, Transport};
 use dataplane::wire::ethertype;
 use dataplane::{DropReason, Verdict};
 

@@ -9,7 +9,7 @@ use dataplane::forwarding::ForwardingTable;
 use dataplane::frame::Frame;
 use dataplane::io::FrameHandler;
 use dataplane::pipeline::{Pipeline, WorkerState};
-use dataplane::synth::{ethernet_frame, fragment_ipv4, ClientFlow, Transport, ROUTER_MAC};
+use synth::{ethernet_frame, fragment_ipv4, ClientFlow, Transport, ROUTER_MAC};
 use dataplane::wire::ethertype;
 use dataplane::Verdict;
 use rand::rngs::SmallRng;

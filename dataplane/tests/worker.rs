@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use dataplane::forwarding::{ForwardingTable, TableHandle};
 use dataplane::io::memory::{MemoryIo, MemoryIoConfig};
-use dataplane::synth::{fragment_ipv4, ClientFlow, Transport};
+use synth::{fragment_ipv4, ClientFlow, Transport};
 use dataplane::worker::Worker;
 
 fn worker(frames: &[Vec<u8>]) -> (Worker<MemoryIo>, TableHandle) {

@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr};
 
-use dataplane::synth::{fragment_ipv4, ClientFlow, Transport, Tunnel};
+use synth::{fragment_ipv4, ClientFlow, Transport, Tunnel};
 use etherparse::{IpNumber, Ipv4Header};
 use rand::{Rng, SeedableRng};
 

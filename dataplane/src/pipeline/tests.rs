@@ -8,7 +8,7 @@ use super::{fast_path, Pipeline, WorkerConfig, WorkerState};
 use crate::flow::FlowHasher;
 use crate::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
 use crate::frame::Frame;
-use crate::synth::{ClientFlow, Transport, Tunnel};
+use synth::{ClientFlow, Transport, Tunnel};
 use crate::Verdict;
 
 const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);

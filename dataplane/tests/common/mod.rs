@@ -6,7 +6,7 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
 use dataplane::pipeline::{Pipeline, WorkerConfig, WorkerState};
-use dataplane::synth::{ClientFlow, Transport, Tunnel};
+use synth::{ClientFlow, Transport, Tunnel};
 use dataplane::{Frame, Verdict};
 
 pub const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);

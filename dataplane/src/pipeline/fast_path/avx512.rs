@@ -262,7 +262,7 @@ mod tests {
     use crate::forwarding::{ForwardingSpec, ForwardingTable};
     use crate::frame::Frame;
     use crate::pipeline::fast_path::{classify, OUTER};
-    use crate::synth::{ClientFlow, Transport, Tunnel};
+    use synth::{ClientFlow, Transport, Tunnel};
     use crate::wire::checksum;
 
     const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);

@@ -8,7 +8,7 @@ use etherparse::{
 };
 
 use super::{reply, ReplyBudget, Sender, BURST};
-use crate::synth::{ethernet_frame, ClientFlow, Transport, BALANCER_MAC, ROUTER_MAC};
+use synth::{ethernet_frame, ClientFlow, Transport, BALANCER_MAC, ROUTER_MAC};
 use crate::wire::{checksum, ethertype};
 
 const MTU: u16 = 1500;

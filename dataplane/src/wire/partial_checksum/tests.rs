@@ -6,7 +6,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 
 use super::complete;
-use crate::synth::{ethernet_frame, ClientFlow, Transport, Tunnel, BALANCER_MAC, ROUTER_MAC};
+use synth::{ethernet_frame, ClientFlow, Transport, Tunnel, BALANCER_MAC, ROUTER_MAC};
 use crate::wire::{checksum, ethertype, ip_proto};
 
 /// Where `packet`'s (IP, correct checksums) transport checksum field is, and

@@ -1,13 +1,23 @@
 //! Synthetic traffic: frames as a GRE router and its clients send them, for
-//! golden tests, benches, the robustness test and the replay demo. Inner
-//! packets are built with etherparse, an implementation independent of our
-//! own wire code, so tests that parse them check ours against it.
+//! golden tests, benches, the robustness test and `rusty_rail synth`.
+//!
+//! Everything is built with etherparse (headers, checksums, constants) and
+//! nothing of the dataplane's own wire code, so that tests which parse these
+//! frames check the dataplane against an independent implementation. It is a
+//! crate of its own so that the dataplane needs etherparse only to be tested.
 
 use core::net::{IpAddr, Ipv4Addr};
 
-use etherparse::{IpNumber, Ipv4Header, PacketBuilder};
+use etherparse::checksum::Sum16BitWords;
+use etherparse::{EtherType, IpNumber, Ipv4Header, PacketBuilder};
 
-use crate::wire::{checksum, ethertype, ip_proto};
+/// The Internet checksum (RFC 1071) of `bytes`, as the value to write big-endian.
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    Sum16BitWords::new()
+        .add_slice(bytes)
+        .ones_complement()
+        .to_be()
+}
 
 /// The transport of a synthetic flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,16 +98,16 @@ impl Tunnel {
     /// The Ethernet frame carrying `inner` (an IPv4 or IPv6 packet) in GRE.
     pub fn encapsulate(&self, inner: &[u8]) -> Vec<u8> {
         let protocol = if inner.first().is_some_and(|b| b >> 4 == 6) {
-            ethertype::IPV6
+            EtherType::IPV6
         } else {
-            ethertype::IPV4
+            EtherType::IPV4
         };
         let mut gre = Vec::with_capacity(16 + inner.len());
         let flags = u16::from(self.gre_checksum) << 15
             | u16::from(self.key.is_some()) << 13
             | u16::from(self.sequence.is_some()) << 12;
         gre.extend_from_slice(&flags.to_be_bytes());
-        gre.extend_from_slice(&protocol.to_be_bytes());
+        gre.extend_from_slice(&protocol.0.to_be_bytes());
         if self.gre_checksum {
             gre.extend_from_slice(&[0; 4]);
         }
@@ -109,13 +119,13 @@ impl Tunnel {
         }
         gre.extend_from_slice(inner);
         if self.gre_checksum {
-            let sum = checksum::checksum(&gre);
+            let sum = internet_checksum(&gre);
             gre[4..6].copy_from_slice(&sum.to_be_bytes());
         }
         let mut ip = Ipv4Header::new(
             gre.len() as u16,
             self.ttl,
-            IpNumber(ip_proto::GRE),
+            IpNumber::GRE,
             self.outer_src.octets(),
             self.outer_dst.octets(),
         )
@@ -127,7 +137,7 @@ impl Tunnel {
             self.eth_src,
             self.eth_dst,
             self.vlan,
-            ethertype::IPV4,
+            EtherType::IPV4.0,
             &payload,
         )
     }
@@ -150,7 +160,7 @@ pub fn ethernet_frame(
     out.extend_from_slice(&dst);
     out.extend_from_slice(&src);
     if let Some(vid) = vlan {
-        out.extend_from_slice(&ethertype::VLAN.to_be_bytes());
+        out.extend_from_slice(&EtherType::VLAN_TAGGED_FRAME.0.to_be_bytes());
         out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
     }
     out.extend_from_slice(&ethertype.to_be_bytes());
@@ -178,7 +188,7 @@ pub fn fragment_ipv4(packet: &[u8], size: usize) -> Vec<Vec<u8>> {
             let offset = ((i * size) / 8) as u16;
             out[6..8].copy_from_slice(&(more | offset).to_be_bytes());
             out[10..12].copy_from_slice(&[0, 0]);
-            let sum = checksum::checksum(&out[..header_len]);
+            let sum = internet_checksum(&out[..header_len]);
             out[10..12].copy_from_slice(&sum.to_be_bytes());
             out
         })
@@ -197,7 +207,7 @@ pub fn fragment_ipv6(packet: &[u8], size: usize, ident: u32) -> Vec<Vec<u8>> {
         .map(|i| {
             let chunk = &payload[i * size..((i + 1) * size).min(payload.len())];
             let mut out = packet[..40].to_vec();
-            out[6] = ip_proto::IPV6_FRAG;
+            out[6] = IpNumber::IPV6_FRAGMENTATION_HEADER.0;
             let offset_and_more = ((i * size) as u16) | u16::from(i + 1 < count);
             out.extend_from_slice(&[next_header, 0]);
             out.extend_from_slice(&offset_and_more.to_be_bytes());
@@ -208,4 +218,86 @@ pub fn fragment_ipv6(packet: &[u8], size: usize, ident: u32) -> Vec<Vec<u8>> {
             out
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+
+    fn flow() -> ClientFlow {
+        ClientFlow {
+            src: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+            dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 80)),
+            transport: Transport::Tcp,
+            src_port: 40_000,
+            dst_port: 80,
+        }
+    }
+
+    #[test]
+    fn a_tunnelled_packet_parses_back_with_valid_checksums() {
+        let inner = flow().packet(b"hello");
+        let mut tunnel = Tunnel::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 10));
+        tunnel.vlan = Some(7);
+        tunnel.key = Some(0xdead_beef);
+        tunnel.gre_checksum = true;
+        let frame = tunnel.encapsulate(&inner);
+        let outer = SlicedPacket::from_ethernet(&frame).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = outer.net else {
+            panic!("outer IPv4")
+        };
+        let header = ip.header().to_header();
+        assert_eq!(header.protocol, IpNumber::GRE);
+        assert_eq!(header.header_checksum, header.calc_header_checksum());
+        let gre = ip.payload().payload;
+        // Flags C and K, protocol IPv4, checksum, key, then the inner packet.
+        assert_eq!(&gre[..4], &[0xa0, 0x00, 0x08, 0x00]);
+        assert_eq!(&gre[8..12], &0xdead_beef_u32.to_be_bytes());
+        assert_eq!(&gre[12..], inner.as_slice());
+        // A whole GRE checksum sums to all ones.
+        assert_eq!(Sum16BitWords::new().add_slice(gre).ones_complement(), 0);
+        let sliced = SlicedPacket::from_ip(&gre[12..]).unwrap();
+        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+            panic!("inner TCP")
+        };
+        assert_eq!((tcp.source_port(), tcp.destination_port()), (40_000, 80));
+        assert_eq!(tcp.payload(), b"hello");
+    }
+
+    #[test]
+    fn ipv4_fragments_carry_the_payload_in_order_with_valid_headers() {
+        let packet = flow().packet(&[0x5a; 100]);
+        let fragments = fragment_ipv4(&packet, 40);
+        assert_eq!(fragments.len(), 3);
+        let mut payload = Vec::new();
+        for (i, fragment) in fragments.iter().enumerate() {
+            let header = Ipv4Header::from_slice(fragment).unwrap().0;
+            assert_eq!(header.header_checksum, header.calc_header_checksum());
+            assert_eq!(header.more_fragments, i < 2);
+            assert_eq!(
+                usize::from(header.fragment_offset.value()) * 8,
+                payload.len()
+            );
+            payload.extend_from_slice(&fragment[20..]);
+        }
+        assert_eq!(payload, packet[20..]);
+    }
+
+    #[test]
+    fn ipv6_fragments_have_a_fragment_header_each() {
+        let mut six = flow();
+        six.src = "2001:db8::7".parse().unwrap();
+        six.dst = "2001:db8::80".parse().unwrap();
+        six.transport = Transport::Udp;
+        let packet = six.packet(&[1; 50]);
+        let fragments = fragment_ipv6(&packet, 24, 0x1234);
+        assert_eq!(fragments.len(), 3);
+        for (i, fragment) in fragments.iter().enumerate() {
+            assert_eq!(fragment[6], 44);
+            assert_eq!(fragment[40], 17, "the next header is UDP");
+            assert_eq!(&fragment[44..48], &0x1234_u32.to_be_bytes());
+            assert_eq!(fragment[43] & 1 == 1, i < 2, "more fragments");
+        }
+    }
 }
