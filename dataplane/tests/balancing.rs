@@ -24,6 +24,19 @@ fn forward(
     backend_of(&out).unwrap()
 }
 
+/// The three common backends and 10.1.0.4 in slot 3.
+fn with_a_fourth_backend() -> ForwardingTable {
+    let mut specs = backend_specs();
+    specs.push(dataplane::forwarding::BackendSpec {
+        slot: 3,
+        addr: "10.1.0.4".parse().unwrap(),
+        weight: 1,
+        mac: Some([2, 0, 0, 0, 1, 4]),
+        generation: 0,
+    });
+    ForwardingTable::build(&spec_with(specs)).unwrap()
+}
+
 #[test]
 fn every_packet_of_a_flow_goes_to_one_backend_and_flows_spread_over_all() {
     let table = table();
@@ -210,15 +223,7 @@ fn adding_a_backend_leaves_established_flows_where_they_are() {
         .iter()
         .map(|f| forward(f, &three, &mut state))
         .collect();
-    let mut specs = backend_specs();
-    specs.push(dataplane::forwarding::BackendSpec {
-        slot: 3,
-        addr: "10.1.0.4".parse().unwrap(),
-        weight: 1,
-        mac: Some([2, 0, 0, 0, 1, 4]),
-        generation: 0,
-    });
-    let four = ForwardingTable::build(&spec_with(specs)).unwrap();
+    let four = with_a_fourth_backend();
     for (frame, backend) in flows.iter().zip(&before) {
         assert_eq!(forward(frame, &four, &mut state), *backend);
     }
@@ -270,15 +275,7 @@ fn established_flows_keep_their_backend_through_a_flood_of_new_flows_and_a_new_b
         frame[inner_src + 1..inner_src + 4].copy_from_slice(&[a, b, c]);
         forward(&frame, &three, &mut state);
     }
-    let mut specs = backend_specs();
-    specs.push(dataplane::forwarding::BackendSpec {
-        slot: 3,
-        addr: "10.1.0.4".parse().unwrap(),
-        weight: 1,
-        mac: Some([2, 0, 0, 0, 1, 4]),
-        generation: 0,
-    });
-    let four = ForwardingTable::build(&spec_with(specs)).unwrap();
+    let four = with_a_fourth_backend();
     let moved = established
         .iter()
         .zip(&before)
