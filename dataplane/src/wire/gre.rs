@@ -427,6 +427,35 @@ mod tests {
     }
 
     #[test]
+    fn every_getter_reads_a_known_packet_built_into_garbage() {
+        let mut buf = [0xA5u8; 20];
+        buf[16..].copy_from_slice(&FULL[16..]);
+        let mut packet = GrePacket::new_unchecked(&mut buf[..]);
+        packet.set_flags(true, true, true);
+        packet.set_version(0);
+        packet.set_protocol_type(ethertype::IPV6);
+        packet.set_key(0x0102_0304);
+        packet.set_sequence(7);
+        packet.fill_checksum();
+        assert_eq!(buf, FULL);
+
+        let packet = GrePacket::new_checked(&buf[..]).unwrap();
+        assert!(packet.checksum_present());
+        assert!(!packet.routing_present());
+        assert!(packet.key_present());
+        assert!(packet.seq_present());
+        assert_eq!(packet.reserved0(), 0);
+        assert_eq!(packet.version(), 0);
+        assert_eq!(packet.protocol_type(), ethertype::IPV6);
+        assert_eq!(packet.header_len(), 16);
+        assert_eq!(packet.checksum(), Some(0x6514));
+        assert_eq!(packet.key(), Some(0x0102_0304));
+        assert_eq!(packet.sequence(), Some(7));
+        assert_eq!(packet.payload(), &[0x60, 0, 0, 0]);
+        assert!(packet.verify_checksum());
+    }
+
+    #[test]
     fn emit_without_checksum_touches_only_the_header() {
         let mut buf = [0xA5u8; 12];
         let repr = GreRepr {
@@ -485,13 +514,37 @@ mod tests {
         }
 
         #[test]
-        fn new_checked_never_panics_and_getters_work_after_ok(
+        fn new_checked_never_panics_and_getters_read_the_bytes_they_name(
             bytes in proptest::collection::vec(any::<u8>(), 0..24)
         ) {
             if let Ok(packet) = GrePacket::new_checked(&bytes[..]) {
-                let _ = (packet.reserved0(), packet.version(), packet.protocol_type());
-                let _ = (packet.checksum(), packet.key(), packet.sequence());
-                let _ = (packet.payload(), packet.verify_checksum(), packet.routing_present());
+                let flags = u16::from_be_bytes([bytes[0], bytes[1]]);
+                let (c, k, s) = (flags & 0x8000 != 0, flags & 0x2000 != 0, flags & 0x1000 != 0);
+                prop_assert_eq!(packet.checksum_present(), c);
+                prop_assert_eq!(packet.routing_present(), flags & 0x4000 != 0);
+                prop_assert_eq!(packet.key_present(), k);
+                prop_assert_eq!(packet.seq_present(), s);
+                prop_assert_eq!(packet.reserved0(), flags & 0x4FF8);
+                prop_assert_eq!(packet.version(), bytes[1] & 0x07);
+                prop_assert_eq!(packet.protocol_type(), u16::from_be_bytes([bytes[2], bytes[3]]));
+                // The optional words follow the base header in the order C, K, S.
+                let word = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+                let mut at = 4;
+                let mut next = |present: bool| {
+                    let value = present.then(|| word(at));
+                    at += if present { 4 } else { 0 };
+                    value
+                };
+                let (checksum_word, key, sequence) = (next(c), next(k), next(s));
+                prop_assert_eq!(packet.checksum(), checksum_word.map(|w| (w >> 16) as u16));
+                prop_assert_eq!(packet.key(), key);
+                prop_assert_eq!(packet.sequence(), sequence);
+                prop_assert_eq!(packet.header_len(), at);
+                prop_assert_eq!(packet.payload(), &bytes[at..]);
+                prop_assert_eq!(
+                    packet.verify_checksum(),
+                    !c || checksum::fold(checksum::sum(&bytes, 0)) == 0xFFFF
+                );
             }
         }
     }

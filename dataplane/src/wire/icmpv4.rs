@@ -210,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn setters_and_fill_checksum_write_every_header_byte() {
+    fn every_getter_reads_a_known_message_built_into_garbage() {
         let mut buf = [0xA5u8; 36];
         buf[8..].copy_from_slice(&FRAG_NEEDED_MSG[8..]);
         let mut packet = Icmpv4Packet::new_unchecked(&mut buf[..]);
@@ -219,6 +219,16 @@ mod tests {
         packet.set_rest_of_header(1400);
         packet.fill_checksum();
         assert_eq!(buf, FRAG_NEEDED_MSG);
+
+        let packet = Icmpv4Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(packet.msg_type(), 3);
+        assert_eq!(packet.msg_code(), 4);
+        assert_eq!(packet.checksum(), 0xe25b);
+        assert_eq!(packet.rest_of_header(), 0x0000_0578);
+        assert_eq!(packet.next_hop_mtu(), 1400);
+        assert!(packet.is_error());
+        assert_eq!(packet.payload(), &FRAG_NEEDED_MSG[8..]);
+        assert!(packet.verify_checksum());
     }
 
     #[test]
@@ -260,12 +270,26 @@ mod tests {
         }
 
         #[test]
-        fn new_checked_never_panics_and_getters_work_after_ok(
+        fn new_checked_never_panics_and_getters_read_the_bytes_they_name(
             bytes in proptest::collection::vec(any::<u8>(), 0..24)
         ) {
             if let Ok(packet) = Icmpv4Packet::new_checked(&bytes[..]) {
-                let _ = (packet.msg_type(), packet.msg_code(), packet.checksum(), packet.rest_of_header());
-                let _ = (packet.is_error(), packet.payload(), packet.verify_checksum());
+                prop_assert_eq!(packet.msg_type(), bytes[0]);
+                prop_assert_eq!(packet.msg_code(), bytes[1]);
+                prop_assert_eq!(packet.checksum(), u16::from_be_bytes([bytes[2], bytes[3]]));
+                prop_assert_eq!(
+                    packet.rest_of_header(),
+                    u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])
+                );
+                prop_assert_eq!(packet.next_hop_mtu(), u16::from_be_bytes([bytes[6], bytes[7]]));
+                // RFC 792's error types: unreachable, source quench, redirect, time
+                // exceeded, parameter problem.
+                prop_assert_eq!(packet.is_error(), [3, 4, 5, 11, 12].contains(&bytes[0]));
+                prop_assert_eq!(packet.payload(), &bytes[8..]);
+                prop_assert_eq!(
+                    packet.verify_checksum(),
+                    checksum::fold(checksum::sum(&bytes, 0)) == 0xFFFF
+                );
             }
         }
     }

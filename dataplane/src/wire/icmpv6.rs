@@ -209,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn setters_and_fill_checksum_write_every_header_byte() {
+    fn every_getter_reads_a_known_message_built_into_garbage() {
         let expected = packet_too_big();
         let mut buf = vec![0xA5u8; expected.len()];
         buf[8..].copy_from_slice(&expected[8..]);
@@ -219,6 +219,19 @@ mod tests {
         packet.set_rest_of_header(1280);
         packet.fill_checksum(&SRC, &DST);
         assert_eq!(buf, expected);
+
+        let packet = Icmpv6Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(packet.msg_type(), 2);
+        assert_eq!(packet.msg_code(), 0);
+        assert_eq!(
+            packet.checksum(),
+            u16::from_be_bytes([expected[2], expected[3]])
+        );
+        assert_ne!(packet.checksum(), 0);
+        assert_eq!(packet.rest_of_header(), 0x0000_0500);
+        assert!(packet.is_error());
+        assert_eq!(packet.payload(), &[0x60, 0, 0, 0, 0x05, 0xa0, 0x11, 0x40]);
+        assert!(packet.verify_checksum(&SRC, &DST));
     }
 
     #[test]
@@ -254,12 +267,22 @@ mod tests {
         }
 
         #[test]
-        fn new_checked_never_panics_and_getters_work_after_ok(
-            bytes in proptest::collection::vec(any::<u8>(), 0..24)
+        fn new_checked_never_panics_and_getters_read_the_bytes_they_name(
+            bytes in proptest::collection::vec(any::<u8>(), 0..24),
+            src in any::<[u8; 16]>(), dst in any::<[u8; 16]>(),
         ) {
             if let Ok(packet) = Icmpv6Packet::new_checked(&bytes[..]) {
-                let _ = (packet.msg_type(), packet.msg_code(), packet.checksum(), packet.rest_of_header());
-                let _ = (packet.is_error(), packet.payload(), packet.verify_checksum(&[0; 16], &[0; 16]));
+                prop_assert_eq!(packet.msg_type(), bytes[0]);
+                prop_assert_eq!(packet.msg_code(), bytes[1]);
+                prop_assert_eq!(packet.checksum(), u16::from_be_bytes([bytes[2], bytes[3]]));
+                prop_assert_eq!(
+                    packet.rest_of_header(),
+                    u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])
+                );
+                prop_assert_eq!(packet.is_error(), bytes[0] < 128);
+                prop_assert_eq!(packet.payload(), &bytes[8..]);
+                let theirs = Icmpv6Slice::from_slice(&bytes).unwrap();
+                prop_assert_eq!(packet.verify_checksum(&src, &dst), theirs.is_checksum_valid(src, dst));
             }
         }
     }

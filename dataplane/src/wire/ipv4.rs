@@ -396,6 +396,57 @@ mod tests {
         assert_eq!(packet.payload()[0], 0x11);
     }
 
+    /// Every field distinct and non-zero: IHL 6 (a router-alert option), DSCP/ECN
+    /// 0xb9, total length 32, ident 0x1234, MF and offset 0x155 units (2728
+    /// bytes), TTL 60, UDP, 10.1.2.3 -> 192.0.2.77, checksum 0xe735.
+    #[rustfmt::skip]
+    const DISTINCT: [u8; 24] = [
+        0x46, 0xb9, 0x00, 0x20, 0x12, 0x34, 0x21, 0x55, 0x3c, 0x11, 0xe7, 0x35,
+        0x0a, 0x01, 0x02, 0x03, 0xc0, 0x00, 0x02, 0x4d, 0x94, 0x04, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn every_getter_reads_a_known_packet_built_into_garbage() {
+        // The datagram (24 + 8 bytes) and 4 bytes of garbage behind it.
+        let mut buf = [0xA5u8; 36];
+        buf[20..24].copy_from_slice(&DISTINCT[20..]);
+        let mut packet = Ipv4Packet::new_unchecked(&mut buf[..]);
+        packet.set_version_and_header_len(24);
+        packet.set_dscp_ecn(0xb9);
+        packet.set_total_len(32);
+        packet.set_ident(0x1234);
+        packet.set_flags_and_frag_offset(false, true, 2728);
+        packet.set_ttl(60);
+        packet.set_protocol(ip_proto::UDP);
+        packet.set_src_addr([10, 1, 2, 3]);
+        packet.set_dst_addr([192, 0, 2, 77]);
+        packet
+            .payload_mut()
+            .copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        packet.fill_checksum();
+        assert_eq!(buf[..24], DISTINCT);
+        assert_eq!(buf[32..], [0xA5; 4]);
+
+        let packet = Ipv4Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(packet.version(), 4);
+        assert_eq!(packet.header_len(), 24);
+        assert_eq!(packet.dscp_ecn(), 0xb9);
+        assert_eq!(packet.total_len(), 32);
+        assert_eq!(packet.ident(), 0x1234);
+        assert!(!packet.dont_frag());
+        assert!(packet.more_frags());
+        assert_eq!(packet.frag_offset(), 2728);
+        assert!(packet.is_fragment());
+        assert_eq!(packet.ttl(), 60);
+        assert_eq!(packet.protocol(), ip_proto::UDP);
+        assert_eq!(packet.checksum(), 0xe735);
+        assert_eq!(packet.src_addr(), [10, 1, 2, 3]);
+        assert_eq!(packet.dst_addr(), [192, 0, 2, 77]);
+        assert_eq!(packet.options(), &[0x94, 0x04, 0x00, 0x00]);
+        assert!(packet.verify_checksum());
+        assert_eq!(packet.payload(), &[1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
     #[test]
     fn payload_excludes_ethernet_padding() {
         let mut bytes = [0u8; 46];
@@ -605,17 +656,40 @@ mod tests {
         }
 
         #[test]
-        fn new_checked_never_panics_and_getters_work_after_ok(
+        fn new_checked_never_panics_and_getters_read_the_bytes_they_name(
             bytes in proptest::collection::vec(any::<u8>(), 0..80), version_ihl in 0x45u8..0x50,
+            total_len in 0u16..90,
         ) {
             let mut bytes = bytes;
             if let Some(first) = bytes.first_mut() {
                 *first = version_ihl;
             }
+            if let Some(field) = bytes.get_mut(2..4) {
+                field.copy_from_slice(&total_len.to_be_bytes());
+            }
             if let Ok(packet) = Ipv4Packet::new_checked(&bytes[..]) {
-                let _ = (packet.version(), packet.dscp_ecn(), packet.ident(), packet.frag_offset());
-                let _ = (packet.ttl(), packet.protocol(), packet.checksum(), packet.src_addr(), packet.dst_addr());
-                let _ = (packet.options(), packet.payload(), packet.verify_checksum(), packet.is_fragment());
+                let be16 = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+                let header_len = usize::from(version_ihl & 0x0F) * 4;
+                prop_assert_eq!(packet.version(), 4);
+                prop_assert_eq!(packet.header_len(), header_len);
+                prop_assert_eq!(packet.dscp_ecn(), bytes[1]);
+                prop_assert_eq!(packet.total_len(), total_len);
+                prop_assert_eq!(packet.ident(), be16(4));
+                prop_assert_eq!(packet.dont_frag(), bytes[6] & 0x40 != 0);
+                prop_assert_eq!(packet.more_frags(), bytes[6] & 0x20 != 0);
+                prop_assert_eq!(packet.frag_offset(), (be16(6) & 0x1FFF) * 8);
+                prop_assert_eq!(packet.is_fragment(), bytes[6] & 0x20 != 0 || be16(6) & 0x1FFF != 0);
+                prop_assert_eq!(packet.ttl(), bytes[8]);
+                prop_assert_eq!(packet.protocol(), bytes[9]);
+                prop_assert_eq!(packet.checksum(), be16(10));
+                prop_assert_eq!(&packet.src_addr()[..], &bytes[12..16]);
+                prop_assert_eq!(&packet.dst_addr()[..], &bytes[16..20]);
+                prop_assert_eq!(packet.options(), &bytes[20..header_len]);
+                prop_assert_eq!(packet.payload(), &bytes[header_len..usize::from(total_len)]);
+                prop_assert_eq!(
+                    packet.verify_checksum(),
+                    checksum::fold(checksum::sum(&bytes[..header_len], 0)) == 0xFFFF
+                );
             }
         }
     }

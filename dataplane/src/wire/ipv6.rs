@@ -474,6 +474,41 @@ mod tests {
     }
 
     #[test]
+    fn every_getter_reads_a_known_packet_built_into_garbage() {
+        // The packet (40 + 8 bytes) and 4 bytes of garbage behind it.
+        let mut buf = [0xA5u8; 52];
+        let mut packet = Ipv6Packet::new_unchecked(&mut buf[..]);
+        packet.set_version_tc_flow(0xb8, 0x12345);
+        packet.set_payload_len(8);
+        packet.set_next_header(ip_proto::UDP);
+        packet.set_hop_limit(64);
+        packet.set_src_addr(SRC);
+        packet.set_dst_addr(DST);
+        packet.payload_mut().copy_from_slice(&UDP_PACKET[40..]);
+        assert_eq!(buf[..48], UDP_PACKET);
+        assert_eq!(buf[48..], [0xA5; 4]);
+
+        let packet = Ipv6Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(packet.version(), 6);
+        assert_eq!(packet.traffic_class(), 0xb8);
+        assert_eq!(packet.flow_label(), 0x12345);
+        assert_eq!(packet.payload_len(), 8);
+        assert_eq!(packet.next_header(), ip_proto::UDP);
+        assert_eq!(packet.hop_limit(), 64);
+        assert_eq!(packet.src_addr(), SRC);
+        assert_eq!(packet.dst_addr(), DST);
+        assert_eq!(packet.payload(), &UDP_PACKET[40..]);
+        assert_eq!(
+            packet.upper_layer(),
+            Ok(Ipv6Upper {
+                protocol: ip_proto::UDP,
+                offset: 40,
+                fragment: None
+            })
+        );
+    }
+
+    #[test]
     fn walks_hop_by_hop_destination_routing_fragment_and_ah() {
         let kinds = [
             ip_proto::IPV6_HOPOPTS,
@@ -678,16 +713,16 @@ mod tests {
         }
 
         #[test]
-        fn new_checked_never_panics_and_getters_work_after_ok(
+        fn new_checked_never_panics_and_getters_read_the_bytes_they_name(
             bytes in proptest::collection::vec(any::<u8>(), 40..120),
             payload_len in 0u16..90,
-            first in prop_oneof![Just(0u8), Just(43), Just(44), Just(51), Just(60), any::<u8>()],
+            first_header in prop_oneof![Just(0u8), Just(43), Just(44), Just(51), Just(60), any::<u8>()],
             chain in proptest::collection::vec(prop_oneof![Just(0u8), Just(43), Just(44), Just(51), Just(60)], 0..12),
         ) {
             let mut bytes = bytes;
             bytes[0] = 0x60;
             bytes[4..6].copy_from_slice(&payload_len.to_be_bytes());
-            bytes[6] = first;
+            bytes[6] = first_header;
             // Sprinkle extension-header numbers where next-header bytes of
             // 8-byte headers would be, so that the walk gets somewhere.
             for (i, kind) in chain.iter().enumerate() {
@@ -696,8 +731,16 @@ mod tests {
                 }
             }
             if let Ok(packet) = Ipv6Packet::new_checked(&bytes[..]) {
-                let _ = (packet.traffic_class(), packet.flow_label(), packet.hop_limit());
-                let _ = (packet.src_addr(), packet.dst_addr(), packet.payload());
+                let first = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                prop_assert_eq!(packet.version(), 6);
+                prop_assert_eq!(packet.traffic_class(), (first >> 20) as u8);
+                prop_assert_eq!(packet.flow_label(), first & 0xF_FFFF);
+                prop_assert_eq!(packet.payload_len(), payload_len);
+                prop_assert_eq!(packet.next_header(), first_header);
+                prop_assert_eq!(packet.hop_limit(), bytes[7]);
+                prop_assert_eq!(&packet.src_addr()[..], &bytes[8..24]);
+                prop_assert_eq!(&packet.dst_addr()[..], &bytes[24..40]);
+                prop_assert_eq!(packet.payload(), &bytes[40..40 + usize::from(payload_len)]);
                 if let Ok(upper) = packet.upper_layer() {
                     prop_assert!(upper.offset <= HEADER_LEN + usize::from(packet.payload_len()));
                 }

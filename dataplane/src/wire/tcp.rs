@@ -378,6 +378,57 @@ mod tests {
         assert_eq!(buf[..], expected[..]);
     }
 
+    /// Every field distinct and non-zero: 40000 -> 80, seq 0x01020304, ack
+    /// 0x0a0b0c0d, offset 6 (an MSS option), CWR URG ACK PSH FIN, window 64240,
+    /// urgent pointer 23, two data bytes; checksum for 10.0.0.1 -> 10.0.0.2.
+    #[rustfmt::skip]
+    const DISTINCT: [u8; 26] = [
+        0x9c, 0x40, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04, 0x0a, 0x0b, 0x0c, 0x0d,
+        0x60, 0xb9, 0xfa, 0xf0, 0xf3, 0x06, 0x00, 0x17, 0x02, 0x04, 0x05, 0xb4,
+        0xde, 0xad,
+    ];
+
+    #[test]
+    fn every_getter_reads_a_known_segment_built_into_garbage() {
+        let mut buf = [0xA5u8; 26];
+        buf[12] = 0; // the NS bit and reserved bits: not header fields we set
+        buf[20..].copy_from_slice(&DISTINCT[20..]);
+        let mut packet = TcpPacket::new_unchecked(&mut buf[..]);
+        packet.set_src_port(40000);
+        packet.set_dst_port(80);
+        packet.set_seq_number(0x0102_0304);
+        packet.set_ack_number(0x0a0b_0c0d);
+        packet.set_header_len(24);
+        packet.set_flags(flags::CWR | flags::URG | flags::ACK | flags::PSH | flags::FIN);
+        packet.set_window(64240);
+        packet.set_urgent_ptr(23);
+        packet.fill_checksum_v4(SRC, DST);
+        assert_eq!(buf, DISTINCT);
+
+        let packet = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(packet.src_port(), 40000);
+        assert_eq!(packet.dst_port(), 80);
+        assert_eq!(packet.seq_number(), 0x0102_0304);
+        assert_eq!(packet.ack_number(), 0x0a0b_0c0d);
+        assert_eq!(packet.header_len(), 24);
+        assert_eq!(packet.flags(), 0xb9);
+        assert!(packet.fin());
+        assert!(!packet.syn());
+        assert!(!packet.rst());
+        assert!(packet.psh());
+        assert!(packet.ack_flag());
+        assert!(packet.urg());
+        assert!(!packet.ece());
+        assert!(packet.cwr());
+        assert_eq!(packet.window(), 64240);
+        assert_eq!(packet.checksum(), 0xf306);
+        assert_eq!(packet.urgent_ptr(), 23);
+        assert_eq!(packet.options(), &[2, 4, 0x05, 0xb4]);
+        assert_eq!(packet.payload(), &[0xde, 0xad]);
+        assert!(packet.verify_checksum_v4(SRC, DST));
+        assert!(!packet.verify_checksum_v4(SRC, [10, 0, 0, 3]));
+    }
+
     #[test]
     fn rejects_every_truncation() {
         let bytes = syn();
@@ -462,13 +513,41 @@ mod tests {
         }
 
         #[test]
-        fn new_checked_never_panics_and_getters_work_after_ok(
-            bytes in proptest::collection::vec(any::<u8>(), 0..80)
+        fn new_checked_never_panics_and_getters_read_the_bytes_they_name(
+            bytes in proptest::collection::vec(any::<u8>(), 0..80),
+            src in any::<[u8; 4]>(), dst in any::<[u8; 4]>(),
         ) {
             if let Ok(packet) = TcpPacket::new_checked(&bytes[..]) {
-                let _ = (packet.src_port(), packet.seq_number(), packet.ack_number(), packet.flags());
-                let _ = (packet.window(), packet.checksum(), packet.urgent_ptr(), packet.options(), packet.payload());
-                let _ = packet.verify_checksum_v4([0; 4], [0; 4]);
+                let be16 = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+                let be32 = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+                let header_len = usize::from(bytes[12] >> 4) * 4;
+                prop_assert_eq!(packet.src_port(), be16(0));
+                prop_assert_eq!(packet.dst_port(), be16(2));
+                prop_assert_eq!(packet.seq_number(), be32(4));
+                prop_assert_eq!(packet.ack_number(), be32(8));
+                prop_assert_eq!(packet.header_len(), header_len);
+                prop_assert_eq!(packet.flags(), bytes[13]);
+                let bit = |n: u8| bytes[13] & (1 << n) != 0;
+                prop_assert_eq!(
+                    [packet.fin(), packet.syn(), packet.rst(), packet.psh()],
+                    [bit(0), bit(1), bit(2), bit(3)]
+                );
+                prop_assert_eq!(
+                    [packet.ack_flag(), packet.urg(), packet.ece(), packet.cwr()],
+                    [bit(4), bit(5), bit(6), bit(7)]
+                );
+                prop_assert_eq!(packet.window(), be16(14));
+                prop_assert_eq!(packet.checksum(), be16(16));
+                prop_assert_eq!(packet.urgent_ptr(), be16(18));
+                prop_assert_eq!(packet.options(), &bytes[20..header_len]);
+                prop_assert_eq!(packet.payload(), &bytes[header_len..]);
+                // etherparse's sum of the same segment; 0 and 0xFFFF are the
+                // same number in ones' complement.
+                let theirs = TcpHeader::from_slice(&bytes).unwrap().0;
+                let sum = theirs.calc_checksum_ipv4_raw(src, dst, &bytes[header_len..]).unwrap();
+                let field = be16(16);
+                let same = field == sum || (field | sum == 0xFFFF && (field == 0 || sum == 0));
+                prop_assert_eq!(packet.verify_checksum_v4(src, dst), same);
             }
         }
     }

@@ -281,6 +281,31 @@ mod tests {
     }
 
     #[test]
+    fn every_getter_reads_a_known_datagram_built_into_garbage() {
+        // The datagram (12 bytes) and 4 bytes of garbage behind it.
+        let mut buf = [0xA5u8; 16];
+        let mut packet = UdpPacket::new_unchecked(&mut buf[..]);
+        packet.set_src_port(12345);
+        packet.set_dst_port(53);
+        packet.set_len(12);
+        packet
+            .payload_mut()
+            .copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        packet.fill_checksum_v4(SRC, DST);
+        assert_eq!(buf[..12], datagram()[..]);
+        assert_eq!(buf[12..], [0xA5; 4]);
+
+        let packet = UdpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(packet.src_port(), 12345);
+        assert_eq!(packet.dst_port(), 53);
+        assert_eq!(packet.len(), 12);
+        assert_eq!(packet.checksum(), 0xafb1);
+        assert_eq!(packet.payload(), &[0xde, 0xad, 0xbe, 0xef]);
+        assert!(packet.verify_checksum_v4(SRC, DST));
+        assert!(!packet.verify_checksum_v4(SRC, [192, 168, 0, 2]));
+    }
+
+    #[test]
     fn rejects_every_truncation_and_a_length_below_eight() {
         let bytes = datagram();
         for len in 0..bytes.len() {
@@ -333,16 +358,37 @@ mod tests {
         }
 
         #[test]
-        fn new_checked_never_panics_and_getters_work_after_ok(
+        fn new_checked_never_panics_and_getters_read_the_bytes_they_name(
             bytes in proptest::collection::vec(any::<u8>(), 0..40), len in 0u16..48,
+            src in any::<[u8; 4]>(), dst in any::<[u8; 4]>(),
+            src6 in any::<[u8; 16]>(), dst6 in any::<[u8; 16]>(),
         ) {
             let mut bytes = bytes;
             if bytes.len() >= 6 {
                 bytes[4..6].copy_from_slice(&len.to_be_bytes());
             }
             if let Ok(packet) = UdpPacket::new_checked(&bytes[..]) {
-                let _ = (packet.src_port(), packet.dst_port(), packet.checksum(), packet.payload());
-                let _ = (packet.verify_checksum_v4([1; 4], [2; 4]), packet.verify_checksum_v6(&[1; 16], &[2; 16]));
+                let be16 = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+                let end = usize::from(len);
+                prop_assert_eq!(packet.src_port(), be16(0));
+                prop_assert_eq!(packet.dst_port(), be16(2));
+                prop_assert_eq!(packet.len(), len);
+                prop_assert_eq!(packet.checksum(), be16(6));
+                prop_assert_eq!(packet.payload(), &bytes[8..end]);
+                // etherparse's sums of the same datagram (it sends a computed 0 as
+                // 0xFFFF, the same number in ones' complement).
+                let theirs = UdpHeader {
+                    source_port: be16(0),
+                    destination_port: be16(2),
+                    length: len,
+                    checksum: be16(6),
+                };
+                let field = be16(6);
+                let v4 = theirs.calc_checksum_ipv4_raw(src, dst, &bytes[8..end]).unwrap();
+                let v6 = theirs.calc_checksum_ipv6_raw(src6, dst6, &bytes[8..end]).unwrap();
+                let same = |sum: u16| field == sum || (field == 0 && sum == 0xFFFF);
+                prop_assert_eq!(packet.verify_checksum_v4(src, dst), field == 0 || same(v4));
+                prop_assert_eq!(packet.verify_checksum_v6(&src6, &dst6), field != 0 && same(v6));
             }
         }
     }
