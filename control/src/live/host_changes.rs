@@ -1,0 +1,87 @@
+//! The start-up stage that changes the host: receive offloads off, then the
+//! nftables table. Each change is recorded as an undo step the moment it is
+//! made ([`super::undo`]), so that every way out puts the host back: a
+//! normal stop ([`HostChanges::undo`]), an error later in start-up or an
+//! unwinding panic (the guard drops), a panic that aborts (the panic hook).
+//!
+//! Nothing that can fail for want of memory, a setting or a port comes after
+//! this stage but the workers' sockets and threads ([`super::prepare`] has
+//! done the rest), and those failures return errors that drop the guard.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use host::offloads::OffloadGuard;
+use tracing::{info, warn};
+
+use super::host_rules::HostRules;
+use super::receive_offloads;
+use super::undo::{self, UndoStep};
+use super::StartError;
+
+/// The host as changed; dropping it (or [`undo`](Self::undo)) puts it back.
+#[derive(Debug)]
+#[must_use = "dropping it puts the host back at once"]
+pub struct HostChanges {
+    /// Made only by [`HostChanges::apply`].
+    _applied: (),
+}
+
+impl HostChanges {
+    /// Turns the receive offloads off (unless `keep_offloads`) and installs
+    /// the nftables table for a balancer at `lb_ip` serving `vips`.
+    pub fn apply(
+        device: &str,
+        keep_offloads: bool,
+        lb_ip: Ipv4Addr,
+        vips: &[IpAddr],
+    ) -> Result<Self, StartError> {
+        if let Some(offloads) = receive_offloads::turn_off(device, keep_offloads)? {
+            undo::push(Box::new(RestoreOffloads(Some(offloads))));
+        }
+        // From here an error return puts the offloads back (the caller has
+        // no guard yet): undo what is recorded.
+        let rules = HostRules::install(device, lb_ip, vips).map_err(|e| {
+            undo::undo_all();
+            StartError::System(e.to_string())
+        })?;
+        info!(
+            table = rules.table(),
+            "nftables: the kernel's copies of balanced traffic are dropped"
+        );
+        undo::push(Box::new(RemoveRules(rules)));
+        Ok(Self { _applied: () })
+    }
+
+    /// Puts the host back now, saying what was done.
+    pub fn undo(self) {
+        drop(self);
+    }
+}
+
+impl Drop for HostChanges {
+    fn drop(&mut self) {
+        undo::undo_all();
+    }
+}
+
+/// Deletes the nftables table.
+struct RemoveRules(HostRules);
+
+impl UndoStep for RemoveRules {
+    fn undo(self: Box<Self>) {
+        let table = self.0.table().to_owned();
+        match self.0.remove() {
+            Ok(()) => info!(table, "nftables table removed"),
+            Err(e) => warn!("removing the nftables table {table}: {e}"),
+        }
+    }
+}
+
+/// Turns the offloads changed back on.
+struct RestoreOffloads(Option<OffloadGuard>);
+
+impl UndoStep for RestoreOffloads {
+    fn undo(self: Box<Self>) {
+        receive_offloads::restore(self.0);
+    }
+}

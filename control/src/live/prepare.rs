@@ -1,0 +1,237 @@
+//! The start-up stage before anything on the host changes: every setting
+//! checked, the connection tables allocated (the largest allocations), the
+//! API's token read and its port bound, the backends' next hops asked for
+//! and the first forwarding table built. Whatever fails here fails with
+//! nothing to undo: exit code 2 for a setting, 1 for the system.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use dataplane::io::af_packet::AfPacketConfig;
+use dataplane::pipeline::WorkerState;
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tracing::{info, warn};
+
+use super::device::{self, Device};
+use super::neighbours::{NextHop, Resolver};
+use super::{cores, next_hops, open_files, workers, LiveArgs, StartError};
+use crate::api::{self, ApiLimits, ApiState};
+use crate::backends::Publisher;
+use crate::config::{ApiToken, ConfigError, MacAddr};
+use crate::stats::SharedCounters;
+use crate::tables;
+
+/// Everything the balancer runs with, made without touching the host.
+#[derive(Debug)]
+pub struct Prepared {
+    pub device: Device,
+    pub lb_ip: Ipv4Addr,
+    /// The workers' cores, one per worker.
+    pub cores: Vec<usize>,
+    /// One per worker, allocated here.
+    pub states: Vec<WorkerState>,
+    pub io_config: AfPacketConfig,
+    /// The control runtime: health checks, the API, table reaping.
+    pub runtime: Runtime,
+    pub api: Option<PreparedApi>,
+    pub resolver: Resolver,
+    pub static_macs: BTreeMap<Ipv4Addr, MacAddr>,
+    pub publisher: Publisher,
+}
+
+/// The API, bound, with what its layers check.
+#[derive(Debug)]
+pub struct PreparedApi {
+    pub listener: TcpListener,
+    token: Option<ApiToken>,
+    token_reads: bool,
+    hosts: Vec<String>,
+    limits: ApiLimits,
+}
+
+impl PreparedApi {
+    /// What the log says of the token.
+    pub fn token_use(&self) -> &'static str {
+        match (&self.token, self.token_reads) {
+            (None, _) => "none (loopback only)",
+            (Some(_), false) => "required on changes",
+            (Some(_), true) => "required on every route but /healthz",
+        }
+    }
+
+    /// The API's state over `publisher` and the workers' `counters`.
+    pub fn state(&self, publisher: Publisher, counters: Vec<SharedCounters>) -> ApiState {
+        ApiState::new(publisher, counters)
+            .with_token(self.token.clone(), self.token_reads)
+            .with_hosts(&self.hosts)
+            .with_limits(self.limits)
+    }
+}
+
+fn config(e: impl std::fmt::Display) -> StartError {
+    StartError::Config(e.to_string())
+}
+
+/// The whole stage, in the order its failures are likeliest.
+pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
+    args.balancer.validate().map_err(config)?;
+    let cores = args.worker_cores().map_err(|e: ConfigError| config(e))?;
+    // Before any control thread starts, so that they all inherit the set.
+    let control_cores = cores::control_cores(&cores::allowed_cores(), &cores);
+    if let Err(e) = cores::pin_current_thread(&control_cores) {
+        warn!("control threads not pinned to {control_cores:?}: {e}");
+    }
+    let device = Device::lookup(&args.device).map_err(|e| match e {
+        device::DeviceError::Query { .. } => StartError::System(e.to_string()),
+        _ => StartError::Config(e.to_string()),
+    })?;
+    let lb_ip = args.balancer.lb_ip.or(device.ipv4).ok_or_else(|| {
+        StartError::Config(format!(
+            "RR_LB_IP: not given, and {} has no IPv4 address to default to; expected an IPv4 address such as 192.0.2.10",
+            device.name
+        ))
+    })?;
+    let api_token = match args.balancer.api.0 {
+        Some(addr) => Some((
+            addr,
+            args.balancer.api_access.token_for(addr).map_err(config)?,
+        )),
+        None => None,
+    };
+    info!(
+        device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
+        control_cores = ?control_cores,
+        "starting: packet I/O af_packet (this build's only live backend)"
+    );
+    let states = workers::allocate_states(tables::worker_config(&args.balancer), cores.len())
+        .map_err(|e| StartError::Config(format!("RR_CONNTRACK_CAPACITY: {e}")))?;
+    let io_config = workers::af_packet_config(
+        &device.name,
+        cores.len(),
+        device.mtu.max(u32::from(args.balancer.mtu)),
+    )
+    .map_err(StartError::Config)?;
+    raise_open_files(args);
+    // From here SIGINT and SIGTERM only set a flag: a stop asked for while
+    // the host is being changed is seen once it is running, and undone.
+    host::signals::stop_on_signals()
+        .map_err(|e| StartError::System(format!("catching SIGINT and SIGTERM: {e}")))?;
+    let runtime = control_runtime(control_cores.len())?;
+    let api = match api_token {
+        Some((addr, token)) => Some(bind_api(&runtime, addr, token, args)?),
+        None => None,
+    };
+    let static_macs = args.balancer.backend_macs.0.clone();
+    let (resolver, publisher) = first_table(args, &device, lb_ip, &static_macs)?;
+    Ok(Prepared {
+        device,
+        lb_ip,
+        cores,
+        states,
+        io_config,
+        runtime,
+        api,
+        resolver,
+        static_macs,
+        publisher,
+    })
+}
+
+/// Raises the descriptor limit (see [`open_files`]); short of what this
+/// configuration needs, the balancer still starts, with a warning that says
+/// what to raise.
+fn raise_open_files(args: &LiveArgs) {
+    let api_connections = args
+        .balancer
+        .api
+        .0
+        .map_or(0, |_| args.balancer.api_access.api_max_connections);
+    let needed = open_files::needed(args.balancer.target_ips.as_slice().len(), api_connections);
+    match open_files::raise_to_hard() {
+        Ok(raised) if raised.now < needed => warn!(
+            limit = raised.now,
+            needed,
+            "the open-file limit is below what {} backends and {api_connections} API connections need; \
+             raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd) or lower RR_API_MAX_CONNECTIONS",
+            args.balancer.target_ips.as_slice().len()
+        ),
+        Ok(raised) if raised.now > raised.before => info!(
+            from = raised.before,
+            to = raised.now,
+            "open-file limit raised"
+        ),
+        Ok(_) => {}
+        Err(e) => warn!("raising the open-file limit: {e}"),
+    }
+}
+
+/// A multi-thread runtime: a Maglev build or a slow client in one task
+/// never stalls the health probes in another.
+fn control_runtime(control_cores: usize) -> Result<Runtime, StartError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(control_cores.clamp(2, 4))
+        .thread_name("rr-control")
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::System(format!("starting the control runtime: {e}")))
+}
+
+/// Binds the API: a taken port fails the start before the host is touched.
+fn bind_api(
+    runtime: &Runtime,
+    addr: SocketAddr,
+    token: Option<ApiToken>,
+    args: &LiveArgs,
+) -> Result<PreparedApi, StartError> {
+    let listener = runtime
+        .block_on(api::bind(addr))
+        .map_err(|e| StartError::System(e.to_string()))?;
+    let access = &args.balancer.api_access;
+    Ok(PreparedApi {
+        listener,
+        token,
+        token_reads: access.api_token_reads,
+        hosts: access.api_hosts.0.clone(),
+        limits: ApiLimits::from_args(access),
+    })
+}
+
+/// The neighbour resolver, the backends' next hops as the kernel knows them
+/// now (waiting a little), and the first table built from them.
+fn first_table(
+    args: &LiveArgs,
+    device: &Device,
+    lb_ip: Ipv4Addr,
+    static_macs: &BTreeMap<Ipv4Addr, MacAddr>,
+) -> Result<(Resolver, Publisher), StartError> {
+    let targets: Vec<Ipv4Addr> = args
+        .balancer
+        .target_ips
+        .as_slice()
+        .iter()
+        .map(|t| t.addr)
+        .collect();
+    let mut resolver = Resolver::new(device.index, &device.name)
+        .map_err(|e| StartError::System(format!("opening rtnetlink: {e}")))?;
+    let hops = next_hops::resolve_at_start(&mut resolver, &targets);
+    for &backend in &targets {
+        next_hops::report_next_hop(
+            backend,
+            static_macs.contains_key(&backend),
+            hops.get(&backend),
+        );
+    }
+    let mac_for = |ip: Ipv4Addr| {
+        static_macs
+            .get(&ip)
+            .map(|m| m.0)
+            .or_else(|| hops.get(&ip).and_then(NextHop::mac))
+    };
+    let mut settings = tables::table_settings(&args.balancer, lb_ip);
+    settings.lb_mac = device.mac;
+    let publisher = tables::backend_set(&args.balancer, mac_for)
+        .and_then(|set| Publisher::new(settings, set))
+        .map_err(config)?;
+    Ok((resolver, publisher))
+}
