@@ -262,8 +262,8 @@ mod tests {
     use crate::forwarding::{ForwardingSpec, ForwardingTable};
     use crate::frame::Frame;
     use crate::pipeline::fast_path::{classify, OUTER};
-    use synth::{ClientFlow, Transport, Tunnel};
     use crate::wire::checksum;
+    use synth::{ClientFlow, Transport, Tunnel};
 
     const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 
