@@ -35,8 +35,8 @@ use benches::stats::median;
 use benches::system::{delete_namespaces, enter, link_counter, pin, process_cpu, run, rx_packets};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::PacketIo;
-use synth::{ClientFlow, Transport, Tunnel};
 use host::capability::Need;
+use synth::{ClientFlow, Transport, Tunnel};
 
 const PREFIX: &str = "rrlbf-";
 const GEN: Ipv4Addr = Ipv4Addr::new(10, 230, 0, 1);

@@ -4,8 +4,8 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
-use synth::{ethernet_frame, ClientFlow, Transport, Tunnel, ROUTER_MAC};
 use dataplane::wire::{checksum, ethertype};
+use synth::{ethernet_frame, ClientFlow, Transport, Tunnel, ROUTER_MAC};
 
 pub const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);

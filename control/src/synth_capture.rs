@@ -7,10 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use synth::{ClientFlow, Transport, Tunnel};
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use synth::{ClientFlow, Transport, Tunnel};
 
 /// Options of `rusty_rail synth`.
 #[derive(Debug, Clone, clap::Args)]

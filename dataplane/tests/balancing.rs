@@ -8,11 +8,9 @@ use common::*;
 use dataplane::conntrack::ConnTableConfig;
 use dataplane::forwarding::ForwardingTable;
 use dataplane::pipeline::{Pipeline, WorkerConfig};
-use synth::{
-    ethernet_frame, fragment_ipv4, fragment_ipv6, ClientFlow, Transport, ROUTER_MAC,
-};
 use dataplane::wire::ethertype;
 use dataplane::{DropReason, Verdict};
+use synth::{ethernet_frame, fragment_ipv4, fragment_ipv6, ClientFlow, Transport, ROUTER_MAC};
 
 fn forward(
     frame: &[u8],

@@ -12,9 +12,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use common::*;
-use synth::{ethernet_frame, ClientFlow, Transport};
 use dataplane::wire::ethertype;
 use dataplane::{DropReason, Verdict};
+use synth::{ethernet_frame, ClientFlow, Transport};
 
 struct Case {
     name: &'static str,

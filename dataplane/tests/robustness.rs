@@ -9,11 +9,11 @@ use dataplane::forwarding::ForwardingTable;
 use dataplane::frame::Frame;
 use dataplane::io::FrameHandler;
 use dataplane::pipeline::{Pipeline, WorkerState};
-use synth::{ethernet_frame, fragment_ipv4, ClientFlow, Transport, ROUTER_MAC};
 use dataplane::wire::ethertype;
 use dataplane::Verdict;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use synth::{ethernet_frame, fragment_ipv4, ClientFlow, Transport, ROUTER_MAC};
 
 const FRAMES: usize = 1_000_000;
 /// Frames decided together, as packet I/O hands them to the pipeline.

@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::*;
 use dataplane::forwarding::{ForwardingTable, TableHandle};
 use dataplane::io::memory::{MemoryIo, MemoryIoConfig};
-use synth::{fragment_ipv4, ClientFlow, Transport};
 use dataplane::worker::Worker;
+use synth::{fragment_ipv4, ClientFlow, Transport};
 
 fn worker(frames: &[Vec<u8>]) -> (Worker<MemoryIo>, TableHandle) {
     let mut io = MemoryIo::new(MemoryIoConfig::default()).unwrap();

@@ -5,9 +5,9 @@
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr};
 
-use synth::{fragment_ipv4, ClientFlow, Transport, Tunnel};
 use etherparse::{IpNumber, Ipv4Header};
 use rand::{Rng, SeedableRng};
+use synth::{fragment_ipv4, ClientFlow, Transport, Tunnel};
 
 use super::lab::{in_namespace, Lab, PORT, VIP};
 

@@ -8,8 +8,8 @@ use super::{fast_path, Pipeline, WorkerConfig, WorkerState};
 use crate::flow::FlowHasher;
 use crate::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
 use crate::frame::Frame;
-use synth::{ClientFlow, Transport, Tunnel};
 use crate::Verdict;
+use synth::{ClientFlow, Transport, Tunnel};
 
 const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 

@@ -6,8 +6,8 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
 use dataplane::pipeline::{Pipeline, WorkerConfig, WorkerState};
-use synth::{ClientFlow, Transport, Tunnel};
 use dataplane::{Frame, Verdict};
+use synth::{ClientFlow, Transport, Tunnel};
 
 pub const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 pub const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];

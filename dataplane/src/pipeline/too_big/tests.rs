@@ -8,8 +8,8 @@ use etherparse::{
 };
 
 use super::{reply, ReplyBudget, Sender, BURST};
-use synth::{ethernet_frame, ClientFlow, Transport, BALANCER_MAC, ROUTER_MAC};
 use crate::wire::{checksum, ethertype};
+use synth::{ethernet_frame, ClientFlow, Transport, BALANCER_MAC, ROUTER_MAC};
 
 const MTU: u16 = 1500;
 const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);

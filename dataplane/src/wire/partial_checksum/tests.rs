@@ -6,8 +6,8 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 
 use super::complete;
-use synth::{ethernet_frame, ClientFlow, Transport, Tunnel, BALANCER_MAC, ROUTER_MAC};
 use crate::wire::{checksum, ethertype, ip_proto};
+use synth::{ethernet_frame, ClientFlow, Transport, Tunnel, BALANCER_MAC, ROUTER_MAC};
 
 /// Where `packet`'s (IP, correct checksums) transport checksum field is, and
 /// what a sender with offload leaves in it: the folded pseudo-header sum,
