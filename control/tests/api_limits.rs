@@ -50,6 +50,36 @@ async fn until_closed(s: &mut TcpStream) -> (String, Duration) {
     )
 }
 
+/// A kept-alive connection from `from` that has had one answer: the server
+/// holds a slot for it from then on (until its header timeout).
+async fn held_from(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
+    let mut s = connect_from(from, to).await;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {to}\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before answering: {seen:?}");
+        seen.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")?
+                        .parse()
+                        .ok()
+                })
+                .unwrap();
+            if body.len() >= length {
+                return s;
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_headers_is_closed_after_the_header_timeout() {
     let timeout = Duration::from_millis(400);
@@ -141,10 +171,8 @@ async fn connections_beyond_the_cap_are_answered_503_and_closed() {
     .await;
     let mut held = Vec::new();
     for _ in 0..4 {
-        held.push(TcpStream::connect(server.addr).await.unwrap());
+        held.push(held_from(Ipv4Addr::LOCALHOST, server.addr).await);
     }
-    // Accepted in order: the held connections have their slots by now.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..3 {
         let mut extra = TcpStream::connect(server.addr).await.unwrap();
         let (answer, after) = until_closed(&mut extra).await;
@@ -180,10 +208,9 @@ async fn one_client_cannot_take_every_connection() {
     .await;
     let greedy = Ipv4Addr::LOCALHOST;
     let _held = [
-        connect_from(greedy, server.addr).await,
-        connect_from(greedy, server.addr).await,
+        held_from(greedy, server.addr).await,
+        held_from(greedy, server.addr).await,
     ];
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = connect_from(greedy, server.addr).await;
     let (answer, _) = until_closed(&mut third).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
@@ -242,4 +269,19 @@ async fn a_client_over_its_rate_is_answered_429_with_retry_after() {
         answer.starts_with("HTTP/1.1 200"),
         "a second later: {answer}"
     );
+}
+
+#[tokio::test]
+async fn a_request_head_over_16_kib_is_answered_431() {
+    let server = serve_with(ApiLimits::default()).await;
+    let request = format!(
+        "GET /backends HTTP/1.1\r\nHost: {}\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        server.addr,
+        "p".repeat(20 * 1024)
+    );
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    // The server may answer and close before it has read it all.
+    let _ = s.write_all(request.as_bytes()).await;
+    let (answer, _) = until_closed(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 }
