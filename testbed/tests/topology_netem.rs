@@ -1,6 +1,7 @@
 //! `netem = "..."` on topology links, end to end: `testbed up` puts a
-//! detached `testbed link-emulator` between the link and its bridge, and
-//! `down` stops it and removes everything. Root and `ip netns` needed
+//! detached `testbed link-emulator` between the link and its bridge, which
+//! impairs what the host sends (`netem`, `netem_out`) and what it receives
+//! (`netem_in`), and `down` stops it and removes everything. Root and `ip netns` needed
 //! (prints `skipped: <reason>` otherwise). Each test owns the prefix
 //! `rrtqN-` and the subnet `10.208.N.0/24`; a guard runs `testbed cleanup`
 //! when the test ends, also when it fails.
@@ -23,8 +24,13 @@ fn text(output: &Output) -> String {
 }
 
 /// Two hosts `a` (10.208.N.1) and `b` (10.208.N.2) on one network, `a`'s
-/// link impaired by `netem`, `b` running `command`.
+/// link impaired by `netem = "{netem}"`, `b` running `command`.
 fn two_hosts(n: u8, netem: &str, command: &str) -> String {
+    two_hosts_with(n, &format!("netem = \"{netem}\""), command)
+}
+
+/// The same with `a`'s link impaired by `fields` as written.
+fn two_hosts_with(n: u8, fields: &str, command: &str) -> String {
     format!(
         r#"
 prefix = "unused-"
@@ -34,7 +40,7 @@ name = "lan"
 cidr = "10.208.{n}.0/24"
 [[host]]
 name = "a"
-links = [ {{ network = "lan", address = "10.208.{n}.1", netem = "{netem}" }} ]
+links = [ {{ network = "lan", address = "10.208.{n}.1", {fields} }} ]
 [[host]]
 name = "b"
 links = [ {{ network = "lan", address = "10.208.{n}.2" }} ]
@@ -140,15 +146,61 @@ impl Drop for Lab {
     }
 }
 
+impl Lab {
+    /// min/avg/max of `a` pinging `b` (10.208.N.2) five times.
+    fn ping_b(&self, n: u8) -> [f64; 3] {
+        let ping = self.in_host(
+            "a",
+            &[
+                "ping",
+                "-c",
+                "5",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-q",
+                &format!("10.208.{n}.2"),
+            ],
+        );
+        let all = text(&ping);
+        assert!(ping.status.success(), "{all}");
+        // rtt min/avg/max/mdev = 100.401/108.494/137.899/14.741 ms
+        let rtts: Vec<f64> = all
+            .lines()
+            .find_map(|line| line.split_once("rtt min/avg/max/mdev = "))
+            .map_or_else(
+                || panic!("no rtt line: {all}"),
+                |(_, values)| {
+                    values
+                        .split('/')
+                        .take(3)
+                        .map(|v| v.parse().unwrap())
+                        .collect()
+                },
+            );
+        [rtts[0], rtts[1], rtts[2]]
+    }
+
+    fn status_text(&self) -> String {
+        let shown = Command::new(TESTBED)
+            .args(["status", "-p", &self.prefix])
+            .output()
+            .unwrap();
+        text(&shown)
+    }
+}
+
 #[test]
-fn a_delayed_topology_link_delays_both_directions_and_down_leaves_nothing() {
+fn a_delayed_topology_link_delays_what_the_host_sends_and_down_leaves_nothing() {
     let Some(lab) = Lab::new(1) else {
         return;
     };
     lab.up(&two_hosts(1, "delay 50ms", "sleep 1000"));
     let state = lab.status_json();
     let link = &state["topology"]["hosts"][0]["interfaces"][0];
-    assert_eq!(link["netem"], "delay 50ms", "{state}");
+    assert_eq!(link["netem"]["egress"], "delay 50ms", "{state}");
+    assert_eq!(link["netem"]["ingress"], serde_json::Value::Null, "{state}");
     assert_eq!(link["netem_seed"], 5, "{state}");
     let emulators = state["processes"]
         .as_array()
@@ -157,53 +209,51 @@ fn a_delayed_topology_link_delays_both_directions_and_down_leaves_nothing() {
         .filter(|p| p["command"].as_str().unwrap().contains("link-emulator"))
         .count();
     assert_eq!(emulators, 1, "{state}");
-    let shown = Command::new(TESTBED)
-        .args(["status", "-p", &lab.prefix])
-        .output()
-        .unwrap();
+    let shown = lab.status_text();
     assert!(
-        text(&shown).contains("netem delay 50ms (seed 5)"),
-        "{}",
-        text(&shown)
+        shown.contains("netem egress delay 50ms (seed 5)"),
+        "{shown}"
     );
+    // a's requests wait 50 ms leaving a; b's replies are not delayed.
+    let [min, _, max] = lab.ping_b(1);
+    assert!((50.0..95.0).contains(&min), "50 ms one way, min rtt {min}");
+    assert!(max < 1000.0, "max rtt {max}");
+    lab.down();
+    lab.assert_gone();
+}
 
-    let ping = lab.in_host(
-        "a",
-        &[
-            "ping",
-            "-c",
-            "5",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            "-q",
-            "10.208.1.2",
-        ],
-    );
-    let all = text(&ping);
-    assert!(ping.status.success(), "{all}");
-    // rtt min/avg/max/mdev = 100.401/108.494/137.899/14.741 ms
-    let rtts: Vec<f64> = all
-        .lines()
-        .find_map(|line| line.split_once("rtt min/avg/max/mdev = "))
-        .map_or_else(
-            || panic!("no rtt line: {all}"),
-            |(_, values)| {
-                values
-                    .split('/')
-                    .take(3)
-                    .map(|v| v.parse().unwrap())
-                    .collect()
-            },
-        );
+#[test]
+fn netem_in_and_netem_out_impair_each_direction_of_a_topology_link() {
+    let Some(lab) = Lab::new(3) else {
+        return;
+    };
+    let fields = "netem = { out = \"delay 10ms\", in = \"delay 40ms\" }";
+    lab.up(&two_hosts_with(3, fields, "sleep 1000"));
+    let shown = lab.status_text();
     assert!(
-        rtts[0] >= 100.0,
-        "50 ms each way, min rtt {}: {all}",
-        rtts[0]
+        shown.contains("netem egress delay 10ms, ingress delay 40ms (seed 5)"),
+        "{shown}"
     );
-    assert!(rtts[2] < 1000.0, "max rtt {}: {all}", rtts[2]);
-
+    let state = lab.status_json();
+    let emulator = state["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| {
+            p["command"]
+                .as_str()
+                .filter(|c| c.contains("link-emulator"))
+        })
+        .unwrap_or_else(|| panic!("no emulator: {state}"))
+        .to_owned();
+    assert!(
+        emulator.contains("--spec delay 10ms --spec-back delay 40ms"),
+        "{emulator}"
+    );
+    // 10 ms leaving a, 40 ms reaching it: 50 ms a round trip.
+    let [min, _, max] = lab.ping_b(3);
+    assert!((50.0..95.0).contains(&min), "min rtt {min}");
+    assert!(max < 1000.0, "max rtt {max}");
     lab.down();
     lab.assert_gone();
 }

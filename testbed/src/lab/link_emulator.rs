@@ -5,6 +5,10 @@
 //!
 //! It writes [`READY`] on stdout once both sockets are open (what `up`
 //! waits for), and at the end one line with what each direction did.
+//!
+//! Each direction has its own spec and a direction without one passes
+//! frames untouched: `up` gives a link's egress spec (what the host sends,
+//! arriving on side A) as `--spec` and its ingress spec as `--spec-back`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,7 +17,7 @@ use clap::Args;
 
 use super::netem::NetemArg;
 use crate::impair::live::EmulatedLink;
-use crate::impair::DirectionCounters;
+use crate::impair::{DirectionCounters, NetemSpec};
 
 /// The line written once the emulator runs.
 pub const READY: &str = "link emulator ready";
@@ -30,10 +34,11 @@ pub struct LinkEmulatorArgs {
     /// Side B: frames arriving here leave on A, impaired by --spec-back.
     #[arg(long)]
     pub b: String,
-    /// Impairment from A to B, in netem's syntax.
-    #[arg(long, value_parser = netem_text)]
-    pub spec: String,
-    /// Impairment from B to A (default: --spec).
+    /// Impairment from A to B, in netem's syntax (default: none).
+    #[arg(long, value_parser = netem_text, required_unless_present = "spec_back")]
+    pub spec: Option<String>,
+    /// Impairment from B to A, in netem's syntax (default: none; it is not
+    /// --spec's: one spec impairs one direction, as netem does).
     #[arg(long, value_parser = netem_text)]
     pub spec_back: Option<String>,
     /// Seed of the link's random draws (same seed and traffic, same fates).
@@ -54,11 +59,13 @@ pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
         eprintln!("testbed link-emulator: catching SIGINT and SIGTERM: {e}");
         return ExitCode::from(2);
     }
-    let parse = |text: &str| text.parse::<NetemArg>();
-    let (there, back) = match (
-        parse(&args.spec),
-        parse(args.spec_back.as_deref().unwrap_or(&args.spec)),
-    ) {
+    let parse = |text: &Option<String>| {
+        text.as_deref().map_or_else(
+            || Ok(NetemSpec::default()),
+            |text| text.parse::<NetemArg>().map(|arg| arg.spec),
+        )
+    };
+    let (there, back) = match (parse(&args.spec), parse(&args.spec_back)) {
         (Ok(there), Ok(back)) => (there, back),
         (Err(error), _) | (_, Err(error)) => {
             eprintln!("testbed link-emulator: {error}");
@@ -69,8 +76,8 @@ pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
         Some(&args.namespace),
         &args.a,
         &args.b,
-        &there.spec,
-        &back.spec,
+        &there,
+        &back,
         args.seed,
     ) {
         Ok(link) => link,

@@ -1,22 +1,32 @@
-//! Link impairment of a lab's instances (`--netem SPEC`, `--impair MODE`).
+//! Link impairment of a lab's instances (`--netem SPEC`,
+//! `--netem-direction`, `--impair MODE`).
+//!
+//! A spec impairs the packets an instance sends (its egress) unless
+//! `--netem-direction` says `ingress` or `both`: netem is an egress qdisc,
+//! and play applies `--netem` to each instance's outgoing packets, so two
+//! instances with `delay 10ms` see a 20 ms round trip.
+//! [`crate::impair::placement`] decides where each direction's spec goes;
+//! the two modes only differ in who applies it:
 //!
 //! - `userspace` (the default): each impaired instance's root-side veth
 //!   (`{prefix}v{i}`) is taken off the bridge and moved into the lab's
 //!   emulator namespace `{prefix}emu`, a second pair `{prefix}m{i}` (on the
 //!   bridge) / `{prefix}n{i}` (in `{prefix}emu`) joins the bridge, and an
-//!   [`EmulatedLink`] thread in this process bridges `{prefix}v{i}` and
-//!   `{prefix}n{i}`, applying the spec in both directions, seeded with
-//!   `--seed` + the instance's index. The emulator namespace has no
+//!   [`EmulatedLink`] thread in this process bridges `{prefix}v{i}` (side A,
+//!   where what the instance sends arrives) and `{prefix}n{i}` (side B): the
+//!   egress spec from A to B, the ingress spec from B to A, a direction
+//!   without a spec untouched; seeded with `--seed` + the instance's index.
+//!   The emulator namespace has no
 //!   addresses, so no stack answers on the emulator's interfaces (in the
 //!   machine's namespace the kernel would answer ARP for the bridge address
 //!   on them, around the emulator). The far ends (`eth0` in the instance,
 //!   `{prefix}m{i}` on the bridge) get their checksum and segmentation
 //!   offloads turned off ([`live::FAR_END_OFFLOADS`]). `--tbf` shapes on
 //!   `{prefix}m{i}`, still the bridge's way toward the instance.
-//! - `kernel`: `sch_netem` on both ends of the instance's link (`tc qdisc
-//!   replace ... netem SPEC` on `{prefix}v{i}` and on `eth0` inside); checked
-//!   before the lab is built, with an error pointing to `userspace` where the
-//!   kernel lacks it.
+//! - `kernel`: `sch_netem` as the root qdisc of the end the impaired
+//!   packets leave by: `eth0` inside the instance for egress (`tc -n`),
+//!   `{prefix}v{i}` for ingress (one `tc -batch`); checked before the lab is
+//!   built, with an error pointing to `userspace` where the kernel lacks it.
 //!
 //! In an impaired lab IPv6 is off on the bridges and the impaired links: the
 //! lab is IPv4-only, and IPv6 housekeeping (router solicitations, MLD reports
@@ -37,6 +47,7 @@ use super::netlink::{link_index, Netlink};
 use super::netns;
 use super::plan::{Host, LabPlan};
 use crate::impair::live::{self, EmulatedLink};
+use crate::impair::placement::{Direction, LinkEnds, LinkSpecs};
 use crate::impair::NetemSpec;
 use host::offloads::OffloadGuard;
 
@@ -96,8 +107,8 @@ pub struct LinkImpairment {
     /// The instance's root-side veth.
     pub link: String,
     pub mode: ImpairMode,
-    /// The spec as given to `--netem`, applied in both directions.
-    pub spec: String,
+    /// The specs of each direction, as given to `--netem`.
+    pub specs: LinkSpecs,
     /// The seed of the link (userspace: `--seed` + index).
     pub seed: u64,
 }
@@ -115,21 +126,29 @@ pub fn per_instance(specs: &[NetemArg], hosts: usize) -> Result<Vec<NetemArg>, S
     }
 }
 
+/// Each instance's spec applied in `direction`.
+pub fn directed(specs: &[NetemArg], direction: Direction) -> Vec<LinkSpecs> {
+    specs
+        .iter()
+        .map(|spec| LinkSpecs::new(&spec.text, direction))
+        .collect()
+}
+
 /// The records of a lab's impairments.
 pub fn records(
     plan: &LabPlan,
-    specs: &[NetemArg],
+    specs: &[LinkSpecs],
     mode: ImpairMode,
     seed: u64,
 ) -> Vec<LinkImpairment> {
     plan.hosts
         .iter()
         .zip(specs)
-        .map(|(host, spec)| LinkImpairment {
+        .map(|(host, specs)| LinkImpairment {
             index: host.index,
             link: host.link.clone(),
             mode,
-            spec: spec.text.clone(),
+            specs: specs.clone(),
             seed: link_seed(seed, host.index),
         })
         .collect()
@@ -237,14 +256,14 @@ impl LabImpairment {
 }
 
 /// Applies the impairments to a built lab. Must run in the machine's
-/// network namespace. `specs` has one spec per host (or none).
+/// network namespace. `specs` has one entry per host (or none).
 ///
 /// `bridges_up` is when the lab's bridges were created: userspace
 /// emulators start only once the bridges' unsolicited IGMP reports are over
 /// ([`igmp_settle`]), at most about a second after it.
 pub fn apply(
     plan: &LabPlan,
-    specs: &[NetemArg],
+    specs: &[LinkSpecs],
     mode: ImpairMode,
     seed: u64,
     bridges_up: Instant,
@@ -298,7 +317,7 @@ pub fn igmp_settle(bridge: &str) -> Duration {
 
 fn apply_userspace(
     plan: &LabPlan,
-    specs: &[NetemArg],
+    specs: &[LinkSpecs],
     seed: u64,
     bridges_up: Instant,
 ) -> Result<LabImpairment, String> {
@@ -332,13 +351,14 @@ fn apply_userspace(
     }
     let settled = bridges_up + igmp_settle(&plan.bridge);
     std::thread::sleep(settled.saturating_duration_since(Instant::now()));
-    for (host, spec) in plan.hosts.iter().zip(specs) {
+    for (host, specs) in plan.hosts.iter().zip(specs) {
+        let directions = specs.emulator_specs().map_err(|e| e.to_string())?;
         let link = EmulatedLink::start(
             Some(&emu),
             &host.link,
             &emulator_side(&plan.prefix, host.index),
-            &spec.spec,
-            &spec.spec,
+            &directions.from_host,
+            &directions.to_host,
             link_seed(seed, host.index),
         )
         .map_err(|e| e.to_string())?;
@@ -445,24 +465,33 @@ pub fn put_emulator_between(
     in_namespace(&namespace, || disable_ipv6(wiring.inner))
 }
 
-/// `tc qdisc replace ... netem SPEC` on each host's root-side link (one
-/// `tc -batch`) and on its `eth0` inside (one `tc -n` per host).
-fn apply_kernel(plan: &LabPlan, specs: &[NetemArg]) -> Result<(), String> {
+/// The kernel mode's qdiscs, as [`LinkSpecs::kernel_qdiscs`] places them:
+/// those in the machine's namespace (the root-side links, ingress) in one
+/// `tc -batch`, those inside the hosts (`eth0`, egress) one `tc -n` each.
+fn apply_kernel(plan: &LabPlan, specs: &[LinkSpecs]) -> Result<(), String> {
+    let qdiscs: Vec<_> = plan
+        .hosts
+        .iter()
+        .zip(specs)
+        .flat_map(|(host, specs)| {
+            specs.kernel_qdiscs(LinkEnds {
+                host_namespace: &host.namespace,
+                host_interface: &host.inner_link,
+                outer: &host.link,
+            })
+        })
+        .collect();
     let mut batch = String::new();
-    for (host, spec) in plan.hosts.iter().zip(specs) {
+    for qdisc in qdiscs.iter().filter(|q| q.namespace.is_none()) {
         // Writing to a String cannot fail.
-        let _ = writeln!(
-            batch,
-            "qdisc replace dev {} root netem {}",
-            host.link, spec.text
-        );
+        let _ = writeln!(batch, "{}", qdisc.batch_line());
     }
-    run_tc(&["-batch", "-"], Some(&batch))?;
-    for (host, spec) in plan.hosts.iter().zip(specs) {
-        let mut args = vec!["-n", host.namespace.as_str(), "qdisc", "replace", "dev"];
-        args.extend([host.inner_link.as_str(), "root", "netem"]);
-        args.extend(spec.text.split_whitespace());
-        run_tc(&args, None)?;
+    if !batch.is_empty() {
+        run_tc(&["-batch", "-"], Some(&batch))?;
+    }
+    for qdisc in qdiscs.iter().filter(|q| q.namespace.is_some()) {
+        let args = qdisc.tc_args();
+        run_tc(&args.iter().map(String::as_str).collect::<Vec<_>>(), None)?;
     }
     Ok(())
 }
@@ -531,7 +560,12 @@ mod tests {
         let cidr = "10.9.0.0/24".parse().unwrap();
         let plan = LabPlan::new("ne-", cidr, &[("true".into(), 2)]).unwrap();
         let specs = per_instance(&[arg("loss 1%")], 2).unwrap();
-        let records = records(&plan, &specs, ImpairMode::Userspace, 7);
+        let records = records(
+            &plan,
+            &directed(&specs, Direction::Egress),
+            ImpairMode::Userspace,
+            7,
+        );
         assert_eq!(
             records
                 .iter()
@@ -539,6 +573,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("ne-v0", 7), ("ne-v1", 8)]
         );
+        assert_eq!(records[0].specs.describe(), "egress loss 1%");
         assert_eq!(
             (bridge_side("ne-", 1), emulator_side("ne-", 1)),
             ("ne-m1".into(), "ne-n1".into())

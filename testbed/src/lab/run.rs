@@ -18,6 +18,7 @@ use super::plan::{Ipv4Cidr, LabPlan};
 use super::state::{self, LabState};
 use super::sysctl;
 use super::tbf::{self, TbfSpec};
+use crate::impair::Direction;
 use crate::partition::record::PartitionRecord;
 use crate::partition::schedule::{self, Timing};
 use crate::partition::{self, Grudge, PartitionSpec};
@@ -79,11 +80,16 @@ pub struct RunArgs {
     /// Random intermittent partitions: mean time between them.
     #[arg(long, value_parser = humantime::parse_duration, requires = "partition")]
     pub mtbf: Option<Duration>,
-    /// Link impairment in netem's syntax (e.g. "delay 50ms loss random 1%"),
-    /// applied in both directions of an instance's link: once for all, or
-    /// once per instance in order.
+    /// Link impairment in netem's syntax (e.g. "delay 50ms loss random 1%")
+    /// of the packets each instance sends, as netem inside it would (see
+    /// --netem-direction): once for all, or once per instance in order.
     #[arg(long)]
     pub netem: Vec<NetemArg>,
+    /// Which packets of an instance's link --netem impairs: those it sends
+    /// (egress), those it receives (ingress), or both (between two such
+    /// instances every delay and loss then counts twice).
+    #[arg(long, value_enum, default_value_t = Direction::Egress)]
+    pub netem_direction: Direction,
     /// Where `--netem` is applied: the userspace link emulator (an
     /// `AF_PACKET` thread per instance in this process, seeded with
     /// `--seed` + the instance's index) or the kernel's `sch_netem`.
@@ -144,7 +150,10 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     // Per-instance specs count the whole lab's instances; this machine
     // takes those of its share.
     let mine = share.range(whole.hosts.len());
-    let impairments = of_share(netem::per_instance(&args.netem, whole.hosts.len())?, &mine);
+    let impairments = netem::directed(
+        &of_share(netem::per_instance(&args.netem, whole.hosts.len())?, &mine),
+        args.netem_direction,
+    );
     let shaped = of_share(tbf::per_instance(&args.tbf, whole.hosts.len())?, &mine);
     let mut plan = whole
         .with_share(share)
@@ -158,10 +167,13 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         .zip(shaped)
         .collect();
     if !impairments.is_empty() && args.impair == ImpairMode::Kernel {
-        if !shaping.is_empty() {
+        // Both shape toward the instance on its root-side link; netem on
+        // the instance's egress sits on `eth0` inside it.
+        if !shaping.is_empty() && impairments.iter().any(|specs| specs.ingress.is_some()) {
             return Err(
-                "--tbf and --netem --impair kernel both need the root qdisc of the \
-                        instances' links; use --impair userspace"
+                "--tbf and --netem-direction ingress or both with --impair kernel both \
+                 need the root qdisc of the instances' root-side links; use --impair \
+                 userspace"
                     .into(),
             );
         }

@@ -146,7 +146,7 @@ fn describe_star(state: &LabState) -> String {
             link.mode.name(),
             link.seed,
             link.link,
-            link.spec
+            link.specs.describe()
         );
     }
     text
@@ -197,8 +197,8 @@ fn describe_topology(state: &LabState, topology: &TopologyPlan) -> String {
             if let Some(tbf) = &interface.tbf {
                 let _ = write!(text, ", tbf {tbf}");
             }
-            if let Some(netem) = &interface.netem {
-                let _ = write!(text, ", netem {netem}");
+            if !interface.netem.is_empty() {
+                let _ = write!(text, ", netem {}", interface.netem.describe());
                 if let Some(seed) = interface.netem_seed {
                     let _ = write!(text, " (seed {seed})");
                 }

@@ -15,7 +15,9 @@
 //!   `{prefix}emu`; a new pair joins the bridge (`{prefix}m{h}.{i}`) to
 //!   `{prefix}emu` (`{prefix}n{h}.{i}`); the emulator moves frames between
 //!   `{prefix}{h}.{i}` (side A: what the host sends) and `{prefix}n{h}.{i}`
-//!   (side B), the spec applied in both directions.
+//!   (side B): the link's egress spec (`netem`, `netem_out`) from A to B,
+//!   its ingress spec (`netem_in`) from B to A, as
+//!   [`crate::impair::placement`] places them for `testbed run`.
 //! - A network of two members with a netem link is a bridge, not a direct
 //!   veth pair (see the planner): the emulator always sits between a link
 //!   and its bridge, so there is one wiring to get right.
@@ -104,9 +106,10 @@ pub fn start(
     Ok(())
 }
 
-/// The arguments of `testbed link-emulator` for `link`.
+/// The arguments of `testbed link-emulator` for `link`: `--spec` what
+/// the host sends (side A to B), `--spec-back` what it receives.
 pub fn emulator_args(emu: &str, link: &EmulatedLinkPlan) -> Vec<String> {
-    [
+    let mut args: Vec<String> = [
         "link-emulator",
         "--namespace",
         emu,
@@ -114,13 +117,19 @@ pub fn emulator_args(emu: &str, link: &EmulatedLinkPlan) -> Vec<String> {
         &link.link,
         "--b",
         &link.near,
-        "--spec",
-        &link.spec,
-        "--seed",
-        &link.seed.to_string(),
     ]
     .map(str::to_owned)
-    .to_vec()
+    .to_vec();
+    for (flag, spec) in [
+        ("--spec", &link.specs.egress),
+        ("--spec-back", &link.specs.ingress),
+    ] {
+        if let Some(spec) = spec {
+            args.extend([flag.to_owned(), spec.clone()]);
+        }
+    }
+    args.extend(["--seed".to_owned(), link.seed.to_string()]);
+    args
 }
 
 /// Waits until `process` wrote [`READY`], or says why it did not.
@@ -151,10 +160,10 @@ fn wait_ready(process: &BackgroundProcess) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::impair::{Direction, LinkSpecs};
 
-    #[test]
-    fn the_emulator_runs_between_the_hosts_link_and_the_new_pair() {
-        let link = EmulatedLinkPlan {
+    fn link(specs: LinkSpecs) -> EmulatedLinkPlan {
+        EmulatedLinkPlan {
             host: "a".into(),
             namespace: "t-a".into(),
             interface: "eth0".into(),
@@ -162,12 +171,33 @@ mod tests {
             link: "t-0.0".into(),
             far: "t-m0.0".into(),
             near: "t-n0.0".into(),
-            spec: "delay 5ms".into(),
+            specs,
             seed: 9,
-        };
+        }
+    }
+
+    #[test]
+    fn the_emulator_impairs_what_the_host_sends_from_its_link_to_the_new_pair() {
+        let egress = link(LinkSpecs::new("delay 5ms", Direction::Egress));
         assert_eq!(
-            emulator_args("t-emu", &link).join(" "),
+            emulator_args("t-emu", &egress).join(" "),
             "link-emulator --namespace t-emu --a t-0.0 --b t-n0.0 --spec delay 5ms --seed 9"
         );
+    }
+
+    #[test]
+    fn an_ingress_spec_impairs_the_way_back_only() {
+        let ingress = link(LinkSpecs::new("loss 1%", Direction::Ingress));
+        assert_eq!(
+            emulator_args("t-emu", &ingress).join(" "),
+            "link-emulator --namespace t-emu --a t-0.0 --b t-n0.0 --spec-back loss 1% --seed 9"
+        );
+        let both = link(LinkSpecs {
+            egress: Some("delay 5ms".into()),
+            ingress: Some("loss 1%".into()),
+        });
+        assert!(emulator_args("t-emu", &both)
+            .join(" ")
+            .contains("--spec delay 5ms --spec-back loss 1% --seed 9"));
     }
 }

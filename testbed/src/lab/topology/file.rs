@@ -61,9 +61,74 @@ pub struct LinkEntry {
     pub network: Spanned<String>,
     pub address: Spanned<String>,
     pub tbf: Option<Spanned<String>>,
-    pub netem: Option<Spanned<String>>,
+    /// netem on the packets the host sends on this link (its egress, as
+    /// netem inside the host would), or a table `{ out = SPEC, in = SPEC }`
+    /// with a spec for either direction.
+    pub netem: Option<Spanned<NetemEntry>>,
+    /// netem on the packets the host sends (as `netem = SPEC`).
+    pub netem_out: Option<Spanned<String>>,
+    /// netem on the packets the host receives on this link.
+    pub netem_in: Option<Spanned<String>>,
     /// The seed of this link's emulator (with `netem`).
     pub seed: Option<Spanned<u64>>,
+}
+
+/// `netem = "SPEC"` (the host's egress) or `netem = { out = "SPEC", in =
+/// "SPEC" }` (either or both directions).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NetemEntry {
+    /// What the host sends.
+    pub out: Option<String>,
+    /// What the host receives.
+    pub r#in: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for NetemEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NetemEntryVisitor)
+    }
+}
+
+/// Reads a [`NetemEntry`] from either form, with an error naming both.
+struct NetemEntryVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NetemEntryVisitor {
+    type Value = NetemEntry;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a netem spec for the packets the host sends (\"delay 10ms\"), or a table \
+             { out = \"SPEC\", in = \"SPEC\" } for each direction",
+        )
+    }
+
+    fn visit_str<E: serde::de::Error>(self, spec: &str) -> Result<NetemEntry, E> {
+        Ok(NetemEntry {
+            out: Some(spec.to_owned()),
+            r#in: None,
+        })
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<NetemEntry, M::Error> {
+        let mut entry = NetemEntry {
+            out: None,
+            r#in: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            let slot = match key.as_str() {
+                "out" => &mut entry.out,
+                "in" => &mut entry.r#in,
+                _ => return Err(serde::de::Error::unknown_field(&key, &["out", "in"])),
+            };
+            if slot.replace(map.next_value()?).is_some() {
+                return Err(serde::de::Error::duplicate_field("out or in"));
+            }
+        }
+        if entry.out.is_none() && entry.r#in.is_none() {
+            return Err(serde::de::Error::invalid_length(0, &self));
+        }
+        Ok(entry)
+    }
 }
 
 /// A topology file that cannot be used: where, which field, and why.
@@ -145,6 +210,40 @@ mod tests {
         let error = parse(text).unwrap_err();
         assert_eq!(error.line, 3, "{error}");
         assert!(error.message.contains("boolean"), "{error}");
+    }
+
+    #[test]
+    fn netem_is_a_spec_for_the_host_s_egress_or_a_table_of_directions() {
+        let link = |value: &str| {
+            let text = format!(
+                "[[host]]\nname = \"a\"\nlinks = [ {{ network = \"n\", address = \"10.0.0.1\", \
+                 netem = {value} }} ]\n"
+            );
+            parse(&text).map(|mut file| file.hosts.remove(0).links.remove(0).netem.unwrap())
+        };
+        let spec = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            link("\"delay 10ms\"").unwrap().into_inner(),
+            NetemEntry {
+                out: spec("delay 10ms"),
+                r#in: None
+            }
+        );
+        assert_eq!(
+            link("{ in = \"loss 1%\", out = \"delay 5ms\" }")
+                .unwrap()
+                .into_inner(),
+            NetemEntry {
+                out: spec("delay 5ms"),
+                r#in: spec("loss 1%")
+            }
+        );
+        let error = link("{ inbound = \"loss 1%\" }").unwrap_err();
+        assert!(error.message.contains("expected `out` or `in`"), "{error}");
+        let error = link("{ }").unwrap_err();
+        assert!(error.message.contains("{ out = "), "{error}");
+        let error = link("5").unwrap_err();
+        assert!(error.message.contains("a netem spec"), "{error}");
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::file::{line_column, parse, HostEntry, TopologyError, TopologyFile};
+use super::file::{line_column, parse, HostEntry, LinkEntry, TopologyError, TopologyFile};
 use super::route::{AddressSpec, RouteSpec, ADDRESS_FORMS, ROUTE_FORMS};
-use crate::impair::NetemSpec;
+use crate::impair::{LinkSpecs, NetemSpec};
 use crate::lab::plan::{check_prefix, Ipv4Cidr, MAX_PREFIX};
 use crate::lab::tbf::{self, TbfSpec};
 
@@ -75,9 +75,11 @@ pub struct InterfacePlan {
     pub peer: Peer,
     /// Shapes what the host sends on this interface (its egress qdisc).
     pub tbf: Option<TbfSpec>,
-    /// A netem spec (checked by [`NetemSpec::parse`]) for the userspace link
-    /// emulator, applied in both directions.
-    pub netem: Option<String>,
+    /// netem specs (checked by [`NetemSpec::parse`]) for the userspace link
+    /// emulator: `egress` on what the host sends (the file's `netem` or
+    /// `netem_out`), `ingress` on what it receives (`netem_in`).
+    #[serde(default)]
+    pub netem: LinkSpecs,
     /// The emulator's seed, with `netem`: the link's `seed`, or the file's
     /// `seed` (default 1) + the link's position among the netem links.
     #[serde(default)]
@@ -98,7 +100,7 @@ pub struct EmulatedLinkPlan {
     /// `{prefix}n{host}.{link}` in `{prefix}emu`.
     pub far: String,
     pub near: String,
-    pub spec: String,
+    pub specs: LinkSpecs,
     pub seed: u64,
 }
 
@@ -151,10 +153,12 @@ impl TopologyPlan {
         let mut links = Vec::new();
         for (h, host) in self.hosts.iter().enumerate() {
             for (i, interface) in host.interfaces.iter().enumerate() {
-                let (Some(spec), Peer::Bridge { link }) = (&interface.netem, &interface.peer)
-                else {
+                let Peer::Bridge { link } = &interface.peer else {
                     continue;
                 };
+                if interface.netem.is_empty() {
+                    continue;
+                }
                 let Some(Medium::Bridge { bridge, .. }) =
                     self.network(&interface.network).map(|n| &n.medium)
                 else {
@@ -168,7 +172,7 @@ impl TopologyPlan {
                     link: link.clone(),
                     far: emulator_far_end(&self.prefix, h, i),
                     near: emulator_near_end(&self.prefix, h, i),
-                    spec: spec.clone(),
+                    specs: interface.netem.clone(),
                     seed: interface.netem_seed.unwrap_or(DEFAULT_SEED),
                 });
             }
@@ -451,23 +455,11 @@ impl Planner<'_> {
                 })?),
                 None => None,
             };
-            let netem = match &link.netem {
-                Some(text) => {
-                    NetemSpec::parse(text.get_ref())
-                        .map_err(|e| self.error(text, &field("netem"), e.to_string()))?;
-                    Some(
-                        text.get_ref()
-                            .split_whitespace()
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    )
-                }
-                None => None,
-            };
+            let netem = self.netem(link, &field)?;
             let interface = format!("eth{position}");
             let link_name = format!("{prefix}{index}.{position}");
             let emulator_end = emulator_far_end(prefix, index, position);
-            if netem.is_some() && emulator_end.len() > MAX_IFNAME {
+            if !netem.is_empty() && emulator_end.len() > MAX_IFNAME {
                 return Err(self.error(
                     &link.network,
                     &field("netem"),
@@ -478,7 +470,7 @@ impl Planner<'_> {
                     ),
                 ));
             }
-            if let (Some(seed), None) = (&link.seed, &netem) {
+            if let (Some(seed), true) = (&link.seed, netem.is_empty()) {
                 return Err(self.error(
                     seed,
                     &field("seed"),
@@ -532,12 +524,49 @@ impl Planner<'_> {
         })
     }
 
+    /// A link's netem specs by direction: `netem = SPEC` or `netem_out` for
+    /// what the host sends, `netem_in` for what it receives, or `netem = {
+    /// out = SPEC, in = SPEC }`; each direction given once, each spec
+    /// checked.
+    fn netem(
+        &self,
+        link: &LinkEntry,
+        field: &dyn Fn(&str) -> String,
+    ) -> Result<LinkSpecs, TopologyError> {
+        let check = |text: &str, at: &dyn Fn(String) -> TopologyError| {
+            NetemSpec::parse(text)
+                .map(|_| text.split_whitespace().collect::<Vec<_>>().join(" "))
+                .map_err(|e| at(e.to_string()))
+        };
+        let mut specs = LinkSpecs::default();
+        if let Some(entry) = &link.netem {
+            let at = |message: String| self.error(entry, &field("netem"), message);
+            let value = entry.get_ref();
+            specs.egress = value.out.as_deref().map(|t| check(t, &at)).transpose()?;
+            specs.ingress = value.r#in.as_deref().map(|t| check(t, &at)).transpose()?;
+        }
+        for (name, given, slot) in [
+            ("netem_out", &link.netem_out, &mut specs.egress),
+            ("netem_in", &link.netem_in, &mut specs.ingress),
+        ] {
+            let Some(text) = given else { continue };
+            let at = |message: String| self.error(text, &field(name), message);
+            if slot.is_some() {
+                return Err(at(format!(
+                    "{name} and netem both give this direction's spec; give it once"
+                )));
+            }
+            *slot = Some(check(text.get_ref(), &at)?);
+        }
+        Ok(specs)
+    }
+
     /// The netem links without a seed of their own get the file's `seed`
     /// (default [`DEFAULT_SEED`]) + their position among the netem links.
     fn seed_netem_links(file: &TopologyFile, plan: &mut TopologyPlan) {
         let base = file.seed.unwrap_or(DEFAULT_SEED);
         let interfaces = plan.hosts.iter_mut().flat_map(|h| h.interfaces.iter_mut());
-        for (n, interface) in interfaces.filter(|i| i.netem.is_some()).enumerate() {
+        for (n, interface) in interfaces.filter(|i| !i.netem.is_empty()).enumerate() {
             if interface.netem_seed.is_none() {
                 interface.netem_seed = Some(base.wrapping_add(n as u64));
             }
@@ -570,7 +599,7 @@ impl Planner<'_> {
             );
             let emulated = members
                 .iter()
-                .any(|&(h, i)| plan.hosts[h].interfaces[i].netem.is_some());
+                .any(|&(h, i)| !plan.hosts[h].interfaces[i].netem.is_empty());
             if let [(a, ai), (b, bi)] = members[..] {
                 if !machine && !entry.bridge && !emulated {
                     network.medium = Medium::PointToPoint;

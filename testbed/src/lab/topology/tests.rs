@@ -334,7 +334,10 @@ fn bad_impairments_are_refused_and_netem_is_kept_as_written() {
     );
     let plan = TopologyPlan::from_toml(&text, None).unwrap();
     assert_eq!(
-        plan.host("router").unwrap().interfaces[1].netem.as_deref(),
+        plan.host("router").unwrap().interfaces[1]
+            .netem
+            .egress
+            .as_deref(),
         Some("delay 10ms loss 1%")
     );
     let error = refused(&changed(
@@ -343,6 +346,76 @@ fn bad_impairments_are_refused_and_netem_is_kept_as_written() {
     ));
     assert_eq!(error.field, "host \"router\" links[1].netem");
     assert!(error.message.contains("\"often\""), "{error}");
+}
+
+/// The router's link to "back" with `netem` written as `fields`.
+fn back_link_netem(fields: &str) -> String {
+    changed(
+        "address = \"10.205.2.1\" }",
+        &format!("address = \"10.205.2.1\", {fields} }}"),
+    )
+}
+
+#[test]
+fn netem_means_what_the_host_sends_and_netem_in_what_it_receives() {
+    let specs = |fields: &str| {
+        let plan = TopologyPlan::from_toml(&back_link_netem(fields), None).unwrap();
+        let specs = plan.host("router").unwrap().interfaces[1].netem.clone();
+        (specs.egress, specs.ingress)
+    };
+    let spec = |text: &str| Some(text.to_owned());
+    assert_eq!(specs("netem = \"delay 10ms\""), (spec("delay 10ms"), None));
+    assert_eq!(
+        specs("netem_out = \"delay 10ms\""),
+        (spec("delay 10ms"), None)
+    );
+    assert_eq!(specs("netem_in = \"loss  1%\""), (None, spec("loss 1%")));
+    assert_eq!(
+        specs("netem = \"delay 10ms\", netem_in = \"loss 1%\""),
+        (spec("delay 10ms"), spec("loss 1%"))
+    );
+    assert_eq!(
+        specs("netem = { out = \"delay 10ms\", in = \"loss 1%\" }"),
+        (spec("delay 10ms"), spec("loss 1%"))
+    );
+    assert_eq!(
+        specs("netem = { in = \"loss 1%\" }"),
+        (None, spec("loss 1%"))
+    );
+}
+
+#[test]
+fn a_direction_given_twice_or_a_bad_directed_spec_is_refused_at_its_field() {
+    let error = refused(&back_link_netem(
+        "netem = \"delay 10ms\", netem_out = \"delay 5ms\"",
+    ));
+    assert_eq!(error.field, "host \"router\" links[1].netem_out");
+    assert!(error.message.contains("give it once"), "{error}");
+    let error = refused(&back_link_netem(
+        "netem = { in = \"loss 1%\" }, netem_in = \"loss 2%\"",
+    ));
+    assert_eq!(error.field, "host \"router\" links[1].netem_in");
+    let error = refused(&back_link_netem("netem_in = \"loss lots\""));
+    assert_eq!(error.field, "host \"router\" links[1].netem_in");
+    assert!(error.message.contains("\"lots\""), "{error}");
+    let error = refused(&back_link_netem("netem = { out = \"delay soon\" }"));
+    assert_eq!(error.field, "host \"router\" links[1].netem");
+    assert!(error.message.contains("\"soon\""), "{error}");
+}
+
+#[test]
+fn an_ingress_only_link_gets_an_emulator_and_a_seed_too() {
+    let plan = TopologyPlan::from_toml(&back_link_netem("netem_in = \"loss 1%\""), None).unwrap();
+    let links = plan.emulated_links();
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (
+            links[0].specs.egress.as_deref(),
+            links[0].specs.ingress.as_deref()
+        ),
+        (None, Some("loss 1%"))
+    );
+    assert_eq!(links[0].seed, 1);
 }
 
 #[test]
@@ -371,7 +444,7 @@ fn a_pair_with_a_netem_link_is_bridged_so_the_emulator_sits_before_the_bridge() 
             link.link.as_str(),
             link.far.as_str(),
             link.near.as_str(),
-            link.spec.as_str(),
+            link.specs.egress.as_deref().unwrap(),
         ),
         (
             "t-router",
