@@ -99,6 +99,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         )),
         None => None,
     };
+    warn_if_others_can_read(args.balancer.api_access.api_token_file.as_deref());
     info!(
         device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
         control_cores = ?control_cores,
@@ -136,6 +137,23 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         static_macs,
         publisher,
     })
+}
+
+/// A token file other users can read gives them the API: say so (the
+/// start goes on; the file is the operator's to fix).
+fn warn_if_others_can_read(token_file: Option<&std::path::Path>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = token_file else {
+        return;
+    };
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o044 != 0 {
+            warn!(
+                file = %path.display(),
+                "RR_API_TOKEN_FILE can be read by other users, who can then change the backends; chmod 600 it"
+            );
+        }
+    }
 }
 
 /// Raises the descriptor limit (see [`open_files`]); short of what this
