@@ -22,7 +22,7 @@ impl fmt::Display for ClientRangeError {
         write!(
             f,
             "client range {:?} is not ADDRESS or ADDRESS/PREFIX (e.g. 10.0.0.0/24, ::1/128)",
-            self.0
+            super::error::shown(&self.0)
         )
     }
 }

@@ -21,6 +21,28 @@ pub enum ApiError {
         address: String,
         message: String,
     },
+    /// A count limit (proxies per server, toxics per proxy) is reached.
+    LimitReached {
+        what: &'static str,
+        limit: usize,
+        /// What to do about it.
+        hint: &'static str,
+    },
+}
+
+/// Caps text echoed in an error (a name, a stream, a type): a hostile body can send a
+/// megabyte-long value, and the answer need not repeat it.
+pub fn shown(text: &str) -> String {
+    clipped(text, 64)
+}
+
+/// `text` cut to `most` characters, saying how long it was: for messages that quote
+/// what they were sent (serde's do).
+pub fn clipped(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}... ({} bytes)", &text[..end], text.len()),
+    }
 }
 
 impl ApiError {
@@ -34,6 +56,8 @@ impl ApiError {
             ApiError::ProxyNotFound(_) | ApiError::ToxicNotFound(_) => 404,
             ApiError::ProxyAlreadyExists(_) | ApiError::ToxicAlreadyExists(_) => 409,
             ApiError::Listen { .. } => 500,
+            // Not 409: Toxiproxy's clients read 409 as "already exists".
+            ApiError::LimitReached { .. } => 429,
         }
     }
 }
@@ -43,17 +67,25 @@ impl fmt::Display for ApiError {
         match self {
             ApiError::BadRequestBody(detail) => write!(f, "bad request body: {detail}"),
             ApiError::MissingField(field) => write!(f, "missing required field: {field}"),
-            ApiError::ProxyNotFound(name) => write!(f, "proxy not found: {name}"),
-            ApiError::ProxyAlreadyExists(name) => write!(f, "proxy already exists: {name}"),
+            ApiError::ProxyNotFound(name) => write!(f, "proxy not found: {}", shown(name)),
+            ApiError::ProxyAlreadyExists(name) => {
+                write!(f, "proxy already exists: {}", shown(name))
+            }
             ApiError::InvalidStream(stream) => write!(
                 f,
-                "stream was invalid, can be either upstream or downstream: got {stream:?}"
+                "stream was invalid, can be either upstream or downstream: got {:?}",
+                shown(stream)
             ),
             ApiError::InvalidToxicType(detail) => write!(f, "invalid toxic type: {detail}"),
-            ApiError::ToxicAlreadyExists(name) => write!(f, "toxic already exists: {name}"),
-            ApiError::ToxicNotFound(name) => write!(f, "toxic not found: {name}"),
+            ApiError::ToxicAlreadyExists(name) => {
+                write!(f, "toxic already exists: {}", shown(name))
+            }
+            ApiError::ToxicNotFound(name) => write!(f, "toxic not found: {}", shown(name)),
             ApiError::Listen { address, message } => {
-                write!(f, "listen {address}: {message}")
+                write!(f, "listen {}: {message}", shown(address))
+            }
+            ApiError::LimitReached { what, limit, hint } => {
+                write!(f, "limit reached: at most {limit} {what}; {hint}")
             }
         }
     }

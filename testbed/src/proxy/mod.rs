@@ -13,6 +13,7 @@ pub mod collection;
 pub mod config;
 pub mod error;
 pub mod instance;
+pub mod limits;
 pub mod link;
 pub mod metrics;
 pub mod pipeline;

@@ -12,10 +12,15 @@ use rand::rngs::StdRng;
 use super::metrics::ProxyMetrics;
 use super::seed;
 use super::toxic::{Stream, Toxic};
+use super::toxics::bounds::later;
 use super::toxics::{Piece, ToxicKind};
 
 /// The proxy's toxics, in the order they were added, as links see them.
 pub type ToxicList = Arc<Vec<Arc<Toxic>>>;
+
+/// The most copies of one datagram the `duplicate` toxics make between them: each
+/// doubles, and 64 of them would make 2^64.
+pub const DATAGRAM_COPIES_MAX: usize = 16;
 
 /// Whether `toxic` acts on a connection from `source` whose seed is `connection_seed`
 /// (its stream aside). Toxicity 0 never applies, 1 always does.
@@ -109,7 +114,44 @@ impl DirectionToxics {
                 active.push(Arc::clone(toxic));
             }
         }
+        self.forget_removed(list);
         active
+    }
+
+    /// Drops the state of toxics no longer on the list, once there is more of it
+    /// than toxics: a connection that outlives many toxic edits would otherwise keep a
+    /// roll for every toxic it ever saw. Each map only has uids that `rolls` has (a
+    /// toxic is rolled before anything else is kept for it), so `rolls` tells.
+    fn forget_removed(&mut self, list: &[Arc<Toxic>]) {
+        if self.rolls.len() <= list.len() {
+            return;
+        }
+        let live: std::collections::HashSet<u64> = list.iter().map(|toxic| toxic.uid).collect();
+        self.rolls.retain(|uid, _| live.contains(uid));
+        self.since.retain(|uid, _| live.contains(uid));
+        self.bandwidth_free.retain(|uid, _| live.contains(uid));
+        self.limit_passed.retain(|uid, _| live.contains(uid));
+    }
+
+    /// How many bytes one read may take so that the pieces the active toxics cut it
+    /// into fit in `room` pieces. A toxic that cuts pieces of at least `s` bytes
+    /// (slicer, bandwidth; the last of each piece may be shorter) turns `p` pieces of
+    /// `n` bytes into at most `p + n / s`, so after `t` of them one chunk of `n` bytes
+    /// is at most `1 + t * n / s_min` pieces.
+    pub fn read_budget(active: &[Arc<Toxic>], room: usize) -> usize {
+        let cuts: Vec<usize> = active
+            .iter()
+            .filter_map(|toxic| match &toxic.kind {
+                ToxicKind::Slicer(slicer) => Some(slicer.smallest_slice()),
+                ToxicKind::Bandwidth(bandwidth) => bandwidth.piece_size(),
+                _ => None,
+            })
+            .collect();
+        let Some(smallest) = cuts.iter().copied().min() else {
+            // Nothing cuts: a read is one piece.
+            return if room > 0 { usize::MAX } else { 0 };
+        };
+        (room.saturating_sub(1)).saturating_mul(smallest) / cuts.len()
     }
 
     /// What `timeout` and `reset_peer` ask for.
@@ -176,17 +218,18 @@ impl DirectionToxics {
             match &toxic.kind {
                 ToxicKind::Loss(loss) => out.retain(|_| !loss.drops(&mut self.rng)),
                 ToxicKind::Duplicate(duplicate) => {
-                    out = out
-                        .into_iter()
-                        .flat_map(|piece| {
-                            let copies = if duplicate.duplicates(&mut self.rng) {
-                                2
-                            } else {
-                                1
-                            };
-                            std::iter::repeat_n(piece, copies)
-                        })
-                        .collect();
+                    let mut copies = Vec::with_capacity(out.len() * 2);
+                    let mut room = DATAGRAM_COPIES_MAX.saturating_sub(out.len());
+                    for piece in out {
+                        // Past the cap a duplicate toxic still rolls (so seeded runs
+                        // keep their sequence) but makes no copy.
+                        if duplicate.duplicates(&mut self.rng) && room > 0 {
+                            room -= 1;
+                            copies.push(piece.clone());
+                        }
+                        copies.push(piece);
+                    }
+                    out = copies;
                 }
                 ToxicKind::Latency(latency) => latency.apply(&mut out, &mut self.rng),
                 ToxicKind::Blackhole(_) => out.clear(),
@@ -222,7 +265,7 @@ impl DirectionToxics {
             _ => None,
         });
         let held = self.held.as_ref()?;
-        Some(held.not_before + hold.unwrap_or_default())
+        Some(later(held.not_before, hold.unwrap_or_default()))
     }
 
     pub fn release_held(&mut self) -> Option<Piece> {
@@ -308,6 +351,108 @@ mod tests {
     fn the_same_seed_gives_the_same_slices_and_delays() {
         assert_eq!(run(9), run(9));
         assert_ne!(run(9), run(10));
+    }
+
+    fn downstream(seed: u64) -> DirectionToxics {
+        DirectionToxics::new(
+            Stream::Downstream,
+            "127.0.0.1".parse().unwrap(),
+            seed,
+            Metrics::new().for_proxy("p"),
+        )
+    }
+
+    proptest::proptest! {
+        /// Whatever slicers and bandwidths are active, a read of the budget's size
+        /// never becomes more pieces than the room it was given.
+        #[test]
+        fn a_read_of_the_budget_fits_in_the_room(
+            cutters in proptest::collection::vec(
+                (proptest::bool::ANY, 0_u64..64, 0_u64..64, 0_u64..200),
+                0..4,
+            ),
+            room in 0_usize..5000,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let list: Vec<Arc<Toxic>> = cutters
+                .iter()
+                .enumerate()
+                .map(|(index, &(slicer, average, variation, rate))| {
+                    let json = if slicer {
+                        serde_json::json!({"type": "slicer", "name": format!("t{index}"),
+                            "attributes": {"average_size": average, "size_variation": variation}})
+                    } else {
+                        serde_json::json!({"type": "bandwidth", "name": format!("t{index}"),
+                            "attributes": {"rate": rate}})
+                    };
+                    toxic(index as u64 + 1, json)
+                })
+                .collect();
+            let mut state = downstream(seed);
+            let active = state.active(&list);
+            let budget = DirectionToxics::read_budget(&active, room).min(64 * 1024);
+            if budget > 0 {
+                let piped = state.pipe(&active, vec![0; budget], Instant::now());
+                proptest::prop_assert!(
+                    piped.pieces.len() <= room,
+                    "{} pieces from {budget} bytes in a room of {room}",
+                    piped.pieces.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_one_byte_slicer_reads_no_more_than_the_room_in_pieces() {
+        let slicer = toxic(
+            1,
+            serde_json::json!({"type": "slicer", "attributes": {"average_size": 1}}),
+        );
+        let active = [slicer];
+        assert_eq!(DirectionToxics::read_budget(&active, 4096), 4095);
+        assert_eq!(DirectionToxics::read_budget(&active, 1), 0);
+        assert_eq!(DirectionToxics::read_budget(&[], 1), usize::MAX);
+        assert_eq!(DirectionToxics::read_budget(&[], 0), 0);
+    }
+
+    #[test]
+    fn a_connection_forgets_the_toxics_removed_while_it_lived() {
+        let mut state = downstream(3);
+        let kept = toxic(
+            1,
+            serde_json::json!({"type": "limit_data", "name": "kept", "attributes": {"bytes": 100}}),
+        );
+        for uid in 2..2000 {
+            let churned = toxic(
+                uid,
+                serde_json::json!({"type": "bandwidth", "name": "churn", "attributes": {"rate": 1000}}),
+            );
+            let list = [Arc::clone(&kept), churned];
+            let active = state.active(&list);
+            state.pipe(&active, vec![0; 10], Instant::now());
+        }
+        assert!(state.rolls.len() <= 2, "{} rolls kept", state.rolls.len());
+        assert!(state.since.len() <= 2);
+        assert!(state.bandwidth_free.len() <= 2);
+        // The toxic still there kept its count across the churn.
+        assert_eq!(state.limit_passed.get(&1), Some(&100));
+    }
+
+    #[test]
+    fn stacked_duplicate_toxics_make_at_most_the_copy_cap() {
+        let mut state = downstream(4);
+        let list: Vec<Arc<Toxic>> = (0..20)
+            .map(|uid| {
+                toxic(
+                    uid + 1,
+                    serde_json::json!({"type": "duplicate", "name": format!("d{uid}"),
+                        "attributes": {"probability": 1.0}}),
+                )
+            })
+            .collect();
+        let active = state.active(&list);
+        let out = state.datagram(&active, vec![1], Instant::now());
+        assert_eq!(out.len(), DATAGRAM_COPIES_MAX);
     }
 
     #[test]

@@ -7,8 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::client_range::ClientRange;
-use super::error::ApiError;
+use super::error::{shown, ApiError};
+use super::limits::{short_text, MAX_CLIENT_RANGES};
 use super::toxics::{ToxicKind, ToxicKindError};
+
+/// The longest `duration` a toxic may be given: a week. Any longer is "until removed",
+/// which is what leaving `duration` out says.
+pub const MAX_TOXIC_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The direction a toxic acts on: `upstream` is client to server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,6 +94,12 @@ fn toxicity(value: f64) -> Result<f64, ApiError> {
 }
 
 fn clients(texts: &[String]) -> Result<Vec<ClientRange>, ApiError> {
+    if texts.len() > MAX_CLIENT_RANGES {
+        return Err(ApiError::BadRequestBody(format!(
+            "clients has {} ranges; at most {MAX_CLIENT_RANGES} are accepted",
+            texts.len()
+        )));
+    }
     texts
         .iter()
         .map(|text| {
@@ -103,9 +114,17 @@ fn clients(texts: &[String]) -> Result<Vec<ClientRange>, ApiError> {
 fn duration(text: &str) -> Result<(String, Duration), ApiError> {
     let parsed = humantime::parse_duration(text).map_err(|error| {
         ApiError::BadRequestBody(format!(
-            "duration {text:?} is not a duration like \"30s\" or \"500ms\": {error}"
+            "duration {:?} is not a duration like \"30s\" or \"500ms\": {error}",
+            shown(text)
         ))
     })?;
+    if parsed > MAX_TOXIC_DURATION {
+        return Err(ApiError::BadRequestBody(format!(
+            "duration {:?} is above the maximum, {}",
+            shown(text),
+            humantime::format_duration(MAX_TOXIC_DURATION)
+        )));
+    }
     Ok((text.to_owned(), parsed))
 }
 
@@ -132,6 +151,7 @@ impl Toxic {
             Some(name) if !name.is_empty() => name,
             _ => format!("{}_{}", kind.type_name(), stream.as_str()),
         };
+        short_text("name", &name)?;
         Ok(Toxic {
             uid,
             name,
@@ -158,7 +178,8 @@ impl Toxic {
                 Value::Null => {}
                 other => {
                     return Err(ApiError::BadRequestBody(format!(
-                        "attributes must be an object, got {other}"
+                        "attributes must be an object, got {}",
+                        shown(&other.to_string())
                     )))
                 }
             }

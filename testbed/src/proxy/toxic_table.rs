@@ -2,21 +2,34 @@
 //! immutable snapshot. Edits take a short lock and never wait for a connection, so the
 //! API answers at once however busy the proxy is.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 
 use super::error::ApiError;
 use super::pipeline::ToxicList;
 use super::toxic::{Toxic, ToxicInput};
+use super::toxics::bounds::later;
 
 #[derive(Debug)]
 struct Table {
     toxics: Vec<Arc<Toxic>>,
     next_uid: u64,
-    /// Per toxic uid, when its `duration` runs out (the timer checks it still holds).
-    expiries: Vec<(u64, Instant)>,
+    /// Per toxic uid, when its `duration` runs out and the timer that removes it. A
+    /// timer is stopped when its toxic goes or is given a new duration, so adding and
+    /// removing toxics in a loop leaves no sleeping tasks behind.
+    expiries: HashMap<u64, (Instant, AbortHandle)>,
+}
+
+impl Table {
+    fn disarm(&mut self, uid: u64) {
+        if let Some((_, timer)) = self.expiries.remove(&uid) {
+            timer.abort();
+        }
+    }
 }
 
 /// The toxic list of one proxy.
@@ -24,22 +37,48 @@ struct Table {
 pub struct ToxicTable {
     table: Mutex<Table>,
     published: watch::Sender<ToxicList>,
+    /// The most toxics the list may hold.
+    limit: usize,
 }
 
 impl Default for ToxicTable {
     fn default() -> Self {
-        ToxicTable {
-            table: Mutex::new(Table {
-                toxics: Vec::new(),
-                next_uid: 1,
-                expiries: Vec::new(),
-            }),
-            published: watch::Sender::new(Arc::new(Vec::new())),
-        }
+        Self::new(super::limits::MAX_TOXICS_PER_PROXY)
     }
 }
 
 impl ToxicTable {
+    pub fn new(limit: usize) -> Self {
+        ToxicTable {
+            table: Mutex::new(Table {
+                toxics: Vec::new(),
+                next_uid: 1,
+                expiries: HashMap::new(),
+            }),
+            published: watch::Sender::new(Arc::new(Vec::new())),
+            limit,
+        }
+    }
+
+    /// The error for one toxic too many.
+    pub fn limit_error(&self) -> ApiError {
+        ApiError::LimitReached {
+            what: "toxics per proxy",
+            limit: self.limit,
+            hint: "remove one first (the server's --max-toxics sets the limit)",
+        }
+    }
+
+    /// Whether `count` more toxics would fit.
+    pub fn has_room_for(&self, count: usize) -> bool {
+        self.lock().toxics.len().saturating_add(count) <= self.limit
+    }
+
+    /// Live `duration` timers (one per toxic that has a duration).
+    pub fn timers(&self) -> usize {
+        self.lock().expiries.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Table> {
         // A panic while holding the lock leaves a consistent Vec; keep serving.
         self.table
@@ -80,6 +119,9 @@ impl ToxicTable {
         if table.toxics.iter().any(|other| other.name == toxic.name) {
             return Err(ApiError::ToxicAlreadyExists(toxic.name));
         }
+        if table.toxics.len() >= self.limit {
+            return Err(self.limit_error());
+        }
         table.next_uid += 1;
         let toxic = Arc::new(toxic);
         table.toxics.push(Arc::clone(&toxic));
@@ -107,11 +149,13 @@ impl ToxicTable {
 
     pub fn remove(&self, name: &str) -> Result<(), ApiError> {
         let mut table = self.lock();
-        let before = table.toxics.len();
-        table.toxics.retain(|toxic| toxic.name != name);
-        if table.toxics.len() == before {
-            return Err(ApiError::ToxicNotFound(name.to_owned()));
-        }
+        let index = table
+            .toxics
+            .iter()
+            .position(|toxic| toxic.name == name)
+            .ok_or_else(|| ApiError::ToxicNotFound(name.to_owned()))?;
+        let removed = table.toxics.remove(index);
+        table.disarm(removed.uid);
         self.publish(&table);
         Ok(())
     }
@@ -119,7 +163,9 @@ impl ToxicTable {
     pub fn clear(&self) {
         let mut table = self.lock();
         table.toxics.clear();
-        table.expiries.clear();
+        for (_, (_, timer)) in table.expiries.drain() {
+            timer.abort();
+        }
         self.publish(&table);
     }
 
@@ -130,22 +176,92 @@ impl ToxicTable {
             return;
         };
         let uid = toxic.uid;
-        let at = Instant::now() + duration;
-        table.expiries.retain(|(other, _)| *other != uid);
-        table.expiries.push((uid, at));
+        // `duration` is at most a week (toxic.rs); `later` keeps even a bigger one
+        // from overflowing the clock.
+        let at = later(Instant::now(), duration);
+        table.disarm(uid);
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        let timer = tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             let Some(this) = weak.upgrade() else {
                 return;
             };
             let mut table = this.lock();
-            if !table.expiries.contains(&(uid, at)) {
+            // A timer replaced while it was waking up finds another deadline here.
+            if table.expiries.get(&uid).map(|(deadline, _)| *deadline) != Some(at) {
                 return;
             }
-            table.expiries.retain(|(other, _)| *other != uid);
+            table.expiries.remove(&uid);
             table.toxics.retain(|toxic| toxic.uid != uid);
             this.publish(&table);
         });
+        table.expiries.insert(uid, (at, timer.abort_handle()));
+    }
+}
+
+impl Drop for ToxicTable {
+    /// A deleted proxy's `duration` timers go with it instead of sleeping out their
+    /// week.
+    fn drop(&mut self) {
+        let table = self
+            .table
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (_, (_, timer)) in table.expiries.drain() {
+            timer.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(json: serde_json::Value) -> ToxicInput {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[tokio::test]
+    async fn removed_and_retimed_toxics_leave_no_timer_behind() {
+        let table = Arc::new(ToxicTable::new(4));
+        for round in 0..200 {
+            let name = format!("t{round}");
+            table
+                .add(input(
+                    serde_json::json!({"type": "noop", "name": name, "duration": "1h"}),
+                ))
+                .unwrap();
+            table
+                .update(&name, input(serde_json::json!({"duration": "2h"})))
+                .unwrap();
+            table.remove(&name).unwrap();
+        }
+        assert_eq!(table.timers(), 0);
+        table
+            .add(input(serde_json::json!({"type": "noop", "duration": "1h"})))
+            .unwrap();
+        assert_eq!(table.timers(), 1);
+        table.clear();
+        assert_eq!(table.timers(), 0);
+    }
+
+    #[tokio::test]
+    async fn one_toxic_past_the_limit_is_refused_with_429() {
+        let table = Arc::new(ToxicTable::new(2));
+        for name in ["a", "b"] {
+            table
+                .add(input(serde_json::json!({"type": "noop", "name": name})))
+                .unwrap();
+        }
+        let error = table
+            .add(input(serde_json::json!({"type": "noop", "name": "c"})))
+            .unwrap_err();
+        assert_eq!(error.status(), 429);
+        assert!(error.to_string().contains("at most 2 toxics"), "{error}");
+        // A name already there is still a 409, whatever the count.
+        let error = table
+            .add(input(serde_json::json!({"type": "noop", "name": "a"})))
+            .unwrap_err();
+        assert_eq!(error.status(), 409);
     }
 }

@@ -5,11 +5,13 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::proxy::error::ApiError;
+use crate::proxy::error::{clipped, ApiError};
 
 /// Parses a body as Toxiproxy does: any content type, unknown fields ignored.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| ApiError::BadRequestBody(error.to_string()))
+    // serde quotes the string it could not use, however long.
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::BadRequestBody(clipped(&error.to_string(), 300)))
 }
 
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response {

@@ -6,11 +6,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Attributes: `delay` in milliseconds.
+use super::bounds::{self, Bounded};
+
+/// Attributes: `delay` in milliseconds, at most an hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AcceptDelay {
     pub delay: u64,
+}
+
+impl Bounded for AcceptDelay {
+    fn check(&self) -> Result<(), String> {
+        bounds::millis("delay", self.delay)
+    }
 }
 
 impl AcceptDelay {

@@ -7,23 +7,40 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::bounds::{later, Bounded};
 use super::Piece;
 
-/// Attributes: `rate` in KB/s; 0 means unlimited, as in Toxiproxy.
+/// Attributes: `rate` in KB/s; 0 means unlimited, as in Toxiproxy; any u64 (the
+/// byte rate saturates, which is unlimited in effect).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Bandwidth {
     pub rate: u64,
 }
 
+impl Bounded for Bandwidth {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 impl Bandwidth {
+    /// The size pieces are cut to (the last of a chunk may be shorter); None if
+    /// nothing is cut.
+    pub fn piece_size(&self) -> Option<usize> {
+        (self.rate > 0).then(|| {
+            usize::try_from(self.rate.saturating_mul(1000) / 50)
+                .unwrap_or(usize::MAX)
+                .max(1)
+        })
+    }
+
     /// Splits and schedules the pieces; `next_free` is when the link may send again.
     pub fn apply(&self, pieces: Vec<Piece>, next_free: &mut Option<Instant>) -> Vec<Piece> {
-        if self.rate == 0 {
+        let Some(max_piece) = self.piece_size() else {
             return pieces;
-        }
+        };
         let bytes_per_second = self.rate.saturating_mul(1000);
-        let max_piece = (bytes_per_second / 50).max(1) as usize;
         let mut out = Vec::with_capacity(pieces.len());
         for piece in pieces {
             for part in piece.split(max_piece) {
@@ -31,7 +48,7 @@ impl Bandwidth {
                 let cost =
                     Duration::from_secs_f64(part.data.len() as f64 / bytes_per_second as f64);
                 // The piece leaves when the link is free; the link is busy for its cost after.
-                *next_free = Some(start + cost);
+                *next_free = Some(later(start, cost));
                 out.push(Piece {
                     not_before: start,
                     ..part

@@ -3,6 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bounds::Bounded;
+
 /// No attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Blackhole {}
+
+impl Bounded for Blackhole {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -8,14 +8,22 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::bounds::{self, later, Bounded};
 use super::Piece;
 
-/// Attributes: `latency` and `jitter`, both in milliseconds.
+/// Attributes: `latency` and `jitter`, both in milliseconds, each at most an hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Latency {
     pub latency: u64,
     pub jitter: u64,
+}
+
+impl Bounded for Latency {
+    fn check(&self) -> Result<(), String> {
+        bounds::millis("latency", self.latency)?;
+        bounds::millis("jitter", self.jitter)
+    }
 }
 
 impl Latency {
@@ -35,7 +43,7 @@ impl Latency {
     pub fn apply(&self, pieces: &mut [Piece], rng: &mut impl Rng) {
         let delay = self.delay(rng);
         for piece in pieces {
-            piece.not_before = piece.not_before.max(piece.arrived + delay);
+            piece.not_before = piece.not_before.max(later(piece.arrived, delay));
         }
     }
 }

@@ -3,13 +3,20 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bounds::Bounded;
 use super::Piece;
 
-/// Attributes: `bytes`, the number of bytes let through before the close.
+/// Attributes: `bytes`, the number of bytes let through before the close (any u64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LimitData {
     pub bytes: u64,
+}
+
+impl Bounded for LimitData {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl LimitData {
@@ -24,7 +31,7 @@ impl LimitData {
             if piece.data.len() as u64 > left {
                 piece.data.truncate(left as usize);
             }
-            *passed += piece.data.len() as u64;
+            *passed = passed.saturating_add(piece.data.len() as u64);
             kept.push(piece);
         }
         *pieces = kept;

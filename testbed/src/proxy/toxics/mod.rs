@@ -9,6 +9,7 @@
 pub mod accept_delay;
 pub mod bandwidth;
 pub mod blackhole;
+pub mod bounds;
 pub mod duplicate;
 pub mod latency;
 pub mod limit_data;
@@ -26,6 +27,9 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+
+use super::error::{clipped, shown};
+use bounds::Bounded;
 
 pub use accept_delay::AcceptDelay;
 pub use bandwidth::Bandwidth;
@@ -88,7 +92,8 @@ impl fmt::Display for ToxicKindError {
         match self {
             ToxicKindError::UnknownType(name) => write!(
                 f,
-                "unknown toxic type {name:?}; known types: {}",
+                "unknown toxic type {:?}; known types: {}",
+                shown(name),
                 TOXIC_TYPES.join(", ")
             ),
             ToxicKindError::BadAttributes { type_name, message } => {
@@ -100,22 +105,38 @@ impl fmt::Display for ToxicKindError {
 
 impl std::error::Error for ToxicKindError {}
 
-fn attributes<T: DeserializeOwned>(type_name: &str, value: Value) -> Result<T, ToxicKindError> {
-    serde_json::from_value(value).map_err(|error| ToxicKindError::BadAttributes {
+/// Reads a toxic's attributes and checks their bounds. serde's message says what was
+/// expected but not where, so a failure is tried again field by field to name it.
+fn attributes<T: DeserializeOwned + Bounded>(
+    type_name: &str,
+    value: Value,
+) -> Result<T, ToxicKindError> {
+    let bad = |message: String| ToxicKindError::BadAttributes {
         type_name: type_name.to_owned(),
-        message: error.to_string(),
-    })
-}
-
-fn probability(type_name: &str, p: f64) -> Result<(), ToxicKindError> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(ToxicKindError::BadAttributes {
-            type_name: type_name.to_owned(),
-            message: format!("probability {p} is outside [0, 1]"),
-        })
-    }
+        message,
+    };
+    let Value::Object(fields) = value else {
+        return Err(bad(format!(
+            "attributes must be an object, got {}",
+            shown(&value.to_string())
+        )));
+    };
+    let parsed: T = match serde_json::from_value(Value::Object(fields.clone())) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let culprit = fields.iter().find(|(name, field)| {
+                let alone = serde_json::json!({ name.as_str(): field });
+                serde_json::from_value::<T>(alone).is_err()
+            });
+            let error = clipped(&error.to_string(), 300);
+            return Err(bad(match culprit {
+                Some((name, _)) => format!("{}: {error}", shown(name)),
+                None => error,
+            }));
+        }
+    };
+    parsed.check().map_err(bad)?;
+    Ok(parsed)
 }
 
 impl ToxicKind {
@@ -138,21 +159,9 @@ impl ToxicKind {
             "noop" => ToxicKind::Noop(attributes(type_name, value)?),
             "accept_delay" => ToxicKind::AcceptDelay(attributes(type_name, value)?),
             "blackhole" => ToxicKind::Blackhole(attributes(type_name, value)?),
-            "loss" => {
-                let loss: Loss = attributes(type_name, value)?;
-                probability(type_name, loss.probability)?;
-                ToxicKind::Loss(loss)
-            }
-            "duplicate" => {
-                let duplicate: Duplicate = attributes(type_name, value)?;
-                probability(type_name, duplicate.probability)?;
-                ToxicKind::Duplicate(duplicate)
-            }
-            "reorder" => {
-                let reorder: Reorder = attributes(type_name, value)?;
-                probability(type_name, reorder.probability)?;
-                ToxicKind::Reorder(reorder)
-            }
+            "loss" => ToxicKind::Loss(attributes(type_name, value)?),
+            "duplicate" => ToxicKind::Duplicate(attributes(type_name, value)?),
+            "reorder" => ToxicKind::Reorder(attributes(type_name, value)?),
             other => return Err(ToxicKindError::UnknownType(other.to_owned())),
         };
         Ok(kind)
@@ -220,11 +229,12 @@ impl Piece {
 
     /// Cuts into pieces of at most `size` bytes, all with this piece's times.
     pub fn split(self, size: usize) -> Vec<Piece> {
+        let size = size.max(1);
         if self.data.len() <= size {
             return vec![self];
         }
         self.data
-            .chunks(size.max(1))
+            .chunks(size)
             .map(|part| Piece {
                 data: part.to_vec(),
                 arrived: self.arrived,

@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bounds::Bounded;
+
 /// No attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Noop {}
+
+impl Bounded for Noop {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -6,7 +6,10 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// Attributes: `probability` in [0, 1], `delay` the longest hold in milliseconds.
+use super::bounds::{self, Bounded};
+
+/// Attributes: `probability` in [0, 1], `delay` the longest hold in milliseconds
+/// (at most an hour).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Reorder {
@@ -20,6 +23,13 @@ impl Default for Reorder {
             probability: 0.0,
             delay: 10,
         }
+    }
+}
+
+impl Bounded for Reorder {
+    fn check(&self) -> Result<(), String> {
+        bounds::probability("probability", self.probability)?;
+        bounds::millis("delay", self.delay)
     }
 }
 

@@ -5,16 +5,24 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// Attributes: `timeout` in milliseconds.
+use super::bounds::{self, later, Bounded};
+
+/// Attributes: `timeout` in milliseconds, at most an hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ResetPeer {
     pub timeout: u64,
 }
 
+impl Bounded for ResetPeer {
+    fn check(&self) -> Result<(), String> {
+        bounds::millis("timeout", self.timeout)
+    }
+}
+
 impl ResetPeer {
     /// When the connection is reset.
     pub fn reset_at(&self, active_since: Instant) -> Instant {
-        active_since + Duration::from_millis(self.timeout)
+        later(active_since, Duration::from_millis(self.timeout))
     }
 }

@@ -6,9 +6,11 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::bounds::{self, later, Bounded, MAX_MICROS, MAX_SLICE_BYTES};
 use super::Piece;
 
-/// Attributes: `average_size` and `size_variation` in bytes, `delay` in µs.
+/// Attributes: `average_size` and `size_variation` in bytes (at most 1 MiB), `delay`
+/// in µs (at most an hour).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Slicer {
@@ -17,7 +19,29 @@ pub struct Slicer {
     pub delay: u64,
 }
 
+impl Bounded for Slicer {
+    fn check(&self) -> Result<(), String> {
+        bounds::at_most("average_size", self.average_size, MAX_SLICE_BYTES, "bytes")?;
+        bounds::at_most(
+            "size_variation",
+            self.size_variation,
+            MAX_SLICE_BYTES,
+            "bytes",
+        )?;
+        bounds::at_most("delay", self.delay, MAX_MICROS, "µs")
+    }
+}
+
 impl Slicer {
+    /// The shortest slice `piece_size` can draw (the last of a chunk may be shorter).
+    pub fn smallest_slice(&self) -> usize {
+        let average = self.average_size.max(1);
+        let variation = self.size_variation.min(self.average_size);
+        usize::try_from(average - variation)
+            .unwrap_or(usize::MAX)
+            .max(1)
+    }
+
     /// One piece size: `average_size ± size_variation`, at least one byte.
     pub fn piece_size(&self, rng: &mut impl Rng) -> usize {
         let average = self.average_size.max(1) as i128;
@@ -45,7 +69,7 @@ impl Slicer {
                     arrived: piece.arrived,
                     not_before: when,
                 });
-                when += gap;
+                when = later(when, gap);
                 rest = tail;
             }
         }

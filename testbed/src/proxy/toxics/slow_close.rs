@@ -4,11 +4,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Attributes: `delay` in milliseconds.
+use super::bounds::{self, Bounded};
+
+/// Attributes: `delay` in milliseconds, at most an hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SlowClose {
     pub delay: u64,
+}
+
+impl Bounded for SlowClose {
+    fn check(&self) -> Result<(), String> {
+        bounds::millis("delay", self.delay)
+    }
 }
 
 impl SlowClose {
