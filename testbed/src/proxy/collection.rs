@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::address::{check_upstream, listen_address};
 use super::error::ApiError;
 use super::instance::{Protocol, Proxy, Settings};
+use super::limits::{short_text, Limits};
 use super::metrics::Metrics;
 use super::toxic::ToxicInput;
 use super::toxic_table::ToxicTable;
@@ -31,31 +33,77 @@ pub struct ProxyUpdate {
     pub enabled: Option<bool>,
 }
 
+impl ProxyUpdate {
+    /// Checks the addresses sent, before anything changes.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if let Some(listen) = &self.listen {
+            listen_address(listen)?;
+        }
+        if let Some(upstream) = &self.upstream {
+            check_upstream(upstream)?;
+        }
+        Ok(())
+    }
+}
+
 /// The server's proxies.
 #[derive(Debug)]
 pub struct Collection {
     proxies: tokio::sync::Mutex<BTreeMap<String, Arc<Proxy>>>,
     seed: u64,
     metrics: Arc<Metrics>,
+    limits: Limits,
 }
 
-/// Checks the required fields, as Toxiproxy does before anything else.
-fn required(input: &ProxyInput) -> Result<(), ApiError> {
-    if input.name.as_deref().unwrap_or_default().is_empty() {
+/// Checks the required fields, as Toxiproxy does before anything else, then the
+/// lengths and addresses and the number of toxics, before anything is created.
+fn checked(input: &ProxyInput, limits: &Limits) -> Result<(), ApiError> {
+    let name = input.name.as_deref().unwrap_or_default();
+    if name.is_empty() {
         return Err(ApiError::MissingField("name"));
     }
-    if input.upstream.as_deref().unwrap_or_default().is_empty() {
+    let upstream = input.upstream.as_deref().unwrap_or_default();
+    if upstream.is_empty() {
         return Err(ApiError::MissingField("upstream"));
+    }
+    short_text("name", name)?;
+    check_upstream(upstream)?;
+    listen_address(input.listen.as_deref().unwrap_or_default())?;
+    let toxics = input.toxics.as_ref().map_or(0, Vec::len);
+    if toxics > limits.toxics_per_proxy {
+        return Err(ApiError::LimitReached {
+            what: "toxics per proxy",
+            limit: limits.toxics_per_proxy,
+            hint: "send fewer (the server's --max-toxics sets the limit)",
+        });
     }
     Ok(())
 }
 
 impl Collection {
+    /// A collection with the default [`Limits`].
     pub fn new(seed: u64, metrics: Arc<Metrics>) -> Self {
+        Self::with_limits(seed, metrics, Limits::default())
+    }
+
+    pub fn with_limits(seed: u64, metrics: Arc<Metrics>, limits: Limits) -> Self {
         Collection {
             proxies: tokio::sync::Mutex::new(BTreeMap::new()),
             seed,
             metrics,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn proxy_limit_error(&self) -> ApiError {
+        ApiError::LimitReached {
+            what: "proxies",
+            limit: self.limits.proxies,
+            hint: "delete one first (the server's --max-proxies sets the limit)",
         }
     }
 
@@ -69,6 +117,12 @@ impl Collection {
 
     fn build(&self, input: &ProxyInput) -> Result<Arc<Proxy>, ApiError> {
         let name = input.name.clone().unwrap_or_default();
+        // Toxics are checked before anything is added, so a bad one leaves no proxy
+        // (and no metrics under its name).
+        let toxics = input.toxics.clone().unwrap_or_default();
+        for toxic in &toxics {
+            ToxicTable::validate(toxic.clone())?;
+        }
         let proxy = Arc::new(Proxy::new(
             name.clone(),
             input.protocol.unwrap_or_default(),
@@ -79,28 +133,33 @@ impl Collection {
             },
             self.seed,
             self.metrics.for_proxy(&name),
+            self.limits,
         ));
-        // Toxics are checked before anything is added, so a bad one leaves no proxy.
-        let toxics = input.toxics.clone().unwrap_or_default();
-        for toxic in &toxics {
-            ToxicTable::validate(toxic.clone())?;
-        }
         for toxic in toxics {
-            proxy.toxics.add(toxic)?;
+            if let Err(error) = proxy.toxics.add(toxic) {
+                self.metrics.forget_proxy(&name);
+                return Err(error);
+            }
         }
         Ok(proxy)
     }
 
     /// `POST /proxies`: a new proxy (with its toxics, atomically), started if enabled.
     pub async fn create(&self, input: ProxyInput) -> Result<Arc<Proxy>, ApiError> {
-        required(&input)?;
+        checked(&input, &self.limits)?;
         let mut proxies = self.proxies.lock().await;
         let name = input.name.clone().unwrap_or_default();
         if proxies.contains_key(&name) {
             return Err(ApiError::ProxyAlreadyExists(name));
         }
+        if proxies.len() >= self.limits.proxies {
+            return Err(self.proxy_limit_error());
+        }
         let proxy = self.build(&input)?;
-        proxy.start_if_enabled().await?;
+        if let Err(error) = proxy.start_if_enabled().await {
+            self.metrics.forget_proxy(&name);
+            return Err(error);
+        }
         proxies.insert(name, Arc::clone(&proxy));
         Ok(proxy)
     }
@@ -110,7 +169,7 @@ impl Collection {
     /// come back with it.
     pub async fn populate(&self, inputs: Vec<ProxyInput>) -> (Vec<Arc<Proxy>>, Option<ApiError>) {
         for input in &inputs {
-            if let Err(error) = required(input) {
+            if let Err(error) = checked(input, &self.limits) {
                 return (Vec::new(), Some(error));
             }
         }
@@ -131,11 +190,15 @@ impl Collection {
                 existing.stop().await;
                 proxies.remove(&name);
             }
+            if proxies.len() >= self.limits.proxies {
+                return (done, Some(self.proxy_limit_error()));
+            }
             let proxy = match self.build(&input) {
                 Ok(proxy) => proxy,
                 Err(error) => return (done, Some(error)),
             };
             if let Err(error) = proxy.start_if_enabled().await {
+                self.metrics.forget_proxy(&name);
                 return (done, Some(error));
             }
             proxies.insert(name, Arc::clone(&proxy));
@@ -166,6 +229,9 @@ impl Collection {
             .remove(name)
             .ok_or_else(|| ApiError::ProxyNotFound(name.to_owned()))?;
         proxy.stop().await;
+        // Its counters go too, so creating and deleting proxies under new names does
+        // not grow the metrics without end.
+        self.metrics.forget_proxy(name);
         Ok(())
     }
 

@@ -16,10 +16,13 @@ pub enum ApiError {
     InvalidToxicType(String),
     ToxicAlreadyExists(String),
     ToxicNotFound(String),
-    /// The listen address could not be bound (taken, not local...).
+    /// The listen address could not be bound. `client_fault` when the address is one
+    /// this machine cannot have (400); taken or out of descriptors stays a 500, as in
+    /// Toxiproxy.
     Listen {
         address: String,
         message: String,
+        client_fault: bool,
     },
     /// A count limit (proxies per server, toxics per proxy) is reached.
     LimitReached {
@@ -55,7 +58,13 @@ impl ApiError {
             | ApiError::InvalidToxicType(_) => 400,
             ApiError::ProxyNotFound(_) | ApiError::ToxicNotFound(_) => 404,
             ApiError::ProxyAlreadyExists(_) | ApiError::ToxicAlreadyExists(_) => 409,
-            ApiError::Listen { .. } => 500,
+            ApiError::Listen { client_fault, .. } => {
+                if *client_fault {
+                    400
+                } else {
+                    500
+                }
+            }
             // Not 409: Toxiproxy's clients read 409 as "already exists".
             ApiError::LimitReached { .. } => 429,
         }
@@ -81,9 +90,9 @@ impl fmt::Display for ApiError {
                 write!(f, "toxic already exists: {}", shown(name))
             }
             ApiError::ToxicNotFound(name) => write!(f, "toxic not found: {}", shown(name)),
-            ApiError::Listen { address, message } => {
-                write!(f, "listen {}: {message}", shown(address))
-            }
+            ApiError::Listen {
+                address, message, ..
+            } => write!(f, "listen {}: {message}", shown(address)),
             ApiError::LimitReached { what, limit, hint } => {
                 write!(f, "limit reached: at most {limit} {what}; {hint}")
             }

@@ -8,16 +8,19 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
 
+use super::address::listen_address;
 use super::error::ApiError;
+use super::limits::Limits;
 use super::link::{self, LinkSetup};
 use super::metrics::ProxyMetrics;
 use super::pipeline::applies;
+use super::queue_level::QueueLevel;
 use super::seed;
 use super::toxic::ToxicView;
 use super::toxic_table::ToxicTable;
@@ -64,6 +67,9 @@ pub struct ConnectionView {
     pub age_ms: u64,
     pub bytes_upstream: u64,
     pub bytes_downstream: u64,
+    /// Pieces (TCP) or datagrams (UDP) queued in both directions, and their bytes.
+    pub queued_pieces: u64,
+    pub queued_bytes: u64,
     pub toxics: Vec<String>,
 }
 
@@ -74,28 +80,76 @@ struct Connection {
     seed: u64,
     bytes_upstream: Arc<AtomicU64>,
     bytes_downstream: Arc<AtomicU64>,
+    queued: [Arc<QueueLevel>; 2],
     task: AbortHandle,
 }
 
-/// The live connections of a proxy.
-#[derive(Debug, Default)]
+/// How often a proxy refusing connections at its limit says so on stderr.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The live connections of a proxy, at most `limit` of them.
+#[derive(Debug)]
 pub struct Connections {
     table: Mutex<HashMap<u64, Connection>>,
+    proxy: String,
+    limit: usize,
+    last_refusal_logged: Mutex<Option<Instant>>,
 }
 
 impl Connections {
+    pub fn new(proxy: &str, limit: usize) -> Self {
+        Connections {
+            table: Mutex::new(HashMap::new()),
+            proxy: proxy.to_owned(),
+            limit,
+            last_refusal_logged: Mutex::new(None),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Connection>> {
         self.table
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Counts a connection refused at the limit, and says so at most every ten
+    /// seconds (a flood must not flood the log too).
+    fn refused(&self, metrics: &ProxyMetrics) {
+        metrics.refused.inc();
+        let mut last = self
+            .last_refusal_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
+            *last = Some(Instant::now());
+            eprintln!(
+                "testbed proxy: proxy {:?} has {} connections open, its limit; refusing new ones (counted in testbed_proxy_refused_connections_total)",
+                self.proxy, self.limit
+            );
+        }
+    }
+
     /// Runs `serve` as connection `id`'s task, listed until the task ends (however it
-    /// ends, cut included).
-    pub fn spawn<F>(self: &Arc<Self>, entry: ConnectionEntry, metrics: &ProxyMetrics, serve: F)
+    /// ends, cut included); false, with `serve` dropped and the refusal counted, when
+    /// the proxy already has its limit of connections open.
+    pub fn spawn<F>(
+        self: &Arc<Self>,
+        entry: ConnectionEntry,
+        metrics: &ProxyMetrics,
+        serve: F,
+    ) -> bool
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
+        // Hold the table lock from the count to the insertion, so the limit holds
+        // however many accept at once, and so the task's own removal comes after its
+        // insertion.
+        let mut table = self.lock();
+        if table.len() >= self.limit {
+            drop(table);
+            self.refused(metrics);
+            return false;
+        }
         metrics.connections.inc();
         metrics.active.inc();
         let deregister = Deregister {
@@ -103,9 +157,6 @@ impl Connections {
             id: entry.id,
             metrics: metrics.clone(),
         };
-        // Hold the table lock across the spawn so the task's own removal comes after
-        // its insertion.
-        let mut table = self.lock();
         let task = tokio::spawn(async move {
             let _deregister = deregister;
             serve.await;
@@ -118,9 +169,11 @@ impl Connections {
                 seed: entry.seed,
                 bytes_upstream: entry.bytes_upstream,
                 bytes_downstream: entry.bytes_downstream,
+                queued: entry.queued,
                 task: task.abort_handle(),
             },
         );
+        true
     }
 
     fn cut_all(&self) {
@@ -139,6 +192,8 @@ pub struct ConnectionEntry {
     pub seed: u64,
     pub bytes_upstream: Arc<AtomicU64>,
     pub bytes_downstream: Arc<AtomicU64>,
+    /// What each direction holds queued: upstream, downstream.
+    pub queued: [Arc<QueueLevel>; 2],
 }
 
 /// Removes a connection from the table when its task ends, however it ends.
@@ -181,15 +236,16 @@ impl Proxy {
         settings: Settings,
         server_seed: u64,
         metrics: ProxyMetrics,
+        limits: Limits,
     ) -> Self {
         Proxy {
             seed: seed::mix(server_seed, seed::name_hash(&name)),
+            toxics: Arc::new(ToxicTable::new(limits.toxics_per_proxy)),
+            connections: Arc::new(Connections::new(&name, limits.connections_per_proxy)),
             name,
             protocol,
             settings: Mutex::new(settings),
             running: tokio::sync::Mutex::new(None),
-            toxics: Arc::new(ToxicTable::default()),
-            connections: Arc::new(Connections::default()),
             next_connection: Arc::new(AtomicU64::new(0)),
             metrics,
         }
@@ -237,27 +293,27 @@ impl Proxy {
         if running.is_some() {
             return Ok(());
         }
-        let listen = self.settings().listen;
-        let address = if listen.is_empty() {
-            "127.0.0.1:0".to_owned()
-        } else {
-            listen.clone()
-        };
+        // A literal address: binding never waits for a name lookup (address.rs).
+        let address = listen_address(&self.settings().listen)?;
         let listen_error = |error: std::io::Error| ApiError::Listen {
-            address: address.clone(),
+            address: address.to_string(),
             message: error.to_string(),
+            // An address this machine does not have is the request's fault; a taken
+            // port stays Toxiproxy's 500.
+            client_fault: matches!(
+                error.kind(),
+                std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::InvalidInput
+            ),
         };
         let accept = match self.protocol {
             Protocol::Tcp => {
-                let listener = TcpListener::bind(address.as_str())
-                    .await
-                    .map_err(listen_error)?;
+                let listener = TcpListener::bind(address).await.map_err(listen_error)?;
                 let local = listener.local_addr().map_err(listen_error)?;
                 self.lock_settings().listen = local.to_string();
                 tokio::spawn(accept_loop(listener, self.link_factory()))
             }
             Protocol::Udp => {
-                let socket = tokio::net::UdpSocket::bind(address.as_str())
+                let socket = tokio::net::UdpSocket::bind(address)
                     .await
                     .map_err(listen_error)?;
                 let local = socket.local_addr().map_err(listen_error)?;
@@ -317,6 +373,8 @@ impl Proxy {
                     age_ms: connection.started.elapsed().as_millis() as u64,
                     bytes_upstream: connection.bytes_upstream.load(Ordering::Relaxed),
                     bytes_downstream: connection.bytes_downstream.load(Ordering::Relaxed),
+                    queued_pieces: connection.queued.iter().map(|q| q.get().0 as u64).sum(),
+                    queued_bytes: connection.queued.iter().map(|q| q.get().1 as u64).sum(),
                     toxics: toxics
                         .iter()
                         .filter(|toxic| applies(toxic, connection.source.ip(), connection.seed))
@@ -368,7 +426,7 @@ async fn accept_loop(listener: TcpListener, factory: LinkFactory) {
     loop {
         let Ok((client, source)) = listener.accept().await else {
             // Out of descriptors or similar: back off instead of spinning.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let id = factory.next_connection.fetch_add(1, Ordering::Relaxed);
@@ -381,6 +439,8 @@ async fn accept_loop(listener: TcpListener, factory: LinkFactory) {
             metrics: factory.metrics.clone(),
             bytes_upstream: Arc::new(AtomicU64::new(0)),
             bytes_downstream: Arc::new(AtomicU64::new(0)),
+            queued_upstream: Arc::default(),
+            queued_downstream: Arc::default(),
         };
         let entry = ConnectionEntry {
             id,
@@ -388,7 +448,13 @@ async fn accept_loop(listener: TcpListener, factory: LinkFactory) {
             seed: connection_seed,
             bytes_upstream: Arc::clone(&setup.bytes_upstream),
             bytes_downstream: Arc::clone(&setup.bytes_downstream),
+            queued: [
+                Arc::clone(&setup.queued_upstream),
+                Arc::clone(&setup.queued_downstream),
+            ],
         };
+        // At the limit the client is closed at once (dropped with the refused task),
+        // before any upstream is dialled.
         factory
             .connections
             .spawn(entry, &factory.metrics, link::serve(client, setup));

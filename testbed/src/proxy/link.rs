@@ -7,6 +7,12 @@
 //! whenever it changes, so toxics added, edited or removed act on live connections,
 //! and the API never waits for a connection. With no toxic in the way a chunk is
 //! written straight from the read buffer, in the same wake-up that read it.
+//!
+//! The queue is bounded in bytes ([`QUEUE_BYTES`]) and in pieces ([`QUEUE_PIECES`]):
+//! a slicer of 1-byte pieces would otherwise turn 4 MiB into four million
+//! allocations. A read takes no more than the room left can hold once the toxics
+//! have cut it up ([`DirectionToxics::read_budget`]), and a full queue stops the
+//! reads, so the sender is held back by TCP's own flow control.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,13 +28,17 @@ use tokio::time::sleep_until;
 
 use super::metrics::ProxyMetrics;
 use super::pipeline::{applies, DirectionToxics, ToxicList};
+use super::queue_level::QueueLevel;
 use super::splice::SplicePipe;
 use super::toxic::{Stream, Toxic};
 use super::toxics::Piece;
 
 const READ_SIZE: usize = 64 * 1024;
 /// Bytes a direction may hold back for delaying toxics before it stops reading.
-const QUEUE_BYTES: usize = 4 * 1024 * 1024;
+pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// Pieces a direction may hold back before it stops reading: each is an allocation
+/// and ~100 bytes of bookkeeping, so 4096 cost about 400 KiB beside the data.
+pub const QUEUE_PIECES: usize = 4096;
 
 /// Everything a connection needs from its proxy.
 #[derive(Debug, Clone)]
@@ -40,6 +50,8 @@ pub struct LinkSetup {
     pub metrics: ProxyMetrics,
     pub bytes_upstream: Arc<AtomicU64>,
     pub bytes_downstream: Arc<AtomicU64>,
+    pub queued_upstream: Arc<QueueLevel>,
+    pub queued_downstream: Arc<QueueLevel>,
 }
 
 /// How one direction ended.
@@ -95,9 +107,25 @@ struct Direction<'a> {
     received: Counter,
     sent: Counter,
     bytes: Arc<AtomicU64>,
+    /// The queue's size, for the connections list.
+    queued: Arc<QueueLevel>,
 }
 
 impl Direction<'_> {
+    fn show_queue(&self) {
+        self.queued.store(self.pending.len(), self.pending_bytes);
+    }
+
+    /// The most bytes the next read may take: what the queue has room for, in bytes
+    /// and, once the active toxics have cut the chunk, in pieces.
+    fn read_budget(&self, active: &[Arc<Toxic>]) -> usize {
+        let room_pieces = QUEUE_PIECES.saturating_sub(self.pending.len());
+        let room_bytes = QUEUE_BYTES.saturating_sub(self.pending_bytes);
+        DirectionToxics::read_budget(active, room_pieces)
+            .min(room_bytes)
+            .min(READ_SIZE)
+    }
+
     fn count_sent(&self, bytes: usize) {
         self.sent.inc_by(bytes as u64);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -105,6 +133,12 @@ impl Direction<'_> {
 
     /// Writes the pieces that are due, until the socket is full; Err on a write error.
     fn flush_due(&mut self) -> io::Result<()> {
+        let result = self.write_due();
+        self.show_queue();
+        result
+    }
+
+    fn write_due(&mut self) -> io::Result<()> {
         let now = Instant::now();
         while let Some(piece) = self.pending.front() {
             if piece.not_before > now {
@@ -143,6 +177,7 @@ impl Direction<'_> {
             self.pending_bytes += piece.data.len();
             self.pending.push_back(piece);
         }
+        debug_assert!(self.pending.len() <= QUEUE_PIECES, "the read budget held");
         self.flush_due()
     }
 
@@ -168,8 +203,8 @@ impl Direction<'_> {
             let splicing = active.is_empty()
                 && self.pending.is_empty()
                 && self.pipe.as_ref().is_some_and(SplicePipe::has_room);
-            let can_read =
-                !self.source_ended && !splicing && piped == 0 && self.pending_bytes < QUEUE_BYTES;
+            let budget = self.read_budget(&active);
+            let can_read = !self.source_ended && !splicing && piped == 0 && budget > 0;
             let can_splice = !self.source_ended && splicing;
             // Polling instead of sleeping for a moment after a message moved:
             // the next message of a conversation usually follows within a
@@ -238,7 +273,7 @@ impl Direction<'_> {
                     if ready.is_err() {
                         return Ending::Close;
                     }
-                    match self.source.try_read(&mut buffer) {
+                    match self.source.try_read(&mut buffer[..budget]) {
                         Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                         Err(_) => return Ending::Close,
                         Ok(0) => self.source_ended = true,
@@ -290,16 +325,18 @@ async fn direction(
     stream: Stream,
     setup: &LinkSetup,
 ) -> Ending {
-    let (received, sent, bytes) = match stream {
+    let (received, sent, bytes, queued) = match stream {
         Stream::Upstream => (
             setup.metrics.received_upstream.clone(),
             setup.metrics.sent_upstream.clone(),
             Arc::clone(&setup.bytes_upstream),
+            Arc::clone(&setup.queued_upstream),
         ),
         Stream::Downstream => (
             setup.metrics.received_downstream.clone(),
             setup.metrics.sent_downstream.clone(),
             Arc::clone(&setup.bytes_downstream),
+            Arc::clone(&setup.queued_downstream),
         ),
     };
     Direction {
@@ -316,6 +353,7 @@ async fn direction(
         received,
         sent,
         bytes,
+        queued,
     }
     .run()
     .await

@@ -33,6 +33,7 @@ pub struct Metrics {
     sent: Family<DirectionLabels, Counter>,
     connections: Family<ProxyLabels, Counter>,
     active: Family<ProxyLabels, Gauge>,
+    refused: Family<ProxyLabels, Counter>,
     toxics: Family<ToxicLabels, Counter>,
 }
 
@@ -46,6 +47,8 @@ pub struct ProxyMetrics {
     pub sent_downstream: Counter,
     pub connections: Counter,
     pub active: Gauge,
+    /// Connections (TCP) or sessions (UDP) refused at the proxy's limit.
+    pub refused: Counter,
     toxics: Family<ToxicLabels, Counter>,
 }
 
@@ -74,6 +77,7 @@ impl Metrics {
         let sent = Family::<DirectionLabels, Counter>::default();
         let connections = Family::<ProxyLabels, Counter>::default();
         let active = Family::<ProxyLabels, Gauge>::default();
+        let refused = Family::<ProxyLabels, Counter>::default();
         let toxics = Family::<ToxicLabels, Counter>::default();
         registry.register(
             "toxiproxy_proxy_received_bytes",
@@ -96,6 +100,11 @@ impl Metrics {
             active.clone(),
         );
         registry.register(
+            "testbed_proxy_refused_connections",
+            "TCP connections closed at once, or UDP datagrams from a new client dropped, because the proxy had its limit of connections open",
+            refused.clone(),
+        );
+        registry.register(
             "testbed_proxy_toxics_applied",
             "Toxics that took effect on a connection, per proxy and toxic type",
             toxics.clone(),
@@ -106,6 +115,7 @@ impl Metrics {
             sent,
             connections,
             active,
+            refused,
             toxics,
         }
     }
@@ -130,7 +140,33 @@ impl Metrics {
             sent_downstream: direction(&self.sent, "downstream"),
             connections: self.connections.get_or_create(&labels).clone(),
             active: self.active.get_or_create(&labels).clone(),
+            refused: self.refused.get_or_create(&labels).clone(),
             toxics: self.toxics.clone(),
+        }
+    }
+
+    /// Drops every series of a deleted proxy: label sets are never freed otherwise,
+    /// and proxies created and deleted under new names would grow them without end.
+    pub fn forget_proxy(&self, proxy: &str) {
+        for direction in ["upstream", "downstream"] {
+            let labels = DirectionLabels {
+                proxy: proxy.to_owned(),
+                direction: direction.to_owned(),
+            };
+            self.received.remove(&labels);
+            self.sent.remove(&labels);
+        }
+        let labels = ProxyLabels {
+            proxy: proxy.to_owned(),
+        };
+        self.connections.remove(&labels);
+        self.active.remove(&labels);
+        self.refused.remove(&labels);
+        for toxic_type in super::toxics::TOXIC_TYPES {
+            self.toxics.remove(&ToxicLabels {
+                proxy: proxy.to_owned(),
+                toxic_type: (*toxic_type).to_owned(),
+            });
         }
     }
 

@@ -6,7 +6,10 @@
 //! - [`api`]: the HTTP routes; [`collection`] and [`instance`]: proxies;
 //! - [`toxics`]: one file per toxic and the registry; [`pipeline`]: which toxics act on
 //!   a connection and how; [`link`] and [`udp`]: the data path.
+//! - [`limits`]: how many proxies, toxics and connections a server holds;
+//!   [`address`]: which `listen` and `upstream` texts are taken.
 
+pub mod address;
 pub mod api;
 pub mod client_range;
 pub mod collection;
@@ -17,6 +20,7 @@ pub mod limits;
 pub mod link;
 pub mod metrics;
 pub mod pipeline;
+pub mod queue_level;
 pub mod seed;
 pub mod splice;
 pub mod toxic;
@@ -34,6 +38,7 @@ use tokio::net::TcpListener;
 
 pub use collection::Collection;
 pub use error::ApiError;
+pub use limits::Limits;
 pub use metrics::Metrics;
 
 /// Toxiproxy-compatible fault proxy server.
@@ -57,6 +62,29 @@ pub struct ProxyArgs {
     /// Seed of every random choice (toxicity, jitter, slicer sizes, loss) [default: random].
     #[arg(long)]
     pub seed: Option<u64>,
+
+    /// Most proxies the server holds; creating one more answers 429.
+    #[arg(long, default_value_t = limits::MAX_PROXIES)]
+    pub max_proxies: usize,
+
+    /// Most toxics on one proxy; adding one more answers 429.
+    #[arg(long, default_value_t = limits::MAX_TOXICS_PER_PROXY)]
+    pub max_toxics: usize,
+
+    /// Most open connections (TCP) or sessions (UDP) of one proxy; past it new ones
+    /// are refused and counted in `testbed_proxy_refused_connections_total`.
+    #[arg(long, default_value_t = limits::MAX_CONNECTIONS_PER_PROXY)]
+    pub max_connections: usize,
+}
+
+impl ProxyArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            proxies: self.max_proxies,
+            toxics_per_proxy: self.max_toxics,
+            connections_per_proxy: self.max_connections,
+        }
+    }
 }
 
 /// A bound API server, ready to serve.
@@ -67,10 +95,23 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    /// Binds the API address with a fresh, empty collection.
+    /// Binds the API address with a fresh, empty collection and the default limits.
     pub async fn bind(address: &str, seed: u64) -> std::io::Result<Self> {
+        Self::bind_with_limits(address, seed, Limits::default()).await
+    }
+
+    /// Binds the API address with a fresh, empty collection held to `limits`.
+    pub async fn bind_with_limits(
+        address: &str,
+        seed: u64,
+        limits: Limits,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
-        let collection = Arc::new(Collection::new(seed, Arc::new(Metrics::new())));
+        let collection = Arc::new(Collection::with_limits(
+            seed,
+            Arc::new(Metrics::new()),
+            limits,
+        ));
         Ok(ProxyServer {
             listener,
             collection,
@@ -114,7 +155,7 @@ async fn run(args: &ProxyArgs) -> ExitCode {
         args.host.clone()
     };
     let address = format!("{host}:{}", args.port);
-    let server = match ProxyServer::bind(&address, seed).await {
+    let server = match ProxyServer::bind_with_limits(&address, seed, args.limits()).await {
         Ok(server) => server,
         Err(error) => return failed(&format!("cannot listen on {address}: {error}")),
     };

@@ -74,6 +74,7 @@ pub async fn update(
         async {
             let proxy = collection.get(&name).await?;
             let input: ProxyUpdate = body::parse(&request)?;
+            input.check()?;
             let current = proxy.settings();
             proxy
                 .update(Settings {
