@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testbed::proxy::ProxyServer;
+use testbed::proxy::{Limits, ProxyServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -33,6 +33,11 @@ pub struct Answer {
 
 impl Harness {
     pub fn start(seed: u64) -> Harness {
+        Self::start_with_limits(seed, Limits::default())
+    }
+
+    /// A server held to `limits` (small ones make the limits cheap to reach).
+    pub fn start_with_limits(seed: u64, limits: Limits) -> Harness {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = thread::spawn(move || {
@@ -42,7 +47,9 @@ impl Harness {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let server = ProxyServer::bind("127.0.0.1:0", seed).await.unwrap();
+                let server = ProxyServer::bind_with_limits("127.0.0.1:0", seed, limits)
+                    .await
+                    .unwrap();
                 ready_tx
                     .send((
                         server.local_addr().unwrap(),
@@ -96,6 +103,21 @@ impl Harness {
                 .header("User-Agent", agent)
                 .send(body),
             (method, _) => panic!("unsupported method {method}"),
+        };
+        let mut response = result.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer { status, body }
+    }
+
+    /// Sends any bytes as the body (not necessarily JSON, not necessarily UTF-8).
+    pub fn request_bytes(&self, method: &str, path: &str, body: &[u8]) -> Answer {
+        let url = self.url(path);
+        let result = match method {
+            "POST" => self.agent.post(&url).send(body),
+            "PATCH" => self.agent.patch(&url).send(body),
+            method => panic!("unsupported method {method}"),
         };
         let mut response = result.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
         let status = response.status().as_u16();
