@@ -4,6 +4,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod af_packet;
+#[cfg(target_os = "linux")]
+pub mod af_xdp;
 pub mod memory;
 #[cfg(target_os = "linux")]
 pub mod pcap;

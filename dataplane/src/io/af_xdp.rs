@@ -1,0 +1,5 @@
+//! `AfXdpIo`: XDP sockets (to be completed).
+
+pub mod asm;
+pub mod bpf;
+pub mod program;
