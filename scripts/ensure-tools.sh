@@ -7,17 +7,21 @@ need_apt=()
 # command:package pairs. socat is the fault proxy bench's peer; python3's pip
 # and npm install the real Toxiproxy clients the proxy tests drive; curl,
 # nginx and iperf3 are the real clients and servers of the balancer's lab;
-# prometheus (with promtool) checks and scrapes the balancer's /metrics.
+# prometheus (with promtool) checks and scrapes the balancer's /metrics;
+# ethtool is what salt/'s balancer state turns offloads off with.
 # The tests check for these (host::capability's Need::Tool): under
 # RR_REQUIRE_LABS=1 (CI) a test whose tool is missing fails.
 for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "socat:socat" \
             "npm:npm" "node:nodejs" "cc:build-essential" "pkg-config:pkg-config" "ping:iputils-ping" \
-            "curl:curl" "ss:iproute2" "nginx:nginx-light" "iperf3:iperf3" "promtool:prometheus"; do
+            "curl:curl" "ss:iproute2" "nginx:nginx-light" "iperf3:iperf3" "promtool:prometheus" \
+            "ethtool:ethtool"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=("python3-pip")
+# The salt tests' virtual environment (below) needs venv with ensurepip.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=("python3-venv")
 if ((${#need_apt[@]})); then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -37,3 +41,11 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# Salt (master, minions, salt-call) and salt-lint for salt/ and its tests
+# (testbed/tests/salt_lab.rs), in a virtual environment made once and
+# reused. Without it those tests report what is missing (a failure under
+# RR_REQUIRE_LABS=1), so a registry out of reach does not stop the rest.
+if ! bash "$(dirname "${BASH_SOURCE[0]}")/salt-venv.sh" >/dev/null; then
+  echo "warning: scripts/salt-venv.sh failed: the salt tests will say what is missing" >&2
+fi
