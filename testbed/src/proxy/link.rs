@@ -398,14 +398,22 @@ fn buffer_bound(peer: SocketAddr) -> Option<usize> {
     peer.ip().is_loopback().then_some(LOOPBACK_BUFFER)
 }
 
+/// How long a connection to the upstream may take before the client is
+/// closed: without it, an upstream that drops SYNs holds the client's
+/// connection slot (counted against `--max-connections`) for the kernel's
+/// two minutes of retries.
+pub const UPSTREAM_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves one accepted client until both directions end or a toxic cuts it. An
-/// upstream that cannot be reached closes the client, as Toxiproxy does.
+/// upstream that cannot be reached within [`UPSTREAM_DIAL_TIMEOUT`] closes the
+/// client, as Toxiproxy does when its dial fails.
 pub async fn serve(client: TcpStream, setup: LinkSetup) {
     let delay = accept_delay(&setup, setup.source.ip());
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let Ok(upstream) = TcpStream::connect(setup.upstream.as_str()).await else {
+    let dial = TcpStream::connect(setup.upstream.as_str());
+    let Ok(Ok(upstream)) = tokio::time::timeout(UPSTREAM_DIAL_TIMEOUT, dial).await else {
         return;
     };
     let _ = client.set_nodelay(true);
