@@ -248,7 +248,13 @@ fn random_loss_drops_a_binomial_share_of_pings() {
     let Some(lab) = LabGuard::new(2) else {
         return;
     };
-    let ping = format!("ping -c 300 -i 0.005 -W 1 -q {}", lab.bridge_address());
+    // Resolved first: a lost ARP request would hold the pings back a
+    // second, and the kernel keeps only so many waiting.
+    let bridge = lab.bridge_address();
+    let ping = format!(
+        "for i in $(seq 20); do ping -c 1 -W 1 -q {bridge} >/dev/null && break; done; \
+         ping -c 300 -i 0.005 -W 1 -q {bridge}"
+    );
     let output = lab.run(&["--netem", "loss random 20%", "--seed", "7", "-c", &ping]);
     let all = text(&output);
     let summary = all

@@ -12,7 +12,7 @@ use std::time::Duration;
 use dataplane::io::PacketIo;
 use dataplane::{Frame, Verdict};
 
-use super::link::{Fate, ImpairedLink};
+use super::link::{DropCause, Fate, ImpairedLink};
 
 /// Largest frame the emulator carries (jumbo frames are not emulated).
 pub const MAX_FRAME: usize = 2048;
@@ -22,9 +22,13 @@ pub const MAX_FRAME: usize = 2048;
 pub struct DirectionCounters {
     pub received: u64,
     pub sent: u64,
+    /// Dropped by the loss model (a duplicate's own loss included).
     pub lost: u64,
+    /// Dropped by netem's `limit` or a full queue of the emulator's.
     pub limited: u64,
+    /// Duplicates sent.
     pub duplicated: u64,
+    /// Copies sent with a bit flipped.
     pub corrupted: u64,
     /// Larger than [`MAX_FRAME`]: passed over, counted.
     pub oversized: u64,
@@ -117,22 +121,23 @@ impl Direction {
             self.counters.oversized += 1;
             return Verdict::Held;
         }
-        match self.link.offer(now, bytes.len()) {
-            Fate::Dropped(super::link::DropCause::Loss) => self.counters.lost += 1,
-            Fate::Dropped(super::link::DropCause::Limit) => self.counters.limited += 1,
-            Fate::Delivered {
-                at,
-                duplicate,
-                corrupt,
-            } => {
-                self.counters.corrupted += u64::from(corrupt.is_some());
-                if !self.pending.push(at, bytes, corrupt) {
-                    self.counters.limited += 1;
-                } else if duplicate && self.pending.push(at, bytes, None) {
-                    self.counters.duplicated += 1;
-                }
+        let offer = self.link.offer(now, bytes.len());
+        for fate in std::iter::once(offer.packet).chain(offer.duplicate) {
+            match fate {
+                Fate::Dropped(DropCause::Loss) => self.counters.lost += 1,
+                Fate::Dropped(DropCause::Limit) => self.counters.limited += 1,
+                Fate::Sent { .. } => {}
             }
         }
+        // The duplicate was queued first, as netem queues it.
+        for (at, corrupt) in offer.sent() {
+            if self.pending.push(at, bytes, corrupt) {
+                self.counters.corrupted += u64::from(corrupt.is_some());
+            } else {
+                self.counters.limited += 1;
+            }
+        }
+        self.counters.duplicated += u64::from(matches!(offer.duplicate, Some(Fate::Sent { .. })));
         // The emulator keeps its own copy; the endpoint frees its buffer.
         Verdict::Held
     }

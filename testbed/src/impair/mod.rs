@@ -7,6 +7,7 @@
 //! host sends, as netem does), for the emulator and the kernel mode alike.
 
 pub mod delay;
+pub mod dist_table;
 pub mod emulator;
 pub mod link;
 #[cfg(target_os = "linux")]
@@ -17,7 +18,7 @@ pub mod random;
 pub mod spec;
 
 pub use emulator::{DirectionCounters, Emulator};
-pub use link::{DropCause, Fate, ImpairedLink};
+pub use link::{DropCause, Fate, ImpairedLink, Offer};
 pub use placement::{Direction, LinkSpecs};
 pub use spec::{NetemSpec, SpecError};
 

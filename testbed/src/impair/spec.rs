@@ -4,10 +4,17 @@
 //! [distribution uniform|normal|pareto|paretonormal]`, `loss [random] P [CORR]`,
 //! `loss state P13 [P31 [P32 [P23 [P14]]]]`, `loss gemodel P [R [1-H [1-K]]]`,
 //! `duplicate P [CORR]`, `corrupt P [CORR]`, `reorder P [CORR] [gap N]`,
-//! `rate RATE`, `limit N`, `seed N`. Probabilities are percentages (`1%`, or a
-//! bare `1` meaning 1%, as tc reads them); times take `s`, `ms`, `us` (a bare
-//! number is microseconds, as in tc); rates take `bit`, `kbit`, `mbit`,
-//! `gbit` or `bps`, `kbps`, `mbps`, `gbps` (bytes per second).
+//! `rate RATE [PACKETOVERHEAD [CELLSIZE [CELLOVERHEAD]]]`, `limit N`, `seed
+//! N`. Probabilities are percentages (`1%`, or a bare `1` meaning 1%, as tc
+//! reads them); times take `s`, `ms`, `us`, `ns` (or `sec`, `msec`, `usec`,
+//! `nsec`; a bare number is microseconds, as in tc); rates take `bit`,
+//! `kbit`, `mbit`, `gbit`, `tbit` (and `kibit`...) or `bps`, `kbps`, ...
+//! (bytes per second), a bare number being bits per second.
+//!
+//! Refused as tc refuses them: `reorder` without a delay (netem reorders by
+//! sending some packets without the delay the others wait), `distribution`
+//! without a delay and a jitter, `loss` twice. Refused because the model
+//! does not have them: `slot`, `ecn`.
 
 use std::fmt;
 use std::time::Duration;
@@ -20,8 +27,7 @@ pub struct NetemSpec {
     pub duplicate: Option<Chance>,
     pub corrupt: Option<Chance>,
     pub reorder: Option<ReorderSpec>,
-    /// Bits per second.
-    pub rate_bps: Option<u64>,
+    pub rate: Option<RateSpec>,
     /// Packets queued in the link at most; netem's default is 1000.
     pub limit: usize,
     pub seed: Option<u64>,
@@ -70,6 +76,18 @@ pub enum LossSpec {
     },
 }
 
+/// netem's `rate`: packets leave one after another at this rate, each
+/// taking `(len + packet_overhead)` bytes, or with a cell size that many
+/// whole cells of `cell_size + cell_overhead` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSpec {
+    /// tc's bits per second / 8, truncated.
+    pub bytes_per_second: u64,
+    pub packet_overhead: i32,
+    pub cell_size: u32,
+    pub cell_overhead: i32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReorderSpec {
     pub chance: Chance,
@@ -115,7 +133,7 @@ impl Default for NetemSpec {
             duplicate: None,
             corrupt: None,
             reorder: None,
-            rate_bps: None,
+            rate: None,
             limit: 1000,
             seed: None,
         }
@@ -195,30 +213,52 @@ pub fn parse_percent(w: &str) -> Option<f64> {
     (0.0..=100.0).contains(&v).then_some(v / 100.0)
 }
 
-/// A time: `10ms`, `1.5s`, `100us`, or bare microseconds.
+/// A time: `10ms`, `1.5s`, `100us`, `10msec`, or bare microseconds.
 pub fn parse_time(w: &str) -> Option<Duration> {
-    let (number, scale) = if let Some(n) = w.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = w.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = w.strip_suffix("ns") {
-        (n, 1e-9)
-    } else if let Some(n) = w.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (w, 1e-6)
-    };
+    let units: [(&str, f64); 12] = [
+        ("msecs", 1e-3),
+        ("msec", 1e-3),
+        ("ms", 1e-3),
+        ("usecs", 1e-6),
+        ("usec", 1e-6),
+        ("us", 1e-6),
+        ("nsecs", 1e-9),
+        ("nsec", 1e-9),
+        ("ns", 1e-9),
+        ("secs", 1.0),
+        ("sec", 1.0),
+        ("s", 1.0),
+    ];
+    let lower = w.to_ascii_lowercase();
+    let (number, scale) = units
+        .iter()
+        .find_map(|(unit, scale)| lower.strip_suffix(unit).map(|n| (n.to_owned(), *scale)))
+        .unwrap_or((lower.clone(), 1e-6));
+    if !number.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
     let v: f64 = number.parse().ok()?;
     (v.is_finite() && v >= 0.0 && v * scale < 3600.0).then(|| Duration::from_secs_f64(v * scale))
 }
 
-/// A rate in bits per second.
+/// A rate in bits per second, as tc's `get_rate64` reads it.
 pub fn parse_rate(w: &str) -> Option<u64> {
-    let units: [(&str, f64); 8] = [
+    const KI: f64 = 1024.0;
+    let units: [(&str, f64); 18] = [
+        ("tibit", KI * KI * KI * KI),
+        ("gibit", KI * KI * KI),
+        ("mibit", KI * KI),
+        ("kibit", KI),
+        ("tbit", 1e12),
         ("gbit", 1e9),
         ("mbit", 1e6),
         ("kbit", 1e3),
         ("bit", 1.0),
+        ("tibps", 8.0 * KI * KI * KI * KI),
+        ("gibps", 8.0 * KI * KI * KI),
+        ("mibps", 8.0 * KI * KI),
+        ("kibps", 8.0 * KI),
+        ("tbps", 8e12),
         ("gbps", 8e9),
         ("mbps", 8e6),
         ("kbps", 8e3),
@@ -227,12 +267,26 @@ pub fn parse_rate(w: &str) -> Option<u64> {
     let lower = w.to_ascii_lowercase();
     let (number, scale) = units
         .iter()
-        .find_map(|(unit, scale)| lower.strip_suffix(unit).map(|n| (n.to_string(), *scale)))?;
+        .find_map(|(unit, scale)| lower.strip_suffix(unit).map(|n| (n.to_string(), *scale)))
+        .unwrap_or((lower.clone(), 1.0));
+    if !number.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
     let v: f64 = number.parse().ok()?;
     let bps = v * scale;
     // Within 1..=1e12 the conversion is exact enough and cannot wrap.
     #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
-    (bps.is_finite() && (1.0..=1e12).contains(&bps)).then_some(bps as u64)
+    (bps.is_finite() && (8.0..=8e13).contains(&bps)).then_some(bps as u64)
+}
+
+/// A word tc's `NEXT_IS_NUMBER` takes for an optional number: a digit first.
+fn is_number(w: &str) -> bool {
+    w.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// tc's `NEXT_IS_SIGNED_NUMBER`: a digit or `-` first.
+fn is_signed_number(w: &str) -> bool {
+    w.starts_with(|c: char| c.is_ascii_digit() || c == '-')
 }
 
 fn parse_count(w: &str) -> Option<u64> {
@@ -258,7 +312,12 @@ impl NetemSpec {
             let position = words.at - 1;
             match keyword {
                 "delay" => out.delay = Some(parse_delay(&mut words)?),
-                "loss" | "drop" => out.loss = Some(parse_loss(&mut words)?),
+                "loss" | "drop" => {
+                    if out.loss.is_some() {
+                        return Err(words.error(position, "one loss model (loss is given twice)"));
+                    }
+                    out.loss = Some(parse_loss(&mut words)?);
+                }
                 "duplicate" => out.duplicate = Some(parse_chance(&mut words)?),
                 "corrupt" => out.corrupt = Some(parse_chance(&mut words)?),
                 "reorder" => {
@@ -274,10 +333,13 @@ impl NetemSpec {
                     };
                     out.reorder = Some(ReorderSpec { chance, gap });
                 }
-                "rate" => {
-                    out.rate_bps = Some(
-                        words.required("a rate such as 10mbit, 1gbit or 500kbps", parse_rate)?,
-                    );
+                "rate" => out.rate = Some(parse_rate_spec(&mut words)?),
+                "slot" | "ecn" => {
+                    return Err(words.error(
+                        position,
+                        "one of delay, loss, duplicate, corrupt, reorder, rate, limit, seed \
+                         (netem's slot and ecn are not modelled by the testbed)",
+                    ))
                 }
                 "limit" => {
                     let n = words.required("a packet count of 1 or more", parse_count)?;
@@ -295,7 +357,7 @@ impl NetemSpec {
                 }
             }
         }
-        if out.reorder.is_some() && out.delay.is_none() {
+        if out.reorder.is_some() && out.delay.is_none_or(|d| d.mean.is_zero()) {
             return Err(SpecError {
                 spec: spec.to_string(),
                 position: 1,
@@ -309,6 +371,28 @@ impl NetemSpec {
     }
 }
 
+/// `rate RATE [PACKETOVERHEAD [CELLSIZE [CELLOVERHEAD]]]`.
+fn parse_rate_spec(words: &mut Words<'_>) -> Result<RateSpec, SpecError> {
+    let bps = words.required("a rate such as 10mbit, 1gbit or 500kbps", parse_rate)?;
+    let signed = |w: &str| is_signed_number(w).then(|| w.parse::<i32>().ok()).flatten();
+    let mut rate = RateSpec {
+        bytes_per_second: bps / 8,
+        packet_overhead: 0,
+        cell_size: 0,
+        cell_overhead: 0,
+    };
+    if words.peek().is_some_and(is_signed_number) {
+        rate.packet_overhead = words.required("a packet overhead in bytes", signed)?;
+        if words.peek().is_some_and(is_number) {
+            rate.cell_size = words.required("a cell size in bytes", |w| w.parse().ok())?;
+            if words.peek().is_some_and(is_signed_number) {
+                rate.cell_overhead = words.required("a cell overhead in bytes", signed)?;
+            }
+        }
+    }
+    Ok(rate)
+}
+
 fn parse_chance(words: &mut Words<'_>) -> Result<Chance, SpecError> {
     let probability = words.required("a percentage such as 1% or 0.5%", parse_percent)?;
     let correlation = words.optional(parse_percent).unwrap_or(0.0);
@@ -320,14 +404,22 @@ fn parse_chance(words: &mut Words<'_>) -> Result<Chance, SpecError> {
 
 fn parse_delay(words: &mut Words<'_>) -> Result<DelaySpec, SpecError> {
     let mean = words.required("a time such as 10ms, 100us or 1s", parse_time)?;
-    let jitter = words.optional(parse_time).unwrap_or(Duration::ZERO);
-    let correlation = if jitter.is_zero() {
-        0.0
-    } else {
-        words.optional(parse_percent).unwrap_or(0.0)
+    // As tc: a correlation may follow a jitter, even a zero one.
+    let jitter = words.optional(parse_time);
+    let correlation = match jitter {
+        Some(_) => words.optional(parse_percent).unwrap_or(0.0),
+        None => 0.0,
     };
+    let jitter = jitter.unwrap_or(Duration::ZERO);
     let distribution = if words.peek() == Some("distribution") {
         words.next();
+        if mean.is_zero() || jitter.is_zero() {
+            return Err(words.error(
+                words.at - 1,
+                "a delay and a jitter before it (tc: distribution specified but no latency and \
+                 jitter values)",
+            ));
+        }
         words.required("uniform, normal, pareto or paretonormal", |w| match w {
             "uniform" => Some(Distribution::Uniform),
             "normal" => Some(Distribution::Normal),
@@ -391,7 +483,7 @@ mod tests {
     #[test]
     fn a_full_spec_parses_into_every_field() {
         let s = NetemSpec::parse(
-            "delay 100ms 10ms 25% distribution normal loss random 1% 20% duplicate 0.5% corrupt 0.1 reorder 25% 50% gap 5 rate 10mbit limit 200 seed 7",
+            "delay 100ms 10ms 25% distribution normal loss random 1% 20% duplicate 0.5% corrupt 0.1 reorder 25% 50% gap 5 rate 10mbit -14 48 5 limit 200 seed 7",
         )
         .unwrap();
         let d = s.delay.unwrap();
@@ -416,8 +508,25 @@ mod tests {
             (0.25, 0.5, 5)
         );
         assert_eq!(
-            (s.rate_bps, s.limit, s.seed),
-            (Some(10_000_000), 200, Some(7))
+            (s.rate, s.limit, s.seed),
+            (
+                Some(RateSpec {
+                    bytes_per_second: 1_250_000,
+                    packet_overhead: -14,
+                    cell_size: 48,
+                    cell_overhead: 5
+                }),
+                200,
+                Some(7)
+            )
+        );
+        let plain = NetemSpec::parse("rate 1mbit limit 5").unwrap();
+        assert_eq!(
+            (
+                plain.rate.map(|r| (r.bytes_per_second, r.packet_overhead)),
+                plain.limit
+            ),
+            (Some((125_000, 0)), 5)
         );
     }
 
@@ -457,6 +566,10 @@ mod tests {
         assert_eq!(parse_time("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_rate("100kbps"), Some(800_000));
         assert_eq!(parse_rate("1Gbit"), Some(1_000_000_000));
+        assert_eq!(parse_rate("1kibit"), Some(1024));
+        assert_eq!(parse_rate("64000"), Some(64_000));
+        assert_eq!(parse_time("2msec"), Some(Duration::from_millis(2)));
+        assert_eq!(parse_time("delay"), None);
         assert_eq!(parse_percent("150%"), None);
     }
 
@@ -476,6 +589,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("delay"));
+        assert!(NetemSpec::parse("delay 0ms reorder 5%").is_err());
+        let e = NetemSpec::parse("delay 10ms distribution normal").unwrap_err();
+        assert!(e.to_string().contains("jitter"), "{e}");
+        let e = NetemSpec::parse("loss 1% loss 2%").unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+        let e = NetemSpec::parse("slot 1ms").unwrap_err();
+        assert!(e.to_string().contains("not modelled"), "{e}");
         assert!(NetemSpec::parse("").is_err());
         assert!(NetemSpec::parse("limit 0").is_err());
     }
