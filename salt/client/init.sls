@@ -5,6 +5,9 @@
 {%- from "common/map.jinja" import rr with context %}
 {%- from "common/service.jinja" import service with context %}
 {%- import "common/net.jinja" as net with context %}
+
+include:
+  - common
 {%- if rr.me not in rr.plan['clients'] %}
 
 client-not-in-iteration:

@@ -2,6 +2,9 @@
     the clients' end to the iteration's servers, with its offloads off. #}
 {%- from "common/map.jinja" import rr with context %}
 {%- from "common/service.jinja" import service with context %}
+
+include:
+  - common
 {%- set balancer = rr.cfg['balancer'] %}
 {%- if rr.me not in rr.plan['balancers'] %}
 

@@ -570,6 +570,8 @@ impl SaltLab {
                 &n,
                 "--output",
                 "json",
+                "--timeout",
+                "30s",
             ],
             Duration::from_secs(60),
         );
