@@ -64,8 +64,8 @@ impl Probability {
 /// of a fresh draw and the previous result, `(fresh * (2^32 - rho) + last *
 /// rho) >> 32` with `rho` the correlation + 1. This is not a correlation of
 /// the outcomes: it pulls every draw toward the middle, so a correlated
-/// `loss 10% 50%` loses fewer than 10% of packets (netem's man page: "not a
-/// true statistical correlation").
+/// `loss 10% 50%` loses about 0.1% of packets, not 10% (netem's man page:
+/// "not a true statistical correlation").
 #[derive(Debug, Clone, Copy)]
 pub struct Correlated {
     rho: u32,

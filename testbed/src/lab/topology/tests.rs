@@ -527,6 +527,35 @@ fn the_lb_lab_example_plans_clients_behind_a_forwarding_router() {
 }
 
 #[test]
+fn the_impaired_wan_example_says_which_direction_each_link_impairs() {
+    let text = include_str!("../../../examples/impaired-wan.toml");
+    let plan = TopologyPlan::from_toml(text, None).unwrap();
+    let specs = |host: &str| {
+        let links = plan.emulated_links();
+        let link = links.iter().find(|l| l.host == host).unwrap();
+        (
+            link.specs.egress.clone(),
+            link.specs.ingress.clone(),
+            link.seed,
+        )
+    };
+    let delay = "delay 20ms 2ms distribution normal";
+    assert_eq!(
+        specs("router-a"),
+        (Some(format!("{delay} loss random 0.5%")), None, 7)
+    );
+    assert_eq!(
+        specs("router-b"),
+        (Some(delay.to_owned()), Some("rate 10mbit".to_owned()), 8)
+    );
+    assert_eq!(plan.emulated_links().len(), 2);
+    // Every impaired link of every example names its direction in a comment.
+    for example in [text, include_str!("../../../examples/lb-lab.toml")] {
+        assert!(!example.contains("netem") || example.contains("SENDS"));
+    }
+}
+
+#[test]
 fn a_plan_survives_the_state_file_round_trip() {
     let plan = TopologyPlan::from_toml(TWO_SUBNETS, None).unwrap();
     let json = serde_json::to_string(&plan).unwrap();
