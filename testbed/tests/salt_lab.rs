@@ -311,7 +311,40 @@ impl SaltLab {
         self.dir().join("master")
     }
 
+    /// Where the master keeps its pid: outside the test's own directory,
+    /// so that a run killed before it could clean up (its master, in the
+    /// machine's namespace, still bound to the lab's address) is found by
+    /// the next run of the same prefix.
+    fn master_pidfile(&self) -> PathBuf {
+        PathBuf::from(format!(
+            "/run/rusty-rail-salt-lab/{}master.pid",
+            self.prefix
+        ))
+    }
+
+    /// Stops the master a killed earlier run left (see [`Self::master_pidfile`]):
+    /// the process that pid file names, if it still is a salt-master, and
+    /// its process group (it was started as a group of its own).
+    fn stop_stale_master(&self) {
+        let pidfile = self.master_pidfile();
+        let Some(pid) = fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if pid > 1 && text(&command).contains("salt-master") {
+            // SAFETY: killpg has no memory preconditions; the group is the
+            // one an earlier run of this test started for its master.
+            unsafe { libc::killpg(pid, libc::SIGKILL) };
+        }
+        let _ = fs::remove_file(pidfile);
+    }
+
     fn start_master(&mut self) {
+        self.stop_stale_master();
+        fs::create_dir_all(self.master_pidfile().parent().expect("pid dir")).expect("pid dir");
         let dir = self.master_dir();
         fs::create_dir_all(&dir).expect("master dir");
         let d = dir.display();
@@ -323,7 +356,7 @@ impl SaltLab {
              pki_dir: {d}/pki\n\
              cachedir: {d}/cache\n\
              sock_dir: {d}/sock\n\
-             pidfile: {d}/salt-master.pid\n\
+             pidfile: {pidfile}\n\
              log_file: {d}/master.log\n\
              key_logfile: {d}/key.log\n\
              log_level_logfile: info\n\
@@ -336,6 +369,7 @@ impl SaltLab {
             address = self.master_address(),
             salt = salt.display(),
             pillar = self.dir().join("pillar").display(),
+            pidfile = self.master_pidfile().display(),
         );
         fs::write(dir.join("master"), config).expect("master config");
         let child = Self::spawn_logged(
@@ -592,6 +626,7 @@ impl Drop for SaltLab {
         stop_groups(&mut self.minions, Duration::from_secs(3));
         if let Some(master) = self.master.as_mut() {
             stop_group(master, Duration::from_secs(10));
+            let _ = fs::remove_file(self.master_pidfile());
         }
         let _ = writeln!(
             std::io::stderr(),
