@@ -86,6 +86,8 @@ fn generate(include_dir: &Path) -> String {
         .allowlist_var("NETMAP_.*|NS_.*|NR_.*|NI_.*|NM_CACHE_ALIGN")
         .derive_default(true)
         .derive_debug(true)
+        .derive_partialeq(true)
+        .derive_eq(true)
         .wrap_unsafe_ops(true)
         .layout_tests(false)
         .generate_comments(false)

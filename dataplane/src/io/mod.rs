@@ -7,6 +7,7 @@ pub mod af_packet;
 #[cfg(target_os = "linux")]
 pub mod af_xdp;
 pub mod memory;
+pub mod netmap;
 #[cfg(target_os = "linux")]
 pub mod pcap;
 

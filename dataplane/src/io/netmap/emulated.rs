@@ -1,0 +1,369 @@
+//! `EmulatedPort`: a netmap port whose kernel side runs in userspace, for
+//! machines without netmap.
+//!
+//! It plays the kernel's part exactly where a backend can see it:
+//!
+//! - **The region** is laid out as netmap's allocator lays it out (see
+//!   `layout.rs`): a `netmap_if` with `ring_ofs[]`, one NIC ring pair and one
+//!   host ring pair with their slots at the ABI's offsets, and a buffer pool
+//!   of `nr_buf_size` buffers reached through each ring's `buf_ofs`, buffers
+//!   0 and 1 reserved. A backend reads it through the same
+//!   [`NetmapRegion`] view as a kernel's region, checks and all.
+//! - **The syncs** do what the kernel does at `NIOCTXSYNC`/`NIOCRXSYNC` for
+//!   a port registered `NR_REG_NIC_SW` on a driver without native support:
+//!   the prologue checks of `head` and `cur` (a bad ring is reinitialised,
+//!   not synced), the NIC rings as netmap's generic adapter syncs them
+//!   (`nic.rs`), the host rings as `netmap.c` syncs them for every adapter
+//!   (`host.rs`), and `tail` published at the end. `NS_BUF_CHANGED` is
+//!   honoured by reading each slot's buffer index afresh at every sync, and
+//!   cleared as the kernel clears it.
+//! - **The device** behind the rings is pluggable ([`Device`]): a
+//!   [`MemoryDevice`] of frame queues for tests, or (Linux) an
+//!   [`AfPacketDevice`] on a live interface.
+//!
+//! What differs from the kernel: frames are copied between the device and
+//! the netmap buffers (a netmap driver DMAs into them); the syncs run only
+//! when called (no interrupt fills a ring between syncs, which no backend
+//! may rely on anyway); a TX slot with a bad buffer index drops its frame
+//! (the generic adapter would send buffer 0); an RX prologue failure skips
+//! the ring's sync (the kernel goes on to sync it); `NS_FORWARD`,
+//! `NS_INDIRECT`, slot offsets (`NETMAP_REQ_OPT_OFFSETS`) and extra buffers
+//! are not emulated. With `AF_PACKET`, the host rings differ as that
+//! device's docs explain.
+
+mod device;
+mod host;
+mod kring;
+mod layout;
+mod memory_device;
+mod nic;
+
+#[cfg(target_os = "linux")]
+mod af_packet_device;
+
+use std::fmt;
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use netmap_sys::{nmreq_register, IFNAMSIZ, NR_REG_NIC_SW};
+
+#[cfg(target_os = "linux")]
+pub use af_packet_device::{AfPacketDevice, AfPacketDeviceStats};
+pub use device::Device;
+pub use memory_device::MemoryDevice;
+
+use self::kring::Kring;
+use self::layout::Layout;
+use super::mapping::Mapping;
+use super::region::{NetmapRegion, RegionError, RingKind};
+use super::NetmapPort;
+
+/// Fewest and most slots in a ring.
+pub const MIN_SLOTS: u32 = 2;
+pub const MAX_SLOTS: u32 = 16384;
+/// Buffer sizes are multiples of this (netmap rounds them to its cache line).
+pub const BUF_ALIGN: u32 = 128;
+/// The largest buffer whose whole length a slot's 16-bit `len` can hold.
+pub const MAX_BUF_SIZE: u32 = 65536 - BUF_ALIGN;
+
+/// How to lay out an [`EmulatedPort`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedPortConfig {
+    /// The interface's name, as `netmap_if::ni_name` shows it.
+    pub name: String,
+    /// Slots in each NIC ring.
+    pub nic_slots: u32,
+    /// Slots in each host ring.
+    pub host_slots: u32,
+    /// Bytes per buffer.
+    pub buf_size: u32,
+}
+
+impl EmulatedPortConfig {
+    /// netmap's generic adapter's defaults: 1024-slot rings of 2048-byte
+    /// buffers.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            nic_slots: 1024,
+            host_slots: 1024,
+            buf_size: 2048,
+        }
+    }
+
+    /// Checks the sizes against what netmap accepts.
+    pub fn validate(&self) -> Result<(), EmulatedPortError> {
+        let name = &self.name;
+        if name.is_empty() || name.len() >= IFNAMSIZ || name.contains('\0') {
+            return Err(EmulatedPortError::Name(name.clone()));
+        }
+        for slots in [self.nic_slots, self.host_slots] {
+            if !(MIN_SLOTS..=MAX_SLOTS).contains(&slots) {
+                return Err(EmulatedPortError::Slots(slots));
+            }
+        }
+        let buf_size = self.buf_size;
+        if buf_size == 0 || !buf_size.is_multiple_of(BUF_ALIGN) || buf_size > MAX_BUF_SIZE {
+            return Err(EmulatedPortError::BufSize(buf_size));
+        }
+        Ok(())
+    }
+}
+
+/// Why an [`EmulatedPort`] could not be opened.
+#[derive(Debug)]
+pub enum EmulatedPortError {
+    /// The name does not fit `ni_name`.
+    Name(String),
+    /// A ring size outside `MIN_SLOTS..=MAX_SLOTS`.
+    Slots(u32),
+    /// A buffer size that is not a positive multiple of `BUF_ALIGN` up to
+    /// `MAX_BUF_SIZE`.
+    BufSize(u32),
+    /// The region could not be allocated.
+    Map(io::Error),
+    /// The region as laid out failed its own view's checks (a bug here).
+    Layout(RegionError),
+}
+
+impl fmt::Display for EmulatedPortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(name) => write!(
+                f,
+                "port name {name:?} does not fit netmap_if::ni_name; expected 1 to {} bytes",
+                IFNAMSIZ - 1
+            ),
+            Self::Slots(slots) => write!(
+                f,
+                "{slots} slots per ring; expected {MIN_SLOTS} to {MAX_SLOTS}"
+            ),
+            Self::BufSize(size) => write!(
+                f,
+                "buffer size {size}; expected a multiple of {BUF_ALIGN} up to {MAX_BUF_SIZE}"
+            ),
+            Self::Map(e) => write!(f, "cannot allocate the emulated netmap region: {e}"),
+            Self::Layout(e) => write!(f, "the emulated region's layout is wrong: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EmulatedPortError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Map(e) => Some(e),
+            Self::Layout(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What the emulated kernel did since the port was opened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EmulatedStats {
+    /// Frames put into the NIC RX ring.
+    pub rx_frames: u64,
+    /// Frames handed to the device from the NIC TX ring.
+    pub tx_frames: u64,
+    /// TX syncs that stopped because the device was full.
+    pub tx_device_full: u64,
+    /// Frames passed up to the host stack from the host TX ring.
+    pub host_up: u64,
+    /// Frames from the host stack put into the host RX ring.
+    pub host_down: u64,
+    /// Frames dropped: bad buffers, runts and over-long frames on the host
+    /// rings, frames that did not fit.
+    pub dropped: u64,
+    /// Slots met with a reserved or out-of-pool buffer index.
+    pub bad_buffers: u64,
+    /// Rings reinitialised after a failed prologue or a bad RX buffer.
+    pub reinits: u64,
+}
+
+/// A netmap port with the kernel's part played in userspace. See the
+/// module docs.
+#[derive(Debug)]
+pub struct EmulatedPort<D: Device> {
+    /// Declared before the mapping it views.
+    region: NetmapRegion,
+    /// Held for its drop; read only by tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    mapping: Mapping,
+    layout: Layout,
+    /// The kernel's state of each ring, in `RingKind::ALL` order.
+    krings: [Kring; 4],
+    device: D,
+    /// One TX frame gathered from its `NS_MOREFRAG` slots.
+    scratch: Vec<u8>,
+    stats: EmulatedStats,
+}
+
+impl<D: Device> EmulatedPort<D> {
+    /// Lays out a region for `config` and binds its rings to `device`: what
+    /// `NETMAP_REQ_REGISTER` with `NR_REG_NIC_SW` and `mmap` give.
+    pub fn open(config: &EmulatedPortConfig, device: D) -> Result<Self, EmulatedPortError> {
+        config.validate()?;
+        let layout = Layout::new(
+            &config.name,
+            config.nic_slots,
+            config.host_slots,
+            config.buf_size,
+        )
+        .ok_or(EmulatedPortError::Slots(
+            config.nic_slots.max(config.host_slots),
+        ))?;
+        let mapping = Mapping::anonymous(layout.len).map_err(EmulatedPortError::Map)?;
+        {
+            // SAFETY: the mapping is `layout.len` bytes, zeroed, ours alone;
+            // this slice ends before the region view below is built.
+            let bytes =
+                unsafe { std::slice::from_raw_parts_mut(mapping.base().as_ptr(), mapping.len()) };
+            layout.write(bytes);
+        }
+        // SAFETY: the mapping stays mapped as long as `Self` (which drops the
+        // view first), and only the view and this emulated kernel, through
+        // the view, write it.
+        let region = unsafe { NetmapRegion::new(mapping.base(), mapping.len(), 0) }
+            .map_err(EmulatedPortError::Layout)?;
+        let krings = RingKind::ALL.map(|kind| {
+            let slots = layout.slots(kind);
+            if kind.is_tx() {
+                Kring::tx(slots)
+            } else {
+                Kring::rx(slots)
+            }
+        });
+        Ok(Self {
+            region,
+            mapping,
+            layout,
+            krings,
+            device,
+            scratch: Vec::new(),
+            stats: EmulatedStats::default(),
+        })
+    }
+
+    /// The device behind the rings.
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    /// The device behind the rings (tests push frames into it).
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
+    }
+
+    /// What the emulated kernel did so far.
+    pub fn stats(&self) -> EmulatedStats {
+        self.stats
+    }
+
+    /// What `NETMAP_REQ_REGISTER` would have returned for this port.
+    pub fn register_info(&self) -> nmreq_register {
+        nmreq_register {
+            nr_offset: 0,
+            nr_memsize: self.layout.len as u64,
+            nr_tx_slots: self.layout.nic_slots,
+            nr_rx_slots: self.layout.nic_slots,
+            nr_tx_rings: 1,
+            nr_rx_rings: 1,
+            nr_host_tx_rings: 1,
+            nr_host_rx_rings: 1,
+            nr_mem_id: 1,
+            nr_ringid: 0,
+            nr_mode: NR_REG_NIC_SW,
+            nr_extra_bufs: 0,
+            nr_flags: 0,
+        }
+    }
+
+    /// Buffers in the pool, the two reserved ones included.
+    pub fn pool_buffers(&self) -> u32 {
+        self.layout.buffers
+    }
+
+    /// The mapping, for tests that read the region's raw bytes.
+    #[cfg(test)]
+    fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    fn kring_position(kind: RingKind) -> usize {
+        match kind {
+            RingKind::NicTx => 0,
+            RingKind::HostTx => 1,
+            RingKind::NicRx => 2,
+            RingKind::HostRx => 3,
+        }
+    }
+
+    /// Syncs one ring of `kind`.
+    fn sync(&mut self, kind: RingKind) -> io::Result<()> {
+        let Some(ring) = self.region.ring(kind, 0) else {
+            return Ok(());
+        };
+        let kring = &mut self.krings[Self::kring_position(kind)];
+        let device = &mut self.device;
+        let stats = &mut self.stats;
+        let result = match kind {
+            RingKind::NicTx => nic::txsync(kring, &ring, device, &mut self.scratch, stats),
+            RingKind::NicRx => nic::rxsync(kring, &ring, device, stats),
+            RingKind::HostTx => host::txsync(kring, &ring, device, stats),
+            RingKind::HostRx => host::rxsync(kring, &ring, device, stats),
+        };
+        if !kind.is_tx() {
+            // The RX sync stamps its ring (netmap's default, NR_TIMESTAMP or not).
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            ring.set_timestamp(
+                i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+                i64::from(now.subsec_micros()),
+            );
+        }
+        result
+    }
+
+    /// Whether an RX ring holds frames for the user.
+    fn rx_ready(&self) -> bool {
+        [RingKind::NicRx, RingKind::HostRx].into_iter().any(|kind| {
+            self.region
+                .ring(kind, 0)
+                .is_some_and(|ring| ring.head() != ring.tail())
+        })
+    }
+}
+
+impl<D: Device> NetmapPort for EmulatedPort<D> {
+    fn region(&self) -> &NetmapRegion {
+        &self.region
+    }
+
+    /// NIC TX ring, then host TX ring, as the kernel walks its TX krings.
+    fn txsync(&mut self) -> io::Result<()> {
+        let nic = self.sync(RingKind::NicTx);
+        let host = self.sync(RingKind::HostTx);
+        nic.and(host)
+    }
+
+    /// NIC RX ring, then host RX ring.
+    fn rxsync(&mut self) -> io::Result<()> {
+        let nic = self.sync(RingKind::NicRx);
+        let host = self.sync(RingKind::HostRx);
+        nic.and(host)
+    }
+
+    fn poll(&mut self, timeout: Duration) -> io::Result<()> {
+        self.txsync()?;
+        self.rxsync()?;
+        if self.rx_ready() {
+            return Ok(());
+        }
+        self.device.wait(timeout)?;
+        self.rxsync()
+    }
+}
+
+#[cfg(test)]
+mod tests;
