@@ -626,7 +626,10 @@ impl Drop for SaltLab {
         stop_groups(&mut self.minions, Duration::from_secs(3));
         if let Some(master) = self.master.as_mut() {
             stop_group(master, Duration::from_secs(10));
-            let _ = fs::remove_file(self.master_pidfile());
+            let pidfile = self.master_pidfile();
+            let _ = fs::remove_file(&pidfile);
+            // Gone when no other lab's master is running (else not empty).
+            let _ = pidfile.parent().map(fs::remove_dir);
         }
         let _ = writeln!(
             std::io::stderr(),
