@@ -21,6 +21,10 @@ lb-not-in-iteration:
 {%-     set io = balancer['io'] %}
 {%-   elif rr.freebsd or (grains.get('rr_netmap', False) and 'netmap' in balancer['io_built']) %}
 {%-     set io = 'netmap' %}
+{%-   elif 'af_xdp' in balancer['io_built'] %}
+{#-     The balancer's own auto opens AF_XDP where the kernel and NIC have
+        it and falls back to AF_PACKET. #}
+{%-     set io = 'auto' %}
 {%-   else %}
 {%-     set io = 'af_packet' %}
 {%-   endif %}

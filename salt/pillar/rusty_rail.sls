@@ -71,7 +71,9 @@ rusty_rail:
 
   balancer:
     # Packet I/O: auto picks netmap where /dev/netmap is there and the
-    # build has it, else af_packet (Linux).
+    # build has it; else, on Linux, the balancer's own auto where the build
+    # has af_xdp (AF_XDP where it opens), af_packet otherwise. io_built
+    # lists the backends the balancer being installed has.
     io: auto
     io_built: [af_packet]
     # Every RR_* setting (README: Configuration); RR_DEVICE, RR_TARGET_IPS
