@@ -24,7 +24,8 @@
 //! - [`signals`]: what ends it.
 //! - [`host_rules`]: the nftables table that keeps the kernel from answering
 //!   the GRE the balancer forwards.
-//! - [`workers`]: the pinned `AF_PACKET` workers.
+//! - [`packet_io`]: `RR_IO`'s backend, opened, with `auto`'s fallback.
+//! - [`workers`]: the pinned dataplane workers.
 
 pub mod args;
 pub mod cores;
@@ -34,6 +35,7 @@ pub mod host_rules;
 pub mod neighbours;
 pub mod next_hops;
 pub mod open_files;
+pub mod packet_io;
 pub mod prepare;
 pub mod receive_offloads;
 pub mod running;

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use dataplane::io::af_packet::AfPacketConfig;
 use dataplane::pipeline::WorkerState;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
@@ -15,6 +14,7 @@ use tracing::{info, warn};
 
 use super::device::{self, Device};
 use super::neighbours::{NextHop, Resolver};
+use super::packet_io::{self, IoPlan};
 use super::{cores, next_hops, open_files, workers, LiveArgs, StartError};
 use crate::api::{self, ApiLimits, ApiState};
 use crate::backends::Publisher;
@@ -31,7 +31,8 @@ pub struct Prepared {
     pub cores: Vec<usize>,
     /// One per worker, allocated here.
     pub states: Vec<WorkerState>,
-    pub io_config: AfPacketConfig,
+    /// The packet I/O backend, opened when the workers start.
+    pub io: IoPlan,
     /// The control runtime: health checks, the API, table reaping.
     pub runtime: Runtime,
     pub api: Option<PreparedApi>,
@@ -103,7 +104,8 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     info!(
         device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
         control_cores = ?control_cores,
-        "starting: packet I/O af_packet (this build's only live backend)"
+        io = ?args.io,
+        "starting"
     );
     let states = workers::allocate_states(tables::worker_config(&args.balancer), cores.len())
         .map_err(|e| StartError::Config(format!("RR_CONNTRACK_CAPACITY: {e}")))?;
@@ -113,6 +115,12 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         device.mtu.max(u32::from(args.balancer.mtu)),
     )
     .map_err(StartError::Config)?;
+    let io = IoPlan {
+        choice: args.io,
+        interface: device.name.clone(),
+        af_packet: io_config,
+        steering: packet_io::steering(lb_ip, args.balancer.vips.as_slice()),
+    };
     raise_open_files(args);
     // From here SIGINT and SIGTERM only set a flag: a stop asked for while
     // the host is being changed is seen once it is running, and undone.
@@ -130,7 +138,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         lb_ip,
         cores,
         states,
-        io_config,
+        io,
         runtime,
         api,
         resolver,

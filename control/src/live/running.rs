@@ -40,7 +40,7 @@ impl Running {
         let Prepared {
             cores,
             states,
-            io_config,
+            io,
             runtime,
             api,
             resolver,
@@ -48,7 +48,8 @@ impl Running {
             publisher,
             ..
         } = prepared;
-        let workers = Workers::start(&io_config, states, &cores, &publisher.handle())
+        let opened = io.open(cores.len()).map_err(StartError::System)?;
+        let workers = Workers::start(opened, states, &cores, &publisher.handle())
             .map_err(StartError::System)?;
         let keeper = NextHopKeeper::start(resolver, publisher.clone(), static_macs)
             .map_err(|e| StartError::System(format!("starting the neighbour thread: {e}")))?;

@@ -1,4 +1,5 @@
-//! Starting and stopping the pinned dataplane workers on `AF_PACKET`.
+//! Starting and stopping the pinned dataplane workers on the opened
+//! packet I/O ([`super::packet_io`]).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +10,13 @@ use crossbeam_utils::CachePadded;
 use dataplane::conntrack::ConnTableError;
 use dataplane::counters::WorkerCounters;
 use dataplane::forwarding::TableHandle;
-use dataplane::io::af_packet::{
-    AfPacketConfig, AfPacketIo, MAX_FRAME_SIZE, MIN_FRAME_SIZE, SLOT_DATA_START,
-};
+use dataplane::io::af_packet::{AfPacketConfig, MAX_FRAME_SIZE, MIN_FRAME_SIZE, SLOT_DATA_START};
+use dataplane::io::af_xdp::XdpAttachment;
+use dataplane::io::PacketIo;
 use dataplane::pipeline::{WorkerConfig, WorkerState};
 use dataplane::worker::Worker;
+
+use super::packet_io::OpenedIo;
 
 /// An Ethernet header with one 802.1Q tag.
 const ETHERNET_VLAN_HEADER: u32 = 18;
@@ -25,6 +28,8 @@ pub struct Workers {
     threads: Vec<JoinHandle<io::Result<()>>>,
     /// Each worker's counters, in worker order (what metrics read).
     pub counters: Vec<Arc<CachePadded<WorkerCounters>>>,
+    /// The XDP program, detached when the workers have stopped.
+    attachment: Option<XdpAttachment>,
 }
 
 /// Room in front of each frame for VIP mode's outer IPv4 + GRE header.
@@ -77,37 +82,52 @@ pub fn allocate_states(
 }
 
 impl Workers {
-    /// Opens one `AF_PACKET` socket per worker (in this thread, so in this
-    /// network namespace) and starts each worker, with its state from
+    /// Starts one worker per opened socket, with its state from
     /// [`allocate_states`], pinned to its core.
     pub fn start(
-        config: &AfPacketConfig,
+        opened: OpenedIo,
         states: Vec<WorkerState>,
         cores: &[usize],
         table: &TableHandle,
     ) -> Result<Self, String> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut sockets = Vec::with_capacity(cores.len());
-        for _ in cores {
-            sockets.push(AfPacketIo::open(config).map_err(|e| e.to_string())?);
+        let mut workers = Self {
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::with_capacity(cores.len()),
+            counters: Vec::with_capacity(cores.len()),
+            attachment: None,
+        };
+        match opened {
+            OpenedIo::AfPacket(sockets) => workers.spawn_all(sockets, states, cores, table)?,
+            OpenedIo::AfXdp {
+                attachment,
+                sockets,
+            } => {
+                workers.attachment = Some(attachment);
+                workers.spawn_all(sockets, states, cores, table)?;
+            }
         }
-        let mut threads = Vec::with_capacity(cores.len());
-        let mut counters = Vec::with_capacity(cores.len());
+        Ok(workers)
+    }
+
+    fn spawn_all<Io: PacketIo + Send + 'static>(
+        &mut self,
+        sockets: Vec<Io>,
+        states: Vec<WorkerState>,
+        cores: &[usize],
+        table: &TableHandle,
+    ) -> Result<(), String> {
         for (index, ((io, state), &core)) in sockets.into_iter().zip(states).zip(cores).enumerate()
         {
-            counters.push(Arc::clone(&state.counters));
-            let worker = Worker::new(io, state, table.clone(), Arc::clone(&stop)).pinned_to(core);
+            self.counters.push(Arc::clone(&state.counters));
+            let worker =
+                Worker::new(io, state, table.clone(), Arc::clone(&self.stop)).pinned_to(core);
             let thread = std::thread::Builder::new()
                 .name(format!("rr-worker-{index}"))
                 .spawn(move || worker.run().map(drop))
                 .map_err(|e| format!("starting worker {index}: {e}"))?;
-            threads.push(thread);
+            self.threads.push(thread);
         }
-        Ok(Self {
-            stop,
-            threads,
-            counters,
-        })
+        Ok(())
     }
 
     /// True while every worker runs (a worker stops early only on an I/O error).
@@ -116,16 +136,18 @@ impl Workers {
     }
 
     /// Stops every worker and waits for it; returns the errors they ended with.
-    pub fn stop(self) -> Vec<String> {
+    pub fn stop(mut self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         let mut errors = Vec::new();
-        for (index, thread) in self.threads.into_iter().enumerate() {
+        for (index, thread) in std::mem::take(&mut self.threads).into_iter().enumerate() {
             match thread.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => errors.push(format!("worker {index}: {e}")),
                 Err(_) => errors.push(format!("worker {index} panicked")),
             }
         }
+        // Only now that no worker uses its socket: the program goes.
+        drop(self.attachment.take());
         errors
     }
 }

@@ -11,9 +11,10 @@ pub enum AfXdpError {
         interface: String,
         source: io::Error,
     },
-    /// The interface has receive queues no worker would serve: frames there
-    /// would reach nobody.
-    TooFewWorkers {
+    /// Workers and receive queues differ: each queue needs its one worker
+    /// (frames on a queue without one would reach nobody; a worker without
+    /// a queue has nothing to bind to).
+    WorkersNotQueues {
         interface: String,
         queues: u32,
         workers: u32,
@@ -46,7 +47,7 @@ impl AfXdpError {
     fn kind(&self) -> io::ErrorKind {
         match self {
             Self::NoSuchInterface { .. } => io::ErrorKind::NotFound,
-            Self::TooFewWorkers { .. } => io::ErrorKind::InvalidInput,
+            Self::WorkersNotQueues { .. } => io::ErrorKind::InvalidInput,
             Self::Load { source, .. } | Self::Call { source, .. } => source.kind(),
             Self::Attach { generic, .. } => generic.kind(),
         }
@@ -70,15 +71,15 @@ impl fmt::Display for AfXdpError {
                 f,
                 "AF_XDP: no interface {interface:?} in this network namespace ({source})"
             ),
-            Self::TooFewWorkers {
+            Self::WorkersNotQueues {
                 interface,
                 queues,
                 workers,
             } => write!(
                 f,
-                "AF_XDP on {interface}: {queues} receive queues but {workers} workers; AF_XDP \
-                 serves one queue per worker, so set RR_WORKERS={queues} or reduce the queues \
-                 (ethtool -L {interface} combined {workers})"
+                "AF_XDP on {interface}: {queues} receive queue(s) but {workers} worker(s); AF_XDP \
+                 serves each queue with one worker, so set RR_WORKERS={queues} or change the \
+                 queues (ethtool -L {interface} combined {workers})"
             ),
             Self::Load { source, log } => {
                 write!(
@@ -125,7 +126,7 @@ impl std::error::Error for AfXdpError {
             | Self::Load { source, .. }
             | Self::Call { source, .. } => Some(source),
             Self::Attach { generic, .. } => Some(generic),
-            Self::TooFewWorkers { .. } => None,
+            Self::WorkersNotQueues { .. } => None,
         }
     }
 }
