@@ -77,6 +77,7 @@
 //! in the device) until the kernel frees TX slots; nothing is dropped for
 //! lack of space.
 
+mod backend;
 pub mod emulated;
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
 pub mod kernel;
@@ -86,6 +87,7 @@ pub mod region;
 use std::io;
 use std::time::Duration;
 
+pub use backend::{NetmapIo, NetmapIoStats};
 pub use region::{NetmapRegion, RingKind, RingView};
 
 /// A netmap port bound to NIC and host rings: the region and the syncs.

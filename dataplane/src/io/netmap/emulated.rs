@@ -283,6 +283,28 @@ impl<D: Device> EmulatedPort<D> {
         self.layout.buffers
     }
 
+    /// Every slot's buffer index, over all four rings, sorted: a census of
+    /// the pool for tests.
+    pub fn slot_buffers(&self) -> Vec<u32> {
+        let mut all = Vec::new();
+        for kind in RingKind::ALL {
+            if let Some(ring) = self.region.ring(kind, 0) {
+                all.extend((0..ring.num_slots()).map(|i| ring.slot(i).buf_idx));
+            }
+        }
+        all.sort_unstable();
+        all
+    }
+
+    /// Whether every buffer of the pool but the two reserved ones is in
+    /// exactly one slot: none lost, none duplicated. Holds between syncs as
+    /// long as the user only swaps buffers between slots.
+    pub fn buffers_conserved(&self) -> bool {
+        self.slot_buffers()
+            .into_iter()
+            .eq(kring::FIRST_BUFFER..self.layout.buffers)
+    }
+
     /// The mapping, for tests that read the region's raw bytes.
     #[cfg(test)]
     fn mapping(&self) -> &Mapping {

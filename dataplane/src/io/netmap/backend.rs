@@ -1,0 +1,355 @@
+//! `NetmapIo`: the [`PacketIo`] backend over a [`NetmapPort`], kernel or
+//! emulated.
+//!
+//! One batch, as netmap's `bridge.c` runs one:
+//!
+//! 1. `rxsync`: the kernel takes back the RX slots the last batch released
+//!    and fills free ones;
+//! 2. the NIC RX ring's frames, bounded by the budget and by the free slots
+//!    of **both** TX rings (a frame may go to either), are handed to the
+//!    handler [`CHUNK`] at a time, each as a [`Frame`] over its own netmap
+//!    buffer: no copy;
+//! 3. each frame moves by its verdict: `ToWire` swaps its buffer into the
+//!    NIC TX ring, `ToHost` into the host TX ring, `Drop` and `Held` leave
+//!    it in its RX slot, released;
+//! 4. the host RX ring's frames (what the host stack sent) swap into the
+//!    NIC TX ring untouched, bounded by the budget and the TX space left;
+//! 5. every ring's `head` is published once, and `txsync` hands the TX
+//!    rings to the kernel (also when only earlier frames are still pending,
+//!    so that a full TX ring is reclaimed).
+//!
+//! A full TX ring leaves frames in the RX ring for a later batch
+//! (backpressure), never drops them.
+//!
+//! Frames start at byte 0 of their buffer (netmap slots carry no offset
+//! unless the port is registered with `NETMAP_REQ_OPT_OFFSETS`, not used
+//! here), so a frame has no headroom: encapsulation slides the packet back
+//! into the buffer's tailroom ([`Frame::push_front`]), and a frame that no
+//! longer starts at byte 0 is moved back to it before its slot is swapped
+//! (a `memmove` of one frame, only for frames the pipeline grew at the
+//! front).
+//!
+//! A frame spanning several slots (`NS_MOREFRAG`: longer than a buffer, a
+//! jumbo frame on a port with small buffers) is dropped and counted in
+//! [`NetmapIoStats::chains_dropped`]: the pipeline sees contiguous frames,
+//! and the host TX ring would pass each slot up as a frame of its own.
+
+use std::io;
+use std::time::Duration;
+
+use arrayvec::ArrayVec;
+use netmap_sys::{nm_tx_pending, NS_MOREFRAG};
+
+use super::region::{swap_into, NetmapRegion, RingKind, RingView};
+use super::NetmapPort;
+use crate::frame::Frame;
+use crate::io::{BatchCounts, FrameHandler, PacketIo, CHUNK};
+use crate::verdict::Verdict;
+
+/// What the backend did that [`BatchCounts`] does not show.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NetmapIoStats {
+    /// Frames spanning several slots, dropped (counted in `dropped` too).
+    pub chains_dropped: u64,
+    /// Frames whose slot held a buffer index outside the region, dropped.
+    pub bad_buffers: u64,
+    /// Frames moved back to the start of their buffer before being sent.
+    pub moved_to_start: u64,
+}
+
+/// The rings a batch uses: all four, ring 0 of each kind.
+struct Rings<'r> {
+    nic_rx: RingView<'r>,
+    nic_tx: RingView<'r>,
+    host_rx: RingView<'r>,
+    host_tx: RingView<'r>,
+}
+
+impl<'r> Rings<'r> {
+    fn of(region: &'r NetmapRegion) -> Option<Self> {
+        Some(Self {
+            nic_rx: region.ring(RingKind::NicRx, 0)?,
+            nic_tx: region.ring(RingKind::NicTx, 0)?,
+            host_rx: region.ring(RingKind::HostRx, 0)?,
+            host_tx: region.ring(RingKind::HostTx, 0)?,
+        })
+    }
+}
+
+/// A [`PacketIo`] over a netmap port. See the module docs.
+#[derive(Debug)]
+pub struct NetmapIo<P: NetmapPort> {
+    port: P,
+    /// Frames were queued to a TX ring since the last `txsync`.
+    tx_queued: bool,
+    stats: NetmapIoStats,
+}
+
+impl<P: NetmapPort> NetmapIo<P> {
+    /// The backend over `port`, which must have its NIC ring pair 0 and
+    /// host ring pair 0 bound (`NR_REG_NIC_SW`).
+    pub fn new(port: P) -> io::Result<Self> {
+        if Rings::of(port.region()).is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the netmap port lacks NIC or host ring 0; register it with NR_REG_NIC_SW",
+            ));
+        }
+        Ok(Self {
+            port,
+            tx_queued: false,
+            stats: NetmapIoStats::default(),
+        })
+    }
+
+    /// The port.
+    pub fn port(&self) -> &P {
+        &self.port
+    }
+
+    /// The port (tests drive an emulated port's device through it).
+    pub fn port_mut(&mut self) -> &mut P {
+        &mut self.port
+    }
+
+    /// What the backend did that batch counts do not show.
+    pub fn stats(&self) -> NetmapIoStats {
+        self.stats
+    }
+
+    /// Whether a `txsync` is due: frames were queued, or the kernel still
+    /// holds TX slots it may have finished with.
+    fn txsync_due(&self) -> bool {
+        self.tx_queued
+            || Rings::of(self.port.region()).is_some_and(|rings| {
+                [&rings.nic_tx, &rings.host_tx]
+                    .into_iter()
+                    .any(|tx| nm_tx_pending(tx.num_slots(), tx.head(), tx.tail()))
+            })
+    }
+}
+
+/// Decides and moves at most `budget` frames from NIC RX.
+fn wire_batch<H: FrameHandler>(
+    rings: &Rings<'_>,
+    budget: usize,
+    mut handler: H,
+    stats: &mut NetmapIoStats,
+) -> BatchCounts {
+    let Rings {
+        nic_rx: rx,
+        nic_tx: wire,
+        host_tx: host,
+        ..
+    } = rings;
+    let region = rx.region();
+    let mut counts = BatchCounts::default();
+    let mut left = budget.min(wire.space() as usize).min(host.space() as usize);
+    // Private cursors, published once below.
+    let (mut rx_cur, rx_tail) = (rx.head(), rx.tail());
+    let mut wire_cur = wire.head();
+    let mut host_cur = host.head();
+    let mut verdicts = [Verdict::ToHost; CHUNK];
+    let mut incomplete_chain = false;
+    while left > 0 && rx_cur != rx_tail && !incomplete_chain {
+        let mut positions = [0u32; CHUNK];
+        let mut good = [false; CHUNK];
+        let mut frames = ArrayVec::<Frame<'_>, CHUNK>::new();
+        while frames.len() < CHUNK && left > frames.len() && rx_cur != rx_tail {
+            let slot = rx.slot(rx_cur);
+            if slot.flags & NS_MOREFRAG != 0 {
+                let Some(end) = chain_end(rx, rx_cur, rx_tail) else {
+                    // Its last slot has not arrived: the batch stops before it.
+                    incomplete_chain = true;
+                    break;
+                };
+                rx_cur = end;
+                left -= 1;
+                counts.from_wire += 1;
+                counts.dropped += 1;
+                stats.chains_dropped += 1;
+                continue;
+            }
+            let k = frames.len();
+            positions[k] = rx_cur;
+            // SAFETY: slots head..tail of the RX ring are ours until `head`
+            // is published; each holds its own buffer (netmap gives every
+            // buffer to one slot, and this backend only swaps, which keeps
+            // it so), so the frames of a chunk never share a buffer. They
+            // end with the chunk, before any slot is touched again.
+            match unsafe { region.buffer_mut(slot.buf_idx) } {
+                Some(buf) => {
+                    good[k] = true;
+                    frames.push(Frame::new(buf, 0, usize::from(slot.len)));
+                }
+                None => frames.push(Frame::whole(&mut [])),
+            }
+            rx_cur = rx.next(rx_cur);
+        }
+        let n = frames.len();
+        if n == 0 {
+            continue;
+        }
+        handler.decide_all(&mut frames, &mut verdicts);
+        // Where each frame sits now; the frames (and their borrows of the
+        // buffers) end here.
+        let mut placed = [(0usize, 0usize); CHUNK];
+        for (place, frame) in placed.iter_mut().zip(&frames) {
+            *place = (frame.head(), frame.len());
+        }
+        drop(frames);
+        for k in 0..n {
+            let at = positions[k];
+            let (head, len) = placed[k];
+            let destination = match verdicts[k] {
+                Verdict::ToWire => Some((wire, &mut wire_cur)),
+                Verdict::ToHost => Some((host, &mut host_cur)),
+                Verdict::Drop(_) => {
+                    counts.dropped += 1;
+                    None
+                }
+                Verdict::Held => {
+                    counts.held += 1;
+                    None
+                }
+            };
+            let Some((tx, tx_cur)) = destination else {
+                continue;
+            };
+            let Ok(len16) = u16::try_from(len) else {
+                counts.dropped += 1;
+                continue;
+            };
+            if !good[k] {
+                stats.bad_buffers += 1;
+                counts.dropped += 1;
+                continue;
+            }
+            if head != 0 {
+                // SAFETY: the slot is still ours and no frame of the chunk
+                // is alive; this is the only view of its buffer.
+                if let Some(buf) = unsafe { rx.slot_buffer_mut(at) } {
+                    buf.copy_within(head..head + len, 0);
+                    stats.moved_to_start += 1;
+                }
+            }
+            let slot = rx.slot(at);
+            rx.set_len_flags(at, len16, slot.flags);
+            swap_into(rx, at, tx, *tx_cur);
+            *tx_cur = tx.next(*tx_cur);
+            if tx.kind() == RingKind::NicTx {
+                counts.to_wire += 1;
+            } else {
+                counts.to_host += 1;
+            }
+        }
+        counts.from_wire += n;
+        left -= n;
+    }
+    rx.publish(rx_cur);
+    wire.publish(wire_cur);
+    host.publish(host_cur);
+    counts
+}
+
+/// The position after the `NS_MOREFRAG` chain starting at `from`, or
+/// `None` when its last slot is not before `tail` yet.
+fn chain_end(rx: &RingView<'_>, from: u32, tail: u32) -> Option<u32> {
+    let mut at = from;
+    while at != tail {
+        let flags = rx.slot(at).flags;
+        at = rx.next(at);
+        if flags & NS_MOREFRAG == 0 {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Moves at most `budget` frames from host RX to NIC TX untouched.
+fn host_passthrough(rings: &Rings<'_>, budget: usize) -> usize {
+    let Rings {
+        host_rx: rx,
+        nic_tx: tx,
+        ..
+    } = rings;
+    let n = budget.min(rx.space() as usize).min(tx.space() as usize);
+    let (mut rx_cur, mut tx_cur) = (rx.head(), tx.head());
+    for _ in 0..n {
+        swap_into(rx, rx_cur, tx, tx_cur);
+        rx_cur = rx.next(rx_cur);
+        tx_cur = tx.next(tx_cur);
+    }
+    rx.publish(rx_cur);
+    tx.publish(tx_cur);
+    n
+}
+
+impl<P: NetmapPort> PacketIo for NetmapIo<P> {
+    fn run_batch<H: FrameHandler>(&mut self, budget: usize, handler: H) -> io::Result<BatchCounts> {
+        self.port.rxsync()?;
+        let counts = {
+            let Some(rings) = Rings::of(self.port.region()) else {
+                return Ok(BatchCounts::default());
+            };
+            let mut counts = wire_batch(&rings, budget, handler, &mut self.stats);
+            counts.host_to_wire = host_passthrough(&rings, budget);
+            counts
+        };
+        if counts.to_wire + counts.to_host + counts.host_to_wire > 0 {
+            self.tx_queued = true;
+        }
+        if self.txsync_due() {
+            self.tx_queued = false;
+            self.port.txsync()?;
+        }
+        Ok(counts)
+    }
+
+    /// Copies `bytes` into the next free NIC TX slot; the frame leaves at
+    /// the next batch's `txsync` or the next `wait`.
+    fn transmit_copy(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        let region = self.port.region();
+        let Some(tx) = region.ring(RingKind::NicTx, 0) else {
+            return Ok(false);
+        };
+        let buf_size = region.buf_size() as usize;
+        let Ok(len) = u16::try_from(bytes.len()) else {
+            return Err(too_long(bytes.len(), buf_size));
+        };
+        if bytes.len() > buf_size {
+            return Err(too_long(bytes.len(), buf_size));
+        }
+        if tx.space() == 0 {
+            return Ok(false);
+        }
+        let at = tx.head();
+        // SAFETY: slot `head` of a TX ring with space is ours; no other
+        // view of its buffer is alive.
+        let Some(buf) = (unsafe { tx.slot_buffer_mut(at) }) else {
+            self.stats.bad_buffers += 1;
+            return Ok(false);
+        };
+        buf[..bytes.len()].copy_from_slice(bytes);
+        tx.set_len_flags(at, len, 0);
+        tx.publish(tx.next(at));
+        self.tx_queued = true;
+        Ok(true)
+    }
+
+    /// `poll`: pushes pending TX and waits for frames on either RX ring.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.tx_queued = false;
+        self.port.poll(timeout)
+    }
+}
+
+fn too_long(len: usize, buf_size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("frame of {len} bytes does not fit a {buf_size}-byte netmap buffer"),
+    )
+}
+
+#[cfg(test)]
+mod tests;
