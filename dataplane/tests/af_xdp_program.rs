@@ -109,16 +109,8 @@ fn seeds() -> Vec<Vec<u8>> {
 fn hostile(rng: &mut SmallRng, seeds: &[Vec<u8>]) -> Vec<u8> {
     let mut frame = seeds[rng.gen_range(0..seeds.len())].clone();
     match rng.gen_range(0..8) {
-        0 => {
-            let len = rng.gen_range(14..200);
-            frame = (0..len).map(|_| rng.gen()).collect();
-            if rng.gen_bool(0.5) && frame.len() >= 34 {
-                frame[12..14].copy_from_slice(&[0x08, 0x00]);
-                frame[14] = 0x45;
-                frame[23] = 47;
-                frame[30..34].copy_from_slice(&LB.octets());
-            }
-        }
+        // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
+        0 => frame = noise(rng, 14..200),
         1 => frame.truncate(rng.gen_range(0..frame.len())),
         // Damage where the program looks: EtherType, tag, IPv4 header, addresses.
         _ => {

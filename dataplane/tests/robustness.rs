@@ -75,17 +75,7 @@ fn seeds() -> Vec<Vec<u8>> {
 fn hostile(rng: &mut SmallRng, seeds: &[Vec<u8>]) -> Vec<u8> {
     let mut frame = seeds[rng.gen_range(0..seeds.len())].clone();
     match rng.gen_range(0..10) {
-        0 => {
-            let len = rng.gen_range(0..200);
-            frame = (0..len).map(|_| rng.gen()).collect();
-            if rng.gen_bool(0.5) && frame.len() >= 34 {
-                // Noise that claims to be GRE for us, so the deep paths see it.
-                frame[12..14].copy_from_slice(&[0x08, 0x00]);
-                frame[14] = 0x45;
-                frame[23] = 47;
-                frame[30..34].copy_from_slice(&LB.octets());
-            }
-        }
+        0 => frame = noise(rng, 0..200),
         1 => frame.truncate(rng.gen_range(0..frame.len())),
         2..=7 => {
             for _ in 0..rng.gen_range(1..4) {

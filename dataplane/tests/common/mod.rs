@@ -104,3 +104,19 @@ pub fn backend_of(out: &[u8]) -> Option<usize> {
     let dst = Ipv4Addr::new(out[l2 + 16], out[l2 + 17], out[l2 + 18], out[l2 + 19]);
     BACKENDS.iter().position(|b| *b == dst)
 }
+
+/// Random bytes of a length in `len`; half the time dressed as IPv4 GRE to
+/// the balancer (EtherType, version and length, protocol, destination), so
+/// that the deep parsing paths see noise too, not only the first check.
+pub fn noise(rng: &mut rand::rngs::SmallRng, len: core::ops::Range<usize>) -> Vec<u8> {
+    use rand::Rng;
+    let len = rng.gen_range(len);
+    let mut frame: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+    if rng.gen_bool(0.5) && frame.len() >= 34 {
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        frame[14] = 0x45;
+        frame[23] = 47;
+        frame[30..34].copy_from_slice(&LB.octets());
+    }
+    frame
+}
