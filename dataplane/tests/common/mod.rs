@@ -106,7 +106,7 @@ pub fn backend_of(out: &[u8]) -> Option<usize> {
 }
 
 /// Random bytes of a length in `len`; half the time dressed as IPv4 GRE to
-/// the balancer (EtherType, version and length, protocol, destination), so
+/// the balancer (`EtherType`, version and length, protocol, destination), so
 /// that the deep parsing paths see noise too, not only the first check.
 pub fn noise(rng: &mut rand::rngs::SmallRng, len: core::ops::Range<usize>) -> Vec<u8> {
     use rand::Rng;
