@@ -30,11 +30,13 @@ skips=$(mktemp /tmp/rusty-rail-skips.XXXXXX)
 trap 'rm -f "$log" "$skips"' EXIT
 export RR_SKIP_LOG="$skips"
 status=0
-cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: every test binary runs after a failure too, so the closing
+# line counts the whole suite.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The live suite once more on AF_PACKET: the run above used what `auto`
 # picks (AF_XDP where the kernel allows it), and AF_PACKET is the backend
 # every Linux has, and the fallback.
-RR_IO=af_packet cargo test -p control --locked --test live_lab 2>&1 | tee -a "$log" || status=$?
+RR_IO=af_packet cargo test -p control --locked --no-fail-fast --test live_lab 2>&1 | tee -a "$log" || status=$?
 
 # Why tests were skipped, most frequent reason first (lines: test<TAB>reason).
 skipped=$(wc -l <"$skips")

@@ -58,9 +58,9 @@ fn parse_io(s: &str) -> Result<IoChoice, ConfigError> {
         "af_packet" | "afpacket" => Ok(IoChoice::AfPacket),
         "af_xdp" | "afxdp" | "xdp" => Ok(IoChoice::AfXdp),
         "netmap" => Err(unavailable(if Path::new("/dev/netmap").exists() {
-            "this build has no netmap backend yet; use af_packet or auto".into()
+            "this build has no netmap backend yet; use af_xdp, af_packet or auto".into()
         } else {
-            "this kernel has no netmap (/dev/netmap is missing) and this build has no netmap backend; use af_packet or auto".into()
+            "this kernel has no netmap (/dev/netmap is missing) and this build has no netmap backend; use af_xdp, af_packet or auto".into()
         })),
         _ => Err(ConfigError::invalid(Setting::Io, s, Problem::OutOfRange)),
     }
@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(parse_io("af_xdp").unwrap(), IoChoice::AfXdp);
         let netmap = message(&parse_io("netmap").unwrap_err());
         assert!(
-            netmap.contains("netmap") && netmap.contains("use af_packet or auto"),
+            netmap.contains("netmap") && netmap.contains("use af_xdp, af_packet or auto"),
             "{netmap}"
         );
         let other = message(&parse_io("dpdk").unwrap_err());
