@@ -73,12 +73,18 @@ impl Pending {
         true
     }
 
-    /// Sends every frame due by `now` through `send` (which returns false
-    /// when the other side has no room: the rest wait for the next step).
-    fn release(&mut self, now: Duration, mut send: impl FnMut(&[u8]) -> bool) -> u64 {
+    /// Sends up to `most` frames due by `now` through `send` (which returns
+    /// false when the other side has no room: the rest wait for the next
+    /// step).
+    fn release(
+        &mut self,
+        now: Duration,
+        most: usize,
+        mut send: impl FnMut(&[u8]) -> bool,
+    ) -> usize {
         let mut sent = 0;
         while let Some(Reverse((at, _, slot))) = self.due.peek().copied() {
-            if at > now || !send(&self.buffers[slot][..self.lengths[slot]]) {
+            if sent == most || at > now || !send(&self.buffers[slot][..self.lengths[slot]]) {
                 break;
             }
             self.due.pop();
@@ -155,6 +161,21 @@ pub struct Emulator<A: PacketIo, B: PacketIo> {
 /// Frames taken from each side per step.
 const BATCH: usize = 32;
 
+/// What one [`Emulator::step`] moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Step {
+    pub received: usize,
+    pub sent: usize,
+    /// A side gave, or was sent, a whole batch: more frames may be waiting.
+    pub more_waiting: bool,
+}
+
+impl Step {
+    pub fn moved(&self) -> usize {
+        self.received + self.sent
+    }
+}
+
 impl<A: PacketIo, B: PacketIo> Emulator<A, B> {
     /// `a_to_b` and `b_to_a` model the two directions; each queues at most
     /// `queue` frames.
@@ -172,24 +193,30 @@ impl<A: PacketIo, B: PacketIo> Emulator<A, B> {
         }
     }
 
-    /// One round at time `now`: receive from both sides, send what is due.
-    /// Returns how many frames moved.
-    pub fn step(&mut self, now: Duration) -> io::Result<usize> {
-        let mut moved = self.a_to_b.receive(&mut self.a, now, BATCH)?;
-        moved += self.b_to_a.receive(&mut self.b, now, BATCH)?;
+    /// One round at time `now`: receive a batch from each side, send a
+    /// batch of what is due to each. A batch each way per step keeps a kick
+    /// short and the receive rings served between kicks, however the
+    /// frames' times bunch.
+    pub fn step(&mut self, now: Duration) -> io::Result<Step> {
+        let from_a = self.a_to_b.receive(&mut self.a, now, BATCH)?;
+        let from_b = self.b_to_a.receive(&mut self.b, now, BATCH)?;
         let b = &mut self.b;
         let sent = self
             .a_to_b
             .pending
-            .release(now, |bytes| b.transmit_copy(bytes).unwrap_or(false));
-        self.a_to_b.counters.sent += sent;
+            .release(now, BATCH, |bytes| b.transmit_copy(bytes).unwrap_or(false));
+        self.a_to_b.counters.sent += sent as u64;
         let a = &mut self.a;
         let sent_back = self
             .b_to_a
             .pending
-            .release(now, |bytes| a.transmit_copy(bytes).unwrap_or(false));
-        self.b_to_a.counters.sent += sent_back;
-        Ok(moved + (sent + sent_back) as usize)
+            .release(now, BATCH, |bytes| a.transmit_copy(bytes).unwrap_or(false));
+        self.b_to_a.counters.sent += sent_back as u64;
+        Ok(Step {
+            received: from_a + from_b,
+            sent: sent + sent_back,
+            more_waiting: [from_a, from_b, sent, sent_back].contains(&BATCH),
+        })
     }
 
     /// When the next queued frame is due, if any.

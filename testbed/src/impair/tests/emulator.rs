@@ -119,6 +119,29 @@ fn a_corrupted_frame_differs_from_the_one_sent_in_exactly_one_bit() {
 }
 
 #[test]
+fn a_step_sends_at_most_a_batch_each_way_and_says_more_is_waiting() {
+    // 100 frames falling due at once leave over four steps, a kick of 32
+    // at most: between kicks the receive rings are served.
+    let mut e = emulator("delay 1ms", "delay 1ms", 2);
+    for n in 0..100 {
+        assert!(e.a.push_from_wire(&frame(n)));
+    }
+    let mut steps = Vec::new();
+    for _ in 0..4 {
+        let step = e.step(Duration::ZERO).unwrap();
+        steps.push((step.received, step.more_waiting));
+    }
+    assert_eq!(steps, [(32, true), (32, true), (32, true), (4, false)]);
+    let mut sent = Vec::new();
+    for _ in 0..4 {
+        let step = e.step(Duration::from_millis(1)).unwrap();
+        sent.push((step.sent, step.more_waiting));
+    }
+    assert_eq!(sent, [(32, true), (32, true), (32, true), (4, false)]);
+    assert_eq!(e.b.wire_tx_len(), 100);
+}
+
+#[test]
 fn a_full_queue_drops_and_counts_instead_of_growing() {
     let mut e = Emulator::new(
         memory(),
