@@ -163,11 +163,14 @@ fn two_instances_with_delay_10ms_ping_each_other_in_20ms_as_with_netem() {
     lab.assert_gone();
 }
 
-/// Sends 5,000 numbered UDP datagrams to argv[1]:7008, 2,500 a second.
+/// Sends 5,000 numbered UDP datagrams to argv[1]:7008, 2,500 a second,
+/// after a second in which the receiver binds its port (a datagram before
+/// would meet a closed port and count as lost).
 const UDP_SENDER: &str = r#"
 import socket, sys, time
 destination = (sys.argv[1], 7008)
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+time.sleep(1)
 start = time.monotonic()
 for n in range(5000):
     udp.sendto(n.to_bytes(4, "big"), destination)
@@ -178,10 +181,13 @@ print("sent 5000")
 "#;
 
 /// Counts the distinct datagrams arriving on port 7008 until 2 s pass
-/// without one.
+/// without one. A 16 MiB receive buffer (SO_RCVBUFFORCE, as root) holds
+/// the whole stream, so a receiver descheduled on a busy machine loses none.
 const UDP_RECEIVER: &str = r#"
 import socket
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+SO_RCVBUFFORCE = 33
+udp.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
 udp.bind(("0.0.0.0", 7008))
 udp.settimeout(30)
 seen = set()
