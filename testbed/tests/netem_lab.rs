@@ -181,7 +181,7 @@ print("sent 5000")
 "#;
 
 /// Counts the distinct datagrams arriving on port 7008 until 2 s pass
-/// without one. A 16 MiB receive buffer (SO_RCVBUFFORCE, as root) holds
+/// without one. A 16 MiB receive buffer (`SO_RCVBUFFORCE`, as root) holds
 /// the whole stream, so a receiver descheduled on a busy machine loses none.
 const UDP_RECEIVER: &str = r#"
 import socket
