@@ -267,21 +267,27 @@ impl ConnTable {
         // A flow's class never changes (its hash covers the protocol), so
         // its way holds exactly this tag and class bit, established or not.
         let tag = flow_tag(hash) | class_bit(class);
+        let established = tag | ESTABLISHED;
         let timeout = self.timeout_secs(class);
-        let way = self
-            .bucket_mut(hash)
-            .ways
-            .iter_mut()
-            .find(|way| way.tag & !ESTABLISHED == tag)?;
+        let ways = &mut self.bucket_mut(hash).ways;
+        // Nearly every hit is an established flow: look for it by its exact
+        // tag first, as the table did before flows had the bit, and only
+        // then for a flow's first hit (its second packet).
+        let way = match ways.iter().position(|way| way.tag == established) {
+            Some(index) => index,
+            None => ways.iter().position(|way| way.tag == tag)?,
+        };
+        // `position` over four ways: the index is below WAYS.
+        let way = &mut ways[way % WAYS];
         if idle_longer_than(timeout, now_secs, way.last_seen) {
             return None;
         }
         // Written only when the second changes or on the flow's first hit:
         // a flow's bucket line then stays clean between seconds, and
         // evicting it from the cache costs no write-back.
-        if way.last_seen != now_secs || way.tag != tag | ESTABLISHED {
+        if way.last_seen != now_secs || way.tag != established {
             way.last_seen = now_secs;
-            way.tag = tag | ESTABLISHED;
+            way.tag = established;
         }
         Some(ConnEntry {
             slot: way.slot,
