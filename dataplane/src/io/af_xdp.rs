@@ -597,22 +597,10 @@ impl std::os::fd::AsRawFd for AfXdpIo {
 
 /// The index of interface `name` in this thread's network namespace.
 fn interface_index(name: &str) -> Result<u32, AfXdpError> {
-    let no_such = |source| AfXdpError::NoSuchInterface {
+    super::kernel_socket::interface_index(name).map_err(|source| AfXdpError::NoSuchInterface {
         interface: name.to_owned(),
         source,
-    };
-    let c_name = std::ffi::CString::new(name).map_err(|_| {
-        no_such(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "name contains NUL",
-        ))
-    })?;
-    // SAFETY: c_name is a live NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
-    if index == 0 {
-        return Err(no_such(io::Error::last_os_error()));
-    }
-    Ok(index)
+    })
 }
 
 /// The MAC address of `interface` (from sysfs, in this namespace's view).

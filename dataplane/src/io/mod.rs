@@ -6,6 +6,7 @@
 pub mod af_packet;
 #[cfg(target_os = "linux")]
 pub mod af_xdp;
+mod kernel_socket;
 pub mod memory;
 pub mod netmap;
 #[cfg(target_os = "linux")]

@@ -1,6 +1,5 @@
 //! The packet socket's system calls, each failure named by its call.
 
-use std::ffi::CString;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -159,22 +158,7 @@ impl PacketSocket {
     /// Asks the kernel to send every TX slot marked `SEND_REQUEST`, without
     /// waiting. Returns the error of the first frame that failed, if any.
     pub(super) fn kick(&self) -> io::Result<()> {
-        // SAFETY: a zero-length sendto with no buffer and no address: the
-        // kernel takes the frames from the TX ring.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd(),
-                std::ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                std::ptr::null(),
-                0,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        crate::io::kernel_socket::send_tx_ring(self.fd())
     }
 
     /// Waits until the socket is readable or `timeout` passes (interrupted
@@ -204,20 +188,10 @@ impl PacketSocket {
 
 /// The index of interface `name` in this thread's network namespace.
 pub(super) fn interface_index(name: &str) -> Result<u32, AfPacketError> {
-    let no_such = |source| AfPacketError::NoSuchInterface {
-        interface: name.to_owned(),
-        source,
-    };
-    let c_name = CString::new(name).map_err(|_| {
-        no_such(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "name contains NUL",
-        ))
-    })?;
-    // SAFETY: c_name is a live NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
-    if index == 0 {
-        return Err(no_such(io::Error::last_os_error()));
-    }
-    Ok(index)
+    crate::io::kernel_socket::interface_index(name).map_err(|source| {
+        AfPacketError::NoSuchInterface {
+            interface: name.to_owned(),
+            source,
+        }
+    })
 }

@@ -102,28 +102,17 @@ impl XskSocket {
     /// `EAGAIN`/`EBUSY`/`ENOBUFS` (still sending, queue full) are not errors:
     /// the next kick goes on.
     pub(super) fn kick_tx(&self) -> io::Result<()> {
-        // SAFETY: a zero-length sendto with no buffer or address: the kernel
-        // takes the frames from the TX ring.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd(),
-                std::ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                std::ptr::null(),
-                0,
-            )
-        };
-        if rc < 0 {
-            let error = io::Error::last_os_error();
-            return match error.raw_os_error() {
-                Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN | libc::EINTR) => {
-                    Ok(())
-                }
-                _ => Err(error),
-            };
+        match crate::io::kernel_socket::send_tx_ring(self.fd()) {
+            Err(error)
+                if matches!(
+                    error.raw_os_error(),
+                    Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN | libc::EINTR)
+                ) =>
+            {
+                Ok(())
+            }
+            result => result,
         }
-        Ok(())
     }
 
     /// Waits until the socket is readable or `timeout` passes; also wakes
