@@ -20,30 +20,7 @@ const FRAMES: usize = 1_000_000;
 const BATCH: usize = 32;
 
 fn seeds() -> Vec<Vec<u8>> {
-    let mut t = tunnel();
-    let mut out = vec![
-        t.encapsulate(&tcp4([198, 51, 100, 1], 1).packet(b"hello")),
-        t.encapsulate(&udp6(2).packet(b"hello")),
-        ethernet_frame(
-            ROUTER_MAC,
-            LB_MAC,
-            None,
-            ethertype::IPV4,
-            &tcp4([198, 51, 100, 2], 3).packet(b"vip"),
-        ),
-        ethernet_frame(
-            ROUTER_MAC,
-            LB_MAC,
-            None,
-            ethertype::IPV6,
-            &udp6(4).packet(b"vip6"),
-        ),
-    ];
-    t.key = Some(1);
-    t.sequence = Some(2);
-    t.gre_checksum = true;
-    t.vlan = Some(7);
-    out.push(t.encapsulate(&tcp4([198, 51, 100, 3], 5).packet(b"options")));
+    let mut out = seed_frames();
     let flow = ClientFlow {
         transport: Transport::Udp,
         ..tcp4([198, 51, 100, 4], 6)

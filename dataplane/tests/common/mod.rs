@@ -120,3 +120,35 @@ pub fn noise(rng: &mut rand::rngs::SmallRng, len: core::ops::Range<usize>) -> Ve
     }
     frame
 }
+
+/// Well-formed frames of every kind the balancer handles, for hostile tests
+/// to damage: GRE with TCP/IPv4 and UDP/IPv6 inside, VIP-mode IPv4 and
+/// IPv6, and GRE with a key, a sequence number, a checksum and a VLAN tag.
+pub fn seed_frames() -> Vec<Vec<u8>> {
+    use synth::{ethernet_frame, ROUTER_MAC};
+    let mut t = tunnel();
+    let mut out = vec![
+        t.encapsulate(&tcp4([198, 51, 100, 1], 1).packet(b"hello")),
+        t.encapsulate(&udp6(2).packet(b"hello")),
+        ethernet_frame(
+            ROUTER_MAC,
+            LB_MAC,
+            None,
+            dataplane::wire::ethertype::IPV4,
+            &tcp4([198, 51, 100, 2], 3).packet(b"vip"),
+        ),
+        ethernet_frame(
+            ROUTER_MAC,
+            LB_MAC,
+            None,
+            dataplane::wire::ethertype::IPV6,
+            &udp6(4).packet(b"vip6"),
+        ),
+    ];
+    t.key = Some(1);
+    t.sequence = Some(2);
+    t.gre_checksum = true;
+    t.vlan = Some(7);
+    out.push(t.encapsulate(&tcp4([198, 51, 100, 3], 5).packet(b"options")));
+    out
+}
