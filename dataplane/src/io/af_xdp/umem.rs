@@ -69,7 +69,9 @@ impl Umem {
     #[allow(clippy::mut_from_ref)]
     pub(super) unsafe fn chunk(&self, chunk: u64) -> Option<&mut [u8]> {
         let start = usize::try_from(chunk).ok()?;
-        if start + self.frame_size as usize > self.len {
+        // Checked: the address comes from a ring the kernel writes, and a
+        // wrapped end would pass the bound.
+        if start.checked_add(self.frame_size as usize)? > self.len {
             return None;
         }
         // SAFETY: the range lies inside the mapping; exclusive use of the
