@@ -12,10 +12,12 @@
 //! - [`proxy`]: the fault proxy, a drop-in Toxiproxy server with more faults.
 //! - [`toxiproxy_cli`]: Toxiproxy's command line client, for either server.
 //! - [`lab`]: network labs in namespaces (`testbed run`, `cleanup`, `status`).
+//! - [`experiment`]: the experiment runner (`testbed experiment run|report`).
 //! - [`tunnel`]: GRE tunnel endpoints in userspace (router-side encapsulation
 //!   with ECMP, server-side decapsulation for direct server return).
 
 pub mod cli;
+pub mod experiment;
 pub mod impair;
 pub mod lab;
 pub mod mconnect;
