@@ -64,15 +64,7 @@ impl<T: Zeroable> HugeSlice<T> {
         // SAFETY: offset < HUGE_PAGE and the mapping extends HUGE_PAGE beyond
         // `bytes`, so the aligned start and `bytes` after it are inside it.
         let start = unsafe { mapping.cast::<u8>().add(offset) };
-        // SAFETY: the range lies inside our own mapping. The advice is a hint:
-        // a kernel without THP refuses it and 4 KiB pages serve as well.
-        unsafe {
-            libc::madvise(
-                start.cast(),
-                bytes.next_multiple_of(HUGE_PAGE),
-                libc::MADV_HUGEPAGE,
-            );
-        }
+        advise_huge_pages(start, bytes.next_multiple_of(HUGE_PAGE));
         let data = NonNull::new(start.cast::<T>())
             .ok_or_else(|| std::io::Error::other("mmap returned null"))?;
         Ok(Self {
@@ -84,6 +76,25 @@ impl<T: Zeroable> HugeSlice<T> {
         })
     }
 }
+
+/// Asks Linux to back `len` bytes at `start` (both huge-page aligned, inside
+/// a mapping of ours) with transparent huge pages, which `madvise` mode
+/// grants only on request.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(start: *mut u8, len: usize) {
+    // SAFETY: the caller passes a range inside its own mapping. The advice is
+    // a hint: a kernel without THP refuses it and 4 KiB pages serve as well.
+    unsafe {
+        libc::madvise(start.cast(), len, libc::MADV_HUGEPAGE);
+    }
+}
+
+/// Elsewhere (FreeBSD) there is no advice to give: the kernel promotes a
+/// fully touched, superpage-aligned range of anonymous memory to a superpage
+/// by itself (`vm.pmap.pg_ps_enabled`, on by default), and the range is
+/// aligned already.
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_start: *mut u8, _len: usize) {}
 
 impl<T: Zeroable> Deref for HugeSlice<T> {
     type Target = [T];

@@ -6,10 +6,10 @@
 pub mod af_packet;
 #[cfg(target_os = "linux")]
 pub mod af_xdp;
+#[cfg(target_os = "linux")]
 mod kernel_socket;
 pub mod memory;
 pub mod netmap;
-#[cfg(target_os = "linux")]
 pub mod pcap;
 
 use std::io;
