@@ -37,6 +37,10 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # picks (AF_XDP where the kernel allows it), and AF_PACKET is the backend
 # every Linux has, and the fallback.
 RR_IO=af_packet cargo test -p control --locked --no-fail-fast --test live_lab 2>&1 | tee -a "$log" || status=$?
+# And on the netmap backend, through the emulated port (netmap's rings laid
+# out and synced in userspace over a packet socket): the same backend code a
+# netmap kernel runs, on a machine without netmap.
+RR_IO=netmap-emulated cargo test -p control --locked --no-fail-fast --test live_lab 2>&1 | tee -a "$log" || status=$?
 
 # Why tests were skipped, most frequent reason first (lines: test<TAB>reason).
 skipped=$(wc -l <"$skips")

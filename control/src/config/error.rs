@@ -96,7 +96,7 @@ impl Setting {
             Self::FragmentHoldCapacity => "a number of frames from 0 to 65536",
             Self::Mtu => "bytes from 576 to 9216",
             Self::Device => "an interface name in the balancer's network namespace, such as eth0",
-            Self::Io => "auto, af_packet, af_xdp or netmap (this build: auto, af_xdp or af_packet)",
+            Self::Io => "auto, af_packet, af_xdp, netmap or netmap-emulated (a test mode: netmap's backend over a packet socket)",
             Self::Workers => "a number of workers from 1 to the number of cores",
             Self::Cores => "core numbers such as 1;2 or a range 1-3, one per worker, each once",
             Self::KeepOffloads => "1, true or yes to keep offloads; 0, false or no (default) to turn the harmful ones off",

@@ -41,6 +41,10 @@ pub struct LiveArgs {
 
     #[command(flatten)]
     pub balancer: BalancerArgs,
+
+    /// BGP announcements through BIRD (`RR_BGP_*`), off by default.
+    #[command(flatten)]
+    pub bgp: crate::bgp::BgpArgs,
 }
 
 /// The packet I/O backend to run on.
@@ -49,19 +53,34 @@ pub enum IoChoice {
     Auto,
     AfPacket,
     AfXdp,
+    /// The kernel's netmap (`/dev/netmap`).
+    Netmap,
+    /// The netmap backend on a port whose kernel side runs in userspace over
+    /// a packet socket: a test mode for machines without netmap, never
+    /// picked by `auto`.
+    NetmapEmulated,
 }
 
+/// Where netmap's kernel side is reached.
+const NETMAP_DEVICE: &str = "/dev/netmap";
+
 fn parse_io(s: &str) -> Result<IoChoice, ConfigError> {
-    let unavailable = |why: String| ConfigError::invalid(Setting::Io, s, Problem::Unavailable(why));
     match s.trim().to_ascii_lowercase().as_str() {
         "auto" => Ok(IoChoice::Auto),
         "af_packet" | "afpacket" => Ok(IoChoice::AfPacket),
         "af_xdp" | "afxdp" | "xdp" => Ok(IoChoice::AfXdp),
-        "netmap" => Err(unavailable(if Path::new("/dev/netmap").exists() {
-            "this build has no netmap backend yet; use af_xdp, af_packet or auto".into()
-        } else {
-            "this kernel has no netmap (/dev/netmap is missing) and this build has no netmap backend; use af_xdp, af_packet or auto".into()
-        })),
+        "netmap" if Path::new(NETMAP_DEVICE).exists() => Ok(IoChoice::Netmap),
+        "netmap" => Err(ConfigError::invalid(
+            Setting::Io,
+            s,
+            Problem::Unavailable(
+                "this kernel has no netmap (/dev/netmap is missing: load the netmap module); \
+                 use af_xdp, af_packet or auto (netmap-emulated runs the netmap backend over a \
+                 packet socket, for testing)"
+                    .into(),
+            ),
+        )),
+        "netmap-emulated" | "netmap_emulated" => Ok(IoChoice::NetmapEmulated),
         _ => Err(ConfigError::invalid(Setting::Io, s, Problem::OutOfRange)),
     }
 }
@@ -138,18 +157,26 @@ mod tests {
     }
 
     #[test]
-    fn io_backends_not_built_are_named_with_what_to_use_instead() {
+    fn io_backends_are_named_and_others_refused_with_the_list() {
         assert_eq!(parse_io("auto").unwrap(), IoChoice::Auto);
         assert_eq!(parse_io("AF_PACKET").unwrap(), IoChoice::AfPacket);
         assert_eq!(parse_io("af_xdp").unwrap(), IoChoice::AfXdp);
-        let netmap = message(&parse_io("netmap").unwrap_err());
-        assert!(
-            netmap.contains("netmap") && netmap.contains("use af_xdp, af_packet or auto"),
-            "{netmap}"
+        if Path::new(NETMAP_DEVICE).exists() {
+            assert_eq!(parse_io("netmap").unwrap(), IoChoice::Netmap);
+        } else {
+            let netmap = message(&parse_io("netmap").unwrap_err());
+            assert!(
+                netmap.contains("/dev/netmap is missing") && netmap.contains("netmap-emulated"),
+                "{netmap}"
+            );
+        }
+        assert_eq!(
+            parse_io("netmap-emulated").unwrap(),
+            IoChoice::NetmapEmulated
         );
         let other = message(&parse_io("dpdk").unwrap_err());
         assert!(
-            other.contains("expected auto, af_packet, af_xdp or netmap"),
+            other.contains("auto, af_packet, af_xdp, netmap or netmap-emulated"),
             "{other}"
         );
     }

@@ -5,8 +5,16 @@
 //!   socket per receive queue; anything missing (no BPF permission, no XSK
 //!   support, workers not one per queue) fails the start with the reason.
 //! - `af_packet`: one packet socket per worker in a fanout group.
+//! - `netmap`: the kernel's netmap (`/dev/netmap`: FreeBSD, or Linux with
+//!   the netmap module): one worker on the port's NIC and host rings
+//!   (`NR_REG_NIC_SW`), frames moved between rings by swapping buffers.
+//! - `netmap-emulated`: the same netmap backend on a port whose kernel side
+//!   runs in userspace over a packet socket per worker (fanout, as
+//!   `af_packet`): a test mode that runs the netmap code on machines without
+//!   netmap. It copies every frame in and out, so it is slower than
+//!   `af_packet`; see `dataplane::io::netmap::emulated`.
 //! - `auto`: `af_xdp` where it opens, else `af_packet`, with the reason
-//!   `af_xdp` did not open in the log.
+//!   `af_xdp` did not open in the log. It never picks either netmap mode.
 //!
 //! Opening happens when the workers start (the XDP program is a change to
 //! the interface, made after the settings are checked), in the balancer's
@@ -17,6 +25,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::af_xdp::program::Steering;
 use dataplane::io::af_xdp::{self, AfXdpConfig, AfXdpError, AfXdpIo, XdpAttachment};
+use dataplane::io::netmap::emulated::{
+    AfPacketDevice, EmulatedPort, EmulatedPortConfig, MAX_BUF_SIZE,
+};
+use dataplane::io::netmap::kernel::KernelPort;
+use dataplane::io::netmap::NetmapIo;
 use tracing::{info, warn};
 
 use super::args::IoChoice;
@@ -39,6 +52,8 @@ pub enum OpenedIo {
         attachment: XdpAttachment,
         sockets: Vec<AfXdpIo>,
     },
+    Netmap(Vec<NetmapIo<KernelPort>>),
+    NetmapEmulated(Vec<NetmapIo<EmulatedPort<AfPacketDevice>>>),
 }
 
 /// What the steering program takes: GRE to `lb_ip`, packets to `vips`.
@@ -68,6 +83,8 @@ impl IoPlan {
         match self.choice {
             IoChoice::AfPacket => self.open_af_packet(workers),
             IoChoice::AfXdp => self.open_af_xdp(workers).map_err(|e| e.to_string()),
+            IoChoice::Netmap => self.open_netmap(workers),
+            IoChoice::NetmapEmulated => self.open_netmap_emulated(workers),
             IoChoice::Auto => match self.open_af_xdp(workers) {
                 Ok(opened) => Ok(opened),
                 Err(e) => {
@@ -84,6 +101,52 @@ impl IoPlan {
             .collect::<Result<Vec<_>, _>>()?;
         info!(interface = %self.interface, workers, "packet I/O: af_packet");
         Ok(OpenedIo::AfPacket(sockets))
+    }
+
+    /// One port with every NIC ring and the host rings: one worker serves
+    /// them all (a second registration of the same rings would be refused).
+    fn open_netmap(&self, workers: usize) -> Result<OpenedIo, String> {
+        if workers != 1 {
+            return Err(format!(
+                "RR_IO=netmap runs one worker per port in this build ({workers} asked): set RR_WORKERS=1"
+            ));
+        }
+        let port = KernelPort::open(&self.interface).map_err(|e| e.to_string())?;
+        let register = port.register_info();
+        let io = NetmapIo::new(port).map_err(|e| format!("netmap port {}: {e}", self.interface))?;
+        info!(
+            interface = %self.interface,
+            rx_rings = register.nr_rx_rings,
+            tx_rings = register.nr_tx_rings,
+            slots = register.nr_rx_slots,
+            "packet I/O: netmap"
+        );
+        Ok(OpenedIo::Netmap(vec![io]))
+    }
+
+    /// One emulated port per worker, each over its own packet socket in
+    /// the workers' fanout group; buffers as large as the packet socket's
+    /// slots, so every frame `af_packet` would take fits one buffer.
+    fn open_netmap_emulated(&self, workers: usize) -> Result<OpenedIo, String> {
+        let config = EmulatedPortConfig {
+            buf_size: self.af_packet.frame_size.min(MAX_BUF_SIZE),
+            ..EmulatedPortConfig::new(self.interface.as_str())
+        };
+        let ports = (0..workers)
+            .map(|_| {
+                let device = AfPacketDevice::open(&self.af_packet).map_err(|e| e.to_string())?;
+                let port = EmulatedPort::open(&config, device).map_err(|e| e.to_string())?;
+                NetmapIo::new(port).map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        info!(
+            interface = %self.interface,
+            workers,
+            buf_size = config.buf_size,
+            slots = config.nic_slots,
+            "packet I/O: netmap on the emulated port (a test mode: frames are copied)"
+        );
+        Ok(OpenedIo::NetmapEmulated(ports))
     }
 
     fn open_af_xdp(&self, workers: usize) -> Result<OpenedIo, AfXdpError> {

@@ -105,6 +105,8 @@ impl Workers {
                 workers.attachment = Some(attachment);
                 workers.spawn_all(sockets, states, cores, table)?;
             }
+            OpenedIo::Netmap(ports) => workers.spawn_all(ports, states, cores, table)?,
+            OpenedIo::NetmapEmulated(ports) => workers.spawn_all(ports, states, cores, table)?,
         }
         Ok(workers)
     }

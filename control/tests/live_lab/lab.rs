@@ -368,10 +368,9 @@ impl Lab {
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if balancer
-                .log_text()
-                .contains("running; SIGINT or SIGTERM stops")
-            {
+            let text = balancer.log_text();
+            if text.contains("running; SIGINT or SIGTERM stops") {
+                assert_backend_as_asked(env, &text);
                 return balancer;
             }
             if let Some(child) = balancer.child.as_mut() {
@@ -660,6 +659,24 @@ impl HoldRun {
             )
         })
     }
+}
+
+/// A suite run with `RR_IO` set to one backend (as scripts/test.sh reruns
+/// it) must run on that backend, unless a test names its own.
+fn assert_backend_as_asked(env: &[(&str, String)], log: &str) {
+    if env.iter().any(|(key, _)| *key == "RR_IO") {
+        return;
+    }
+    let Ok(asked) = std::env::var("RR_IO") else {
+        return;
+    };
+    let marker = match asked.as_str() {
+        "af_packet" => "packet I/O: af_packet",
+        "af_xdp" => "packet I/O: af_xdp",
+        "netmap-emulated" => "packet I/O: netmap on the emulated port",
+        _ => return,
+    };
+    assert!(log.contains(marker), "RR_IO={asked}, yet: {log}");
 }
 
 impl Balancer {
