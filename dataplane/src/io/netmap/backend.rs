@@ -40,7 +40,7 @@ use std::time::Duration;
 use arrayvec::ArrayVec;
 use netmap_sys::{nm_tx_pending, NS_MOREFRAG};
 
-use super::region::{swap_into, NetmapRegion, RingKind, RingView};
+use super::region::{swap_into, NetmapRegion, RingCounts, RingKind, RingView};
 use super::NetmapPort;
 use crate::frame::Frame;
 use crate::io::{BatchCounts, FrameHandler, PacketIo, CHUNK};
@@ -95,6 +95,8 @@ impl<P: NetmapPort> NetmapIo<P> {
                 "the netmap port lacks NIC or host ring 0; register it with NR_REG_NIC_SW",
             ));
         }
+        one_nic_ring_pair(port.region().ring_counts())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(Self {
             port,
             tx_queued: false,
@@ -127,6 +129,22 @@ impl<P: NetmapPort> NetmapIo<P> {
                     .any(|tx| nm_tx_pending(tx.num_slots(), tx.head(), tx.tail()))
             })
     }
+}
+
+/// This backend serves NIC ring pair 0: frames the NIC steered to other
+/// rings would never be read, so a port with more is refused with what to
+/// do (one queue per NIC until a worker per ring pair, `NR_REG_ONE_NIC`,
+/// is built).
+fn one_nic_ring_pair(counts: RingCounts) -> Result<(), String> {
+    if counts.nic_rx <= 1 && counts.nic_tx <= 1 {
+        return Ok(());
+    }
+    Err(format!(
+        "the interface has {} receive and {} transmit rings and this netmap backend serves one pair: \
+         give it one queue (Linux: ethtool -L IFACE combined 1; FreeBSD iflib drivers: \
+         dev.DRIVER.UNIT.iflib.override_nrxqs=1 and override_ntxqs=1 in loader.conf)",
+        counts.nic_rx, counts.nic_tx
+    ))
 }
 
 /// Decides and moves at most `budget` frames from NIC RX.

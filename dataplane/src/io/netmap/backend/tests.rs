@@ -242,3 +242,22 @@ proptest! {
         prop_assert_eq!(io.port().stats().dropped, 0);
     }
 }
+
+#[test]
+fn one_ring_pair_is_served_and_more_are_refused_with_how_to_get_one() {
+    let one = RingCounts {
+        nic_tx: 1,
+        host_tx: 1,
+        nic_rx: 1,
+        host_rx: 1,
+    };
+    assert!(one_nic_ring_pair(one).is_ok());
+    for counts in [
+        RingCounts { nic_rx: 4, ..one },
+        RingCounts { nic_tx: 2, ..one },
+    ] {
+        let error = one_nic_ring_pair(counts).unwrap_err();
+        assert!(error.contains("ethtool -L IFACE combined 1"), "{error}");
+        assert!(error.contains("override_nrxqs=1"), "{error}");
+    }
+}
