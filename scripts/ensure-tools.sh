@@ -8,13 +8,15 @@ need_apt=()
 # and npm install the real Toxiproxy clients the proxy tests drive; curl,
 # nginx and iperf3 are the real clients and servers of the balancer's lab;
 # prometheus (with promtool) checks and scrapes the balancer's /metrics;
-# ethtool is what salt/'s balancer state turns offloads off with.
+# ethtool is what salt/'s balancer state turns offloads off with; bird
+# (BIRD 2, with birdc) is the BGP speaker of the balancers and the lab's
+# router, sysctl turns the router's multipath hashing on.
 # The tests check for these (host::capability's Need::Tool): under
 # RR_REQUIRE_LABS=1 (CI) a test whose tool is missing fails.
 for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "socat:socat" \
             "npm:npm" "node:nodejs" "cc:build-essential" "pkg-config:pkg-config" "ping:iputils-ping" \
             "curl:curl" "ss:iproute2" "nginx:nginx-light" "iperf3:iperf3" "promtool:prometheus" \
-            "ethtool:ethtool"; do
+            "ethtool:ethtool" "bird:bird2" "birdc:bird2" "sysctl:procps"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")

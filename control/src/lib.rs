@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod backends;
+pub mod bgp;
 pub mod config;
 pub mod health;
 pub mod live;
 pub mod metrics;
+pub mod readiness;
 pub mod replay;
 pub mod report;
 pub mod stats;

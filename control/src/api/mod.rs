@@ -11,6 +11,7 @@
 //! publisher: none waits on a Maglev build to read.
 
 mod backends;
+mod bgp;
 mod body;
 mod client;
 mod connections;
@@ -31,7 +32,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -40,19 +41,19 @@ pub use client::ClientAddr;
 pub use error::ApiError;
 pub use host_check::AllowedHosts;
 pub use limits::{ApiLimits, BODY_TIMEOUT, HEADER_TIMEOUT, MAX_BODY_BYTES};
-pub use liveness::DEFAULT_STALL_LIMIT;
+pub use liveness::{Liveness, DEFAULT_STALL_LIMIT};
 pub use rate_limit::RateLimiter;
 pub use token::TokenPolicy;
 
 use body::BodyLimits;
-use liveness::Liveness;
 
 use crate::backends::Publisher;
 use crate::stats::SharedCounters;
 
 /// The routes, for error messages.
 const ROUTES: &str = "GET /backends, POST /backends, PATCH /backends/{ip}, \
-                      DELETE /backends/{ip}, GET /stats, GET /metrics, GET /healthz";
+                      DELETE /backends/{ip}, GET /stats, GET /metrics, GET /healthz, \
+                      GET /bgp, POST /drain, DELETE /drain";
 
 /// What the handlers share: the backend set's publisher, the workers'
 /// counters (read, never written) and what `/healthz` last saw of them;
@@ -66,6 +67,8 @@ pub struct ApiState {
     /// `RR_API_HOSTS`: names answered to besides addresses and localhost.
     hosts: Vec<String>,
     limits: ApiLimits,
+    /// The BGP speaker, when `RR_BGP_*` turned it on.
+    bgp: Option<crate::bgp::BgpHandle>,
 }
 
 impl ApiState {
@@ -87,6 +90,23 @@ impl ApiState {
             token: Arc::new(TokenPolicy::default()),
             hosts: Vec::new(),
             limits: ApiLimits::default(),
+            bgp: None,
+        }
+    }
+
+    /// Serves `GET /bgp` and `/drain` from `bgp`.
+    #[must_use]
+    pub fn with_bgp(mut self, bgp: Option<crate::bgp::BgpHandle>) -> Self {
+        self.bgp = bgp;
+        self
+    }
+
+    /// What `/healthz` (and the BGP speaker) judge readiness from.
+    pub fn readiness(&self) -> crate::readiness::Readiness {
+        crate::readiness::Readiness {
+            publisher: self.publisher.clone(),
+            counters: Arc::clone(&self.counters),
+            liveness: Arc::clone(&self.liveness),
         }
     }
 
@@ -142,6 +162,8 @@ fn routes(state: ApiState) -> Router {
         .route("/stats", get(observe::stats))
         .route("/metrics", get(observe::prometheus))
         .route("/healthz", get(observe::healthz))
+        .route("/bgp", get(bgp::show))
+        .route("/drain", post(bgp::drain).delete(bgp::resume))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method)
         .with_state(state)

@@ -44,32 +44,18 @@ pub async fn prometheus(
 /// worker is running batches; otherwise 503, with what is wrong in
 /// `problems` (for a router or orchestrator to take the balancer out).
 pub async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
-    let backends = state.publisher.backends();
-    let in_rotation = backends.iter().filter(|b| b.in_rotation()).count();
-    let mut problems = Vec::new();
-    if in_rotation == 0 {
-        problems.push(format!(
-            "no backend is in rotation (of {}): every packet for the balancer is dropped as no_backend",
-            backends.len()
-        ));
-    }
-    for (worker, still) in state.liveness.stalled(&state.counters) {
-        problems.push(format!(
-            "worker {worker} has run no batch for {:.1} s",
-            still.as_secs_f64()
-        ));
-    }
-    let (code, status) = if problems.is_empty() {
+    let verdict = state.readiness().check();
+    let (code, status) = if verdict.ready() {
         (StatusCode::OK, "ok")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
     };
     let body = json!({
         "status": status,
-        "problems": problems,
+        "problems": verdict.problems,
         "table_generation": state.publisher.generation(),
-        "backends": backends.len(),
-        "in_rotation": in_rotation,
+        "backends": verdict.backends,
+        "in_rotation": verdict.in_rotation,
         "workers": state.counters.len(),
     });
     (code, Json(body))

@@ -39,6 +39,8 @@ pub struct Prepared {
     pub resolver: Resolver,
     pub static_macs: BTreeMap<Ipv4Addr, MacAddr>,
     pub publisher: Publisher,
+    /// BGP, when `RR_BGP_*` turned it on.
+    pub bgp: Option<crate::bgp::BgpSettings>,
 }
 
 /// The API, bound, with what its layers check.
@@ -101,6 +103,10 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         None => None,
     };
     warn_if_others_can_read(args.balancer.api_access.api_token_file.as_deref());
+    let bgp = args
+        .bgp
+        .settings(lb_ip, args.balancer.vips.as_slice())
+        .map_err(config)?;
     info!(
         device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
         control_cores = ?control_cores,
@@ -144,6 +150,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         resolver,
         static_macs,
         publisher,
+        bgp,
     })
 }
 

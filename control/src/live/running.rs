@@ -14,7 +14,9 @@ use super::prepare::{Prepared, PreparedApi};
 use super::signals;
 use super::workers::Workers;
 use super::StartError;
+use crate::api::{Liveness, DEFAULT_STALL_LIMIT};
 use crate::backends::Publisher;
+use crate::bgp::BgpSpeaker;
 use crate::config::BalancerArgs;
 use crate::health::{self, HealthConfig};
 
@@ -22,6 +24,8 @@ use crate::health::{self, HealthConfig};
 const FREE_RETIRED_EVERY: Duration = Duration::from_secs(1);
 /// How long the API may take to finish its requests in flight at stop.
 const API_GRACE: Duration = Duration::from_secs(2);
+/// How long BIRD may take to confirm a withdrawal at stop.
+const WITHDRAW_WAIT: Duration = Duration::from_secs(2);
 
 /// The balancer between start and stop.
 #[derive(Debug)]
@@ -31,6 +35,9 @@ pub struct Running {
     workers: Workers,
     keeper: NextHopKeeper,
     api: Option<PreparedApi>,
+    bgp: Option<BgpSpeaker>,
+    /// How long to forward with the routes withdrawn before stopping.
+    grace: Duration,
 }
 
 impl Running {
@@ -46,6 +53,7 @@ impl Running {
             resolver,
             static_macs,
             publisher,
+            bgp,
             ..
         } = prepared;
         let opened = io.open(cores.len()).map_err(StartError::System)?;
@@ -53,12 +61,29 @@ impl Running {
             .map_err(StartError::System)?;
         let keeper = NextHopKeeper::start(resolver, publisher.clone(), static_macs)
             .map_err(|e| StartError::System(format!("starting the neighbour thread: {e}")))?;
+        let grace = bgp.as_ref().map_or(Duration::ZERO, |b| b.grace);
+        let bgp = match bgp {
+            Some(settings) => {
+                let readiness = crate::readiness::Readiness {
+                    publisher: publisher.clone(),
+                    counters: workers.counters.clone().into(),
+                    liveness: std::sync::Arc::new(Liveness::new(
+                        &workers.counters,
+                        DEFAULT_STALL_LIMIT,
+                    )),
+                };
+                Some(BgpSpeaker::start(&settings, readiness).map_err(StartError::System)?)
+            }
+            None => None,
+        };
         Ok(Self {
             runtime,
             publisher,
             workers,
             keeper,
             api,
+            bgp,
+            grace,
         })
     }
 
@@ -68,12 +93,16 @@ impl Running {
         let publisher = self.publisher.clone();
         let workers = &self.workers;
         let api = self.api.take();
+        let bgp = self.bgp.as_ref().map(BgpSpeaker::handle);
+        let grace = self.grace;
         self.runtime.block_on(async {
             let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(args));
             let freeing = tokio::spawn(free_retired_tables(publisher.clone()));
             let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
             let api_task = api.map(|api| {
-                let state = api.state(publisher.clone(), workers.counters.clone());
+                let state = api
+                    .state(publisher.clone(), workers.counters.clone())
+                    .with_bgp(bgp.clone());
                 info!(
                     addr = ?api.listener.local_addr().ok(),
                     token = api.token_use(),
@@ -85,6 +114,9 @@ impl Running {
             });
             info!("running; SIGINT or SIGTERM stops");
             signals::wait_for_signal(workers).await;
+            if let Some(bgp) = bgp {
+                withdraw_for_grace(bgp, grace).await;
+            }
             health.stop();
             freeing.abort();
             let _ = api_stop.send(());
@@ -97,6 +129,9 @@ impl Running {
     /// Stops the neighbour thread and the workers, and prints each worker's
     /// counters.
     pub fn stop(self) {
+        if let Some(bgp) = self.bgp {
+            bgp.stop();
+        }
         self.keeper.stop();
         let counters = self.workers.counters.clone();
         for error in self.workers.stop() {
@@ -109,6 +144,20 @@ impl Running {
         drop(table);
         self.publisher.free_retired_tables();
     }
+}
+
+/// Withdraws the routes, then keeps forwarding for `grace` while the
+/// routers move flows to the other balancers.
+async fn withdraw_for_grace(bgp: crate::bgp::BgpHandle, grace: Duration) {
+    let confirmed = tokio::task::spawn_blocking(move || bgp.drain_and_wait(WITHDRAW_WAIT))
+        .await
+        .unwrap_or(false);
+    if confirmed {
+        info!("BGP routes withdrawn; forwarding for {grace:?} more before stopping");
+    } else {
+        warn!("BIRD did not confirm the withdrawal within {WITHDRAW_WAIT:?}; forwarding for {grace:?} more before stopping");
+    }
+    tokio::time::sleep(grace).await;
 }
 
 /// Frees, now and then, the replaced tables the workers have let go of

@@ -36,6 +36,8 @@ enum Ingress {
     Tunnelled,
     /// As plain IP, routed to the one balancer (which runs in VIP mode).
     Routed,
+    /// No route: the router learns it from the balancers by BGP (`bgp.rs`).
+    Learned,
 }
 
 /// mconnect's port on every server.
@@ -175,6 +177,12 @@ impl Lab {
         Self::up_with(prefix, net, 1, servers, Ingress::Routed)
     }
 
+    /// Like [`up`](Self::up) with no way to the VIP yet: the balancers
+    /// announce it (or their GRE address) and the router's BIRD learns it.
+    pub fn up_unrouted(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
+        Self::up_with(prefix, net, balancers, servers, Ingress::Learned)
+    }
+
     fn up_with(prefix: &str, net: u8, balancers: usize, servers: usize, ingress: Ingress) -> Self {
         let mut lab = Self {
             prefix: prefix.to_owned(),
@@ -234,6 +242,9 @@ impl Lab {
                 // wire carries them finished, and so must this one: under
                 // AF_XDP the balancer sees only the bytes, not the skb's
                 // note that the checksum is unfinished.
+                lab.set_offloads_on("r", "eth1", &[(Offload::TxChecksum, false)]);
+            }
+            Ingress::Learned => {
                 lab.set_offloads_on("r", "eth1", &[(Offload::TxChecksum, false)]);
             }
         }

@@ -6,6 +6,7 @@
 //! skip (`lab_or_skip!`, printing `skipped: <reason>`) when not root or
 //! without `ip netns`, `nft`, `/dev/net/tun` or a tool they use.
 
+mod bgp;
 mod capture;
 mod hostile;
 mod lab;

@@ -1,0 +1,384 @@
+//! Several balancers behind one router that learns the VIP from them by BGP
+//! (BIRD 2 on both sides) and spreads flows by ECMP in its kernel (multipath
+//! routes, L4 hashing): the balancers announce while ready, withdraw on
+//! SIGTERM before stopping, on a drain, and when their backends are down;
+//! a killed balancer is withdrawn by the router when the session's hold
+//! timer runs out. VIP mode: the router routes plain IP to the balancers.
+//!
+//! Each test owns the prefix `rrbgN-` and the subnets `10.(170+N).{1,2}.0/24`.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs;
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::lab::{self, lab_or_skip, Lab, VIP};
+use crate::{assert_all_succeeded, split};
+
+/// The router's AS and the balancers' (all in one: their routes are equal
+/// for ECMP).
+const ROUTER_AS: u32 = 65000;
+const BALANCER_AS: u32 = 65001;
+/// Short, so that a dead balancer goes within a test's patience.
+const HOLD_SECONDS: u64 = 3;
+
+/// The router's BIRD: a session with each balancer host, what they
+/// announce merged into one multipath kernel route.
+fn router_bird_config(lab: &Lab, balancers: usize) -> String {
+    let mut text = format!(
+        "router id {};\nprotocol device {{}}\n\
+         protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}\n",
+        lab.back(1)
+    );
+    for b in 1..=balancers {
+        let _ = write!(
+            text,
+            "protocol bgp lb{b} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {BALANCER_AS};\n  \
+             hold time {HOLD_SECONDS};\n  keepalive time 1;\n  connect retry time 1;\n  error wait time 1, 5;\n  \
+             ipv4 {{ import all; export none; }};\n}}\n",
+            lab.back(1),
+            lab.balancer_ip(b)
+        );
+    }
+    text
+}
+
+/// Starts BIRD on the router with ECMP on; returns its control socket.
+fn start_router_bird(lab: &mut Lab, balancers: usize) -> String {
+    let sysctl = lab.exec(
+        "r",
+        &["sysctl", "-w", "net.ipv4.fib_multipath_hash_policy=1"],
+    );
+    assert!(sysctl.status.success(), "{sysctl:?}");
+    let dir = lab.work.path().join("router-bird");
+    fs::create_dir_all(&dir).expect("bird dir");
+    let config = dir.join("bird.conf");
+    fs::write(&config, router_bird_config(lab, balancers)).expect("bird.conf");
+    let socket = dir.join("bird.ctl").display().to_string();
+    let pid = dir.join("bird.pid").display().to_string();
+    lab.spawn(
+        "r",
+        "bird",
+        &[
+            "bird",
+            "-f",
+            "-c",
+            config.to_str().unwrap(),
+            "-s",
+            &socket,
+            "-P",
+            &pid,
+        ],
+    );
+    socket
+}
+
+/// The balancers the router's kernel currently routes the VIP to.
+fn vip_next_hops(lab: &Lab) -> BTreeSet<Ipv4Addr> {
+    let out = lab.exec(
+        "r",
+        &["ip", "-j", "route", "show", "exact", &format!("{VIP}/32")],
+    );
+    let routes: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let mut hops = BTreeSet::new();
+    for route in routes.as_array().into_iter().flatten() {
+        let gateways = route["nexthops"].as_array().map_or_else(
+            || vec![route["gateway"].clone()],
+            |n| n.iter().map(|h| h["gateway"].clone()).collect::<Vec<_>>(),
+        );
+        hops.extend(
+            gateways
+                .iter()
+                .filter_map(|g| g.as_str()?.parse::<Ipv4Addr>().ok()),
+        );
+    }
+    hops
+}
+
+/// Waits (at most `limit`) until the VIP's next hops are balancers `want`;
+/// returns how long it took.
+fn wait_next_hops(lab: &Lab, want: &[usize], limit: Duration) -> Duration {
+    let want: BTreeSet<Ipv4Addr> = want.iter().map(|&b| lab.balancer_ip(b)).collect();
+    let started = Instant::now();
+    loop {
+        let now = vip_next_hops(lab);
+        if now == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the router routes {VIP} to {now:?}, not {want:?}, after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A balancer in VIP mode announcing the VIP to the router, health-checking
+/// its backends, withdrawing `grace` before it stops.
+fn bgp_env(lab: &Lab, grace: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("RR_VIPS", VIP.to_owned()),
+        ("RR_BGP_LOCAL_AS", BALANCER_AS.to_string()),
+        ("RR_BGP_PEERS", format!("{}:{ROUTER_AS}", lab.back(1))),
+        ("RR_BGP_HOLD", format!("{HOLD_SECONDS}s")),
+        ("RR_BGP_GRACE", grace.to_owned()),
+        ("RR_HEALTH", format!("http:{}/healthz", lab::PROBE_PORT)),
+        ("RR_HEALTH_INTERVAL", "200ms".into()),
+        ("RR_HEALTH_TIMEOUT", "200ms".into()),
+        ("RR_HEALTH_FALL", "2".into()),
+        ("RR_HEALTH_RISE", "2".into()),
+    ]
+}
+
+/// Packets balancer `lb` has sent to backends so far.
+fn to_wire(lab: &Lab, lb: usize) -> u64 {
+    let (code, body) = lab.api(lb, "GET", "/stats", None);
+    assert_eq!(code, 200, "{body}");
+    body["total"]["to_wire"]["packets"].as_u64().unwrap_or(0)
+}
+
+/// A stream of new connections from `host`: `n` at `rate` per second.
+struct Stream {
+    child: Child,
+}
+
+impl Stream {
+    fn start(lab: &Lab, host: &str, n: u64, rate: u64) -> Self {
+        let testbed = lab::testbed();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns(host)])
+            .arg(testbed)
+            .args(["mconnect", "--address", &format!("{VIP}:{}", lab::PORT)])
+            .args(["--output", "json", "--nconn", &n.to_string()])
+            .args(["--rate", &rate.to_string(), "--timeout", "30s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mconnect stream");
+        Self { child }
+    }
+
+    fn finish(self) -> Value {
+        let output = self.child.wait_with_output().expect("mconnect stream");
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "mconnect stream: {e}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    }
+}
+
+/// Starts balancers `which` with BGP and waits until the router routes the
+/// VIP to all of them.
+fn start_announcing(lab: &Lab, which: &[usize], grace: &str) -> Vec<lab::Balancer> {
+    let balancers = which
+        .iter()
+        .map(|&b| lab.start_balancer(b, &bgp_env(lab, grace)))
+        .collect();
+    let took = wait_next_hops(lab, which, Duration::from_secs(30));
+    println!("the router routes {VIP} to balancers {which:?}, {took:?} after the last started");
+    balancers
+}
+
+fn bgp_view(lab: &Lab, lb: usize) -> Value {
+    let (code, body) = lab.api(lb, "GET", "/bgp", None);
+    assert_eq!(code, 200, "GET /bgp: {body}");
+    body
+}
+
+fn lab_with_router(prefix: &str, net: u8, balancers: usize) -> (Lab, String) {
+    let mut lab = Lab::up_unrouted(prefix, net, balancers, 3);
+    let socket = start_router_bird(&mut lab, balancers);
+    (lab, socket)
+}
+
+/// What the router's BIRD says of its session with balancer `lb`.
+fn router_session(lab: &Lab, socket: &str, lb: usize) -> String {
+    let out = lab.exec(
+        "r",
+        &[
+            "birdc",
+            "-s",
+            socket,
+            "show",
+            "protocols",
+            &format!("lb{lb}"),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn in_vip_mode_a_sigterm_withdraws_first_and_no_held_connection_breaks() {
+    lab_or_skip!("bird", "birdc", "sysctl");
+    let (lab, _) = lab_with_router("rrbg1-", 171, 3);
+    let mut balancers = start_announcing(&lab, &[1, 2, 3], "6s").into_iter();
+    let (first, second, third) = (
+        balancers.next().unwrap(),
+        balancers.next().unwrap(),
+        balancers.next().unwrap(),
+    );
+    let view = bgp_view(&lab, 1);
+    assert_eq!(view["announced"], true, "{view}");
+    assert_eq!(view["established"], 1, "{view}");
+    assert_eq!(view["routes"][0], format!("{VIP}/32"), "{view}");
+
+    let events = lab.work.path().join("hold.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(14), &events);
+    std::thread::sleep(Duration::from_secs(3));
+    for lb in 1..=3 {
+        assert!(
+            to_wire(&lab, lb) > 0,
+            "the router spreads the held connections over every balancer (ECMP); balancer {lb} got none"
+        );
+    }
+    let stream = Stream::start(&lab, "c2", 600, 100);
+    let stopping = std::thread::spawn(move || first.stop());
+    let withdrawn = wait_next_hops(&lab, &[2, 3], Duration::from_secs(5));
+    assert!(
+        !stopping.is_finished(),
+        "balancer 1 stopped before the router withdrew its route"
+    );
+    println!("SIGTERM to balancer 1: the router withdrew it after {withdrawn:?}");
+    // During the grace period the withdrawn balancer forwards nothing new.
+    let before = to_wire(&lab, 1);
+    let fresh = lab.mconnect("c2", &["--nconn", "300"]);
+    assert_all_succeeded(&fresh, 300);
+    // Read through its API: it still runs, in its grace period.
+    assert_eq!(
+        to_wire(&lab, 1),
+        before,
+        "balancer 1 forwarded after its withdrawal"
+    );
+    let counters = stopping.join().expect("stopping balancer 1");
+    assert!(counters.contains("worker 0"), "{counters}");
+    assert!(
+        first_log_says_withdrawn(&lab, 1),
+        "balancer 1's log tells of the withdrawal"
+    );
+
+    let report = hold.finish();
+    assert_all_succeeded(&report, 300);
+    assert_eq!(
+        report["hold"]["broken"], 0,
+        "no held connection broke: {report}"
+    );
+    assert_eq!(
+        report["hold"]["moved"], 0,
+        "no held connection changed backend: {report}"
+    );
+    let stream = stream.finish();
+    assert_all_succeeded(&stream, 600);
+    println!(
+        "held 300, 600 new at 100/s across the SIGTERM: none failed; backends of the new: {:?}",
+        split(&stream)
+    );
+    for lb in [2, 3] {
+        assert!(to_wire(&lab, lb) > 0, "balancer {lb} took connections");
+    }
+
+    // A drain withdraws without stopping; resuming announces again.
+    let (code, body) = lab.api(2, "POST", "/drain", None);
+    assert_eq!(code, 200, "{body}");
+    wait_next_hops(&lab, &[3], Duration::from_secs(5));
+    assert_eq!(bgp_view(&lab, 2)["draining"], true);
+    assert_all_succeeded(&lab.mconnect("c1", &["--nconn", "200"]), 200);
+    let (code, body) = lab.api(2, "DELETE", "/drain", None);
+    assert_eq!(code, 200, "{body}");
+    wait_next_hops(&lab, &[2, 3], Duration::from_secs(5));
+    second.stop();
+    third.stop();
+}
+
+fn first_log_says_withdrawn(lab: &Lab, lb: usize) -> bool {
+    let log = lab.work.path().join(format!("lb{lb}-rusty_rail.log"));
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains("BGP routes withdrawn; forwarding for")
+}
+
+#[test]
+fn in_vip_mode_a_killed_balancer_is_withdrawn_when_its_hold_timer_expires() {
+    lab_or_skip!("bird", "birdc", "sysctl");
+    let (lab, router) = lab_with_router("rrbg2-", 172, 3);
+    let balancers = start_announcing(&lab, &[1, 2, 3], "1s");
+    let events = lab.work.path().join("hold.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(14), &events);
+    std::thread::sleep(Duration::from_secs(3));
+    let stream = Stream::start(&lab, "c2", 600, 100);
+    // The machine dies: its link goes silent first (so no FIN or RST from
+    // the dying BIRD reaches the router), then the process is killed.
+    let down = lab.exec("lb1", &["ip", "link", "set", "eth0", "down"]);
+    assert!(down.status.success(), "{down:?}");
+    let mut balancers = balancers.into_iter();
+    balancers.next().unwrap().kill();
+    let withdrawn = wait_next_hops(&lab, &[2, 3], Duration::from_secs(4 * HOLD_SECONDS));
+    let report = hold.finish();
+    let stream = stream.finish();
+    println!(
+        "kill -9 of balancer 1 (link down): the router withdrew it {withdrawn:?} after (hold time {HOLD_SECONDS} s); \
+         held 300: {} broken, {} moved; 600 new at 100/s: {} failed to connect, {} failed to read",
+        report["hold"]["broken"], report["hold"]["moved"], stream["failed_connects"], stream["failed_reads"]
+    );
+    let session = router_session(&lab, &router, 1);
+    assert!(
+        session.contains("Hold timer expired"),
+        "the router learnt of the silent balancer from its hold timer: {session}"
+    );
+    // After the withdrawal, everything goes through the survivors.
+    assert_all_succeeded(&lab.mconnect("c2", &["--nconn", "300"]), 300);
+    for balancer in balancers {
+        balancer.stop();
+    }
+}
+
+#[test]
+fn in_vip_mode_a_balancer_without_backends_withdraws_and_a_fourth_balancer_joins() {
+    lab_or_skip!("bird", "birdc", "sysctl");
+    let (mut lab, _) = lab_with_router("rrbg3-", 173, 4);
+    let balancers = start_announcing(&lab, &[1, 2, 3], "1s");
+
+    // Every backend down: each balancer withdraws (all share them).
+    for s in 1..=3 {
+        lab.kill_server(s);
+    }
+    let took = wait_next_hops(&lab, &[], Duration::from_secs(10));
+    println!("all backends killed: every balancer withdrew within {took:?}");
+    let view = bgp_view(&lab, 1);
+    assert_eq!(view["announced"], false, "{view}");
+    assert!(
+        view["last_change"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no backend is in rotation")),
+        "{view}"
+    );
+    for s in 1..=3 {
+        lab.start_server(s);
+    }
+    let took = wait_next_hops(&lab, &[1, 2, 3], Duration::from_secs(15));
+    println!("backends back: announced again within {took:?}");
+
+    // A fourth balancer joins while connections are held.
+    let events = lab.work.path().join("hold.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(10), &events);
+    std::thread::sleep(Duration::from_secs(2));
+    let fourth = lab.start_balancer(4, &bgp_env(&lab, "1s"));
+    let took = wait_next_hops(&lab, &[1, 2, 3, 4], Duration::from_secs(15));
+    println!("balancer 4 announced {took:?} after it started");
+    let fresh = lab.mconnect("c2", &["--nconn", "600"]);
+    assert_all_succeeded(&fresh, 600);
+    assert!(to_wire(&lab, 4) > 0, "new connections reach balancer 4");
+    let report = hold.finish();
+    assert_all_succeeded(&report, 300);
+    assert_eq!(report["hold"]["broken"], 0, "{report}");
+    assert_eq!(report["hold"]["moved"], 0, "{report}");
+    fourth.stop();
+    for balancer in balancers {
+        balancer.stop();
+    }
+}
