@@ -1,41 +1,63 @@
-//! End-to-end forwarding rate of the live balancer next to the kernel's
-//! plain IP forwarding, same generator, same topology, one run.
+//! End-to-end forwarding rate of the live balancer on each of its packet
+//! I/O backends, next to the kernel's own IP forwarding and to what the link
+//! carries with nothing in the middle: one lab, one generator, one run.
 //!
 //! ```text
 //!  gen 10.230.0.1 ──┐
 //!  lb  10.230.0.10 ─┼─ bridge (namespace rrlbf-sw)
 //!  sink 10.230.0.20 ┘
 //! ```
-//! - `rusty_rail`: the generator sends GRE (outer gen -> lb, inner UDP to a VIP,
-//!   1024 flows) to the balancer, which rewrites the outer header toward
-//!   the sink, its one backend, and sends it back out of the same interface.
-//! - kernel: the generator sends the inner UDP packets themselves to the
-//!   sink through lb's MAC; lb's kernel routes them back out of the same
-//!   interface (`ip_forward=1`, no redirects).
+//!
+//! Every path carries the same GRE frames (1024 inner UDP flows); the
+//! sizes are the client's frames inside them (64 and 1400 bytes), so the
+//! frames on the wire are 24 bytes longer (outer IPv4 and GRE):
+//!
+//! - `link`: the generator sends them straight to the sink's MAC (outer
+//!   destination the sink): the ceiling, and the generator's own rate, so a
+//!   path that reaches it is limited by the generator, not by itself;
+//! - `kernel`: to lb's MAC with the outer destination the sink: lb's kernel
+//!   routes them back out of the same interface (`ip_forward=1`, no
+//!   redirects), a route lookup and a TTL decrement, as the balancer's
+//!   rewrite is;
+//! - `rusty_rail <io>` (`af_xdp`, `af_packet`, `netmap-emulated`): to lb's
+//!   address; the balancer rewrites the outer header toward the sink, its
+//!   one backend, and sends it back out of the same interface.
 //!
 //! The rate is what the sink's interface received per second while the
-//! generator (pinned to CPU 0) sends as fast as it can. `rusty_rail`'s worker
-//! is pinned to CPU 1; its CPU per packet comes from the scheduler's
-//! accounting of the process. Then the generator is paced at 80% of
-//! `rusty_rail`'s rate and the loss is counted (goal: none).
+//! generator (an `AF_PACKET` TX ring, pinned to CPU 0) sends as fast as it
+//! can; the balancer's worker is pinned to CPU 1, and its CPU time per
+//! forwarded packet comes from the scheduler's accounting of the whole
+//! process (`/proc/PID/task/*/schedstat`): its own code and the kernel work
+//! done in its threads, not what the kernel does for it in softirq on the
+//! other CPU (with `AF_XDP` on veth, the copy into the UMEM runs in the
+//! receiving NAPI on the sender's CPU). Then the generator is paced at 80%
+//! of the `AF_XDP` balancer's rate and the loss is counted.
 //!
-//! Needs root and a built `rusty_rail` (found next to this bench's target
-//! directory, else built with cargo). `cargo bench -p benches --bench
-//! lb_forwarding`; without `--bench`, one short smoke run.
+//! Goals (issue 15), printed as ratios from this run: `AF_XDP` at least 2.5
+//! times `AF_PACKET` and 3 times the kernel's forwarding, at most a quarter of
+//! `AF_PACKET`'s CPU per packet, no loss at 80% of its own rate.
+//!
+//! Needs root and namespaces; the `AF_XDP` rows need XDP sockets (else
+//! `skipped: ...` for them, the rest still measured); the `netmap-emulated`
+//! rows need a `rusty_rail` that has it. `cargo bench -p benches --bench
+//! lb_forwarding` (about 3 minutes); without `--bench` (as under
+//! `cargo test --benches`) one short smoke run of every path.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::rusty_rail::{self, RustyRail};
 use benches::stats::median;
-use benches::system::{delete_namespaces, enter, link_counter, pin, process_cpu, run, rx_packets};
+use benches::system::{delete_namespaces, enter, link_counter, load_average, pin, run, rx_packets};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
+use dataplane::io::af_xdp::program::Steering;
+use dataplane::io::af_xdp::{AfXdpConfig, AfXdpIo, XdpAttachment};
 use dataplane::io::PacketIo;
-use host::capability::Need;
+use host::capability::{machine_lacks, Need};
 use synth::{ClientFlow, Transport, Tunnel};
 
 const PREFIX: &str = "rrlbf-";
@@ -44,9 +66,21 @@ const LB: Ipv4Addr = Ipv4Addr::new(10, 230, 0, 10);
 const SINK: Ipv4Addr = Ipv4Addr::new(10, 230, 0, 20);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const FLOWS: u16 = 1024;
-const MEASURE: Duration = Duration::from_secs(3);
-const SMOKE: Duration = Duration::from_millis(300);
+/// The client's frame sizes (Ethernet header to the end of the UDP payload).
+const SIZES: [usize; 2] = [64, 1400];
+/// Ethernet + IPv4 + UDP headers of the client's frame.
+const CLIENT_HEADERS: usize = 14 + 20 + 8;
+/// What GRE adds on the wire: the outer IPv4 header and the GRE header.
+const GRE_OVERHEAD: usize = 20 + 4;
+const MEASURE: Duration = Duration::from_secs(2);
+const SMOKE: Duration = Duration::from_millis(200);
 const RUNS: usize = 3;
+/// The generator runs this long before counting starts (rings fill, flows
+/// enter the connection table).
+const WARM_UP: Duration = Duration::from_millis(100);
+/// What is in flight when the generator stops still arrives within this.
+const SETTLE: Duration = Duration::from_millis(200);
+const PACED_SHARE: f64 = 0.8;
 
 fn ns(name: &str) -> String {
     format!("{PREFIX}{name}")
@@ -111,45 +145,94 @@ impl Drop for Lab {
 }
 
 fn mac_of(space: &str) -> [u8; 6] {
-    let output = Command::new("ip")
-        .args(["netns", "exec", space, "cat", "/sys/class/net/eth0/address"])
+    let path = "/sys/class/net/eth0/address";
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", space, "cat", path])
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{space}: cat {path}: {e}"));
     let text = String::from_utf8_lossy(&output.stdout);
     let mut mac = [0u8; 6];
     for (byte, part) in mac.iter_mut().zip(text.trim().split(':')) {
-        *byte = u8::from_str_radix(part, 16).unwrap();
+        *byte = u8::from_str_radix(part, 16).unwrap_or_else(|e| panic!("{space}: {text}: {e}"));
     }
     mac
 }
 
-/// The generator's frames: GRE toward the balancer, or plain UDP toward the
-/// sink through lb's MAC.
-fn frames(gre: bool) -> Vec<Vec<u8>> {
-    let gen_mac = mac_of(&ns("gen"));
-    let lb_mac = mac_of(&ns("lb"));
+/// Where the generator's frames go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Straight to the sink.
+    Link,
+    /// Through lb's kernel (IP forwarding).
+    Kernel,
+    /// Through `rusty_rail` with this `RR_IO`.
+    RustyRail(Io),
+}
+
+/// The balancer's packet I/O backends measured, in the order run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Io {
+    AfXdp,
+    AfPacket,
+    NetmapEmulated,
+}
+
+impl Io {
+    const ALL: [Io; 3] = [Io::AfXdp, Io::AfPacket, Io::NetmapEmulated];
+
+    /// Its `RR_IO` value.
+    fn setting(self) -> &'static str {
+        match self {
+            Io::AfXdp => "af_xdp",
+            Io::AfPacket => "af_packet",
+            Io::NetmapEmulated => "netmap-emulated",
+        }
+    }
+}
+
+impl Path {
+    fn label(self) -> String {
+        match self {
+            Path::Link => "link (gen -> sink)".into(),
+            Path::Kernel => "kernel forwarding".into(),
+            Path::RustyRail(io) => format!("rusty_rail {}", io.setting()),
+        }
+    }
+}
+
+/// The generator's frames for `path`: GRE around client frames of `size`
+/// bytes, 1024 flows.
+fn frames(path: Path, size: usize, macs: &Macs) -> Vec<Vec<u8>> {
+    let (eth_dst, outer_dst) = match path {
+        Path::Link => (macs.sink, SINK),
+        Path::Kernel => (macs.lb, SINK),
+        Path::RustyRail(_) => (macs.lb, LB),
+    };
+    let payload = vec![0x5a; size - CLIENT_HEADERS];
     (0..FLOWS)
         .map(|i| {
             let inner = ClientFlow {
                 src: IpAddr::V4(GEN),
-                dst: IpAddr::V4(if gre { VIP } else { SINK }),
+                dst: IpAddr::V4(VIP),
                 transport: Transport::Udp,
                 src_port: 10_000 + i,
                 dst_port: 9,
             }
-            .packet(&[0x5a; 18]);
-            if gre {
-                Tunnel {
-                    eth_src: gen_mac,
-                    eth_dst: lb_mac,
-                    ..Tunnel::new(GEN, LB)
-                }
-                .encapsulate(&inner)
-            } else {
-                synth::ethernet_frame(gen_mac, lb_mac, None, 0x0800, &inner)
+            .packet(&payload);
+            Tunnel {
+                eth_src: macs.gen,
+                eth_dst,
+                ..Tunnel::new(GEN, outer_dst)
             }
+            .encapsulate(&inner)
         })
         .collect()
+}
+
+struct Macs {
+    gen: [u8; 6],
+    lb: [u8; 6],
+    sink: [u8; 6],
 }
 
 /// Sends `frames` round-robin from gen's `eth0` until `stop`, at most
@@ -158,28 +241,31 @@ fn generator(
     frames: Vec<Vec<u8>>,
     rate: Option<f64>,
     stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<u64> {
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         enter(&ns("gen"));
         pin(0);
-        let mut io = AfPacketIo::open(&AfPacketConfig::new("eth0")).unwrap();
+        let mut io =
+            AfPacketIo::open(&AfPacketConfig::new("eth0")).expect("the generator's socket");
         let started = Instant::now();
         let mut queued = 0u64;
         let mut next = 0usize;
         while !stop.load(Ordering::Relaxed) {
             let allowed = rate.map_or(u64::MAX, |r| frames_due(started.elapsed(), r));
             let mut batch = 0;
-            while queued < allowed && batch < 64 && io.transmit_copy(&frames[next]).unwrap() {
+            while queued < allowed
+                && batch < 64
+                && io.transmit_copy(&frames[next]).expect("queueing a frame")
+            {
                 queued += 1;
                 batch += 1;
                 next = (next + 1) % frames.len();
             }
-            io.flush().unwrap();
+            io.flush().expect("sending the queued frames");
             if batch == 0 && rate.is_some() {
                 thread::sleep(Duration::from_micros(50));
             }
         }
-        queued
     })
 }
 
@@ -190,139 +276,297 @@ fn frames_due(elapsed: Duration, rate: f64) -> u64 {
     (elapsed.as_secs_f64() * rate).max(0.0) as u64
 }
 
-/// The sink's received rate while the generator runs for `span`; also the
-/// frames gen's interface sent and the sink received in that span.
-fn measure(gre: bool, rate: Option<f64>, span: Duration) -> (f64, u64, u64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = generator(frames(gre), rate, Arc::clone(&stop));
-    thread::sleep(Duration::from_millis(100));
+/// One measured span of one path.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    /// Frames the sink received per second while counting.
+    pps: f64,
+    /// The balancer's CPU time per frame the sink received while counting.
+    cpu_ns: Option<f64>,
+    /// Frames gen's interface sent from the generator's start to its stop.
+    sent: u64,
+    /// Frames the sink received from the generator's start until
+    /// [`SETTLE`] after its stop.
+    received: u64,
+}
+
+/// Runs the generator on `frames` (paced at `rate` when given) and counts
+/// what the sink receives over `span`, with `balancer`'s CPU time.
+fn measure(
+    frames: Vec<Vec<u8>>,
+    rate: Option<f64>,
+    span: Duration,
+    balancer: Option<&RustyRail>,
+) -> Measured {
     let (gen, sink) = (ns("gen"), ns("sink"));
     let sent_before = link_counter(&gen, "eth0", "tx", "packets");
-    let before = rx_packets(&sink, "eth0");
+    let received_before = rx_packets(&sink, "eth0");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = generator(frames, rate, Arc::clone(&stop));
+    thread::sleep(WARM_UP);
+    let counted_before = rx_packets(&sink, "eth0");
+    let cpu_before = balancer.map(RustyRail::cpu);
     let started = Instant::now();
     thread::sleep(span);
-    let sent = link_counter(&gen, "eth0", "tx", "packets") - sent_before;
+    let counted = rx_packets(&sink, "eth0") - counted_before;
+    let cpu = balancer.map(RustyRail::cpu);
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
-    sender.join().unwrap();
-    // What was in flight when counting stopped still arrives.
-    thread::sleep(Duration::from_millis(200));
-    let received_total = rx_packets(&sink, "eth0") - before;
-    let received = received_total.min(sent);
-    (
-        received as f64 / elapsed.as_secs_f64(),
-        sent,
-        received_total,
-    )
+    sender.join().expect("the generator");
+    thread::sleep(SETTLE);
+    let cpu_ns = cpu.zip(cpu_before).map(|(after, before)| {
+        after.saturating_sub(before).as_nanos() as f64 / counted.max(1) as f64
+    });
+    Measured {
+        pps: counted as f64 / elapsed.as_secs_f64(),
+        cpu_ns,
+        sent: link_counter(&gen, "eth0", "tx", "packets") - sent_before,
+        received: rx_packets(&sink, "eth0") - received_before,
+    }
 }
 
-fn rusty_rail_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/lb_forwarding-* -> target/<profile>/rusty_rail
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("rusty_rail");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let release = exe.to_string_lossy().contains("/release/");
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", "control", "--bin", "rusty_rail"]);
-        if release {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "building rusty_rail");
-    }
-    path
+/// Why `AF_XDP` cannot run on lb's interface here, if it cannot: the same
+/// program load, attach and socket the balancer would make.
+fn af_xdp_unavailable() -> Option<String> {
+    thread::spawn(|| {
+        enter(&ns("lb"));
+        let steering = Steering {
+            lb_ipv4: LB.octets(),
+            vips_v4: Vec::new(),
+            vips_v6: Vec::new(),
+        };
+        let attachment = XdpAttachment::attach("eth0", &steering, 1, None).err_text()?;
+        let config = AfXdpConfig {
+            host_path: false,
+            ..AfXdpConfig::default()
+        };
+        AfXdpIo::open(&attachment, &config).err_text().map(drop)
+    })
+    .join()
+    .expect("the AF_XDP probe")
+    .err()
 }
 
-// The child is handed back to be stopped; on panic the lab's teardown kills it.
-#[allow(clippy::zombie_processes)]
-fn start_rusty_rail() -> Child {
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns("lb"),
-            rusty_rail_binary().to_str().unwrap(),
-        ])
-        .env("RR_DEVICE", "eth0")
-        .env("RR_TARGET_IPS", SINK.to_string())
-        .env("RR_CORES", "1")
-        .env("RR_API", "none")
-        .env("RR_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("rusty_rail");
-    // Started when its nftables table exists.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns("lb"), "nft", "list", "tables"])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("rusty_rail_eth0") {
-            thread::sleep(Duration::from_millis(300));
-            return child;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("rusty_rail exited: {status}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    panic!("rusty_rail did not start");
+trait ErrText<T> {
+    fn err_text(self) -> Result<T, String>;
 }
 
-fn stop(mut child: Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+impl<T, E: std::fmt::Display> ErrText<T> for Result<T, E> {
+    fn err_text(self) -> Result<T, String> {
+        self.map_err(|e| e.to_string())
     }
-    let _ = child.wait();
+}
+
+/// Starts the balancer on `io`; `None` (said why) for a backend this
+/// build or machine does not have.
+fn start_balancer(io: Io, binary: &std::path::Path) -> Option<RustyRail> {
+    let env = [
+        ("RR_IO", io.setting().to_owned()),
+        ("RR_DEVICE", "eth0".to_owned()),
+        ("RR_TARGET_IPS", SINK.to_string()),
+        ("RR_CORES", "1".to_owned()),
+        ("RR_API", "none".to_owned()),
+    ];
+    match RustyRail::start(binary, &ns("lb"), &env) {
+        Ok(balancer) => Some(balancer),
+        Err(log) if io == Io::NetmapEmulated => {
+            println!(
+                "  rusty_rail {}: did not start, its rows are left out (a rusty_rail without it? \
+                 rebuild: cargo build --release -p control): {}",
+                io.setting(),
+                log.lines().last().unwrap_or_default()
+            );
+            None
+        }
+        Err(log) => panic!("rusty_rail with RR_IO={}: {log}", io.setting()),
+    }
+}
+
+/// Every measurement of a run, by path and size.
+#[derive(Default)]
+struct Results(Vec<(Path, usize, Measured)>);
+
+impl Results {
+    fn of(&self, path: Path, size: usize) -> Vec<Measured> {
+        self.0
+            .iter()
+            .filter(|(p, s, _)| *p == path && *s == size)
+            .map(|(_, _, m)| *m)
+            .collect()
+    }
+
+    /// Median pps and median CPU ns per packet, when measured.
+    fn median(&self, path: Path, size: usize) -> Option<(f64, Option<f64>)> {
+        let runs = self.of(path, size);
+        if runs.is_empty() {
+            return None;
+        }
+        let pps: Vec<f64> = runs.iter().map(|m| m.pps).collect();
+        let cpu: Vec<f64> = runs.iter().filter_map(|m| m.cpu_ns).collect();
+        Some((median(&pps), (!cpu.is_empty()).then(|| median(&cpu))))
+    }
+}
+
+fn goal(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+/// The medians per path and the issue's ratios, for frames of `size`.
+fn summarise(results: &Results, size: usize, paths: &[Path]) {
+    println!(
+        "lb_forwarding: {size}-byte client frames ({} on the wire), medians:",
+        size + GRE_OVERHEAD
+    );
+    let link = results.median(Path::Link, size).map(|(pps, _)| pps);
+    for &path in paths {
+        let Some((pps, cpu)) = results.median(path, size) else {
+            continue;
+        };
+        let mut line = format!("  {:<28}{pps:>10.0} pps", path.label());
+        if let Some(link) = link {
+            let _ = write!(line, "  {:>4.0}% of the link", 100.0 * pps / link);
+        }
+        if let Some(cpu) = cpu {
+            let _ = write!(line, "  balancer CPU {cpu:>6.0} ns/packet");
+        }
+        println!("{line}");
+    }
+    let xdp = results.median(Path::RustyRail(Io::AfXdp), size);
+    let packet = results.median(Path::RustyRail(Io::AfPacket), size);
+    let kernel = results.median(Path::Kernel, size);
+    if let (Some((x, xc)), Some((p, pc))) = (xdp, packet) {
+        println!(
+            "  AF_XDP / AF_PACKET: {:.2}x the packets per second (goal >= 2.5: {})",
+            x / p,
+            goal(x / p >= 2.5)
+        );
+        if let (Some(xc), Some(pc)) = (xc, pc) {
+            println!(
+                "  AF_XDP / AF_PACKET: {:.2} of the CPU per packet (goal <= 0.25: {})",
+                xc / pc,
+                goal(xc / pc <= 0.25)
+            );
+        }
+    }
+    if let (Some((x, _)), Some((k, _))) = (xdp, kernel) {
+        println!(
+            "  AF_XDP / kernel forwarding: {:.2}x (goal >= 3: {})",
+            x / k,
+            goal(x / k >= 3.0)
+        );
+    }
+    if let (Some((n, _)), Some((p, _))) = (
+        results.median(Path::RustyRail(Io::NetmapEmulated), size),
+        packet,
+    ) {
+        println!("  netmap-emulated / AF_PACKET: {:.2}x", n / p);
+    }
+    if let (Some((x, _)), Some(link)) = (xdp, link) {
+        if x >= 0.9 * link {
+            println!(
+                "  the generator limits AF_XDP here (it reaches {:.0}% of what the generator \
+                 sends straight to the sink): its ratios are lower bounds",
+                100.0 * x / link
+            );
+        }
+    }
 }
 
 fn main() {
-    host::skip_unless!(Need::Root, Need::Netns);
+    host::skip_unless!(Need::Root, Need::Netns, Need::Tool("nft"));
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let (span, runs) = if measuring {
         (MEASURE, RUNS)
     } else {
         (SMOKE, 1)
     };
+    let binary = rusty_rail::binary();
     let _lab = Lab::start();
-    println!("lb_forwarding: 1024 UDP flows, 60-byte inner packets, {runs} x {span:?} per path, alternating");
-    let (mut kernel, mut balancer, mut cpu_ns) = (Vec::new(), Vec::new(), Vec::new());
-    for run in 0..runs {
-        let (k, _, _) = measure(false, None, span);
-        let child = start_rusty_rail();
-        let cpu_before = process_cpu(child.id());
-        let (r, _, received) = measure(true, None, span);
-        let cpu = process_cpu(child.id()).saturating_sub(cpu_before);
-        stop(child);
-        let per_packet = cpu.as_nanos() as f64 / received.max(1) as f64;
-        println!(
-            "  run {run}: kernel forwarding {k:>9.0} pps   rusty_rail {r:>9.0} pps   ratio {:.2}   rusty_rail CPU {per_packet:.0} ns/packet",
-            r / k
-        );
-        kernel.push(k);
-        balancer.push(r);
-        cpu_ns.push(per_packet);
+    let macs = Macs {
+        gen: mac_of(&ns("gen")),
+        lb: mac_of(&ns("lb")),
+        sink: mac_of(&ns("sink")),
+    };
+    let xdp_missing = af_xdp_unavailable();
+    if let Some(reason) = &xdp_missing {
+        let _ = machine_lacks(format!(
+            "the AF_XDP rows: XDP sockets unavailable here ({reason})"
+        ));
     }
-    let (k, r, c) = (median(&kernel), median(&balancer), median(&cpu_ns));
+    let ios: Vec<Io> = Io::ALL
+        .into_iter()
+        .filter(|io| *io != Io::AfXdp || xdp_missing.is_none())
+        .collect();
     println!(
-        "lb_forwarding: median kernel {k:.0} pps, rusty_rail {r:.0} pps: ratio {:.2} (goal >= 1.00: {}), rusty_rail CPU {c:.0} ns/packet",
-        r / k,
-        if r >= k { "met" } else { "NOT met" }
+        "lb_forwarding: {FLOWS} UDP flows in GRE, client frames of {SIZES:?} bytes, \
+         {runs} x {span:?} per path and size, paths alternating; load average {}",
+        load_average()
     );
-    let child = start_rusty_rail();
-    let (_, sent, received) = measure(true, Some(0.8 * r), span);
-    stop(child);
-    let lost = sent.saturating_sub(received);
-    println!(
-        "lb_forwarding: at 80% of that rate ({:.0} pps): {lost} of {sent} lost ({:.3}%, goal 0: {})",
-        0.8 * r,
-        100.0 * lost as f64 / sent.max(1) as f64,
-        if lost == 0 { "met" } else { "NOT met" }
-    );
+    let mut paths = vec![Path::Link, Path::Kernel];
+    let mut results = Results::default();
+    for run in 0..runs {
+        for size in SIZES {
+            for path in [Path::Link, Path::Kernel] {
+                let m = measure(frames(path, size, &macs), None, span, None);
+                results.0.push((path, size, m));
+            }
+        }
+        for &io in &ios {
+            let Some(balancer) = start_balancer(io, &binary) else {
+                continue;
+            };
+            if run == 0 {
+                println!("  rusty_rail {}: {}", io.setting(), balancer.io_line());
+                paths.push(Path::RustyRail(io));
+            }
+            let path = Path::RustyRail(io);
+            for size in SIZES {
+                let m = measure(frames(path, size, &macs), None, span, Some(&balancer));
+                results.0.push((path, size, m));
+            }
+        }
+        let mut line = format!("  run {run}:");
+        for size in SIZES {
+            for &path in &paths {
+                if let Some(m) = results.of(path, size).last() {
+                    let _ = write!(line, " {}/{size} {:.0}k", path.label(), m.pps / 1e3);
+                }
+            }
+        }
+        println!("{line}");
+    }
+    for size in SIZES {
+        summarise(&results, size, &paths);
+    }
+    // Loss at 80% of the fastest backend's own rate (AF_XDP's where it runs).
+    let paced_io = if ios.contains(&Io::AfXdp) {
+        Io::AfXdp
+    } else {
+        Io::AfPacket
+    };
+    if let Some(balancer) = start_balancer(paced_io, &binary) {
+        let path = Path::RustyRail(paced_io);
+        for size in SIZES {
+            let Some((max, _)) = results.median(path, size) else {
+                continue;
+            };
+            let rate = PACED_SHARE * max;
+            let m = measure(frames(path, size, &macs), Some(rate), span, Some(&balancer));
+            let lost = m.sent.saturating_sub(m.received);
+            println!(
+                "lb_forwarding: {} at {:.0}% of its rate ({rate:.0} pps), {size}-byte client frames: \
+                 {lost} of {} lost ({:.3}%; goal none: {})",
+                path.label(),
+                100.0 * PACED_SHARE,
+                m.sent,
+                100.0 * lost as f64 / m.sent.max(1) as f64,
+                goal(lost == 0)
+            );
+        }
+    }
+    println!("lb_forwarding: load average at the end {}", load_average());
 }

@@ -150,3 +150,18 @@ pub fn flood_sender(
         (sent, thread_cpu().saturating_sub(started))
     })
 }
+
+/// The machine's load averages over 1, 5 and 15 minutes, as `/proc/loadavg`
+/// gives them (`"?"` where it cannot be read): printed with every figure,
+/// since other work on the machine moves them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "?".into(),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
+}
