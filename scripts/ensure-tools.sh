@@ -10,13 +10,15 @@ need_apt=()
 # prometheus (with promtool) checks and scrapes the balancer's /metrics;
 # ethtool is what salt/'s balancer state turns offloads off with; bird
 # (BIRD 2, with birdc) is the BGP speaker of the balancers and the lab's
-# router, sysctl turns the router's multipath hashing on.
+# router, sysctl turns the router's multipath hashing on; haproxy (TCP mode)
+# is the peer balancer `testbed experiment` compares rusty_rail with.
 # The tests check for these (host::capability's Need::Tool): under
 # RR_REQUIRE_LABS=1 (CI) a test whose tool is missing fails.
 for pair in "ip:iproute2" "nft:nftables" "tcpdump:tcpdump" "python3:python3" "socat:socat" \
             "npm:npm" "node:nodejs" "cc:build-essential" "pkg-config:pkg-config" "ping:iputils-ping" \
             "curl:curl" "ss:iproute2" "nginx:nginx-light" "iperf3:iperf3" "promtool:prometheus" \
-            "ethtool:ethtool" "bird:bird2" "birdc:bird2" "sysctl:procps"; do
+            "ethtool:ethtool" "bird:bird2" "birdc:bird2" "sysctl:procps" \
+            "haproxy:haproxy"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")

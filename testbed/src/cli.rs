@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::experiment::ExperimentArgs;
 use crate::lab::link_emulator::LinkEmulatorArgs;
 use crate::lab::topology::{DownArgs, UpArgs};
 use crate::lab::{CleanupArgs, RunArgs, StatusArgs};
@@ -47,4 +48,6 @@ pub enum Command {
     LinkEmulator(LinkEmulatorArgs),
     /// GRE tunnel endpoints in userspace: router-side encapsulation (ECMP) and server-side decapsulation (DSR).
     Tunnel(TunnelArgs),
+    /// Experiments: systems x topologies x workloads x faults, repeated, with results and plots (`run`, `report`).
+    Experiment(ExperimentArgs),
 }

@@ -18,5 +18,6 @@ fn main() -> ExitCode {
         Command::Partition(args) => testbed::partition::command::main(&args),
         Command::LinkEmulator(args) => testbed::lab::link_emulator::main(&args),
         Command::Tunnel(args) => testbed::tunnel::main(&args),
+        Command::Experiment(args) => testbed::experiment::main(&args),
     }
 }

@@ -8,12 +8,27 @@
 //! - [`schedule`]: each fault's actions in time, intermittent ones seeded.
 //! - [`resume`]: finished runs are skipped on a rerun.
 //! - [`plan`]: the plan in words (`--dry-run`).
+//! - [`lab`]: a run's lab (generated topology) and processes, removed on drop.
+//! - [`system`]: the system under test (`rusty_rail`, `HAProxy`, none) and its fault actions.
+//! - [`workload`]: the clients' mconnect processes.
+//! - [`samples`]: what the clients saw, per 100 ms and in total.
+//! - [`execute`]: one run and its result files.
+//! - [`report`]: the summary table and plots of a results folder.
+//! - [`command`]: `testbed experiment run|report`.
 
+pub mod command;
+pub mod execute;
 pub mod file;
+pub mod lab;
 pub mod matrix;
 pub mod plan;
+pub mod report;
 pub mod resume;
+pub mod samples;
 pub mod schedule;
+pub mod system;
+pub mod workload;
 
+pub use command::{main, ExperimentArgs};
 pub use file::{ExperimentError, ExperimentFile};
 pub use matrix::RunSpec;

@@ -1,0 +1,382 @@
+//! A run's lab: a topology file generated from the run's topology (clients
+//! and the router on `front`, the router, balancers and servers on
+//! `back`), brought up with `testbed up`'s code, and the processes the run
+//! starts in its namespaces. Dropping a [`RunLab`] stops every process and
+//! removes the lab, also when the run failed half-way or was interrupted.
+//!
+//! ```text
+//!  c1 x.y.1.11 ─┐                   ┌─ lb1 x.y.2.11, lb2 .12 ...
+//!  c2 x.y.1.12 ─┴─ r x.y.1.1 | x.y.2.1 ─┼─ s1 x.y.2.41, s2 .42 ...
+//!                                   VIP x.y.9.1
+//! ```
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::lab::state::STATE_DIR;
+use crate::lab::topology::up;
+use crate::lab::topology::TopologyPlan;
+use crate::lab::Ipv4Cidr;
+use crate::partition::Node;
+
+use super::file::TopologyEntry;
+
+/// The port every server's mconnect listens on.
+pub const PORT: u16 = 5001;
+
+/// Addresses of a lab carved from a /16.
+#[derive(Debug, Clone, Copy)]
+pub struct Addresses {
+    a: u8,
+    b: u8,
+}
+
+impl Addresses {
+    pub fn new(cidr: Ipv4Cidr) -> Self {
+        let [a, b, _, _] = cidr.network.octets();
+        Self { a, b }
+    }
+
+    pub fn router_front(self) -> Ipv4Addr {
+        Ipv4Addr::new(self.a, self.b, 1, 1)
+    }
+
+    pub fn router_back(self) -> Ipv4Addr {
+        Ipv4Addr::new(self.a, self.b, 2, 1)
+    }
+
+    /// Client `n` (1-based).
+    pub fn client(self, n: usize) -> Ipv4Addr {
+        Ipv4Addr::new(self.a, self.b, 1, 10 + n as u8)
+    }
+
+    /// Balancer `n` (1-based).
+    pub fn balancer(self, n: usize) -> Ipv4Addr {
+        Ipv4Addr::new(self.a, self.b, 2, 10 + n as u8)
+    }
+
+    /// Server `n` (1-based).
+    pub fn server(self, n: usize) -> Ipv4Addr {
+        Ipv4Addr::new(self.a, self.b, 2, 40 + n as u8)
+    }
+
+    /// The service's virtual address.
+    pub fn vip(self) -> Ipv4Addr {
+        Ipv4Addr::new(self.a, self.b, 9, 1)
+    }
+}
+
+/// The topology file of a run. `vip_on_balancers` puts the VIP on the
+/// balancers' loopback (a full proxy binds it there).
+pub fn topology_text(
+    prefix: &str,
+    addresses: Addresses,
+    topology: &TopologyEntry,
+    vip_on_balancers: bool,
+) -> String {
+    let cidr = |third: u8| {
+        let [a, b, _, _] = addresses.router_front().octets();
+        format!("{a}.{b}.{third}.0/24")
+    };
+    let mut text = format!(
+        "prefix = \"{prefix}\"\n\n[[network]]\nname = \"front\"\ncidr = \"{}\"\nbridge = true\n\n\
+         [[network]]\nname = \"back\"\ncidr = \"{}\"\nbridge = true\n\n\
+         [[host]]\nname = \"r\"\nforward = true\n\
+         links = [ {{ network = \"front\", address = \"{}\" }}, {{ network = \"back\", address = \"{}\" }} ]\n",
+        cidr(1),
+        cidr(2),
+        addresses.router_front(),
+        addresses.router_back(),
+    );
+    let mut host = |name: String, network: &str, address: Ipv4Addr, extra: &str| {
+        let gateway = if network == "front" {
+            addresses.router_front()
+        } else {
+            addresses.router_back()
+        };
+        let _ = write!(
+            text,
+            "\n[[host]]\nname = \"{name}\"\nlinks = [ {{ network = \"{network}\", address = \"{address}\" }} ]\n\
+             routes = [ \"default via {gateway}\" ]\n{extra}"
+        );
+    };
+    for n in 1..=topology.clients {
+        host(format!("c{n}"), "front", addresses.client(n), "");
+    }
+    let vip = if vip_on_balancers {
+        format!("addresses = [ \"{}/32 dev lo\" ]\n", addresses.vip())
+    } else {
+        String::new()
+    };
+    for n in 1..=topology.balancers {
+        host(format!("lb{n}"), "back", addresses.balancer(n), &vip);
+    }
+    for n in 1..=topology.servers {
+        host(format!("s{n}"), "back", addresses.server(n), "");
+    }
+    text
+}
+
+/// A process the run started in one of its namespaces.
+#[derive(Debug)]
+struct Started {
+    /// `{host}-{role}`, e.g. `lb1-rusty_rail`: its log is `logs/{key}.log`.
+    key: String,
+    child: Child,
+}
+
+/// A run's lab and processes; see the module docs.
+#[derive(Debug)]
+pub struct RunLab {
+    pub prefix: String,
+    pub addresses: Addresses,
+    pub topology: TopologyEntry,
+    /// Where the processes' logs go.
+    pub logs: PathBuf,
+    started: Vec<Started>,
+}
+
+impl RunLab {
+    /// Writes the topology to `dir/topology.toml` and brings it up
+    /// (removing first what a crashed run left with the same prefix).
+    pub fn up(
+        prefix: &str,
+        addresses: Addresses,
+        topology: &TopologyEntry,
+        vip_on_balancers: bool,
+        dir: &Path,
+        testbed: &Path,
+    ) -> Result<Self, String> {
+        let state_dir = Path::new(STATE_DIR);
+        for problem in crate::lab::teardown::remove_lab(state_dir, prefix) {
+            eprintln!("testbed experiment: clearing an old lab {prefix}: {problem}");
+        }
+        let file = dir.join("topology.toml");
+        fs::write(
+            &file,
+            topology_text(prefix, addresses, topology, vip_on_balancers),
+        )
+        .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        let plan = TopologyPlan::load(&file, None)?;
+        let logs = dir.join("logs");
+        fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
+        // From here on the lab exists: the guard removes it on any failure.
+        let lab = Self {
+            prefix: prefix.to_owned(),
+            addresses,
+            topology: topology.clone(),
+            logs: logs.clone(),
+            started: Vec::new(),
+        };
+        up::up_with(&plan, &logs.join("hosts"), state_dir, testbed)?;
+        Ok(lab)
+    }
+
+    /// The namespace of `host` (`r`, `c1`, `lb2`, `s3`).
+    pub fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.prefix)
+    }
+
+    /// Every host as a partition node.
+    pub fn nodes(&self) -> Vec<Node> {
+        let mut nodes = vec![self.node(
+            "r",
+            vec![self.addresses.router_front(), self.addresses.router_back()],
+        )];
+        for n in 1..=self.topology.clients {
+            nodes.push(self.node(&format!("c{n}"), vec![self.addresses.client(n)]));
+        }
+        for n in 1..=self.topology.balancers {
+            nodes.push(self.node(&format!("lb{n}"), vec![self.addresses.balancer(n)]));
+        }
+        for n in 1..=self.topology.servers {
+            nodes.push(self.node(&format!("s{n}"), vec![self.addresses.server(n)]));
+        }
+        nodes
+    }
+
+    fn node(&self, name: &str, addrs: Vec<Ipv4Addr>) -> Node {
+        Node {
+            name: name.to_owned(),
+            namespace: self.ns(name),
+            addrs: addrs.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Runs a command in `host`'s namespace to its end.
+    pub fn exec(&self, host: &str, args: &[&str]) -> Result<Output, String> {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{host}: {}: {e}", args.join(" ")))
+    }
+
+    /// Like [`exec`](Self::exec), failing unless the command succeeds.
+    pub fn exec_ok(&self, host: &str, args: &[&str]) -> Result<String, String> {
+        let output = self.exec(host, args)?;
+        if !output.status.success() {
+            return Err(format!(
+                "{host}: `{}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Starts a long-running process in `host` as `{host}-{role}`, its
+    /// output appended to `logs/{host}-{role}.log`.
+    pub fn spawn(
+        &mut self,
+        host: &str,
+        role: &str,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Result<PathBuf, String> {
+        self.spawn_to(host, role, args, env, None)
+    }
+
+    /// [`spawn`](Self::spawn), standard output to `stdout` when given.
+    pub fn spawn_to(
+        &mut self,
+        host: &str,
+        role: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        stdout: Option<&Path>,
+    ) -> Result<PathBuf, String> {
+        let key = format!("{host}-{role}");
+        let log = self.logs.join(format!("{key}.log"));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("opening {}: {e}", log.display()))?;
+        let out = match stdout {
+            Some(path) => fs::File::create(path),
+            None => file.try_clone(),
+        }
+        .map_err(|e| format!("opening the output of {key}: {e}"))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("{host}: starting `{}`: {e}", args.join(" ")))?;
+        self.started.push(Started { key, child });
+        Ok(log)
+    }
+
+    /// Kills (SIGKILL) and reaps the processes whose key starts with `key`;
+    /// returns how many there were.
+    pub fn kill(&mut self, key: &str) -> usize {
+        let (killed, kept): (Vec<Started>, Vec<Started>) = std::mem::take(&mut self.started)
+            .into_iter()
+            .partition(|s| s.key.starts_with(key));
+        self.started = kept;
+        let count = killed.len();
+        for mut process in killed {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
+        count
+    }
+
+    /// Whether the process `key` has exited; its status if so.
+    pub fn exited(&mut self, key: &str) -> Option<std::process::ExitStatus> {
+        self.started
+            .iter_mut()
+            .find(|s| s.key == key)
+            .and_then(|s| s.child.try_wait().ok().flatten())
+    }
+
+    /// Waits (at most `limit`, in 50 ms polls) until something listens on
+    /// TCP `port` in `host`.
+    pub fn wait_listening(&self, host: &str, port: u16, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        let filter = format!("sport = :{port}");
+        while Instant::now() < deadline {
+            let out = self.exec(host, &["ss", "-Hltn", &filter])?;
+            if !out.stdout.is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!(
+            "{host}: nothing listens on TCP port {port} after {limit:?}"
+        ))
+    }
+}
+
+impl Drop for RunLab {
+    fn drop(&mut self) {
+        for process in &mut self.started {
+            // SIGTERM first so the balancers release their devices, then SIGKILL.
+            if let Ok(pid) = i32::try_from(process.child.id()) {
+                // SAFETY: kill has no memory preconditions; the pid is our child's.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for process in &mut self.started {
+            while Instant::now() < deadline && matches!(process.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
+        for problem in crate::lab::teardown::remove_lab(Path::new(STATE_DIR), &self.prefix) {
+            eprintln!(
+                "testbed experiment: removing lab {}: {problem}",
+                self.prefix
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_topology_is_a_valid_lab_with_every_role() {
+        let topology = TopologyEntry {
+            name: "t".into(),
+            clients: 2,
+            balancers: 2,
+            servers: 3,
+        };
+        let addresses = Addresses::new("10.161.0.0/16".parse().unwrap());
+        let text = topology_text("rrex0-", addresses, &topology, true);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        fs::write(&file, &text).unwrap();
+        let plan = TopologyPlan::load(&file, None).unwrap();
+        let names: Vec<&str> = plan.hosts.iter().map(|h| h.namespace.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "rrex0-r",
+                "rrex0-c1",
+                "rrex0-c2",
+                "rrex0-lb1",
+                "rrex0-lb2",
+                "rrex0-s1",
+                "rrex0-s2",
+                "rrex0-s3"
+            ]
+        );
+        assert!(text.contains("10.161.2.43"), "{text}");
+        assert_eq!(text.matches("10.161.9.1/32 dev lo").count(), 2, "{text}");
+        assert!(!topology_text("rrex0-", addresses, &topology, false).contains("10.161.9.1"));
+    }
+}

@@ -1,0 +1,547 @@
+//! The system under test in a run's lab: how each kind is started, where
+//! clients send, and what each fault action means for it.
+//!
+//! - `rusty_rail`: the router tunnels the VIP in GRE to the balancers
+//!   (`testbed tunnel encap`, ECMP over a remotes file its "routing daemon"
+//!   rewrites), each balancer runs `rusty_rail` on `eth0`, the servers
+//!   decapsulate (`testbed tunnel decap`) and answer directly (DSR).
+//!   Backend changes go through its HTTP API with a per-run token.
+//! - `haproxy`: the router routes the VIP (ECMP with an L4 hash over
+//!   several) to balancers holding it on `lo`, each running `HAProxy` in TCP
+//!   mode with the servers as a backend; changes go through its runtime API
+//!   socket. Its servers carry `check inter 1s fall 3 rise 2` (`rusty_rail`'s
+//!   `RR_HEALTH_*` defaults; give `rusty_rail` `RR_HEALTH` to compare alike).
+//! - `none`: clients connect straight to server 1; balancer and backend-set
+//!   actions do not apply and are recorded as skipped.
+
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::file::{SystemEntry, SystemKind};
+use super::lab::{RunLab, PORT};
+use super::schedule::Action;
+
+/// How long a balancer may take to start.
+const START_LIMIT: Duration = Duration::from_secs(15);
+/// The line `rusty_rail` logs once it forwards.
+const RUSTY_RAIL_READY: &str = "running; SIGINT or SIGTERM stops";
+
+/// A started system and what it needs to act on itself.
+#[derive(Debug)]
+pub struct System {
+    pub entry: SystemEntry,
+    /// The `testbed` program (tunnel endpoints, mconnect).
+    testbed: PathBuf,
+    /// `rusty_rail` or `haproxy`.
+    program: PathBuf,
+    /// The run folder (configs, runtime sockets' names).
+    dir: PathBuf,
+    /// The API token of this run's balancers.
+    token: String,
+    /// The balancers the router sends to.
+    announced: Vec<usize>,
+    /// The servers in the balancers' set at start.
+    initial_set: Vec<usize>,
+    /// Balancers killed and not restarted.
+    killed_balancers: Vec<usize>,
+}
+
+/// What an action did: applied, or skipped because it means nothing for
+/// this system (no balancer to kill in a run without one).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    Skipped(String),
+}
+
+/// Finds `name` next to `testbed`, else on PATH.
+pub fn find_program(
+    name: &str,
+    configured: Option<&str>,
+    testbed: &Path,
+) -> Result<PathBuf, String> {
+    if let Some(path) = configured {
+        return Ok(PathBuf::from(path));
+    }
+    let sibling = testbed.with_file_name(name);
+    if sibling.is_file() {
+        return Ok(sibling);
+    }
+    host::capability::on_path(name).ok_or_else(|| {
+        format!(
+            "`{name}` is neither next to {} nor on PATH; build it (cargo build -p control) \
+             or install it (scripts/ensure-tools.sh), or set the system's `binary`",
+            testbed.display()
+        )
+    })
+}
+
+impl System {
+    /// Starts `entry` in `lab`: router side, servers, balancers; server
+    /// `held_out` (a `backend_add` fault's) starts outside the set.
+    pub fn start(
+        entry: &SystemEntry,
+        lab: &mut RunLab,
+        testbed: &Path,
+        dir: &Path,
+        token: String,
+        held_out: Option<usize>,
+    ) -> Result<Self, String> {
+        let program = match entry.kind {
+            SystemKind::RustyRail => find_program("rusty_rail", entry.binary.as_deref(), testbed)?,
+            SystemKind::Haproxy => find_program("haproxy", entry.binary.as_deref(), testbed)?,
+            SystemKind::None => PathBuf::new(),
+        };
+        let balancers = match entry.kind {
+            SystemKind::None => Vec::new(),
+            _ => (1..=lab.topology.balancers).collect(),
+        };
+        let mut system = Self {
+            entry: entry.clone(),
+            testbed: testbed.to_owned(),
+            program,
+            dir: dir.to_owned(),
+            token,
+            announced: Vec::new(),
+            initial_set: (1..=lab.topology.servers)
+                .filter(|&s| Some(s) != held_out)
+                .collect(),
+            killed_balancers: Vec::new(),
+        };
+        for s in 1..=lab.topology.servers {
+            system.start_server(lab, s)?;
+        }
+        for s in 1..=lab.topology.servers {
+            lab.wait_listening(&format!("s{s}"), PORT, START_LIMIT)?;
+        }
+        if entry.kind == SystemKind::RustyRail {
+            system.write_remotes(lab, &balancers)?;
+            let vip = lab.addresses.vip().to_string();
+            let remotes: Vec<String> = balancers
+                .iter()
+                .map(|&b| lab.addresses.balancer(b).to_string())
+                .collect();
+            let file = system.remotes_file();
+            let testbed = system.testbed.to_string_lossy().into_owned();
+            lab.spawn(
+                "r",
+                "encap",
+                &[
+                    &testbed,
+                    "tunnel",
+                    "encap",
+                    "--tun",
+                    "gre0",
+                    "--vip",
+                    &vip,
+                    "--remote",
+                    &remotes.join(","),
+                    "--remotes-file",
+                    &file.to_string_lossy(),
+                ],
+                &[],
+            )?;
+        }
+        if entry.kind == SystemKind::Haproxy {
+            // Flows of one client spread over the balancers by their ports too.
+            lab.exec_ok(
+                "r",
+                &["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"],
+            )?;
+        }
+        for &b in &balancers {
+            system.start_balancer(lab, b)?;
+        }
+        if entry.kind == SystemKind::Haproxy {
+            system.write_remotes(lab, &balancers)?;
+        }
+        Ok(system)
+    }
+
+    /// Where clients connect.
+    pub fn target(&self, lab: &RunLab) -> SocketAddr {
+        match self.entry.kind {
+            SystemKind::None => SocketAddr::from((lab.addresses.server(1), PORT)),
+            _ => SocketAddr::from((lab.addresses.vip(), PORT)),
+        }
+    }
+
+    fn remotes_file(&self) -> PathBuf {
+        self.dir.join("remotes")
+    }
+
+    /// Makes the router send to `balancers` only: the remotes file the
+    /// GRE encapsulator re-reads, or the VIP's multipath route.
+    fn write_remotes(&mut self, lab: &RunLab, balancers: &[usize]) -> Result<(), String> {
+        self.announced = balancers.to_vec();
+        match self.entry.kind {
+            SystemKind::RustyRail => {
+                let mut text = String::new();
+                for &b in balancers {
+                    let _ = writeln!(text, "{}", lab.addresses.balancer(b));
+                }
+                let path = self.remotes_file();
+                let temporary = path.with_extension("tmp");
+                std::fs::write(&temporary, text)
+                    .and_then(|()| std::fs::rename(&temporary, &path))
+                    .map_err(|e| format!("writing {}: {e}", path.display()))
+            }
+            SystemKind::Haproxy => {
+                let vip = format!("{}/32", lab.addresses.vip());
+                let mut args = vec!["ip".to_owned(), "route".into(), "replace".into(), vip];
+                for &b in balancers {
+                    args.extend([
+                        "nexthop".into(),
+                        "via".into(),
+                        lab.addresses.balancer(b).to_string(),
+                    ]);
+                }
+                if balancers.is_empty() {
+                    args = vec![
+                        "ip".into(),
+                        "route".into(),
+                        "replace".into(),
+                        "blackhole".into(),
+                        format!("{}/32", lab.addresses.vip()),
+                    ];
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                lab.exec_ok("r", &args).map(drop)
+            }
+            SystemKind::None => Ok(()),
+        }
+    }
+
+    fn start_server(&self, lab: &mut RunLab, s: usize) -> Result<(), String> {
+        let host = format!("s{s}");
+        let testbed = self.testbed.to_string_lossy().into_owned();
+        if self.entry.kind == SystemKind::RustyRail {
+            let vip = lab.addresses.vip().to_string();
+            lab.spawn(
+                &host,
+                "decap",
+                &[&testbed, "tunnel", "decap", "--tun", "gre0", "--vip", &vip],
+                &[],
+            )?;
+        }
+        let listen = format!("0.0.0.0:{PORT}");
+        lab.spawn(
+            &host,
+            "mconnect",
+            &[
+                &testbed,
+                "mconnect",
+                "--server",
+                "--address",
+                &listen,
+                "--name",
+                &host,
+            ],
+            &[],
+        )?;
+        Ok(())
+    }
+
+    fn start_balancer(&self, lab: &mut RunLab, b: usize) -> Result<(), String> {
+        let host = format!("lb{b}");
+        match self.entry.kind {
+            SystemKind::RustyRail => {
+                let targets: Vec<String> = self
+                    .initial_set
+                    .iter()
+                    .map(|&s| lab.addresses.server(s).to_string())
+                    .collect();
+                let mut env: Vec<(String, String)> = vec![
+                    ("RR_DEVICE".into(), "eth0".into()),
+                    ("RR_TARGET_IPS".into(), targets.join(";")),
+                    ("RR_CONNTRACK_CAPACITY".into(), "65536".into()),
+                    ("RR_API_TOKEN".into(), self.token.clone()),
+                    ("RR_LOG".into(), "info".into()),
+                ];
+                env.extend(
+                    self.entry
+                        .settings
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+                let program = self.program.to_string_lossy().into_owned();
+                let log = lab.spawn(&host, "rusty_rail", &[&program], &env)?;
+                let key = format!("{host}-rusty_rail");
+                let deadline = Instant::now() + START_LIMIT;
+                loop {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    if text.contains(RUSTY_RAIL_READY) {
+                        return Ok(());
+                    }
+                    if let Some(status) = lab.exited(&key) {
+                        return Err(format!(
+                            "{host}: rusty_rail exited at start ({status}): {}",
+                            tail(&text)
+                        ));
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!(
+                            "{host}: rusty_rail not running after {START_LIMIT:?}: {}",
+                            tail(&text)
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            SystemKind::Haproxy => {
+                let config = self.dir.join(format!("haproxy-{host}.cfg"));
+                std::fs::write(&config, self.haproxy_config(lab, b))
+                    .map_err(|e| format!("writing {}: {e}", config.display()))?;
+                let program = self.program.to_string_lossy().into_owned();
+                lab.spawn(
+                    &host,
+                    "haproxy",
+                    &[&program, "-db", "-f", &config.to_string_lossy()],
+                    &[],
+                )?;
+                lab.wait_listening(&host, PORT, START_LIMIT)
+            }
+            SystemKind::None => Ok(()),
+        }
+    }
+
+    /// The runtime API socket of `HAProxy` on balancer `b` (short: a unix
+    /// socket's path has 107 bytes at most, and run folders can be deep).
+    fn haproxy_socket(lab: &RunLab, b: usize) -> PathBuf {
+        std::env::temp_dir().join(format!("{}lb{b}.haproxy.sock", lab.prefix))
+    }
+
+    fn haproxy_config(&self, lab: &RunLab, b: usize) -> String {
+        let socket = Self::haproxy_socket(lab, b);
+        let _ = std::fs::remove_file(&socket);
+        let mut text = format!(
+            "global\n  maxconn 4000\n  stats socket {} mode 600 level admin\n\
+             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1h\n  timeout server 1h\n\
+             frontend vip\n  bind {}:{PORT}\n  default_backend servers\n\
+             backend servers\n  balance roundrobin\n",
+            socket.display(),
+            lab.addresses.vip()
+        );
+        for s in 1..=lab.topology.servers {
+            let disabled = if self.initial_set.contains(&s) {
+                ""
+            } else {
+                " disabled"
+            };
+            let _ = writeln!(
+                text,
+                "  server s{s} {}:{PORT} check inter 1s fall 3 rise 2{disabled}",
+                lab.addresses.server(s)
+            );
+        }
+        text
+    }
+
+    /// Sends `command` to `HAProxy`'s runtime API on balancer `b`.
+    fn haproxy_command(lab: &RunLab, b: usize, command: &str) -> Result<String, String> {
+        let path = Self::haproxy_socket(lab, b);
+        let mut stream = UnixStream::connect(&path)
+            .map_err(|e| format!("lb{b}: HAProxy's runtime API {}: {e}", path.display()))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .map_err(|e| e.to_string())?;
+        stream
+            .write_all(format!("{command}\n").as_bytes())
+            .map_err(|e| format!("lb{b}: {command}: {e}"))?;
+        let mut answer = String::new();
+        // Bounded: HAProxy closes after one command; the timeout ends a stall.
+        let _ = stream.take(16 << 20).read_to_string(&mut answer);
+        Ok(answer)
+    }
+
+    /// Calls `rusty_rail`'s API on balancer `b` with curl in its namespace.
+    fn api(
+        &self,
+        lab: &RunLab,
+        b: usize,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<String, String> {
+        let url = format!("http://127.0.0.1:9700{path}");
+        let auth = format!("authorization: Bearer {}", self.token);
+        let mut args = vec![
+            "curl",
+            "-sS",
+            "--fail-with-body",
+            "--max-time",
+            "3",
+            "-X",
+            method,
+            "-H",
+            &auth,
+            &url,
+        ];
+        if let Some(body) = body {
+            args.extend(["-H", "content-type: application/json", "-d", body]);
+        }
+        lab.exec_ok(&format!("lb{b}"), &args)
+    }
+
+    /// The balancers still running (not killed), for backend changes.
+    fn running_balancers(&self, lab: &RunLab) -> Vec<usize> {
+        (1..=lab.topology.balancers)
+            .filter(|b| !self.killed_balancers.contains(b))
+            .collect()
+    }
+
+    /// Applies one fault action.
+    pub fn apply(&mut self, lab: &mut RunLab, action: &Action) -> Result<Applied, String> {
+        let kind = self.entry.kind;
+        let no_balancer = || Ok(Applied::Skipped("no balancer in this system".to_owned()));
+        match action {
+            Action::KillBalancer { n } => {
+                if kind == SystemKind::None {
+                    return no_balancer();
+                }
+                lab.kill(&format!("lb{n}-"));
+                self.killed_balancers.push(*n);
+            }
+            Action::WithdrawBalancer { n } => {
+                if kind == SystemKind::None {
+                    return no_balancer();
+                }
+                let left: Vec<usize> = self.announced.iter().copied().filter(|b| b != n).collect();
+                self.write_remotes(lab, &left)?;
+            }
+            Action::RestartBalancer { n } => {
+                if kind == SystemKind::None {
+                    return no_balancer();
+                }
+                self.start_balancer(lab, *n)?;
+                self.killed_balancers.retain(|b| b != n);
+                let mut back = self.announced.clone();
+                if !back.contains(n) {
+                    back.push(*n);
+                    back.sort_unstable();
+                }
+                self.write_remotes(lab, &back)?;
+            }
+            Action::KillServer { n } => {
+                lab.kill(&format!("s{n}-"));
+            }
+            Action::RestartServer { n } => {
+                self.start_server(lab, *n)?;
+                lab.wait_listening(&format!("s{n}"), PORT, START_LIMIT)?;
+            }
+            Action::AddBackend { n } | Action::RemoveBackend { n } | Action::DrainBackend { n } => {
+                if kind == SystemKind::None {
+                    return no_balancer();
+                }
+                let ip = lab.addresses.server(*n);
+                for b in self.running_balancers(lab) {
+                    match (kind, action) {
+                        (SystemKind::RustyRail, Action::AddBackend { .. }) => {
+                            self.api(
+                                lab,
+                                b,
+                                "POST",
+                                "/backends",
+                                Some(&format!(r#"{{"ip":"{ip}"}}"#)),
+                            )?;
+                        }
+                        (SystemKind::RustyRail, Action::RemoveBackend { .. }) => {
+                            self.api(lab, b, "DELETE", &format!("/backends/{ip}"), None)?;
+                        }
+                        (SystemKind::RustyRail, _) => {
+                            self.api(
+                                lab,
+                                b,
+                                "PATCH",
+                                &format!("/backends/{ip}"),
+                                Some(r#"{"drain":true}"#),
+                            )?;
+                        }
+                        (_, Action::AddBackend { .. }) => {
+                            Self::haproxy_command(
+                                lab,
+                                b,
+                                &format!("set server servers/s{n} state ready"),
+                            )?;
+                        }
+                        (_, Action::RemoveBackend { .. }) => {
+                            Self::haproxy_command(
+                                lab,
+                                b,
+                                &format!("set server servers/s{n} state maint"),
+                            )?;
+                            Self::haproxy_command(
+                                lab,
+                                b,
+                                &format!("shutdown sessions server servers/s{n}"),
+                            )?;
+                        }
+                        _ => {
+                            Self::haproxy_command(
+                                lab,
+                                b,
+                                &format!("set server servers/s{n} state drain"),
+                            )?;
+                        }
+                    }
+                }
+            }
+            Action::Cut { pairs } => {
+                let nodes = lab.nodes();
+                let index = |name: &str| nodes.iter().position(|n| n.name == name);
+                let mut grudge = crate::partition::Grudge::none(nodes.len());
+                for [a, b] in pairs {
+                    let (Some(a), Some(b)) = (index(a), index(b)) else {
+                        return Ok(Applied::Skipped(format!(
+                            "{a} or {b} is not in this topology"
+                        )));
+                    };
+                    grudge.cut(a, b);
+                    grudge.cut(b, a);
+                }
+                crate::partition::apply(&nodes, &grudge)?;
+            }
+            Action::Heal => crate::partition::heal(&lab.nodes())?,
+        }
+        Ok(Applied::Done)
+    }
+
+    /// Saves each running balancer's counters in the run folder:
+    /// `rusty_rail`'s `/stats` as `stats-lbN.json`, `HAProxy`'s `show stat`
+    /// as `stats-lbN.csv`.
+    pub fn save_stats(&self, lab: &RunLab) -> Vec<String> {
+        let mut problems = Vec::new();
+        for b in self.running_balancers(lab) {
+            let (name, result) = match self.entry.kind {
+                SystemKind::RustyRail => (
+                    format!("stats-lb{b}.json"),
+                    self.api(lab, b, "GET", "/stats", None),
+                ),
+                SystemKind::Haproxy => (
+                    format!("stats-lb{b}.csv"),
+                    Self::haproxy_command(lab, b, "show stat"),
+                ),
+                SystemKind::None => continue,
+            };
+            match result {
+                Ok(text) => {
+                    if let Err(e) = std::fs::write(self.dir.join(&name), text) {
+                        problems.push(format!("writing {name}: {e}"));
+                    }
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        problems
+    }
+}
+
+/// The last lines of a log, for an error message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
+}
