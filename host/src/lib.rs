@@ -21,4 +21,6 @@ pub mod netlink;
 #[cfg(target_os = "linux")]
 pub mod offloads;
 pub mod route_messages;
+#[cfg(target_os = "freebsd")]
+pub mod route_socket;
 pub mod signals;

@@ -85,6 +85,7 @@ pub fn control_cores(allowed: &[usize], workers: &[usize]) -> Vec<usize> {
 /// Pins the calling thread to `cores`. Threads it starts afterwards (the
 /// control runtime's, the neighbour thread) inherit the set; the workers pin
 /// themselves to their own core.
+#[cfg(target_os = "linux")]
 pub fn pin_current_thread(cores: &[usize]) -> std::io::Result<()> {
     // SAFETY: cpu_set_t is plain bits, valid when zeroed; CPU_SET writes
     // inside the set for ids below CPU_SETSIZE, which the filter ensures.
@@ -96,6 +97,35 @@ pub fn pin_current_thread(cores: &[usize]) -> std::io::Result<()> {
     // SAFETY: pid 0 is the calling thread; the set is a live local of the
     // size passed.
     let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Pins the calling thread to `cores`, as on Linux, through FreeBSD's own
+/// call: `cpuset_setaffinity` on the calling thread (`CPU_WHICH_TID`, -1).
+#[cfg(target_os = "freebsd")]
+pub fn pin_current_thread(cores: &[usize]) -> std::io::Result<()> {
+    // SAFETY: cpuset_t is plain bits, valid when zeroed; CPU_SET writes
+    // inside the set for ids below CPU_SETSIZE, which the filter ensures.
+    let mut set: libc::cpuset_t = unsafe { std::mem::zeroed() };
+    for &core in cores.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: as above.
+        unsafe { libc::CPU_SET(core, &mut set) };
+    }
+    // SAFETY: id -1 with CPU_WHICH_TID is the calling thread; the set is a
+    // live local of the size passed.
+    let rc = unsafe {
+        libc::cpuset_setaffinity(
+            libc::CPU_LEVEL_WHICH,
+            libc::CPU_WHICH_TID,
+            -1,
+            size_of::<libc::cpuset_t>(),
+            &raw const set,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {

@@ -1,12 +1,24 @@
 //! The interface the balancer runs on: its index, MAC, MTU and first IPv4
-//! address, read through ioctls and `getifaddrs` in the calling thread's
-//! network namespace (sysfs may show another namespace's view).
+//! address, read in the calling thread's network namespace (sysfs may show
+//! another namespace's view). The index and addresses are read the same way
+//! everywhere (`if_nametoindex`, `getifaddrs`); the MAC and MTU differ per
+//! system: [`linux`] asks with ioctls, [`freebsd`] reads the interface's
+//! link-level entry of `getifaddrs`.
+
+#[cfg(target_os = "freebsd")]
+mod freebsd;
+#[cfg(target_os = "linux")]
+mod linux;
 
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+#[cfg(target_os = "freebsd")]
+use freebsd as link;
+#[cfg(target_os = "linux")]
+use linux as link;
 
 /// What the balancer needs to know about its interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,25 +92,13 @@ impl Device {
             what,
             source,
         };
-        let socket = control_socket().map_err(|e| query("MAC address", e))?;
-        let mut request = ifreq_for(name);
-        ioctl(&socket, libc::SIOCGIFHWADDR, &mut request).map_err(|e| query("MAC address", e))?;
-        // SAFETY: SIOCGIFHWADDR filled the hwaddr member of the union.
-        let hwaddr = unsafe { request.ifr_ifru.ifru_hwaddr };
-        let mut mac = [0u8; 6];
-        for (byte, raw) in mac.iter_mut().zip(hwaddr.sa_data.iter()) {
-            *byte = raw.to_ne_bytes()[0];
-        }
-        let mut request = ifreq_for(name);
-        ioctl(&socket, libc::SIOCGIFMTU, &mut request).map_err(|e| query("MTU", e))?;
-        // SAFETY: SIOCGIFMTU filled the mtu member of the union.
-        let mtu = unsafe { request.ifr_ifru.ifru_mtu };
+        let (mac, mtu) = link::mac_and_mtu(name).map_err(|(what, e)| query(what, e))?;
         let ipv4 = first_ipv4(name).map_err(|e| query("IPv4 addresses", e))?;
         Ok(Self {
             name: name.to_owned(),
             index,
             mac,
-            mtu: u32::try_from(mtu).unwrap_or(0),
+            mtu,
             ipv4,
         })
     }
@@ -143,37 +143,25 @@ pub fn interface_names() -> Vec<String> {
     names
 }
 
-fn control_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn ifreq_for(name: &str) -> libc::ifreq {
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
-        *slot = libc::c_char::from_ne_bytes([byte]);
-    }
-    request
-}
-
-fn ioctl(socket: &OwnedFd, request: libc::c_ulong, ifreq: &mut libc::ifreq) -> io::Result<()> {
-    // SAFETY: the socket is open and ifreq is a valid, writable ifreq that
-    // outlives the call; the request reads the name and writes the union.
-    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), request, std::ptr::from_mut(ifreq)) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// The first IPv4 address `getifaddrs` lists for `name`.
 fn first_ipv4(name: &str) -> io::Result<Option<Ipv4Addr>> {
+    // SAFETY: an entry of family AF_INET has an ifa_addr pointing at a
+    // sockaddr_in. An unaligned read: the sockaddr pointer only promises
+    // sockaddr's alignment.
+    find_in_ifaddrs(name, libc::AF_INET, |ifa| unsafe {
+        let addr = ifa.ifa_addr.cast::<libc::sockaddr_in>().read_unaligned();
+        Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr))
+    })
+}
+
+/// What `read` makes of the first entry `getifaddrs` lists for `name` with
+/// an address of `family` (whose `ifa_addr` is then non-null), read before
+/// the list is freed.
+fn find_in_ifaddrs<T>(
+    name: &str,
+    family: libc::c_int,
+    read: impl FnOnce(&libc::ifaddrs) -> T,
+) -> io::Result<Option<T>> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head we free below.
     if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
@@ -181,20 +169,16 @@ fn first_ipv4(name: &str) -> io::Result<Option<Ipv4Addr>> {
     }
     let mut found = None;
     let mut entry = list;
-    // SAFETY: the list is valid until freeifaddrs; each entry's name is a
-    // NUL-terminated string and a non-null ifa_addr of family AF_INET points
-    // at a sockaddr_in.
+    // SAFETY: the list is valid until freeifaddrs, and `read` cannot keep a
+    // reference into it; each entry's name is a NUL-terminated string.
     unsafe {
         while !entry.is_null() {
             let ifa = &*entry;
             if !ifa.ifa_addr.is_null()
-                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
+                && i32::from((*ifa.ifa_addr).sa_family) == family
                 && CStr::from_ptr(ifa.ifa_name).to_bytes() == name.as_bytes()
             {
-                // An unaligned read: the sockaddr pointer only promises
-                // sockaddr's alignment.
-                let addr = ifa.ifa_addr.cast::<libc::sockaddr_in>().read_unaligned();
-                found = Some(Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)));
+                found = Some(read(ifa));
                 break;
             }
             entry = ifa.ifa_next;

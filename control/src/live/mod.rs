@@ -5,9 +5,11 @@
 //! 1. [`prepare`]: everything that can fail for a setting, memory or a port
 //!    (settings, the connection tables, the API's token and port, next hops,
 //!    the first table), before the host is touched.
-//! 2. [`host_changes`]: receive offloads off and the nftables table, each
-//!    recorded as it is made in [`undo`], whose steps every way out runs
-//!    (normal stop, error, unwinding, and the panic hook where panics abort).
+//! 2. [`host_changes`]: receive offloads off and the nftables table (on
+//!    FreeBSD: the interface capabilities netmap cannot carry off, and no
+//!    firewall rule), each recorded as it is made in [`undo`], whose steps
+//!    every way out runs (normal stop, error, unwinding, and the panic hook
+//!    where panics abort).
 //! 3. [`running`]: the workers, the neighbour thread and the control runtime
 //!    (health checks, the API) until a signal or a worker's death.
 //! 4. Stop: the workers' counters printed, the host put back.
@@ -17,26 +19,33 @@
 //! - [`cores`]: the CPU set, the workers' cores, and the control threads' cores.
 //! - [`device`]: the interface's index, MAC, MTU and address.
 //! - [`neighbours`] and [`next_hops`]: backends' next-hop MACs from the
-//!   kernel's neighbour table (through `host::netlink`), kept current on a
-//!   thread.
+//!   kernel's neighbour table (through `host::netlink`; on FreeBSD the
+//!   routing socket and the ARP table), kept current on a thread.
 //! - [`open_files`]: the descriptor limit, raised at start.
-//! - [`receive_offloads`]: GRO and LRO off while it runs.
+//! - `receive_offloads`: GRO and LRO off while it runs (Linux).
 //! - [`signals`]: what ends it.
-//! - [`host_rules`]: the nftables table that keeps the kernel from answering
-//!   the GRE the balancer forwards.
+//! - `host_rules`: the nftables table that keeps the kernel from answering
+//!   the GRE the balancer forwards (Linux: `AF_PACKET` leaves the kernel a
+//!   copy; netmap does not).
 //! - [`packet_io`]: `RR_IO`'s backend, opened, with `auto`'s fallback.
 //! - [`workers`]: the pinned dataplane workers.
 
 pub mod args;
 pub mod cores;
 pub mod device;
+#[cfg(target_os = "linux")]
 pub mod host_changes;
+#[cfg(target_os = "freebsd")]
+#[path = "host_changes_freebsd.rs"]
+pub mod host_changes;
+#[cfg(target_os = "linux")]
 pub mod host_rules;
 pub mod neighbours;
 pub mod next_hops;
 pub mod open_files;
 pub mod packet_io;
 pub mod prepare;
+#[cfg(target_os = "linux")]
 pub mod receive_offloads;
 pub mod running;
 pub mod signals;

@@ -5,13 +5,26 @@
 //! looked up. So for a missing, failed or stale entry we send one empty UDP
 //! datagram to the backend's discard port through the kernel, which makes it
 //! resolve (or re-confirm) the next hop; the next pass reads the answer.
+//!
+//! The route and the table are read per system: [`linux`] through rtnetlink,
+//! [`freebsd`] through the routing socket and the ARP table's sysctl. Each
+//! says of every entry whether its MAC may be used and whether it needs a
+//! nudge; what follows from that is the same everywhere.
+
+#[cfg(target_os = "freebsd")]
+mod freebsd;
+#[cfg(target_os = "linux")]
+mod linux;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
-use host::netlink::{Neighbour, NeighbourState, Netlink};
+#[cfg(target_os = "freebsd")]
+use freebsd::KernelTable;
+#[cfg(target_os = "linux")]
+use linux::KernelTable;
 
 /// The discard port (RFC 863): a datagram there asks nothing of the backend.
 const DISCARD_PORT: u16 = 9;
@@ -50,26 +63,27 @@ impl fmt::Display for NextHop {
     }
 }
 
-/// Whether an entry's MAC may be used, and whether it needs a nudge.
-fn judge(state: NeighbourState) -> (bool, bool) {
-    match state {
-        NeighbourState::Reachable
-        | NeighbourState::Permanent
-        | NeighbourState::Noarp
-        | NeighbourState::Delay
-        | NeighbourState::Probe => (true, false),
-        // Still the last MAC the kernel confirmed: use it, and have it checked.
-        NeighbourState::Stale => (true, true),
-        // The kernel is already asking.
-        NeighbourState::Incomplete => (false, false),
-        _ => (false, true),
-    }
+/// One neighbour-table entry as the resolver needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    mac: Option<[u8; 6]>,
+    /// The MAC may be used.
+    usable: bool,
+    /// The kernel should be made to resolve or re-confirm it.
+    nudge: bool,
+}
+
+/// The route toward a backend: its gateway (`None` on-link) and interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Route {
+    gateway: Option<Ipv4Addr>,
+    oif: u32,
 }
 
 /// Resolves backends' next hops on one interface.
 #[derive(Debug)]
 pub struct Resolver {
-    netlink: Netlink,
+    table: KernelTable,
     interface: u32,
     interface_name: String,
 }
@@ -77,7 +91,7 @@ pub struct Resolver {
 impl Resolver {
     pub fn new(interface: u32, interface_name: &str) -> io::Result<Self> {
         Ok(Self {
-            netlink: Netlink::open()?,
+            table: KernelTable::open()?,
             interface,
             interface_name: interface_name.to_owned(),
         })
@@ -86,15 +100,10 @@ impl Resolver {
     /// One pass: the next hop of every backend, nudging the kernel where an
     /// entry is missing, failed or stale.
     pub fn resolve(&mut self, backends: &[Ipv4Addr]) -> io::Result<HashMap<Ipv4Addr, NextHop>> {
-        let table: HashMap<Ipv4Addr, Neighbour> = self
-            .netlink
-            .neighbours(self.interface)?
-            .into_iter()
-            .map(|n| (n.addr, n))
-            .collect();
+        let table: HashMap<Ipv4Addr, Entry> = self.table.entries(self.interface)?;
         let mut result = HashMap::with_capacity(backends.len());
         for &backend in backends {
-            let hop = match self.netlink.route_to(backend) {
+            let hop = match self.table.route_to(backend) {
                 Err(e) => NextHop::Unreachable(format!("no route: {e}")),
                 Ok(route) if route.oif != self.interface => NextHop::Unreachable(format!(
                     "the kernel routes it through interface {} ({}), not {}",
@@ -105,7 +114,7 @@ impl Resolver {
                 Ok(route) => {
                     let via = route.gateway.unwrap_or(backend);
                     let entry = table.get(&via);
-                    let (usable, nudge) = entry.map_or((false, true), |n| judge(n.state));
+                    let (usable, nudge) = entry.map_or((false, true), |n| (n.usable, n.nudge));
                     if nudge {
                         nudge_toward(backend);
                     }
@@ -129,18 +138,9 @@ fn nudge_toward(backend: Ipv4Addr) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stale_entries_are_used_and_refreshed_incomplete_ones_are_waited_for() {
-        assert_eq!(judge(NeighbourState::Reachable), (true, false));
-        assert_eq!(judge(NeighbourState::Permanent), (true, false));
-        assert_eq!(judge(NeighbourState::Stale), (true, true));
-        assert_eq!(judge(NeighbourState::Incomplete), (false, false));
-        assert_eq!(judge(NeighbourState::Failed), (false, true));
-    }
 
     #[test]
     fn a_backend_routed_through_another_interface_is_unreachable() {

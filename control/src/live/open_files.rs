@@ -30,7 +30,7 @@ pub struct Raised {
 
 /// Highest soft limit asked for: Linux's default `fs.nr_open`, above which
 /// even a hard limit of "unlimited" is refused.
-const CEILING: u64 = 1 << 20;
+const CEILING: libc::rlim_t = 1 << 20;
 
 /// Raises the soft limit to the hard one (at most [`CEILING`]).
 pub fn raise_to_hard() -> io::Result<Raised> {
@@ -42,7 +42,7 @@ pub fn raise_to_hard() -> io::Result<Raised> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let before = limit.rlim_cur;
+    let before = as_u64(limit.rlim_cur);
     let target = limit.rlim_max.min(CEILING);
     if limit.rlim_cur < target {
         let raised = libc::rlimit {
@@ -58,9 +58,22 @@ pub fn raise_to_hard() -> io::Result<Raised> {
     }
     Ok(Raised {
         before,
-        now: limit.rlim_cur,
-        hard: limit.rlim_max,
+        now: as_u64(limit.rlim_cur),
+        hard: as_u64(limit.rlim_max),
     })
+}
+
+/// A limit as reported: Linux's `rlim_t` is already unsigned 64-bit.
+#[cfg(target_os = "linux")]
+fn as_u64(limit: libc::rlim_t) -> u64 {
+    limit
+}
+
+/// A limit as reported: FreeBSD's `rlim_t` is signed (never negative;
+/// "unlimited" is its largest value).
+#[cfg(not(target_os = "linux"))]
+fn as_u64(limit: libc::rlim_t) -> u64 {
+    u64::try_from(limit).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -70,8 +83,8 @@ mod tests {
     #[test]
     fn the_soft_limit_ends_at_the_hard_one() {
         let raised = raise_to_hard().unwrap();
-        assert!(raised.now >= raised.before.min(CEILING));
-        assert!(raised.now == raised.hard.min(CEILING) || raised.now == raised.before);
+        assert!(raised.now >= raised.before.min(as_u64(CEILING)));
+        assert!(raised.now == raised.hard.min(as_u64(CEILING)) || raised.now == raised.before);
         assert_eq!(raise_to_hard().unwrap().before, raised.now, "idempotent");
     }
 
