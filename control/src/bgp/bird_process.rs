@@ -115,16 +115,11 @@ impl BirdProcess {
             .arg("-P")
             .arg(self.dir.join("bird.pid"))
             .stdin(Stdio::null());
-        // SAFETY: between fork and exec only prctl, async-signal-safe, is
-        // called; it touches no memory of the parent.
+        // SAFETY: between fork and exec only one system call (prctl or
+        // procctl), async-signal-safe, is made; it touches no memory of the
+        // parent.
         unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            });
+            command.pre_exec(die_with_parent);
         }
         let child = command
             .spawn()
@@ -168,5 +163,39 @@ fn wait_for_socket(path: &Path, limit: Duration) -> Result<(), String> {
             }
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
+    }
+}
+
+/// In the child before exec: SIGKILL when the balancer dies (Linux:
+/// `PR_SET_PDEATHSIG`).
+#[cfg(target_os = "linux")]
+fn die_with_parent() -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches
+    // no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// In the child before exec: SIGKILL when the balancer dies (FreeBSD:
+/// `procctl(PROC_PDEATHSIG_CTL)` on the calling process).
+#[cfg(target_os = "freebsd")]
+fn die_with_parent() -> io::Result<()> {
+    let mut signal: libc::c_int = libc::SIGKILL;
+    // SAFETY: PROC_PDEATHSIG_CTL reads one int from the live local passed.
+    let rc = unsafe {
+        libc::procctl(
+            libc::P_PID,
+            0,
+            libc::PROC_PDEATHSIG_CTL,
+            (&raw mut signal).cast(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

@@ -2,6 +2,7 @@
 //! offloads, logging); the shared balancer settings come from
 //! [`BalancerArgs`](crate::config::BalancerArgs).
 
+#[cfg(target_os = "linux")]
 use std::path::Path;
 
 use super::cores::{allowed_cores, default_worker_cores, parse_cores_within};
@@ -47,23 +48,49 @@ pub struct LiveArgs {
     pub bgp: crate::bgp::BgpArgs,
 }
 
-/// The packet I/O backend to run on.
+/// The packet I/O backend to run on. On FreeBSD netmap is the only one
+/// (`auto` is netmap there): `AF_PACKET`, `AF_XDP` and the emulated port's
+/// packet sockets are Linux's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoChoice {
     Auto,
+    #[cfg(target_os = "linux")]
     AfPacket,
+    #[cfg(target_os = "linux")]
     AfXdp,
     /// The kernel's netmap (`/dev/netmap`).
     Netmap,
     /// The netmap backend on a port whose kernel side runs in userspace over
     /// a packet socket: a test mode for machines without netmap, never
     /// picked by `auto`.
+    #[cfg(target_os = "linux")]
     NetmapEmulated,
 }
 
 /// Where netmap's kernel side is reached.
+#[cfg(target_os = "linux")]
 const NETMAP_DEVICE: &str = "/dev/netmap";
 
+/// FreeBSD: `netmap` or `auto` (netmap is in the GENERIC kernel; a kernel
+/// without it fails the start when the port is opened, with the reason).
+/// Every other value is refused naming these two.
+#[cfg(target_os = "freebsd")]
+fn parse_io(s: &str) -> Result<IoChoice, ConfigError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(IoChoice::Auto),
+        "netmap" => Ok(IoChoice::Netmap),
+        _ => Err(ConfigError::invalid(
+            Setting::Io,
+            s,
+            Problem::Unavailable(
+                "on FreeBSD the balancer runs on netmap: use netmap or auto (which is netmap)"
+                    .into(),
+            ),
+        )),
+    }
+}
+
+#[cfg(target_os = "linux")]
 fn parse_io(s: &str) -> Result<IoChoice, ConfigError> {
     match s.trim().to_ascii_lowercase().as_str() {
         "auto" => Ok(IoChoice::Auto),
@@ -157,6 +184,18 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "freebsd")]
+    fn on_freebsd_only_netmap_and_auto_are_accepted() {
+        assert_eq!(parse_io("auto").unwrap(), IoChoice::Auto);
+        assert_eq!(parse_io("Netmap").unwrap(), IoChoice::Netmap);
+        for other in ["af_packet", "af_xdp", "netmap-emulated", "dpdk"] {
+            let error = message(&parse_io(other).unwrap_err());
+            assert!(error.contains("use netmap or auto"), "{error}");
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
     fn io_backends_are_named_and_others_refused_with_the_list() {
         assert_eq!(parse_io("auto").unwrap(), IoChoice::Auto);
         assert_eq!(parse_io("AF_PACKET").unwrap(), IoChoice::AfPacket);

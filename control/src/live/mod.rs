@@ -27,9 +27,15 @@
 //! - `host_rules`: the nftables table that keeps the kernel from answering
 //!   the GRE the balancer forwards (Linux: `AF_PACKET` leaves the kernel a
 //!   copy; netmap does not).
-//! - [`packet_io`]: `RR_IO`'s backend, opened, with `auto`'s fallback.
+//! - [`packet_io`]: `RR_IO`'s backend, opened, with `auto`'s fallback (on
+//!   FreeBSD: netmap, the only backend there).
+//! - `af_packet_slots`: the packet sockets' slot size and ring length
+//!   (Linux).
+//! - [`netmap_port`]: the kernel's netmap port, on Linux and FreeBSD.
 //! - [`workers`]: the pinned dataplane workers.
 
+#[cfg(target_os = "linux")]
+pub mod af_packet_slots;
 pub mod args;
 pub mod cores;
 pub mod device;
@@ -41,8 +47,13 @@ pub mod host_changes;
 #[cfg(target_os = "linux")]
 pub mod host_rules;
 pub mod neighbours;
+pub mod netmap_port;
 pub mod next_hops;
 pub mod open_files;
+#[cfg(target_os = "linux")]
+pub mod packet_io;
+#[cfg(target_os = "freebsd")]
+#[path = "packet_io_freebsd.rs"]
 pub mod packet_io;
 pub mod prepare;
 #[cfg(target_os = "linux")]

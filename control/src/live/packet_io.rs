@@ -32,7 +32,13 @@ use dataplane::io::netmap::kernel::KernelPort;
 use dataplane::io::netmap::NetmapIo;
 use tracing::{info, warn};
 
+use super::af_packet_slots::af_packet_config;
 use super::args::IoChoice;
+use super::netmap_port;
+
+/// What the sockets need while the workers run: the XDP program, detached
+/// when dropped (after the workers have stopped).
+pub type HeldWhileRunning = XdpAttachment;
 
 /// What the workers will open.
 #[derive(Debug, Clone)]
@@ -78,6 +84,25 @@ pub fn steering(lb_ip: Ipv4Addr, vips: &[IpAddr]) -> Steering {
 }
 
 impl IoPlan {
+    /// The plan for `workers` workers on `interface`: packet-socket slots
+    /// for the largest packet it may carry (`largest_packet`), and the
+    /// steering program's addresses. Fails when no slot is large enough.
+    pub fn new(
+        choice: IoChoice,
+        interface: &str,
+        workers: usize,
+        largest_packet: u32,
+        lb_ip: Ipv4Addr,
+        vips: &[IpAddr],
+    ) -> Result<Self, String> {
+        Ok(Self {
+            choice,
+            interface: interface.to_owned(),
+            af_packet: af_packet_config(interface, workers, largest_packet)?,
+            steering: steering(lb_ip, vips),
+        })
+    }
+
     /// Opens one socket per worker by the plan (see the module docs).
     pub fn open(&self, workers: usize) -> Result<OpenedIo, String> {
         match self.choice {
@@ -103,25 +128,8 @@ impl IoPlan {
         Ok(OpenedIo::AfPacket(sockets))
     }
 
-    /// One port with every NIC ring and the host rings: one worker serves
-    /// them all (a second registration of the same rings would be refused).
     fn open_netmap(&self, workers: usize) -> Result<OpenedIo, String> {
-        if workers != 1 {
-            return Err(format!(
-                "RR_IO=netmap runs one worker per port in this build ({workers} asked): set RR_WORKERS=1"
-            ));
-        }
-        let port = KernelPort::open(&self.interface).map_err(|e| e.to_string())?;
-        let register = port.register_info();
-        let io = NetmapIo::new(port).map_err(|e| format!("netmap port {}: {e}", self.interface))?;
-        info!(
-            interface = %self.interface,
-            rx_rings = register.nr_rx_rings,
-            tx_rings = register.nr_tx_rings,
-            slots = register.nr_rx_slots,
-            "packet I/O: netmap"
-        );
-        Ok(OpenedIo::Netmap(vec![io]))
+        netmap_port::open(&self.interface, workers).map(|io| OpenedIo::Netmap(vec![io]))
     }
 
     /// One emulated port per worker, each over its own packet socket in

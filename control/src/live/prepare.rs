@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::device::{self, Device};
 use super::neighbours::{NextHop, Resolver};
-use super::packet_io::{self, IoPlan};
+use super::packet_io::IoPlan;
 use super::{cores, next_hops, open_files, workers, LiveArgs, StartError};
 use crate::api::{self, ApiLimits, ApiState};
 use crate::backends::Publisher;
@@ -115,18 +115,15 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     );
     let states = workers::allocate_states(tables::worker_config(&args.balancer), cores.len())
         .map_err(|e| StartError::Config(format!("RR_CONNTRACK_CAPACITY: {e}")))?;
-    let io_config = workers::af_packet_config(
+    let io = IoPlan::new(
+        args.io,
         &device.name,
         cores.len(),
         device.mtu.max(u32::from(args.balancer.mtu)),
+        lb_ip,
+        args.balancer.vips.as_slice(),
     )
     .map_err(StartError::Config)?;
-    let io = IoPlan {
-        choice: args.io,
-        interface: device.name.clone(),
-        af_packet: io_config,
-        steering: packet_io::steering(lb_ip, args.balancer.vips.as_slice()),
-    };
     raise_open_files(args);
     // From here SIGINT and SIGTERM only set a flag: a stop asked for while
     // the host is being changed is seen once it is running, and undone.

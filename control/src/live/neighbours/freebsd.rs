@@ -77,22 +77,19 @@ fn judge_all(
     remembered.retain(|_, (_, seen)| now.saturating_duration_since(*seen) <= REMEMBER_FOR);
     let mut entries = HashMap::with_capacity(kernel.len());
     for &(addr, mac) in kernel {
-        let entry = match mac {
-            Some(mac) => {
-                remembered.insert(addr, (mac, now));
-                Entry {
-                    mac: Some(mac),
-                    usable: true,
-                    nudge: false,
-                }
+        let entry = if let Some(mac) = mac {
+            remembered.insert(addr, (mac, now));
+            Entry {
+                mac: Some(mac),
+                usable: true,
+                nudge: false,
             }
-            None => {
-                let last = remembered.get(&addr).map(|&(mac, _)| mac);
-                Entry {
-                    mac: last,
-                    usable: last.is_some(),
-                    nudge: false,
-                }
+        } else {
+            let last = remembered.get(&addr).map(|&(mac, _)| mac);
+            Entry {
+                mac: last,
+                usable: last.is_some(),
+                nudge: false,
             }
         };
         entries.insert(addr, entry);

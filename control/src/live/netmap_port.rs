@@ -1,0 +1,29 @@
+//! The kernel's netmap port for the workers, on Linux (with the netmap
+//! module) and FreeBSD alike: one port with every NIC ring and the host
+//! rings, served by one worker (a second registration of the same rings
+//! would be refused).
+
+use dataplane::io::netmap::kernel::KernelPort;
+use dataplane::io::netmap::NetmapIo;
+use tracing::info;
+
+/// Opens `interface`'s netmap port for `workers` workers (one, in this
+/// build), saying what it opened.
+pub fn open(interface: &str, workers: usize) -> Result<NetmapIo<KernelPort>, String> {
+    if workers != 1 {
+        return Err(format!(
+            "RR_IO=netmap runs one worker per port in this build ({workers} asked): set RR_WORKERS=1"
+        ));
+    }
+    let port = KernelPort::open(interface).map_err(|e| e.to_string())?;
+    let register = port.register_info();
+    let io = NetmapIo::new(port).map_err(|e| format!("netmap port {interface}: {e}"))?;
+    info!(
+        interface,
+        rx_rings = register.nr_rx_rings,
+        tx_rings = register.nr_tx_rings,
+        slots = register.nr_rx_slots,
+        "packet I/O: netmap"
+    );
+    Ok(io)
+}

@@ -1,0 +1,61 @@
+//! The workers' packet I/O on FreeBSD: netmap, the only backend there
+//! (`RR_IO=netmap`, and `auto`, which is netmap). netmap is in FreeBSD's
+//! GENERIC kernel; the port is opened as on Linux ([`super::netmap_port`]).
+//! `AF_PACKET`, `AF_XDP` and the emulated port are Linux's.
+//!
+//! Opening happens when the workers start, after the settings are checked.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use dataplane::io::netmap::kernel::KernelPort;
+use dataplane::io::netmap::NetmapIo;
+
+use super::args::IoChoice;
+use super::netmap_port;
+
+/// Nothing needs holding while netmap workers run (the port is the
+/// worker's own): the type has no value.
+#[derive(Debug)]
+pub enum HeldWhileRunning {}
+
+/// What the workers will open.
+#[derive(Debug, Clone)]
+pub struct IoPlan {
+    pub choice: IoChoice,
+    pub interface: String,
+}
+
+/// The workers' ports, opened.
+#[derive(Debug)]
+pub enum OpenedIo {
+    Netmap(Vec<NetmapIo<KernelPort>>),
+}
+
+impl IoPlan {
+    /// The plan for `workers` workers on `interface`. netmap's buffers are
+    /// the kernel's (a frame longer than one spans several, and goes to the
+    /// host whole), so the largest packet sets no slot size here, and no
+    /// steering program takes addresses: the arguments are Linux's.
+    pub fn new(
+        choice: IoChoice,
+        interface: &str,
+        _workers: usize,
+        _largest_packet: u32,
+        _lb_ip: Ipv4Addr,
+        _vips: &[IpAddr],
+    ) -> Result<Self, String> {
+        Ok(Self {
+            choice,
+            interface: interface.to_owned(),
+        })
+    }
+
+    /// Opens the netmap port for the workers.
+    pub fn open(&self, workers: usize) -> Result<OpenedIo, String> {
+        match self.choice {
+            IoChoice::Netmap | IoChoice::Auto => {
+                netmap_port::open(&self.interface, workers).map(|io| OpenedIo::Netmap(vec![io]))
+            }
+        }
+    }
+}
