@@ -45,3 +45,8 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+# The FreeBSD build is checked (not run) on every test run: the standard
+# library for x86_64-unknown-freebsd, added once.
+if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-freebsd; then
+  rustup target add x86_64-unknown-freebsd
+fi
