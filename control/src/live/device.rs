@@ -194,7 +194,13 @@ mod tests {
 
     #[test]
     fn loopback_has_index_mtu_and_127_0_0_1() {
-        let lo = Device::lookup("lo").expect("every namespace has lo");
+        // FreeBSD calls it lo0.
+        let name = if cfg!(target_os = "linux") {
+            "lo"
+        } else {
+            "lo0"
+        };
+        let lo = Device::lookup(name).expect("every namespace has a loopback");
         assert!(lo.index > 0);
         assert!(
             lo.mtu >= 1500,
