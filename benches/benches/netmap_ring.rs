@@ -35,62 +35,17 @@ use std::hint::black_box;
 use std::io;
 use std::time::{Duration, Instant};
 
+use benches::netmap::{device, emulated_memory_io, EmulatedMemoryIo};
 use benches::system::load_average;
 use benches::traffic::{balancer_table, FlowFrames};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::forwarding::ForwardingTable;
 use dataplane::io::memory::{MemoryIo, MemoryIoConfig};
-use dataplane::io::netmap::emulated::{EmulatedPort, EmulatedPortConfig, MemoryDevice};
-use dataplane::io::netmap::{NetmapIo, NetmapPort, NetmapRegion};
 use dataplane::io::PacketIo;
 use dataplane::pipeline::{Pipeline, WorkerConfig, WorkerState};
 
 const BATCH: usize = 32;
 const FLOWS: u64 = 64 * 1024;
-
-/// A port whose syncs are timed: the time spent in the emulated kernel,
-/// to be told apart from the backend's own.
-struct TimedPort<P> {
-    inner: P,
-    in_syncs: Duration,
-}
-
-impl<P: NetmapPort> NetmapPort for TimedPort<P> {
-    fn region(&self) -> &NetmapRegion {
-        self.inner.region()
-    }
-
-    fn txsync(&mut self) -> io::Result<()> {
-        let start = Instant::now();
-        let result = self.inner.txsync();
-        self.in_syncs += start.elapsed();
-        result
-    }
-
-    fn rxsync(&mut self) -> io::Result<()> {
-        let start = Instant::now();
-        let result = self.inner.rxsync();
-        self.in_syncs += start.elapsed();
-        result
-    }
-
-    fn poll(&mut self, timeout: Duration) -> io::Result<()> {
-        self.inner.poll(timeout)
-    }
-}
-
-type Netmap = NetmapIo<TimedPort<EmulatedPort<MemoryDevice>>>;
-
-fn netmap_io() -> Netmap {
-    let config = EmulatedPortConfig::new("bench0");
-    let buf_size = config.buf_size as usize;
-    let port = EmulatedPort::open(&config, MemoryDevice::new(buf_size)).expect("an emulated port");
-    NetmapIo::new(TimedPort {
-        inner: port,
-        in_syncs: Duration::ZERO,
-    })
-    .expect("a netmap backend over the emulated port")
-}
 
 /// A backend the bench can feed a batch, run it and empty its output.
 trait Backend {
@@ -121,24 +76,24 @@ impl Backend for MemoryIo {
     }
 }
 
-impl Backend for Netmap {
+impl Backend for EmulatedMemoryIo {
     fn push(&mut self, frame: &[u8]) {
-        self.port_mut().inner.device_mut().push_from_wire(frame);
+        device(self).push_from_wire(frame);
     }
 
     fn batch(&mut self, table: &ForwardingTable, state: &mut WorkerState) -> (Duration, Duration) {
-        let before = self.port().in_syncs;
+        let before = self.port().in_syncs();
         let start = Instant::now();
         let counts = self
             .run_batch(BATCH, Pipeline::handler(table, state))
             .expect("the emulated port over memory does not fail");
         let elapsed = start.elapsed();
         black_box(counts);
-        (elapsed, self.port().in_syncs.saturating_sub(before))
+        (elapsed, self.port().in_syncs().saturating_sub(before))
     }
 
     fn drain(&mut self) {
-        let device = self.port_mut().inner.device_mut();
+        let device = device(self);
         device.drain_to_wire(|frame| {
             black_box(frame);
         });
@@ -244,21 +199,21 @@ fn netmap_ring(c: &mut Criterion) {
         run_case(
             c,
             &format!("netmap_emulated/{name}"),
-            netmap_io(),
+            emulated_memory_io(),
             traffic,
             Part::Whole,
         );
         run_case(
             c,
             &format!("netmap_ring_loop/{name}"),
-            netmap_io(),
+            emulated_memory_io(),
             traffic,
             Part::WithoutSyncs,
         );
         run_case(
             c,
             &format!("emulated_syncs/{name}"),
-            netmap_io(),
+            emulated_memory_io(),
             traffic,
             Part::SyncsOnly,
         );

@@ -1,5 +1,6 @@
 //! Shared helpers for the benchmarks.
 
+pub mod netmap;
 pub mod rusty_rail;
 pub mod stats;
 pub mod system;
