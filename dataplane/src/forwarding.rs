@@ -8,8 +8,17 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::flow::FlowHasher;
-use crate::maglev::{MaglevBackend, MaglevError, MaglevTable};
+use crate::flow::{FlowHasher, FlowKey};
+use crate::maglev::{MaglevError, MaglevTable};
+use crate::verdict::DropReason;
+
+mod services;
+
+use services::MaglevInput;
+pub use services::{
+    is_valid_name, HashFields, Ingress, Service, ServiceAddress, ServiceError, ServiceSpec,
+    Services,
+};
 
 /// One backend as control describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +62,8 @@ pub struct ForwardingSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForwardingError {
     Maglev(MaglevError),
+    /// A service (or the set of them) is inconsistent.
+    Service(ServiceError),
     /// The MTU cannot carry an outer IPv4 + GRE header and anything inside.
     MtuTooSmall(u16),
 }
@@ -61,6 +72,7 @@ impl fmt::Display for ForwardingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Maglev(e) => write!(f, "{e}"),
+            Self::Service(e) => write!(f, "{e}"),
             Self::MtuTooSmall(mtu) => write!(
                 f,
                 "MTU {mtu} is too small: it must hold a 20-byte IPv4 and a 4-byte GRE header around a packet; use 68 or more (1500 on Ethernet)"
@@ -70,6 +82,12 @@ impl fmt::Display for ForwardingError {
 }
 
 impl std::error::Error for ForwardingError {}
+
+impl From<ServiceError> for ForwardingError {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(e)
+    }
+}
 
 impl From<MaglevError> for ForwardingError {
     fn from(e: MaglevError) -> Self {
@@ -201,7 +219,16 @@ pub struct ForwardingTable {
     every_slot: EverySlot,
     /// Slots up to the highest a backend uses.
     slot_count: usize,
-    pub maglev: MaglevTable,
+    /// The default service's table (the environment form's backends):
+    /// shared with the next table while its input stays the same.
+    pub maglev: Arc<MaglevTable>,
+    default_input: Arc<MaglevInput>,
+    /// Whether GRE packets no named service takes go to the default
+    /// service: when it has backends, or when there are no named services
+    /// (the one-service form, where every GRE packet is balanced).
+    default_takes_gre: bool,
+    /// The named services.
+    pub services: Services,
     pub hasher: FlowHasher,
     pub mtu: u16,
 }
@@ -213,26 +240,44 @@ impl ForwardingTable {
     /// Builds the snapshot: backends without a MAC or with weight 0 get no
     /// Maglev entries; slots keep their numbers.
     pub fn build(spec: &ForwardingSpec) -> Result<Self, ForwardingError> {
+        Self::build_with_services(spec, &[], None)
+    }
+
+    /// Builds the snapshot with named `services` beside the default
+    /// service that `spec` describes. Every Maglev table whose input is
+    /// the same as in `previous` (the default's, or a service's of the
+    /// same name) is that table's, shared rather than rebuilt.
+    pub fn build_with_services(
+        spec: &ForwardingSpec,
+        service_specs: &[ServiceSpec],
+        previous: Option<&Self>,
+    ) -> Result<Self, ForwardingError> {
         if spec.mtu < MIN_MTU {
             return Err(ForwardingError::MtuTooSmall(spec.mtu));
         }
-        let slots = spec.backends.iter().map(|b| b.slot as usize + 1).max();
-        let mut backends = vec![BackendSlot::EMPTY; slots.unwrap_or(0)].into_boxed_slice();
-        let mut maglev = Vec::with_capacity(spec.backends.len());
+        let mut taken = vec![false; EVERY_SLOT];
         for b in &spec.backends {
-            backends[b.slot as usize] = BackendSlot::new(
-                b.addr.octets(),
-                b.mac,
-                b.generation,
-                (spec.lb_ipv4.octets(), spec.lb_mac),
-            );
-            maglev.push(MaglevBackend {
-                slot: b.slot,
-                key: u128::from(b.addr.to_ipv6_mapped()),
-                weight: if b.mac.is_some() { b.weight } else { 0 },
-            });
+            taken[usize::from(b.slot)] = true;
         }
-        let maglev = MaglevTable::build(&maglev, spec.table_size, spec.seed)?;
+        let (default_input, maglev) = MaglevInput::of(&spec.backends, spec.table_size, spec.seed)
+            .build(previous.map(|p| (&*p.default_input, &p.maglev)))?;
+        let services = Services::build(
+            service_specs,
+            spec.seed,
+            previous.map(|p| &p.services),
+            &mut taken,
+        )?;
+        let every_backend = || {
+            let named = service_specs.iter().flat_map(|s| &s.backends);
+            spec.backends.iter().chain(named)
+        };
+        let slots = every_backend().map(|b| usize::from(b.slot) + 1).max();
+        let mut backends = vec![BackendSlot::EMPTY; slots.unwrap_or(0)].into_boxed_slice();
+        let lb = (spec.lb_ipv4.octets(), spec.lb_mac);
+        for b in every_backend() {
+            backends[usize::from(b.slot)] =
+                BackendSlot::new(b.addr.octets(), b.mac, b.generation, lb);
+        }
         let (vips_v4, vips_v6) = split_vips(&spec.vips);
         let (every_slot, slot_count) = (EverySlot::new(&backends), backends.len());
         Ok(Self {
@@ -244,6 +289,9 @@ impl ForwardingTable {
             every_slot,
             slot_count,
             maglev,
+            default_input,
+            default_takes_gre: !spec.backends.is_empty() || services.is_empty(),
+            services,
             hasher: FlowHasher::new(spec.seed),
             mtu: spec.mtu,
         })
@@ -271,14 +319,71 @@ impl ForwardingTable {
         backend.usable.then_some((slot, backend))
     }
 
+    /// The backend for a new flow `key` with 5-tuple hash `hash` that came
+    /// in through `ingress`: its service's Maglev table, indexed by the
+    /// hash of the service's hash fields. A flow no service takes is
+    /// `NoService`; a service without a usable backend, `NoBackend`.
     #[inline]
-    pub fn is_vip_v4(&self, addr: [u8; 4]) -> bool {
-        self.vips_v4.contains(&addr)
+    pub fn pick_new(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        ingress: Ingress,
+    ) -> Result<(u16, &BackendSlot), DropReason> {
+        let (maglev, fields) = match self.service_of(key, ingress) {
+            Some(Some(service)) => (&*service.maglev, service.hash),
+            Some(None) => (&*self.maglev, HashFields::FiveTuple),
+            None => return Err(DropReason::NoService),
+        };
+        let hash = match fields {
+            HashFields::FiveTuple => hash,
+            HashFields::SourceAddress => self.hasher.source(key),
+        };
+        let slot = maglev.lookup(hash).ok_or(DropReason::NoBackend)?;
+        let backend = self.every_slot.get(slot);
+        backend
+            .usable
+            .then_some((slot, backend))
+            .ok_or(DropReason::NoBackend)
     }
 
+    /// Which service a new flow belongs to: `Some(Some(named))`,
+    /// `Some(None)` for the default service, `None` for no service.
+    #[inline]
+    pub fn service_of(&self, key: &FlowKey, ingress: Ingress) -> Option<Option<&Service>> {
+        if let Some(service) = self.services.find(key) {
+            return Some(Some(service));
+        }
+        let default = match ingress {
+            Ingress::Gre => self.default_takes_gre,
+            // With no named services every VIP is the default's.
+            Ingress::Vip if self.services.is_empty() => true,
+            Ingress::Vip if key.is_ipv6 => self.vips_v6.contains(&key.dst),
+            Ingress::Vip => {
+                let [a, b, c, d, ..] = key.dst;
+                self.vips_v4.contains(&[a, b, c, d])
+            }
+        };
+        default.then_some(None)
+    }
+
+    /// Whether plain IPv4 packets to `addr` are balanced (VIP mode): a
+    /// default VIP or a service's.
+    #[inline]
+    pub fn is_vip_v4(&self, addr: [u8; 4]) -> bool {
+        self.vips_v4.contains(&addr) || self.services.has_vip_v4(addr)
+    }
+
+    /// [`Self::is_vip_v4`] for IPv6.
     #[inline]
     pub fn is_vip_v6(&self, addr: &[u8; 16]) -> bool {
-        self.vips_v6.contains(addr)
+        self.vips_v6.contains(addr) || self.services.has_vip_v6(addr)
+    }
+
+    /// Whether any IPv6 address is a VIP.
+    #[inline]
+    pub fn has_ipv6_vips(&self) -> bool {
+        !self.vips_v6.is_empty() || self.services.has_ipv6()
     }
 }
 

@@ -92,6 +92,8 @@ drop_reasons! {
     TransmitRingFull => "transmit_ring_full",
     /// The frame buffer has no room to prepend the encapsulation headers.
     NoHeadroom => "no_headroom",
+    /// GRE whose inner destination, protocol and port no service takes.
+    NoService => "no_service",
 }
 
 impl core::fmt::Display for DropReason {

@@ -5,10 +5,7 @@
 mod common;
 
 use common::*;
-use dataplane::forwarding::ForwardingTable;
-use dataplane::frame::Frame;
-use dataplane::io::FrameHandler;
-use dataplane::pipeline::{Pipeline, WorkerState};
+use dataplane::pipeline::Pipeline;
 use dataplane::wire::ethertype;
 use dataplane::Verdict;
 use rand::rngs::SmallRng;
@@ -253,33 +250,4 @@ fn a_million_hostile_frames_never_panic_and_never_forward_malformed_packets() {
         too_big > FRAMES as u64 / 1000,
         "only {too_big} ICMP too-big replies"
     );
-}
-
-/// Frames decided together, each with headroom, as a backend hands a batch
-/// to the pipeline: every verdict and resulting frame, in order.
-fn run_batch(
-    frames: &[Vec<u8>],
-    table: &ForwardingTable,
-    state: &mut WorkerState,
-) -> Vec<(Verdict, Vec<u8>)> {
-    let mut bufs: Vec<Vec<u8>> = frames
-        .iter()
-        .map(|frame| {
-            let mut buf = vec![0xa5u8; HEADROOM + frame.len() + 64];
-            buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
-            buf
-        })
-        .collect();
-    let mut views: Vec<Frame<'_>> = bufs
-        .iter_mut()
-        .zip(frames)
-        .map(|(buf, frame)| Frame::new(buf, HEADROOM, frame.len()))
-        .collect();
-    let mut verdicts = vec![Verdict::ToHost; views.len()];
-    Pipeline::handler(table, state).decide_all(&mut views, &mut verdicts);
-    verdicts
-        .into_iter()
-        .zip(&views)
-        .map(|(verdict, view)| (verdict, view.data().to_vec()))
-        .collect()
 }

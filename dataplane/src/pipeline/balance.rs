@@ -3,7 +3,7 @@
 
 use crate::conntrack::{ConnEntry, InsertOutcome, TimeoutClass};
 use crate::flow::FlowKey;
-use crate::forwarding::{BackendSlot, ForwardingTable};
+use crate::forwarding::{BackendSlot, ForwardingTable, Ingress};
 use crate::verdict::DropReason;
 use crate::wire::ip_proto;
 
@@ -22,6 +22,7 @@ pub enum Choice<'t> {
 pub fn choose<'t>(
     flow: FlowOf,
     frame: &[u8],
+    ingress: Ingress,
     table: &'t ForwardingTable,
     state: &mut WorkerState,
 ) -> Result<Choice<'t>, DropReason> {
@@ -30,7 +31,7 @@ pub fn choose<'t>(
             key,
             first_fragment_of,
         } => {
-            let (slot, backend) = by_flow(&key, table, state)?;
+            let (slot, backend) = by_flow(&key, ingress, table, state)?;
             if let Some(datagram) = first_fragment_of {
                 let hash = table.hasher.datagram(&datagram);
                 let now = state.now_ms();
@@ -61,6 +62,7 @@ pub fn choose<'t>(
 /// Connection table, then Maglev; a new flow is recorded (rate permitting).
 fn by_flow<'t>(
     key: &FlowKey,
+    ingress: Ingress,
     table: &'t ForwardingTable,
     state: &mut WorkerState,
 ) -> Result<(u16, &'t BackendSlot), DropReason> {
@@ -69,16 +71,26 @@ fn by_flow<'t>(
     } else {
         TimeoutClass::Udp
     };
-    by_hash(table.hasher.flow(key), class, table, state)
+    by_hash(
+        table.hasher.flow(key),
+        class,
+        || *key,
+        ingress,
+        table,
+        state,
+    )
 }
 
-/// [`by_flow`] for a flow whose hash and timeout class are already known.
-/// The connection-table hit, nearly every packet, is inlined into the
-/// caller; a new flow is not.
+/// [`by_flow`] for a flow whose hash and timeout class are already known;
+/// `key` makes the flow's key, which only a new flow needs (to find its
+/// service). The connection-table hit, nearly every packet, is inlined
+/// into the caller; a new flow is not.
 #[inline(always)]
 pub fn by_hash<'t>(
     hash: u64,
     class: TimeoutClass,
+    key: impl FnOnce() -> FlowKey,
+    ingress: Ingress,
     table: &'t ForwardingTable,
     state: &mut WorkerState,
 ) -> Result<(u16, &'t BackendSlot), DropReason> {
@@ -91,22 +103,26 @@ pub fn by_hash<'t>(
             return Ok((entry.slot, backend));
         }
     }
-    by_maglev(hash, class, now, table, state)
+    by_maglev(hash, class, now, key, ingress, table, state)
 }
 
-/// A connection-table miss: Maglev picks the backend and the flow is
-/// recorded (rate permitting).
+/// A connection-table miss: the flow's service's Maglev table picks the
+/// backend and the flow is recorded (rate permitting).
 #[inline(never)]
 fn by_maglev<'t>(
     hash: u64,
     class: TimeoutClass,
     now: u32,
+    // Made here rather than by the caller, so that the connection-table
+    // hit inlined there carries none of it.
+    key: impl FnOnce() -> FlowKey,
+    ingress: Ingress,
     table: &'t ForwardingTable,
     state: &mut WorkerState,
 ) -> Result<(u16, &'t BackendSlot), DropReason> {
     let counters = &state.counters;
     counters.conntrack_misses.add(1);
-    let (slot, backend) = table.pick(hash).ok_or(DropReason::NoBackend)?;
+    let (slot, backend) = table.pick_new(&key(), hash, ingress)?;
     let entry = ConnEntry {
         slot,
         generation: backend.generation,

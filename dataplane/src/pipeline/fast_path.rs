@@ -7,7 +7,8 @@
 //! property test holds it to that).
 
 use crate::conntrack::TimeoutClass;
-use crate::forwarding::{BackendSlot, ForwardingTable};
+use crate::flow::FlowKey;
+use crate::forwarding::{BackendSlot, ForwardingTable, Ingress};
 use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::checksum;
@@ -215,7 +216,19 @@ pub fn forward(
     } else {
         TimeoutClass::Udp
     };
-    match by_hash(hash, class, table, state) {
+    // Made only for a new flow, which looks up its service by it.
+    let key = || {
+        let at = |i: usize| [headers[i], headers[i + 1], headers[i + 2], headers[i + 3]];
+        let port = |i: usize| u16::from_be_bytes([headers[i], headers[i + 1]]);
+        FlowKey::v4(
+            at(INNER + 12),
+            at(INNER + 16),
+            protocol,
+            port(L4),
+            port(L4 + 2),
+        )
+    };
+    match by_hash(hash, class, key, Ingress::Gre, table, state) {
         Ok((_, backend)) => {
             rewrite(headers, backend);
             Verdict::ToWire

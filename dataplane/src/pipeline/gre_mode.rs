@@ -4,7 +4,7 @@
 //! source := balancer, TTL - 1 (incremental checksum), Ethernet addresses.
 //! GRE and the inner packet leave byte-for-byte as they came.
 
-use crate::forwarding::{BackendSlot, ForwardingTable};
+use crate::forwarding::{BackendSlot, ForwardingTable, Ingress};
 use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{checksum, ethertype, ip_proto, EthernetFrame, GrePacket, Ipv4Packet, WireError};
@@ -25,7 +25,7 @@ pub fn forward(
     let Some(flow) = flow_of(data, l2)? else {
         return Ok(Verdict::ToHost);
     };
-    match choose(flow, data, table, state)? {
+    match choose(flow, data, Ingress::Gre, table, state)? {
         Choice::Held => Ok(Verdict::Held),
         Choice::Backend(backend) => {
             rewrite(frame.data_mut(), l2, backend, table);

@@ -3,7 +3,7 @@
 //! go into the frame's headroom, so the packet itself is not moved when the
 //! I/O backend leaves room in front of it.
 
-use crate::forwarding::{BackendSlot, ForwardingTable};
+use crate::forwarding::{BackendSlot, ForwardingTable, Ingress};
 use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{ethertype, ip_proto, EthernetFrame, GreRepr, Ipv4Repr};
@@ -30,6 +30,12 @@ pub fn encapsulate(
 ) -> Result<Verdict, DropReason> {
     let data = frame.data();
     let (flow, ip_len) = flow_of(&data[l2..], is_ipv6)?;
+    // A VIP whose services take other ports or protocols only: the host's.
+    if let FlowOf::Flow { key, .. } = &flow {
+        if table.service_of(key, Ingress::Vip).is_none() {
+            return Ok(Verdict::ToHost);
+        }
+    }
     // The outer packet must fit the MTU: a packet that would not is
     // answered with ICMP "too big" where the RFCs allow (see `too_big`),
     // else dropped and counted.
@@ -50,7 +56,7 @@ pub fn encapsulate(
             _ => Err(DropReason::EncapExceedsMtu),
         };
     }
-    match choose(flow, data, table, state)? {
+    match choose(flow, data, Ingress::Vip, table, state)? {
         Choice::Held => Ok(Verdict::Held),
         Choice::Backend(backend) => {
             push_headers(frame, l2, ip_len, is_ipv6, backend, table)?;

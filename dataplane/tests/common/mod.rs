@@ -5,6 +5,7 @@
 use core::net::{IpAddr, Ipv4Addr};
 
 use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
+use dataplane::io::FrameHandler;
 use dataplane::pipeline::{Pipeline, WorkerConfig, WorkerState};
 use dataplane::{Frame, Verdict};
 use synth::{ClientFlow, Transport, Tunnel};
@@ -96,6 +97,35 @@ pub fn run(frame: &[u8], table: &ForwardingTable, state: &mut WorkerState) -> (V
     let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
     let verdict = Pipeline::process(&mut f, table, state);
     (verdict, f.data().to_vec())
+}
+
+/// Frames decided together, each with headroom, as a backend hands a batch
+/// to the pipeline: every verdict and resulting frame, in order.
+pub fn run_batch(
+    frames: &[Vec<u8>],
+    table: &ForwardingTable,
+    state: &mut WorkerState,
+) -> Vec<(Verdict, Vec<u8>)> {
+    let mut bufs: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|frame| {
+            let mut buf = vec![0xa5u8; HEADROOM + frame.len() + 64];
+            buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
+            buf
+        })
+        .collect();
+    let mut views: Vec<Frame<'_>> = bufs
+        .iter_mut()
+        .zip(frames)
+        .map(|(buf, frame)| Frame::new(buf, HEADROOM, frame.len()))
+        .collect();
+    let mut verdicts = vec![Verdict::ToHost; views.len()];
+    Pipeline::handler(table, state).decide_all(&mut views, &mut verdicts);
+    verdicts
+        .into_iter()
+        .zip(&views)
+        .map(|(verdict, view)| (verdict, view.data().to_vec()))
+        .collect()
 }
 
 /// Which backend a forwarded frame was sent to (by outer destination).
