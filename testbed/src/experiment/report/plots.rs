@@ -120,7 +120,7 @@ fn timeline(path: &Path, title: &str, runs: &[&Run], systems: &[String]) -> Fall
         .draw()
         .map_err(drawing(&what))?;
     // The fault windows of the first run (all runs of a case share a schedule but its seed).
-    if let Some(run) = runs.first() {
+    if let Some(run) = runs.first().filter(|r| !r.windows.is_empty()) {
         let shade = RGBColor(220, 120, 120).mix(0.2).filled();
         chart
             .draw_series(

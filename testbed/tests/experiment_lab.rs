@@ -1,0 +1,473 @@
+//! `testbed experiment` end to end: a small matrix through real labs
+//! (`rusty_rail` and `HAProxy`, one topology, no fault and a backend kill),
+//! its result files, its report against its outcomes, its plots' series,
+//! resume, and the clean-up of a run that fails half-way or is interrupted.
+//!
+//! Each test has its own prefix (`rrex1-`...) and /16 (`10.161.0.0/16`...).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use host::capability::Need;
+use serde_json::Value;
+
+const TESTBED: &str = env!("CARGO_BIN_EXE_testbed");
+
+/// `rusty_rail`, built next to `testbed` when `cargo test -p testbed` did not.
+fn rusty_rail() -> PathBuf {
+    let path = Path::new(TESTBED).with_file_name("rusty_rail");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "control", "--bin", "rusty_rail"])
+            .status()
+            .expect("running cargo build -p control");
+        assert!(
+            status.success(),
+            "cargo build -p control --bin rusty_rail failed"
+        );
+    }
+    path
+}
+
+fn experiment(args: &[&str]) -> Output {
+    Command::new(TESTBED)
+        .arg("experiment")
+        .args(args)
+        .output()
+        .expect("running testbed experiment")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Namespaces and state files with `prefix` still on the machine.
+fn leftovers(prefix: &str) -> Vec<String> {
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    let mut left: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+        .collect();
+    let state = Path::new("/run/testbed").join(format!("{prefix}.json"));
+    if state.exists() {
+        left.push(state.display().to_string());
+    }
+    left
+}
+
+/// Removes what an earlier, crashed run of the test left; on drop, what
+/// this one left (the runner should have, and the tests check it did).
+struct Prefix(&'static str);
+
+impl Prefix {
+    fn new(prefix: &'static str) -> Self {
+        let _ = Command::new(TESTBED)
+            .args(["cleanup", "--prefix", prefix])
+            .output();
+        Self(prefix)
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let _ = Command::new(TESTBED)
+            .args(["cleanup", "--prefix", self.0])
+            .output();
+    }
+}
+
+fn lab_needs() -> bool {
+    host::capability::require(&[
+        Need::Root,
+        Need::Netns,
+        Need::Tun,
+        Need::Tool("nft"),
+        Need::Tool("curl"),
+        Need::Tool("ss"),
+        Need::Tool("haproxy"),
+    ])
+    .is_ok()
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn write_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("experiment.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_small_matrix_writes_its_results_a_report_that_matches_them_and_plots_with_every_series() {
+    if !lab_needs() {
+        return;
+    }
+    let prefix = Prefix::new("rrex1-");
+    let work = tempfile::tempdir().unwrap();
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"
+name = "ci"
+prefix = "{}"
+subnet = "10.161.0.0/16"
+duration = "3s"
+seed = 11
+[[system]]
+name = "rr"
+kind = "rusty_rail"
+binary = "{}"
+settings = {{ RR_IO = "af_packet" }}
+[[system]]
+name = "haproxy"
+kind = "haproxy"
+[[topology]]
+name = "1c1lb2s"
+servers = 2
+[[workload]]
+name = "mixed"
+rate = 20
+hold = 4
+interval = "200ms"
+[[fault]]
+name = "none"
+kind = "none"
+[[fault]]
+name = "s1-kill"
+kind = "backend_kill"
+target = 1
+"#,
+            prefix.0,
+            rusty_rail().display()
+        ),
+    );
+    let out = work.path().join("results");
+    let out_arg = out.to_str().unwrap();
+    let output = experiment(&["run", file.to_str().unwrap(), "--out", out_arg]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        leftovers(prefix.0).is_empty(),
+        "left behind: {:?}",
+        leftovers(prefix.0)
+    );
+
+    let ids = [
+        "rr.1c1lb2s.mixed.none.r1",
+        "rr.1c1lb2s.mixed.s1-kill.r1",
+        "haproxy.1c1lb2s.mixed.none.r1",
+        "haproxy.1c1lb2s.mixed.s1-kill.r1",
+    ];
+    let mut outcomes = Vec::new();
+    for id in ids {
+        let dir = out.join(id);
+        for name in [
+            "config.json",
+            "events.jsonl",
+            "samples.jsonl",
+            "latency.json",
+            "topology.toml",
+        ] {
+            assert!(dir.join(name).is_file(), "{id}: no {name}");
+        }
+        let stats = if id.starts_with("rr.") {
+            "stats-lb1.json"
+        } else {
+            "stats-lb1.csv"
+        };
+        assert!(dir.join(stats).is_file(), "{id}: no {stats}");
+        assert!(
+            dir.join("logs/c1-connects.events.jsonl").is_file(),
+            "{id}: no client events"
+        );
+        let config = read_json(&dir.join("config.json"));
+        assert_eq!(config["run"]["id"], id);
+        let samples: Vec<Value> = std::fs::read_to_string(dir.join("samples.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            samples.len() >= 30,
+            "{id}: {} samples for 3 s",
+            samples.len()
+        );
+        for (i, sample) in samples.iter().enumerate() {
+            assert_eq!(sample["t_ms"], i as u64 * 100, "{id}: samples every 100 ms");
+        }
+        let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        let outcome = read_json(&dir.join("outcome.json"));
+        let c = &outcome["connections"];
+        if id.contains(".none.") {
+            assert!(events.is_empty(), "{id}: {events}");
+            // 20/s for 3 s plus 4 held: every one answered, none failed.
+            assert_eq!(c["ok"], 64, "{id}: {outcome}");
+            assert_eq!(
+                (c["failed"].as_u64(), c["broken"].as_u64()),
+                (Some(0), Some(0)),
+                "{id}"
+            );
+            assert!(
+                c["per_backend"]["s1"].as_u64() > Some(0)
+                    && c["per_backend"]["s2"].as_u64() > Some(0),
+                "{id}: {c}"
+            );
+        } else {
+            let event: Value = serde_json::from_str(events.trim()).unwrap();
+            assert_eq!(event["action"], "kill_server", "{id}: {events}");
+            assert_eq!(event["at"], 1000);
+            assert_eq!(event["result"], "applied");
+            // Half the new flows and the held ones on s1 meet a dead server.
+            let hurt = c["failed"].as_u64().unwrap() + c["broken"].as_u64().unwrap();
+            assert!(hurt > 0, "{id}: {outcome}");
+            assert_eq!(outcome["recovery"][0]["action"], "kill_server 1");
+            assert!(outcome["recovery"][0]["disrupted_ms"].as_u64() > Some(0));
+        }
+        outcomes.push(outcome);
+    }
+
+    // The report's rows are the outcomes (one repeat: the median is the value).
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for outcome in &outcomes {
+        let key = format!(
+            "| {} | {} | {} | {} | 1 |",
+            outcome["topology"].as_str().unwrap(),
+            outcome["workload"].as_str().unwrap(),
+            outcome["fault"].as_str().unwrap(),
+            outcome["system"].as_str().unwrap()
+        );
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(&key))
+            .unwrap_or_else(|| panic!("no row {key} in\n{report}"));
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let c = &outcome["connections"];
+        for (cell, field) in cells[5..9].iter().zip(["ok", "failed", "moved", "broken"]) {
+            assert_eq!(*cell, c[field].to_string(), "{key} {field}: {row}");
+        }
+        let disrupted = outcome["recovery"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["disrupted_ms"].as_u64())
+            .max()
+            .unwrap_or(0);
+        assert_eq!(cells[10], disrupted.to_string(), "{row}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<table>") && html.contains("latency-cdf.svg"),
+        "{html}"
+    );
+
+    // Every plot exists with its series (legend entries) and its lines.
+    let svg = |name: &str| {
+        let text =
+            std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(text.starts_with("<svg"), "{name} is not SVG");
+        text
+    };
+    for fault in ["none", "s1-kill"] {
+        let timeline = svg(&format!("timeline-1c1lb2s.mixed.{fault}.svg"));
+        for series in [
+            "rr replies",
+            "rr failures",
+            "haproxy replies",
+            "haproxy failures",
+        ] {
+            assert!(timeline.contains(series), "{fault}: no series {series}");
+        }
+        assert!(
+            timeline.matches("<polyline").count() >= 4,
+            "{fault}: fewer than 4 lines"
+        );
+        assert_eq!(
+            timeline.contains("fault window"),
+            fault != "none",
+            "{fault}"
+        );
+    }
+    let cdf = svg("latency-cdf.svg");
+    assert!(cdf.contains("rr connect latency") && cdf.contains("haproxy connect latency"));
+    let bars = svg("disruptions.svg");
+    for series in ["rr broken", "rr moved", "haproxy broken", "haproxy moved"] {
+        assert!(bars.contains(series), "disruptions: no series {series}");
+    }
+
+    // A rerun resumes: every run is done, none is run again.
+    let before = std::fs::metadata(out.join(ids[0]).join("outcome.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = experiment(&["run", file.to_str().unwrap(), "--out", out_arg]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("4 runs, 4 already done"),
+        "{}",
+        text(&again)
+    );
+    let after = std::fs::metadata(out.join(ids[0]).join("outcome.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn a_run_that_fails_half_way_leaves_no_lab_and_no_outcome_and_the_others_still_run() {
+    if !lab_needs() {
+        return;
+    }
+    let prefix = Prefix::new("rrex2-");
+    let work = tempfile::tempdir().unwrap();
+    // The lab and the servers are up when the "balancer" exits at once.
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"
+name = "half"
+prefix = "{}"
+subnet = "10.162.0.0/16"
+duration = "1s"
+[[system]]
+name = "broken"
+kind = "rusty_rail"
+binary = "/bin/false"
+[[system]]
+name = "direct"
+kind = "none"
+[[topology]]
+name = "t"
+[[workload]]
+name = "w"
+rate = 10
+[[fault]]
+name = "none"
+kind = "none"
+"#,
+            prefix.0
+        ),
+    );
+    let out = work.path().join("results");
+    let output = experiment(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let failed = out.join("broken.t.w.none.r1");
+    let error = std::fs::read_to_string(failed.join("error.txt")).unwrap();
+    assert!(error.contains("rusty_rail exited at start"), "{error}");
+    assert!(!failed.join("outcome.json").exists());
+    assert!(
+        failed.join("logs/s1-decap.log").exists(),
+        "it failed after the servers started"
+    );
+    assert!(
+        out.join("direct.t.w.none.r1/outcome.json").is_file(),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        leftovers(prefix.0).is_empty(),
+        "left behind: {:?}",
+        leftovers(prefix.0)
+    );
+    // The failed run is not finished: a rerun tries it again (and only it).
+    let again = experiment(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(text(&again).contains("2 runs, 1 to do"), "{}", text(&again));
+}
+
+#[test]
+fn sigint_stops_the_matrix_and_removes_the_lab_of_the_run_in_progress() {
+    if !lab_needs() {
+        return;
+    }
+    let prefix = Prefix::new("rrex3-");
+    let work = tempfile::tempdir().unwrap();
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"
+name = "interrupted"
+prefix = "{}"
+subnet = "10.163.0.0/16"
+duration = "60s"
+[[system]]
+name = "direct"
+kind = "none"
+[[topology]]
+name = "t"
+[[workload]]
+name = "w"
+hold = 2
+[[fault]]
+name = "none"
+kind = "none"
+"#,
+            prefix.0
+        ),
+    );
+    let out = work.path().join("results");
+    let mut child = Command::new(TESTBED)
+        .args([
+            "experiment",
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The client's log appears when the workload starts, in the lab.
+    let client = out.join("direct.t.w.none.r1/logs/c1-hold.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client.exists() {
+        assert!(Instant::now() < deadline, "the workload never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the runner ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !leftovers(prefix.0).is_empty(),
+        "the lab is up while the run is"
+    );
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        text(&output).contains("stopped by SIGINT"),
+        "{}",
+        text(&output)
+    );
+    assert!(!out.join("direct.t.w.none.r1/outcome.json").exists());
+    assert!(
+        leftovers(prefix.0).is_empty(),
+        "left behind: {:?}",
+        leftovers(prefix.0)
+    );
+}
