@@ -33,6 +33,12 @@
 //! receiving NAPI on the sender's CPU). Then the generator is paced at 80%
 //! of the `AF_XDP` balancer's rate and the loss is counted.
 //!
+//! Each path's line also gives both CPUs' busy and softirq shares over the
+//! span (the whole machine's: other work on it shows there too), which say
+//! where the time went that the balancer's own accounting does not hold;
+//! with `RR_BENCH_PERF_DIR=<dir>` each span is also profiled system-wide
+//! (`perf record -a -g -e cpu-clock`) into `<dir>/<path>-<size>-run<n>.data`.
+//!
 //! Goals (issue 15), printed as ratios from this run: `AF_XDP` at least 2.5
 //! times `AF_PACKET` and 3 times the kernel's forwarding, at most a quarter of
 //! `AF_PACKET`'s CPU per packet, no loss at 80% of its own rate.
@@ -52,7 +58,9 @@ use std::time::{Duration, Instant};
 
 use benches::rusty_rail::{self, RustyRail};
 use benches::stats::median;
-use benches::system::{delete_namespaces, enter, link_counter, load_average, pin, run, rx_packets};
+use benches::system::{
+    cpu_ticks, delete_namespaces, enter, link_counter, load_average, pin, run, rx_packets,
+};
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::af_xdp::program::Steering;
 use dataplane::io::af_xdp::{AfXdpConfig, AfXdpIo, XdpAttachment};
@@ -191,6 +199,15 @@ impl Io {
 }
 
 impl Path {
+    /// Its name in file names.
+    fn file_name(self) -> String {
+        match self {
+            Path::Link => "link".into(),
+            Path::Kernel => "kernel".into(),
+            Path::RustyRail(io) => io.setting().replace('-', "_"),
+        }
+    }
+
     fn label(self) -> String {
         match self {
             Path::Link => "link (gen -> sink)".into(),
@@ -288,11 +305,16 @@ struct Measured {
     /// Frames the sink received from the generator's start until
     /// [`SETTLE`] after its stop.
     received: u64,
+    /// Each CPU's busy and softirq shares while counting (the whole
+    /// machine's, other work included).
+    cpus: [(f64, f64); 2],
 }
 
 /// Runs the generator on `frames` (paced at `rate` when given) and counts
-/// what the sink receives over `span`, with `balancer`'s CPU time.
+/// what the sink receives over `span`, with `balancer`'s CPU time; `name`
+/// names the profile when [`PERF_DIR`] asks for one.
 fn measure(
+    name: &str,
     frames: Vec<Vec<u8>>,
     rate: Option<f64>,
     span: Duration,
@@ -305,12 +327,20 @@ fn measure(
     let sender = generator(frames, rate, Arc::clone(&stop));
     thread::sleep(WARM_UP);
     let counted_before = rx_packets(&sink, "eth0");
+    let profile = Profile::start(name);
     let cpu_before = balancer.map(RustyRail::cpu);
+    let ticks_before = cpu_ticks();
     let started = Instant::now();
     thread::sleep(span);
     let counted = rx_packets(&sink, "eth0") - counted_before;
     let cpu = balancer.map(RustyRail::cpu);
+    let ticks = cpu_ticks();
     let elapsed = started.elapsed();
+    drop(profile);
+    let mut cpus = [(0.0, 0.0); 2];
+    for (share, (after, before)) in cpus.iter_mut().zip(ticks.iter().zip(&ticks_before)) {
+        *share = after.shares_since(*before);
+    }
     stop.store(true, Ordering::Relaxed);
     sender.join().expect("the generator");
     thread::sleep(SETTLE);
@@ -322,6 +352,48 @@ fn measure(
         cpu_ns,
         sent: link_counter(&gen, "eth0", "tx", "packets") - sent_before,
         received: rx_packets(&sink, "eth0") - received_before,
+        cpus,
+    }
+}
+
+/// Names a directory: each measured span is profiled into it with
+/// `perf record -a -g -e cpu-clock` (`<path>-<size>-run<n>.data`), to see
+/// where every CPU's time goes (`perf report --sort cpu,comm,sym`).
+const PERF_DIR: &str = "RR_BENCH_PERF_DIR";
+
+/// A system-wide `perf record` for one span, stopped (SIGINT) on drop.
+struct Profile(Option<std::process::Child>);
+
+impl Profile {
+    fn start(name: &str) -> Self {
+        let Some(dir) = std::env::var_os(PERF_DIR) else {
+            return Self(None);
+        };
+        let file = std::path::Path::new(&dir).join(format!("{name}.data"));
+        let child = std::process::Command::new("perf")
+            .args(["record", "-q", "-a", "-g", "-e", "cpu-clock", "-o"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| eprintln!("perf record into {}: {e}", file.display()))
+            .ok();
+        // perf needs a moment to set up its buffers before the span counts.
+        thread::sleep(Duration::from_millis(300));
+        Self(child)
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: kill has no memory preconditions; the pid is our
+                // child's, not yet reaped.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+            }
+            let _ = child.wait();
+        }
     }
 }
 
@@ -395,6 +467,18 @@ impl Results {
             .collect()
     }
 
+    /// Median busy and softirq shares of each CPU.
+    fn cpu_shares(&self, path: Path, size: usize) -> [(f64, f64); 2] {
+        let runs = self.of(path, size);
+        let mut shares = [(0.0, 0.0); 2];
+        for (cpu, share) in shares.iter_mut().enumerate() {
+            let busy: Vec<f64> = runs.iter().map(|m| m.cpus[cpu].0).collect();
+            let softirq: Vec<f64> = runs.iter().map(|m| m.cpus[cpu].1).collect();
+            *share = (median(&busy), median(&softirq));
+        }
+        shares
+    }
+
     /// Median pps and median CPU ns per packet, when measured.
     fn median(&self, path: Path, size: usize) -> Option<(f64, Option<f64>)> {
         let runs = self.of(path, size);
@@ -432,6 +516,14 @@ fn summarise(results: &Results, size: usize, paths: &[Path]) {
         }
         if let Some(cpu) = cpu {
             let _ = write!(line, "  balancer CPU {cpu:>6.0} ns/packet");
+        }
+        for (n, (busy, softirq)) in results.cpu_shares(path, size).into_iter().enumerate() {
+            let _ = write!(
+                line,
+                "  cpu{n} {:>3.0}% busy ({:>3.0}% softirq)",
+                100.0 * busy,
+                100.0 * softirq
+            );
         }
         println!("{line}");
     }
@@ -511,7 +603,8 @@ fn main() {
     for run in 0..runs {
         for size in SIZES {
             for path in [Path::Link, Path::Kernel] {
-                let m = measure(frames(path, size, &macs), None, span, None);
+                let name = format!("{}-{size}-run{run}", path.file_name());
+                let m = measure(&name, frames(path, size, &macs), None, span, None);
                 results.0.push((path, size, m));
             }
         }
@@ -525,7 +618,14 @@ fn main() {
             }
             let path = Path::RustyRail(io);
             for size in SIZES {
-                let m = measure(frames(path, size, &macs), None, span, Some(&balancer));
+                let name = format!("{}-{size}-run{run}", path.file_name());
+                let m = measure(
+                    &name,
+                    frames(path, size, &macs),
+                    None,
+                    span,
+                    Some(&balancer),
+                );
                 results.0.push((path, size, m));
             }
         }
@@ -555,7 +655,14 @@ fn main() {
                 continue;
             };
             let rate = PACED_SHARE * max;
-            let m = measure(frames(path, size, &macs), Some(rate), span, Some(&balancer));
+            let name = format!("{}-{size}-paced", path.file_name());
+            let m = measure(
+                &name,
+                frames(path, size, &macs),
+                Some(rate),
+                span,
+                Some(&balancer),
+            );
             let lost = m.sent.saturating_sub(m.received);
             println!(
                 "lb_forwarding: {} at {:.0}% of its rate ({rate:.0} pps), {size}-byte client frames: \

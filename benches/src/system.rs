@@ -165,3 +165,49 @@ pub fn load_average() -> String {
         },
     )
 }
+
+/// Time one CPU has spent since boot, in the kernel's ticks (`/proc/stat`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTicks {
+    /// Everything but idle and I/O wait (user, nice, system, irq, softirq, steal).
+    pub busy: u64,
+    /// Of which softirq: network receive and transmit done for whoever
+    /// sent, not charged to a process.
+    pub softirq: u64,
+    /// Everything.
+    pub total: u64,
+}
+
+impl CpuTicks {
+    /// Busy and softirq shares of `self - before` (0 to 1).
+    pub fn shares_since(self, before: Self) -> (f64, f64) {
+        let total = self.total.saturating_sub(before.total).max(1) as f64;
+        (
+            self.busy.saturating_sub(before.busy) as f64 / total,
+            self.softirq.saturating_sub(before.softirq) as f64 / total,
+        )
+    }
+}
+
+/// Every CPU's ticks, CPU 0 first (empty where `/proc/stat` is unreadable).
+pub fn cpu_ticks() -> Vec<CpuTicks> {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    text.lines()
+        .filter(|line| line.starts_with("cpu") && !line.starts_with("cpu "))
+        .map(|line| {
+            let fields: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .map(|n| n.parse().unwrap_or(0))
+                .collect();
+            let field = |i: usize| fields.get(i).copied().unwrap_or(0);
+            // user nice system idle iowait irq softirq steal (guests are in user).
+            let total: u64 = (0..8).map(field).sum();
+            CpuTicks {
+                busy: total - field(3) - field(4),
+                softirq: field(6),
+                total,
+            }
+        })
+        .collect()
+}
