@@ -27,7 +27,7 @@ use crate::backends::Backend;
 use crate::stats::{CounterSnapshot, Snapshot};
 
 /// Label pairs of one sample.
-type Labels = Vec<(&'static str, String)>;
+pub(crate) type Labels = Vec<(&'static str, String)>;
 
 /// Counts are u64; so are gauges of them.
 type U64Gauge = Gauge<u64, AtomicU64>;
@@ -63,8 +63,9 @@ pub fn render_as(
     snapshot: &Snapshot,
     backends: &[Backend],
     table_generation: u64,
+    bgp: Option<&crate::bgp::BgpStatus>,
 ) -> Result<String, fmt::Error> {
-    let openmetrics = render(snapshot, backends, table_generation)?;
+    let openmetrics = render_with(snapshot, backends, table_generation, bgp)?;
     Ok(match format {
         Format::OpenMetrics => openmetrics,
         Format::Text => to_text_format(&openmetrics),
@@ -102,7 +103,20 @@ pub fn render(
     backends: &[Backend],
     table_generation: u64,
 ) -> Result<String, fmt::Error> {
+    render_with(snapshot, backends, table_generation, None)
+}
+
+/// [`render`], with the BGP speaker's metrics (`rr_bgp_*`) when it runs.
+pub fn render_with(
+    snapshot: &Snapshot,
+    backends: &[Backend],
+    table_generation: u64,
+    bgp: Option<&crate::bgp::BgpStatus>,
+) -> Result<String, fmt::Error> {
     let mut r = Registry::default();
+    if let Some(status) = bgp {
+        crate::bgp::metrics::register(&mut r, status);
+    }
     let workers: Vec<(Labels, &CounterSnapshot)> = snapshot
         .workers
         .iter()
@@ -292,7 +306,7 @@ fn with(labels: &Labels, key: &'static str, value: &str) -> Labels {
 }
 
 /// Registers counter `{prefix}_{name}` (exposed with `_total`) with the samples.
-fn counter(
+pub(crate) fn counter(
     r: &mut Registry,
     prefix: &str,
     name: &str,
@@ -318,7 +332,7 @@ fn counter(
 }
 
 /// Registers gauge `{prefix}_{name}` with the samples.
-fn gauge(
+pub(crate) fn gauge(
     r: &mut Registry,
     prefix: &str,
     name: &str,

@@ -185,6 +185,55 @@ impl Netlink {
             })
     }
 
+    /// The gateways of the main table's route for exactly `dst/prefix_len`
+    /// (`ip route show exact`): every next hop of a multipath route, the
+    /// one gateway of a plain route, none when there is no such route (or
+    /// it is on-link). A router's ECMP group, as its routing daemon
+    /// installed it.
+    pub fn gateways_of(
+        &mut self,
+        dst: Ipv4Addr,
+        prefix_len: u8,
+    ) -> Result<Vec<Ipv4Addr>, NetlinkError> {
+        let mut message = RouteMessage::default();
+        message.header.address_family = AddressFamily::Inet;
+        let answers =
+            self.request_with(RouteNetlinkMessage::GetRoute(message), NLM_F_DUMP, || {
+                format!("listing the routes to find {dst}/{prefix_len}")
+            })?;
+        let mut gateways = Vec::new();
+        for answer in &answers {
+            let RouteNetlinkMessage::NewRoute(route) = answer else {
+                continue;
+            };
+            let exact = route.header.destination_prefix_length == prefix_len
+                && route.header.table == RouteHeader::RT_TABLE_MAIN
+                && route.attributes.iter().any(|a| {
+                    matches!(a, RouteAttribute::Destination(RouteAddress::Inet(d)) if *d == dst)
+                });
+            if !exact {
+                continue;
+            }
+            for attribute in &route.attributes {
+                match attribute {
+                    RouteAttribute::Gateway(RouteAddress::Inet(gateway)) => gateways.push(*gateway),
+                    RouteAttribute::MultiPath(hops) => {
+                        gateways.extend(hops.iter().flat_map(|hop| {
+                            hop.attributes.iter().filter_map(|a| match a {
+                                RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+                                _ => None,
+                            })
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        gateways.sort_unstable();
+        gateways.dedup();
+        Ok(gateways)
+    }
+
     /// The IPv4 neighbour entries on link `index` (`ip -4 neigh show dev NAME`).
     pub fn neighbours(&mut self, index: u32) -> Result<Vec<Neighbour>, NetlinkError> {
         let mut message = NeighbourMessage::default();

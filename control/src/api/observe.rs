@@ -31,7 +31,18 @@ pub async fn prometheus(
     let backends = state.publisher.backends();
     let snapshot = Snapshot::for_backends(&state.counters, &backends);
     let generation = state.publisher.generation();
-    let text = metrics::render_as(format, &snapshot, &backends, generation).map_err(|e| {
+    let text = metrics::render_as(
+        format,
+        &snapshot,
+        &backends,
+        generation,
+        state
+            .bgp
+            .as_ref()
+            .map(crate::bgp::BgpHandle::status)
+            .as_ref(),
+    )
+    .map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot encode the metrics: {e}"),

@@ -9,11 +9,12 @@
 //! - [`control_socket`]: BIRD's control socket protocol, with timeouts.
 //! - [`speaker`]: announces while the balancer is ready, withdraws when it
 //!   is not or is drained (SIGTERM, `POST /drain`).
-//! - [`status`]: what `GET /bgp` and the metrics show.
+//! - [`status`]: what `GET /bgp` and the metrics show; [`metrics`]: `rr_bgp_*`.
 
 pub mod bird_config;
 pub mod bird_process;
 pub mod control_socket;
+pub mod metrics;
 pub mod settings;
 pub mod speaker;
 pub mod status;

@@ -3,7 +3,9 @@
 //! routes, L4 hashing): the balancers announce while ready, withdraw on
 //! SIGTERM before stopping, on a drain, and when their backends are down;
 //! a killed balancer is withdrawn by the router when the session's hold
-//! timer runs out. VIP mode: the router routes plain IP to the balancers.
+//! timer runs out. VIP mode: the router routes plain IP to the balancers;
+//! GRE mode: the router's userspace tunnel (`testbed tunnel encap
+//! --follow-routes`) sends to the balancers it has a route to.
 //!
 //! Each test owns the prefix `rrbgN-` and the subnets `10.(170+N).{1,2}.0/24`.
 
@@ -99,13 +101,45 @@ fn vip_next_hops(lab: &Lab) -> BTreeSet<Ipv4Addr> {
     hops
 }
 
+/// How the router reaches the balancers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plain IP to the VIP, which each balancer announces.
+    Vip,
+    /// GRE from the router's `testbed tunnel encap --follow-routes` to each
+    /// balancer's own address, which it announces.
+    Gre,
+}
+
+impl Mode {
+    /// The balancers the router sends VIP traffic to now.
+    fn routed(self, lab: &Lab) -> BTreeSet<Ipv4Addr> {
+        match self {
+            Mode::Vip => vip_next_hops(lab),
+            Mode::Gre => (1..=4)
+                .map(|b| lab.balancer_ip(b))
+                .filter(|ip| {
+                    let out = lab.exec("r", &["ip", "route", "show", "exact", &format!("{ip}/32")]);
+                    !out.stdout.is_empty()
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Waits (at most `limit`) until the VIP's next hops are balancers `want`;
 /// returns how long it took.
 fn wait_next_hops(lab: &Lab, want: &[usize], limit: Duration) -> Duration {
+    wait_routed(lab, Mode::Vip, want, limit)
+}
+
+/// Waits (at most `limit`) until the router sends VIP traffic to balancers
+/// `want` (in `mode`); returns how long it took.
+fn wait_routed(lab: &Lab, mode: Mode, want: &[usize], limit: Duration) -> Duration {
     let want: BTreeSet<Ipv4Addr> = want.iter().map(|&b| lab.balancer_ip(b)).collect();
     let started = Instant::now();
     loop {
-        let now = vip_next_hops(lab);
+        let now = mode.routed(lab);
         if now == want {
             return started.elapsed();
         }
@@ -120,8 +154,15 @@ fn wait_next_hops(lab: &Lab, want: &[usize], limit: Duration) -> Duration {
 /// A balancer in VIP mode announcing the VIP to the router, health-checking
 /// its backends, withdrawing `grace` before it stops.
 fn bgp_env(lab: &Lab, grace: &str) -> Vec<(&'static str, String)> {
+    let mut env = gre_bgp_env(lab, grace);
+    env.push(("RR_VIPS", VIP.to_owned()));
+    env
+}
+
+/// The same in GRE mode: it announces its own address, where the router's
+/// tunnel sends the VIP's traffic.
+fn gre_bgp_env(lab: &Lab, grace: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("RR_VIPS", VIP.to_owned()),
         ("RR_BGP_LOCAL_AS", BALANCER_AS.to_string()),
         ("RR_BGP_PEERS", format!("{}:{ROUTER_AS}", lab.back(1))),
         ("RR_BGP_HOLD", format!("{HOLD_SECONDS}s")),
@@ -227,6 +268,23 @@ fn in_vip_mode_a_sigterm_withdraws_first_and_no_held_connection_breaks() {
     assert_eq!(view["announced"], true, "{view}");
     assert_eq!(view["established"], 1, "{view}");
     assert_eq!(view["routes"][0], format!("{VIP}/32"), "{view}");
+    let metrics = lab.exec(
+        "lb1",
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:9700/metrics",
+        ],
+    );
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    for line in [
+        "rr_bgp_announced 1",
+        "rr_bgp_session_established{session=\"peer1\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
 
     let events = lab.work.path().join("hold.jsonl");
     let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(14), &events);
@@ -381,4 +439,96 @@ fn in_vip_mode_a_balancer_without_backends_withdraws_and_a_fourth_balancer_joins
     for balancer in balancers {
         balancer.stop();
     }
+}
+
+/// GRE mode: the router's tunnel follows its routes to the balancers' own
+/// addresses, which they announce while ready.
+#[test]
+fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joining_balancer() {
+    lab_or_skip!("bird", "birdc", "sysctl");
+    let (mut lab, router) = lab_with_router("rrbg4-", 174, 4);
+    let testbed = lab::testbed();
+    let remotes: Vec<String> = (1..=4).map(|b| lab.balancer_ip(b).to_string()).collect();
+    lab.spawn(
+        "r",
+        "encap",
+        &[
+            testbed.to_str().unwrap(),
+            "tunnel",
+            "encap",
+            "--tun",
+            "gre0",
+            "--vip",
+            VIP,
+            "--remote",
+            &remotes.join(","),
+            "--follow-routes",
+        ],
+    );
+    let mut started: Vec<lab::Balancer> = [1, 2, 3]
+        .iter()
+        .map(|&b| lab.start_balancer(b, &gre_bgp_env(&lab, "6s")))
+        .collect();
+    let took = wait_routed(&lab, Mode::Gre, &[1, 2, 3], Duration::from_secs(30));
+    println!("GRE mode: the router routes to balancers 1-3 {took:?} after the last started");
+    let view = bgp_view(&lab, 1);
+    assert_eq!(
+        view["routes"][0],
+        format!("{}/32", lab.balancer_ip(1)),
+        "{view}"
+    );
+
+    let events = lab.work.path().join("hold.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(16), &events);
+    std::thread::sleep(Duration::from_secs(3));
+    for lb in 1..=3 {
+        assert!(
+            to_wire(&lab, lb) > 0,
+            "the tunnel spreads flows over balancer {lb} too"
+        );
+    }
+    // SIGTERM: withdrawn while it still forwards, then stopped.
+    let first = started.remove(0);
+    let stopping = std::thread::spawn(move || first.stop());
+    let withdrawn = wait_routed(&lab, Mode::Gre, &[2, 3], Duration::from_secs(5));
+    let before = to_wire(&lab, 1);
+    assert_all_succeeded(&lab.mconnect("c2", &["--nconn", "300"]), 300);
+    assert_eq!(
+        to_wire(&lab, 1),
+        before,
+        "balancer 1 forwarded after its withdrawal"
+    );
+    stopping.join().expect("stopping balancer 1");
+    println!("GRE mode, SIGTERM: the router withdrew balancer 1 after {withdrawn:?}");
+
+    // A fourth balancer joins.
+    let fourth = lab.start_balancer(4, &gre_bgp_env(&lab, "1s"));
+    let joined = wait_routed(&lab, Mode::Gre, &[2, 3, 4], Duration::from_secs(15));
+    assert_all_succeeded(&lab.mconnect("c2", &["--nconn", "600"]), 600);
+    assert!(to_wire(&lab, 4) > 0, "new connections reach balancer 4");
+    println!("GRE mode: balancer 4 routed {joined:?} after it started");
+    let report = hold.finish();
+    assert_all_succeeded(&report, 300);
+    assert_eq!(report["hold"]["broken"], 0, "{report}");
+    assert_eq!(report["hold"]["moved"], 0, "{report}");
+
+    // kill -9 of a silent balancer: out when the router's hold timer expires.
+    let down = lab.exec("lb2", &["ip", "link", "set", "eth0", "down"]);
+    assert!(down.status.success(), "{down:?}");
+    started.remove(0).kill();
+    let withdrawn = wait_routed(
+        &lab,
+        Mode::Gre,
+        &[3, 4],
+        Duration::from_secs(4 * HOLD_SECONDS),
+    );
+    let session = router_session(&lab, &router, 2);
+    assert!(session.contains("Hold timer expired"), "{session}");
+    assert_all_succeeded(&lab.mconnect("c2", &["--nconn", "300"]), 300);
+    println!("GRE mode, kill -9 of balancer 2 (link down): withdrawn {withdrawn:?} after (hold time {HOLD_SECONDS} s)");
+    fourth.stop();
+    for balancer in started {
+        balancer.stop();
+    }
+    let _ = &mut lab;
 }

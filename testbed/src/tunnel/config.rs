@@ -34,8 +34,13 @@ pub struct EncapConfig {
     /// A file listing the balancers currently in the ECMP group (some of
     /// --remote, one per line), re-read when it changes: removing one is a
     /// route withdrawal [default: all of --remote, always].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "follow_routes")]
     pub remotes_file: Option<std::path::PathBuf>,
+    /// Spread flows over the --remote balancers the router has a /32 route
+    /// to (installed by its BGP daemon from their announcements), re-read
+    /// every 100 ms: a withdrawal or a failed session takes a balancer out.
+    #[arg(long)]
+    pub follow_routes: bool,
 }
 
 /// The server side: GRE received on a raw socket, inner packets delivered

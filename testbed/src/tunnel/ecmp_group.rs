@@ -1,10 +1,14 @@
-//! The router's ECMP group: the balancers it currently spreads flows over, as a routing
-//! daemon would install them: a file of addresses (one per line, `#`
-//! comments), re-read when it changes. Withdrawing a balancer from the file
-//! is what a BGP withdrawal does to a real router's ECMP group.
+//! The router's ECMP group: the balancers it currently spreads flows over,
+//! either from a file of addresses (one per line, `#` comments), re-read
+//! when it changes, or from the router's own routes (`--follow-routes`): a
+//! balancer is in the group while the kernel has a route for exactly its
+//! address (/32), as the router's BGP daemon installs it from the
+//! balancer's announcement (GRE mode's route) and removes it on a
+//! withdrawal or a failed session.
 //!
-//! The file may only name balancers given with `--remote` (their counters
-//! exist from the start); a file naming none of them leaves the set as it was.
+//! Both may only name balancers given with `--remote` (their counters
+//! exist from the start); a set naming none of them leaves the group as it
+//! was (a router keeps its last next hops rather than have none).
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -15,7 +19,7 @@ use super::config::EncapConfig;
 use super::encap::Encapsulator;
 use super::prefix::Prefix;
 
-/// How often the file's modification time is looked at.
+/// How often the file's modification time (or the routes) are looked at.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// The ECMP group: which of the `--remote` balancers flows are spread over.
@@ -26,6 +30,7 @@ pub struct EcmpGroup {
     /// encapsulator's remote `i` is `known[active[i]]`.
     pub active: Vec<usize>,
     file: Option<RemotesFile>,
+    routes: Option<RouteWatch>,
     key: Option<u32>,
     seed: u64,
     vips: Vec<Prefix>,
@@ -38,6 +43,7 @@ impl EcmpGroup {
             known: config.remote.clone(),
             active: (0..config.remote.len()).collect(),
             file: config.remotes_file.clone().map(RemotesFile::new),
+            routes: config.follow_routes.then(RouteWatch::new),
             key: config.key,
             seed: config.seed,
             vips: config.vip.clone(),
@@ -46,12 +52,14 @@ impl EcmpGroup {
 
     /// Applies a changed remotes file, if any, to the encapsulator.
     pub fn refresh(&mut self, encapsulator: &mut Encapsulator) {
-        let Some(file) = self.file.as_mut() else {
-            return;
+        let polled = match (self.file.as_mut(), self.routes.as_mut()) {
+            (Some(file), _) => file.poll(&self.known),
+            (None, Some(routes)) => routes.poll(&self.known),
+            (None, None) => return,
         };
-        match file.poll(&self.known) {
+        match polled {
             None => {}
-            Some(Err(why)) => eprintln!("tunnel encap: remotes file ignored: {why}"),
+            Some(Err(why)) => eprintln!("tunnel encap: ECMP group kept: {why}"),
             Some(Ok(active)) if active == self.active => {}
             Some(Ok(active)) => {
                 let remotes = active.iter().map(|&i| self.known[i]).collect::<Vec<_>>();
@@ -103,6 +111,69 @@ impl RemotesFile {
                 .map_err(|e| format!("{}: {e}", self.path.display()))
                 .and_then(|text| parse(&text, known)),
         )
+    }
+}
+
+/// The router's routes to the balancers, looked at every 100 ms.
+#[derive(Debug)]
+pub struct RouteWatch {
+    netlink: Option<host::netlink::Netlink>,
+    next_check: Instant,
+    last: Option<Result<Vec<usize>, String>>,
+}
+
+impl RouteWatch {
+    pub fn new() -> Self {
+        Self {
+            netlink: None,
+            next_check: Instant::now(),
+            last: None,
+        }
+    }
+
+    /// When the routed set changed since the last look: the positions in
+    /// `known` of the balancers with a /32 route, or why there are none.
+    pub fn poll(&mut self, known: &[Ipv4Addr]) -> Option<Result<Vec<usize>, String>> {
+        let now = Instant::now();
+        if now < self.next_check {
+            return None;
+        }
+        self.next_check = now + CHECK_EVERY;
+        let routed = self.routed(known);
+        if self.last.as_ref() == Some(&routed) {
+            return None;
+        }
+        self.last = Some(routed.clone());
+        Some(routed)
+    }
+
+    fn routed(&mut self, known: &[Ipv4Addr]) -> Result<Vec<usize>, String> {
+        if self.netlink.is_none() {
+            self.netlink = Some(host::netlink::Netlink::open().map_err(|e| e.to_string())?);
+        }
+        let netlink = self.netlink.as_mut().ok_or("no netlink socket")?;
+        let mut active = Vec::new();
+        for (position, balancer) in known.iter().enumerate() {
+            match netlink.gateways_of(*balancer, 32) {
+                Ok(gateways) if !gateways.is_empty() => active.push(position),
+                Ok(_) => {}
+                Err(e) => {
+                    // A broken socket is opened again next time.
+                    self.netlink = None;
+                    return Err(e.to_string());
+                }
+            }
+        }
+        if active.is_empty() {
+            return Err("no --remote balancer has a route (all withdrawn)".into());
+        }
+        Ok(active)
+    }
+}
+
+impl Default for RouteWatch {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -292,6 +292,7 @@ mod tests {
             seed: 0,
             mtu: None,
             remotes_file: None,
+            follow_routes: false,
         }
     }
 
