@@ -447,24 +447,7 @@ fn in_vip_mode_a_balancer_without_backends_withdraws_and_a_fourth_balancer_joins
 fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joining_balancer() {
     lab_or_skip!("bird", "birdc", "sysctl");
     let (mut lab, router) = lab_with_router("rrbg4-", 174, 4);
-    let testbed = lab::testbed();
-    let remotes: Vec<String> = (1..=4).map(|b| lab.balancer_ip(b).to_string()).collect();
-    lab.spawn(
-        "r",
-        "encap",
-        &[
-            testbed.to_str().unwrap(),
-            "tunnel",
-            "encap",
-            "--tun",
-            "gre0",
-            "--vip",
-            VIP,
-            "--remote",
-            &remotes.join(","),
-            "--follow-routes",
-        ],
-    );
+    lab.start_encap(4, &["--follow-routes"]);
     let mut started: Vec<lab::Balancer> = [1, 2, 3]
         .iter()
         .map(|&b| lab.start_balancer(b, &gre_bgp_env(&lab, "6s")))
@@ -530,5 +513,4 @@ fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joinin
     for balancer in started {
         balancer.stop();
     }
-    let _ = &mut lab;
 }

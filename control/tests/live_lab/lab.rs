@@ -214,22 +214,9 @@ impl Lab {
                     .collect();
                 lab.write_remotes(&remotes);
                 let remotes_file = lab.work.path().join("remotes");
-                lab.spawn(
-                    "r",
-                    "encap",
-                    &[
-                        testbed,
-                        "tunnel",
-                        "encap",
-                        "--tun",
-                        "gre0",
-                        "--vip",
-                        VIP,
-                        "--remote",
-                        &remotes.join(","),
-                        "--remotes-file",
-                        remotes_file.to_str().unwrap(),
-                    ],
+                lab.start_encap(
+                    balancers,
+                    &["--remotes-file", remotes_file.to_str().unwrap()],
                 );
             }
             Ingress::Routed => {
@@ -256,6 +243,30 @@ impl Lab {
             lab.wait_listening(&format!("s{s}"), PROBE_PORT);
         }
         lab
+    }
+
+    /// Starts the router's GRE tunnel toward balancers 1 to `balancers`,
+    /// which of them in use decided by `group` (`--remotes-file FILE` or
+    /// `--follow-routes`).
+    pub fn start_encap(&mut self, balancers: usize, group: &[&str]) {
+        let testbed = testbed();
+        let remotes: Vec<String> = (1..=balancers)
+            .map(|b| self.balancer_ip(b).to_string())
+            .collect();
+        let remotes = remotes.join(",");
+        let mut args = vec![
+            testbed.to_str().unwrap(),
+            "tunnel",
+            "encap",
+            "--tun",
+            "gre0",
+            "--vip",
+            VIP,
+            "--remote",
+            &remotes,
+        ];
+        args.extend_from_slice(group);
+        self.spawn("r", "encap", &args);
     }
 
     /// The balancers the router spreads flows over (ECMP), as the router's
