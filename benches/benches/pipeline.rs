@@ -6,16 +6,13 @@
 //! Only `run_batch` is timed: refilling the RX ring stands in for the NIC's
 //! DMA, which costs the CPU nothing on real hardware.
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use benches::batch::{one_batch, BATCH};
 use benches::traffic::{balancer_table, FlowFrames};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::io::memory::{MemoryIo, MemoryIoConfig};
-use dataplane::io::PacketIo;
-use dataplane::pipeline::{Pipeline, WorkerConfig, WorkerState};
-
-const BATCH: usize = 32;
+use dataplane::pipeline::{WorkerConfig, WorkerState};
 
 fn run_case(c: &mut Criterion, id: &str, mut frames: FlowFrames, warm: bool) {
     let table = balancer_table(100);
@@ -39,25 +36,6 @@ fn run_case(c: &mut Criterion, id: &str, mut frames: FlowFrames, warm: bool) {
         });
     });
     group.finish();
-}
-
-fn one_batch(
-    io: &mut MemoryIo,
-    frames: &mut FlowFrames,
-    table: &dataplane::forwarding::ForwardingTable,
-    state: &mut WorkerState,
-) -> Duration {
-    for _ in 0..BATCH {
-        io.push_from_wire(frames.next_frame());
-    }
-    let start = Instant::now();
-    let counts = io
-        .run_batch(BATCH, Pipeline::handler(table, state))
-        .expect("memory I/O does not fail");
-    let elapsed = start.elapsed();
-    black_box(counts);
-    io.clear_tx();
-    elapsed
 }
 
 fn pipeline(c: &mut Criterion) {

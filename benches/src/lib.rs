@@ -1,5 +1,6 @@
 //! Shared helpers for the benchmarks.
 
+pub mod batch;
 pub mod netmap;
 pub mod rusty_rail;
 pub mod stats;
