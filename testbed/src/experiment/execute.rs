@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::file::{ExperimentFile, SystemKind};
-use super::lab::{Addresses, RunLab};
+use super::file::{ExperimentFile, FaultKind, Protocol, SystemKind};
+use super::lab::{Addresses, LabOptions, RunLab};
 use super::matrix::RunSpec;
 use super::resume::OUTCOME;
 use super::samples::{disrupted_for_ms, percentile, Counts, Tally};
@@ -85,6 +85,23 @@ pub fn execute(
     let topology = &file.topologies[run.topology];
     let workload_entry = &file.workloads[run.workload];
     let fault = &file.faults[run.fault];
+    if system_entry.kind == SystemKind::Haproxy && workload_entry.protocol == Protocol::Udp {
+        return Err(format!(
+            "system {:?} is HAProxy in TCP mode, which does not carry workload {:?}'s UDP; \
+             leave the pair out with --only",
+            system_entry.name, workload_entry.name
+        ));
+    }
+    if system_entry.kind == SystemKind::RustyRail && workload_entry.protocol == Protocol::Udp {
+        // Measured, all datagrams "failed": the server's reply leaves from its
+        // own address, which the client's connected socket does not accept.
+        return Err(format!(
+            "workload {:?} is UDP: through rusty_rail the servers answer directly (DSR), and \
+             mconnect's UDP server replies from its own address instead of the VIP the \
+             datagram came to, so every reply would be dropped; not measurable yet",
+            workload_entry.name
+        ));
+    }
     let plan = schedule(fault, t, run.seed);
     write_json(
         &dir.join("config.json"),
@@ -96,11 +113,22 @@ pub fn execute(
     )?;
     phase("lab up");
     let addresses = Addresses::new(file.cidr());
+    let options = LabOptions {
+        vip_on_balancers: system_entry.kind == SystemKind::Haproxy,
+        impaired: (fault.kind == FaultKind::Link).then(|| {
+            (
+                fault.host.clone().unwrap_or_default(),
+                fault.netem.clone(),
+                fault.netem_in.clone(),
+            )
+        }),
+        seed: run.seed,
+    };
     let mut lab = RunLab::up(
         &file.prefix,
         addresses,
         topology,
-        system_entry.kind == SystemKind::Haproxy,
+        &options,
         dir,
         &ctx.testbed,
     )?;

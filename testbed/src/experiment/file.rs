@@ -98,6 +98,16 @@ pub enum Arrivals {
     Uniform,
 }
 
+/// The clients' transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    /// Request/response datagrams (mconnect `--udp`); not through `HAProxy`'s TCP mode.
+    Udp,
+}
+
 /// `[[workload]]`: what every client does during T.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +118,8 @@ pub struct WorkloadEntry {
     pub rate: f64,
     #[serde(default)]
     pub arrivals: Arrivals,
+    #[serde(default)]
+    pub protocol: Protocol,
     /// Connections each client holds open for the whole run (`--keep`).
     #[serde(default)]
     pub hold: u64,
@@ -145,6 +157,10 @@ pub enum FaultKind {
     /// `until`: up for an exponential time of mean `mtbf`, then down for one
     /// of mean `mttr`, drawn from the run's seed.
     Intermittent,
+    /// Host `host`'s link is impaired for the whole run by the userspace
+    /// link emulator, seeded by the run: `netem` on what the host sends,
+    /// `netem_in` on what it receives (netem syntax: "delay 20ms 5ms loss 1%").
+    Link,
 }
 
 /// `[[fault]]`.
@@ -171,6 +187,12 @@ pub struct FaultEntry {
     pub mttr: Option<String>,
     /// Balancer kill: how long the router keeps sending to a dead balancer.
     pub withdraw: Option<String>,
+    /// Link: the host whose link is impaired (`c1`, `lb1`, `s2`, `r`'s front link).
+    pub host: Option<String>,
+    /// Link: netem spec of what the host sends.
+    pub netem: Option<String>,
+    /// Link: netem spec of what the host receives.
+    pub netem_in: Option<String>,
 }
 
 /// A file that cannot be used: which field, and what is accepted.
@@ -465,6 +487,40 @@ impl ExperimentFile {
         if let Some(text) = &fault.withdraw {
             parse_duration(&field("withdraw"), text)?;
         }
+        if fault.kind == FaultKind::Link {
+            match &fault.host {
+                Some(host) if valid_host(host) => {}
+                Some(host) => {
+                    return Err(refuse(
+                        field("host"),
+                        format!("`{host}`: hosts are r, c1.., lb1.., s1.."),
+                    ))
+                }
+                None => {
+                    return Err(refuse(
+                        field("host"),
+                        "a link fault names its host, e.g. host = \"c1\"",
+                    ))
+                }
+            }
+            if fault.netem.is_none() && fault.netem_in.is_none() {
+                return Err(refuse(
+                    field("netem"),
+                    "a link fault needs netem (what the host sends) or netem_in, e.g. netem = \"delay 20ms 5ms loss 1%\"",
+                ));
+            }
+            for (what, spec) in [("netem", &fault.netem), ("netem_in", &fault.netem_in)] {
+                if let Some(spec) = spec {
+                    crate::impair::spec::NetemSpec::parse(spec)
+                        .map_err(|e| refuse(field(what), format!("`{spec}`: {e}")))?;
+                }
+            }
+        } else if fault.host.is_some() || fault.netem.is_some() || fault.netem_in.is_some() {
+            return Err(refuse(
+                field("host"),
+                "host, netem and netem_in belong to kind = \"link\"",
+            ));
+        }
         Ok(())
     }
 }
@@ -598,6 +654,31 @@ target = 2
         let e = refused("hold = 4", "hold = 4\nhodl = 5");
         assert!(e.message.contains("unknown field `hodl`"), "{e}");
         assert!(e.message.starts_with("line "), "{e}");
+    }
+
+    #[test]
+    fn link_faults_need_a_host_and_a_netem_spec_that_parses() {
+        let link = |extra: &str| format!("kind = \"link\"\n{extra}");
+        let e = refused("kind = \"backend_kill\"", &link("netem = \"delay 5ms\""));
+        assert_eq!(e.field, "fault \"kill\" host");
+        let e = refused("kind = \"backend_kill\"", &link("host = \"c1\""));
+        assert!(e.message.contains("delay 20ms"), "{e}");
+        let e = refused(
+            "kind = \"backend_kill\"",
+            &link("host = \"c1\"\nnetem = \"delay soon\""),
+        );
+        assert!(
+            e.field.ends_with("netem") && e.message.contains("`delay soon`"),
+            "{e}"
+        );
+        let good = SMALL.replacen(
+            "kind = \"backend_kill\"",
+            &link("host = \"c1\"\nnetem_in = \"loss 1%\""),
+            1,
+        );
+        ExperimentFile::parse(&good).unwrap();
+        let e = refused("target = 2", "target = 2\nnetem = \"delay 1ms\"");
+        assert!(e.message.contains("kind = \"link\""), "{e}");
     }
 
     #[test]

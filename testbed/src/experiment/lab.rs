@@ -70,26 +70,61 @@ impl Addresses {
     }
 }
 
-/// The topology file of a run. `vip_on_balancers` puts the VIP on the
-/// balancers' loopback (a full proxy binds it there).
+/// What a run's lab needs beyond its roles.
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// The VIP on the balancers' loopback (a full proxy binds it there).
+    pub vip_on_balancers: bool,
+    /// One host's link impaired by the link emulator: host, what it sends,
+    /// what it receives (the router's: its front link).
+    pub impaired: Option<(String, Option<String>, Option<String>)>,
+    /// The seed of the link emulators.
+    pub seed: u64,
+}
+
+impl LabOptions {
+    /// The `netem` part of `host`'s link entry, if it is the impaired one.
+    fn netem(&self, host: &str) -> String {
+        let Some((impaired, out, r#in)) = &self.impaired else {
+            return String::new();
+        };
+        if impaired != host {
+            return String::new();
+        }
+        let quote = |s: &str| s.replace(['\\', '"'], "");
+        let mut parts = Vec::new();
+        if let Some(out) = out {
+            parts.push(format!("out = \"{}\"", quote(out)));
+        }
+        if let Some(r#in) = r#in {
+            parts.push(format!("in = \"{}\"", quote(r#in)));
+        }
+        format!(", netem = {{ {} }}", parts.join(", "))
+    }
+}
+
+/// The topology file of a run.
 pub fn topology_text(
     prefix: &str,
     addresses: Addresses,
     topology: &TopologyEntry,
-    vip_on_balancers: bool,
+    options: &LabOptions,
 ) -> String {
     let cidr = |third: u8| {
         let [a, b, _, _] = addresses.router_front().octets();
         format!("{a}.{b}.{third}.0/24")
     };
     let mut text = format!(
-        "prefix = \"{prefix}\"\n\n[[network]]\nname = \"front\"\ncidr = \"{}\"\nbridge = true\n\n\
+        "prefix = \"{prefix}\"\nseed = {}\n\n[[network]]\nname = \"front\"\ncidr = \"{}\"\nbridge = true\n\n\
          [[network]]\nname = \"back\"\ncidr = \"{}\"\nbridge = true\n\n\
          [[host]]\nname = \"r\"\nforward = true\n\
-         links = [ {{ network = \"front\", address = \"{}\" }}, {{ network = \"back\", address = \"{}\" }} ]\n",
+         links = [ {{ network = \"front\", address = \"{}\"{} }}, {{ network = \"back\", address = \"{}\" }} ]\n",
+        // TOML integers are signed: the top bit goes.
+        options.seed >> 1,
         cidr(1),
         cidr(2),
         addresses.router_front(),
+        options.netem("r"),
         addresses.router_back(),
     );
     let mut host = |name: String, network: &str, address: Ipv4Addr, extra: &str| {
@@ -98,16 +133,17 @@ pub fn topology_text(
         } else {
             addresses.router_back()
         };
+        let netem = options.netem(&name);
         let _ = write!(
             text,
-            "\n[[host]]\nname = \"{name}\"\nlinks = [ {{ network = \"{network}\", address = \"{address}\" }} ]\n\
+            "\n[[host]]\nname = \"{name}\"\nlinks = [ {{ network = \"{network}\", address = \"{address}\"{netem} }} ]\n\
              routes = [ \"default via {gateway}\" ]\n{extra}"
         );
     };
     for n in 1..=topology.clients {
         host(format!("c{n}"), "front", addresses.client(n), "");
     }
-    let vip = if vip_on_balancers {
+    let vip = if options.vip_on_balancers {
         format!("addresses = [ \"{}/32 dev lo\" ]\n", addresses.vip())
     } else {
         String::new()
@@ -147,7 +183,7 @@ impl RunLab {
         prefix: &str,
         addresses: Addresses,
         topology: &TopologyEntry,
-        vip_on_balancers: bool,
+        options: &LabOptions,
         dir: &Path,
         testbed: &Path,
     ) -> Result<Self, String> {
@@ -156,11 +192,8 @@ impl RunLab {
             eprintln!("testbed experiment: clearing an old lab {prefix}: {problem}");
         }
         let file = dir.join("topology.toml");
-        fs::write(
-            &file,
-            topology_text(prefix, addresses, topology, vip_on_balancers),
-        )
-        .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        fs::write(&file, topology_text(prefix, addresses, topology, options))
+            .map_err(|e| format!("writing {}: {e}", file.display()))?;
         let plan = TopologyPlan::load(&file, None)?;
         let logs = dir.join("logs");
         fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
@@ -356,7 +389,12 @@ mod tests {
             servers: 3,
         };
         let addresses = Addresses::new("10.161.0.0/16".parse().unwrap());
-        let text = topology_text("rrex0-", addresses, &topology, true);
+        let options = LabOptions {
+            vip_on_balancers: true,
+            impaired: Some(("c2".into(), Some("delay 5ms".into()), None)),
+            seed: 9,
+        };
+        let text = topology_text("rrex0-", addresses, &topology, &options);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");
         fs::write(&file, &text).unwrap();
@@ -377,6 +415,13 @@ mod tests {
         );
         assert!(text.contains("10.161.2.43"), "{text}");
         assert_eq!(text.matches("10.161.9.1/32 dev lo").count(), 2, "{text}");
-        assert!(!topology_text("rrex0-", addresses, &topology, false).contains("10.161.9.1"));
+        let link = &plan.hosts[2].interfaces[0];
+        assert_eq!(link.netem.egress.as_deref(), Some("delay 5ms"), "{text}");
+        assert!(plan.hosts[1].interfaces[0].netem.is_empty());
+        let plain = topology_text("rrex0-", addresses, &topology, &LabOptions::default());
+        assert!(
+            !plain.contains("10.161.9.1") && !plain.contains("netem"),
+            "{plain}"
+        );
     }
 }

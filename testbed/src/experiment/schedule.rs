@@ -40,6 +40,8 @@ pub enum Action {
     Cut { pairs: Vec<[String; 2]> },
     /// Every cut is healed.
     Heal,
+    /// `host`'s link is impaired (from the lab's start, by its emulator).
+    Impair { host: String },
 }
 
 impl Action {
@@ -115,6 +117,12 @@ pub fn schedule(fault: &FaultEntry, t: Duration, seed: u64) -> Vec<Scheduled> {
             );
             push(until, Action::Heal);
         }
+        FaultKind::Link => push(
+            Duration::ZERO,
+            Action::Impair {
+                host: fault.host.clone().unwrap_or_default(),
+            },
+        ),
         FaultKind::Intermittent => {
             let mean = |text: &Option<String>| {
                 text.as_deref()
@@ -188,6 +196,9 @@ mod tests {
             mtbf: Some("300ms".into()),
             mttr: Some("100ms".into()),
             withdraw: None,
+            host: None,
+            netem: None,
+            netem_in: None,
         }
     }
 

@@ -8,8 +8,9 @@
 //!   Backend changes go through its HTTP API with a per-run token.
 //! - `haproxy`: the router routes the VIP (ECMP with an L4 hash over
 //!   several) to balancers holding it on `lo`, each running `HAProxy` in TCP
-//!   mode with the servers as a backend; changes go through its runtime API
-//!   socket. Its servers carry `check inter 1s fall 3 rise 2` (`rusty_rail`'s
+//!   mode with the servers as a backend (`retries 3`, `option redispatch`:
+//!   what a production configuration sets); changes go through its runtime
+//!   API socket. Its servers carry `check inter 1s fall 3 rise 2` (`rusty_rail`'s
 //!   `RR_HEALTH_*` defaults; give `rusty_rail` `RR_HEALTH` to compare alike).
 //! - `none`: clients connect straight to server 1; balancer and backend-set
 //!   actions do not apply and are recorded as skipped.
@@ -236,6 +237,7 @@ impl System {
                 &testbed,
                 "mconnect",
                 "--server",
+                "--udp",
                 "--address",
                 &listen,
                 "--name",
@@ -320,7 +322,7 @@ impl System {
         let _ = std::fs::remove_file(&socket);
         let mut text = format!(
             "global\n  maxconn 4000\n  stats socket {} mode 600 level admin\n\
-             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1h\n  timeout server 1h\n\
+             defaults\n  mode tcp\n  retries 3\n  option redispatch\n  timeout connect 2s\n  timeout client 1h\n  timeout server 1h\n\
              frontend vip\n  bind {}:{PORT}\n  default_backend servers\n\
              backend servers\n  balance roundrobin\n",
             socket.display(),
@@ -506,6 +508,8 @@ impl System {
                 crate::partition::apply(&nodes, &grudge)?;
             }
             Action::Heal => crate::partition::heal(&lab.nodes())?,
+            // Built into the lab (its link emulator runs from the start).
+            Action::Impair { .. } => {}
         }
         Ok(Applied::Done)
     }

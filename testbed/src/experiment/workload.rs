@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::file::WorkloadEntry;
+use super::file::{Protocol, WorkloadEntry};
 use super::lab::RunLab;
 use super::samples::Source;
 
@@ -51,6 +51,9 @@ pub fn start(
                     "--events".into(),
                     events.to_string_lossy().into_owned(),
                 ];
+                if workload.protocol == Protocol::Udp {
+                    args.push("--udp".into());
+                }
                 args.extend(extra);
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 lab.spawn_to(&host, role, &args, &[], Some(&report))?;
