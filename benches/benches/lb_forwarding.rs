@@ -109,6 +109,16 @@ impl Lab {
             ));
         }
         let sw = ns("sw");
+        // The bridge stands for a switch: no netfilter on bridged frames
+        // (br_netfilter, where loaded, turns it on in every new namespace
+        // and costs each path's frames a pass through the IP hooks).
+        for key in ["iptables", "ip6tables", "arptables"] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "exec", &sw, "sysctl", "-qw"])
+                .arg(format!("net.bridge.bridge-nf-call-{key}=0"))
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         run(&format!("ip -n {sw} link add br0 type bridge"));
         run(&format!("ip -n {sw} link set br0 up"));
         for (name, addr) in [("gen", GEN), ("lb", LB), ("sink", SINK)] {
