@@ -12,6 +12,13 @@ use crate::experiment::samples::SAMPLE_MS;
 
 type Fallible = Result<(), String>;
 
+/// The most points of a CDF curve.
+const CDF_POINTS: usize = 400;
+
+/// The CDF's x axis is logarithmic (a SYN retransmission is 1000x a connect):
+/// latencies below this are drawn at it.
+const LATENCY_FLOOR_MS: f64 = 0.1;
+
 /// A figure of a run, by its name in the legend.
 type Pick = (&'static str, fn(&Run) -> f64);
 
@@ -166,10 +173,14 @@ fn latency_cdf(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
             .collect();
         all.sort_by(f64::total_cmp);
         let n = all.len().max(1) as f64;
+        // At most CDF_POINTS steps: a plot of thousands of connections
+        // should not weigh a point each.
+        let step = all.len().div_ceil(CDF_POINTS).max(1);
         let points: Vec<(f64, f64)> = all
             .iter()
             .enumerate()
-            .map(|(i, &v)| (v, (i + 1) as f64 / n))
+            .filter(|(i, _)| (i + 1) % step == 0 || i + 1 == all.len())
+            .map(|(i, &v)| (v.max(LATENCY_FLOOR_MS), (i + 1) as f64 / n))
             .collect();
         curves.push((system.clone(), points));
     }
@@ -185,11 +196,11 @@ fn latency_cdf(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(55)
-        .build_cartesian_2d(0f64..x_max, 0f64..1.0)
+        .build_cartesian_2d((LATENCY_FLOOR_MS..x_max).log_scale(), 0f64..1.0)
         .map_err(drawing(&what))?;
     chart
         .configure_mesh()
-        .x_desc("milliseconds")
+        .x_desc("milliseconds (log scale)")
         .y_desc("fraction of connections")
         .draw()
         .map_err(drawing(&what))?;
