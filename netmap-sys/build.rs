@@ -81,7 +81,7 @@ fn generate(include_dir: &Path) -> String {
         .clang_arg(format!("-I{}", include_dir.display()))
         .allowlist_type(
             "netmap_if|netmap_ring|netmap_slot|nmreq_header|nmreq_register|nmreq_option|\
-             nmreq_port_info_get|timeval",
+             nmreq_opt_offsets|nmreq_port_info_get|timeval",
         )
         .allowlist_var("NETMAP_.*|NS_.*|NR_.*|NI_.*|NM_CACHE_ALIGN")
         .derive_default(true)

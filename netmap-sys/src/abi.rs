@@ -200,6 +200,29 @@ pub struct nmreq_option {
     pub nro_size: u64,
 }
 
+/// `struct nmreq_opt_offsets`: option `NETMAP_REQ_OPT_OFFSETS` of a
+/// register request: part of each slot's `ptr` holds where the packet
+/// starts in its buffer, so a packet can have room in front of it.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct nmreq_opt_offsets {
+    /// `nro_opt`: the option header (`nro_reqtype = NETMAP_REQ_OPT_OFFSETS`,
+    /// `nro_size = 0`: a fixed-size option).
+    pub nro_opt: nmreq_option,
+    /// `nro_max_offset` (in/out): the largest offset the user will write;
+    /// larger ones are cropped by the kernel.
+    pub nro_max_offset: u64,
+    /// `nro_initial_offset` (in): the offset every slot starts with.
+    pub nro_initial_offset: u64,
+    /// `nro_offset_bits` (in/out): low bits of `ptr` holding the offset; 0
+    /// for all of them.
+    pub nro_offset_bits: u32,
+    /// `nro_tx_align` (in): alignment required of TX packet starts.
+    pub nro_tx_align: u32,
+    /// `nro_min_gap`: reserved, 0.
+    pub nro_min_gap: u64,
+}
+
 /// `struct nmreq_port_info_get`: the body of `NETMAP_REQ_PORT_INFO_GET`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

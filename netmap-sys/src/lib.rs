@@ -6,7 +6,8 @@
 //! What is here:
 //! - the shared-memory structures: [`netmap_if`], [`netmap_ring`] and
 //!   [`netmap_slot`]; the request structures: [`nmreq_header`],
-//!   [`nmreq_register`], [`nmreq_option`], [`nmreq_port_info_get`];
+//!   [`nmreq_register`], [`nmreq_option`], [`nmreq_opt_offsets`],
+//!   [`nmreq_port_info_get`];
 //! - the constants ([`consts`]): request types, `NR_REG_*` modes, `NR_*`
 //!   register flags, `NS_*` slot flags and `NR_*` ring flags, typed as the
 //!   fields that hold them;
@@ -46,8 +47,8 @@
 mod abi;
 #[cfg(not(netmap_sys_bindgen))]
 pub use abi::{
-    netmap_if, netmap_ring, netmap_slot, nmreq_header, nmreq_option, nmreq_port_info_get,
-    nmreq_register, timeval,
+    netmap_if, netmap_ring, netmap_slot, nmreq_header, nmreq_opt_offsets, nmreq_option,
+    nmreq_port_info_get, nmreq_register, timeval,
 };
 
 #[cfg(netmap_sys_bindgen)]
@@ -67,8 +68,8 @@ mod generated {
 }
 #[cfg(netmap_sys_bindgen)]
 pub use generated::{
-    netmap_if, netmap_ring, netmap_slot, nmreq_header, nmreq_option, nmreq_port_info_get,
-    nmreq_register, timeval,
+    netmap_if, netmap_ring, netmap_slot, nmreq_header, nmreq_opt_offsets, nmreq_option,
+    nmreq_port_info_get, nmreq_register, timeval,
 };
 
 pub mod consts;

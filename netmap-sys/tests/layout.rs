@@ -8,8 +8,8 @@
 use core::mem::{align_of, offset_of, size_of, MaybeUninit};
 
 use netmap_sys::{
-    netmap_if, netmap_ring, netmap_slot, nmreq_header, nmreq_option, nmreq_port_info_get,
-    nmreq_register, timeval,
+    netmap_if, netmap_ring, netmap_slot, nmreq_header, nmreq_opt_offsets, nmreq_option,
+    nmreq_port_info_get, nmreq_register, timeval,
 };
 
 fn size_of_pointee<T>(_: *const T) -> usize {
@@ -141,6 +141,17 @@ fn an_option_header_is_24_bytes() {
     field!(nmreq_option, nro_reqtype, 8, 4);
     field!(nmreq_option, nro_status, 12, 4);
     field!(nmreq_option, nro_size, 16, 8);
+}
+
+#[test]
+fn the_offsets_option_is_56_bytes() {
+    assert_eq!(size_of::<nmreq_opt_offsets>(), 56);
+    field!(nmreq_opt_offsets, nro_opt, 0, 24);
+    field!(nmreq_opt_offsets, nro_max_offset, 24, 8);
+    field!(nmreq_opt_offsets, nro_initial_offset, 32, 8);
+    field!(nmreq_opt_offsets, nro_offset_bits, 40, 4);
+    field!(nmreq_opt_offsets, nro_tx_align, 44, 4);
+    field!(nmreq_opt_offsets, nro_min_gap, 48, 8);
 }
 
 #[test]

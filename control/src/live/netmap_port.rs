@@ -4,8 +4,12 @@
 //! would be refused).
 
 use dataplane::io::netmap::kernel::KernelPort;
-use dataplane::io::netmap::NetmapIo;
+use dataplane::io::netmap::{NetmapIo, NetmapPort};
 use tracing::info;
+
+/// Bytes in front of each received frame: VIP mode's outer IPv4 + GRE
+/// header with room to spare (the packet sockets' headroom).
+pub const HEADROOM: u32 = 128;
 
 /// Opens `interface`'s netmap port for `workers` workers (one, in this
 /// build), saying what it opened.
@@ -15,7 +19,9 @@ pub fn open(interface: &str, workers: usize) -> Result<NetmapIo<KernelPort>, Str
             "RR_IO=netmap runs one worker per port in this build ({workers} asked): set RR_WORKERS=1"
         ));
     }
-    let port = KernelPort::open(interface).map_err(|e| e.to_string())?;
+    // Room in front of every frame for VIP mode's outer header, as the
+    // other backends give (the kernel may refuse it: then none).
+    let port = KernelPort::open(interface, HEADROOM).map_err(|e| e.to_string())?;
     let register = port.register_info();
     let io = NetmapIo::new(port).map_err(|e| format!("netmap port {interface}: {e}"))?;
     info!(
@@ -23,6 +29,7 @@ pub fn open(interface: &str, workers: usize) -> Result<NetmapIo<KernelPort>, Str
         rx_rings = register.nr_rx_rings,
         tx_rings = register.nr_tx_rings,
         slots = register.nr_rx_slots,
+        headroom = io.port().max_offset(),
         "packet I/O: netmap"
     );
     Ok(io)

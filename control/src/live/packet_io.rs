@@ -134,10 +134,13 @@ impl IoPlan {
 
     /// One emulated port per worker, each over its own packet socket in
     /// the workers' fanout group; buffers as large as the packet socket's
-    /// slots, so every frame `af_packet` would take fits one buffer.
+    /// slots, with the same room in front of each frame (netmap's offsets),
+    /// so every frame `af_packet` would take fits one buffer and VIP mode
+    /// encapsulates without moving it.
     fn open_netmap_emulated(&self, workers: usize) -> Result<OpenedIo, String> {
         let config = EmulatedPortConfig {
             buf_size: self.af_packet.frame_size.min(MAX_BUF_SIZE),
+            offset: netmap_port::HEADROOM,
             ..EmulatedPortConfig::new(self.interface.as_str())
         };
         let ports = (0..workers)
@@ -151,6 +154,7 @@ impl IoPlan {
             interface = %self.interface,
             workers,
             buf_size = config.buf_size,
+            headroom = config.offset,
             slots = config.nic_slots,
             "packet I/O: netmap on the emulated port (a test mode: frames are copied)"
         );

@@ -98,6 +98,14 @@ pub trait NetmapPort {
     /// The region the rings live in.
     fn region(&self) -> &NetmapRegion;
 
+    /// The largest packet offset the port was registered with
+    /// (`NETMAP_REQ_OPT_OFFSETS`), which is also where every RX slot
+    /// receives its packet: the room in front of each received frame. 0
+    /// without the option.
+    fn max_offset(&self) -> usize {
+        0
+    }
+
     /// `NIOCTXSYNC`: the kernel takes the TX slots up to each TX ring's
     /// `head` (sends them, or passes them up to the host stack) and moves
     /// `tail` past the slots it has finished with.

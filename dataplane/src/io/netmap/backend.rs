@@ -21,13 +21,18 @@
 //! A full TX ring leaves frames in the RX ring for a later batch
 //! (backpressure), never drops them.
 //!
-//! Frames start at byte 0 of their buffer (netmap slots carry no offset
-//! unless the port is registered with `NETMAP_REQ_OPT_OFFSETS`, not used
-//! here), so a frame has no headroom: encapsulation slides the packet back
-//! into the buffer's tailroom ([`Frame::push_front`]), and a frame that no
-//! longer starts at byte 0 is moved back to it before its slot is swapped
-//! (a `memmove` of one frame, only for frames the pipeline grew at the
-//! front).
+//! # Headroom without a copy
+//!
+//! VIP mode puts an outer IPv4 + GRE header in front of a frame, and a
+//! netmap buffer has no room before byte 0. A port registered with
+//! `NETMAP_REQ_OPT_OFFSETS` ([`NetmapPort::max_offset`] > 0) receives every
+//! frame `max_offset` bytes into its buffer (each RX slot's `ptr` says
+//! where), so the pipeline grows it into that room ([`Frame::push_front`])
+//! and the TX slot's offset is set to where it now starts: the frame moves
+//! by buffer swap alone, as in GRE mode. A port without the option, or a
+//! start the NIC cannot send from (`buf_align`), falls back to growing into
+//! the tailroom and moving the frame back to byte 0 before the swap (one
+//! `memmove` of that frame, counted in [`NetmapIoStats::moved_to_start`]).
 //!
 //! A frame spanning several slots (`NS_MOREFRAG`: longer than a buffer, a
 //! jumbo frame on a port with small buffers) is dropped and counted in
@@ -53,7 +58,8 @@ pub struct NetmapIoStats {
     pub chains_dropped: u64,
     /// Frames whose slot held a buffer index outside the region, dropped.
     pub bad_buffers: u64,
-    /// Frames moved back to the start of their buffer before being sent.
+    /// Frames moved back to the start of their buffer before being sent
+    /// (no offsets, or a start the NIC cannot send from).
     pub moved_to_start: u64,
 }
 
@@ -82,6 +88,8 @@ pub struct NetmapIo<P: NetmapPort> {
     port: P,
     /// Frames were queued to a TX ring since the last `txsync`.
     tx_queued: bool,
+    /// The port's room in front of each frame (see the module docs).
+    max_offset: usize,
     stats: NetmapIoStats,
 }
 
@@ -98,6 +106,7 @@ impl<P: NetmapPort> NetmapIo<P> {
         one_nic_ring_pair(port.region().ring_counts())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(Self {
+            max_offset: port.max_offset(),
             port,
             tx_queued: false,
             stats: NetmapIoStats::default(),
@@ -150,6 +159,7 @@ fn one_nic_ring_pair(counts: RingCounts) -> Result<(), String> {
 /// Decides and moves at most `budget` frames from NIC RX.
 fn wire_batch<H: FrameHandler>(
     rings: &Rings<'_>,
+    max_offset: usize,
     budget: usize,
     mut handler: H,
     stats: &mut NetmapIoStats,
@@ -190,17 +200,21 @@ fn wire_batch<H: FrameHandler>(
             }
             let k = frames.len();
             positions[k] = rx_cur;
+            // The kernel crops offsets to the port's largest; a frame that
+            // would run past its buffer is a bad slot, dropped below.
+            let offset = rx.slot_offset(rx_cur).min(max_offset);
+            let len = usize::from(slot.len);
             // SAFETY: slots head..tail of the RX ring are ours until `head`
             // is published; each holds its own buffer (netmap gives every
             // buffer to one slot, and this backend only swaps, which keeps
             // it so), so the frames of a chunk never share a buffer. They
             // end with the chunk, before any slot is touched again.
             match unsafe { region.buffer_mut(slot.buf_idx) } {
-                Some(buf) => {
+                Some(buf) if offset + len <= buf.len() => {
                     good[k] = true;
-                    frames.push(Frame::new(buf, 0, usize::from(slot.len)));
+                    frames.push(Frame::new(buf, offset, len));
                 }
-                None => frames.push(Frame::whole(&mut [])),
+                _ => frames.push(Frame::whole(&mut [])),
             }
             rx_cur = rx.next(rx_cur);
         }
@@ -243,17 +257,19 @@ fn wire_batch<H: FrameHandler>(
                 counts.dropped += 1;
                 continue;
             }
-            if head != 0 {
+            let start = tx_start(head, max_offset, tx.buf_align());
+            if start != head {
                 // SAFETY: the slot is still ours and no frame of the chunk
                 // is alive; this is the only view of its buffer.
                 if let Some(buf) = unsafe { rx.slot_buffer_mut(at) } {
-                    buf.copy_within(head..head + len, 0);
+                    buf.copy_within(head..head + len, start);
                     stats.moved_to_start += 1;
                 }
             }
             let slot = rx.slot(at);
             rx.set_len_flags(at, len16, slot.flags);
             swap_into(rx, at, tx, *tx_cur);
+            tx.set_slot_offset(*tx_cur, start);
             *tx_cur = tx.next(*tx_cur);
             if tx.kind() == RingKind::NicTx {
                 counts.to_wire += 1;
@@ -268,6 +284,18 @@ fn wire_batch<H: FrameHandler>(
     wire.publish(wire_cur);
     host.publish(host_cur);
     counts
+}
+
+/// Where a frame now at `head` is sent from: where it is, when the port's
+/// offsets reach it and the NIC can send from there, else byte 0 (the
+/// frame is moved).
+fn tx_start(head: usize, max_offset: usize, buf_align: u64) -> usize {
+    let align = usize::try_from(buf_align).unwrap_or(usize::MAX).max(1);
+    if head <= max_offset && head.is_multiple_of(align) {
+        head
+    } else {
+        0
+    }
 }
 
 /// The position after the `NS_MOREFRAG` chain starting at `from`, or
@@ -310,7 +338,7 @@ impl<P: NetmapPort> PacketIo for NetmapIo<P> {
             let Some(rings) = Rings::of(self.port.region()) else {
                 return Ok(BatchCounts::default());
             };
-            let mut counts = wire_batch(&rings, budget, handler, &mut self.stats);
+            let mut counts = wire_batch(&rings, self.max_offset, budget, handler, &mut self.stats);
             counts.host_to_wire = host_passthrough(&rings, budget);
             counts
         };
@@ -350,6 +378,7 @@ impl<P: NetmapPort> PacketIo for NetmapIo<P> {
         };
         buf[..bytes.len()].copy_from_slice(bytes);
         tx.set_len_flags(at, len, 0);
+        tx.set_slot_offset(at, 0);
         tx.publish(tx.next(at));
         self.tx_queued = true;
         Ok(true)

@@ -65,6 +65,9 @@ pub const MAX_SLOTS: u32 = 16384;
 pub const BUF_ALIGN: u32 = 128;
 /// The largest buffer whose whole length a slot's 16-bit `len` can hold.
 pub const MAX_BUF_SIZE: u32 = 65536 - BUF_ALIGN;
+/// Fewest bytes a buffer must keep after the packet offset: a minimal
+/// Ethernet frame.
+pub const MIN_ROOM: u32 = 64;
 
 /// How to lay out an [`EmulatedPort`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,10 @@ pub struct EmulatedPortConfig {
     pub host_slots: u32,
     /// Bytes per buffer.
     pub buf_size: u32,
+    /// Room in front of every packet: the port registered with
+    /// `NETMAP_REQ_OPT_OFFSETS` of this initial and largest offset, every
+    /// slot's `ptr` holding where its packet starts (0: without the option).
+    pub offset: u32,
 }
 
 impl EmulatedPortConfig {
@@ -88,6 +95,7 @@ impl EmulatedPortConfig {
             nic_slots: 1024,
             host_slots: 1024,
             buf_size: 2048,
+            offset: 0,
         }
     }
 
@@ -106,6 +114,12 @@ impl EmulatedPortConfig {
         if buf_size == 0 || !buf_size.is_multiple_of(BUF_ALIGN) || buf_size > MAX_BUF_SIZE {
             return Err(EmulatedPortError::BufSize(buf_size));
         }
+        if self.offset > buf_size.saturating_sub(MIN_ROOM) {
+            return Err(EmulatedPortError::Offset {
+                offset: self.offset,
+                buf_size,
+            });
+        }
         Ok(())
     }
 }
@@ -120,6 +134,8 @@ pub enum EmulatedPortError {
     /// A buffer size that is not a positive multiple of `BUF_ALIGN` up to
     /// `MAX_BUF_SIZE`.
     BufSize(u32),
+    /// An offset that leaves less than `MIN_ROOM` bytes of a buffer.
+    Offset { offset: u32, buf_size: u32 },
     /// The region could not be allocated.
     Map(io::Error),
     /// The region as laid out failed its own view's checks (a bug here).
@@ -141,6 +157,12 @@ impl fmt::Display for EmulatedPortError {
             Self::BufSize(size) => write!(
                 f,
                 "buffer size {size}; expected a multiple of {BUF_ALIGN} up to {MAX_BUF_SIZE}"
+            ),
+            Self::Offset { offset, buf_size } => write!(
+                f,
+                "packet offset {offset}; expected at most {} with {buf_size}-byte buffers \
+                 (at least {MIN_ROOM} bytes left for the packet)",
+                buf_size.saturating_sub(MIN_ROOM)
             ),
             Self::Map(e) => write!(f, "cannot allocate the emulated netmap region: {e}"),
             Self::Layout(e) => write!(f, "the emulated region's layout is wrong: {e}"),
@@ -208,6 +230,7 @@ impl<D: Device> EmulatedPort<D> {
             config.nic_slots,
             config.host_slots,
             config.buf_size,
+            config.offset,
         )
         .ok_or(EmulatedPortError::Slots(
             config.nic_slots.max(config.host_slots),
@@ -227,10 +250,14 @@ impl<D: Device> EmulatedPort<D> {
             .map_err(EmulatedPortError::Layout)?;
         let krings = RingKind::ALL.map(|kind| {
             let slots = layout.slots(kind);
-            if kind.is_tx() {
+            let kring = if kind.is_tx() {
                 Kring::tx(slots)
             } else {
                 Kring::rx(slots)
+            };
+            Kring {
+                max_offset: config.offset as usize,
+                ..kring
             }
         });
         Ok(Self {
@@ -360,6 +387,10 @@ impl<D: Device> EmulatedPort<D> {
 impl<D: Device> NetmapPort for EmulatedPort<D> {
     fn region(&self) -> &NetmapRegion {
         &self.region
+    }
+
+    fn max_offset(&self) -> usize {
+        self.layout.offset as usize
     }
 
     /// NIC TX ring, then host TX ring, as the kernel walks its TX krings.

@@ -3,7 +3,11 @@
 //! Opening registers the interface with `NIOCCTRL` / `NETMAP_REQ_REGISTER`
 //! in mode `NR_REG_NIC_SW` (every NIC ring and the host rings), maps the
 //! region the kernel reports (`nr_memsize`), and builds the checked view at
-//! `nr_offset`. The syncs are `ioctl(NIOCTXSYNC)`, `ioctl(NIOCRXSYNC)` and
+//! `nr_offset`. Asked for headroom, it first registers with the
+//! `NETMAP_REQ_OPT_OFFSETS` option (every slot's packet starts that far into
+//! its buffer; see the backend's docs for why) and, where the kernel or the
+//! driver refuses the option, registers without it: the backend then moves
+//! the frames it grows at the front. The syncs are `ioctl(NIOCTXSYNC)`, `ioctl(NIOCRXSYNC)` and
 //! `poll`. Nothing else differs from [`EmulatedPort`](super::emulated::EmulatedPort).
 //!
 //! Needs the netmap module on Linux (`modprobe netmap`; `/dev/netmap`) or a
@@ -18,8 +22,9 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use netmap_sys::{
-    nmreq_header, nmreq_register, NETMAP_API, NETMAP_DEVICE_NAME, NETMAP_REQ_IFNAMSIZ,
-    NETMAP_REQ_REGISTER, NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC, NR_REG_NIC_SW,
+    nmreq_header, nmreq_opt_offsets, nmreq_option, nmreq_register, NETMAP_API, NETMAP_DEVICE_NAME,
+    NETMAP_REQ_IFNAMSIZ, NETMAP_REQ_OPT_OFFSETS, NETMAP_REQ_REGISTER, NIOCCTRL, NIOCRXSYNC,
+    NIOCTXSYNC, NR_REG_NIC_SW,
 };
 
 use super::mapping::Mapping;
@@ -101,6 +106,47 @@ pub fn register_request(name: &str) -> Result<(nmreq_header, nmreq_register), Ke
     Ok((header, body))
 }
 
+/// The offsets option asking for `headroom` bytes in front of every
+/// packet: the initial and the largest offset, the whole `ptr` for it.
+pub fn offsets_option(headroom: u32) -> nmreq_opt_offsets {
+    nmreq_opt_offsets {
+        nro_opt: nmreq_option {
+            nro_reqtype: NETMAP_REQ_OPT_OFFSETS,
+            ..nmreq_option::default()
+        },
+        nro_max_offset: u64::from(headroom),
+        nro_initial_offset: u64::from(headroom),
+        ..nmreq_opt_offsets::default()
+    }
+}
+
+/// One `NETMAP_REQ_REGISTER` of `name` on `device`, with `offsets` chained
+/// as its option when given (the kernel writes its status and the granted
+/// values back into it).
+fn register_port(
+    device: &File,
+    name: &str,
+    offsets: Option<&mut nmreq_opt_offsets>,
+) -> Result<nmreq_register, KernelPortError> {
+    let (mut header, mut register) = register_request(name)?;
+    header.nr_body = std::ptr::addr_of_mut!(register) as u64;
+    if let Some(option) = offsets {
+        header.nr_options = std::ptr::from_mut(option) as u64;
+    }
+    // SAFETY: NIOCCTRL takes a `nmreq_header` whose nr_body points at the
+    // request's body and nr_options at its first option (or is 0); all of
+    // them outlive the call, and the kernel writes only into them (the out
+    // fields and the option's status).
+    let rc = unsafe { libc::ioctl(device.as_raw_fd(), NIOCCTRL, &raw mut header) };
+    if rc != 0 {
+        return Err(KernelPortError::Register {
+            name: name.to_owned(),
+            error: io::Error::last_os_error(),
+        });
+    }
+    Ok(register)
+}
+
 /// A port of the kernel's netmap. See the module docs.
 #[derive(Debug)]
 pub struct KernelPort {
@@ -110,30 +156,33 @@ pub struct KernelPort {
     /// Closed last: unregisters the port.
     device: File,
     register: nmreq_register,
+    /// The offsets the kernel granted (0: registered without them).
+    max_offset: usize,
     name: String,
 }
 
 impl KernelPort {
     /// Registers `name` (an interface, as netmap names ports: `em0`,
-    /// `eth1`) with its NIC and host rings.
-    pub fn open(name: &str) -> Result<Self, KernelPortError> {
-        let (mut header, mut register) = register_request(name)?;
+    /// `eth1`) with its NIC and host rings and, where the kernel grants it,
+    /// `headroom` bytes in front of every received frame (0: none asked).
+    pub fn open(name: &str, headroom: u32) -> Result<Self, KernelPortError> {
         let device = OpenOptions::new()
             .read(true)
             .write(true)
             .open(NETMAP_DEVICE_NAME.to_string_lossy().as_ref())
             .map_err(KernelPortError::Device)?;
-        header.nr_body = std::ptr::addr_of_mut!(register) as u64;
-        // SAFETY: NIOCCTRL takes a `nmreq_header` whose nr_body points at
-        // the request's body; both live on this frame for the call, and the
-        // kernel writes only into them (register's out fields).
-        let rc = unsafe { libc::ioctl(device.as_raw_fd(), NIOCCTRL, &raw mut header) };
-        if rc != 0 {
-            return Err(KernelPortError::Register {
-                name: name.to_owned(),
-                error: io::Error::last_os_error(),
-            });
-        }
+        let mut offsets = offsets_option(headroom);
+        let (register, max_offset) =
+            match register_port(&device, name, (headroom > 0).then_some(&mut offsets)) {
+                Ok(register) => (register, offsets.nro_max_offset),
+                // The option was refused (an older netmap, a driver without
+                // offsets): the port works without it.
+                Err(_) if headroom > 0 && offsets.nro_opt.nro_status != 0 => {
+                    (register_port(&device, name, None)?, 0)
+                }
+                Err(e) => return Err(e),
+            };
+        let max_offset = usize::try_from(max_offset).unwrap_or(0);
         let map_error = |error| KernelPortError::Map {
             name: name.to_owned(),
             error,
@@ -155,6 +204,7 @@ impl KernelPort {
             _mapping: mapping,
             device,
             register,
+            max_offset,
             name: name.to_owned(),
         })
     }
@@ -186,6 +236,10 @@ impl KernelPort {
 impl NetmapPort for KernelPort {
     fn region(&self) -> &NetmapRegion {
         &self.region
+    }
+
+    fn max_offset(&self) -> usize {
+        self.max_offset
     }
 
     fn txsync(&mut self) -> io::Result<()> {
@@ -237,6 +291,18 @@ mod tests {
     }
 
     #[test]
+    fn the_offsets_option_asks_for_the_headroom_from_the_first_packet_on() {
+        let option = offsets_option(128);
+        assert_eq!(option.nro_opt.nro_reqtype, NETMAP_REQ_OPT_OFFSETS);
+        assert_eq!(option.nro_opt.nro_next, 0, "the only option");
+        assert_eq!(option.nro_opt.nro_size, 0, "a fixed-size option");
+        assert_eq!(option.nro_max_offset, 128);
+        assert_eq!(option.nro_initial_offset, 128);
+        assert_eq!(option.nro_offset_bits, 0, "the whole ptr field");
+        assert_eq!(option.nro_min_gap, 0, "reserved");
+    }
+
+    #[test]
     fn port_names_that_do_not_fit_are_refused() {
         assert!(register_request("").is_err());
         assert!(register_request("a\0b").is_err());
@@ -251,7 +317,7 @@ mod tests {
         if std::path::Path::new("/dev/netmap").exists() {
             return;
         }
-        let message = KernelPort::open("lo").unwrap_err().to_string();
+        let message = KernelPort::open("lo", 128).unwrap_err().to_string();
         assert!(message.contains("/dev/netmap does not exist"), "{message}");
         assert!(message.contains("emulated port"), "{message}");
     }

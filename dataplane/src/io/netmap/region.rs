@@ -562,6 +562,43 @@ impl<'r> RingView<'r> {
         unsafe { p.read_volatile() }
     }
 
+    /// `offset_mask`: the bits of a slot's `ptr` that say where its packet
+    /// starts in the buffer; 0 on a port registered without
+    /// `NETMAP_REQ_OPT_OFFSETS` (every packet starts at byte 0).
+    #[inline]
+    pub fn offset_mask(&self) -> u64 {
+        let p: *mut u64 = ring_field!(self, offset_mask);
+        // SAFETY: see ring_field!.
+        unsafe { p.read_volatile() }
+    }
+
+    /// `buf_align`: the alignment a packet's start must have in a TX slot
+    /// (0 or 1: none).
+    pub fn buf_align(&self) -> u64 {
+        let p: *mut u64 = ring_field!(self, buf_align);
+        // SAFETY: see ring_field!.
+        unsafe { p.read_volatile() }
+    }
+
+    /// Where the packet of slot `i` starts in its buffer (`NETMAP_ROFFSET`),
+    /// unchecked: the kernel crops it to the port's largest offset, and a
+    /// reader checks it against the buffer.
+    #[inline]
+    pub fn slot_offset(&self, i: u32) -> usize {
+        let offset = netmap_sys::netmap_roffset(self.slot(i).ptr, self.offset_mask());
+        usize::try_from(offset).unwrap_or(usize::MAX)
+    }
+
+    /// Sets where the packet of slot `i` starts (`NETMAP_WOFFSET`; a no-op
+    /// without offsets).
+    #[inline]
+    pub fn set_slot_offset(&self, i: u32, offset: usize) {
+        let mut slot = self.slot(i);
+        let mask = self.offset_mask();
+        slot.ptr = netmap_sys::netmap_woffset(slot.ptr, mask, offset as u64);
+        self.set_slot(i, slot);
+    }
+
     /// `flags` (`NR_*` ring flags).
     pub fn flags(&self) -> u32 {
         let p: *mut u32 = ring_field!(self, flags);
@@ -704,8 +741,9 @@ impl<'r> RingView<'r> {
         unsafe { self.region.buffer_mut(index) }
     }
 
-    /// The frame in slot `i`: its buffer's first `len` bytes (`len` clamped
-    /// to the buffer), or `None` when the buffer index is bad.
+    /// The frame in slot `i`: `len` bytes from its offset
+    /// (`NETMAP_BUF_OFFSET`; both clamped to the buffer), or `None` when the
+    /// buffer index is bad.
     ///
     /// # Safety
     /// As [`NetmapRegion::buffer`].
@@ -714,26 +752,31 @@ impl<'r> RingView<'r> {
         let slot = self.slot(i);
         // SAFETY: the caller's promise.
         let buf = unsafe { self.region.buffer(slot.buf_idx)? };
-        Some(&buf[..usize::from(slot.len).min(buf.len())])
+        let start = self.slot_offset(i).min(buf.len());
+        let end = start.saturating_add(usize::from(slot.len)).min(buf.len());
+        Some(&buf[start..end])
     }
 }
 
 /// Moves the packet in slot `i` of `src` into slot `j` of `dst` by swapping
 /// their buffers, as netmap's own `netmap_sw_to_nic` does: `dst` gets
-/// `src`'s buffer, length and `NS_MOREFRAG`, `src` gets `dst`'s old buffer,
+/// `src`'s buffer, length, `NS_MOREFRAG` and packet offset (with
+/// `NETMAP_REQ_OPT_OFFSETS`), `src` gets `dst`'s old buffer and keeps its own
+/// offset (an RX slot's is where the kernel receives into it),
 /// and both are marked `NS_BUF_CHANGED` so the kernel reloads them. No
 /// bytes move.
 #[inline]
 pub fn swap_into(src: &RingView<'_>, i: u32, dst: &RingView<'_>, j: u32) {
     let from = src.slot(i);
     let to = dst.slot(j);
+    let offset = netmap_sys::netmap_roffset(from.ptr, src.offset_mask());
     dst.set_slot(
         j,
         netmap_slot {
             buf_idx: from.buf_idx,
             len: from.len,
             flags: netmap_sys::NS_BUF_CHANGED | (from.flags & netmap_sys::NS_MOREFRAG),
-            ptr: to.ptr,
+            ptr: netmap_sys::netmap_woffset(to.ptr, dst.offset_mask(), offset),
         },
     );
     src.set_slot(

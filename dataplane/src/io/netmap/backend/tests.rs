@@ -10,11 +10,18 @@ use crate::verdict::DropReason;
 type Io = NetmapIo<EmulatedPort<MemoryDevice>>;
 
 fn io_with(nic_slots: u32, host_slots: u32, device: MemoryDevice) -> Io {
+    io_with_offset(nic_slots, host_slots, device, 0)
+}
+
+/// A port registered with `NETMAP_REQ_OPT_OFFSETS` of `offset` (0: without),
+/// its buffers 256 bytes longer than the offset.
+fn io_with_offset(nic_slots: u32, host_slots: u32, device: MemoryDevice, offset: u32) -> Io {
     let config = EmulatedPortConfig {
         name: "emu0".into(),
         nic_slots,
         host_slots,
-        buf_size: 256,
+        buf_size: 256 + offset,
+        offset,
     };
     NetmapIo::new(EmulatedPort::open(&config, device).unwrap()).unwrap()
 }
@@ -105,6 +112,45 @@ fn a_frame_grown_at_the_front_is_sent_from_the_start_of_its_buffer() {
     .unwrap();
     assert_eq!(drain_wire(&mut io), [b"GRE!\x00\x01\x02\x03".to_vec()]);
     assert_eq!(io.stats().moved_to_start, 1);
+}
+
+#[test]
+fn with_offsets_a_frame_grows_into_its_headroom_and_leaves_without_a_move() {
+    let mut io = io_with_offset(8, 8, MemoryDevice::new(256), 128);
+    device(&mut io).push_from_wire(&[0, 1, 2, 3]);
+    let to_host = [1u8, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
+    device(&mut io).push_from_wire(&to_host);
+    device(&mut io).push_from_host(&[9, 8, 7]);
+    for _ in 0..3 {
+        io.run_batch(8, |frame: &mut Frame<'_>| {
+            assert_eq!(frame.headroom(), 128, "received 128 bytes into the buffer");
+            if frame.data()[0] == 1 {
+                return Verdict::ToHost;
+            }
+            assert!(frame.push_front(24));
+            frame.data_mut()[..4].copy_from_slice(b"GRE!");
+            Verdict::ToWire
+        })
+        .unwrap();
+    }
+    let mut sent = b"GRE!".to_vec();
+    sent.extend([0; 20]);
+    sent.extend([0, 1, 2, 3]);
+    assert_eq!(drain_wire(&mut io), [sent, vec![9, 8, 7]]);
+    assert_eq!(drain_host(&mut io), [to_host.to_vec()]);
+    assert_eq!(io.stats().moved_to_start, 0, "no copy");
+    assert!(io.port().buffers_conserved());
+}
+
+#[test]
+fn a_start_beyond_the_offsets_or_the_nic_s_alignment_is_moved_to_byte_0() {
+    assert_eq!(tx_start(40, 64, 1), 40);
+    assert_eq!(tx_start(40, 64, 0), 40);
+    assert_eq!(tx_start(64, 64, 1), 64);
+    assert_eq!(tx_start(65, 64, 1), 0, "past the largest offset");
+    assert_eq!(tx_start(40, 64, 64), 0, "not aligned");
+    assert_eq!(tx_start(0, 64, 64), 0);
+    assert_eq!(tx_start(4, 0, 0), 0, "no offsets");
 }
 
 #[test]
@@ -199,8 +245,10 @@ proptest! {
         host_every in 2usize..20,
         budget in 1usize..80,
         tx_capacity in 1usize..40,
+        offset in prop::sample::select(vec![0u32, 128]),
     ) {
-        let mut io = io_with(32, 16, MemoryDevice::new(256).with_tx_capacity(tx_capacity));
+        let memory = MemoryDevice::new(256).with_tx_capacity(tx_capacity);
+        let mut io = io_with_offset(32, 16, memory, offset);
         let mut expected_wire = Vec::new();
         let mut expected_host = Vec::new();
         let mut expected_host_to_wire = Vec::new();

@@ -45,6 +45,7 @@ pub(super) fn txsync<D: Device>(
     while i != head {
         let slot = ring.slot(i);
         let len = usize::from(slot.len);
+        let offset = kring.packet_offset(ring, i);
         let buffer = if slot.buf_idx < FIRST_BUFFER {
             None
         } else {
@@ -57,9 +58,9 @@ pub(super) fn txsync<D: Device>(
                 stats.bad_buffers += 1;
                 stats.dropped += 1;
             }
-            Some(_) if !(MIN_FRAME..=buf_size).contains(&len) => stats.dropped += 1,
+            Some(_) if !(MIN_FRAME..=buf_size - offset).contains(&len) => stats.dropped += 1,
             Some(bytes) if result.is_ok() => {
-                result = device.send_up(&bytes[..len]);
+                result = device.send_up(&bytes[offset..offset + len]);
                 stats.host_up += 1;
             }
             Some(_) => {}
@@ -91,10 +92,12 @@ pub(super) fn rxsync<D: Device>(
     let stop = kring.prev(kring.hwcur);
     let free = nm_ring_space(kring.num_slots, kring.hwtail, stop) as usize;
     let mut at = kring.hwtail;
+    let max_offset = kring.max_offset;
+    let kring_offset = |i| ring.slot_offset(i).min(max_offset);
     let received = device.host_transmitted(free, |frame| {
         // netmap_transmit drops what does not fit a buffer; the device may
         // hand over more than asked, which is dropped too.
-        if frame.len() > buf_size || at == stop {
+        if at == stop || frame.len() > buf_size - kring_offset(at) {
             stats.dropped += 1;
             return;
         }
@@ -112,7 +115,8 @@ pub(super) fn rxsync<D: Device>(
             stats.dropped += 1;
             return;
         };
-        buffer[..frame.len()].copy_from_slice(frame);
+        let offset = kring_offset(at);
+        buffer[offset..offset + frame.len()].copy_from_slice(frame);
         ring.set_len_flags(at, frame.len() as u16, 0);
         at = ring.next(at);
         stats.host_down += 1;

@@ -27,6 +27,9 @@ pub(super) struct Kring {
     pub rhead: u32,
     pub rcur: u32,
     pub rtail: u32,
+    /// The port's largest packet offset (`NETMAP_REQ_OPT_OFFSETS`'s
+    /// `nro_max_offset`; 0 without the option).
+    pub max_offset: usize,
 }
 
 impl Kring {
@@ -41,6 +44,7 @@ impl Kring {
             rhead: 0,
             rcur: 0,
             rtail: lim,
+            max_offset: 0,
         }
     }
 
@@ -53,7 +57,14 @@ impl Kring {
             rhead: 0,
             rcur: 0,
             rtail: 0,
+            max_offset: 0,
         }
+    }
+
+    /// Where the packet of slot `i` starts, as the kernel reads it: the
+    /// slot's offset cropped to the port's largest (`nm_get_offset`).
+    pub fn packet_offset(&self, ring: &RingView<'_>, i: u32) -> usize {
+        ring.slot_offset(i).min(self.max_offset)
     }
 
     /// `nm_prev`: the slot before `i`.

@@ -35,6 +35,9 @@ pub(super) struct Layout {
     pub nic_slots: u32,
     pub host_slots: u32,
     pub buf_size: u32,
+    /// Every slot's initial packet offset; non-zero turns the rings'
+    /// `offset_mask` on (`NETMAP_REQ_OPT_OFFSETS`).
+    pub offset: u32,
     /// Offset of each ring from the region's start, in `RingKind::ALL` order.
     pub ring_offsets: [usize; 4],
     pub pool_start: usize,
@@ -44,7 +47,13 @@ pub(super) struct Layout {
 
 impl Layout {
     /// Where everything goes; `None` when the sizes overflow.
-    pub fn new(name: &str, nic_slots: u32, host_slots: u32, buf_size: u32) -> Option<Self> {
+    pub fn new(
+        name: &str,
+        nic_slots: u32,
+        host_slots: u32,
+        buf_size: u32,
+        packet_offset: u32,
+    ) -> Option<Self> {
         let if_size = size_of::<netmap_if>() + 4 * size_of::<isize>();
         let mut offset = if_size.checked_next_multiple_of(NM_CACHE_ALIGN)?;
         let mut ring_offsets = [0; 4];
@@ -71,6 +80,7 @@ impl Layout {
             nic_slots,
             host_slots,
             buf_size,
+            offset: packet_offset,
             ring_offsets,
             pool_start,
             buffers,
@@ -128,6 +138,19 @@ impl Layout {
                 signed(self.pool_start) - signed(ring),
             );
             put(region, field(offset_of!(netmap_ring, num_slots)), num_slots);
+            // With offsets, the whole `ptr` holds one (`nro_offset_bits` 0)
+            // and packets may start anywhere (`buf_align` 1).
+            let (offset_mask, buf_align) = if self.offset > 0 {
+                (u64::MAX, 1u64)
+            } else {
+                (0, 0)
+            };
+            put(
+                region,
+                field(offset_of!(netmap_ring, offset_mask)),
+                offset_mask,
+            );
+            put(region, field(offset_of!(netmap_ring, buf_align)), buf_align);
             put(
                 region,
                 field(offset_of!(netmap_ring, nr_buf_size)),
@@ -149,7 +172,7 @@ impl Layout {
                     buf_idx: next_buffer,
                     len: self.buf_size as u16,
                     flags: 0,
-                    ptr: 0,
+                    ptr: u64::from(self.offset),
                 };
                 next_buffer += 1;
                 put(

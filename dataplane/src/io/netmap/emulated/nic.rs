@@ -44,8 +44,9 @@ pub(super) fn txsync<D: Device>(
                 // The chain's last slot is not released yet.
                 break 'frames;
             }
-            let slot = ring.slot(end);
-            end = ring.next(end);
+            let at = end;
+            let slot = ring.slot(at);
+            end = ring.next(at);
             let buffer = if slot.buf_idx < FIRST_BUFFER {
                 None
             } else {
@@ -55,9 +56,10 @@ pub(super) fn txsync<D: Device>(
                 unsafe { region.buffer(slot.buf_idx) }
             };
             if let Some(bytes) = buffer {
-                let len = usize::from(slot.len).min(buf_size);
+                let offset = kring.packet_offset(ring, at);
+                let len = usize::from(slot.len).min(buf_size - offset);
                 if scratch.len() + len <= max_frame {
-                    scratch.extend_from_slice(&bytes[..len]);
+                    scratch.extend_from_slice(&bytes[offset..offset + len]);
                 } else {
                     intact = false;
                 }
@@ -129,7 +131,9 @@ pub(super) fn rxsync<D: Device>(
     let region = ring.region();
     let buf_size = region.buf_size() as usize;
     let free = nm_ring_space(kring.num_slots, kring.hwtail, kring.prev(kring.hwcur)) as usize;
-    let slots_per_frame = device.max_frame_len().div_ceil(buf_size).max(1);
+    // Every slot has at least this much room after its offset.
+    let room = buf_size - kring.max_offset;
+    let slots_per_frame = device.max_frame_len().div_ceil(room).max(1);
     let mut at = kring.hwtail;
     let mut used = 0;
     let mut bad = false;
@@ -138,7 +142,7 @@ pub(super) fn rxsync<D: Device>(
         // Checked per frame, whatever the device promised: a frame that
         // would not fit the free slots is dropped, never written over the
         // user's.
-        let needed = frame.len().div_ceil(buf_size);
+        let needed = frame.len().div_ceil(room);
         if bad || needed == 0 || used + needed > free {
             stats.dropped += 1;
             return;
@@ -161,8 +165,9 @@ pub(super) fn rxsync<D: Device>(
                 stats.dropped += 1;
                 return;
             };
-            let len = rest.len().min(buf_size);
-            buffer[..len].copy_from_slice(&rest[..len]);
+            let offset = kring.packet_offset(ring, at);
+            let len = rest.len().min(buf_size - offset);
+            buffer[offset..offset + len].copy_from_slice(&rest[..len]);
             rest = &rest[len..];
             let flags = if rest.is_empty() { 0 } else { NS_MOREFRAG };
             ring.set_len_flags(at, len as u16, flags);

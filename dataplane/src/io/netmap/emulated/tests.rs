@@ -20,6 +20,7 @@ fn config(nic_slots: u32, host_slots: u32, buf_size: u32) -> EmulatedPortConfig 
         nic_slots,
         host_slots,
         buf_size,
+        offset: 0,
     }
 }
 
@@ -475,6 +476,98 @@ fn a_buffer_swapped_from_rx_to_tx_is_sent_and_rx_refills_into_the_tx_buffer() {
     assert_buffers_conserved(&port);
 }
 
+/// A port registered with `NETMAP_REQ_OPT_OFFSETS` of `offset`.
+fn port_with_offset(offset: u32) -> EmulatedPort<MemoryDevice> {
+    let config = EmulatedPortConfig {
+        offset,
+        ..config(8, 8, 512)
+    };
+    EmulatedPort::open(&config, MemoryDevice::new(512)).unwrap()
+}
+
+#[test]
+fn with_offsets_frames_are_received_after_the_offset_and_sent_from_each_slot_s() {
+    let mut port = port_with_offset(128);
+    let rx = ring(&port, RingKind::NicRx);
+    assert_eq!(rx.offset_mask(), u64::MAX, "the whole ptr holds the offset");
+    assert_eq!(
+        rx.slot_offset(3),
+        128,
+        "every slot starts at the initial offset"
+    );
+    port.device_mut().push_from_wire(&frame(1, 300));
+    port.device_mut().push_from_wire(&frame(2, 384));
+    port.device_mut().push_from_wire(&frame(3, 385));
+    port.rxsync().unwrap();
+    // 384 bytes fit after the offset; 385 take a second slot.
+    let rx = ring(&port, RingKind::NicRx);
+    assert_eq!(rx.slot(1).len, 384);
+    assert_eq!(rx.slot(2).flags & NS_MOREFRAG, NS_MOREFRAG);
+    assert_eq!(
+        take_frames(&port, RingKind::NicRx),
+        [frame(1, 300), frame(2, 384), frame(3, 385)]
+    );
+    // SAFETY: slot 0 is ours (head..tail) and no other view of it is alive.
+    let whole = unsafe { rx.slot_buffer_mut(0) }.unwrap();
+    assert_eq!(&whole[128..428], &frame(1, 300)[..], "at the offset");
+    // Sent from where the TX slot says the frame starts: 28 bytes earlier.
+    whole[100..128].fill(0xee);
+    let tx = ring(&port, RingKind::NicTx);
+    swap_into(&rx, 0, &tx, 0);
+    assert_eq!(
+        tx.slot_offset(0),
+        128,
+        "the swap carries the frame's offset"
+    );
+    assert_eq!(rx.slot_offset(0), 128, "the RX slot keeps its own");
+    tx.set_slot_offset(0, 100);
+    tx.set_len_flags(0, 328, 0);
+    tx.publish(1);
+    rx.publish(1);
+    port.txsync().unwrap();
+    let mut expected = vec![0xee; 28];
+    expected.extend(frame(1, 300));
+    assert_eq!(port.device_mut().pop_to_wire(), Some(expected));
+    assert_buffers_conserved(&port);
+}
+
+#[test]
+fn with_offsets_host_rings_read_and_write_at_each_slot_s_offset() {
+    let mut port = port_with_offset(64);
+    port.device_mut().push_from_host(&frame(7, 448));
+    port.device_mut().push_from_host(&frame(8, 449));
+    port.rxsync().unwrap();
+    assert_eq!(
+        take_frames(&port, RingKind::HostRx),
+        [frame(7, 448)],
+        "what does not fit after the offset is dropped, as netmap_transmit drops it"
+    );
+    let (host_rx, host_tx) = (ring(&port, RingKind::HostRx), ring(&port, RingKind::HostTx));
+    swap_into(&host_rx, 0, &host_tx, 0);
+    host_tx.publish(1);
+    host_rx.publish(1);
+    port.txsync().unwrap();
+    assert_eq!(port.device_mut().pop_to_host(), Some(frame(7, 448)));
+    assert_buffers_conserved(&port);
+}
+
+#[test]
+fn an_offset_that_leaves_no_room_for_a_frame_is_refused() {
+    let open = |offset| {
+        let config = EmulatedPortConfig {
+            offset,
+            ..config(8, 8, 256)
+        };
+        EmulatedPort::open(&config, MemoryDevice::new(256)).err()
+    };
+    assert!(open(192).is_none());
+    let error = open(193).expect("refused").to_string();
+    assert!(
+        error.contains("packet offset 193; expected at most 192"),
+        "{error}"
+    );
+}
+
 #[test]
 fn host_and_nic_rings_swap_both_ways() {
     let mut port = port(8, 256, 256);
@@ -848,7 +941,7 @@ fn with_corrupted_region(
     edit: impl FnOnce(&mut [u8], &Layout),
     check: impl FnOnce(Result<NetmapRegion, RegionError>),
 ) {
-    let layout = Layout::new("emu0", 8, 8, 256).unwrap();
+    let layout = Layout::new("emu0", 8, 8, 256, 0).unwrap();
     let mapping = Mapping::anonymous(layout.len).unwrap();
     {
         // SAFETY: the fresh mapping is ours alone; the slice ends before
@@ -1008,7 +1101,7 @@ fn rings_must_share_one_buffer_pool_inside_the_region() {
 fn ring_counts_beyond_the_region_are_refused() {
     let error = refused(|bytes, _| poke(bytes, offset_of!(netmap_if, ni_rx_rings), u32::MAX));
     assert!(matches!(error, RegionError::TooManyRings { .. }), "{error}");
-    let layout = Layout::new("emu0", 8, 8, 256).unwrap();
+    let layout = Layout::new("emu0", 8, 8, 256, 0).unwrap();
     let mapping = Mapping::anonymous(layout.len).unwrap();
     // SAFETY: the mapping outlives the view.
     let error = unsafe { NetmapRegion::new(mapping.base(), mapping.len(), mapping.len() - 8) };
