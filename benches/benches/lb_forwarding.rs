@@ -659,6 +659,7 @@ fn main() {
         Io::AfPacket
     };
     if let Some(balancer) = start_balancer(paced_io, &binary) {
+        let received_before = rx_packets(&ns("lb"), "eth0");
         let path = Path::RustyRail(paced_io);
         for size in SIZES {
             let Some((max, _)) = results.median(path, size) else {
@@ -676,7 +677,7 @@ fn main() {
             let lost = m.sent.saturating_sub(m.received);
             println!(
                 "lb_forwarding: {} at {:.0}% of its rate ({rate:.0} pps), {size}-byte client frames: \
-                 {lost} of {} lost ({:.3}%; goal none: {})",
+                 {lost} of {} lost between gen and the sink ({:.3}%; goal none: {})",
                 path.label(),
                 100.0 * PACED_SHARE,
                 m.sent,
@@ -684,6 +685,24 @@ fn main() {
                 goal(lost == 0)
             );
         }
+        // What the balancer itself saw over both paced spans: its worker's
+        // verdicts, against what lb's interface received (a difference is
+        // lost before the worker, in the kernel's receive ring).
+        let received = rx_packets(&ns("lb"), "eth0") - received_before;
+        let log = balancer.stop();
+        let verdicts: Vec<&str> = log
+            .lines()
+            .filter(|line| {
+                ["to_wire", "dropped", "  "]
+                    .iter()
+                    .any(|p| line.starts_with(p))
+            })
+            .collect();
+        println!(
+            "lb_forwarding: the paced spans: lb's eth0 received {received} frames; the worker's \
+             counters at its stop: {}",
+            verdicts.join(" | ")
+        );
     }
     println!("lb_forwarding: load average at the end {}", load_average());
 }

@@ -67,6 +67,10 @@ impl RustyRail {
             STARTS.fetch_add(1, Ordering::Relaxed)
         ));
         let file = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        // Its counters, printed to stdout when it stops, go to the log too.
+        let out = file
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", namespace])
@@ -74,7 +78,7 @@ impl RustyRail {
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RR_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(file);
         let child = command
             .spawn()
@@ -116,14 +120,18 @@ impl RustyRail {
             .unwrap_or_default()
     }
 
-    /// CPU time all its threads have used so far.
-    pub fn cpu(&self) -> Duration {
-        process_cpu(self.child.id())
+    /// Stops it and returns everything it printed, its workers' final
+    /// counters last.
+    pub fn stop(mut self) -> String {
+        self.terminate();
+        self.log_text()
     }
-}
 
-impl Drop for RustyRail {
-    fn drop(&mut self) {
+    /// SIGTERM, then SIGKILL after [`STOP_LIMIT`]; waits for it to exit.
+    fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         if let Ok(pid) = i32::try_from(self.child.id()) {
             // SAFETY: kill has no memory preconditions; the pid is our
             // child's, not yet reaped, so it names no other process.
@@ -132,7 +140,6 @@ impl Drop for RustyRail {
         let deadline = Instant::now() + STOP_LIMIT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_file(&self.log);
                 return;
             }
             thread::sleep(Duration::from_millis(20));
@@ -140,6 +147,17 @@ impl Drop for RustyRail {
         eprintln!("rusty_rail did not stop within {STOP_LIMIT:?}: killed");
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// CPU time all its threads have used so far.
+    pub fn cpu(&self) -> Duration {
+        process_cpu(self.child.id())
+    }
+}
+
+impl Drop for RustyRail {
+    fn drop(&mut self) {
+        self.terminate();
         let _ = std::fs::remove_file(&self.log);
     }
 }
