@@ -4,6 +4,7 @@
 
 mod api_access;
 mod error;
+pub mod file;
 mod health;
 mod listen;
 mod mac;

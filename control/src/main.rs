@@ -1,8 +1,10 @@
 //! `rusty_rail`: the balancer's control process.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use control::config::file::{self as config_file, ConfigFile};
 use control::live::{self, LiveArgs};
 use control::replay::{self, ReplayArgs, ReplayError};
 use control::synth_capture::{self, SynthArgs};
@@ -22,6 +24,11 @@ use control::synth_capture::{self, SynthArgs};
     after_help = "Offline tools: `rusty_rail replay --help` (the pipeline over a capture) and `rusty_rail synth --help` (write a capture)."
 )]
 struct LiveCli {
+    /// A TOML file of settings and services (control/examples/services.toml);
+    /// environment variables and flags override it.
+    #[arg(long, env = "RR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
     #[command(flatten)]
     live: LiveArgs,
 }
@@ -35,7 +42,7 @@ struct ToolsCli {
 }
 
 /// The subcommand names [`ToolsCli`] knows.
-const SUBCOMMANDS: [&str; 3] = ["replay", "synth", "help"];
+const SUBCOMMANDS: [&str; 4] = ["replay", "synth", "check", "help"];
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -44,14 +51,37 @@ enum Command {
     Replay(Box<ReplayArgs>),
     /// Write a capture of GRE traffic from a router to the balancer.
     Synth(SynthArgs),
+    /// Check a configuration file (and the environment over it) without
+    /// starting: exit 0 when valid, 2 with every error otherwise.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let first = std::env::args().nth(1);
     if !first.is_some_and(|arg| SUBCOMMANDS.contains(&arg.as_str())) {
+        if let Some(path) = config_argument() {
+            match load_config(&path) {
+                // Checked (`rusty_rail check`), but not yet served live:
+                // refused rather than silently ignored.
+                Ok(file) if !file.services.is_empty() => {
+                    eprintln!(
+                        "rusty_rail: {}: [[service]] sections are not served by the live balancer yet; \
+                         use the environment form (RR_TARGET_IPS, RR_VIPS) for one service",
+                        path.display()
+                    );
+                    return ExitCode::from(2);
+                }
+                Ok(_) => {}
+                Err(code) => return code,
+            }
+        }
         return run_live(&LiveCli::parse().live);
     }
     match ToolsCli::parse().command {
+        Command::Check { config } => check_config(&config),
         Command::Replay(args) => match replay::run(&args) {
             Ok(report) => {
                 print!("{report}");
@@ -77,6 +107,68 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// The `--config` file named on the command line (or by `RR_CONFIG`),
+/// found before clap parses: the file's settings must be in the
+/// environment by then.
+fn config_argument() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(PathBuf::from(path));
+        }
+    }
+    std::env::var_os("RR_CONFIG").map(PathBuf::from)
+}
+
+/// Every `RR_*` variable the live balancer reads: what a file may set.
+fn known_settings() -> Vec<String> {
+    LiveCli::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .filter(|env| env != "RR_CONFIG")
+        .collect()
+}
+
+/// Reads `path` and puts its settings in the environment (under what the
+/// environment already sets); on errors prints them all and gives exit 2.
+fn load_config(path: &Path) -> Result<ConfigFile, ExitCode> {
+    match config_file::load(path, &known_settings()) {
+        Ok(file) => {
+            file.apply_to_environment();
+            Ok(file)
+        }
+        Err(errors) => {
+            eprintln!("rusty_rail: {errors}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// `rusty_rail check --config FILE`.
+fn check_config(path: &Path) -> ExitCode {
+    let file = match load_config(path) {
+        Ok(file) => file,
+        Err(code) => return code,
+    };
+    // The settings as the balancer would parse them, the file under the
+    // environment.
+    if let Err(e) = LiveCli::try_parse_from(["rusty_rail"]) {
+        eprintln!("rusty_rail: {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    println!(
+        "{}: valid ({} settings, {} services)",
+        path.display(),
+        file.settings.len(),
+        file.services.len()
+    );
+    ExitCode::SUCCESS
 }
 
 /// The live balancer, logging to standard error under `RR_LOG`.
