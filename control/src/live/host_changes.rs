@@ -32,10 +32,11 @@ impl HostChanges {
     pub fn apply(
         device: &str,
         keep_offloads: bool,
+        netmap: bool,
         lb_ip: Ipv4Addr,
         vips: &[IpAddr],
     ) -> Result<Self, StartError> {
-        if let Some(offloads) = receive_offloads::turn_off(device, keep_offloads)? {
+        if let Some(offloads) = receive_offloads::turn_off(device, keep_offloads, netmap)? {
             undo::push(Box::new(RestoreOffloads(Some(offloads))));
         }
         // From here an error return puts the offloads back (the caller has

@@ -33,6 +33,8 @@ impl HostChanges {
     pub fn apply(
         device: &str,
         keep_offloads: bool,
+        // Always netmap here: the capabilities below are netmap's.
+        _netmap: bool,
         _lb_ip: Ipv4Addr,
         _vips: &[IpAddr],
     ) -> Result<Self, StartError> {

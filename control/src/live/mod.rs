@@ -22,7 +22,8 @@
 //!   kernel's neighbour table (through `host::netlink`; on FreeBSD the
 //!   routing socket and the ARP table), kept current on a thread.
 //! - [`open_files`]: the descriptor limit, raised at start.
-//! - `receive_offloads`: GRO and LRO off while it runs (Linux).
+//! - `receive_offloads`: GRO and LRO off while it runs, and for netmap the
+//!   checksum and segmentation offloads (Linux).
 //! - [`signals`]: what ends it.
 //! - `host_rules`: the nftables table that keeps the kernel from answering
 //!   the GRE the balancer forwards (Linux: `AF_PACKET` leaves the kernel a
@@ -107,6 +108,7 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
     let host = HostChanges::apply(
         &prepared.device.name,
         args.keep_offloads,
+        prepared.io.may_use_netmap(),
         prepared.lb_ip,
         args.balancer.vips.as_slice(),
     )?;

@@ -13,14 +13,17 @@
 //!   `af_packet`): a test mode that runs the netmap code on machines without
 //!   netmap. It copies every frame in and out, so it is slower than
 //!   `af_packet`; see `dataplane::io::netmap::emulated`.
-//! - `auto`: `af_xdp` where it opens, else `af_packet`, with the reason
-//!   `af_xdp` did not open in the log. It never picks either netmap mode.
+//! - `auto`: `netmap` where `/dev/netmap` exists and one worker runs (the
+//!   kernel has netmap: its fastest path), else `af_xdp` where it opens,
+//!   else `af_packet`, each time with the reason the faster one did not
+//!   open in the log. It never picks `netmap-emulated`.
 //!
 //! Opening happens when the workers start (the XDP program is a change to
 //! the interface, made after the settings are checked), in the balancer's
 //! network namespace.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::af_xdp::program::Steering;
@@ -47,6 +50,14 @@ pub struct IoPlan {
     pub interface: String,
     pub af_packet: AfPacketConfig,
     pub steering: Steering,
+    /// `auto` tries the kernel's netmap first (see [`prefers_netmap`]).
+    pub auto_netmap: bool,
+}
+
+/// Whether `auto` tries netmap first: the kernel has it and one worker
+/// runs (this build serves a port with one worker).
+pub fn prefers_netmap(netmap_device_exists: bool, workers: usize) -> bool {
+    netmap_device_exists && workers == 1
 }
 
 /// The workers' sockets, opened.
@@ -100,7 +111,16 @@ impl IoPlan {
             interface: interface.to_owned(),
             af_packet: af_packet_config(interface, workers, largest_packet)?,
             steering: steering(lb_ip, vips),
+            auto_netmap: choice == IoChoice::Auto
+                && prefers_netmap(Path::new("/dev/netmap").exists(), workers),
         })
+    }
+
+    /// Whether the workers may run on the kernel's netmap, which transmits
+    /// frames as given: the host's checksum and segmentation offloads must
+    /// be off (see `receive_offloads`).
+    pub fn may_use_netmap(&self) -> bool {
+        self.choice == IoChoice::Netmap || self.auto_netmap
     }
 
     /// Opens one socket per worker by the plan (see the module docs).
@@ -110,13 +130,21 @@ impl IoPlan {
             IoChoice::AfXdp => self.open_af_xdp(workers).map_err(|e| e.to_string()),
             IoChoice::Netmap => self.open_netmap(workers),
             IoChoice::NetmapEmulated => self.open_netmap_emulated(workers),
-            IoChoice::Auto => match self.open_af_xdp(workers) {
-                Ok(opened) => Ok(opened),
-                Err(e) => {
-                    warn!("RR_IO=auto: AF_XDP not usable ({e}); using AF_PACKET");
-                    self.open_af_packet(workers)
+            IoChoice::Auto => {
+                if self.auto_netmap {
+                    match self.open_netmap(workers) {
+                        Ok(opened) => return Ok(opened),
+                        Err(e) => warn!("RR_IO=auto: netmap not usable ({e}); trying AF_XDP"),
+                    }
                 }
-            },
+                match self.open_af_xdp(workers) {
+                    Ok(opened) => Ok(opened),
+                    Err(e) => {
+                        warn!("RR_IO=auto: AF_XDP not usable ({e}); using AF_PACKET");
+                        self.open_af_packet(workers)
+                    }
+                }
+            }
         }
     }
 
@@ -196,5 +224,17 @@ impl IoPlan {
             attachment,
             sockets,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_prefers_netmap_only_where_the_kernel_has_it_and_one_worker_runs() {
+        assert!(prefers_netmap(true, 1));
+        assert!(!prefers_netmap(false, 1));
+        assert!(!prefers_netmap(true, 2), "a port is served by one worker");
     }
 }

@@ -50,6 +50,11 @@ impl IoPlan {
         })
     }
 
+    /// Always: netmap is the only backend here.
+    pub fn may_use_netmap(&self) -> bool {
+        true
+    }
+
     /// Opens the netmap port for the workers.
     pub fn open(&self, workers: usize) -> Result<OpenedIo, String> {
         match self.choice {

@@ -6,14 +6,19 @@ use tracing::{info, warn};
 use super::StartError;
 
 /// Turns off the receive offloads that would hand the workers frames merged
-/// beyond the MTU (GRO, LRO), unless asked to keep them. The guard puts them
-/// back (also when start-up fails later and it drops).
-pub fn turn_off(interface: &str, keep: bool) -> Result<Option<OffloadGuard>, StartError> {
+/// beyond the MTU (GRO, LRO), unless asked to keep them; for netmap also
+/// those [`for_netmap`] names. The guard puts them back (also when start-up
+/// fails later and it drops).
+pub fn turn_off(
+    interface: &str,
+    keep: bool,
+    netmap: bool,
+) -> Result<Option<OffloadGuard>, StartError> {
     if keep {
         info!("RR_KEEP_OFFLOADS: offloads left as they are");
         return Ok(None);
     }
-    let guard = offloads::disable(interface, &[Offload::Gro, Offload::Lro])
+    let guard = offloads::disable(interface, &offloads_to_turn_off(netmap))
         .map_err(|e| StartError::System(format!("turning receive offloads off: {e}")))?;
     for change in guard.changes() {
         info!("offload changed: {change}");
@@ -22,6 +27,24 @@ pub fn turn_off(interface: &str, keep: bool) -> Result<Option<OffloadGuard>, Sta
         tracing::debug!("offload left alone: {refused}");
     }
     Ok(Some(guard))
+}
+
+/// What is turned off: GRO and LRO always; with netmap also the transmit
+/// checksum and segmentation offloads (netmap's rings carry frames as
+/// given: the host stack's frames, passed to the wire through the host
+/// rings, must be whole and finished) and receive checksumming (the NIC's
+/// verdict does not travel through netmap's rings to the host).
+pub fn offloads_to_turn_off(netmap: bool) -> Vec<Offload> {
+    let mut off = vec![Offload::Gro, Offload::Lro];
+    if netmap {
+        off.extend([
+            Offload::TxChecksum,
+            Offload::Tso,
+            Offload::Gso,
+            Offload::RxChecksum,
+        ]);
+    }
+    off
 }
 
 /// Puts back what [`turn_off`] changed, logging it.
@@ -34,5 +57,24 @@ pub fn restore(guard: Option<OffloadGuard>) {
         Ok(()) if !changed.is_empty() => info!("offloads restored: {}", changed.join(", ")),
         Ok(()) => {}
         Err(e) => warn!("restoring offloads: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netmap_also_turns_off_what_would_leave_frames_unfinished() {
+        assert_eq!(offloads_to_turn_off(false), [Offload::Gro, Offload::Lro]);
+        let netmap = offloads_to_turn_off(true);
+        for offload in [
+            Offload::Gro,
+            Offload::Lro,
+            Offload::TxChecksum,
+            Offload::Tso,
+        ] {
+            assert!(netmap.contains(&offload), "{offload:?}");
+        }
     }
 }
