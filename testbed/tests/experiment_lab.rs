@@ -471,3 +471,83 @@ kind = "none"
         leftovers(prefix.0)
     );
 }
+
+#[test]
+fn toxic_and_intermittent_faults_are_applied_as_their_schedule_says() {
+    if !lab_needs() {
+        return;
+    }
+    let prefix = Prefix::new("rrex8-");
+    let work = tempfile::tempdir().unwrap();
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"
+name = "scheduled"
+prefix = "{}"
+subnet = "10.168.0.0/16"
+duration = "3s"
+seed = 5
+[[system]]
+name = "direct"
+kind = "none"
+[[topology]]
+name = "t"
+[[workload]]
+name = "w"
+rate = 10
+hold = 2
+[[fault]]
+name = "slow"
+kind = "toxic"
+toxic = "latency"
+attributes = {{ latency = 50 }}
+[[fault]]
+name = "flaky"
+kind = "intermittent"
+cut = [["c1", "s1"]]
+mtbf = "300ms"
+mttr = "100ms"
+at = 0.1
+until = 0.9
+"#,
+            prefix.0
+        ),
+    );
+    let out = work.path().join("results");
+    let output = experiment(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        leftovers(prefix.0).is_empty(),
+        "left behind: {:?}",
+        leftovers(prefix.0)
+    );
+    for id in ["direct.t.w.slow.r1", "direct.t.w.flaky.r1"] {
+        let dir = out.join(id);
+        let schedule = read_json(&dir.join("config.json"))["schedule"].clone();
+        let planned: Vec<(Value, Value)> = schedule
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["action"].clone(), s["at"].clone()))
+            .collect();
+        let applied: Vec<(Value, Value)> = std::fs::read_to_string(dir.join("events.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .inspect(|e| assert_eq!(e["result"], "applied", "{id}: {e}"))
+            .map(|e| (e["action"].clone(), e["at"].clone()))
+            .collect();
+        assert!(!planned.is_empty(), "{id}: nothing scheduled");
+        assert_eq!(planned, applied, "{id}");
+    }
+    // The clients went through the proxy: it answered them.
+    let slow = read_json(&out.join("direct.t.w.slow.r1/outcome.json"));
+    assert!(slow["connections"]["ok"].as_u64() > Some(0), "{slow}");
+    assert!(out.join("direct.t.w.slow.r1/logs/r-proxy.log").is_file());
+}

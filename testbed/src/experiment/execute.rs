@@ -29,7 +29,7 @@ use super::resume::OUTCOME;
 use super::samples::{disrupted_for_ms, percentile, Counts, Tally};
 use super::schedule::{held_out_at_start, schedule, Scheduled};
 use super::system::{Applied, System};
-use super::workload;
+use super::{fault_proxy, workload};
 
 /// How long after T the clients may take to finish.
 const CLIENT_GRACE: Duration = Duration::from_secs(20);
@@ -145,7 +145,11 @@ pub fn execute(
     phase("running");
     let wall_start = Utc::now();
     let start = Instant::now();
-    let target = system.target(&lab);
+    let mut target = system.target(&lab);
+    if fault.kind == FaultKind::Toxic {
+        target = fault_proxy::start(&mut lab, &ctx.testbed, dir, target, run.seed)?;
+        system.toxic = Some(fault_proxy::toxic_body(fault));
+    }
     let clients = workload::start(&mut lab, workload_entry, &ctx.testbed, target, t, run.seed)?;
     let mut events =
         fs::File::create(dir.join("events.jsonl")).map_err(|e| format!("events.jsonl: {e}"))?;

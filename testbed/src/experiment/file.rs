@@ -161,6 +161,11 @@ pub enum FaultKind {
     /// link emulator, seeded by the run: `netem` on what the host sends,
     /// `netem_in` on what it receives (netem syntax: "delay 20ms 5ms loss 1%").
     Link,
+    /// The clients reach the system through the fault proxy (`testbed
+    /// proxy`, Toxiproxy's API) on the router, which gets toxic `toxic`
+    /// (`latency`, `timeout`, `reset_peer`, `bandwidth`, `loss`...) with
+    /// `attributes` on `stream` from `at` to `until`.
+    Toxic,
 }
 
 /// `[[fault]]`.
@@ -193,6 +198,17 @@ pub struct FaultEntry {
     pub netem: Option<String>,
     /// Link: netem spec of what the host receives.
     pub netem_in: Option<String>,
+    /// Kills: how many balancers or servers, from `target` on ("n nodes
+    /// killed at start": `at = 0`, `count = n`).
+    #[serde(default = "one_usize")]
+    pub count: usize,
+    /// Toxic: its type, as Toxiproxy names it.
+    pub toxic: Option<String>,
+    /// Toxic: `downstream` (toward the client, the default) or `upstream`.
+    pub stream: Option<String>,
+    /// Toxic: its attributes, e.g. `{ latency = 100, jitter = 10 }`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
 }
 
 /// A file that cannot be used: which field, and what is accepted.
@@ -428,12 +444,23 @@ impl ExperimentFile {
             .min()
             .unwrap_or(1);
         let servers = self.topologies.iter().map(|t| t.servers).min().unwrap_or(1);
+        if fault.count == 0 || (fault.count > 1 && !kills) {
+            return Err(refuse(
+                field("count"),
+                format!(
+                    "{}: balancer_kill and backend_kill take a count of 1 or more; other faults act on one",
+                    fault.count
+                ),
+            ));
+        }
+        // The last node a kill reaches.
+        let last = fault.target + fault.count - 1;
         match fault.kind {
-            FaultKind::BalancerKill if fault.target == 0 || fault.target > balancers => {
+            FaultKind::BalancerKill if fault.target == 0 || last > balancers => {
                 return Err(refuse(
                     field("target"),
                     format!(
-                        "{}: every topology has balancers 1 to {balancers}",
+                        "{} to {last}: every topology has balancers 1 to {balancers}",
                         fault.target
                     ),
                 ));
@@ -442,12 +469,12 @@ impl ExperimentFile {
             | FaultKind::BackendAdd
             | FaultKind::BackendRemove
             | FaultKind::BackendDrain
-                if fault.target == 0 || fault.target > servers =>
+                if fault.target == 0 || last > servers =>
             {
                 return Err(refuse(
                     field("target"),
                     format!(
-                        "{}: every topology has servers 1 to {servers}",
+                        "{} to {last}: every topology has servers 1 to {servers}",
                         fault.target
                     ),
                 ));
@@ -515,6 +542,23 @@ impl ExperimentFile {
                         .map_err(|e| refuse(field(what), format!("`{spec}`: {e}")))?;
                 }
             }
+        } else if fault.kind == FaultKind::Toxic {
+            let Some(toxic) = &fault.toxic else {
+                return Err(refuse(
+                    field("toxic"),
+                    "a toxic fault names its toxic, e.g. toxic = \"latency\" with attributes = { latency = 100 }",
+                ));
+            };
+            crate::proxy::toxics::ToxicKind::from_json(toxic, toxic_attributes(fault))
+                .map_err(|e| refuse(field("toxic"), e.to_string()))?;
+            if let Some(stream) = &fault.stream {
+                if stream != "downstream" && stream != "upstream" {
+                    return Err(refuse(
+                        field("stream"),
+                        format!("`{stream}`: accepted downstream or upstream"),
+                    ));
+                }
+            }
         } else if fault.host.is_some() || fault.netem.is_some() || fault.netem_in.is_some() {
             return Err(refuse(
                 field("host"),
@@ -523,6 +567,11 @@ impl ExperimentFile {
         }
         Ok(())
     }
+}
+
+/// A toxic fault's attributes as the proxy's API takes them (JSON).
+pub fn toxic_attributes(fault: &FaultEntry) -> serde_json::Value {
+    serde_json::to_value(&fault.attributes).unwrap_or_default()
 }
 
 /// `r`, or a role letter and a 1-based number: `c2`, `lb1`, `s3`.
@@ -679,6 +728,42 @@ target = 2
         ExperimentFile::parse(&good).unwrap();
         let e = refused("target = 2", "target = 2\nnetem = \"delay 1ms\"");
         assert!(e.message.contains("kind = \"link\""), "{e}");
+    }
+
+    #[test]
+    fn toxic_faults_take_the_proxy_s_toxics_and_attributes() {
+        let toxic = |extra: &str| format!("kind = \"toxic\"\n{extra}");
+        let e = refused("kind = \"backend_kill\"", &toxic(""));
+        assert_eq!(e.field, "fault \"kill\" toxic");
+        let e = refused("kind = \"backend_kill\"", &toxic("toxic = \"lag\""));
+        assert!(e.message.contains("lag"), "{e}");
+        let e = refused(
+            "kind = \"backend_kill\"",
+            &toxic("toxic = \"latency\"\nattributes = { latency = \"slow\" }"),
+        );
+        assert!(e.message.contains("latency"), "{e}");
+        let good = SMALL.replacen(
+            "kind = \"backend_kill\"",
+            &toxic("toxic = \"latency\"\nattributes = { latency = 100 }"),
+            1,
+        );
+        ExperimentFile::parse(&good).unwrap();
+    }
+
+    #[test]
+    fn kills_reach_count_nodes_that_every_topology_has() {
+        let e = refused("target = 2", "target = 1\ncount = 3");
+        assert!(
+            e.message.contains("1 to 3") && e.message.contains("servers 1 to 2"),
+            "{e}"
+        );
+        ExperimentFile::parse(&SMALL.replacen("target = 2", "target = 1\ncount = 2\nat = 0.0", 1))
+            .unwrap();
+        let e = refused(
+            "name = \"none\"\nkind = \"none\"",
+            "name = \"none\"\nkind = \"none\"\ncount = 2",
+        );
+        assert_eq!(e.field, "fault \"none\" count");
     }
 
     #[test]

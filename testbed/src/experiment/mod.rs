@@ -11,6 +11,7 @@
 //! - [`lab`]: a run's lab (generated topology) and processes, removed on drop.
 //! - [`system`]: the system under test (`rusty_rail`, `HAProxy`, none) and its fault actions.
 //! - [`workload`]: the clients' mconnect processes.
+//! - [`fault_proxy`]: the fault proxy of `toxic` faults, on the router.
 //! - [`samples`]: what the clients saw, per 100 ms and in total.
 //! - [`execute`]: one run and its result files.
 //! - [`report`]: the summary table and plots of a results folder.
@@ -18,6 +19,7 @@
 
 pub mod command;
 pub mod execute;
+pub mod fault_proxy;
 pub mod file;
 pub mod lab;
 pub mod matrix;

@@ -42,6 +42,10 @@ pub enum Action {
     Heal,
     /// `host`'s link is impaired (from the lab's start, by its emulator).
     Impair { host: String },
+    /// The fault proxy on the router gets the fault's toxic.
+    AddToxic,
+    /// The toxic goes.
+    RemoveToxic,
 }
 
 impl Action {
@@ -49,7 +53,10 @@ impl Action {
     pub fn heals(&self) -> bool {
         matches!(
             self,
-            Self::RestartBalancer { .. } | Self::RestartServer { .. } | Self::Heal
+            Self::RestartBalancer { .. }
+                | Self::RestartServer { .. }
+                | Self::Heal
+                | Self::RemoveToxic
         )
     }
 }
@@ -90,19 +97,30 @@ pub fn schedule(fault: &FaultEntry, t: Duration, seed: u64) -> Vec<Scheduled> {
                 .as_deref()
                 .and_then(|w| parse_duration("withdraw", w).ok())
                 .unwrap_or(DEFAULT_WITHDRAW);
-            push(at, Action::KillBalancer { n });
+            let targets = n..n + fault.count;
+            for n in targets.clone() {
+                push(at, Action::KillBalancer { n });
+            }
             let withdrawn = at + withdraw;
             if recover.is_none_or(|r| withdrawn < r) {
-                push(withdrawn, Action::WithdrawBalancer { n });
+                for n in targets.clone() {
+                    push(withdrawn, Action::WithdrawBalancer { n });
+                }
             }
             if let Some(recover) = recover {
-                push(recover, Action::RestartBalancer { n });
+                for n in targets {
+                    push(recover, Action::RestartBalancer { n });
+                }
             }
         }
         FaultKind::BackendKill => {
-            push(at, Action::KillServer { n });
+            for n in n..n + fault.count {
+                push(at, Action::KillServer { n });
+            }
             if let Some(recover) = recover {
-                push(recover, Action::RestartServer { n });
+                for n in n..n + fault.count {
+                    push(recover, Action::RestartServer { n });
+                }
             }
         }
         FaultKind::BackendAdd => push(at, Action::AddBackend { n }),
@@ -116,6 +134,10 @@ pub fn schedule(fault: &FaultEntry, t: Duration, seed: u64) -> Vec<Scheduled> {
                 },
             );
             push(until, Action::Heal);
+        }
+        FaultKind::Toxic => {
+            push(at, Action::AddToxic);
+            push(until, Action::RemoveToxic);
         }
         FaultKind::Link => push(
             Duration::ZERO,
@@ -199,6 +221,10 @@ mod tests {
             host: None,
             netem: None,
             netem_in: None,
+            count: 1,
+            toxic: None,
+            stream: None,
+            attributes: std::collections::BTreeMap::new(),
         }
     }
 
@@ -242,6 +268,26 @@ mod tests {
         quick.withdraw = Some("5s".into());
         let plan = schedule(&quick, T, 1);
         assert_eq!(plan.len(), 2, "no withdrawal after the recovery: {plan:?}");
+    }
+
+    #[test]
+    fn n_nodes_killed_at_start_are_n_kills_at_zero() {
+        let mut kill = fault(FaultKind::BackendKill);
+        kill.at = Some(0.0);
+        kill.count = 2;
+        assert_eq!(
+            schedule(&kill, T, 1),
+            vec![
+                Scheduled {
+                    at: Duration::ZERO,
+                    action: Action::KillServer { n: 2 }
+                },
+                Scheduled {
+                    at: Duration::ZERO,
+                    action: Action::KillServer { n: 3 }
+                },
+            ]
+        );
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct System {
     initial_set: Vec<usize>,
     /// Balancers killed and not restarted.
     killed_balancers: Vec<usize>,
+    /// With a `toxic` fault: the API body that adds its toxic.
+    pub toxic: Option<String>,
 }
 
 /// What an action did: applied, or skipped because it means nothing for
@@ -112,6 +114,7 @@ impl System {
                 .filter(|&s| Some(s) != held_out)
                 .collect(),
             killed_balancers: Vec::new(),
+            toxic: None,
         };
         for s in 1..=lab.topology.servers {
             system.start_server(lab, s)?;
@@ -510,6 +513,13 @@ impl System {
             Action::Heal => crate::partition::heal(&lab.nodes())?,
             // Built into the lab (its link emulator runs from the start).
             Action::Impair { .. } => {}
+            Action::AddToxic => {
+                let Some(body) = &self.toxic else {
+                    return Err("no fault proxy in this run".to_owned());
+                };
+                super::fault_proxy::add(lab, body)?;
+            }
+            Action::RemoveToxic => super::fault_proxy::remove(lab)?,
         }
         Ok(Applied::Done)
     }

@@ -60,7 +60,10 @@ pub fn windows(events: &str, t: f64) -> Vec<(f64, f64)> {
         };
         let at = at as f64 / 1000.0;
         let action = event.get("action").and_then(|a| a.as_str()).unwrap_or("");
-        let heals = matches!(action, "heal" | "restart_balancer" | "restart_server");
+        let heals = matches!(
+            action,
+            "heal" | "restart_balancer" | "restart_server" | "remove_toxic"
+        );
         if heals {
             if let Some(from) = open.take() {
                 windows.push((from, at));
