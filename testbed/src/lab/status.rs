@@ -211,6 +211,18 @@ fn describe_topology(state: &LabState, topology: &TopologyPlan) -> String {
         for route in &host.routes {
             let _ = writeln!(text, "    route {route}");
         }
+        if host.bgp.is_some() {
+            // The work directory is where `up` put the host's BIRD files.
+            let work_dir = state
+                .processes
+                .iter()
+                .find(|p| p.host == host.name && p.command.contains("bird -f"))
+                .and_then(|p| p.stdout.parent());
+            if let Some(dir) = work_dir {
+                let socket = super::topology::bgp::socket_path(dir, &host.name);
+                text += &super::topology::bgp::describe(&host.namespace, &socket);
+            }
+        }
     }
     text
 }

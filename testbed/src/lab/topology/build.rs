@@ -191,6 +191,19 @@ fn configure(host: &HostPlan) -> Result<(), BuildError> {
             }
         })?;
     }
+    if host.bgp.is_some() {
+        // ECMP by the flow's ports too, not only its addresses: a router
+        // spreading one client's connections over several balancers.
+        std::fs::write("/proc/sys/net/ipv4/fib_multipath_hash_policy", "1").map_err(|source| {
+            BuildError::Namespace {
+                name: name.to_owned(),
+                source: io::Error::new(
+                    source.kind(),
+                    format!("setting fib_multipath_hash_policy: {source}"),
+                ),
+            }
+        })?;
+    }
     for route in &host.routes {
         let oif = route.device.as_deref().map(device).transpose()?;
         netlink.add_route(

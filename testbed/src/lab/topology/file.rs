@@ -52,6 +52,8 @@ pub struct HostEntry {
     pub addresses: Vec<Spanned<String>>,
     #[serde(default)]
     pub commands: Vec<Spanned<String>>,
+    /// A BGP router (BIRD) learning routes from peers, ECMP in the kernel.
+    pub bgp: Option<super::bgp::BgpEntry>,
 }
 
 /// One entry of `links`: the host's interface on a network.

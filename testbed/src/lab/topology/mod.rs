@@ -21,6 +21,7 @@
 //! routes = [ "10.9.0.0/16 via 10.0.2.10" ]   # DEST [via GATEWAY] [dev IF]; DEST: default, A/LEN, A
 //! addresses = [ "10.9.9.9/32 dev lo" ]       # ADDRESS[/LEN] [dev IF]; /32 and lo by default
 //! commands = [ "sleep 1000" ]                # `sh -c`, started in the background by `up`
+//! bgp = { as = 65000, peers = [ "10.0.2.10:65001" ], hold = 3 }  # BIRD, ECMP into the kernel (see [`bgp`])
 //! ```
 //!
 //! - A network with exactly two members (no machine address, no `bridge =
@@ -37,6 +38,7 @@
 //!   `.stderr`, their pids in the state. `down` (or `testbed cleanup`)
 //!   stops them and removes every namespace, bridge and veth.
 //!
+//! - [`bgp`]: a host's `bgp = { as, peers, hold }`: BIRD as an ECMP router.
 //! - [`file`]: the file as written, with the place of every value.
 //! - [`route`]: the `routes` and `addresses` forms.
 //! - [`plan`]: the checked lab, every name and address decided.
@@ -45,6 +47,7 @@
 //! - [`emulate`]: the link emulators of netem links.
 //! - [`up`]: `testbed up` and `testbed down`.
 
+pub mod bgp;
 pub mod build;
 pub mod emulate;
 pub mod file;

@@ -61,6 +61,9 @@ pub struct HostPlan {
     pub routes: Vec<RouteSpec>,
     pub addresses: Vec<AddressSpec>,
     pub commands: Vec<String>,
+    /// A BGP router (BIRD) `up` starts in the host.
+    #[serde(default)]
+    pub bgp: Option<super::bgp::RouterBgp>,
 }
 
 /// One interface of a host, on one network.
@@ -513,6 +516,17 @@ impl Planner<'_> {
                 }
             })
             .collect::<Result<_, _>>()?;
+        let bgp = match &entry.bgp {
+            Some(bgp) => Some(
+                super::bgp::RouterBgp::plan(bgp, interfaces.first().map(|i| i.address)).map_err(
+                    |(peer, message)| match peer.and_then(|i| bgp.peers.get(i)) {
+                        Some(at) => self.error(at, &format!("host {name:?} bgp.peers"), message),
+                        None => self.error(&entry.name, &format!("host {name:?} bgp"), message),
+                    },
+                )?,
+            ),
+            None => None,
+        };
         Ok(HostPlan {
             name: name.clone(),
             namespace: format!("{prefix}{name}"),
@@ -521,6 +535,7 @@ impl Planner<'_> {
             routes: Vec::new(),
             addresses: Vec::new(),
             commands,
+            bgp,
         })
     }
 

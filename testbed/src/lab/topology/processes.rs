@@ -72,12 +72,23 @@ fn start_into(
     work_dir: &Path,
     started: &mut Vec<BackgroundProcess>,
 ) -> Result<(), String> {
-    if plan.hosts.iter().all(|h| h.commands.is_empty()) {
+    if plan
+        .hosts
+        .iter()
+        .all(|h| h.commands.is_empty() && h.bgp.is_none())
+    {
         return Ok(());
     }
     std::fs::create_dir_all(work_dir).map_err(|e| format!("{}: {e}", work_dir.display()))?;
     for host in &plan.hosts {
-        for (n, command) in host.commands.iter().enumerate() {
+        let mut commands = host.commands.clone();
+        if let Some(bgp) = &host.bgp {
+            let config = super::bgp::config_path(work_dir, &host.name);
+            std::fs::write(&config, bgp.config())
+                .map_err(|e| format!("{}: {e}", config.display()))?;
+            commands.push(super::bgp::bird_command(work_dir, &host.name));
+        }
+        for (n, command) in commands.iter().enumerate() {
             let stdout = work_dir.join(format!("{}.{n}.stdout", host.name));
             let stderr = work_dir.join(format!("{}.{n}.stderr", host.name));
             let create =
