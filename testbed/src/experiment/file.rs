@@ -70,6 +70,20 @@ pub struct SystemEntry {
     /// The program; default: `rusty_rail` or `haproxy` next to this
     /// executable, else on PATH.
     pub binary: Option<String>,
+    /// `rusty_rail`: how the VIP's packets reach it (default `gre`).
+    pub mode: Option<Ingress>,
+}
+
+/// How the router hands `rusty_rail` the VIP's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ingress {
+    /// Tunnelled in GRE by the router (ECMP over the balancers); the
+    /// balancer rewrites the outer header.
+    Gre,
+    /// Routed as plain IP (ECMP over the balancers); the balancer
+    /// encapsulates (`RR_VIPS`).
+    Vip,
 }
 
 /// `[[topology]]`: the lab of a run, by its number of each role.
@@ -336,6 +350,12 @@ impl ExperimentFile {
         check_names("workload", self.workloads.iter().map(|w| w.name.as_str()))?;
         check_names("fault", self.faults.iter().map(|f| f.name.as_str()))?;
         for system in &self.systems {
+            if system.mode.is_some() && system.kind != SystemKind::RustyRail {
+                return Err(refuse(
+                    format!("system {:?} mode", system.name),
+                    "mode (gre or vip) is rusty_rail's, for kind = \"rusty_rail\" only",
+                ));
+            }
             for key in system.settings.keys() {
                 if !key.starts_with("RR_") || system.kind != SystemKind::RustyRail {
                     return Err(refuse(
@@ -690,6 +710,19 @@ target = 2
         assert_eq!(e.field, "subnet");
         let e = refused("name = \"direct\"", "name = \"rr\"");
         assert!(e.message.contains("twice"), "{e}");
+        let e = refused(
+            "kind = \"none\"\n[[topology]]",
+            "kind = \"none\"\nmode = \"vip\"\n[[topology]]",
+        );
+        assert_eq!(e.field, "system \"direct\" mode");
+        let e = refused(
+            "kind = \"rusty_rail\"",
+            "kind = \"rusty_rail\"\nmode = \"dsr\"",
+        );
+        assert!(
+            e.message.contains("gre") && e.message.contains("vip"),
+            "{e}"
+        );
         let e = refused("RR_IO", "IO");
         assert!(e.field.contains("settings.IO"), "{e}");
         let e = refused("target = 2", "target = 1\nat = 0.5\nrecover = 0.4");

@@ -22,7 +22,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::file::{SystemEntry, SystemKind};
+use super::file::{Ingress, SystemEntry, SystemKind};
 use super::lab::{RunLab, PORT};
 use super::schedule::Action;
 
@@ -122,7 +122,7 @@ impl System {
         for s in 1..=lab.topology.servers {
             lab.wait_listening(&format!("s{s}"), PORT, START_LIMIT)?;
         }
-        if entry.kind == SystemKind::RustyRail {
+        if system.tunnelled() {
             system.write_remotes(lab, &balancers)?;
             let vip = lab.addresses.vip().to_string();
             let remotes: Vec<String> = balancers
@@ -150,20 +150,38 @@ impl System {
                 &[],
             )?;
         }
-        if entry.kind == SystemKind::Haproxy {
+        if system.routed() {
             // Flows of one client spread over the balancers by their ports too.
             lab.exec_ok(
                 "r",
                 &["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"],
             )?;
         }
+        if entry.kind == SystemKind::RustyRail && system.routed() {
+            // The router forwards the clients' segments with their checksums
+            // left to offload; a balancer reading raw frames (AF_XDP) would
+            // see them unfinished, as a real wire never carries them.
+            lab.exec_ok("r", &["ethtool", "-K", "eth1", "tx", "off"])?;
+        }
         for &b in &balancers {
             system.start_balancer(lab, b)?;
         }
-        if entry.kind == SystemKind::Haproxy {
+        if system.routed() {
             system.write_remotes(lab, &balancers)?;
         }
         Ok(system)
+    }
+
+    /// Whether the router tunnels the VIP to the balancers (`rusty_rail`'s GRE mode).
+    fn tunnelled(&self) -> bool {
+        self.entry.kind == SystemKind::RustyRail && self.entry.mode != Some(Ingress::Vip)
+    }
+
+    /// Whether the router routes the VIP to the balancers as plain IP
+    /// (`HAProxy`, `rusty_rail`'s VIP mode).
+    fn routed(&self) -> bool {
+        self.entry.kind == SystemKind::Haproxy
+            || (self.entry.kind == SystemKind::RustyRail && self.entry.mode == Some(Ingress::Vip))
     }
 
     /// Where clients connect.
@@ -183,7 +201,7 @@ impl System {
     fn write_remotes(&mut self, lab: &RunLab, balancers: &[usize]) -> Result<(), String> {
         self.announced = balancers.to_vec();
         match self.entry.kind {
-            SystemKind::RustyRail => {
+            SystemKind::RustyRail if self.tunnelled() => {
                 let mut text = String::new();
                 for &b in balancers {
                     let _ = writeln!(text, "{}", lab.addresses.balancer(b));
@@ -194,7 +212,7 @@ impl System {
                     .and_then(|()| std::fs::rename(&temporary, &path))
                     .map_err(|e| format!("writing {}: {e}", path.display()))
             }
-            SystemKind::Haproxy => {
+            SystemKind::RustyRail | SystemKind::Haproxy => {
                 let vip = format!("{}/32", lab.addresses.vip());
                 let mut args = vec!["ip".to_owned(), "route".into(), "replace".into(), vip];
                 for &b in balancers {
@@ -267,6 +285,9 @@ impl System {
                     ("RR_API_TOKEN".into(), self.token.clone()),
                     ("RR_LOG".into(), "info".into()),
                 ];
+                if self.routed() {
+                    env.push(("RR_VIPS".into(), lab.addresses.vip().to_string()));
+                }
                 env.extend(
                     self.entry
                         .settings
