@@ -6,6 +6,7 @@ mod backend;
 mod error;
 mod health_state;
 mod publisher;
+mod services;
 mod set;
 mod slots;
 
@@ -13,5 +14,6 @@ pub use backend::{Backend, MAX_WEIGHT};
 pub use error::BackendError;
 pub use health_state::{HealthState, Transition};
 pub use publisher::{Publisher, TableSettings};
+pub use services::{NamedServices, ServiceEntry};
 pub use set::BackendSet;
 pub use slots::Slots;

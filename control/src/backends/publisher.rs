@@ -26,7 +26,9 @@ use tokio::sync::watch;
 use super::backend::Backend;
 use super::error::BackendError;
 use super::health_state::Transition;
+use super::services::NamedServices;
 use super::set::BackendSet;
+use crate::config::file::ServiceConfig;
 
 /// Everything in a forwarding table except the backends and the generation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,21 +81,26 @@ struct Inner {
 #[derive(Debug)]
 struct Writer {
     set: BackendSet,
+    /// Which backends of `set` belong to named services.
+    services: NamedServices,
     generation: u64,
 }
 
-/// The backends (in address order) and the generation readers see.
+/// The backends (in address order), the services and the generation
+/// readers see.
 #[derive(Debug)]
 struct View {
     backends: Vec<Backend>,
+    services: NamedServices,
     generation: u64,
 }
 
 impl View {
-    fn of(set: &BackendSet, generation: u64) -> Arc<Self> {
+    fn of(writer: &Writer) -> Arc<Self> {
         Arc::new(Self {
-            backends: set.iter().cloned().collect(),
-            generation,
+            backends: writer.set.iter().cloned().collect(),
+            services: writer.services.clone(),
+            generation: writer.generation,
         })
     }
 }
@@ -102,10 +109,15 @@ impl Publisher {
     /// Builds the first table (generation 1) from `set`.
     pub fn new(settings: TableSettings, set: BackendSet) -> Result<Self, BackendError> {
         let table = ForwardingTable::build(&settings.spec(set.specs(), 1))?;
+        let writer = Writer {
+            set,
+            services: NamedServices::default(),
+            generation: 1,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                view: ArcSwap::new(View::of(&set, 1)),
-                writer: Mutex::new(Writer { set, generation: 1 }),
+                view: ArcSwap::new(View::of(&writer)),
+                writer: Mutex::new(writer),
                 settings,
                 handle: TableHandle::new(table),
                 retired: Mutex::new(RetiredTables::default()),
@@ -124,11 +136,41 @@ impl Publisher {
         self.inner.view.load().generation
     }
 
-    /// The spec of the table published last.
+    /// The spec of the table published last (its default service: the
+    /// backends of no named service).
     pub fn spec(&self) -> ForwardingSpec {
         let view = self.inner.view.load();
-        let backends = view.backends.iter().map(Backend::spec).collect();
+        let names: std::collections::BTreeSet<Ipv4Addr> = view
+            .services
+            .0
+            .iter()
+            .flat_map(|s| s.members.iter().copied())
+            .collect();
+        let backends = view
+            .backends
+            .iter()
+            .filter(|b| !names.contains(&b.addr))
+            .map(Backend::spec)
+            .collect();
         self.inner.settings.spec(backends, view.generation)
+    }
+
+    /// The named services of the table published last.
+    pub fn services(&self) -> NamedServices {
+        self.inner.view.load().services.clone()
+    }
+
+    /// Makes the named services those of `configs` (a reload): removed
+    /// services and backends leave, new ones join, kept backends keep their
+    /// slots, generations, next hops and health, so established flows of
+    /// untouched services stay where they are; one table is published for
+    /// the whole change, sharing every unchanged service's Maglev table.
+    /// On an error nothing changes.
+    pub fn set_services(&self, configs: &[ServiceConfig]) -> Result<(), BackendError> {
+        let mut writer = self.lock();
+        let mut set = writer.set.clone();
+        let services = writer.services.apply(configs, &mut set)?;
+        self.publish_locked(&mut writer, set, services)
     }
 
     /// Every backend, in address order.
@@ -166,22 +208,41 @@ impl Publisher {
     ) -> Result<R, BackendError> {
         let mut set = writer.set.clone();
         let result = change(&mut set)?;
-        let specs = set.specs();
-        if specs == writer.set.specs() {
+        let services = writer.services.clone();
+        self.publish_locked(writer, set, services)?;
+        Ok(result)
+    }
+
+    /// Publishes the table of `set` and `services` if the packet path would
+    /// see a difference, and keeps them; on an error keeps the old ones.
+    fn publish_locked(
+        &self,
+        writer: &mut Writer,
+        set: BackendSet,
+        services: NamedServices,
+    ) -> Result<(), BackendError> {
+        let input = services.split(&set);
+        if input == writer.services.split(&writer.set) {
             // Nothing the packet path sees changed (a weight set while
             // draining, say): no table, but readers see the new set.
-            self.inner.view.store(View::of(&set, writer.generation));
             writer.set = set;
-            return Ok(result);
+            writer.services = services;
+            self.inner.view.store(View::of(writer));
+            return Ok(());
         }
+        let (default, named) = input;
         let generation = writer.generation + 1;
-        let table = ForwardingTable::build(&self.inner.settings.spec(specs, generation))?;
+        let spec = self.inner.settings.spec(default, generation);
+        let previous = self.inner.handle.load();
+        let table = ForwardingTable::build_with_services(&spec, &named, Some(&previous))?;
+        drop(previous);
         writer.set = set;
+        writer.services = services;
         writer.generation = generation;
         self.inner.handle.replace(table, &mut self.retired());
-        self.inner.view.store(View::of(&writer.set, generation));
+        self.inner.view.store(View::of(writer));
         self.inner.changes.send_replace(generation);
-        Ok(result)
+        Ok(())
     }
 
     pub fn add(&self, addr: Ipv4Addr, weight: u32) -> Result<Backend, BackendError> {

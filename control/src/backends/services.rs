@@ -1,0 +1,112 @@
+//! Named services beside the default one: which backends of the set belong
+//! to which service, and the dataplane's description of them all.
+//!
+//! Every backend, of whichever service, lives in the one [`BackendSet`]: its
+//! slot, generation, next hop and health are kept there as for the default
+//! service's, so next-hop resolution and health checks follow service
+//! backends unchanged. A backend address belongs to one service at most.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use dataplane::forwarding::{BackendSpec, ServiceSpec};
+
+use super::error::BackendError;
+use super::set::BackendSet;
+use crate::config::file::ServiceConfig;
+
+/// One named service: its description (without backends) and the
+/// addresses of its backends in the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    pub template: ServiceSpec,
+    pub members: Vec<Ipv4Addr>,
+}
+
+/// The named services, in the order configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedServices(pub Vec<ServiceEntry>);
+
+impl NamedServices {
+    /// Service name of every member address.
+    fn owners(&self) -> BTreeMap<Ipv4Addr, &str> {
+        self.0
+            .iter()
+            .flat_map(|s| {
+                s.members
+                    .iter()
+                    .map(move |&a| (a, s.template.name.as_str()))
+            })
+            .collect()
+    }
+
+    /// The default service's backends (those of no named service) and the
+    /// named services with theirs, as the table is built from them.
+    pub fn split(&self, set: &BackendSet) -> (Vec<BackendSpec>, Vec<ServiceSpec>) {
+        let owners = self.owners();
+        let default = set
+            .iter()
+            .filter(|b| !owners.contains_key(&b.addr))
+            .map(super::Backend::spec)
+            .collect();
+        let services = self
+            .0
+            .iter()
+            .map(|s| ServiceSpec {
+                backends: s
+                    .members
+                    .iter()
+                    .filter_map(|&a| set.get(a).map(super::Backend::spec))
+                    .collect(),
+                ..s.template.clone()
+            })
+            .collect();
+        (default, services)
+    }
+
+    /// Makes `set` and the services match `configs`: backends of removed
+    /// services and removed backends leave the set (their slots' next
+    /// incarnation gets a new generation), new ones join it, kept ones keep
+    /// their slot, generation, next hop and health and take the configured
+    /// weight. Returns the new services; on an error nothing is to be kept.
+    pub fn apply(
+        &self,
+        configs: &[ServiceConfig],
+        set: &mut BackendSet,
+    ) -> Result<Self, BackendError> {
+        let old = self.owners();
+        let mut new: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+        for config in configs {
+            for target in &config.backends {
+                if new.insert(target.addr, &config.name).is_some() {
+                    return Err(BackendError::Exists(target.addr));
+                }
+            }
+        }
+        // Leaving first, so that an address may move between services
+        // (as a new backend: a new generation).
+        for (&addr, &owner) in &old {
+            if new.get(&addr) != Some(&owner) {
+                set.remove(addr)?;
+            }
+        }
+        let mut services = Vec::with_capacity(configs.len());
+        for config in configs {
+            for target in &config.backends {
+                if old.get(&target.addr) == Some(&config.name.as_str()) {
+                    set.set_weight(target.addr, target.weight)?;
+                } else {
+                    set.add(target.addr, target.weight)?;
+                }
+            }
+            services.push(ServiceEntry {
+                template: config.spec(Vec::new()),
+                members: config.backends.iter().map(|t| t.addr).collect(),
+            });
+        }
+        Ok(Self(services))
+    }
+}
+
+#[cfg(test)]
+mod tests;
