@@ -46,7 +46,7 @@
 //! Needs root and namespaces; the `AF_XDP` rows need XDP sockets (else
 //! `skipped: ...` for them, the rest still measured); the `netmap-emulated`
 //! rows need a `rusty_rail` that has it. `cargo bench -p benches --bench
-//! lb_forwarding` (about 3 minutes); without `--bench` (as under
+//! lb_forwarding` (about 2 minutes here); without `--bench` (as under
 //! `cargo test --benches`) one short smoke run of every path.
 
 use std::fmt::Write as _;
