@@ -4,6 +4,9 @@
 
 #[cfg(target_os = "linux")]
 use std::path::Path;
+use std::time::Duration;
+
+use dataplane::worker::DEFAULT_IDLE_SPIN;
 
 use super::cores::{allowed_cores, default_worker_cores, parse_cores_within};
 use crate::config::{BalancerArgs, ConfigError, Problem, Setting};
@@ -19,6 +22,13 @@ pub struct LiveArgs {
     /// Packet I/O: auto picks the best this build and kernel have.
     #[arg(long = "io", env = "RR_IO", value_name = "BACKEND", default_value = "auto", value_parser = parse_io)]
     pub io: IoChoice,
+
+    /// How an idle worker waits for frames: `poll` spins 200 µs after the
+    /// last frame, then sleeps in the backend's poll (netmap's `poll()`,
+    /// the socket's); `busy` never sleeps (its core stays at 100%, no
+    /// wake-up latency).
+    #[arg(long = "poll", env = "RR_POLL", value_name = "MODE", default_value = "poll", value_parser = parse_poll)]
+    pub poll: PollMode,
 
     /// Dataplane workers, each pinned to a core and sharing the interface
     /// through an `AF_PACKET` fanout group [default: 1, or one per `RR_CORES` entry].
@@ -65,6 +75,32 @@ pub enum IoChoice {
     /// picked by `auto`.
     #[cfg(target_os = "linux")]
     NetmapEmulated,
+}
+
+/// How idle workers wait (`RR_POLL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollMode {
+    Poll,
+    Busy,
+}
+
+impl PollMode {
+    /// How long a worker spins without frames before it sleeps in the
+    /// backend's poll: never, when busy-polling.
+    pub fn idle_spin(self) -> Duration {
+        match self {
+            Self::Poll => DEFAULT_IDLE_SPIN,
+            Self::Busy => Duration::MAX,
+        }
+    }
+}
+
+fn parse_poll(s: &str) -> Result<PollMode, ConfigError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "poll" => Ok(PollMode::Poll),
+        "busy" | "busy-poll" | "busy_poll" => Ok(PollMode::Busy),
+        _ => Err(ConfigError::invalid(Setting::Poll, s, Problem::OutOfRange)),
+    }
 }
 
 /// Where netmap's kernel side is reached.
@@ -218,6 +254,16 @@ mod tests {
             other.contains("auto, af_packet, af_xdp, netmap or netmap-emulated"),
             "{other}"
         );
+    }
+
+    #[test]
+    fn poll_modes_are_poll_or_busy_and_others_are_refused_with_both() {
+        assert_eq!(parse_poll("poll").unwrap().idle_spin(), DEFAULT_IDLE_SPIN);
+        assert_eq!(parse_poll("BUSY").unwrap(), PollMode::Busy);
+        assert_eq!(PollMode::Busy.idle_spin(), Duration::MAX);
+        let error = message(&parse_poll("spin").unwrap_err());
+        assert!(error.contains("RR_POLL: \"spin\""), "{error}");
+        assert!(error.contains("poll (sleep"), "{error}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Prepared {
     pub states: Vec<WorkerState>,
     /// The packet I/O backend, opened when the workers start.
     pub io: IoPlan,
+    /// How long an idle worker spins before it sleeps (`RR_POLL`).
+    pub idle_spin: std::time::Duration,
     /// The control runtime: health checks, the API, table reaping.
     pub runtime: Runtime,
     pub api: Option<PreparedApi>,
@@ -142,6 +144,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         cores,
         states,
         io,
+        idle_spin: args.poll.idle_spin(),
         runtime,
         api,
         resolver,

@@ -48,6 +48,7 @@ impl Running {
             cores,
             states,
             io,
+            idle_spin,
             runtime,
             api,
             resolver,
@@ -57,7 +58,7 @@ impl Running {
             ..
         } = prepared;
         let opened = io.open(cores.len()).map_err(StartError::System)?;
-        let workers = Workers::start(opened, states, &cores, &publisher.handle())
+        let workers = Workers::start(opened, states, &cores, &publisher.handle(), idle_spin)
             .map_err(StartError::System)?;
         let keeper = NextHopKeeper::start(resolver, publisher.clone(), static_macs)
             .map_err(|e| StartError::System(format!("starting the neighbour thread: {e}")))?;

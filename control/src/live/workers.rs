@@ -5,6 +5,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use dataplane::conntrack::ConnTableError;
@@ -48,6 +49,7 @@ impl Workers {
         states: Vec<WorkerState>,
         cores: &[usize],
         table: &TableHandle,
+        idle_spin: Duration,
     ) -> Result<Self, String> {
         let mut workers = Self {
             stop: Arc::new(AtomicBool::new(false)),
@@ -58,18 +60,22 @@ impl Workers {
         // The backends only Linux has are Linux's variants of `OpenedIo`.
         match opened {
             #[cfg(target_os = "linux")]
-            OpenedIo::AfPacket(sockets) => workers.spawn_all(sockets, states, cores, table)?,
+            OpenedIo::AfPacket(sockets) => {
+                workers.spawn_all(sockets, states, cores, table, idle_spin)?;
+            }
             #[cfg(target_os = "linux")]
             OpenedIo::AfXdp {
                 attachment,
                 sockets,
             } => {
                 workers.held = Some(attachment);
-                workers.spawn_all(sockets, states, cores, table)?;
+                workers.spawn_all(sockets, states, cores, table, idle_spin)?;
             }
-            OpenedIo::Netmap(ports) => workers.spawn_all(ports, states, cores, table)?,
+            OpenedIo::Netmap(ports) => workers.spawn_all(ports, states, cores, table, idle_spin)?,
             #[cfg(target_os = "linux")]
-            OpenedIo::NetmapEmulated(ports) => workers.spawn_all(ports, states, cores, table)?,
+            OpenedIo::NetmapEmulated(ports) => {
+                workers.spawn_all(ports, states, cores, table, idle_spin)?;
+            }
         }
         Ok(workers)
     }
@@ -80,12 +86,14 @@ impl Workers {
         states: Vec<WorkerState>,
         cores: &[usize],
         table: &TableHandle,
+        idle_spin: Duration,
     ) -> Result<(), String> {
         for (index, ((io, state), &core)) in sockets.into_iter().zip(states).zip(cores).enumerate()
         {
             self.counters.push(Arc::clone(&state.counters));
-            let worker =
-                Worker::new(io, state, table.clone(), Arc::clone(&self.stop)).pinned_to(core);
+            let worker = Worker::new(io, state, table.clone(), Arc::clone(&self.stop))
+                .pinned_to(core)
+                .with_idle_spin(idle_spin);
             let thread = std::thread::Builder::new()
                 .name(format!("rr-worker-{index}"))
                 .spawn(move || worker.run().map(drop))
