@@ -219,6 +219,13 @@ target = 1
                 (Some(0), Some(0)),
                 "{id}"
             );
+            if id.starts_with("rr.") {
+                let packets = &outcome["packets_per_backend"];
+                assert!(
+                    packets["s1"].as_u64() > Some(0) && packets["s2"].as_u64() > Some(0),
+                    "{id}: {outcome}"
+                );
+            }
             assert!(
                 c["per_backend"]["s1"].as_u64() > Some(0)
                     && c["per_backend"]["s2"].as_u64() > Some(0),

@@ -58,6 +58,10 @@ pub struct Outcome {
     pub connections: Counts,
     pub connect_latency_p50_ms: Option<f64>,
     pub connect_latency_p99_ms: Option<f64>,
+    /// Packets the balancers sent each server (`rusty_rail`'s counters, of
+    /// the balancers running at the end; empty for other systems).
+    #[serde(default)]
+    pub packets_per_backend: std::collections::BTreeMap<String, u64>,
     pub recovery: Vec<Recovery>,
     /// Fault actions that failed (the run still counts; the report shows them).
     pub errors: Vec<String>,
@@ -183,6 +187,7 @@ pub fn execute(
     workload::wait(&mut lab, &clients, t + CLIENT_GRACE)?;
     phase("collecting");
     errors.extend(system.save_stats(&lab));
+    let packets = super::system::packets_per_backend(dir, &lab);
     drop(system);
     drop(lab);
     let mut tally = Tally::new(millis(t));
@@ -213,6 +218,7 @@ pub fn execute(
         connections: tally.counts.clone(),
         connect_latency_p50_ms: percentile(&latencies, 0.5),
         connect_latency_p99_ms: percentile(&latencies, 0.99),
+        packets_per_backend: packets,
         recovery: recoveries(&plan, &samples, millis(t)),
         errors,
         unreadable_events: unreadable,

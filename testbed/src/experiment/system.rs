@@ -15,6 +15,7 @@
 //! - `none`: clients connect straight to server 1; balancer and backend-set
 //!   actions do not apply and are recorded as skipped.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
@@ -573,6 +574,32 @@ impl System {
         }
         problems
     }
+}
+
+/// Packets each server got from the balancers, summed over the
+/// `stats-lbN.json` files in `dir` (`rusty_rail`'s `/stats`,
+/// `total.backend_packets`, by backend address), keyed by server name;
+/// addresses that are no server of the lab are left out.
+pub fn packets_per_backend(dir: &Path, lab: &RunLab) -> BTreeMap<String, u64> {
+    let mut total = BTreeMap::new();
+    for b in 1..=lab.topology.balancers {
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("stats-lb{b}.json"))) else {
+            continue;
+        };
+        let Ok(stats) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let Some(counts) = stats["total"]["backend_packets"].as_object() else {
+            continue;
+        };
+        for s in 1..=lab.topology.servers {
+            let ip = lab.addresses.server(s).to_string();
+            if let Some(n) = counts.get(&ip).and_then(serde_json::Value::as_u64) {
+                *total.entry(format!("s{s}")).or_insert(0) += n;
+            }
+        }
+    }
+    total
 }
 
 /// The last lines of a log, for an error message.
