@@ -10,7 +10,6 @@
 //! Each test owns the prefix `rrbgN-` and the subnets `10.(170+N).{1,2}.0/24`.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
@@ -21,63 +20,7 @@ use serde_json::Value;
 use crate::lab::{self, lab_or_skip, Lab, VIP};
 use crate::{assert_all_succeeded, split};
 
-/// The router's AS and the balancers' (all in one: their routes are equal
-/// for ECMP).
-const ROUTER_AS: u32 = 65000;
-const BALANCER_AS: u32 = 65001;
-/// Short, so that a dead balancer goes within a test's patience.
-const HOLD_SECONDS: u64 = 3;
-
-/// The router's BIRD: a session with each balancer host, what they
-/// announce merged into one multipath kernel route.
-fn router_bird_config(lab: &Lab, balancers: usize) -> String {
-    let mut text = format!(
-        "router id {};\nprotocol device {{}}\n\
-         protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}\n",
-        lab.back(1)
-    );
-    for b in 1..=balancers {
-        let _ = write!(
-            text,
-            "protocol bgp lb{b} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {BALANCER_AS};\n  \
-             hold time {HOLD_SECONDS};\n  keepalive time 1;\n  connect retry time 1;\n  error wait time 1, 5;\n  \
-             ipv4 {{ import all; export none; }};\n}}\n",
-            lab.back(1),
-            lab.balancer_ip(b)
-        );
-    }
-    text
-}
-
-/// Starts BIRD on the router with ECMP on; returns its control socket.
-fn start_router_bird(lab: &mut Lab, balancers: usize) -> String {
-    let sysctl = lab.exec(
-        "r",
-        &["sysctl", "-w", "net.ipv4.fib_multipath_hash_policy=1"],
-    );
-    assert!(sysctl.status.success(), "{sysctl:?}");
-    let dir = lab.work.path().join("router-bird");
-    fs::create_dir_all(&dir).expect("bird dir");
-    let config = dir.join("bird.conf");
-    fs::write(&config, router_bird_config(lab, balancers)).expect("bird.conf");
-    let socket = dir.join("bird.ctl").display().to_string();
-    let pid = dir.join("bird.pid").display().to_string();
-    lab.spawn(
-        "r",
-        "bird",
-        &[
-            "bird",
-            "-f",
-            "-c",
-            config.to_str().unwrap(),
-            "-s",
-            &socket,
-            "-P",
-            &pid,
-        ],
-    );
-    socket
-}
+use crate::lab::{BALANCER_AS, BGP_HOLD_SECONDS as HOLD_SECONDS, ROUTER_AS};
 
 /// The balancers the router's kernel currently routes the VIP to.
 fn vip_next_hops(lab: &Lab) -> BTreeSet<Ipv4Addr> {
@@ -232,13 +175,32 @@ fn bgp_view(lab: &Lab, lb: usize) -> Value {
     body
 }
 
+/// Waits (at most 5 s) until balancer `lb`'s `GET /bgp` satisfies `check`.
+fn wait_bgp_view(lab: &Lab, lb: usize, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let view = bgp_view(lab, lb);
+        if check(&view) {
+            return view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET /bgp on balancer {lb}: {view}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A lab whose router learns routes from the balancers by BGP; with the
+/// router's BIRD control socket.
 fn lab_with_router(prefix: &str, net: u8, balancers: usize) -> (Lab, String) {
-    let mut lab = Lab::up_unrouted(prefix, net, balancers, 3);
-    let socket = start_router_bird(&mut lab, balancers);
+    let lab = Lab::up_unrouted(prefix, net, balancers, 3);
+    let socket = lab.router_bird_socket().display().to_string();
     (lab, socket)
 }
 
-/// What the router's BIRD says of its session with balancer `lb`.
+/// What the router's BIRD says of its session with balancer `lb` (its
+/// `peer{lb}`: the topology lists the balancers in order).
 fn router_session(lab: &Lab, socket: &str, lb: usize) -> String {
     let out = lab.exec(
         "r",
@@ -248,7 +210,7 @@ fn router_session(lab: &Lab, socket: &str, lb: usize) -> String {
             socket,
             "show",
             "protocols",
-            &format!("lb{lb}"),
+            &format!("peer{lb}"),
         ],
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -264,9 +226,24 @@ fn in_vip_mode_a_sigterm_withdraws_first_and_no_held_connection_breaks() {
         balancers.next().unwrap(),
         balancers.next().unwrap(),
     );
-    let view = bgp_view(&lab, 1);
+    let status = Lab::run(&[
+        lab::testbed().to_str().unwrap(),
+        "status",
+        "--prefix",
+        &lab.prefix,
+    ]);
+    for b in 1..=3 {
+        assert!(
+            status.lines().any(|l| l.contains("bgp peer")
+                && l.contains("Established")
+                && status.contains(&format!("nexthop via {}", lab.balancer_ip(b)))),
+            "testbed status shows the sessions and the multipath route: {status}"
+        );
+    }
+    assert!(status.contains(&format!("bgp route {VIP} ")), "{status}");
+    // The balancer reads its sessions from BIRD every second.
+    let view = wait_bgp_view(&lab, 1, |v| v["established"] == 1);
     assert_eq!(view["announced"], true, "{view}");
-    assert_eq!(view["established"], 1, "{view}");
     assert_eq!(view["routes"][0], format!("{VIP}/32"), "{view}");
     let metrics = lab.exec(
         "lb1",

@@ -40,6 +40,13 @@ enum Ingress {
     Learned,
 }
 
+/// The lab router's AS and the balancers' (all in one, so that their
+/// routes are equal for ECMP), and the sessions' hold time in seconds:
+/// short, so that a silent balancer goes within a test's patience.
+pub const ROUTER_AS: u32 = 65000;
+pub const BALANCER_AS: u32 = 65001;
+pub const BGP_HOLD_SECONDS: u64 = 3;
+
 /// mconnect's port on every server.
 pub const PORT: u16 = 5001;
 /// mconnect's HTTP liveness probe on every server (`/healthz`).
@@ -178,7 +185,9 @@ impl Lab {
     }
 
     /// Like [`up`](Self::up) with no way to the VIP yet: the balancers
-    /// announce it (or their GRE address) and the router's BIRD learns it.
+    /// announce it (or their GRE address) and the router learns it with
+    /// BIRD (the topology's `bgp`: ECMP into its kernel, control socket
+    /// [`router_bird_socket`](Self::router_bird_socket)).
     pub fn up_unrouted(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
         Self::up_with(prefix, net, balancers, servers, Ingress::Learned)
     }
@@ -198,7 +207,21 @@ impl Lab {
             .args(["cleanup", "--prefix", prefix])
             .output();
         let file = lab.work.path().join("lab.toml");
-        fs::write(&file, lab.topology(balancers, servers)).expect("topology file");
+        let mut topology = lab.topology(balancers, servers);
+        if matches!(ingress, Ingress::Learned) {
+            let peers: Vec<String> = (1..=balancers)
+                .map(|b| format!("\"{}:{BALANCER_AS}\"", lab.balancer_ip(b)))
+                .collect();
+            topology = topology.replacen(
+                "name = \"r\"\nforward = true\n",
+                &format!(
+                    "name = \"r\"\nforward = true\nbgp = {{ as = {ROUTER_AS}, peers = [ {} ], hold = {BGP_HOLD_SECONDS} }}\n",
+                    peers.join(", ")
+                ),
+                1,
+            );
+        }
+        fs::write(&file, topology).expect("topology file");
         let hosts_dir = lab.work.path().join("hosts");
         Self::run(&[
             testbed,
@@ -243,6 +266,11 @@ impl Lab {
             lab.wait_listening(&format!("s{s}"), PROBE_PORT);
         }
         lab
+    }
+
+    /// The control socket of the router's BIRD (`up_unrouted`).
+    pub fn router_bird_socket(&self) -> PathBuf {
+        self.work.path().join("hosts").join("r.bird.ctl")
     }
 
     /// Starts the router's GRE tunnel toward balancers 1 to `balancers`,
