@@ -40,6 +40,10 @@ impl<P: NetmapPort> NetmapPort for TimedPort<P> {
         self.inner.region()
     }
 
+    fn max_offset(&self) -> usize {
+        self.inner.max_offset()
+    }
+
     #[inline(never)]
     fn txsync(&mut self) -> io::Result<()> {
         let start = Instant::now();
@@ -62,12 +66,17 @@ impl<P: NetmapPort> NetmapPort for TimedPort<P> {
 }
 
 /// The netmap backend over an emulated port with netmap's generic
-/// adapter's defaults (1024-slot rings of 2048-byte buffers) and an
-/// in-memory device.
+/// adapter's defaults (1024-slot rings of 2048-byte buffers), 128 bytes of
+/// headroom by slot offsets, and an in-memory device.
 pub type EmulatedMemoryIo = NetmapIo<TimedPort<EmulatedPort<MemoryDevice>>>;
 
 pub fn emulated_memory_io() -> EmulatedMemoryIo {
-    let config = EmulatedPortConfig::new("bench0");
+    // The live balancer's headroom (control's netmap_port::HEADROOM): VIP
+    // mode grows frames into it instead of moving them.
+    let config = EmulatedPortConfig {
+        offset: 128,
+        ..EmulatedPortConfig::new("bench0")
+    };
     let buf_size = config.buf_size as usize;
     let port = EmulatedPort::open(&config, MemoryDevice::new(buf_size))
         .expect("an emulated port of the default size");
