@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use control::config::file::{self as config_file, ConfigFile};
 use control::live::{self, LiveArgs};
 use control::replay::{self, ReplayArgs, ReplayError};
@@ -24,11 +24,6 @@ use control::synth_capture::{self, SynthArgs};
     after_help = "Offline tools: `rusty_rail replay --help` (the pipeline over a capture) and `rusty_rail synth --help` (write a capture)."
 )]
 struct LiveCli {
-    /// A TOML file of settings and services (control/examples/services.toml);
-    /// environment variables and flags override it.
-    #[arg(long, env = "RR_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-
     #[command(flatten)]
     live: LiveArgs,
 }
@@ -63,19 +58,8 @@ fn main() -> ExitCode {
     let first = std::env::args().nth(1);
     if !first.is_some_and(|arg| SUBCOMMANDS.contains(&arg.as_str())) {
         if let Some(path) = config_argument() {
-            match load_config(&path) {
-                // Checked (`rusty_rail check`), but not yet served live:
-                // refused rather than silently ignored.
-                Ok(file) if !file.services.is_empty() => {
-                    eprintln!(
-                        "rusty_rail: {}: [[service]] sections are not served by the live balancer yet; \
-                         use the environment form (RR_TARGET_IPS, RR_VIPS) for one service",
-                        path.display()
-                    );
-                    return ExitCode::from(2);
-                }
-                Ok(_) => {}
-                Err(code) => return code,
+            if let Err(code) = load_config(&path) {
+                return code;
             }
         }
         return run_live(&LiveCli::parse().live);
@@ -125,20 +109,10 @@ fn config_argument() -> Option<PathBuf> {
     std::env::var_os("RR_CONFIG").map(PathBuf::from)
 }
 
-/// Every `RR_*` variable the live balancer reads: what a file may set.
-fn known_settings() -> Vec<String> {
-    LiveCli::command()
-        .get_arguments()
-        .filter_map(|arg| arg.get_env())
-        .map(|env| env.to_string_lossy().into_owned())
-        .filter(|env| env != "RR_CONFIG")
-        .collect()
-}
-
 /// Reads `path` and puts its settings in the environment (under what the
 /// environment already sets); on errors prints them all and gives exit 2.
 fn load_config(path: &Path) -> Result<ConfigFile, ExitCode> {
-    match config_file::load(path, &known_settings()) {
+    match config_file::load(path, &live::config_reload::known_settings()) {
         Ok(file) => {
             file.apply_to_environment();
             Ok(file)

@@ -87,15 +87,3 @@ fn the_live_balancer_refuses_a_bad_file_before_starting() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("\"a b\" is not accepted"), "{stderr}");
 }
-
-#[test]
-fn the_live_balancer_refuses_services_it_does_not_serve_yet_rather_than_ignoring_them() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/services.toml");
-    let output = rusty_rail(&["--config", example.to_str().unwrap()], &[]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("not served by the live balancer yet"),
-        "{stderr}"
-    );
-}

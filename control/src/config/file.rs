@@ -371,6 +371,23 @@ impl Reader<'_> {
     /// protocol and port each, each table buildable (size prime, above the
     /// backend count).
     fn check_services_together(&mut self, services: &[ServiceConfig]) {
+        let mut owner = std::collections::BTreeMap::new();
+        for (i, service) in services.iter().enumerate() {
+            for target in &service.backends {
+                if let Some(first) = owner.insert(target.addr, &service.name) {
+                    self.errors.push(FileError {
+                        line: service.line,
+                        field: format!("service[{i}].backends"),
+                        message: format!(
+                            "backend {} is also a backend of service {first:?}; \
+                             a backend address belongs to one service",
+                            target.addr
+                        ),
+                    });
+                    return;
+                }
+            }
+        }
         for (i, service) in services.iter().enumerate() {
             let alone = std::slice::from_ref(service);
             if let Err(e) = build_check(alone) {

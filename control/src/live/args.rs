@@ -45,6 +45,12 @@ pub struct LiveArgs {
     #[arg(long, env = "RR_KEEP_OFFLOADS", value_name = "BOOL", default_value = "0", value_parser = parse_keep_offloads)]
     pub keep_offloads: bool,
 
+    /// A TOML file of settings and services (control/examples/services.toml);
+    /// the environment and flags override its settings. Its services are
+    /// reloaded on SIGHUP.
+    #[arg(long, env = "RR_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Log filter (tracing's `EnvFilter` syntax: error, warn, info, debug,
     /// trace, or per module such as control=debug).
     #[arg(long, env = "RR_LOG", value_name = "FILTER", default_value = "info")]

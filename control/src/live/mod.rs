@@ -38,6 +38,7 @@
 #[cfg(target_os = "linux")]
 pub mod af_packet_slots;
 pub mod args;
+pub mod config_reload;
 pub mod cores;
 pub mod device;
 #[cfg(target_os = "linux")]

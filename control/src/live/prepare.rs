@@ -43,6 +43,8 @@ pub struct Prepared {
     pub publisher: Publisher,
     /// BGP, when `RR_BGP_*` turned it on.
     pub bgp: Option<crate::bgp::BgpSettings>,
+    /// The `--config` file, whose services SIGHUP reloads.
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// The API, bound, with what its layers check.
@@ -138,6 +140,9 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     };
     let static_macs = args.balancer.backend_macs.0.clone();
     let (resolver, publisher) = first_table(args, &device, lb_ip, &static_macs)?;
+    if let Some(path) = &args.config {
+        super::config_reload::apply_services(path, &publisher).map_err(StartError::Config)?;
+    }
     Ok(Prepared {
         device,
         lb_ip,
@@ -151,6 +156,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         static_macs,
         publisher,
         bgp,
+        config: args.config.clone(),
     })
 }
 

@@ -38,6 +38,8 @@ pub struct Running {
     bgp: Option<BgpSpeaker>,
     /// How long to forward with the routes withdrawn before stopping.
     grace: Duration,
+    /// The `--config` file, whose services SIGHUP reloads.
+    config: Option<std::path::PathBuf>,
 }
 
 impl Running {
@@ -55,6 +57,7 @@ impl Running {
             static_macs,
             publisher,
             bgp,
+            config,
             ..
         } = prepared;
         let opened = io.open(cores.len()).map_err(StartError::System)?;
@@ -85,6 +88,7 @@ impl Running {
             api,
             bgp,
             grace,
+            config,
         })
     }
 
@@ -96,9 +100,16 @@ impl Running {
         let api = self.api.take();
         let bgp = self.bgp.as_ref().map(BgpSpeaker::handle);
         let grace = self.grace;
+        let config = self.config.clone();
         self.runtime.block_on(async {
             let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(args));
             let freeing = tokio::spawn(free_retired_tables(publisher.clone()));
+            let reloading = config.map(|path| {
+                tokio::spawn(super::config_reload::reload_on_sighup(
+                    path,
+                    publisher.clone(),
+                ))
+            });
             let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
             let api_task = api.map(|api| {
                 let state = api
@@ -120,6 +131,9 @@ impl Running {
             }
             health.stop();
             freeing.abort();
+            if let Some(reloading) = reloading {
+                reloading.abort();
+            }
             let _ = api_stop.send(());
             if let Some(task) = api_task {
                 let _ = tokio::time::timeout(API_GRACE, task).await;

@@ -231,3 +231,11 @@ fn the_environment_overrides_the_file() {
         Ok("from-env")
     );
 }
+
+#[test]
+fn a_backend_address_in_two_services_is_refused() {
+    let text = "[[service]]\nname = \"a\"\nvip = \"192.0.2.1\"\nbackends = [\"10.2.0.1\"]\n\n[[service]]\nname = \"b\"\nvip = \"192.0.2.2\"\nbackends = [\"10.2.0.1\"]\n";
+    let e = &errors(text)[0];
+    assert_eq!((e.line, e.field.as_str()), (6, "service[1].backends"));
+    assert!(e.message.contains("also a backend of service \"a\""), "{e}");
+}
