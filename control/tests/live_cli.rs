@@ -121,3 +121,40 @@ fn workers_and_cores_must_agree() {
         &["RR_CORES", "one per worker"],
     );
 }
+
+/// The BGP settings (off by default), each with a device and targets given.
+fn bgp_refused_with(bgp: &[(&str, &str)], expected: &[&str]) {
+    let mut env = vec![("RR_DEVICE", "lo"), ("RR_TARGET_IPS", "10.1.0.1")];
+    env.extend_from_slice(bgp);
+    refused_with(&env, expected);
+}
+
+#[test]
+fn bad_bgp_values_are_named_with_what_is_accepted() {
+    bgp_refused_with(
+        &[("RR_BGP_HOLD", "1s")],
+        &[
+            "RR_BGP_HOLD: \"1s\" is out of range",
+            "whole seconds from 3 to 65535",
+        ],
+    );
+    bgp_refused_with(
+        &[
+            ("RR_BGP_LOCAL_AS", "65001"),
+            ("RR_BGP_PEERS", "router:65000"),
+        ],
+        &["RR_BGP_PEERS: \"router:65000\"", "address:as entries"],
+    );
+}
+
+#[test]
+fn bgp_peers_without_a_local_as_or_a_local_as_without_peers_are_refused() {
+    bgp_refused_with(
+        &[("RR_BGP_PEERS", "10.0.0.1:65000")],
+        &["RR_BGP_PEERS: \"10.0.0.1:65000\" is given without RR_BGP_LOCAL_AS"],
+    );
+    bgp_refused_with(
+        &[("RR_BGP_LOCAL_AS", "65001")],
+        &["RR_BGP_PEERS: \"\" is not given, and RR_BGP_LOCAL_AS=65001 needs a router"],
+    );
+}
