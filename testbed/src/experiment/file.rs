@@ -110,6 +110,8 @@ pub enum Arrivals {
     /// Evenly spaced at `rate` per second.
     #[default]
     Uniform,
+    /// A Poisson process of `rate` per second, seeded by the run.
+    Poisson,
 }
 
 /// The clients' transport.

@@ -3,9 +3,9 @@
 //!
 //! Times are taken from each event's wall-clock time relative to the
 //! moment the runner started the workload, the same origin as the fault
-//! times of `events.jsonl`. A new connection's connect latency is from the
-//! moment mconnect's pacing (`--rate`) scheduled it to its `opened` event,
-//! both on mconnect's own clock (`elapsed_ns`).
+//! times of `events.jsonl`. A new connection's connect latency is the
+//! `connect_ns` mconnect measured for its `opened` event (from the start of
+//! the connect; a SYN retransmitted shows as a second more).
 
 use std::collections::BTreeMap;
 
@@ -31,6 +31,9 @@ pub struct ClientEvent {
     /// Nanoseconds since the mconnect process's own start.
     #[serde(default)]
     pub elapsed_ns: u64,
+    /// `opened`: the connect's own duration, nanoseconds.
+    #[serde(default)]
+    pub connect_ns: Option<u64>,
     pub connection: u64,
     pub event: String,
     #[serde(default)]
@@ -138,9 +141,16 @@ impl Tally {
                     sample.attempted += 1;
                     self.counts.attempted += 1;
                     opened_at.insert(event.connection, ms);
-                    // On mconnect's own clock: its start is not the runner's.
-                    let due = event.connection as f64 / rate * 1000.0;
-                    let latency = (event.elapsed_ns as f64 / 1e6 - due).max(0.0);
+                    // mconnect's own measure; without it (older mconnect), from
+                    // the uniform pacing's due time on mconnect's own clock.
+                    let latency = event.connect_ns.map_or_else(
+                        || {
+                            (event.elapsed_ns as f64 / 1e6
+                                - event.connection as f64 / rate * 1000.0)
+                                .max(0.0)
+                        },
+                        |ns| ns as f64 / 1e6,
+                    );
                     self.latencies[index].push(latency);
                     self.all_latencies.push(latency);
                 }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::file::{Protocol, WorkloadEntry};
+use super::file::{Arrivals, Protocol, WorkloadEntry};
 use super::lab::RunLab;
 use super::samples::Source;
 
@@ -92,6 +92,11 @@ pub fn start(
                     nconn.to_string(),
                     "--rate".into(),
                     workload.rate.to_string(),
+                    "--arrivals".into(),
+                    match workload.arrivals {
+                        Arrivals::Uniform => "uniform".into(),
+                        Arrivals::Poisson => "poisson".into(),
+                    },
                     "--timeout".into(),
                     format!("{}ms", (t + Duration::from_secs(3)).as_millis()),
                 ],

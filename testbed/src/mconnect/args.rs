@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::client::{ClientConfig, HoldConfig};
+use super::client::{Arrivals, ClientConfig, HoldConfig};
 use super::output::{OutputFormat, Protocol};
 use super::source_range::SourceRange;
 
@@ -73,6 +73,10 @@ pub struct MconnectArgs {
     /// Open connections at this many per second instead of as fast as possible.
     #[arg(long, value_parser = parse_rate, conflicts_with = "server")]
     pub rate: Option<f64>,
+
+    /// With --rate: evenly spaced starts, or a Poisson process of that rate (seeded by --seed).
+    #[arg(long, value_enum, default_value_t = Arrivals::Uniform, requires = "rate")]
+    pub arrivals: Arrivals,
 
     /// With --keep: hold connections this long (from the start), asking the server's name every --interval.
     #[arg(long, value_parser = humantime::parse_duration, requires = "keep")]
@@ -157,6 +161,7 @@ impl MconnectArgs {
             max_concurrent: self.max_concurrent,
             timeout: self.timeout,
             rate: self.rate,
+            arrivals: self.arrivals,
             events: self.events.clone(),
         }
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, timeout_at};
 
@@ -49,8 +49,21 @@ pub struct ClientConfig {
     pub timeout: Option<Duration>,
     /// Connections opened per second; `None`: as fast as possible.
     pub rate: Option<f64>,
+    /// How paced connections are spread in time.
+    pub arrivals: Arrivals,
     /// Where to write one JSON line per connection event.
     pub events: Option<PathBuf>,
+}
+
+/// `--arrivals`: how connections paced by `--rate` are spread in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Arrivals {
+    /// Evenly: connection n starts at n / rate.
+    #[default]
+    Uniform,
+    /// A Poisson process of that rate: exponential gaps of mean 1 / rate,
+    /// drawn from the seed (the same seed, the same start times).
+    Poisson,
 }
 
 /// `--duration` and `--interval`.
@@ -131,6 +144,7 @@ impl ClientConfig {
             max_concurrent: 64,
             timeout: None,
             rate: None,
+            arrivals: Arrivals::Uniform,
             events: None,
         }
     }
@@ -274,9 +288,13 @@ async fn dispatch(
     let slots = Arc::new(Semaphore::new(config.max_concurrent));
     let mut rng = StdRng::seed_from_u64(seed);
     let start = plan.clock.start_instant();
+    let mut pacing = config
+        .rate
+        .map(|rate| Pacing::new(rate, config.arrivals, seed));
     for connection in 0..config.nconn {
-        if let Some(rate) = config.rate {
-            let due = Duration::try_from_secs_f64(approx_f64(connection) / rate)
+        if let Some(pacing) = pacing.as_mut() {
+            let offset = pacing.next_offset(connection);
+            let due = Duration::try_from_secs_f64(offset)
                 .ok()
                 .and_then(|offset| start.checked_add(offset));
             match due {
@@ -297,6 +315,42 @@ async fn dispatch(
             slot,
             sender.clone(),
         ));
+    }
+}
+
+/// When paced connections start, in seconds from the run's start.
+#[derive(Debug)]
+pub struct Pacing {
+    rate: f64,
+    arrivals: Arrivals,
+    /// Its own generator, so the source addresses stay what the seed gave.
+    gaps: StdRng,
+    offset: f64,
+}
+
+impl Pacing {
+    pub fn new(rate: f64, arrivals: Arrivals, seed: u64) -> Self {
+        Self {
+            rate,
+            arrivals,
+            gaps: StdRng::seed_from_u64(seed ^ 0x6172_7269_7661_6C73),
+            offset: 0.0,
+        }
+    }
+
+    /// The start of `connection`; call it for 0, 1, 2... in order.
+    pub fn next_offset(&mut self, connection: u64) -> f64 {
+        match self.arrivals {
+            Arrivals::Uniform => approx_f64(connection) / self.rate,
+            Arrivals::Poisson => {
+                // The first starts at once; 1 - u is in (0, 1], so the log is finite.
+                if connection > 0 {
+                    let u: f64 = self.gaps.gen();
+                    self.offset += -(1.0 - u).ln() / self.rate;
+                }
+                self.offset
+            }
+        }
     }
 }
 
@@ -361,6 +415,7 @@ async fn run_connection(
     plan.events.emit(|| {
         let mut event = Event::new(&plan.clock, connected, connection, EventKind::Opened);
         event.local = flow.local_addr().ok();
+        event.connect_ns = Some(super::clock::nanos(connect));
         event
     });
     let reply = timeout_at(plan.deadline.into(), flow.first_reply()).await;
@@ -431,6 +486,34 @@ mod tests {
 
     fn config() -> ClientConfig {
         ClientConfig::new("127.0.0.1:5001".parse().unwrap(), 10)
+    }
+
+    #[test]
+    fn uniform_pacing_starts_connection_n_at_n_over_the_rate() {
+        let mut pacing = Pacing::new(4.0, Arrivals::Uniform, 1);
+        let offsets: Vec<f64> = (0..4).map(|n| pacing.next_offset(n)).collect();
+        assert_eq!(offsets, [0.0, 0.25, 0.5, 0.75]);
+    }
+
+    #[test]
+    fn poisson_pacing_is_fixed_by_the_seed_increasing_and_of_the_rate_s_mean() {
+        let offsets = |seed: u64| {
+            let mut pacing = Pacing::new(50.0, Arrivals::Poisson, seed);
+            (0..10_000)
+                .map(|n| pacing.next_offset(n))
+                .collect::<Vec<f64>>()
+        };
+        let first = offsets(7);
+        assert_eq!(first, offsets(7));
+        assert_ne!(first, offsets(8));
+        assert!(first[0].abs() < f64::EPSILON, "the first starts at once");
+        assert!(first.windows(2).all(|w| w[0] <= w[1]));
+        // 9,999 gaps of mean 1/50 s: about 200 s (a seeded draw, not a timing).
+        let total = first[9_999];
+        assert!((180.0..220.0).contains(&total), "{total}");
+        let gaps: Vec<f64> = first.windows(2).map(|w| w[1] - w[0]).collect();
+        let distinct = gaps.iter().filter(|g| (*g - 0.02).abs() > 1e-3).count();
+        assert!(distinct > 9_000, "exponential gaps, not even ones");
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct Event {
     /// Why a connection failed or broke.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// From the start of the connect to the connection (`opened`), nanoseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_ns: Option<u64>,
 }
 
 impl Event {
@@ -66,6 +69,7 @@ impl Event {
             host: None,
             previous_host: None,
             reason: None,
+            connect_ns: None,
         }
     }
 }
