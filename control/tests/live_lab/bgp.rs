@@ -473,6 +473,8 @@ fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joinin
     assert_eq!(report["hold"]["moved"], 0, "{report}");
 
     // kill -9 of a silent balancer: out when the router's hold timer expires.
+    let stream = Stream::start(&lab, "c1", 500, 100);
+    std::thread::sleep(Duration::from_secs(1));
     let down = lab.exec("lb2", &["ip", "link", "set", "eth0", "down"]);
     assert!(down.status.success(), "{down:?}");
     started.remove(0).kill();
@@ -485,7 +487,25 @@ fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joinin
     let session = router_session(&lab, &router, 2);
     assert!(session.contains("Hold timer expired"), "{session}");
     assert_all_succeeded(&lab.mconnect("c2", &["--nconn", "300"]), 300);
-    println!("GRE mode, kill -9 of balancer 2 (link down): withdrawn {withdrawn:?} after (hold time {HOLD_SECONDS} s)");
+    let stream = stream.finish();
+    println!(
+        "GRE mode, kill -9 of balancer 2 (link down): withdrawn {withdrawn:?} after (hold time {HOLD_SECONDS} s); \
+         500 new at 100/s across it: {} failed to connect, {} failed to read",
+        stream["failed_connects"], stream["failed_reads"]
+    );
+
+    // Every backend down: the survivors withdraw; back: they announce again.
+    for s in 1..=3 {
+        lab.kill_server(s);
+    }
+    let took = wait_routed(&lab, Mode::Gre, &[], Duration::from_secs(10));
+    println!("GRE mode, all backends killed: withdrawn within {took:?}");
+    for s in 1..=3 {
+        lab.start_server(s);
+    }
+    let took = wait_routed(&lab, Mode::Gre, &[3, 4], Duration::from_secs(15));
+    println!("GRE mode, backends back: announced again within {took:?}");
+    assert_all_succeeded(&lab.mconnect("c2", &["--nconn", "300"]), 300);
     fourth.stop();
     for balancer in started {
         balancer.stop();
