@@ -83,20 +83,7 @@ pub fn remove(lab: &RunLab) -> Result<(), String> {
 
 fn call(lab: &RunLab, method: &str, path: &str, body: Option<&str>) -> Result<(), String> {
     let url = format!("http://127.0.0.1:{API_PORT}{path}");
-    let mut args = vec![
-        "curl",
-        "-sS",
-        "--fail-with-body",
-        "--max-time",
-        "3",
-        "-X",
-        method,
-        &url,
-    ];
-    if let Some(body) = body {
-        args.extend(["-H", "content-type: application/json", "-d", body]);
-    }
-    lab.exec_ok("r", &args).map(drop)
+    lab.http("r", method, &url, None, body).map(drop)
 }
 
 #[cfg(test)]

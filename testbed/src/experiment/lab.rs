@@ -263,6 +263,36 @@ impl RunLab {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Calls an HTTP API in `host`'s namespace (curl, 3 s at most), with a
+    /// JSON `body` and one extra `header` when given; the answer's body,
+    /// or an error with it unless the status is 2xx.
+    pub fn http(
+        &self,
+        host: &str,
+        method: &str,
+        url: &str,
+        header: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<String, String> {
+        let mut args = vec![
+            "curl",
+            "-sS",
+            "--fail-with-body",
+            "--max-time",
+            "3",
+            "-X",
+            method,
+            url,
+        ];
+        if let Some(header) = header {
+            args.extend(["-H", header]);
+        }
+        if let Some(body) = body {
+            args.extend(["-H", "content-type: application/json", "-d", body]);
+        }
+        self.exec_ok(host, &args)
+    }
+
     /// Starts a long-running process in `host` as `{host}-{role}`, its
     /// output appended to `logs/{host}-{role}.log`.
     pub fn spawn(

@@ -396,22 +396,7 @@ impl System {
     ) -> Result<String, String> {
         let url = format!("http://127.0.0.1:9700{path}");
         let auth = format!("authorization: Bearer {}", self.token);
-        let mut args = vec![
-            "curl",
-            "-sS",
-            "--fail-with-body",
-            "--max-time",
-            "3",
-            "-X",
-            method,
-            "-H",
-            &auth,
-            &url,
-        ];
-        if let Some(body) = body {
-            args.extend(["-H", "content-type: application/json", "-d", body]);
-        }
-        lab.exec_ok(&format!("lb{b}"), &args)
+        lab.http(&format!("lb{b}"), method, &url, Some(&auth), body)
     }
 
     /// The balancers still running (not killed), for backend changes.

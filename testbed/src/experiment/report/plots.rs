@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use plotters::coord::ranged1d::AsRangedCoord;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::load::Run;
@@ -60,6 +62,49 @@ pub fn draw_all(dir: &Path, runs: &[Run]) -> Result<Vec<String>, String> {
     Ok(files)
 }
 
+/// A white SVG canvas of the report's size at `path`.
+fn canvas(path: &Path) -> Result<DrawingArea<SVGBackend<'_>, Shift>, String> {
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE)
+        .map_err(drawing(&path.display().to_string()))?;
+    Ok(root)
+}
+
+/// A titled chart over `x` and `y` on `root`, with room for axis labels.
+#[allow(clippy::type_complexity)] // plotters' own types
+fn frame<'a, X: AsRangedCoord, Y: AsRangedCoord>(
+    root: &DrawingArea<SVGBackend<'a>, Shift>,
+    title: &str,
+    x: X,
+    y: Y,
+) -> Result<ChartContext<'a, SVGBackend<'a>, Cartesian2d<X::CoordDescType, Y::CoordDescType>>, String>
+{
+    ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x, y)
+        .map_err(drawing(title))
+}
+
+/// Draws the legend at `position` and writes the file.
+fn finish<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    root: &DrawingArea<SVGBackend<'a>, Shift>,
+    position: SeriesLabelPosition,
+    what: &str,
+) -> Fallible {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing(what))?;
+    root.present().map_err(drawing(what))
+}
+
 fn colour(systems: &[String], system: &str) -> RGBColor {
     let index = systems.iter().position(|s| s == system).unwrap_or(0);
     let (r, g, b) = Palette99::pick(index).rgb();
@@ -111,15 +156,8 @@ fn timeline(path: &Path, title: &str, runs: &[&Run], systems: &[String]) -> Fall
         .flat_map(|(_, a, b)| a.iter().chain(b).map(|p| p.1))
         .fold(1.0, f64::max)
         * 1.1;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(drawing(&what))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..t_end, 0f64..y_max)
-        .map_err(drawing(&what))?;
+    let root = canvas(path)?;
+    let mut chart = frame(&root, title, 0f64..t_end, 0f64..y_max)?;
     chart
         .configure_mesh()
         .x_desc("seconds from the start")
@@ -153,13 +191,7 @@ fn timeline(path: &Path, title: &str, runs: &[&Run], systems: &[String]) -> Fall
             .label(format!("{system} failures"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dashed));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing(&what))?;
-    root.present().map_err(drawing(&what))
+    finish(&mut chart, &root, SeriesLabelPosition::UpperRight, &what)
 }
 
 fn latency_cdf(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
@@ -189,15 +221,13 @@ fn latency_cdf(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
         .flat_map(|(_, p)| p.iter().map(|q| q.0))
         .fold(1.0, f64::max)
         * 1.05;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(drawing(&what))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("connect latency (CDF)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d((LATENCY_FLOOR_MS..x_max).log_scale(), 0f64..1.0)
-        .map_err(drawing(&what))?;
+    let root = canvas(path)?;
+    let mut chart = frame(
+        &root,
+        "connect latency (CDF)",
+        (LATENCY_FLOOR_MS..x_max).log_scale(),
+        0f64..1.0,
+    )?;
     chart
         .configure_mesh()
         .x_desc("milliseconds (log scale)")
@@ -212,14 +242,7 @@ fn latency_cdf(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
             .label(format!("{system} connect latency"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing(&what))?;
-    root.present().map_err(drawing(&what))
+    finish(&mut chart, &root, SeriesLabelPosition::LowerRight, &what)
 }
 
 fn disruptions(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
@@ -249,16 +272,14 @@ fn disruptions(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
             }
         }
     }
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(drawing(&what))?;
+    let root = canvas(path)?;
     let labels = faults.clone();
-    let mut chart = ChartBuilder::on(&root)
-        .caption("broken and moved connections per fault", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..faults.len().max(1) as f64, 0f64..y_max * 1.15)
-        .map_err(drawing(&what))?;
+    let mut chart = frame(
+        &root,
+        "broken and moved connections per fault",
+        0f64..faults.len().max(1) as f64,
+        0f64..y_max * 1.15,
+    )?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -303,11 +324,5 @@ fn disruptions(path: &Path, runs: &[Run], systems: &[String]) -> Fallible {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], style));
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing(&what))?;
-    root.present().map_err(drawing(&what))
+    finish(&mut chart, &root, SeriesLabelPosition::UpperRight, &what)
 }
