@@ -40,7 +40,7 @@ pub struct BackendView {
 }
 
 impl BackendView {
-    fn new(b: &Backend, packets: u64) -> Self {
+    pub(super) fn new(b: &Backend, packets: u64) -> Self {
         Self {
             ip: b.addr,
             weight: b.weight,

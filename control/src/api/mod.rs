@@ -22,6 +22,7 @@ mod liveness;
 mod observe;
 mod rate_limit;
 mod server;
+mod services;
 mod token;
 
 use std::future::Future;
@@ -53,7 +54,7 @@ use crate::stats::SharedCounters;
 /// The routes, for error messages.
 const ROUTES: &str = "GET /backends, POST /backends, PATCH /backends/{ip}, \
                       DELETE /backends/{ip}, GET /stats, GET /metrics, GET /healthz, \
-                      GET /bgp, POST /drain, DELETE /drain";
+                      GET /bgp, POST /drain, DELETE /drain, GET /services, POST /config/reload";
 
 /// What the handlers share: the backend set's publisher, the workers'
 /// counters (read, never written) and what `/healthz` last saw of them;
@@ -69,6 +70,8 @@ pub struct ApiState {
     limits: ApiLimits,
     /// The BGP speaker, when `RR_BGP_*` turned it on.
     bgp: Option<crate::bgp::BgpHandle>,
+    /// The `--config` file `POST /config/reload` reads.
+    config: Option<std::path::PathBuf>,
 }
 
 impl ApiState {
@@ -91,7 +94,15 @@ impl ApiState {
             hosts: Vec::new(),
             limits: ApiLimits::default(),
             bgp: None,
+            config: None,
         }
+    }
+
+    /// Serves `POST /config/reload` from `path`.
+    #[must_use]
+    pub fn with_config(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.config = path;
+        self
     }
 
     /// Serves `GET /bgp` and `/drain` from `bgp`.
@@ -164,6 +175,8 @@ fn routes(state: ApiState) -> Router {
         .route("/healthz", get(observe::healthz))
         .route("/bgp", get(bgp::show))
         .route("/drain", post(bgp::drain).delete(bgp::resume))
+        .route("/services", get(services::list))
+        .route("/config/reload", post(services::reload))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method)
         .with_state(state)

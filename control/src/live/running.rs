@@ -104,7 +104,7 @@ impl Running {
         self.runtime.block_on(async {
             let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(args));
             let freeing = tokio::spawn(free_retired_tables(publisher.clone()));
-            let reloading = config.map(|path| {
+            let reloading = config.clone().map(|path| {
                 tokio::spawn(super::config_reload::reload_on_sighup(
                     path,
                     publisher.clone(),
@@ -114,7 +114,8 @@ impl Running {
             let api_task = api.map(|api| {
                 let state = api
                     .state(publisher.clone(), workers.counters.clone())
-                    .with_bgp(bgp.clone());
+                    .with_bgp(bgp.clone())
+                    .with_config(config.clone());
                 info!(
                     addr = ?api.listener.local_addr().ok(),
                     token = api.token_use(),

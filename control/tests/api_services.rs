@@ -1,0 +1,93 @@
+//! `GET /services` and `POST /config/reload` through real HTTP on loopback:
+//! a reload applies the file's services, a bad file changes nothing and
+//! says why with its line, and without the token nothing is reloaded.
+
+mod common;
+
+use std::io::Write;
+
+use common::*;
+use control::api::ApiState;
+use control::config::ApiToken;
+
+const TOKEN: &str = "5c0ffee1d2b94e7aa5c1d0e9f7b26a44";
+
+const TWO: &str = "[[service]]\nname = \"web\"\nvip = \"192.0.2.80\"\nprotocol = \"tcp\"\nport = 80\nbackends = [\"10.2.0.1\", \"10.2.0.2:3\"]\ntable_size = 251\n\n[[service]]\nname = \"dns\"\nvip = \"192.0.2.53\"\nprotocol = \"udp\"\nbackends = [\"10.3.0.1\"]\nhash = \"source\"\ntable_size = 251\n";
+
+fn file_with(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
+
+async fn reload(server: &Server, headers: &str) -> Answer {
+    let request = format!(
+        "POST /config/reload HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{headers}Content-Length: 0\r\n\r\n",
+        server.addr
+    );
+    send_raw(server.addr, &request).await
+}
+
+#[tokio::test]
+async fn a_reload_publishes_the_file_s_services_and_get_services_lists_them() {
+    let p = publisher(2);
+    let file = file_with(TWO);
+    let state = ApiState::new(p.clone(), workers(1)).with_config(Some(file.path().into()));
+    let server = serve(state).await;
+    let a = reload(&server, "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["services"], 2);
+    assert_eq!(p.handle().load().services.len(), 2);
+    let list = get(server.addr, "/services").await.json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "dns"]);
+    assert_eq!(list[0]["port"], 80);
+    assert_eq!(list[0]["protocol"], 6);
+    assert_eq!(list[1]["hash"], "source");
+    assert_eq!(list[0]["backends"][1]["ip"], "10.2.0.2");
+    assert_eq!(list[0]["backends"][1]["weight"], 3);
+    // The default service's backends stay on /backends' default set.
+    assert_eq!(p.spec().backends.len(), 2);
+}
+
+#[tokio::test]
+async fn a_bad_file_changes_nothing_and_the_answer_names_its_line() {
+    let p = publisher(2);
+    let file = file_with(TWO);
+    let state = ApiState::new(p.clone(), workers(1)).with_config(Some(file.path().into()));
+    let server = serve(state).await;
+    assert_eq!(reload(&server, "").await.status, 200);
+    let generation = p.generation();
+    std::fs::write(file.path(), TWO.replace("port = 80", "port = 80000")).unwrap();
+    let a = reload(&server, "").await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert!(a.error().contains("line 5: service[0].port"), "{}", a.body);
+    assert_eq!(p.generation(), generation);
+}
+
+#[tokio::test]
+async fn without_a_configuration_file_there_is_nothing_to_reload() {
+    let server = start(publisher(1), workers(1)).await;
+    let a = reload(&server, "").await;
+    assert_eq!(a.status, 404);
+    assert!(a.error().contains("--config"), "{}", a.body);
+}
+
+#[tokio::test]
+async fn a_reload_needs_the_token() {
+    let p = publisher(2);
+    let file = file_with(TWO);
+    let state = ApiState::new(p.clone(), workers(1))
+        .with_config(Some(file.path().into()))
+        .with_token(Some(ApiToken::new(TOKEN).unwrap()), false);
+    let server = serve(state).await;
+    assert_eq!(reload(&server, "").await.status, 401);
+    assert_eq!(p.generation(), 1);
+    let a = reload(&server, &format!("Authorization: Bearer {TOKEN}\r\n")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
