@@ -538,7 +538,13 @@ impl ExperimentFile {
         }
         if fault.kind == FaultKind::Link {
             match &fault.host {
-                Some(host) if valid_host(host) => {}
+                Some(host) if valid_host(host) && self.in_every_topology(host) => {}
+                Some(host) if valid_host(host) => return Err(refuse(
+                    field("host"),
+                    format!(
+                        "`{host}` is not in every topology; the link fault would impair nothing"
+                    ),
+                )),
                 Some(host) => {
                     return Err(refuse(
                         field("host"),
@@ -588,6 +594,23 @@ impl ExperimentFile {
             ));
         }
         Ok(())
+    }
+}
+
+impl ExperimentFile {
+    /// Whether every topology has host `name` (`r`, `c2`, `lb1`, `s3`).
+    fn in_every_topology(&self, name: &str) -> bool {
+        let digits = name.trim_start_matches(|c: char| c.is_ascii_lowercase());
+        let n: usize = digits.parse().unwrap_or(0);
+        self.topologies
+            .iter()
+            .all(|t| match &name[..name.len() - digits.len()] {
+                "r" => true,
+                "c" => n <= t.clients,
+                "lb" => n <= t.balancers,
+                "s" => n <= t.servers,
+                _ => false,
+            })
     }
 }
 
@@ -745,6 +768,11 @@ target = 2
         let link = |extra: &str| format!("kind = \"link\"\n{extra}");
         let e = refused("kind = \"backend_kill\"", &link("netem = \"delay 5ms\""));
         assert_eq!(e.field, "fault \"kill\" host");
+        let e = refused(
+            "kind = \"backend_kill\"",
+            &link("host = \"s3\"\nnetem = \"delay 5ms\""),
+        );
+        assert!(e.message.contains("not in every topology"), "{e}");
         let e = refused("kind = \"backend_kill\"", &link("host = \"c1\""));
         assert!(e.message.contains("delay 20ms"), "{e}");
         let e = refused(
