@@ -134,3 +134,90 @@ fn the_speaker_follows_readiness_and_drains_and_restarts_a_dead_bird() {
         assert!(!dir.exists(), "the private directory is removed at stop");
     });
 }
+
+#[test]
+fn with_an_operators_bird_the_speaker_toggles_its_protocol_and_leaves_it_running() {
+    host::skip_unless!(Need::Root, Need::Tool("bird"), Need::Tool("ip"));
+    in_new_network_namespace(|| {
+        // The operator's BIRD, configured by hand (here: as ours would be).
+        let dir = tempfile::tempdir().unwrap();
+        let own = control::bgp::settings::OwnBird {
+            program: PathBuf::from("bird"),
+            local_as: 65001,
+            router_id: Ipv4Addr::new(192, 0, 2, 10),
+            peers: parse_peers("127.0.0.2:65000").unwrap().0,
+            hold: Duration::from_secs(3),
+        };
+        let routes = [control::bgp::settings::Route::host(VIP)];
+        let config = dir.path().join("bird.conf");
+        std::fs::write(
+            &config,
+            control::bgp::bird_config::render(&own, &routes, "operator_vips"),
+        )
+        .unwrap();
+        let socket = dir.path().join("bird.ctl");
+        let mut bird = KillOnDrop(
+            Command::new("bird")
+                .arg("-f")
+                .arg("-c")
+                .arg(&config)
+                .arg("-s")
+                .arg(&socket)
+                .arg("-P")
+                .arg(dir.path().join("bird.pid"))
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ControlSocket::connect(&socket).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the operator's BIRD did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+
+        let args = BgpArgs {
+            socket: Some(socket.clone()),
+            protocol: "operator_vips".into(),
+            grace: Duration::from_secs(1),
+            bird: PathBuf::from("bird"),
+            ..BgpArgs::default()
+        };
+        let settings = args
+            .settings(Ipv4Addr::new(192, 0, 2, 10), &[IpAddr::V4(VIP)])
+            .unwrap()
+            .unwrap();
+        let publisher = common::publisher(1);
+        let readiness = Readiness {
+            publisher,
+            counters: Arc::from(Vec::new()),
+            liveness: Arc::new(Liveness::new(&[], DEFAULT_STALL_LIMIT)),
+        };
+        let speaker = BgpSpeaker::start(&settings, readiness).unwrap();
+        let bgp = speaker.handle();
+        wait(&bgp, "announced in the operator's BIRD", |s| {
+            s.announced && s.bird == "operator"
+        });
+        assert!(bird_has_route(&socket));
+        speaker.stop();
+        assert!(
+            !bird_has_route(&socket),
+            "stopping withdraws the routes from the operator's BIRD"
+        );
+        assert!(
+            matches!(bird.0.try_wait(), Ok(None)),
+            "the operator's BIRD keeps running"
+        );
+    });
+}
+
+/// A child killed when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
