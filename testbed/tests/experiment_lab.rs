@@ -163,6 +163,8 @@ target = 1
         "left behind: {:?}",
         leftovers(prefix.0)
     );
+    let socket = std::env::temp_dir().join(format!("{}lb1.haproxy.sock", prefix.0));
+    assert!(!socket.exists(), "HAProxy's runtime socket left behind");
 
     let ids = [
         "rr.1c1lb2s.mixed.none.r1",

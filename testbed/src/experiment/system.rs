@@ -52,6 +52,16 @@ pub struct System {
     killed_balancers: Vec<usize>,
     /// With a `toxic` fault: the API body that adds its toxic.
     pub toxic: Option<String>,
+    /// `HAProxy`'s runtime sockets, removed with the system.
+    sockets: Vec<PathBuf>,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for socket in &self.sockets {
+            let _ = std::fs::remove_file(socket);
+        }
+    }
 }
 
 /// What an action did: applied, or skipped because it means nothing for
@@ -116,6 +126,7 @@ impl System {
                 .collect(),
             killed_balancers: Vec::new(),
             toxic: None,
+            sockets: Vec::new(),
         };
         for s in 1..=lab.topology.servers {
             system.start_server(lab, s)?;
@@ -270,7 +281,7 @@ impl System {
         Ok(())
     }
 
-    fn start_balancer(&self, lab: &mut RunLab, b: usize) -> Result<(), String> {
+    fn start_balancer(&mut self, lab: &mut RunLab, b: usize) -> Result<(), String> {
         let host = format!("lb{b}");
         match self.entry.kind {
             SystemKind::RustyRail => {
@@ -321,6 +332,10 @@ impl System {
             }
             SystemKind::Haproxy => {
                 let config = self.dir.join(format!("haproxy-{host}.cfg"));
+                let socket = Self::haproxy_socket(lab, b);
+                if !self.sockets.contains(&socket) {
+                    self.sockets.push(socket);
+                }
                 std::fs::write(&config, self.haproxy_config(lab, b))
                     .map_err(|e| format!("writing {}: {e}", config.display()))?;
                 let program = self.program.to_string_lossy().into_owned();
