@@ -539,12 +539,14 @@ impl ExperimentFile {
         if fault.kind == FaultKind::Link {
             match &fault.host {
                 Some(host) if valid_host(host) && self.in_every_topology(host) => {}
-                Some(host) if valid_host(host) => return Err(refuse(
-                    field("host"),
-                    format!(
+                Some(host) if valid_host(host) => {
+                    return Err(refuse(
+                        field("host"),
+                        format!(
                         "`{host}` is not in every topology; the link fault would impair nothing"
                     ),
-                )),
+                    ))
+                }
                 Some(host) => {
                     return Err(refuse(
                         field("host"),
