@@ -220,7 +220,7 @@ fn router_session(lab: &Lab, socket: &str, lb: usize) -> String {
 fn in_vip_mode_a_sigterm_withdraws_first_and_no_held_connection_breaks() {
     lab_or_skip!("bird", "birdc", "sysctl");
     let (lab, _) = lab_with_router("rrbg1-", 171, 3);
-    let mut balancers = start_announcing(&lab, &[1, 2, 3], "6s").into_iter();
+    let mut balancers = start_announcing(&lab, &[1, 2, 3], "7s").into_iter();
     let (first, second, third) = (
         balancers.next().unwrap(),
         balancers.next().unwrap(),
@@ -427,7 +427,7 @@ fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joinin
     lab.start_encap(4, &["--follow-routes"]);
     let mut started: Vec<lab::Balancer> = [1, 2, 3]
         .iter()
-        .map(|&b| lab.start_balancer(b, &gre_bgp_env(&lab, "6s")))
+        .map(|&b| lab.start_balancer(b, &gre_bgp_env(&lab, "7s")))
         .collect();
     let took = wait_routed(&lab, Mode::Gre, &[1, 2, 3], Duration::from_secs(30));
     println!("GRE mode: the router routes to balancers 1-3 {took:?} after the last started");
