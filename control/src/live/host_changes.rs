@@ -14,6 +14,7 @@ use host::offloads::OffloadGuard;
 use tracing::{info, warn};
 
 use super::host_rules::HostRules;
+use super::packet_io::IoPlan;
 use super::receive_offloads;
 use super::undo::{self, UndoStep};
 use super::StartError;
@@ -27,17 +28,24 @@ pub struct HostChanges {
 }
 
 impl HostChanges {
-    /// Turns the receive offloads off (unless `keep_offloads`) and installs
+    /// Turns the receive offloads off (unless `keep_offloads`; more of
+    /// them where `io` may run on netmap) and, where `io` may run on a
+    /// backend that leaves the kernel its own copy of every frame, installs
     /// the nftables table for a balancer at `lb_ip` serving `vips`.
     pub fn apply(
         device: &str,
         keep_offloads: bool,
-        netmap: bool,
+        io: &IoPlan,
         lb_ip: Ipv4Addr,
         vips: &[IpAddr],
     ) -> Result<Self, StartError> {
+        let netmap = io.may_use_netmap();
         if let Some(offloads) = receive_offloads::turn_off(device, keep_offloads, netmap)? {
             undo::push(Box::new(RestoreOffloads(Some(offloads))));
+        }
+        if !io.needs_host_rules() {
+            info!("nftables: no rule needed, the kernel never sees what the balancer takes");
+            return Ok(Self { _applied: () });
         }
         // From here an error return puts the offloads back (the caller has
         // no guard yet): undo what is recorded.

@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use host::interface_capabilities::{self, CapabilityGuard, FOR_NETMAP};
 use tracing::{info, warn};
 
+use super::packet_io::IoPlan;
 use super::undo::{self, UndoStep};
 use super::StartError;
 
@@ -33,8 +34,9 @@ impl HostChanges {
     pub fn apply(
         device: &str,
         keep_offloads: bool,
-        // Always netmap here: the capabilities below are netmap's.
-        _netmap: bool,
+        // Always netmap here: the capabilities below are netmap's, and no
+        // firewall rule is needed.
+        _io: &IoPlan,
         _lb_ip: Ipv4Addr,
         _vips: &[IpAddr],
     ) -> Result<Self, StartError> {

@@ -109,7 +109,7 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
     let host = HostChanges::apply(
         &prepared.device.name,
         args.keep_offloads,
-        prepared.io.may_use_netmap(),
+        &prepared.io,
         prepared.lb_ip,
         args.balancer.vips.as_slice(),
     )?;

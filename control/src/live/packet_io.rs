@@ -123,6 +123,15 @@ impl IoPlan {
         self.choice == IoChoice::Netmap || self.auto_netmap
     }
 
+    /// Whether the kernel keeps its own copy of what the balancer takes (a
+    /// packet socket only taps the interface), so that nftables must drop
+    /// it: not on `AF_XDP` (the program redirects those frames away from the
+    /// kernel) nor on netmap (it takes them from the NIC). `auto` may fall
+    /// back to `AF_PACKET`, so it keeps the rules.
+    pub fn needs_host_rules(&self) -> bool {
+        !matches!(self.choice, IoChoice::AfXdp | IoChoice::Netmap)
+    }
+
     /// Opens one socket per worker by the plan (see the module docs).
     pub fn open(&self, workers: usize) -> Result<OpenedIo, String> {
         match self.choice {
@@ -236,5 +245,17 @@ mod tests {
         assert!(prefers_netmap(true, 1));
         assert!(!prefers_netmap(false, 1));
         assert!(!prefers_netmap(true, 2), "a port is served by one worker");
+    }
+
+    #[test]
+    fn only_backends_that_leave_the_kernel_a_copy_need_the_nftables_rules() {
+        let plan = |choice| {
+            IoPlan::new(choice, "eth0", 1, 1500, Ipv4Addr::new(10, 0, 0, 1), &[]).unwrap()
+        };
+        assert!(!plan(IoChoice::AfXdp).needs_host_rules());
+        assert!(plan(IoChoice::AfPacket).needs_host_rules());
+        assert!(plan(IoChoice::NetmapEmulated).needs_host_rules());
+        assert!(plan(IoChoice::Auto).needs_host_rules(), "it may fall back");
+        assert!(!plan(IoChoice::AfXdp).may_use_netmap());
     }
 }

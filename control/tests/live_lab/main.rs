@@ -429,6 +429,33 @@ fn a_drained_backend_keeps_its_connections_and_gets_no_new_ones() {
     balancer.stop();
 }
 
+#[test]
+fn on_af_xdp_by_name_no_nftables_rule_is_installed_and_clients_connect() {
+    lab_or_skip!();
+    let lab = Lab::up("rrlba-", 221, 1, 3);
+    let balancer = match lab.try_start_balancer(1, &[("RR_IO", "af_xdp".into())]) {
+        Ok(balancer) => balancer,
+        Err(log) => {
+            let _ = host::capability::machine_lacks(format!("AF_XDP did not open: {log}"));
+            return;
+        }
+    };
+    // The XDP program keeps what the balancer takes from the kernel: no
+    // rule drops the kernel's copies, because it has none.
+    let tables = lab.exec("lb1", &["nft", "list", "tables"]);
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(!tables.contains("rusty_rail"), "{tables}");
+    assert!(
+        balancer.log_text().contains("nftables: no rule needed"),
+        "{}",
+        balancer.log_text()
+    );
+    let report = lab.mconnect("c1", &["--nconn", "1000"]);
+    assert_all_succeeded(&report, 1000);
+    assert_eq!(split(&report).len(), 3, "{report}");
+    balancer.stop();
+}
+
 /// What the two-worker test runs on: the emulated netmap port when the
 /// suite runs on it, else `auto`.
 fn two_worker_io() -> String {
