@@ -7,6 +7,8 @@
 //! Only `[[service]]` sections are reloaded; the other settings (device,
 //! workers, API, ...) take effect at the next start.
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,9 +16,10 @@ use std::time::Duration;
 use clap::Args as _;
 use tracing::{info, warn};
 
-use super::LiveArgs;
+use super::neighbours::{NextHop, Resolver};
+use super::{next_hops, LiveArgs};
 use crate::backends::Publisher;
-use crate::config::file;
+use crate::config::{file, MacAddr};
 
 /// How often the SIGHUP flag is looked at.
 const TICK: Duration = Duration::from_millis(100);
@@ -42,6 +45,35 @@ pub fn apply_services(path: &Path, publisher: &Publisher) -> Result<usize, Strin
         .set_services(&file.services)
         .map_err(|e| format!("{}: the services cannot be applied: {e}", path.display()))?;
     Ok(file.services.len())
+}
+
+/// Resolves the next hops of the backends the file added (the default
+/// service's were resolved with the first table), waiting a little as for
+/// those, so that services forward from the first packet.
+pub fn resolve_at_start(
+    resolver: &mut Resolver,
+    publisher: &Publisher,
+    static_macs: &BTreeMap<Ipv4Addr, MacAddr>,
+) {
+    let unresolved: Vec<Ipv4Addr> = publisher
+        .backends()
+        .iter()
+        .filter(|b| b.mac.is_none())
+        .map(|b| b.addr)
+        .collect();
+    let hops = next_hops::resolve_at_start(resolver, &unresolved);
+    for addr in unresolved {
+        let is_static = static_macs.contains_key(&addr);
+        next_hops::report_next_hop(addr, is_static, hops.get(&addr));
+        let mac = static_macs
+            .get(&addr)
+            .map(|m| m.0)
+            .or_else(|| hops.get(&addr).and_then(NextHop::mac));
+        if mac.is_some() {
+            // The backend was just added: it cannot be unknown.
+            let _ = publisher.set_mac(addr, mac);
+        }
+    }
 }
 
 extern "C" fn on_hangup(_: libc::c_int) {

@@ -139,9 +139,10 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         None => None,
     };
     let static_macs = args.balancer.backend_macs.0.clone();
-    let (resolver, publisher) = first_table(args, &device, lb_ip, &static_macs)?;
+    let (mut resolver, publisher) = first_table(args, &device, lb_ip, &static_macs)?;
     if let Some(path) = &args.config {
         super::config_reload::apply_services(path, &publisher).map_err(StartError::Config)?;
+        super::config_reload::resolve_at_start(&mut resolver, &publisher, &static_macs);
     }
     Ok(Prepared {
         device,

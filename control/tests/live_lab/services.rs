@@ -76,3 +76,153 @@ fn a_service_reaches_only_its_own_backends_and_a_sighup_reload_moves_it() {
     let counters = balancer.stop();
     assert!(!counters.is_empty());
 }
+
+/// Receives sequence-numbered datagrams on UDP `port` in namespace `ns`
+/// until none came for `idle`; says when bound; returns the numbers seen.
+fn receive_sequence(
+    ns: String,
+    port: u16,
+    bound: std::sync::mpsc::Sender<()>,
+    idle: Duration,
+) -> std::thread::JoinHandle<Vec<u32>> {
+    std::thread::spawn(move || {
+        lab::in_namespace(&ns, move || {
+            let socket = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind");
+            socket.set_read_timeout(Some(idle)).expect("timeout");
+            // Room for the whole stream, so that a datagram lost is one the
+            // path lost, not one this thread was too slow to take.
+            let size: libc::c_int = 16 << 20;
+            // SAFETY: setsockopt on a socket this thread owns, with a
+            // pointer to a c_int and its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&socket),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    std::ptr::addr_of!(size).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
+            let _ = bound.send(());
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 64];
+            // Bounded: 200,000 datagrams at most, and it ends at the first idle gap.
+            while seen.len() < 200_000 {
+                match socket.recv(&mut buf) {
+                    Ok(4..) => seen.push(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            seen
+        })
+    })
+}
+
+/// Sends datagrams 0..`count` from `ns` to the VIP's UDP `port`, one flow,
+/// one every `gap`.
+fn send_sequence(ns: String, port: u16, count: u32, gap: Duration) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        lab::in_namespace(&ns, move || {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+            socket.connect((VIP, port)).expect("connect");
+            let start = Instant::now();
+            for seq in 0..count {
+                // Paced against the clock, not by sleeping per datagram.
+                let due = start + gap * seq;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let _ = socket.send(&seq.to_be_bytes());
+            }
+        });
+    })
+}
+
+/// Datagrams in the stream: 2.4 s at 2,500 a second, the reload after 1 s.
+const COUNT: u32 = 6_000;
+
+#[test]
+fn a_reload_adding_a_service_and_changing_a_weight_drops_no_datagram() {
+    lab_or_skip!();
+    let lab = Lab::up("rrsv2-", 181, 1, 5);
+    let file = lab.work.path().join("services.toml");
+    let ip = |s: usize| lab.server_ip(s).to_string();
+    let stream = |weight: u32| {
+        format!(
+            "[[service]]\nname = \"stream\"\nvip = \"{VIP}\"\nprotocol = \"udp\"\nport = 7000\nbackends = [\"{}\", \"{}:{weight}\"]\ntable_size = 1009\n",
+            ip(3),
+            ip(4)
+        )
+    };
+    std::fs::write(&file, format!("{}{}", config(&[ip(2)]), stream(1))).expect("config");
+    let balancer = lab.start_balancer(
+        1,
+        &[
+            ("RR_TARGET_IPS", ip(1)),
+            ("RR_CONFIG", file.to_str().unwrap().to_owned()),
+        ],
+    );
+    let (bound_tx, bound) = std::sync::mpsc::channel();
+    let receivers: Vec<_> = (3..=4)
+        .map(|s| {
+            receive_sequence(
+                lab.ns(&format!("s{s}")),
+                7000,
+                bound_tx.clone(),
+                Duration::from_secs(3),
+            )
+        })
+        .collect();
+    for _ in 0..2 {
+        bound
+            .recv_timeout(Duration::from_secs(10))
+            .expect("receivers bound");
+    }
+    let sender = send_sequence(lab.ns("c1"), 7000, COUNT, Duration::from_micros(400));
+    std::thread::sleep(Duration::from_secs(1));
+    // A fourth service, and the stream's second backend's weight doubled.
+    let fourth = format!(
+        "[[service]]\nname = \"fourth\"\nvip = \"{VIP}\"\nprotocol = \"udp\"\nport = 7001\nbackends = [\"{}\"]\ntable_size = 251\n",
+        ip(5)
+    );
+    std::fs::write(&file, format!("{}{}{fourth}", config(&[ip(2)]), stream(2))).expect("config");
+    for pid in lab::pids_in(&lab.ns("lb1")) {
+        // SAFETY: kill(2) with a pid read from the lab's own namespace.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+    }
+    sender.join().expect("sender");
+    let mut seen: Vec<u32> = receivers
+        .into_iter()
+        .flat_map(|r| r.join().expect("receiver"))
+        .collect();
+    let log = balancer.log_text();
+    assert!(log.contains("configuration reloaded"), "{log}");
+    assert!(log.contains("services=3"), "{log}");
+    seen.sort_unstable();
+    seen.dedup();
+    let missing = COUNT as usize - seen.len();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {COUNT} datagrams lost across the reload; gaps: {:?}",
+        gaps(&seen, COUNT)
+    );
+    let counters = balancer.stop();
+    assert!(!counters.is_empty());
+}
+
+/// The ranges of `0..count` missing from sorted `seen` (the first 20).
+fn gaps(seen: &[u32], count: u32) -> Vec<(u32, u32)> {
+    let mut gaps = Vec::new();
+    let mut next = 0;
+    for &n in seen.iter().chain(std::iter::once(&count)) {
+        if n > next {
+            gaps.push((next, n - 1));
+        }
+        next = n + 1;
+    }
+    gaps.truncate(20);
+    gaps
+}
