@@ -23,7 +23,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::backends::Backend;
+mod services;
+
+use crate::backends::{Backend, NamedServices};
 use crate::stats::{CounterSnapshot, Snapshot};
 
 /// Label pairs of one sample.
@@ -65,7 +67,26 @@ pub fn render_as(
     table_generation: u64,
     bgp: Option<&crate::bgp::BgpStatus>,
 ) -> Result<String, fmt::Error> {
-    let openmetrics = render_with(snapshot, backends, table_generation, bgp)?;
+    render_services_as(
+        format,
+        snapshot,
+        backends,
+        &NamedServices::default(),
+        table_generation,
+        bgp,
+    )
+}
+
+/// [`render_as`] with the named services' metrics (`rr_service_*`).
+pub fn render_services_as(
+    format: Format,
+    snapshot: &Snapshot,
+    backends: &[Backend],
+    services: &NamedServices,
+    table_generation: u64,
+    bgp: Option<&crate::bgp::BgpStatus>,
+) -> Result<String, fmt::Error> {
+    let openmetrics = render_all(snapshot, backends, services, table_generation, bgp)?;
     Ok(match format {
         Format::OpenMetrics => openmetrics,
         Format::Text => to_text_format(&openmetrics),
@@ -113,10 +134,27 @@ pub fn render_with(
     table_generation: u64,
     bgp: Option<&crate::bgp::BgpStatus>,
 ) -> Result<String, fmt::Error> {
+    render_all(
+        snapshot,
+        backends,
+        &NamedServices::default(),
+        table_generation,
+        bgp,
+    )
+}
+
+fn render_all(
+    snapshot: &Snapshot,
+    backends: &[Backend],
+    services: &NamedServices,
+    table_generation: u64,
+    bgp: Option<&crate::bgp::BgpStatus>,
+) -> Result<String, fmt::Error> {
     let mut r = Registry::default();
     if let Some(status) = bgp {
         crate::bgp::metrics::register(&mut r, status);
     }
+    services::register(&mut r, snapshot, backends, services);
     let workers: Vec<(Labels, &CounterSnapshot)> = snapshot
         .workers
         .iter()

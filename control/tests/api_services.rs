@@ -91,3 +91,27 @@ async fn a_reload_needs_the_token() {
     let a = reload(&server, &format!("Authorization: Bearer {TOKEN}\r\n")).await;
     assert_eq!(a.status, 200, "{}", a.body);
 }
+
+#[tokio::test]
+async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_problem() {
+    let p = publisher(2);
+    let file = file_with(TWO);
+    let counters = workers(1);
+    let state = ApiState::new(p.clone(), counters.clone()).with_config(Some(file.path().into()));
+    let server = serve(state).await;
+    assert_eq!(reload(&server, "").await.status, 200);
+    // Seven packets to web's 10.2.0.2.
+    let slot = p.backend("10.2.0.2".parse().unwrap()).unwrap().slot;
+    counters[0].backend_packets[usize::from(slot)].add(7);
+    let text = get(server.addr, "/metrics").await.body;
+    for line in [
+        "rr_service_packets_total{service=\"web\"} 7",
+        "rr_service_packets_total{service=\"dns\"} 0",
+        "rr_service_backends{service=\"web\"} 2",
+        "rr_service_backends_in_rotation{service=\"web\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+    host::skip_unless!(host::capability::Need::Tool("promtool"));
+    assert_promtool_accepts(&text);
+}

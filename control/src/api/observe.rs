@@ -31,10 +31,11 @@ pub async fn prometheus(
     let backends = state.publisher.backends();
     let snapshot = Snapshot::for_backends(&state.counters, &backends);
     let generation = state.publisher.generation();
-    let text = metrics::render_as(
+    let text = metrics::render_services_as(
         format,
         &snapshot,
         &backends,
+        &state.publisher.services(),
         generation,
         state
             .bgp

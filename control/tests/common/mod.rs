@@ -208,3 +208,30 @@ pub async fn set_drain(addr: SocketAddr, ip: &str, drain: bool) -> Answer {
     let body = format!(r#"{{"drain": {drain}}}"#);
     json(addr, "PATCH", &format!("/backends/{ip}"), &body).await
 }
+
+/// Fails the test with promtool's complaints unless `promtool check metrics`
+/// accepts `text`.
+pub fn assert_promtool_accepts(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\non:\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,58 @@
+//! Per-service metrics (`rr_service_*`, label `service`): packets sent to a
+//! service's backends, its backends configured and in rotation. Nothing is
+//! registered without named services, so the one-service exposition is
+//! unchanged.
+
+use prometheus_client::registry::Registry;
+
+use super::{counter, gauge, Labels};
+use crate::backends::{Backend, NamedServices};
+use crate::stats::Snapshot;
+
+pub(super) fn register(
+    r: &mut Registry,
+    snapshot: &Snapshot,
+    backends: &[Backend],
+    services: &NamedServices,
+) {
+    if services.0.is_empty() {
+        return;
+    }
+    let members = |addrs: &[std::net::Ipv4Addr]| -> Vec<&Backend> {
+        addrs
+            .iter()
+            .filter_map(|a| backends.iter().find(|b| b.addr == *a))
+            .collect()
+    };
+    let per_service = |value: &dyn Fn(&[&Backend]) -> u64| -> Vec<(Labels, u64)> {
+        services
+            .0
+            .iter()
+            .map(|s| {
+                let labels = vec![("service", s.template.name.clone())];
+                (labels, value(&members(&s.members)))
+            })
+            .collect()
+    };
+    counter(
+        r,
+        "rr_service",
+        "packets",
+        "Frames sent to the service's backends",
+        per_service(&|bs| bs.iter().map(|b| snapshot.total.packets_to(b)).sum()),
+    );
+    gauge(
+        r,
+        "rr_service",
+        "backends",
+        "Backends configured for the service",
+        per_service(&|bs| bs.len() as u64),
+    );
+    gauge(
+        r,
+        "rr_service",
+        "backends_in_rotation",
+        "The service's backends new flows can go to (up, undrained, weight > 0, MAC known)",
+        per_service(&|bs| bs.iter().filter(|b| b.in_rotation()).count() as u64),
+    );
+}
