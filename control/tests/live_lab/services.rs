@@ -226,3 +226,51 @@ fn gaps(seen: &[u32], count: u32) -> Vec<(u32, u32)> {
     gaps.truncate(20);
     gaps
 }
+
+#[test]
+fn removing_a_backend_of_one_service_moves_no_held_connection_of_another() {
+    lab_or_skip!();
+    let lab = Lab::up("rrsv3-", 182, 1, 5);
+    let file = lab.work.path().join("services.toml");
+    let ip = |s: usize| lab.server_ip(s).to_string();
+    // "other": every UDP port of the VIP, on s4 and s5.
+    let other = |backends: &[String]| {
+        let quoted: Vec<String> = backends.iter().map(|b| format!("\"{b}\"")).collect();
+        format!(
+            "[[service]]\nname = \"other\"\nvip = \"{VIP}\"\nprotocol = \"udp\"\nbackends = [{}]\ntable_size = 251\n",
+            quoted.join(", ")
+        )
+    };
+    std::fs::write(
+        &file,
+        format!("{}{}", config(&[ip(2), ip(3)]), other(&[ip(4), ip(5)])),
+    )
+    .expect("config");
+    let balancer = lab.start_balancer(
+        1,
+        &[
+            ("RR_TARGET_IPS", ip(1)),
+            ("RR_CONFIG", file.to_str().unwrap().to_owned()),
+        ],
+    );
+    let events = lab.work.path().join("events.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 300, Duration::from_secs(7), &events);
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::write(
+        &file,
+        format!("{}{}", config(&[ip(2), ip(3)]), other(&[ip(4)])),
+    )
+    .expect("config");
+    let (code, body) = lab.api(1, "POST", "/config/reload", None);
+    assert_eq!(code, 200, "POST /config/reload: {body}");
+    let report = hold.finish();
+    assert_eq!(report["failed_connects"], 0, "{report}");
+    assert_eq!(report["hold"]["broken"], 0, "no connection broke: {report}");
+    assert_eq!(report["hold"]["moved"], 0, "no connection moved: {report}");
+    let names: Vec<String> = split(&report).into_keys().collect();
+    assert_eq!(names, ["s2", "s3"], "{report}");
+    let (_, services) = lab.api(1, "GET", "/services", None);
+    assert!(services.to_string().contains(&ip(4)), "{services}");
+    assert!(!services.to_string().contains(&ip(5)), "{services}");
+    drop(balancer);
+}
