@@ -115,3 +115,69 @@ async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_p
     host::skip_unless!(host::capability::Need::Tool("promtool"));
     assert_promtool_accepts(&text);
 }
+
+#[tokio::test]
+async fn services_and_their_backends_are_added_and_removed_through_the_api() {
+    let p = publisher(2);
+    let server = start(p.clone(), workers(1)).await;
+    let web = r#"{"name": "web", "vip": "192.0.2.80", "protocol": "tcp", "port": 80, "backends": ["10.2.0.1"], "table_size": 251}"#;
+    let a = json(server.addr, "POST", "/services", web).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(p.handle().load().services.len(), 1);
+    let a = json(server.addr, "POST", "/services", web).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    let a = json(
+        server.addr,
+        "POST",
+        "/services/web/backends",
+        r#"{"ip": "10.2.0.2", "weight": 2}"#,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let list = get(server.addr, "/services").await.json();
+    assert_eq!(list[0]["backends"][1]["ip"], "10.2.0.2");
+    assert_eq!(list[0]["backends"][1]["weight"], 2);
+    let a = json(server.addr, "DELETE", "/services/web/backends/10.2.0.1", "").await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(p.backend("10.2.0.1".parse().unwrap()).is_none());
+    let a = json(server.addr, "DELETE", "/services/nope", "").await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    assert!(a.error().contains("GET /services"), "{}", a.body);
+    let a = json(server.addr, "DELETE", "/services/web", "").await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(p.handle().load().services.is_empty());
+    // The default service's backends were never touched.
+    assert_eq!(p.spec().backends.len(), 2);
+}
+
+#[tokio::test]
+async fn a_bad_service_body_is_refused_naming_the_field() {
+    let server = start(publisher(1), workers(1)).await;
+    let a = json(
+        server.addr,
+        "POST",
+        "/services",
+        r#"{"name": "web", "vip": "192.0.2.80", "port": 80}"#,
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.error().contains("port: a port needs a protocol"),
+        "{}",
+        a.body
+    );
+    let a = json(
+        server.addr,
+        "POST",
+        "/services",
+        r#"{"name": "web", "vip": "not-an-ip"}"#,
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.error()
+            .contains("vip: \"not-an-ip\" is not an IP address"),
+        "{}",
+        a.body
+    );
+}

@@ -64,8 +64,8 @@ impl BackendView {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddBackend {
-    ip: String,
-    weight: Option<u64>,
+    pub(super) ip: String,
+    pub(super) weight: Option<u64>,
 }
 
 /// `PATCH /backends/{ip}` body.
@@ -169,7 +169,7 @@ async fn change<R: Send + 'static>(
 }
 
 /// An IPv4 address, or why not.
-fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
+pub(super) fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
     s.trim().parse().map_err(|_| {
         if s.trim().parse::<Ipv6Addr>().is_ok() {
             format!("{s:?} is IPv6, but backends are reached over IPv4 GRE")
@@ -187,7 +187,7 @@ fn path_ip(s: &str) -> Result<Ipv4Addr, ApiError> {
     })
 }
 
-fn check_weight(w: u64, expected: &str) -> Result<u32, ApiError> {
+pub(super) fn check_weight(w: u64, expected: &str) -> Result<u32, ApiError> {
     u32::try_from(w)
         .ok()
         .filter(|&w| w <= MAX_WEIGHT)

@@ -45,15 +45,17 @@ impl ApiError {
 impl From<BackendError> for ApiError {
     fn from(e: BackendError) -> Self {
         let status = match e {
-            BackendError::Unknown(_) => StatusCode::NOT_FOUND,
+            BackendError::Unknown(_) | BackendError::UnknownService(_) => StatusCode::NOT_FOUND,
             BackendError::WeightOutOfRange(_) => StatusCode::BAD_REQUEST,
-            BackendError::Exists(_) | BackendError::Full | BackendError::Table(_) => {
-                StatusCode::CONFLICT
-            }
+            BackendError::Exists(_)
+            | BackendError::Full
+            | BackendError::Table(_)
+            | BackendError::ServiceExists(_) => StatusCode::CONFLICT,
         };
         let hint = match e {
             BackendError::Unknown(_) => "; GET /backends lists the backends",
             BackendError::Exists(_) => "; PATCH /backends/{ip} changes it",
+            BackendError::UnknownService(_) => "; GET /services lists the services",
             _ => "",
         };
         Self::new(status, format!("{e}{hint}"))

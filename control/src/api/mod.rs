@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -54,7 +54,9 @@ use crate::stats::SharedCounters;
 /// The routes, for error messages.
 const ROUTES: &str = "GET /backends, POST /backends, PATCH /backends/{ip}, \
                       DELETE /backends/{ip}, GET /stats, GET /metrics, GET /healthz, \
-                      GET /bgp, POST /drain, DELETE /drain, GET /services, POST /config/reload";
+                      GET /bgp, POST /drain, DELETE /drain, GET /services, POST /services, DELETE /services/{name}, \
+                      POST /services/{name}/backends, DELETE /services/{name}/backends/{ip}, \
+                      POST /config/reload";
 
 /// What the handlers share: the backend set's publisher, the workers'
 /// counters (read, never written) and what `/healthz` last saw of them;
@@ -175,7 +177,13 @@ fn routes(state: ApiState) -> Router {
         .route("/healthz", get(observe::healthz))
         .route("/bgp", get(bgp::show))
         .route("/drain", post(bgp::drain).delete(bgp::resume))
-        .route("/services", get(services::list))
+        .route("/services", get(services::list).post(services::add))
+        .route("/services/{name}", delete(services::remove))
+        .route("/services/{name}/backends", post(services::add_backend))
+        .route(
+            "/services/{name}/backends/{ip}",
+            delete(services::remove_backend),
+        )
         .route("/config/reload", post(services::reload))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_method)

@@ -22,6 +22,10 @@ pub enum BackendError {
     /// The forwarding table cannot be built with the change (for example a
     /// Maglev table with no more entries than backends).
     Table(ForwardingError),
+    /// No named service has this name.
+    UnknownService(String),
+    /// A named service with this name exists already.
+    ServiceExists(String),
 }
 
 impl fmt::Display for BackendError {
@@ -37,6 +41,8 @@ impl fmt::Display for BackendError {
                 "all {MAX_BACKENDS} backend slots are taken; remove a backend first"
             ),
             Self::Table(e) => write!(f, "the forwarding table cannot be built: {e}"),
+            Self::UnknownService(name) => write!(f, "no service {name:?}"),
+            Self::ServiceExists(name) => write!(f, "service {name:?} exists already"),
         }
     }
 }

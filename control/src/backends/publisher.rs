@@ -167,10 +167,26 @@ impl Publisher {
     /// the whole change, sharing every unchanged service's Maglev table.
     /// On an error nothing changes.
     pub fn set_services(&self, configs: &[ServiceConfig]) -> Result<(), BackendError> {
+        self.change_services(|current| {
+            *current = configs.to_vec();
+            Ok(())
+        })
+    }
+
+    /// Edits the services' configurations (as [`NamedServices::configs`]
+    /// gives them) and applies the result like [`Self::set_services`], all
+    /// under one lock, so that concurrent edits do not undo each other.
+    pub fn change_services<R>(
+        &self,
+        edit: impl FnOnce(&mut Vec<ServiceConfig>) -> Result<R, BackendError>,
+    ) -> Result<R, BackendError> {
         let mut writer = self.lock();
+        let mut configs = writer.services.configs(&writer.set);
+        let result = edit(&mut configs)?;
         let mut set = writer.set.clone();
-        let services = writer.services.apply(configs, &mut set)?;
-        self.publish_locked(&mut writer, set, services)
+        let services = writer.services.apply(&configs, &mut set)?;
+        self.publish_locked(&mut writer, set, services)?;
+        Ok(result)
     }
 
     /// Every backend, in address order.

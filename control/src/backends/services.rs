@@ -64,6 +64,34 @@ impl NamedServices {
         (default, services)
     }
 
+    /// The services as configurations, each backend with its weight in
+    /// `set`: what a change through the API edits and applies.
+    pub fn configs(&self, set: &BackendSet) -> Vec<ServiceConfig> {
+        self.0
+            .iter()
+            .map(|s| ServiceConfig {
+                name: s.template.name.clone(),
+                vip: s.template.vip,
+                protocol: s.template.protocol,
+                port: s.template.port,
+                backends: s
+                    .members
+                    .iter()
+                    .filter_map(|&addr| {
+                        set.get(addr).map(|b| crate::config::TargetSpec {
+                            addr,
+                            weight: b.weight,
+                        })
+                    })
+                    .collect(),
+                health: None,
+                table_size: s.template.table_size,
+                hash: s.template.hash,
+                line: 0,
+            })
+            .collect()
+    }
+
     /// Makes `set` and the services match `configs`: backends of removed
     /// services and removed backends leave the set (their slots' next
     /// incarnation gets a new generation), new ones join it, kept ones keep
