@@ -103,6 +103,9 @@ async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_p
     // Seven packets to web's 10.2.0.2.
     let slot = p.backend("10.2.0.2".parse().unwrap()).unwrap().slot;
     counters[0].backend_packets[usize::from(slot)].add(7);
+    let stats = get(server.addr, "/stats").await.json();
+    assert_eq!(stats["services"]["web"]["packets"], 7, "{stats}");
+    assert_eq!(stats["services"]["dns"]["backends"], 1, "{stats}");
     let text = get(server.addr, "/metrics").await.body;
     for line in [
         "rr_service_packets_total{service=\"web\"} 7",

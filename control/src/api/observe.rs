@@ -12,14 +12,17 @@ use super::ApiState;
 use crate::metrics::{self, Format};
 use crate::stats::{Snapshot, StatsReport};
 
-pub async fn stats(State(state): State<ApiState>) -> Json<StatsReport> {
+pub async fn stats(State(state): State<ApiState>) -> Json<Value> {
     let backends = state.publisher.backends();
     let snapshot = Snapshot::for_backends(&state.counters, &backends);
-    Json(StatsReport::new(
-        &snapshot,
-        &backends,
-        state.publisher.generation(),
-    ))
+    let report = StatsReport::new(&snapshot, &backends, state.publisher.generation());
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    // Named services add a `services` section; without them the report is
+    // as it always was.
+    if let (Some(object), Some(services)) = (body.as_object_mut(), super::services::stats(&state)) {
+        object.insert("services".into(), services);
+    }
+    Json(body)
 }
 
 pub async fn prometheus(

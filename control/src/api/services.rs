@@ -38,6 +38,30 @@ pub struct ServiceView {
 }
 
 pub async fn list(State(state): State<ApiState>) -> Json<Vec<ServiceView>> {
+    Json(views(&state))
+}
+
+/// The per-service part of `GET /stats`: packets, backends and backends in
+/// rotation by service name; `None` without named services.
+pub(super) fn stats(state: &ApiState) -> Option<Value> {
+    let views = views(state);
+    (!views.is_empty()).then(|| {
+        views
+            .iter()
+            .map(|v| {
+                let counts = json!({
+                    "packets": v.packets,
+                    "backends": v.backends.len(),
+                    "in_rotation": v.in_rotation,
+                });
+                (v.name.clone(), counts)
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    })
+}
+
+fn views(state: &ApiState) -> Vec<ServiceView> {
     let backends = state.publisher.backends();
     let snapshot = Snapshot::for_backends(&state.counters, &backends);
     let services = state.publisher.services();
@@ -68,7 +92,7 @@ pub async fn list(State(state): State<ApiState>) -> Json<Vec<ServiceView>> {
             }
         })
         .collect();
-    Json(views)
+    views
 }
 
 pub async fn reload(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
