@@ -147,6 +147,7 @@ fn with_an_operators_bird_the_speaker_toggles_its_protocol_and_leaves_it_running
             router_id: Ipv4Addr::new(192, 0, 2, 10),
             peers: parse_peers("127.0.0.2:65000").unwrap().0,
             hold: Duration::from_secs(3),
+            bfd: false,
         };
         let routes = [control::bgp::settings::Route::host(VIP)];
         let config = dir.path().join("bird.conf");

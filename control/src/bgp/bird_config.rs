@@ -28,6 +28,13 @@ pub fn render(own: &OwnBird, routes: &[Route], protocol: &str) -> String {
     );
     let _ = writeln!(text, "router id {};", own.router_id);
     let _ = writeln!(text, "protocol device {{}}");
+    if own.bfd {
+        // 100 ms, three missed: a silent peer is down after about 0.3 s.
+        let _ = writeln!(
+            text,
+            "protocol bfd {{ interface \"*\" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }}; }}"
+        );
+    }
     let _ = writeln!(text, "protocol static {protocol} {{");
     let _ = writeln!(text, "  disabled;");
     let _ = writeln!(text, "  ipv4;");
@@ -51,6 +58,9 @@ pub fn render(own: &OwnBird, routes: &[Route], protocol: &str) -> String {
         // A restarted router is retried soon, not after BIRD's 120 s.
         let _ = writeln!(text, "  connect retry time 1;");
         let _ = writeln!(text, "  error wait time 1, 10;");
+        if own.bfd {
+            let _ = writeln!(text, "  bfd on;");
+        }
         let _ = writeln!(text, "  ipv4 {{");
         let _ = writeln!(text, "    import none;");
         let _ = writeln!(text, "    export where proto = \"{protocol}\";");
@@ -86,6 +96,7 @@ mod tests {
                 },
             ],
             hold: Duration::from_secs(3),
+            bfd: false,
         }
     }
 
@@ -144,6 +155,22 @@ protocol bgp peer2 {
         assert_eq!(render(&own(), &routes(), "rusty_rail_routes"), GOLDEN);
     }
 
+    #[test]
+    fn with_bfd_every_session_asks_for_it() {
+        let mut bfd = own();
+        bfd.bfd = true;
+        let text = render(&bfd, &routes(), "rusty_rail_routes");
+        assert!(text.contains(
+            "protocol bfd { interface \"*\" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }\n"
+        ));
+        assert_eq!(text.matches("  bfd on;\n").count(), 2, "{text}");
+        let without: Vec<&str> = text
+            .lines()
+            .filter(|l| *l != "  bfd on;" && !l.starts_with("protocol bfd"))
+            .collect();
+        assert_eq!(without, GOLDEN.lines().collect::<Vec<_>>());
+    }
+
     /// BIRD itself parses what is written (`bird -p`), when installed.
     #[test]
     fn bird_accepts_the_configuration() {
@@ -153,7 +180,13 @@ protocol bgp peer2 {
         let path = dir.join("bird.conf");
         let mut long_hold = own();
         long_hold.hold = Duration::from_secs(65535);
-        for (own, name) in [(own(), "rusty_rail_routes"), (long_hold, "_x1")] {
+        let mut bfd = own();
+        bfd.bfd = true;
+        for (own, name) in [
+            (own(), "rusty_rail_routes"),
+            (long_hold, "_x1"),
+            (bfd, "rr_vips"),
+        ] {
             std::fs::write(&path, render(&own, &routes(), name)).unwrap();
             let out = Command::new("bird")
                 .args(["-p", "-c"])

@@ -52,6 +52,12 @@ pub struct BgpArgs {
     #[arg(long = "bgp-grace", env = "RR_BGP_GRACE", value_name = "DURATION", default_value = "5s", value_parser = parse_grace)]
     pub grace: Duration,
 
+    /// BFD on every session of the BIRD `rusty_rail` starts (the router must
+    /// run BFD too): a dead balancer or router is seen in about 0.3 s
+    /// instead of the hold time.
+    #[arg(long = "bgp-bfd", env = "RR_BGP_BFD", value_name = "BOOL", default_value = "0", value_parser = parse_bfd)]
+    pub bfd: bool,
+
     /// The BIRD 2 daemon to start.
     #[arg(
         long = "bgp-bird",
@@ -113,6 +119,8 @@ pub struct OwnBird {
     pub router_id: Ipv4Addr,
     pub peers: Vec<Peer>,
     pub hold: Duration,
+    /// BFD on every session.
+    pub bfd: bool,
 }
 
 /// BGP, checked as a whole.
@@ -154,6 +162,7 @@ const HOLD: &str = "whole seconds from 3 to 65535 such as 3s, 90s or 90";
 const ROUTES: &str = "IPv4 prefixes such as 192.0.2.1/32;198.51.100.0/24, \
                       ';'-separated, host bits zero, each once";
 const PROTOCOL: &str = "a BIRD symbol: a letter or '_', then letters, digits or '_' (at most 64)";
+const BFD: &str = "1, true, yes or on for BFD; 0, false, no or off (default) for none";
 const GRACE: &str = "a duration from 0 to 10m such as 5s or 500ms";
 
 fn refuse(
@@ -223,6 +232,15 @@ pub fn parse_hold(s: &str) -> Result<Duration, BgpSettingError> {
         return Err(refuse("RR_BGP_HOLD", s, "is out of range", HOLD));
     }
     Ok(d)
+}
+
+/// `RR_BGP_BFD`.
+pub fn parse_bfd(s: &str) -> Result<bool, BgpSettingError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(refuse("RR_BGP_BFD", s, "is not a boolean", BFD)),
+    }
 }
 
 /// `RR_BGP_GRACE`.
@@ -308,6 +326,14 @@ impl BgpArgs {
                 return Ok(None);
             }
             (Some(socket), None) => {
+                if self.bfd {
+                    return Err(refuse(
+                        "RR_BGP_BFD",
+                        "1",
+                        "is given with RR_BGP_SOCKET, whose BIRD has its own sessions",
+                        "BFD configured in your BIRD, or RR_BGP_LOCAL_AS for a BIRD rusty_rail starts",
+                    ));
+                }
                 if let Some(peers) = &self.peers {
                     return Err(refuse(
                         "RR_BGP_PEERS",
@@ -343,6 +369,7 @@ impl BgpArgs {
                     router_id: self.router_id.unwrap_or(lb_ip),
                     peers: peers.0.clone(),
                     hold: self.hold,
+                    bfd: self.bfd,
                 })
             }
         };

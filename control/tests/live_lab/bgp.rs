@@ -511,3 +511,52 @@ fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joinin
         balancer.stop();
     }
 }
+
+/// With BFD on both sides, a silent balancer is withdrawn when BFD misses
+/// three of its 100 ms packets, long before the hold timer.
+#[test]
+fn in_vip_mode_with_bfd_a_killed_balancer_is_withdrawn_when_bfd_misses_it() {
+    lab_or_skip!("bird", "birdc", "sysctl");
+    let lab = Lab::up_unrouted_with_bfd("rrbg5-", 175, 3, 3);
+    let router = lab.router_bird_socket().display().to_string();
+    let mut env = bgp_env(&lab, "1s");
+    env.push(("RR_BGP_BFD", "1".into()));
+    let balancers: Vec<lab::Balancer> = [1, 2, 3]
+        .iter()
+        .map(|&b| lab.start_balancer(b, &env))
+        .collect();
+    wait_next_hops(&lab, &[1, 2, 3], Duration::from_secs(30));
+    // BFD comes up after the BGP session: wait until the router runs it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(
+        &lab.exec("r", &["birdc", "-s", &router, "show", "bfd", "sessions"])
+            .stdout,
+    )
+    .contains("Up")
+    {
+        assert!(Instant::now() < deadline, "no BFD session came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stream = Stream::start(&lab, "c2", 500, 100);
+    std::thread::sleep(Duration::from_secs(1));
+    let down = lab.exec("lb1", &["ip", "link", "set", "eth0", "down"]);
+    assert!(down.status.success(), "{down:?}");
+    let mut balancers = balancers.into_iter();
+    balancers.next().unwrap().kill();
+    let withdrawn = wait_next_hops(&lab, &[2, 3], Duration::from_secs(4 * HOLD_SECONDS));
+    let session = router_session(&lab, &router, 1);
+    assert!(
+        session.contains("BFD session down"),
+        "the router learnt of the silent balancer from BFD: {session}"
+    );
+    let stream = stream.finish();
+    println!(
+        "BFD (100 ms x 3), kill -9 of balancer 1 (link down): withdrawn {withdrawn:?} after; \
+         500 new at 100/s across it: {} failed to connect, {} failed to read",
+        stream["failed_connects"], stream["failed_reads"]
+    );
+    assert_all_succeeded(&lab.mconnect("c1", &["--nconn", "300"]), 300);
+    for balancer in balancers {
+        balancer.stop();
+    }
+}

@@ -36,8 +36,9 @@ enum Ingress {
     Tunnelled,
     /// As plain IP, routed to the one balancer (which runs in VIP mode).
     Routed,
-    /// No route: the router learns it from the balancers by BGP (`bgp.rs`).
-    Learned,
+    /// No route: the router learns it from the balancers by BGP (`bgp.rs`),
+    /// with BFD on its sessions or not.
+    Learned { bfd: bool },
 }
 
 /// The lab router's AS and the balancers' (all in one, so that their
@@ -189,7 +190,25 @@ impl Lab {
     /// BIRD (the topology's `bgp`: ECMP into its kernel, control socket
     /// [`router_bird_socket`](Self::router_bird_socket)).
     pub fn up_unrouted(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
-        Self::up_with(prefix, net, balancers, servers, Ingress::Learned)
+        Self::up_with(
+            prefix,
+            net,
+            balancers,
+            servers,
+            Ingress::Learned { bfd: false },
+        )
+    }
+
+    /// Like [`up_unrouted`](Self::up_unrouted), the router running BFD on
+    /// its sessions (the balancers need `RR_BGP_BFD=1`).
+    pub fn up_unrouted_with_bfd(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
+        Self::up_with(
+            prefix,
+            net,
+            balancers,
+            servers,
+            Ingress::Learned { bfd: true },
+        )
     }
 
     fn up_with(prefix: &str, net: u8, balancers: usize, servers: usize, ingress: Ingress) -> Self {
@@ -208,14 +227,14 @@ impl Lab {
             .output();
         let file = lab.work.path().join("lab.toml");
         let mut topology = lab.topology(balancers, servers);
-        if matches!(ingress, Ingress::Learned) {
+        if let Ingress::Learned { bfd } = ingress {
             let peers: Vec<String> = (1..=balancers)
                 .map(|b| format!("\"{}:{BALANCER_AS}\"", lab.balancer_ip(b)))
                 .collect();
             topology = topology.replacen(
                 "name = \"r\"\nforward = true\n",
                 &format!(
-                    "name = \"r\"\nforward = true\nbgp = {{ as = {ROUTER_AS}, peers = [ {} ], hold = {BGP_HOLD_SECONDS} }}\n",
+                    "name = \"r\"\nforward = true\nbgp = {{ as = {ROUTER_AS}, peers = [ {} ], hold = {BGP_HOLD_SECONDS}, bfd = {bfd} }}\n",
                     peers.join(", ")
                 ),
                 1,
@@ -254,7 +273,7 @@ impl Lab {
                 // note that the checksum is unfinished.
                 lab.set_offloads_on("r", "eth1", &[(Offload::TxChecksum, false)]);
             }
-            Ingress::Learned => {
+            Ingress::Learned { .. } => {
                 lab.set_offloads_on("r", "eth1", &[(Offload::TxChecksum, false)]);
             }
         }

@@ -33,6 +33,9 @@ pub struct BgpEntry {
     pub peers: Vec<Spanned<String>>,
     /// Hold time in seconds (3 or more) [default: 90].
     pub hold: Option<u64>,
+    /// BFD on every session (100 ms, three missed) [default: off].
+    #[serde(default)]
+    pub bfd: bool,
 }
 
 /// A host's BGP router, checked.
@@ -43,6 +46,8 @@ pub struct RouterBgp {
     pub router_id: Ipv4Addr,
     pub peers: Vec<BgpPeer>,
     pub hold: u64,
+    #[serde(default)]
+    pub bfd: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +130,7 @@ impl RouterBgp {
             router_id,
             peers,
             hold,
+            bfd: entry.bfd,
         })
     }
 
@@ -137,12 +143,15 @@ impl RouterBgp {
              protocol kernel {{\n  ipv4 {{ import none; export all; }};\n  merge paths on;\n}}\n",
             self.router_id
         );
+        if self.bfd {
+            text += "protocol bfd { interface \"*\" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }\n";
+        }
         for (index, peer) in self.peers.iter().enumerate() {
             let _ = write!(
                 text,
                 "protocol bgp peer{} {{\n  description \"{}\";\n  local as {};\n  neighbor {} as {};\n  \
                  hold time {};\n  keepalive time {};\n  connect retry time 1;\n  error wait time 1, 5;\n  \
-                 ipv4 {{ import all; export none; }};\n}}\n",
+                 {}ipv4 {{ import all; export none; }};\n}}\n",
                 index + 1,
                 peer.addr,
                 self.local_as,
@@ -150,6 +159,7 @@ impl RouterBgp {
                 peer.asn,
                 self.hold,
                 (self.hold / 3).max(1),
+                if self.bfd { "bfd on;\n  " } else { "" },
             );
         }
         text
@@ -269,12 +279,24 @@ mod tests {
         assert!(RouterBgp::plan(&entry("as = 1\npeers = [\"10.0.2.10:1\"]"), None).is_err());
     }
 
+    #[test]
+    fn with_bfd_the_router_runs_it_on_every_session() {
+        let plan = RouterBgp::plan(
+            &entry("as = 65000\npeers = [\"10.0.2.10:65001\", \"10.0.2.11:65001\"]\nbfd = true\n"),
+            Some(Ipv4Addr::new(10, 0, 2, 1)),
+        )
+        .unwrap();
+        let text = plan.config();
+        assert!(text.contains("protocol bfd { interface \"*\""), "{text}");
+        assert_eq!(text.matches("  bfd on;\n").count(), 2, "{text}");
+    }
+
     /// BIRD parses the configuration (`bird -p`), when installed.
     #[test]
     fn bird_accepts_the_routers_configuration() {
         host::skip_unless!(host::capability::Need::Tool("bird"));
         let plan = RouterBgp::plan(
-            &entry("as = 65000\npeers = [\"10.0.2.10:65001\"]\nhold = 3\n"),
+            &entry("as = 65000\npeers = [\"10.0.2.10:65001\"]\nhold = 3\nbfd = true\n"),
             Some(Ipv4Addr::new(10, 0, 2, 1)),
         )
         .unwrap();
