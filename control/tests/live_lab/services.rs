@@ -274,3 +274,25 @@ fn removing_a_backend_of_one_service_moves_no_held_connection_of_another() {
     assert!(!services.to_string().contains(&ip(5)), "{services}");
     drop(balancer);
 }
+
+#[test]
+fn in_vip_mode_a_service_port_reaches_only_the_service_s_backends() {
+    lab_or_skip!();
+    let lab = Lab::up_routed("rrsv4-", 183, 3);
+    let file = lab.work.path().join("services.toml");
+    let ip = |s: usize| lab.server_ip(s).to_string();
+    std::fs::write(&file, config(&[ip(2), ip(3)])).expect("config file");
+    // The VIP is also the default service's (RR_VIPS: the packet I/O and
+    // the host's rules are built from it), with s1 alone.
+    let balancer = lab.start_balancer(
+        1,
+        &[
+            ("RR_VIPS", VIP.to_owned()),
+            ("RR_TARGET_IPS", ip(1)),
+            ("RR_CONFIG", file.to_str().unwrap().to_owned()),
+        ],
+    );
+    let report = lab.mconnect("c1", &["--nconn", "2000"]);
+    assert_split_between(&report, &["s2", "s3"], 2000);
+    drop(balancer);
+}
