@@ -249,9 +249,8 @@ mod tests {
 
     #[test]
     fn only_backends_that_leave_the_kernel_a_copy_need_the_nftables_rules() {
-        let plan = |choice| {
-            IoPlan::new(choice, "eth0", 1, 1500, Ipv4Addr::new(10, 0, 0, 1), &[]).unwrap()
-        };
+        let plan =
+            |choice| IoPlan::new(choice, "eth0", 1, 1500, Ipv4Addr::new(10, 0, 0, 1), &[]).unwrap();
         assert!(!plan(IoChoice::AfXdp).needs_host_rules());
         assert!(plan(IoChoice::AfPacket).needs_host_rules());
         assert!(plan(IoChoice::NetmapEmulated).needs_host_rules());
