@@ -5,23 +5,39 @@
 
 use dataplane::io::netmap::kernel::KernelPort;
 use dataplane::io::netmap::{NetmapIo, NetmapPort};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Bytes in front of each received frame: VIP mode's outer IPv4 + GRE
 /// header with room to spare (the packet sockets' headroom).
 pub const HEADROOM: u32 = 128;
 
+/// An Ethernet header with one 802.1Q tag.
+const ETHERNET_VLAN_HEADER: usize = 18;
+
 /// Opens `interface`'s netmap port for `workers` workers (one, in this
-/// build), saying what it opened.
-pub fn open(interface: &str, workers: usize) -> Result<NetmapIo<KernelPort>, String> {
+/// build), saying what it opened; `largest_packet` (the larger of the MTU
+/// and `RR_MTU`) must still fit one buffer after the headroom.
+pub fn open(
+    interface: &str,
+    workers: usize,
+    largest_packet: u32,
+) -> Result<NetmapIo<KernelPort>, String> {
     if workers != 1 {
         return Err(format!(
             "RR_IO=netmap runs one worker per port in this build ({workers} asked): set RR_WORKERS=1"
         ));
     }
     // Room in front of every frame for VIP mode's outer header, as the
-    // other backends give (the kernel may refuse it: then none).
-    let port = KernelPort::open(interface, HEADROOM).map_err(|e| e.to_string())?;
+    // other backends give (where the kernel refuses it, or it would leave
+    // too little of a buffer for the largest frame: none).
+    let frame_room = largest_packet as usize + ETHERNET_VLAN_HEADER;
+    let port = KernelPort::open(interface, HEADROOM, frame_room).map_err(|e| e.to_string())?;
+    if let Some(why) = port.headroom_refused() {
+        warn!(
+            interface,
+            "netmap: no headroom ({why}); VIP mode moves each frame it encapsulates"
+        );
+    }
     let register = port.register_info();
     let io = NetmapIo::new(port).map_err(|e| format!("netmap port {interface}: {e}"))?;
     info!(

@@ -52,12 +52,17 @@ pub struct IoPlan {
     pub steering: Steering,
     /// `auto` tries the kernel's netmap first (see [`prefers_netmap`]).
     pub auto_netmap: bool,
+    /// The larger of the MTU and `RR_MTU` (what must fit a netmap buffer
+    /// after its headroom).
+    pub largest_packet: u32,
 }
 
-/// Whether `auto` tries netmap first: the kernel has it and one worker
-/// runs (this build serves a port with one worker).
-pub fn prefers_netmap(netmap_device_exists: bool, workers: usize) -> bool {
-    netmap_device_exists && workers == 1
+/// Whether `auto` tries netmap first: the kernel has it, one worker runs
+/// and the interface has one receive queue (this build serves one ring
+/// pair with one worker; registering a port resets the NIC, so a port it
+/// would refuse is not registered at all).
+pub fn prefers_netmap(netmap_device_exists: bool, workers: usize, rx_queues: u32) -> bool {
+    netmap_device_exists && workers == 1 && rx_queues == 1
 }
 
 /// The workers' sockets, opened.
@@ -112,7 +117,12 @@ impl IoPlan {
             af_packet: af_packet_config(interface, workers, largest_packet)?,
             steering: steering(lb_ip, vips),
             auto_netmap: choice == IoChoice::Auto
-                && prefers_netmap(Path::new("/dev/netmap").exists(), workers),
+                && prefers_netmap(
+                    Path::new("/dev/netmap").exists(),
+                    workers,
+                    af_xdp::rx_queues(interface).unwrap_or(1),
+                ),
+            largest_packet,
         })
     }
 
@@ -166,7 +176,17 @@ impl IoPlan {
     }
 
     fn open_netmap(&self, workers: usize) -> Result<OpenedIo, String> {
-        netmap_port::open(&self.interface, workers).map(|io| OpenedIo::Netmap(vec![io]))
+        // Checked before registering: a register resets the NIC.
+        let queues = af_xdp::rx_queues(&self.interface).unwrap_or(1);
+        if queues > 1 {
+            return Err(format!(
+                "{}: {queues} receive queues, and this netmap backend serves one ring pair: \
+                 give it one queue (ethtool -L {} combined 1)",
+                self.interface, self.interface
+            ));
+        }
+        netmap_port::open(&self.interface, workers, self.largest_packet)
+            .map(|io| OpenedIo::Netmap(vec![io]))
     }
 
     /// One emulated port per worker, each over its own packet socket in
@@ -242,9 +262,13 @@ mod tests {
 
     #[test]
     fn auto_prefers_netmap_only_where_the_kernel_has_it_and_one_worker_runs() {
-        assert!(prefers_netmap(true, 1));
-        assert!(!prefers_netmap(false, 1));
-        assert!(!prefers_netmap(true, 2), "a port is served by one worker");
+        assert!(prefers_netmap(true, 1, 1));
+        assert!(!prefers_netmap(false, 1, 1));
+        assert!(
+            !prefers_netmap(true, 2, 1),
+            "a port is served by one worker"
+        );
+        assert!(!prefers_netmap(true, 1, 4), "one ring pair is served");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum HeldWhileRunning {}
 pub struct IoPlan {
     pub choice: IoChoice,
     pub interface: String,
+    /// The larger of the MTU and `RR_MTU`: it must fit a netmap buffer
+    /// after the headroom.
+    pub largest_packet: u32,
 }
 
 /// The workers' ports, opened.
@@ -33,20 +36,21 @@ pub enum OpenedIo {
 
 impl IoPlan {
     /// The plan for `workers` workers on `interface`. netmap's buffers are
-    /// the kernel's (a frame longer than one spans several, and goes to the
-    /// host whole), so the largest packet sets no slot size here, and no
-    /// steering program takes addresses: the arguments are Linux's.
+    /// the kernel's, so the largest packet only decides whether headroom
+    /// fits them, and no steering program takes addresses: the other
+    /// arguments are Linux's.
     pub fn new(
         choice: IoChoice,
         interface: &str,
         _workers: usize,
-        _largest_packet: u32,
+        largest_packet: u32,
         _lb_ip: Ipv4Addr,
         _vips: &[IpAddr],
     ) -> Result<Self, String> {
         Ok(Self {
             choice,
             interface: interface.to_owned(),
+            largest_packet,
         })
     }
 
@@ -59,7 +63,8 @@ impl IoPlan {
     pub fn open(&self, workers: usize) -> Result<OpenedIo, String> {
         match self.choice {
             IoChoice::Netmap | IoChoice::Auto => {
-                netmap_port::open(&self.interface, workers).map(|io| OpenedIo::Netmap(vec![io]))
+                netmap_port::open(&self.interface, workers, self.largest_packet)
+                    .map(|io| OpenedIo::Netmap(vec![io]))
             }
         }
     }

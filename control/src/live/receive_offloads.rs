@@ -16,6 +16,13 @@ pub fn turn_off(
 ) -> Result<Option<OffloadGuard>, StartError> {
     if keep {
         info!("RR_KEEP_OFFLOADS: offloads left as they are");
+        if netmap {
+            warn!(
+                "RR_KEEP_OFFLOADS with netmap: netmap passes the host's frames to the wire as \
+                 they are, and drops those left to checksum or segmentation offload (the \
+                 host's own TCP may stall); turn tx, tso and gso off yourself"
+            );
+        }
         return Ok(None);
     }
     let guard = offloads::disable(interface, &offloads_to_turn_off(netmap))

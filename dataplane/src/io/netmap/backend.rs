@@ -210,7 +210,7 @@ fn wire_batch<H: FrameHandler>(
             // it so), so the frames of a chunk never share a buffer. They
             // end with the chunk, before any slot is touched again.
             match unsafe { region.buffer_mut(slot.buf_idx) } {
-                Some(buf) if offset + len <= buf.len() => {
+                Some(buf) if offset.checked_add(len).is_some_and(|end| end <= buf.len()) => {
                     good[k] = true;
                     frames.push(Frame::new(buf, offset, len));
                 }
@@ -312,8 +312,9 @@ fn chain_end(rx: &RingView<'_>, from: u32, tail: u32) -> Option<u32> {
     None
 }
 
-/// Moves at most `budget` frames from host RX to NIC TX untouched.
-fn host_passthrough(rings: &Rings<'_>, budget: usize) -> usize {
+/// Moves at most `budget` frames from host RX to NIC TX untouched (moved
+/// within its buffer only where the NIC cannot send from its offset).
+fn host_passthrough(rings: &Rings<'_>, max_offset: usize, budget: usize) -> usize {
     let Rings {
         host_rx: rx,
         nic_tx: tx,
@@ -321,8 +322,22 @@ fn host_passthrough(rings: &Rings<'_>, budget: usize) -> usize {
     } = rings;
     let n = budget.min(rx.space() as usize).min(tx.space() as usize);
     let (mut rx_cur, mut tx_cur) = (rx.head(), tx.head());
+    let align = tx.buf_align();
     for _ in 0..n {
+        let offset = rx.slot_offset(rx_cur).min(max_offset);
+        let start = tx_start(offset, max_offset, align);
+        if start != offset {
+            let len = usize::from(rx.slot(rx_cur).len);
+            // SAFETY: the slot is ours (head..tail of host RX) and no other
+            // view of its buffer is alive.
+            if let Some(buf) = unsafe { rx.slot_buffer_mut(rx_cur) } {
+                if let Some(end) = offset.checked_add(len).filter(|&end| end <= buf.len()) {
+                    buf.copy_within(offset..end, start);
+                }
+            }
+        }
         swap_into(rx, rx_cur, tx, tx_cur);
+        tx.set_slot_offset(tx_cur, start);
         rx_cur = rx.next(rx_cur);
         tx_cur = tx.next(tx_cur);
     }
@@ -339,7 +354,7 @@ impl<P: NetmapPort> PacketIo for NetmapIo<P> {
                 return Ok(BatchCounts::default());
             };
             let mut counts = wire_batch(&rings, self.max_offset, budget, handler, &mut self.stats);
-            counts.host_to_wire = host_passthrough(&rings, budget);
+            counts.host_to_wire = host_passthrough(&rings, self.max_offset, budget);
             counts
         };
         if counts.to_wire + counts.to_host + counts.host_to_wire > 0 {

@@ -40,6 +40,9 @@ pub enum KernelPortError {
     Device(io::Error),
     /// The kernel refused the registration.
     Register { name: String, error: io::Error },
+    /// The kernel refused the registration's `NETMAP_REQ_OPT_OFFSETS`
+    /// option (the port is then registered without it).
+    OffsetsRefused { name: String, error: io::Error },
     /// The region could not be mapped.
     Map { name: String, error: io::Error },
     /// The kernel's region failed the view's checks.
@@ -73,6 +76,10 @@ impl fmt::Display for KernelPortError {
                 "netmap register of {name} (API {NETMAP_API}, NR_REG_NIC_SW): {error}; \
                  is the interface up, and the kernel's netmap API {NETMAP_API}?"
             ),
+            Self::OffsetsRefused { name, error } => write!(
+                f,
+                "netmap register of {name} with NETMAP_REQ_OPT_OFFSETS (headroom): {error}"
+            ),
             Self::Map { name, error } => write!(f, "mmap of {name}'s netmap region: {error}"),
             Self::Region { name, error } => {
                 write!(f, "the kernel's netmap region for {name}: {error}")
@@ -104,6 +111,12 @@ pub fn register_request(name: &str) -> Result<(nmreq_header, nmreq_register), Ke
         ..nmreq_register::default()
     };
     Ok((header, body))
+}
+
+/// Bytes of a `buf_size`-byte buffer a received frame may take after an
+/// offset of `max_offset`, in the drivers' 1 KiB steps.
+fn receive_room(buf_size: usize, max_offset: usize) -> usize {
+    buf_size.saturating_sub(max_offset) & !(DRIVER_RX_STEP - 1)
 }
 
 /// The offsets option asking for `headroom` bytes in front of every
@@ -158,31 +171,88 @@ pub struct KernelPort {
     register: nmreq_register,
     /// The offsets the kernel granted (0: registered without them).
     max_offset: usize,
+    /// Why headroom was asked for and not used.
+    headroom_refused: Option<String>,
     name: String,
 }
 
+/// The step in which several drivers size their receive buffers.
+const DRIVER_RX_STEP: usize = 1024;
+
 impl KernelPort {
     /// Registers `name` (an interface, as netmap names ports: `em0`,
-    /// `eth1`) with its NIC and host rings and, where the kernel grants it,
+    /// `eth1`) with its NIC and host rings and, where the kernel grants it
+    /// and a frame of `frame_room` bytes still fits one buffer after it,
     /// `headroom` bytes in front of every received frame (0: none asked).
-    pub fn open(name: &str, headroom: u32) -> Result<Self, KernelPortError> {
+    /// Without the headroom, [`headroom_refused`](Self::headroom_refused)
+    /// says why.
+    pub fn open(name: &str, headroom: u32, frame_room: usize) -> Result<Self, KernelPortError> {
+        if headroom == 0 {
+            return Self::register(name, None);
+        }
+        let why = match Self::register(name, Some(headroom)) {
+            Ok(port) => {
+                let room = port.receive_room();
+                if room >= frame_room {
+                    return Ok(port);
+                }
+                // Closing the descriptor unregisters the port; it is
+                // registered again below without offsets.
+                format!(
+                    "{} - {} bytes of headroom leave {room} bytes of receive buffer \
+                     (drivers size receive buffers in 1 KiB steps), fewer than a \
+                     {frame_room}-byte frame: raise netmap's buf_size",
+                    port.region.buf_size(),
+                    port.max_offset
+                )
+            }
+            Err(KernelPortError::OffsetsRefused { error, .. }) => {
+                format!("the kernel refused NETMAP_REQ_OPT_OFFSETS: {error}")
+            }
+            Err(e) => return Err(e),
+        };
+        let mut port = Self::register(name, None)?;
+        port.headroom_refused = Some(why);
+        Ok(port)
+    }
+
+    /// Why the port has no headroom although it was asked for (frames
+    /// grown at the front are then moved; see the backend's docs).
+    pub fn headroom_refused(&self) -> Option<&str> {
+        self.headroom_refused.as_deref()
+    }
+
+    /// Bytes a received frame may take after the packet offset, as the
+    /// drivers that size receive buffers in 1 KiB steps (ixgbe, igb,
+    /// e1000: netmap's `*_netmap_bufcfg`) round them: a longer frame would
+    /// arrive in two slots (`NS_MOREFRAG`), which this backend drops.
+    fn receive_room(&self) -> usize {
+        receive_room(self.region.buf_size() as usize, self.max_offset)
+    }
+
+    /// One registration with its own descriptor, mapped and viewed.
+    fn register(name: &str, headroom: Option<u32>) -> Result<Self, KernelPortError> {
         let device = OpenOptions::new()
             .read(true)
             .write(true)
             .open(NETMAP_DEVICE_NAME.to_string_lossy().as_ref())
             .map_err(KernelPortError::Device)?;
-        let mut offsets = offsets_option(headroom);
-        let (register, max_offset) =
-            match register_port(&device, name, (headroom > 0).then_some(&mut offsets)) {
-                Ok(register) => (register, offsets.nro_max_offset),
-                // The option was refused (an older netmap, a driver without
-                // offsets): the port works without it.
-                Err(_) if headroom > 0 && offsets.nro_opt.nro_status != 0 => {
-                    (register_port(&device, name, None)?, 0)
-                }
-                Err(e) => return Err(e),
-            };
-        let max_offset = usize::try_from(max_offset).unwrap_or(0);
+        let mut offsets = offsets_option(headroom.unwrap_or(0));
+        let register = match register_port(&device, name, headroom.map(|_| &mut offsets)) {
+            Ok(register) => register,
+            // The kernel sets an option's status to the errno it failed
+            // the request with when the option itself was refused (an
+            // older netmap, a driver without offsets); any other failure
+            // leaves them different.
+            Err(KernelPortError::Register { name, error })
+                if headroom.is_some()
+                    && offsets.nro_opt.nro_status != 0
+                    && error.raw_os_error() == i32::try_from(offsets.nro_opt.nro_status).ok() =>
+            {
+                return Err(KernelPortError::OffsetsRefused { name, error });
+            }
+            Err(e) => return Err(e),
+        };
         let map_error = |error| KernelPortError::Map {
             name: name.to_owned(),
             error,
@@ -199,12 +269,21 @@ impl KernelPort {
                 name: name.to_owned(),
                 error,
             })?;
+        // What the kernel granted, bounded by a buffer (it may grant more
+        // than asked; no offset can reach past one).
+        let max_offset = match headroom {
+            Some(_) => usize::try_from(offsets.nro_max_offset)
+                .unwrap_or(usize::MAX)
+                .min(region.buf_size() as usize),
+            None => 0,
+        };
         Ok(Self {
             region,
             _mapping: mapping,
             device,
             register,
             max_offset,
+            headroom_refused: None,
             name: name.to_owned(),
         })
     }
@@ -303,6 +382,17 @@ mod tests {
     }
 
     #[test]
+    fn headroom_is_kept_only_where_a_full_frame_still_fits_the_driver_s_buffer() {
+        // netmap's default 2048-byte buffers: 1920 bytes after 128 of
+        // headroom, which ixgbe, igb and e1000 program as 1024.
+        assert_eq!(receive_room(2048, 128), 1024);
+        assert!(receive_room(2048, 128) < 1518);
+        assert_eq!(receive_room(4096, 128), 3072);
+        assert_eq!(receive_room(2048, 0), 2048);
+        assert_eq!(receive_room(64, 128), 0, "no underflow");
+    }
+
+    #[test]
     fn port_names_that_do_not_fit_are_refused() {
         assert!(register_request("").is_err());
         assert!(register_request("a\0b").is_err());
@@ -317,7 +407,7 @@ mod tests {
         if std::path::Path::new("/dev/netmap").exists() {
             return;
         }
-        let message = KernelPort::open("lo", 128).unwrap_err().to_string();
+        let message = KernelPort::open("lo", 128, 1518).unwrap_err().to_string();
         assert!(message.contains("/dev/netmap does not exist"), "{message}");
         assert!(message.contains("emulated port"), "{message}");
     }
