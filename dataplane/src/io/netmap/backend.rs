@@ -257,19 +257,13 @@ fn wire_batch<H: FrameHandler>(
                 counts.dropped += 1;
                 continue;
             }
-            let start = tx_start(head, max_offset, tx.buf_align());
-            if start != head {
-                // SAFETY: the slot is still ours and no frame of the chunk
-                // is alive; this is the only view of its buffer.
-                if let Some(buf) = unsafe { rx.slot_buffer_mut(at) } {
-                    buf.copy_within(head..head + len, start);
-                    stats.moved_to_start += 1;
-                }
-            }
             let slot = rx.slot(at);
             rx.set_len_flags(at, len16, slot.flags);
-            swap_into(rx, at, tx, *tx_cur);
-            tx.set_slot_offset(*tx_cur, start);
+            // The chunk's frames have ended: the slot's buffer has no other
+            // view.
+            if move_to_tx(rx, at, tx, *tx_cur, head, max_offset) {
+                stats.moved_to_start += 1;
+            }
             *tx_cur = tx.next(*tx_cur);
             if tx.kind() == RingKind::NicTx {
                 counts.to_wire += 1;
@@ -284,6 +278,37 @@ fn wire_batch<H: FrameHandler>(
     wire.publish(wire_cur);
     host.publish(host_cur);
     counts
+}
+
+/// Moves the frame of RX slot `at`, whose `len` bytes start at `head` of
+/// its buffer, into TX slot `tx_at` by buffer swap, with the TX slot's
+/// offset where it is sent from ([`tx_start`]); returns whether the frame
+/// had to be moved within its buffer first. The RX slot must be ours
+/// (between `head` and `tail`) with no other view of its buffer alive.
+fn move_to_tx(
+    rx: &RingView<'_>,
+    at: u32,
+    tx: &RingView<'_>,
+    tx_at: u32,
+    head: usize,
+    max_offset: usize,
+) -> bool {
+    let start = tx_start(head, max_offset, tx.buf_align());
+    let mut moved = false;
+    if start != head {
+        let len = usize::from(rx.slot(at).len);
+        // SAFETY: the caller's promise: the slot is ours and this is the
+        // only view of its buffer.
+        if let Some(buf) = unsafe { rx.slot_buffer_mut(at) } {
+            if let Some(end) = head.checked_add(len).filter(|&end| end <= buf.len()) {
+                buf.copy_within(head..end, start);
+                moved = true;
+            }
+        }
+    }
+    swap_into(rx, at, tx, tx_at);
+    tx.set_slot_offset(tx_at, start);
+    moved
 }
 
 /// Where a frame now at `head` is sent from: where it is, when the port's
@@ -322,22 +347,9 @@ fn host_passthrough(rings: &Rings<'_>, max_offset: usize, budget: usize) -> usiz
     } = rings;
     let n = budget.min(rx.space() as usize).min(tx.space() as usize);
     let (mut rx_cur, mut tx_cur) = (rx.head(), tx.head());
-    let align = tx.buf_align();
     for _ in 0..n {
         let offset = rx.slot_offset(rx_cur).min(max_offset);
-        let start = tx_start(offset, max_offset, align);
-        if start != offset {
-            let len = usize::from(rx.slot(rx_cur).len);
-            // SAFETY: the slot is ours (head..tail of host RX) and no other
-            // view of its buffer is alive.
-            if let Some(buf) = unsafe { rx.slot_buffer_mut(rx_cur) } {
-                if let Some(end) = offset.checked_add(len).filter(|&end| end <= buf.len()) {
-                    buf.copy_within(offset..end, start);
-                }
-            }
-        }
-        swap_into(rx, rx_cur, tx, tx_cur);
-        tx.set_slot_offset(tx_cur, start);
+        move_to_tx(rx, rx_cur, tx, tx_cur, offset, max_offset);
         rx_cur = rx.next(rx_cur);
         tx_cur = tx.next(tx_cur);
     }
