@@ -4,11 +4,8 @@
 
 use dataplane::io::af_packet::{AfPacketConfig, MAX_FRAME_SIZE, MIN_FRAME_SIZE, SLOT_DATA_START};
 
-/// An Ethernet header with one 802.1Q tag.
-const ETHERNET_VLAN_HEADER: u32 = 18;
+use super::frame_room::{ETHERNET_VLAN_HEADER, HEADROOM};
 
-/// Room in front of each frame for VIP mode's outer IPv4 + GRE header.
-const HEADROOM: u32 = 128;
 /// Slots a worker's RX ring has with standard 2 KiB slots; rings of larger
 /// slots get proportionally fewer, so that a worker's rings take the same
 /// memory (8 MiB each way) whatever the MTU.

@@ -33,6 +33,7 @@
 //! - `af_packet_slots`: the packet sockets' slot size and ring length
 //!   (Linux).
 //! - [`netmap_port`]: the kernel's netmap port, on Linux and FreeBSD.
+//! - [`frame_room`]: the headroom and header room every backend leaves.
 //! - [`workers`]: the pinned dataplane workers.
 
 #[cfg(target_os = "linux")]
@@ -41,6 +42,7 @@ pub mod args;
 pub mod config_reload;
 pub mod cores;
 pub mod device;
+pub mod frame_room;
 #[cfg(target_os = "linux")]
 pub mod host_changes;
 #[cfg(target_os = "freebsd")]

@@ -7,12 +7,7 @@ use dataplane::io::netmap::kernel::KernelPort;
 use dataplane::io::netmap::{NetmapIo, NetmapPort};
 use tracing::{info, warn};
 
-/// Bytes in front of each received frame: VIP mode's outer IPv4 + GRE
-/// header with room to spare (the packet sockets' headroom).
-pub const HEADROOM: u32 = 128;
-
-/// An Ethernet header with one 802.1Q tag.
-const ETHERNET_VLAN_HEADER: usize = 18;
+use super::frame_room::{ETHERNET_VLAN_HEADER, HEADROOM};
 
 /// Opens `interface`'s netmap port for `workers` workers (one, in this
 /// build), saying what it opened; `largest_packet` (the larger of the MTU
@@ -30,7 +25,7 @@ pub fn open(
     // Room in front of every frame for VIP mode's outer header, as the
     // other backends give (where the kernel refuses it, or it would leave
     // too little of a buffer for the largest frame: none).
-    let frame_room = largest_packet as usize + ETHERNET_VLAN_HEADER;
+    let frame_room = (largest_packet + ETHERNET_VLAN_HEADER) as usize;
     let port = KernelPort::open(interface, HEADROOM, frame_room).map_err(|e| e.to_string())?;
     if let Some(why) = port.headroom_refused() {
         warn!(

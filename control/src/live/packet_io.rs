@@ -37,7 +37,7 @@ use tracing::{info, warn};
 
 use super::af_packet_slots::af_packet_config;
 use super::args::IoChoice;
-use super::netmap_port;
+use super::{frame_room, netmap_port};
 
 /// What the sockets need while the workers run: the XDP program, detached
 /// when dropped (after the workers have stopped).
@@ -197,7 +197,7 @@ impl IoPlan {
     fn open_netmap_emulated(&self, workers: usize) -> Result<OpenedIo, String> {
         let config = EmulatedPortConfig {
             buf_size: self.af_packet.frame_size.min(MAX_BUF_SIZE),
-            offset: netmap_port::HEADROOM,
+            offset: frame_room::HEADROOM,
             ..EmulatedPortConfig::new(self.interface.as_str())
         };
         let ports = (0..workers)
