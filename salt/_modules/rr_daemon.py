@@ -128,13 +128,16 @@ def _tail(log, lines=15):
         return ""
 
 
-def _ready(ready, log):
+def _ready(ready, log, since=0):
+    """True when ``ready`` holds; a log line counts only after byte ``since``
+    (this start's), not one a previous run left in the appended log."""
     if not ready:
         return True
     if "log" in ready:
         try:
-            with open(log, encoding="utf-8", errors="replace") as handle:
-                if ready["log"] not in handle.read():
+            with open(log, "rb") as handle:
+                handle.seek(since)
+                if ready["log"] not in handle.read().decode("utf-8", "replace"):
                     return False
         except OSError:
             return False
@@ -162,6 +165,7 @@ def start(args, pidfile, log, env=None, cwd="/", ready=None, timeout=20, files=N
     with open(log, "ab") as output:
         output.write("== {} starting: {}\n".format(time.strftime("%Y-%m-%dT%H:%M:%S"), args).encode())
         output.flush()
+        since = output.tell()
         process = subprocess.Popen(  # pylint: disable=consider-using-with
             [str(arg) for arg in args],
             cwd=cwd,
@@ -190,7 +194,7 @@ def start(args, pidfile, log, env=None, cwd="/", ready=None, timeout=20, files=N
             raise RuntimeError(
                 "{} exited with {} at start; the end of {}:\n{}".format(args[0], code, log, _tail(log))
             )
-        if _ready(ready, log):
+        if _ready(ready, log, since):
             return process.pid
         if time.monotonic() > deadline:
             stop(pidfile)

@@ -54,10 +54,14 @@ client-tools:
              dev=None if rr.freebsd else 'rr-gre0', src=source,
              require=[address_state, {('rr_ifconfig' if rr.freebsd else 'rr_net'): 'gre-to-' ~ lb}]) }}
 {%-     else %}
+{#- Ready is the endpoint's "; ready" line, printed once its tun and its
+    own route exist: the tun alone appears first, and the route state below
+    would then race the endpoint's `ip route add` (which fails on a route
+    that exists, and the endpoint exits). #}
 {{ service(rr, 'rr_gre_encap',
            [rr.testbed, 'tunnel', 'encap', '--tun', 'rr-gre', '--vip', rr.service_net,
             '--remote', rr.hosts[lb]],
-           ready={'path': '/sys/class/net/rr-gre'}) }}
+           ready={'log': '; ready'}) }}
 {#- The endpoint routes the services into its tun; the source address
     is this client's C address. #}
 {{ net.route(rr, 'route-to-services', rr.service_net, dev='rr-gre', src=source,

@@ -47,7 +47,7 @@ gateway_enable:
 {{ service(rr, 'rr_gre_encap',
            [rr.testbed, 'tunnel', 'encap', '--tun', 'rr-gre', '--vip', rr.service_net,
             '--remote', remotes | join(','), '--seed', '7'],
-           ready={'path': '/sys/class/net/rr-gre'},
+           ready={'log': '; ready'},
            require=[{'rr_net': 'router-net.ipv4.ip_forward'}]) }}
 {%-   endif %}
 {%- endif %}

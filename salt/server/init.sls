@@ -56,7 +56,7 @@ server-not-in-iteration:
     socket, delivers the inner packets through its tun. #}
 {{ service(rr, 'rr_gre_decap',
            [rr.testbed, 'tunnel', 'decap', '--tun', 'rr-gre', '--vip', rr.services | join(',')],
-           ready={'path': '/sys/class/net/rr-gre'}, require=decap_require) }}
+           ready={'log': '; ready'}, require=decap_require) }}
 {%-   endif %}
 
 {{ service(rr, 'rr_mconnect',

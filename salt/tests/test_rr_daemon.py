@@ -91,6 +91,15 @@ class Daemons(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - started, 0.5)
         self.assertTrue(self.module._listening(port))
 
+    def test_a_ready_line_left_by_an_earlier_run_does_not_count(self):
+        ready_once = [sys.executable, "-c", "print('up', flush=True); import time; time.sleep(30)"]
+        self.assertTrue(self.running(ready_once, ready={"log": "up"})["result"])
+        self.module.stop(self.pidfile)
+        # Same log, a new command line that never says it is ready.
+        ret = self.running(["sleep", "31"], ready={"log": "up"}, timeout=0.5)
+        self.assertFalse(ret["result"], ret)
+        self.assertIn("not ready", ret["comment"])
+
     def test_a_process_that_exits_at_start_fails_with_its_log(self):
         ret = self.running(["sh", "-c", "echo no such device >&2; exit 3"], ready={"path": "/nonexistent"})
         self.assertFalse(ret["result"])
