@@ -397,6 +397,17 @@ fn in_vip_mode_a_balancer_without_backends_withdraws_and_a_fourth_balancer_joins
     }
     let took = wait_next_hops(&lab, &[1, 2, 3], Duration::from_secs(15));
     println!("backends back: announced again within {took:?}");
+    // A balancer announces once one backend is back; held connections are
+    // kept across balancers only when they were placed with the same
+    // table, so wait until every balancer has all three again (as in any
+    // Maglev deployment, flows placed while the sets differ may move).
+    for lb in 1..=3 {
+        for s in 1..=3 {
+            lab.wait_backend(lb, lab.server_ip(s), Duration::from_secs(10), |b| {
+                b["in_rotation"] == true
+            });
+        }
+    }
 
     // A fourth balancer joins while connections are held.
     let events = lab.work.path().join("hold.jsonl");
