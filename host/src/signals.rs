@@ -5,15 +5,18 @@
 //! batches, `testbed run` between polls, the balancer between control ticks.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// How many have arrived: a second one during a graceful stop means "now".
+static COUNT: AtomicU32 = AtomicU32::new(0);
 /// The signal that set [`STOP`] last, for the log line that says why.
 static LAST: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn request_stop(signal: libc::c_int) {
     // Only atomic stores: async-signal-safe.
     LAST.store(signal, Ordering::SeqCst);
+    COUNT.fetch_add(1, Ordering::SeqCst);
     STOP.store(true, Ordering::SeqCst);
 }
 
@@ -37,6 +40,11 @@ pub fn stop_on_signals() -> io::Result<&'static AtomicBool> {
 /// Whether SIGINT or SIGTERM has arrived since [`stop_on_signals`].
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
+}
+
+/// How many SIGINTs and SIGTERMs have arrived since [`stop_on_signals`].
+pub fn count() -> u32 {
+    COUNT.load(Ordering::SeqCst)
 }
 
 /// `"SIGINT"` or `"SIGTERM"`: the signal that asked to stop, if one has.
@@ -63,5 +71,10 @@ mod tests {
         assert!(stop_requested());
         assert!(flag.load(Ordering::SeqCst));
         assert_eq!(received(), Some("SIGTERM"));
+        assert_eq!(count(), 1);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+        assert_eq!(count(), 2, "a second signal is counted");
+        assert_eq!(received(), Some("SIGINT"));
     }
 }

@@ -163,7 +163,8 @@ impl Running {
 }
 
 /// Withdraws the routes, then keeps forwarding for `grace` while the
-/// routers move flows to the other balancers.
+/// routers move flows to the other balancers (less if a second SIGINT or
+/// SIGTERM says to stop now).
 async fn withdraw_for_grace(bgp: crate::bgp::BgpHandle, grace: Duration) {
     let confirmed = tokio::task::spawn_blocking(move || bgp.drain_and_wait(WITHDRAW_WAIT))
         .await
@@ -173,7 +174,7 @@ async fn withdraw_for_grace(bgp: crate::bgp::BgpHandle, grace: Duration) {
     } else {
         warn!("BIRD did not confirm the withdrawal within {WITHDRAW_WAIT:?}; forwarding for {grace:?} more before stopping");
     }
-    tokio::time::sleep(grace).await;
+    signals::wait_grace(grace).await;
 }
 
 /// Frees, now and then, the replaced tables the workers have let go of

@@ -31,3 +31,55 @@ pub async fn wait_for_signal(workers: &Workers) {
         }
     }
 }
+
+/// Waits out a graceful stop's `grace`, or less when another SIGINT or
+/// SIGTERM arrives: the operator's "now", as a second Ctrl-C means to most
+/// daemons. True when it was cut short.
+pub async fn wait_grace(grace: Duration) -> bool {
+    let at_start = host::signals::count();
+    let cut = wait_unless_counted(grace, at_start, host::signals::count).await;
+    if cut {
+        let signal = host::signals::received().unwrap_or("signal");
+        warn!("second {signal} during the grace period: stopping now");
+    }
+    cut
+}
+
+/// Waits `grace`, looking every tick whether `count` passed `at_start`.
+async fn wait_unless_counted(grace: Duration, at_start: u32, count: impl Fn() -> u32) -> bool {
+    let deadline = tokio::time::Instant::now() + grace;
+    loop {
+        if count() > at_start {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep((deadline - now).min(TICK)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_grace_period_runs_out_without_another_signal() {
+        let cut = wait_unless_counted(Duration::from_millis(30), 1, || 1).await;
+        assert!(!cut);
+    }
+
+    #[tokio::test]
+    async fn another_signal_cuts_the_grace_period_short() {
+        let count = AtomicU32::new(1);
+        let waiting = wait_unless_counted(Duration::from_secs(3600), 1, || {
+            // The second signal arrives while it waits.
+            count.fetch_add(1, Ordering::SeqCst)
+        });
+        let cut = tokio::time::timeout(Duration::from_secs(60), waiting).await;
+        assert_eq!(cut, Ok(true), "an hour's grace ends at the next signal");
+    }
+}

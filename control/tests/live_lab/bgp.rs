@@ -326,7 +326,9 @@ fn in_vip_mode_a_sigterm_withdraws_first_and_no_held_connection_breaks() {
     let (code, body) = lab.api(2, "DELETE", "/drain", None);
     assert_eq!(code, 200, "{body}");
     wait_next_hops(&lab, &[2, 3], Duration::from_secs(5));
-    second.stop();
+    // A second SIGTERM in the grace period stops it at once.
+    let counters = second.stop_cutting_grace();
+    assert!(counters.contains("worker 0"), "{counters}");
     third.stop();
 }
 

@@ -793,6 +793,32 @@ impl Balancer {
         fs::read_to_string(&self.out).unwrap_or_default()
     }
 
+    /// Stops it with SIGTERM and, once its BGP grace period has begun, a
+    /// second SIGTERM, which must end the grace period at once; returns
+    /// what it printed.
+    pub fn stop_cutting_grace(mut self) -> String {
+        let mut child = self.child.take().expect("running");
+        terminate(&child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_text().contains("more before stopping") {
+            assert!(
+                Instant::now() < deadline,
+                "no grace period began within 10 s of SIGTERM: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        terminate(&child);
+        let status = child.wait().expect("waiting for rusty_rail");
+        let log = self.log_text();
+        assert!(status.success(), "rusty_rail exited with {status}: {log}");
+        assert!(
+            log.contains("second SIGTERM during the grace period: stopping now"),
+            "{log}"
+        );
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
     /// Kills it with SIGKILL (a crashed balancer).
     pub fn kill(mut self) {
         if let Some(mut child) = self.child.take() {
