@@ -123,7 +123,7 @@ async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_p
 async fn services_and_their_backends_are_added_and_removed_through_the_api() {
     let p = publisher(2);
     let server = start(p.clone(), workers(1)).await;
-    let web = r#"{"name": "web", "vip": "192.0.2.80", "protocol": "tcp", "port": 80, "backends": ["10.2.0.1"], "table_size": 251}"#;
+    let web = r#"{"name": "web", "vip": "192.0.2.80", "protocol": "tcp", "port": 80, "backends": ["10.2.0.1"], "table_size": 251, "health": "tcp:8080"}"#;
     let a = json(server.addr, "POST", "/services", web).await;
     assert_eq!(a.status, 201, "{}", a.body);
     assert_eq!(p.handle().load().services.len(), 1);
@@ -140,6 +140,8 @@ async fn services_and_their_backends_are_added_and_removed_through_the_api() {
     let list = get(server.addr, "/services").await.json();
     assert_eq!(list[0]["backends"][1]["ip"], "10.2.0.2");
     assert_eq!(list[0]["backends"][1]["weight"], 2);
+    assert_eq!(list[0]["health"], "tcp:8080", "the service's own check");
+    assert_eq!(list[0]["backends"][1]["health"], "up");
     let a = json(server.addr, "DELETE", "/services/web/backends/10.2.0.1", "").await;
     assert_eq!(a.status, 204, "{}", a.body);
     assert!(p.backend("10.2.0.1".parse().unwrap()).is_none());

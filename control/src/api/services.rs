@@ -30,6 +30,10 @@ pub struct ServiceView {
     /// `5-tuple` or `source`.
     pub hash: &'static str,
     pub table_size: u32,
+    /// The service's own health check (`tcp:PORT`, `http:PORT/PATH`);
+    /// `null` when its backends are checked with `RR_HEALTH`. Each
+    /// backend's `health` says what the checks found.
+    pub health: Option<String>,
     /// Backends taking new flows.
     pub in_rotation: usize,
     /// Packets the workers sent to the service's backends.
@@ -86,6 +90,7 @@ fn views(state: &ApiState) -> Vec<ServiceView> {
                     dataplane::forwarding::HashFields::SourceAddress => "source",
                 },
                 table_size: t.table_size,
+                health: service.health.as_ref().map(ToString::to_string),
                 in_rotation: members.iter().filter(|b| b.in_rotation).count(),
                 packets: members.iter().map(|b| b.packets).sum(),
                 backends: members,

@@ -242,8 +242,14 @@ impl Publisher {
             // Nothing the packet path sees changed (a weight set while
             // draining, say): no table, but readers see the new set.
             writer.set = set;
+            let services_changed = writer.services != services;
             writer.services = services;
             self.inner.view.store(View::of(writer));
+            if services_changed {
+                // A service's health check may have changed: the health
+                // supervisor follows the services through this channel.
+                self.inner.changes.send_replace(writer.generation);
+            }
             return Ok(());
         }
         let (default, named) = input;

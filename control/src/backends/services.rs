@@ -14,13 +14,16 @@ use dataplane::forwarding::{BackendSpec, ServiceSpec};
 use super::error::BackendError;
 use super::set::BackendSet;
 use crate::config::file::ServiceConfig;
+use crate::config::HealthCheck;
 
-/// One named service: its description (without backends) and the
-/// addresses of its backends in the set.
+/// One named service: its description (without backends), the addresses
+/// of its backends in the set, and its own health check (`None`: the
+/// balancer's, `RR_HEALTH`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     pub template: ServiceSpec,
     pub members: Vec<Ipv4Addr>,
+    pub health: Option<HealthCheck>,
 }
 
 /// The named services, in the order configured.
@@ -37,6 +40,16 @@ impl NamedServices {
                     .iter()
                     .map(move |&a| (a, s.template.name.as_str()))
             })
+            .collect()
+    }
+
+    /// The health check of each backend of a named service that has its
+    /// own (the others are checked with the balancer's).
+    pub fn health_checks(&self) -> BTreeMap<Ipv4Addr, &HealthCheck> {
+        self.0
+            .iter()
+            .filter_map(|s| s.health.as_ref().map(|h| (s, h)))
+            .flat_map(|(s, h)| s.members.iter().map(move |&a| (a, h)))
             .collect()
     }
 
@@ -84,7 +97,7 @@ impl NamedServices {
                         })
                     })
                     .collect(),
-                health: None,
+                health: s.health.clone(),
                 table_size: s.template.table_size,
                 hash: s.template.hash,
                 line: 0,
@@ -130,6 +143,7 @@ impl NamedServices {
             services.push(ServiceEntry {
                 template: config.spec(Vec::new()),
                 members: config.backends.iter().map(|t| t.addr).collect(),
+                health: config.health.clone(),
             });
         }
         Ok(Self(services))

@@ -8,13 +8,19 @@
 //!
 //! A supervisor follows the backend set through [`Publisher::subscribe`]:
 //! a backend added through the API is checked from the next moment, a
-//! removed one's task is stopped. Backends start up (up until proven down),
+//! removed one's task is stopped. A named service's backends are checked
+//! with the service's own check when it has one, the others with
+//! `RR_HEALTH`; a backend whose check changes (a reload) gets a new task,
+//! keeping its state, and one left with no check at all is brought up, as
+//! if checks had never run. A transition republishes only the backend's
+//! own service's Maglev table (the others' are shared). Backends start up (up until proven down),
 //! as with no health check at all, so that a balancer forwards from its first
 //! packet; a dead backend is out after `fall` intervals.
 
 mod probe;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -55,11 +61,6 @@ pub struct HealthChecks {
 }
 
 impl HealthChecks {
-    /// Whether checks run at all (not with `HealthCheck::None`).
-    pub fn is_active(&self) -> bool {
-        self.supervisor.is_some()
-    }
-
     /// Stops every check.
     pub fn stop(&mut self) {
         if let Some(task) = self.supervisor.take() {
@@ -75,35 +76,67 @@ impl Drop for HealthChecks {
 }
 
 /// Starts checking every backend of `publisher`, now and as the set changes,
-/// on the current tokio runtime. With `HealthCheck::None` nothing runs and
-/// every backend stays up.
+/// on the current tokio runtime. A backend whose check is
+/// `HealthCheck::None` (the balancer's, with no service check of its own)
+/// is not probed and stays up.
 pub fn spawn(publisher: Publisher, config: HealthConfig) -> HealthChecks {
-    let supervisor =
-        (config.check != HealthCheck::None).then(|| tokio::spawn(supervise(publisher, config)));
-    HealthChecks { supervisor }
+    HealthChecks {
+        supervisor: Some(tokio::spawn(supervise(publisher, config))),
+    }
 }
 
-/// Keeps one check task per backend. The tasks live in a `JoinSet`, so
-/// aborting the supervisor aborts them all. Each change of the set costs
-/// time linear in the number of backends (hash lookups both ways).
+/// The check each backend is probed with: its service's, else `RR_HEALTH`;
+/// backends with no check are left out.
+fn checks_by_backend(
+    publisher: &Publisher,
+    global: &HealthCheck,
+) -> HashMap<Ipv4Addr, HealthCheck> {
+    let services = publisher.services();
+    let own = services.health_checks();
+    publisher
+        .backends()
+        .iter()
+        .map(|b| (b.addr, own.get(&b.addr).map_or(global, |c| *c)))
+        .filter(|(_, check)| **check != HealthCheck::None)
+        .map(|(addr, check)| (addr, check.clone()))
+        .collect()
+}
+
+/// Keeps one check task per checked backend. The tasks live in a
+/// `JoinSet`, so aborting the supervisor aborts them all. Each change of
+/// the set costs time linear in the number of backends (hash lookups both
+/// ways).
 async fn supervise(publisher: Publisher, config: HealthConfig) {
     let mut changes = publisher.subscribe();
     let mut tasks = JoinSet::new();
-    let mut running: HashMap<Ipv4Addr, AbortHandle> = HashMap::new();
+    let mut running: HashMap<Ipv4Addr, (HealthCheck, AbortHandle)> = HashMap::new();
     loop {
         while tasks.try_join_next().is_some() {}
-        let backends: HashSet<Ipv4Addr> = publisher.backends().iter().map(|b| b.addr).collect();
-        running.retain(|addr, task| {
-            let keep = backends.contains(addr) && !task.is_finished();
+        let mut wanted = checks_by_backend(&publisher, &config.check);
+        let mut unchecked = Vec::new();
+        running.retain(|addr, (check, task)| {
+            let keep = wanted.get(addr) == Some(check) && !task.is_finished();
             if !keep {
                 task.abort();
+                if !wanted.contains_key(addr) {
+                    unchecked.push(*addr);
+                }
             }
             keep
         });
-        for addr in backends {
-            running.entry(addr).or_insert_with(|| {
-                tasks.spawn(check_loop(publisher.clone(), config.clone(), addr))
-            });
+        for addr in unchecked {
+            bring_up_unchecked(&publisher, addr).await;
+        }
+        for (addr, check) in wanted.drain() {
+            if let Entry::Vacant(slot) = running.entry(addr) {
+                let task = tasks.spawn(check_loop(
+                    publisher.clone(),
+                    config.clone(),
+                    check.clone(),
+                    addr,
+                ));
+                slot.insert((check, task));
+            }
         }
         if changes.changed().await.is_err() {
             return;
@@ -111,8 +144,27 @@ async fn supervise(publisher: Publisher, config: HealthConfig) {
     }
 }
 
+/// A backend that stays in the set but is no longer checked (its
+/// service's check was removed) is up, as an unchecked backend always is:
+/// otherwise the last check's verdict would keep it out for good.
+async fn bring_up_unchecked(publisher: &Publisher, addr: Ipv4Addr) {
+    if publisher.backend(addr).is_none_or(|b| b.health.is_up()) {
+        return;
+    }
+    let p = publisher.clone();
+    // Republishing builds a Maglev table: keep it off the async threads.
+    if let Ok(Ok(Some(_))) = tokio::task::spawn_blocking(move || p.set_health(addr, true)).await {
+        tracing::info!(backend = %addr, "backend no longer checked: back in rotation");
+    }
+}
+
 /// Probes one backend every interval until it leaves the set.
-async fn check_loop(publisher: Publisher, config: HealthConfig, addr: Ipv4Addr) {
+async fn check_loop(
+    publisher: Publisher,
+    config: HealthConfig,
+    check: HealthCheck,
+    addr: Ipv4Addr,
+) {
     let mut ticks = tokio::time::interval(config.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let Some(backend) = publisher.backend(addr) else {
@@ -127,7 +179,7 @@ async fn check_loop(publisher: Publisher, config: HealthConfig, addr: Ipv4Addr) 
     };
     loop {
         ticks.tick().await;
-        let result = probe(&config.check, addr, config.timeout).await;
+        let result = probe(&check, addr, config.timeout).await;
         let Some(transition) = health.record(result.is_ok(), config.rise, config.fall) else {
             continue;
         };
@@ -138,14 +190,14 @@ async fn check_loop(publisher: Publisher, config: HealthConfig, addr: Ipv4Addr) 
         match recorded {
             Ok(Ok(Some(Transition::WentDown))) => tracing::warn!(
                 backend = %addr,
-                check = %config.check,
+                check = %check,
                 reason = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
                 failures = config.fall,
                 "backend down: no new flows, its established flows are re-balanced"
             ),
             Ok(Ok(Some(Transition::CameUp))) => tracing::info!(
                 backend = %addr,
-                check = %config.check,
+                check = %check,
                 successes = config.rise,
                 "backend up: back in rotation"
             ),

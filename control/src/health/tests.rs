@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::backends::{BackendSet, TableSettings};
+use dataplane::forwarding::ForwardingTable;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
@@ -175,7 +176,6 @@ async fn stopping_the_checks_freezes_the_states() {
     drop(free);
     let p = publisher(&[LOCAL]);
     let mut checks = spawn(p.clone(), config(HealthCheck::Tcp { port }));
-    assert!(checks.is_active());
     checks.stop();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(is_up(&p, LOCAL));
@@ -184,9 +184,143 @@ async fn stopping_the_checks_freezes_the_states() {
 #[tokio::test]
 async fn with_no_health_check_nothing_runs_and_backends_stay_up() {
     let p = publisher(&[Ipv4Addr::new(127, 0, 0, 9)]);
-    let checks = spawn(p.clone(), config(HealthCheck::None));
-    assert!(!checks.is_active());
+    let _checks = spawn(p.clone(), config(HealthCheck::None));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(is_up(&p, Ipv4Addr::new(127, 0, 0, 9)));
     assert_eq!(p.generation(), 1);
+}
+
+/// Nothing listens on this loopback port.
+async fn closed_port() -> u16 {
+    let free = TcpListener::bind((LOCAL, 0)).await.unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    port
+}
+
+/// A listener accepting (and closing) connections on `port` of every
+/// loopback address.
+async fn accepting_on(port: u16) -> JoinHandle<()> {
+    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    })
+}
+
+/// Service `name` on VIP 192.0.2.`vip` with `backends`, checked by `health`.
+fn service(
+    name: &str,
+    vip: u8,
+    backends: &[Ipv4Addr],
+    health: Option<HealthCheck>,
+) -> crate::config::file::ServiceConfig {
+    crate::config::file::ServiceConfig {
+        name: name.into(),
+        vip: std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, vip)),
+        protocol: None,
+        port: None,
+        backends: backends
+            .iter()
+            .map(|&addr| crate::config::TargetSpec { addr, weight: 1 })
+            .collect(),
+        health,
+        table_size: 251,
+        hash: dataplane::forwarding::HashFields::FiveTuple,
+        line: 1,
+    }
+}
+
+fn resolve_all(p: &Publisher) {
+    for b in p.backends() {
+        p.set_mac(b.addr, Some([2, 0, 0, 0, 0, 2])).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_service_s_own_check_takes_only_its_backends_down_and_rebuilds_only_its_table() {
+    let closed = closed_port().await;
+    let (a, b) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+    // The default backend (127.0.0.1) and service "other" have no check
+    // (RR_HEALTH none); "checked" probes a closed port.
+    let p = publisher(&[LOCAL]);
+    p.set_services(&[
+        service("checked", 1, &[a], Some(HealthCheck::Tcp { port: closed })),
+        service("other", 2, &[b], None),
+    ])
+    .unwrap();
+    resolve_all(&p);
+    let before = Arc::clone(&p.handle().load());
+    let _checks = spawn(p.clone(), config(HealthCheck::None));
+    eventually("the checked service's backend goes down", || !is_up(&p, a)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        is_up(&p, LOCAL) && is_up(&p, b),
+        "unchecked backends stay up"
+    );
+    let after = Arc::clone(&p.handle().load());
+    assert_eq!(
+        after.generation,
+        before.generation + 1,
+        "one transition, one table"
+    );
+    assert!(
+        Arc::ptr_eq(&before.maglev, &after.maglev),
+        "default table rebuilt"
+    );
+    let named = |t: &ForwardingTable, n: &str| Arc::clone(&t.services.named(n).unwrap().maglev);
+    assert!(
+        Arc::ptr_eq(&named(&before, "other"), &named(&after, "other")),
+        "the other service's table was rebuilt"
+    );
+    assert!(named(&after, "checked")
+        .entries()
+        .iter()
+        .all(|&s| s == u16::MAX));
+}
+
+#[tokio::test]
+async fn a_service_check_overrides_the_balancer_s_and_a_reload_can_change_it() {
+    let closed = closed_port().await;
+    let open = closed_port().await;
+    let _listening = accepting_on(open).await;
+    let svc = Ipv4Addr::new(127, 0, 0, 4);
+    // RR_HEALTH probes the closed port: the default backend goes down, the
+    // service's backend, checked on the open port, stays up.
+    let p = publisher(&[LOCAL]);
+    let checked = |health| vec![service("web", 1, &[svc], health)];
+    p.set_services(&checked(Some(HealthCheck::Tcp { port: open })))
+        .unwrap();
+    resolve_all(&p);
+    let _checks = spawn(p.clone(), config(HealthCheck::Tcp { port: closed }));
+    eventually("the default backend goes down", || !is_up(&p, LOCAL)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        is_up(&p, svc),
+        "checked on its service's port, which answers"
+    );
+    // The service's check removed by a reload: RR_HEALTH's closed port now.
+    p.set_services(&checked(None)).unwrap();
+    eventually("the balancer's check takes it down", || !is_up(&p, svc)).await;
+    // And back to a check of its own, on the open port.
+    p.set_services(&checked(Some(HealthCheck::Tcp { port: open })))
+        .unwrap();
+    eventually("its own check brings it back", || is_up(&p, svc)).await;
+}
+
+#[tokio::test]
+async fn a_backend_left_with_no_check_comes_back_up() {
+    let closed = closed_port().await;
+    let svc = Ipv4Addr::new(127, 0, 0, 5);
+    let p = publisher(&[LOCAL]);
+    let checked = |health| vec![service("web", 1, &[svc], health)];
+    p.set_services(&checked(Some(HealthCheck::Tcp { port: closed })))
+        .unwrap();
+    let _checks = spawn(p.clone(), config(HealthCheck::None));
+    eventually("the service's check takes it down", || !is_up(&p, svc)).await;
+    p.set_services(&checked(None)).unwrap();
+    eventually("unchecked again, it is up", || is_up(&p, svc)).await;
 }

@@ -41,12 +41,6 @@ pub fn known_settings() -> Vec<String> {
 /// returns how many there are. On any error nothing changes.
 pub fn apply_services(path: &Path, publisher: &Publisher) -> Result<usize, String> {
     let file = file::load(path, &known_settings()).map_err(|e| e.to_string())?;
-    for service in file.services.iter().filter(|s| s.health.is_some()) {
-        warn!(
-            service = %service.name,
-            "a per-service health check is not supported yet; RR_HEALTH checks every backend"
-        );
-    }
     publisher
         .set_services(&file.services)
         .map_err(|e| format!("{}: the services cannot be applied: {e}", path.display()))?;

@@ -3,7 +3,7 @@
 //! the default service's, and a SIGHUP reload that changes the service's
 //! backends moves new connections to the new ones.
 //!
-//! Prefix `rrsv1-`, subnets `10.180.{1,2}.0/24`.
+//! Prefixes `rrsv1-` to `rrsv8-`, subnets `10.180-191.{1,2}.0/24`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -295,4 +295,84 @@ fn in_vip_mode_a_service_port_reaches_only_the_service_s_backends() {
     let report = lab.mconnect("c1", &["--nconn", "2000"]);
     assert_split_between(&report, &["s2", "s3"], 2000);
     drop(balancer);
+}
+
+/// `GET /services`: backend `ip`'s health in service `name`, if listed.
+fn service_backend_health(lab: &Lab, name: &str, ip: &str) -> Option<String> {
+    let (code, services) = lab.api(1, "GET", "/services", None);
+    assert_eq!(code, 200, "{services}");
+    let service = services.as_array()?.iter().find(|s| s["name"] == name)?;
+    let backend = service["backends"]
+        .as_array()?
+        .iter()
+        .find(|b| b["ip"] == ip)?;
+    backend["health"].as_str().map(str::to_owned)
+}
+
+/// Polls every 50 ms, at most 15 s, until `ip` of service `name` has `health`.
+fn wait_service_health(lab: &Lab, name: &str, ip: &str, health: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while service_backend_health(lab, name, ip).as_deref() != Some(health) {
+        assert!(
+            Instant::now() < deadline,
+            "{name}'s {ip} not {health}: {:?}",
+            lab.api(1, "GET", "/services", None)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_service_s_own_health_check_judges_its_backends() {
+    lab_or_skip!();
+    let lab = Lab::up("rrsv5-", 188, 1, 3);
+    let file = lab.work.path().join("services.toml");
+    let ip = |s: usize| lab.server_ip(s).to_string();
+    // The balancer's check (RR_HEALTH) probes a port nothing listens on;
+    // the service's, mconnect's HTTP probe, which answers.
+    let web = format!(
+        "{}health = \"http:{}/healthz\"\n",
+        config(&[ip(2), ip(3)]),
+        lab::PROBE_PORT
+    );
+    std::fs::write(&file, web).expect("config file");
+    let balancer = lab.start_balancer(
+        1,
+        &[
+            ("RR_TARGET_IPS", ip(1)),
+            ("RR_HEALTH", "tcp:9".to_owned()),
+            ("RR_HEALTH_INTERVAL", "100ms".to_owned()),
+            ("RR_CONFIG", file.to_str().unwrap().to_owned()),
+        ],
+    );
+    lab.wait_backend(1, lab.server_ip(1), Duration::from_secs(15), |b| {
+        b["health"] == "down"
+    });
+    let (_, services) = lab.api(1, "GET", "/services", None);
+    assert_eq!(
+        services[0]["health"],
+        format!("http:{}/healthz", lab::PROBE_PORT),
+        "{services}"
+    );
+    for s in [2, 3] {
+        assert_eq!(
+            service_backend_health(&lab, "web", &ip(s)).as_deref(),
+            Some("up"),
+            "{services}"
+        );
+    }
+    let report = lab.mconnect("c1", &["--nconn", "1000"]);
+    assert_split_between(&report, &["s2", "s3"], 1000);
+
+    // s3's probe stops answering: only its own service's check sees it.
+    lab.kill_server(3);
+    wait_service_health(&lab, "web", &ip(3), "down");
+    assert_eq!(
+        service_backend_health(&lab, "web", &ip(2)).as_deref(),
+        Some("up")
+    );
+    let report = lab.mconnect("c1", &["--nconn", "500"]);
+    assert_split_between(&report, &["s2"], 500);
+    let log = balancer.stop();
+    assert!(!log.is_empty());
 }
