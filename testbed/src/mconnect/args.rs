@@ -38,7 +38,7 @@ pub struct MconnectArgs {
     #[arg(long, value_name = "ADDR", requires = "server")]
     pub probe: Option<SocketAddr>,
 
-    /// Server: print `accepted PEER` / `datagram PEER` on stdout for every connection or datagram.
+    /// Server: print `accepted PEER` / `datagram PEER to ADDRESS` on stdout for every connection or datagram.
     #[arg(long, requires = "server")]
     pub log_connections: bool,
 

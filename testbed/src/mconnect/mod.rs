@@ -21,6 +21,7 @@ mod server;
 mod source_range;
 mod system;
 mod tally;
+mod udp_reply;
 
 use std::process::ExitCode;
 

@@ -1,6 +1,9 @@
 //! `testbed mconnect --server`: answers every connection (and with `--udp` every
 //! datagram) with its name, as Nordix mconnect's server does.
 //!
+//! UDP answers leave from the address each datagram was sent to, so a client
+//! of a VIP behind a direct-server-return balancer accepts them ([`ReplySocket`]).
+//!
 //! TCP: the name is written on accept and again after every read, so a client can ask
 //! "who are you?" at any time on a held connection. One light task per connection, so
 //! many thousands of connections cost little. A client that vanishes costs nothing
@@ -20,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use super::probe::{self, ProbeState};
+use super::udp_reply::ReplySocket;
 
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const LISTEN_BACKLOG: i32 = 4096;
@@ -39,7 +43,7 @@ pub struct ServerConfig {
     pub udp: bool,
     /// Where to serve the HTTP liveness probe.
     pub probe: Option<SocketAddr>,
-    /// Print `accepted PEER` (TCP) and `datagram PEER` (UDP) on stdout for each
+    /// Print `accepted PEER` (TCP) and `datagram PEER to ADDRESS` (UDP) on stdout for each
     /// connection or datagram, so that a test can see the addresses clients used.
     pub log_connections: bool,
 }
@@ -73,7 +77,7 @@ impl std::error::Error for ServerError {
 pub struct Server {
     config: ServerConfig,
     tcp: TcpListener,
-    udp: Option<UdpSocket>,
+    udp: Option<ReplySocket>,
     probe: Option<TcpListener>,
 }
 
@@ -189,16 +193,19 @@ async fn write_name(stream: &mut TcpStream, name: &[u8]) -> io::Result<()> {
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
 
-async fn serve_udp(socket: UdpSocket, name: Arc<[u8]>, log: bool) {
+async fn serve_udp(socket: ReplySocket, name: Arc<[u8]>, log: bool) {
     let mut buf = [0u8; READ_BUFFER];
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((_, peer)) => {
+        match socket.recv(&mut buf).await {
+            Ok(request) => {
                 if log {
-                    log_line(format_args!("datagram {peer}"));
+                    match request.destination() {
+                        Some(to) => log_line(format_args!("datagram {} to {to}", request.peer)),
+                        None => log_line(format_args!("datagram {}", request.peer)),
+                    }
                 }
                 // A lost answer is what UDP allows; the client counts it as a failed read.
-                let _ = socket.send_to(&name, peer).await;
+                let _ = socket.reply(&name, &request).await;
             }
             Err(error) => {
                 eprintln!("mconnect server: UDP receive failed: {error}");
@@ -240,11 +247,13 @@ fn bind_tcp(address: SocketAddr, keepalive: bool) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
+/// A UDP socket that answers from the address each datagram was sent to
+/// (the VIP behind a direct-server-return balancer; see [`ReplySocket`]).
+fn bind_udp(address: SocketAddr) -> io::Result<ReplySocket> {
     let socket = socket_for(address, Type::DGRAM, SockProtocol::UDP)?;
     socket.set_reuse_address(true)?;
     socket.bind(&SockAddr::from(address))?;
-    UdpSocket::from_std(socket.into())
+    ReplySocket::new(UdpSocket::from_std(socket.into())?)
 }
 
 #[cfg(test)]
