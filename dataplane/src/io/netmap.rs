@@ -83,12 +83,14 @@ pub mod emulated;
 pub mod kernel;
 mod mapping;
 pub mod region;
+pub mod served_rings;
 
 use std::io;
 use std::time::Duration;
 
 pub use backend::{NetmapIo, NetmapIoStats};
 pub use region::{NetmapRegion, RingKind, RingView};
+pub use served_rings::{ServedRings, ServedRingsError};
 
 /// A netmap port bound to NIC and host rings: the region and the syncs.
 ///

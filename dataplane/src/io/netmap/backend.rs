@@ -45,7 +45,8 @@ use std::time::Duration;
 use arrayvec::ArrayVec;
 use netmap_sys::{nm_tx_pending, NS_MOREFRAG};
 
-use super::region::{swap_into, NetmapRegion, RingCounts, RingKind, RingView};
+use super::region::{swap_into, NetmapRegion, RingKind, RingView};
+use super::served_rings::ServedRings;
 use super::NetmapPort;
 use crate::frame::Frame;
 use crate::io::{BatchCounts, FrameHandler, PacketIo, CHUNK};
@@ -63,7 +64,7 @@ pub struct NetmapIoStats {
     pub moved_to_start: u64,
 }
 
-/// The rings a batch uses: all four, ring 0 of each kind.
+/// The rings a batch uses: the one of each kind the worker serves.
 struct Rings<'r> {
     nic_rx: RingView<'r>,
     nic_tx: RingView<'r>,
@@ -72,12 +73,13 @@ struct Rings<'r> {
 }
 
 impl<'r> Rings<'r> {
-    fn of(region: &'r NetmapRegion) -> Option<Self> {
+    fn of(region: &'r NetmapRegion, served: ServedRings) -> Option<Self> {
+        let ring = |kind| region.ring(kind, served.index(kind));
         Some(Self {
-            nic_rx: region.ring(RingKind::NicRx, 0)?,
-            nic_tx: region.ring(RingKind::NicTx, 0)?,
-            host_rx: region.ring(RingKind::HostRx, 0)?,
-            host_tx: region.ring(RingKind::HostTx, 0)?,
+            nic_rx: ring(RingKind::NicRx)?,
+            nic_tx: ring(RingKind::NicTx)?,
+            host_rx: ring(RingKind::HostRx)?,
+            host_tx: ring(RingKind::HostTx)?,
         })
     }
 }
@@ -86,6 +88,8 @@ impl<'r> Rings<'r> {
 #[derive(Debug)]
 pub struct NetmapIo<P: NetmapPort> {
     port: P,
+    /// The rings of the port this worker serves.
+    served: ServedRings,
     /// Frames were queued to a TX ring since the last `txsync`.
     tx_queued: bool,
     /// The port's room in front of each frame (see the module docs).
@@ -94,23 +98,23 @@ pub struct NetmapIo<P: NetmapPort> {
 }
 
 impl<P: NetmapPort> NetmapIo<P> {
-    /// The backend over `port`, which must have its NIC ring pair 0 and
-    /// host ring pair 0 bound (`NR_REG_NIC_SW`).
+    /// The backend over `port`, which must bind one NIC ring pair and one
+    /// host ring pair (see [`ServedRings`]).
     pub fn new(port: P) -> io::Result<Self> {
-        if Rings::of(port.region()).is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the netmap port lacks NIC or host ring 0; register it with NR_REG_NIC_SW",
-            ));
-        }
-        one_nic_ring_pair(port.region().ring_counts())
+        let served = ServedRings::of(port.region())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(Self {
             max_offset: port.max_offset(),
             port,
+            served,
             tx_queued: false,
             stats: NetmapIoStats::default(),
         })
+    }
+
+    /// The rings this backend serves.
+    pub fn served(&self) -> ServedRings {
+        self.served
     }
 
     /// The port.
@@ -132,28 +136,12 @@ impl<P: NetmapPort> NetmapIo<P> {
     /// holds TX slots it may have finished with.
     fn txsync_due(&self) -> bool {
         self.tx_queued
-            || Rings::of(self.port.region()).is_some_and(|rings| {
+            || Rings::of(self.port.region(), self.served).is_some_and(|rings| {
                 [&rings.nic_tx, &rings.host_tx]
                     .into_iter()
                     .any(|tx| nm_tx_pending(tx.num_slots(), tx.head(), tx.tail()))
             })
     }
-}
-
-/// This backend serves NIC ring pair 0: frames the NIC steered to other
-/// rings would never be read, so a port with more is refused with what to
-/// do (one queue per NIC until a worker per ring pair, `NR_REG_ONE_NIC`,
-/// is built).
-fn one_nic_ring_pair(counts: RingCounts) -> Result<(), String> {
-    if counts.nic_rx <= 1 && counts.nic_tx <= 1 {
-        return Ok(());
-    }
-    Err(format!(
-        "the interface has {} receive and {} transmit rings and this netmap backend serves one pair: \
-         give it one queue (Linux: ethtool -L IFACE combined 1; FreeBSD iflib drivers: \
-         dev.DRIVER.UNIT.iflib.override_nrxqs=1 and override_ntxqs=1 in loader.conf)",
-        counts.nic_rx, counts.nic_tx
-    ))
 }
 
 /// Decides and moves at most `budget` frames from NIC RX.
@@ -362,7 +350,7 @@ impl<P: NetmapPort> PacketIo for NetmapIo<P> {
     fn run_batch<H: FrameHandler>(&mut self, budget: usize, handler: H) -> io::Result<BatchCounts> {
         self.port.rxsync()?;
         let counts = {
-            let Some(rings) = Rings::of(self.port.region()) else {
+            let Some(rings) = Rings::of(self.port.region(), self.served) else {
                 return Ok(BatchCounts::default());
             };
             let mut counts = wire_batch(&rings, self.max_offset, budget, handler, &mut self.stats);
@@ -383,7 +371,7 @@ impl<P: NetmapPort> PacketIo for NetmapIo<P> {
     /// the next batch's `txsync` or the next `wait`.
     fn transmit_copy(&mut self, bytes: &[u8]) -> io::Result<bool> {
         let region = self.port.region();
-        let Some(tx) = region.ring(RingKind::NicTx, 0) else {
+        let Some(tx) = region.ring(RingKind::NicTx, self.served.nic_tx) else {
             return Ok(false);
         };
         let buf_size = region.buf_size() as usize;

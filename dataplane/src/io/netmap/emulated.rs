@@ -43,9 +43,10 @@ mod af_packet_device;
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netmap_sys::{nmreq_register, IFNAMSIZ, NR_REG_NIC_SW};
+use netmap_sys::{nmreq_register, IFNAMSIZ, NR_REG_NIC_SW, NR_REG_ONE_NIC};
 
 #[cfg(target_os = "linux")]
 pub use af_packet_device::{AfPacketDevice, AfPacketDeviceStats};
@@ -53,11 +54,13 @@ pub use device::Device;
 pub use memory_device::MemoryDevice;
 
 use self::kring::Kring;
-use self::layout::Layout;
+use self::layout::{Binding, Layout};
 use super::mapping::Mapping;
 use super::region::{NetmapRegion, RegionError, RingKind};
 use super::NetmapPort;
 
+/// Most ring pairs a port may have (netmap ports have a few dozen).
+pub const MAX_RING_PAIRS: usize = 256;
 /// Fewest and most slots in a ring.
 pub const MIN_SLOTS: u32 = 2;
 pub const MAX_SLOTS: u32 = 16384;
@@ -136,6 +139,8 @@ pub enum EmulatedPortError {
     BufSize(u32),
     /// An offset that leaves less than `MIN_ROOM` bytes of a buffer.
     Offset { offset: u32, buf_size: u32 },
+    /// A number of ring pairs (devices) outside `1..=MAX_RING_PAIRS`.
+    RingPairs(usize),
     /// The region could not be allocated.
     Map(io::Error),
     /// The region as laid out failed its own view's checks (a bug here).
@@ -163,6 +168,10 @@ impl fmt::Display for EmulatedPortError {
                 "packet offset {offset}; expected at most {} with {buf_size}-byte buffers \
                  (at least {MIN_ROOM} bytes left for the packet)",
                 buf_size.saturating_sub(MIN_ROOM)
+            ),
+            Self::RingPairs(n) => write!(
+                f,
+                "{n} ring pairs (one per device); expected 1 to {MAX_RING_PAIRS}"
             ),
             Self::Map(e) => write!(f, "cannot allocate the emulated netmap region: {e}"),
             Self::Layout(e) => write!(f, "the emulated region's layout is wrong: {e}"),
@@ -204,15 +213,26 @@ pub struct EmulatedStats {
 
 /// A netmap port with the kernel's part played in userspace. See the
 /// module docs.
+///
+/// One value is one worker's registration: every ring of a one-pair port
+/// ([`open`](Self::open), `NR_REG_NIC_SW`), or NIC ring pair `i` with host
+/// ring pair `i` of a port with several ([`open_rings`](Self::open_rings),
+/// `NR_REG_ONE_NIC` and `NR_REG_ONE_SW`). The registrations of one port
+/// share its region, as the kernel's share one memory allocator; each
+/// syncs only its own rings.
 #[derive(Debug)]
 pub struct EmulatedPort<D: Device> {
     /// Declared before the mapping it views.
     region: NetmapRegion,
-    /// Held for its drop; read only by tests.
+    /// Shared by the port's registrations; unmapped with the last.
     #[cfg_attr(not(test), allow(dead_code))]
-    mapping: Mapping,
-    layout: Layout,
-    /// The kernel's state of each ring, in `RingKind::ALL` order.
+    mapping: Arc<Mapping>,
+    layout: Arc<Layout>,
+    /// The ring pair (NIC and host) this registration binds.
+    ring: u32,
+    /// `NR_REG_NIC_SW` or `NR_REG_ONE_NIC` (with its `NR_REG_ONE_SW`).
+    mode: u32,
+    /// The kernel's state of each of its rings, in `RingKind::ALL` order.
     krings: [Kring; 4],
     device: D,
     /// One TX frame gathered from its `NS_MOREFRAG` slots.
@@ -220,13 +240,21 @@ pub struct EmulatedPort<D: Device> {
     stats: EmulatedStats,
 }
 
-impl<D: Device> EmulatedPort<D> {
-    /// Lays out a region for `config` and binds its rings to `device`: what
-    /// `NETMAP_REQ_REGISTER` with `NR_REG_NIC_SW` and `mmap` give.
-    pub fn open(config: &EmulatedPortConfig, device: D) -> Result<Self, EmulatedPortError> {
+/// One port's laid-out region, before its registrations view it.
+struct Laid {
+    mapping: Arc<Mapping>,
+    layout: Arc<Layout>,
+}
+
+impl Laid {
+    fn new(config: &EmulatedPortConfig, rings: usize) -> Result<Self, EmulatedPortError> {
         config.validate()?;
-        let layout = Layout::new(
+        if !(1..=MAX_RING_PAIRS).contains(&rings) {
+            return Err(EmulatedPortError::RingPairs(rings));
+        }
+        let layout = Layout::with_rings(
             &config.name,
+            u32::try_from(rings).map_err(|_| EmulatedPortError::RingPairs(rings))?,
             config.nic_slots,
             config.host_slots,
             config.buf_size,
@@ -238,37 +266,96 @@ impl<D: Device> EmulatedPort<D> {
         let mapping = Mapping::anonymous(layout.len).map_err(EmulatedPortError::Map)?;
         {
             // SAFETY: the mapping is `layout.len` bytes, zeroed, ours alone;
-            // this slice ends before the region view below is built.
+            // this slice ends before any region view is built.
             let bytes =
                 unsafe { std::slice::from_raw_parts_mut(mapping.base().as_ptr(), mapping.len()) };
             layout.write(bytes);
         }
-        // SAFETY: the mapping stays mapped as long as `Self` (which drops the
-        // view first), and only the view and this emulated kernel, through
-        // the view, write it.
-        let region = unsafe { NetmapRegion::new(mapping.base(), mapping.len(), 0) }
-            .map_err(EmulatedPortError::Layout)?;
+        Ok(Self {
+            mapping: Arc::new(mapping),
+            layout: Arc::new(layout),
+        })
+    }
+
+    /// The registration of ring pair `ring` through `interfaces`, over
+    /// `device`.
+    fn register<D: Device>(
+        &self,
+        interfaces: &[Binding],
+        ring: u32,
+        mode: u32,
+        device: D,
+    ) -> Result<EmulatedPort<D>, EmulatedPortError> {
+        let offsets: Vec<usize> = interfaces
+            .iter()
+            .map(|&binding| self.layout.interface(binding))
+            .collect();
+        // SAFETY: the mapping stays mapped as long as the port (which holds
+        // it and drops the view first). Its registrations bind disjoint
+        // rings, and each touches only its rings and the buffers in their
+        // slots, through its view and its emulated kernel.
+        let region = unsafe {
+            NetmapRegion::with_interfaces(self.mapping.base(), self.mapping.len(), &offsets)
+        }
+        .map_err(EmulatedPortError::Layout)?;
+        let max_offset = self.layout.offset as usize;
         let krings = RingKind::ALL.map(|kind| {
-            let slots = layout.slots(kind);
+            let slots = self.layout.slots(kind);
             let kring = if kind.is_tx() {
                 Kring::tx(slots)
             } else {
                 Kring::rx(slots)
             };
             Kring {
-                max_offset: config.offset as usize,
+                max_offset,
                 ..kring
             }
         });
-        Ok(Self {
+        Ok(EmulatedPort {
             region,
-            mapping,
-            layout,
+            mapping: Arc::clone(&self.mapping),
+            layout: Arc::clone(&self.layout),
+            ring,
+            mode,
             krings,
             device,
             scratch: Vec::new(),
             stats: EmulatedStats::default(),
         })
+    }
+}
+
+impl<D: Device> EmulatedPort<D> {
+    /// Lays out a region for `config` with one NIC and one host ring pair
+    /// and binds them all to `device`: what `NETMAP_REQ_REGISTER` with
+    /// `NR_REG_NIC_SW` and `mmap` give.
+    pub fn open(config: &EmulatedPortConfig, device: D) -> Result<Self, EmulatedPortError> {
+        Laid::new(config, 1)?.register(&[Binding::All], 0, NR_REG_NIC_SW, device)
+    }
+
+    /// Lays out one region for `config` with a NIC ring pair and a host
+    /// ring pair per device, and registers each pair for its own worker:
+    /// port `i` binds NIC ring pair `i` (`NR_REG_ONE_NIC`, `nr_ringid = i`)
+    /// and host ring pair `i` (`NR_REG_ONE_SW`), through the two
+    /// `netmap_if`s those registrations get, with device `i` behind them.
+    /// What a worker per ring sees of a multi-queue NIC.
+    pub fn open_rings(
+        config: &EmulatedPortConfig,
+        devices: Vec<D>,
+    ) -> Result<Vec<Self>, EmulatedPortError> {
+        let laid = Laid::new(config, devices.len())?;
+        devices
+            .into_iter()
+            .zip(0u32..)
+            .map(|(device, i)| {
+                laid.register(
+                    &[Binding::OneNic(i), Binding::OneHost(i)],
+                    i,
+                    NR_REG_ONE_NIC,
+                    device,
+                )
+            })
+            .collect()
     }
 
     /// The device behind the rings.
@@ -286,23 +373,36 @@ impl<D: Device> EmulatedPort<D> {
         self.stats
     }
 
-    /// What `NETMAP_REQ_REGISTER` would have returned for this port.
+    /// What `NETMAP_REQ_REGISTER` would have returned for this port (for
+    /// a ring pair's port: its `NR_REG_ONE_NIC` registration).
     pub fn register_info(&self) -> nmreq_register {
+        let layout = &self.layout;
+        let rings = u16::try_from(layout.rings).unwrap_or(u16::MAX);
+        let interface = if self.mode == NR_REG_NIC_SW {
+            Binding::All
+        } else {
+            Binding::OneNic(self.ring)
+        };
         nmreq_register {
-            nr_offset: 0,
-            nr_memsize: self.layout.len as u64,
-            nr_tx_slots: self.layout.nic_slots,
-            nr_rx_slots: self.layout.nic_slots,
-            nr_tx_rings: 1,
-            nr_rx_rings: 1,
-            nr_host_tx_rings: 1,
-            nr_host_rx_rings: 1,
+            nr_offset: layout.interface(interface) as u64,
+            nr_memsize: layout.len as u64,
+            nr_tx_slots: layout.nic_slots,
+            nr_rx_slots: layout.nic_slots,
+            nr_tx_rings: rings,
+            nr_rx_rings: rings,
+            nr_host_tx_rings: rings,
+            nr_host_rx_rings: rings,
             nr_mem_id: 1,
-            nr_ringid: 0,
-            nr_mode: NR_REG_NIC_SW,
+            nr_ringid: u16::try_from(self.ring).unwrap_or(u16::MAX),
+            nr_mode: self.mode,
             nr_extra_bufs: 0,
             nr_flags: 0,
         }
+    }
+
+    /// The ring pair (NIC and host) this registration binds.
+    pub fn ring_pair(&self) -> u32 {
+        self.ring
     }
 
     /// Buffers in the pool, the two reserved ones included.
@@ -310,12 +410,12 @@ impl<D: Device> EmulatedPort<D> {
         self.layout.buffers
     }
 
-    /// Every slot's buffer index, over all four rings, sorted: a census of
-    /// the pool for tests.
+    /// Every slot's buffer index, over this registration's four rings,
+    /// sorted: a census for tests.
     pub fn slot_buffers(&self) -> Vec<u32> {
         let mut all = Vec::new();
         for kind in RingKind::ALL {
-            if let Some(ring) = self.region.ring(kind, 0) {
+            if let Some(ring) = self.region.ring(kind, self.ring) {
                 all.extend((0..ring.num_slots()).map(|i| ring.slot(i).buf_idx));
             }
         }
@@ -323,13 +423,17 @@ impl<D: Device> EmulatedPort<D> {
         all
     }
 
-    /// Whether every buffer of the pool but the two reserved ones is in
-    /// exactly one slot: none lost, none duplicated. Holds between syncs as
-    /// long as the user only swaps buffers between slots.
+    /// Whether every buffer its four rings started with is in exactly one
+    /// of their slots: none lost, none duplicated (with one ring pair:
+    /// every buffer of the pool but the two reserved ones). Holds between
+    /// syncs as long as the user only swaps buffers between its slots.
     pub fn buffers_conserved(&self) -> bool {
-        self.slot_buffers()
+        let mut initial: Vec<u32> = RingKind::ALL
             .into_iter()
-            .eq(kring::FIRST_BUFFER..self.layout.buffers)
+            .flat_map(|kind| self.layout.initial_buffers(kind, self.ring))
+            .collect();
+        initial.sort_unstable();
+        self.slot_buffers() == initial
     }
 
     /// The mapping, for tests that read the region's raw bytes.
@@ -349,7 +453,7 @@ impl<D: Device> EmulatedPort<D> {
 
     /// Syncs one ring of `kind`.
     fn sync(&mut self, kind: RingKind) -> io::Result<()> {
-        let Some(ring) = self.region.ring(kind, 0) else {
+        let Some(ring) = self.region.ring(kind, self.ring) else {
             return Ok(());
         };
         let kring = &mut self.krings[Self::kring_position(kind)];
@@ -378,7 +482,7 @@ impl<D: Device> EmulatedPort<D> {
     fn rx_ready(&self) -> bool {
         [RingKind::NicRx, RingKind::HostRx].into_iter().any(|kind| {
             self.region
-                .ring(kind, 0)
+                .ring(kind, self.ring)
                 .is_some_and(|ring| ring.head() != ring.tail())
         })
     }

@@ -74,3 +74,10 @@ impl Drop for Mapping {
 // SAFETY: the mapping is plain memory owned by this value; moving the owner
 // to another thread moves the only handle to it.
 unsafe impl Send for Mapping {}
+
+// SAFETY: a `Mapping` itself reads and writes nothing (it hands out its
+// base and length, and unmaps on drop, which `Arc` runs once). The
+// registrations of one port that share it (one per worker) bind disjoint
+// rings, and each reads and writes only its rings and the buffers in their
+// slots, through its own `NetmapRegion`.
+unsafe impl Sync for Mapping {}

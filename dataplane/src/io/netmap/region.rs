@@ -99,6 +99,11 @@ pub enum RegionError {
     BaseMisaligned { address: usize },
     /// The buffer pool starts before the end of the interface or a ring.
     BuffersOverlapRings { pool_start: usize, rings_end: usize },
+    /// A view of no interface at all.
+    NoInterface,
+    /// The `netmap_if` at `offset` counts other rings than the first
+    /// interface of the view: not a registration of the same port.
+    InterfacesDiffer { offset: usize },
 }
 
 impl fmt::Display for RegionError {
@@ -152,6 +157,12 @@ impl fmt::Display for RegionError {
                 "the buffer pool starts at byte {pool_start}, before the interface and rings \
                  end at byte {rings_end}"
             ),
+            Self::NoInterface => write!(f, "a region view needs at least one netmap_if"),
+            Self::InterfacesDiffer { offset } => write!(
+                f,
+                "the netmap_if at offset {offset} counts other rings than the first: \
+                 registrations of different ports cannot share one view"
+            ),
         }
     }
 }
@@ -176,7 +187,8 @@ pub struct RingCounts {
 }
 
 impl RingCounts {
-    fn of(self, kind: RingKind) -> u32 {
+    /// Rings of `kind`.
+    pub fn of(self, kind: RingKind) -> u32 {
         match kind {
             RingKind::NicTx => self.nic_tx,
             RingKind::HostTx => self.host_tx,
@@ -227,7 +239,9 @@ pub struct NetmapRegion {
 
 // SAFETY: the view holds a pointer into memory owned by the port that owns
 // the view; moving the port (and so the view) to another thread moves the
-// only user of that memory on our side.
+// only user of the rings bound to it. Views of one region in other threads
+// (one per worker) bind other rings, and under netmap's protocol a view
+// touches only its rings and the buffers in their slots.
 unsafe impl Send for NetmapRegion {}
 
 impl NetmapRegion {
@@ -244,17 +258,33 @@ impl NetmapRegion {
         len: usize,
         if_offset: usize,
     ) -> Result<Self, RegionError> {
+        // SAFETY: the caller's promise.
+        unsafe { Self::with_interfaces(base, len, &[if_offset]) }
+    }
+
+    /// The view of the rings bound through any of several `netmap_if`s of
+    /// one region: the registrations of one port that share its memory
+    /// (same `nr_mem_id`), each with its own interface at its own
+    /// `nr_offset` (netmap gives every registration one, with `ring_ofs`
+    /// 0 for the rings it did not bind). A worker registers its NIC ring
+    /// pair (`NR_REG_ONE_NIC`) and its host ring pair (`NR_REG_ONE_SW`)
+    /// separately and sees both through one view. Every interface must
+    /// count the same rings; each is checked as [`new`](Self::new) checks
+    /// one.
+    ///
+    /// # Safety
+    /// As [`new`](Self::new).
+    pub unsafe fn with_interfaces(
+        base: NonNull<u8>,
+        len: usize,
+        if_offsets: &[usize],
+    ) -> Result<Self, RegionError> {
         let address = base.as_ptr() as usize;
         if !address.is_multiple_of(align_of::<netmap_ring>()) {
             return Err(RegionError::BaseMisaligned { address });
         }
-        let if_end = if_offset.checked_add(size_of::<netmap_if>());
-        if if_end.is_none_or(|end| end > len) || !if_offset.is_multiple_of(align_of::<netmap_if>())
-        {
-            return Err(RegionError::InterfaceOutOfRange {
-                offset: if_offset,
-                len,
-            });
+        if if_offsets.is_empty() {
+            return Err(RegionError::NoInterface);
         }
         let mut region = Self {
             base,
@@ -265,82 +295,99 @@ impl NetmapRegion {
             buf_size: 0,
             buf_count: 0,
         };
-        let nifp = if_offset;
-        region.counts = RingCounts {
-            nic_tx: region.load(nifp + offset_of!(netmap_if, ni_tx_rings)),
-            host_tx: region.load(nifp + offset_of!(netmap_if, ni_host_tx_rings)),
-            nic_rx: region.load(nifp + offset_of!(netmap_if, ni_rx_rings)),
-            host_rx: region.load(nifp + offset_of!(netmap_if, ni_host_rx_rings)),
-        };
-        let total = region.counts.total();
-        let ring_ofs = nifp + offset_of!(netmap_if, ring_ofs);
-        let array_fits = usize::try_from(total)
-            .ok()
-            .filter(|&n| n <= MAX_RINGS)
-            .and_then(|n| n.checked_mul(size_of::<isize>()))
-            .and_then(|bytes| bytes.checked_add(ring_ofs))
-            .is_some_and(|end| end <= len);
-        if !array_fits {
-            return Err(RegionError::TooManyRings { rings: total });
-        }
-        let mut rings = Vec::with_capacity(total as usize);
-        let mut rings_end = ring_ofs + total as usize * size_of::<isize>();
+        let mut rings: Vec<Option<RingLayout>> = Vec::new();
+        let mut rings_end = 0;
         let mut pool: Option<(usize, u32)> = None;
-        for kind in RingKind::ALL {
-            for index in 0..region.counts.of(kind) {
-                let position = rings.len();
-                let relative: isize = region.load(ring_ofs + position * size_of::<isize>());
-                if relative == 0 {
-                    rings.push(None);
-                    continue;
-                }
-                let index = index as usize;
-                let layout = region.check_ring(kind, index, nifp, relative)?;
-                let ring = layout.offset;
-                rings_end = rings_end.max(
-                    ring + offset_of!(netmap_ring, slot)
-                        + layout.num_slots as usize * size_of::<netmap_slot>(),
-                );
-                let buf_size: u32 = region.load(ring + offset_of!(netmap_ring, nr_buf_size));
-                let buf_ofs: i64 = region.load(ring + offset_of!(netmap_ring, buf_ofs));
-                let start = i64::try_from(ring)
-                    .ok()
-                    .and_then(|ring| ring.checked_add(buf_ofs))
-                    .and_then(|start| usize::try_from(start).ok())
-                    .filter(|&start| start <= len);
-                let Some(start) = start else {
-                    return Err(RegionError::BufferPool {
-                        kind,
-                        index,
-                        buf_ofs,
-                    });
-                };
-                match pool {
-                    _ if buf_size == 0 => {
-                        return Err(RegionError::BufferSize {
-                            kind,
-                            index,
-                            size: buf_size,
-                        })
+        for (n, &nifp) in if_offsets.iter().enumerate() {
+            let if_end = nifp.checked_add(size_of::<netmap_if>());
+            if if_end.is_none_or(|end| end > len) || !nifp.is_multiple_of(align_of::<netmap_if>()) {
+                return Err(RegionError::InterfaceOutOfRange { offset: nifp, len });
+            }
+            let counts = RingCounts {
+                nic_tx: region.load(nifp + offset_of!(netmap_if, ni_tx_rings)),
+                host_tx: region.load(nifp + offset_of!(netmap_if, ni_host_tx_rings)),
+                nic_rx: region.load(nifp + offset_of!(netmap_if, ni_rx_rings)),
+                host_rx: region.load(nifp + offset_of!(netmap_if, ni_host_rx_rings)),
+            };
+            if n == 0 {
+                region.counts = counts;
+            } else if counts != region.counts {
+                return Err(RegionError::InterfacesDiffer { offset: nifp });
+            }
+            let total = counts.total();
+            let ring_ofs = nifp + offset_of!(netmap_if, ring_ofs);
+            let array_fits = usize::try_from(total)
+                .ok()
+                .filter(|&n| n <= MAX_RINGS)
+                .and_then(|n| n.checked_mul(size_of::<isize>()))
+                .and_then(|bytes| bytes.checked_add(ring_ofs))
+                .is_some_and(|end| end <= len);
+            if !array_fits {
+                return Err(RegionError::TooManyRings { rings: total });
+            }
+            if n == 0 {
+                rings = vec![None; total as usize];
+            }
+            rings_end = rings_end.max(ring_ofs + total as usize * size_of::<isize>());
+            let mut position = 0;
+            for kind in RingKind::ALL {
+                for index in 0..counts.of(kind) {
+                    let at = position;
+                    position += 1;
+                    let relative: isize = region.load(ring_ofs + at * size_of::<isize>());
+                    // 0: not bound through this interface. A ring bound
+                    // through an earlier one is the same ring.
+                    if relative == 0 || rings[at].is_some() {
+                        continue;
                     }
-                    None => pool = Some((start, buf_size)),
-                    Some((_, size)) if size != buf_size => {
-                        return Err(RegionError::BufferSize {
-                            kind,
-                            index,
-                            size: buf_size,
-                        })
-                    }
-                    Some((pool_start, _)) if pool_start != start => {
+                    let index = index as usize;
+                    let layout = region.check_ring(kind, index, nifp, relative)?;
+                    let ring = layout.offset;
+                    rings_end = rings_end.max(
+                        ring + offset_of!(netmap_ring, slot)
+                            + layout.num_slots as usize * size_of::<netmap_slot>(),
+                    );
+                    let buf_size: u32 = region.load(ring + offset_of!(netmap_ring, nr_buf_size));
+                    let buf_ofs: i64 = region.load(ring + offset_of!(netmap_ring, buf_ofs));
+                    let start = i64::try_from(ring)
+                        .ok()
+                        .and_then(|ring| ring.checked_add(buf_ofs))
+                        .and_then(|start| usize::try_from(start).ok())
+                        .filter(|&start| start <= len);
+                    let Some(start) = start else {
                         return Err(RegionError::BufferPool {
                             kind,
                             index,
                             buf_ofs,
-                        })
+                        });
+                    };
+                    match pool {
+                        _ if buf_size == 0 => {
+                            return Err(RegionError::BufferSize {
+                                kind,
+                                index,
+                                size: buf_size,
+                            })
+                        }
+                        None => pool = Some((start, buf_size)),
+                        Some((_, size)) if size != buf_size => {
+                            return Err(RegionError::BufferSize {
+                                kind,
+                                index,
+                                size: buf_size,
+                            })
+                        }
+                        Some((pool_start, _)) if pool_start != start => {
+                            return Err(RegionError::BufferPool {
+                                kind,
+                                index,
+                                buf_ofs,
+                            })
+                        }
+                        Some(_) => {}
                     }
-                    Some(_) => {}
+                    rings[at] = Some(layout);
                 }
-                rings.push(Some(layout));
             }
         }
         if let Some((start, size)) = pool {

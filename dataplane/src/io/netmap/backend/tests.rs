@@ -291,21 +291,101 @@ proptest! {
     }
 }
 
-#[test]
-fn one_ring_pair_is_served_and_more_are_refused_with_how_to_get_one() {
-    let one = RingCounts {
-        nic_tx: 1,
-        host_tx: 1,
-        nic_rx: 1,
-        host_rx: 1,
+// ---- one worker per ring pair -------------------------------------------
+
+/// A port of `pairs` ring pairs, each registered for its own worker over
+/// its own in-memory device.
+fn ring_workers(pairs: usize, slots: u32) -> Vec<Io> {
+    let config = EmulatedPortConfig {
+        nic_slots: slots,
+        host_slots: slots,
+        buf_size: 256,
+        ..EmulatedPortConfig::new("emu0")
     };
-    assert!(one_nic_ring_pair(one).is_ok());
-    for counts in [
-        RingCounts { nic_rx: 4, ..one },
-        RingCounts { nic_tx: 2, ..one },
-    ] {
-        let error = one_nic_ring_pair(counts).unwrap_err();
-        assert!(error.contains("ethtool -L IFACE combined 1"), "{error}");
-        assert!(error.contains("override_nrxqs=1"), "{error}");
+    let devices = (0..pairs).map(|_| MemoryDevice::new(256)).collect();
+    EmulatedPort::open_rings(&config, devices)
+        .unwrap()
+        .into_iter()
+        .map(|port| NetmapIo::new(port).unwrap())
+        .collect()
+}
+
+#[test]
+fn each_worker_serves_its_own_nic_and_host_ring_pair() {
+    let workers = ring_workers(3, 8);
+    for (i, io) in (0u32..).zip(&workers) {
+        assert_eq!(
+            io.served(),
+            ServedRings {
+                nic_rx: i,
+                nic_tx: i,
+                host_rx: i,
+                host_tx: i,
+            }
+        );
+        let register = io.port().register_info();
+        assert_eq!(register.nr_mode, netmap_sys::NR_REG_ONE_NIC);
+        assert_eq!(register.nr_ringid, i as u16);
+        assert_eq!(register.nr_rx_rings, 3);
+        assert_eq!(
+            register.nr_host_rx_rings, 3,
+            "a host ring pair per NIC pair"
+        );
+    }
+}
+
+/// A 16-byte frame: its verdict byte, its worker, its number.
+fn frame16(verdict: u8, worker: u8, n: u8) -> Vec<u8> {
+    let mut frame = vec![0; 16];
+    frame[..3].copy_from_slice(&[verdict, worker, n]);
+    frame
+}
+
+#[test]
+fn workers_on_their_own_threads_move_only_their_rings_frames() {
+    const FRAMES: u8 = 200;
+    let handles: Vec<_> = ring_workers(2, 16)
+        .into_iter()
+        .zip(0u8..)
+        .map(|(mut io, worker)| {
+            std::thread::spawn(move || {
+                let (mut wire, mut host, mut up) = (Vec::new(), Vec::new(), Vec::new());
+                for n in 0..FRAMES {
+                    // Even frames to the wire, odd to the host, each
+                    // naming its worker; the host sends one of its own.
+                    // (Frames of 16 bytes: the host rings drop runts.)
+                    device(&mut io).push_from_wire(&frame16(n % 2, worker, n));
+                    device(&mut io).push_from_host(&frame16(9, worker, n));
+                    io.run_batch(32, by_first_byte).unwrap();
+                    wire.extend(drain_wire(&mut io));
+                    host.extend(drain_host(&mut io));
+                }
+                for _ in 0..4 {
+                    io.run_batch(32, by_first_byte).unwrap();
+                    wire.extend(drain_wire(&mut io));
+                    host.extend(drain_host(&mut io));
+                }
+                up.extend(wire.iter().filter(|f| f[0] == 9).map(|f| f[2]));
+                wire.retain(|f| f[0] != 9);
+                assert!(io.port().buffers_conserved(), "worker {worker}");
+                (worker, wire, host, up)
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (worker, wire, host, up) = handle.join().unwrap();
+        let expected = |parity| -> Vec<Vec<u8>> {
+            (0..FRAMES)
+                .filter(|n| n % 2 == parity)
+                .map(|n| frame16(parity, worker, n))
+                .collect()
+        };
+        assert_eq!(wire, expected(0), "worker {worker}'s wire frames, in order");
+        assert_eq!(host, expected(1), "worker {worker}'s host frames, in order");
+        assert_eq!(
+            up,
+            (0..FRAMES).collect::<Vec<_>>(),
+            "worker {worker}'s host stack frames"
+        );
     }
 }

@@ -13,6 +13,8 @@ use netmap_sys::{
 
 use super::*;
 use crate::io::netmap::region::{swap_into, RingView};
+use crate::io::netmap::ServedRings;
+use layout::Binding;
 
 fn config(nic_slots: u32, host_slots: u32, buf_size: u32) -> EmulatedPortConfig {
     EmulatedPortConfig {
@@ -1192,4 +1194,106 @@ fn the_af_packet_device_carries_frames_between_the_rings_and_a_live_interface() 
     })
     .join()
     .unwrap();
+}
+
+// ---- a port of several ring pairs, one registration per worker ----------
+
+/// A two-pair layout viewed through the interfaces of `bindings`.
+fn two_pair_view(bindings: &[Binding]) -> Result<ServedRings, String> {
+    let layout = Layout::with_rings("emu0", 2, 8, 8, 256, 0).unwrap();
+    let mapping = Mapping::anonymous(layout.len).unwrap();
+    {
+        // SAFETY: the fresh mapping is ours alone; the slice ends before
+        // the view is built.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(mapping.base().as_ptr(), mapping.len()) };
+        layout.write(bytes);
+    }
+    let offsets: Vec<usize> = bindings.iter().map(|&b| layout.interface(b)).collect();
+    // SAFETY: the mapping outlives the view, which ends in this function.
+    let region = unsafe { NetmapRegion::with_interfaces(mapping.base(), mapping.len(), &offsets) }
+        .map_err(|e| e.to_string())?;
+    ServedRings::of(&region).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_one_nic_and_a_one_sw_registration_serve_one_ring_pair_each() {
+    use Binding::{All, OneHost, OneNic};
+    assert_eq!(
+        two_pair_view(&[OneNic(1), OneHost(1)]),
+        Ok(ServedRings {
+            nic_rx: 1,
+            nic_tx: 1,
+            host_rx: 1,
+            host_tx: 1
+        })
+    );
+    assert_eq!(
+        two_pair_view(&[OneNic(0), OneHost(0)]).map(|r| r.nic_rx),
+        Ok(0)
+    );
+    let every = two_pair_view(&[All]).unwrap_err();
+    assert!(every.contains("binds 2 NIC RX rings"), "{every}");
+    assert!(every.contains("NR_REG_ONE_NIC"), "{every}");
+    let no_host = two_pair_view(&[OneNic(1)]).unwrap_err();
+    assert!(no_host.contains("no host RX ring"), "{no_host}");
+    assert!(no_host.contains("NR_REG_ONE_SW"), "{no_host}");
+    let two_nic = two_pair_view(&[OneNic(0), OneNic(1), OneHost(0)]).unwrap_err();
+    assert!(two_nic.contains("binds 2"), "{two_nic}");
+}
+
+#[test]
+fn registrations_of_one_port_share_its_buffers_and_bind_disjoint_rings() {
+    let config = config(8, 8, 256);
+    let ports = EmulatedPort::open_rings(&config, (0..3).map(|_| MemoryDevice::new(256)).collect())
+        .unwrap();
+    let mut seen = Vec::new();
+    for (i, port) in (0u32..).zip(&ports) {
+        assert_eq!(port.ring_pair(), i);
+        assert_eq!(port.region().ring_counts().of(RingKind::HostRx), 3);
+        for kind in RingKind::ALL {
+            for other in 0..3 {
+                assert_eq!(
+                    port.region().ring(kind, other).is_some(),
+                    other == i,
+                    "port {i} binds {kind} ring {other} only if it is its own"
+                );
+            }
+        }
+        assert_buffers_conserved(port);
+        seen.extend(port.slot_buffers());
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (2..ports[0].pool_buffers()).collect::<Vec<_>>(),
+        "every buffer of the pool in exactly one registration's slots"
+    );
+    let error = EmulatedPort::open_rings(&config, Vec::<MemoryDevice>::new()).unwrap_err();
+    assert!(error.to_string().contains("expected 1 to 256"), "{error}");
+}
+
+#[test]
+fn interfaces_of_different_ports_cannot_share_a_view() {
+    use Binding::{All, OneNic};
+    let layout = Layout::with_rings("emu0", 2, 8, 8, 256, 0).unwrap();
+    let mapping = Mapping::anonymous(layout.len).unwrap();
+    let other = layout.interface(OneNic(0));
+    {
+        // SAFETY: the fresh mapping is ours alone; the slice ends before
+        // the view is built.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(mapping.base().as_ptr(), mapping.len()) };
+        layout.write(bytes);
+        // The second interface counts one NIC RX ring: another port's.
+        poke(bytes, other + offset_of!(netmap_if, ni_rx_rings), 1u32);
+    }
+    let offsets = [layout.interface(All), other];
+    // SAFETY: the mapping outlives the view.
+    let error = unsafe { NetmapRegion::with_interfaces(mapping.base(), mapping.len(), &offsets) }
+        .unwrap_err();
+    assert_eq!(error, RegionError::InterfacesDiffer { offset: other });
+    // SAFETY: as above.
+    let none = unsafe { NetmapRegion::with_interfaces(mapping.base(), mapping.len(), &[]) };
+    assert_eq!(none.unwrap_err(), RegionError::NoInterface);
 }
