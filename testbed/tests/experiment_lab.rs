@@ -560,3 +560,114 @@ until = 0.9
     assert!(slow["connections"]["ok"].as_u64() > Some(0), "{slow}");
     assert!(out.join("direct.t.w.slow.r1/logs/r-proxy.log").is_file());
 }
+
+/// Runs the experiment `file` into `work/results`, which it returns,
+/// checking that it succeeded and left nothing with `prefix` behind.
+fn run_clean(prefix: &Prefix, file: &Path, work: &Path) -> PathBuf {
+    let out = work.join("results");
+    let output = experiment(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let left = leftovers(prefix.0);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    out
+}
+
+/// The actions of a run's `events.jsonl`, each checked applied.
+fn applied(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .inspect(|e| assert_eq!(e["result"], "applied", "{}: {e}", dir.display()))
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The samples of a run, in time order.
+fn samples(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Failed and broken connections in the samples starting before `ms`.
+fn hurt_before(samples: &[Value], ms: u64) -> u64 {
+    samples
+        .iter()
+        .filter(|s| s["t_ms"].as_u64().unwrap() < ms)
+        .map(|s| s["failed"].as_u64().unwrap() + s["broken"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn a_client_cut_from_one_balancer_and_a_timed_link_fault_hurt_only_from_their_time() {
+    if !lab_needs() {
+        return;
+    }
+    let prefix = Prefix::new("rrex6-");
+    let work = tempfile::tempdir().unwrap();
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"
+name = "cuts"
+prefix = "{}"
+subnet = "10.186.0.0/16"
+duration = "3s"
+seed = 6
+[[system]]
+name = "rr"
+kind = "rusty_rail"
+binary = "{}"
+settings = {{ RR_IO = "af_packet" }}
+[[topology]]
+name = "2lb"
+balancers = 2
+[[workload]]
+name = "w"
+rate = 20
+hold = 6
+interval = "200ms"
+[[fault]]
+name = "c1-lb1"
+kind = "partition"
+cut = [["c1", "lb1"]]
+[[fault]]
+name = "c1-loss"
+kind = "link"
+host = "c1"
+netem = "loss 100%"
+at = 0.34
+until = 0.67
+"#,
+            prefix.0,
+            rusty_rail().display()
+        ),
+    );
+    let out = run_clean(&prefix, &file, work.path());
+    for (id, actions) in [
+        ("rr.2lb.w.c1-lb1.r1", ["cut", "heal"]),
+        ("rr.2lb.w.c1-loss.r1", ["impair", "unimpair"]),
+    ] {
+        let dir = out.join(id);
+        assert_eq!(applied(&dir), actions, "{id}");
+        let outcome = read_json(&dir.join("outcome.json"));
+        let c = &outcome["connections"];
+        // The balancers' GRE carries c1's flows past any rule on lb1 or c1:
+        // only the router's cut (or the link's loss) can hurt them.
+        let hurt = c["failed"].as_u64().unwrap() + c["broken"].as_u64().unwrap();
+        assert!(hurt > 0, "{id}: nothing was cut: {outcome}");
+        // Nothing before the fault's start (1 s): the link passed frames
+        // untouched until then, and the cut was not there.
+        let samples = samples(&dir);
+        assert_eq!(hurt_before(&samples, 900), 0, "{id}: {samples:?}");
+        assert!(c["ok"].as_u64() > Some(0), "{id}: {outcome}");
+    }
+}

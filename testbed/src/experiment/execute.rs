@@ -27,7 +27,7 @@ use super::lab::{Addresses, LabOptions, RunLab};
 use super::matrix::RunSpec;
 use super::resume::OUTCOME;
 use super::samples::{disrupted_for_ms, percentile, Counts, Tally};
-use super::schedule::{held_out_at_start, schedule, Scheduled};
+use super::schedule::{held_out_at_start, link_is_timed, schedule, Scheduled};
 use super::system::{Applied, System};
 use super::{fault_proxy, workload};
 
@@ -136,6 +136,10 @@ pub fn execute(
         dir,
         &ctx.testbed,
     )?;
+    if link_is_timed(fault) {
+        // Impaired from its time on: the link passes frames untouched until then.
+        lab.switch_impairment(fault.host.as_deref().unwrap_or_default(), false)?;
+    }
     phase("starting the system");
     let token = format!("rrex-{:016x}", run.seed);
     let mut system = System::start(
@@ -146,6 +150,7 @@ pub fn execute(
         token,
         held_out_at_start(fault),
     )?;
+    system.timed_link = link_is_timed(fault);
     phase("running");
     let wall_start = Utc::now();
     let start = Instant::now();

@@ -167,15 +167,20 @@ pub enum FaultKind {
     BackendRemove,
     /// Server `target` is drained (no new flows, held ones stay) at `at`.
     BackendDrain,
-    /// The pairs in `cut` cannot reach each other from `at` to `until`.
+    /// The pairs in `cut` cannot reach each other from `at` to `until`
+    /// (a client and a balancer: the router drops that client's flows to
+    /// that balancer, see [`super::route_cut`]).
     Partition,
     /// The pairs in `cut` are cut and healed repeatedly from `at` to
     /// `until`: up for an exponential time of mean `mtbf`, then down for one
     /// of mean `mttr`, drawn from the run's seed.
     Intermittent,
-    /// Host `host`'s link is impaired for the whole run by the userspace
-    /// link emulator, seeded by the run: `netem` on what the host sends,
-    /// `netem_in` on what it receives (netem syntax: "delay 20ms 5ms loss 1%").
+    /// Host `host`'s link is impaired by the userspace link emulator,
+    /// seeded by the run: `netem` on what the host sends, `netem_in` on what
+    /// it receives (netem syntax: "delay 20ms 5ms loss 1%"). For the whole
+    /// run when neither `at` nor `until` is written; else from `at`
+    /// (default 1/3) to `until` (default: the end), the emulator switched
+    /// on and off while the link stays up.
     Link,
     /// The clients reach the system through the fault proxy (`testbed
     /// proxy`, Toxiproxy's API) on the router, which gets toxic `toxic`

@@ -362,6 +362,48 @@ impl RunLab {
             .and_then(|s| s.child.try_wait().ok().flatten())
     }
 
+    /// Switches the impairment of `host`'s link emulator on or off (SIGUSR1,
+    /// SIGUSR2; see [`crate::lab::link_emulator`]) and waits (2 s at most)
+    /// until the emulator says it did.
+    pub fn switch_impairment(&self, host: &str, on: bool) -> Result<(), String> {
+        let state = crate::lab::state::LabState::load_in(Path::new(STATE_DIR), &self.prefix)
+            .map_err(|e| format!("reading the state of lab {}: {e}", self.prefix))?
+            .ok_or_else(|| format!("lab {} has no state file", self.prefix))?;
+        let emulator = state
+            .processes
+            .iter()
+            .find(|p| p.host == host && p.command.contains(" link-emulator ") && p.is_running())
+            .ok_or_else(|| format!("{host}: no link emulator runs on its link"))?;
+        let signal = if on { libc::SIGUSR1 } else { libc::SIGUSR2 };
+        // SAFETY: kill has no memory effects; the pid was just checked to
+        // name the emulator this lab started.
+        if unsafe { libc::kill(emulator.pid, signal) } != 0 {
+            return Err(format!(
+                "{host}: signalling its link emulator: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let wanted = if on {
+            "impairment on"
+        } else {
+            "impairment off"
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let said = fs::read_to_string(&emulator.stdout).unwrap_or_default();
+            let last = said.lines().rev().find(|l| l.starts_with("impairment "));
+            if last == Some(wanted) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{host}: its link emulator did not say \"{wanted}\" within 2 s"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits (at most `limit`, in 50 ms polls) until something listens on
     /// TCP `port` in `host`.
     pub fn wait_listening(&self, host: &str, port: u16, limit: Duration) -> Result<(), String> {

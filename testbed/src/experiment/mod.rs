@@ -11,6 +11,7 @@
 //! - [`lab`]: a run's lab (generated topology) and processes, removed on drop.
 //! - [`system`]: the system under test (`rusty_rail`, `HAProxy`, none) and its fault actions.
 //! - [`workload`]: the clients' mconnect processes.
+//! - [`route_cut`]: a client cut from one balancer, at the router.
 //! - [`fault_proxy`]: the fault proxy of `toxic` faults, on the router.
 //! - [`samples`]: what the clients saw, per 100 ms and in total.
 //! - [`execute`]: one run and its result files.
@@ -26,6 +27,7 @@ pub mod matrix;
 pub mod plan;
 pub mod report;
 pub mod resume;
+pub mod route_cut;
 pub mod samples;
 pub mod schedule;
 pub mod system;

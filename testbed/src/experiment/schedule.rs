@@ -40,8 +40,11 @@ pub enum Action {
     Cut { pairs: Vec<[String; 2]> },
     /// Every cut is healed.
     Heal,
-    /// `host`'s link is impaired (from the lab's start, by its emulator).
+    /// `host`'s link is impaired by its emulator: from the lab's start for
+    /// a whole-run link fault (at 0), else switched on at this time.
     Impair { host: String },
+    /// `host`'s link passes frames untouched again (a timed link fault's end).
+    Unimpair { host: String },
     /// The fault proxy on the router gets the fault's toxic.
     AddToxic,
     /// The toxic goes.
@@ -57,6 +60,7 @@ impl Action {
                 | Self::RestartServer { .. }
                 | Self::Heal
                 | Self::RemoveToxic
+                | Self::Unimpair { .. }
         )
     }
 }
@@ -139,12 +143,17 @@ pub fn schedule(fault: &FaultEntry, t: Duration, seed: u64) -> Vec<Scheduled> {
             push(at, Action::AddToxic);
             push(until, Action::RemoveToxic);
         }
-        FaultKind::Link => push(
-            Duration::ZERO,
-            Action::Impair {
-                host: fault.host.clone().unwrap_or_default(),
-            },
-        ),
+        FaultKind::Link => {
+            let host = fault.host.clone().unwrap_or_default();
+            if link_is_timed(fault) {
+                push(at, Action::Impair { host: host.clone() });
+                if let Some(until) = fault.until {
+                    push(t.mul_f64(until), Action::Unimpair { host });
+                }
+            } else {
+                push(Duration::ZERO, Action::Impair { host });
+            }
+        }
         FaultKind::Intermittent => {
             let mean = |text: &Option<String>| {
                 text.as_deref()
@@ -164,6 +173,12 @@ pub fn schedule(fault: &FaultEntry, t: Duration, seed: u64) -> Vec<Scheduled> {
         }
     }
     out
+}
+
+/// Whether a link fault impairs from `at` (to `until`, if given) rather
+/// than for the whole run: when either is written.
+pub fn link_is_timed(fault: &FaultEntry) -> bool {
+    fault.kind == FaultKind::Link && (fault.at.is_some() || fault.until.is_some())
 }
 
 /// Whether a fault of this kind starts with server `target` outside the set.
@@ -303,6 +318,35 @@ mod tests {
         );
         assert_eq!(held_out_at_start(&add), Some(2));
         assert_eq!(held_out_at_start(&fault(FaultKind::BackendDrain)), None);
+    }
+
+    #[test]
+    fn a_link_fault_impairs_the_whole_run_or_from_at_to_until() {
+        let mut link = fault(FaultKind::Link);
+        link.host = Some("c1".into());
+        let impair = |ms: u64| Scheduled {
+            at: Duration::from_millis(ms),
+            action: Action::Impair { host: "c1".into() },
+        };
+        assert_eq!(schedule(&link, T, 1), vec![impair(0)]);
+        assert!(!link_is_timed(&link));
+        link.at = Some(0.5);
+        assert_eq!(schedule(&link, T, 1), vec![impair(4500)]);
+        link.until = Some(0.75);
+        let plan = schedule(&link, T, 1);
+        assert_eq!(
+            plan,
+            vec![
+                impair(4500),
+                Scheduled {
+                    at: Duration::from_millis(6750),
+                    action: Action::Unimpair { host: "c1".into() }
+                }
+            ]
+        );
+        assert!(plan[1].action.heals() && !plan[0].action.heals());
+        link.at = None;
+        assert_eq!(schedule(&link, T, 1)[0], impair(3000), "at defaults to T/3");
     }
 
     proptest! {

@@ -52,6 +52,8 @@ pub struct System {
     killed_balancers: Vec<usize>,
     /// With a `toxic` fault: the API body that adds its toxic.
     pub toxic: Option<String>,
+    /// A link fault switched on at its time (its emulator held until then).
+    pub timed_link: bool,
     /// `HAProxy`'s runtime sockets, removed with the system.
     sockets: Vec<PathBuf>,
 }
@@ -126,6 +128,7 @@ impl System {
                 .collect(),
             killed_balancers: Vec::new(),
             toxic: None,
+            timed_link: false,
             sockets: Vec::new(),
         };
         for s in 1..=lab.topology.servers {
@@ -531,10 +534,17 @@ impl System {
                     grudge.cut(b, a);
                 }
                 crate::partition::apply(&nodes, &grudge)?;
+                cut_paths_at_router(lab, pairs)?;
             }
-            Action::Heal => crate::partition::heal(&lab.nodes())?,
-            // Built into the lab (its link emulator runs from the start).
+            Action::Heal => {
+                crate::partition::heal(&lab.nodes())?;
+                crate::partition::nft::load(&lab.ns("r"), &super::route_cut::heal())?;
+            }
+            // A whole-run impairment is built into the lab (its emulator
+            // runs from the start); a timed one is switched on and off.
+            Action::Impair { host } if self.timed_link => lab.switch_impairment(host, true)?,
             Action::Impair { .. } => {}
+            Action::Unimpair { host } => lab.switch_impairment(host, false)?,
             Action::AddToxic => {
                 let Some(body) = &self.toxic else {
                     return Err("no fault proxy in this run".to_owned());
@@ -600,6 +610,28 @@ pub fn packets_per_backend(dir: &Path, lab: &RunLab) -> BTreeMap<String, u64> {
         }
     }
     total
+}
+
+/// Makes the router drop what goes between the clients and balancers
+/// cut in `pairs` (see [`super::route_cut`]).
+fn cut_paths_at_router(lab: &RunLab, pairs: &[[String; 2]]) -> Result<(), String> {
+    let mut paths = Vec::new();
+    for (c, b) in super::route_cut::client_balancer_pairs(pairs) {
+        let mac = lab
+            .exec_ok(&format!("lb{b}"), &["cat", "/sys/class/net/eth0/address"])
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .filter(|mac| mac.len() == 17);
+        paths.push(super::route_cut::CutPath {
+            client: lab.addresses.client(c),
+            balancer: lab.addresses.balancer(b),
+            balancer_mac: mac,
+        });
+    }
+    if paths.is_empty() {
+        return Ok(());
+    }
+    crate::partition::nft::load(&lab.ns("r"), &super::route_cut::ruleset(&paths))
 }
 
 /// The last lines of a log, for an error message.

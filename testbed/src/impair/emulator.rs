@@ -219,6 +219,15 @@ impl<A: PacketIo, B: PacketIo> Emulator<A, B> {
         })
     }
 
+    /// Exchanges the two directions' models with `a_to_b` and `b_to_a`
+    /// (an impairment switched on or off while the link runs): frames
+    /// already queued leave when they were due, later ones meet the new
+    /// models, as when netem's settings are changed in place.
+    pub fn swap_models(&mut self, a_to_b: &mut ImpairedLink, b_to_a: &mut ImpairedLink) {
+        std::mem::swap(&mut self.a_to_b.link, a_to_b);
+        std::mem::swap(&mut self.b_to_a.link, b_to_a);
+    }
+
     /// When the next queued frame is due, if any.
     pub fn next_due(&self) -> Option<Duration> {
         match (

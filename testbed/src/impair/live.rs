@@ -218,6 +218,8 @@ pub fn prepare_far_end(
 pub struct EmulatedLink {
     sides: (String, String),
     stop: Arc<AtomicBool>,
+    /// Whether the specs apply now; off, frames pass untouched.
+    impaired: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<LinkReport, LiveError>>>,
     offload_changes: Vec<String>,
 }
@@ -236,19 +238,40 @@ impl EmulatedLink {
         b_to_a: &NetemSpec,
         seed: u64,
     ) -> Result<Self, LiveError> {
+        Self::start_switched(namespace, side_a, side_b, a_to_b, b_to_a, seed, true)
+    }
+
+    /// [`start`](Self::start), with the specs applied from the start or
+    /// not (`impaired`) until [`set_impaired`](Self::set_impaired).
+    pub fn start_switched(
+        namespace: Option<&str>,
+        side_a: &str,
+        side_b: &str,
+        a_to_b: &NetemSpec,
+        b_to_a: &NetemSpec,
+        seed: u64,
+        impaired: bool,
+    ) -> Result<Self, LiveError> {
         let file = open_namespace(namespace)?;
         let (seed_ab, seed_ba) = direction_seeds(seed);
         let links = (
             ImpairedLink::new(a_to_b, seed_ab),
             ImpairedLink::new(b_to_a, seed_ba),
         );
+        // The models of a link switched off: no spec, frames pass at once.
+        let passing = (
+            ImpairedLink::new(&NetemSpec::default(), seed_ab),
+            ImpairedLink::new(&NetemSpec::default(), seed_ba),
+        );
         let queue = a_to_b.limit.max(b_to_a.limit).clamp(1, MAX_QUEUE);
         let sides = (side_a.to_owned(), side_b.to_owned());
         let stop = Arc::new(AtomicBool::new(false));
+        let switch = Arc::new(AtomicBool::new(impaired));
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = {
             let sides = sides.clone();
             let stop = Arc::clone(&stop);
+            let switch = Arc::clone(&switch);
             std::thread::Builder::new()
                 .name(format!("emu {}-{}", sides.0, sides.1))
                 .spawn(move || {
@@ -268,8 +291,18 @@ impl EmulatedLink {
                                 .map(ToString::to_string)
                                 .collect();
                             let _ = ready_tx.send(Ok(changes));
-                            let emulator = Emulator::new(a, b, links.0, links.1, queue);
-                            let report = serve(emulator, &sides, &stop);
+                            let (on, off) = if impaired {
+                                (links, passing)
+                            } else {
+                                (passing, links)
+                            };
+                            let emulator = Emulator::new(a, b, on.0, on.1, queue);
+                            let switched = Switched {
+                                flag: &switch,
+                                spare: off,
+                                now: impaired,
+                            };
+                            let report = serve(emulator, &sides, &stop, switched);
                             // Offloads go back on after the sockets close.
                             drop(guards);
                             report
@@ -282,6 +315,7 @@ impl EmulatedLink {
             Ok(Ok(offload_changes)) => Ok(Self {
                 sides,
                 stop,
+                impaired: switch,
                 thread: Some(thread),
                 offload_changes,
             }),
@@ -307,6 +341,12 @@ impl EmulatedLink {
     /// (`tb-v0: gro on -> off`).
     pub fn offload_changes(&self) -> &[String] {
         &self.offload_changes
+    }
+
+    /// Switches the specs on (`true`) or off: off, frames pass untouched.
+    /// The emulator's loop takes the change within its longest wait (50 ms).
+    pub fn set_impaired(&self, on: bool) {
+        self.impaired.store(on, Ordering::SeqCst);
     }
 
     /// Asks the thread to stop without waiting for it: a caller stopping
@@ -360,12 +400,32 @@ fn open_sides(
     Ok((open(&sides.0)?, open(&sides.1)?, guards))
 }
 
+/// The impairment switch of a running link: the flag set from outside,
+/// the models not in use, and which ones are.
+struct Switched<'a> {
+    flag: &'a AtomicBool,
+    spare: (ImpairedLink, ImpairedLink),
+    now: bool,
+}
+
+impl Switched<'_> {
+    /// Puts the models the flag asks for in place, if they are not.
+    fn follow(&mut self, emulator: &mut Emulator<AfPacketIo, AfPacketIo>) {
+        let wanted = self.flag.load(Ordering::Relaxed);
+        if wanted != self.now {
+            emulator.swap_models(&mut self.spare.0, &mut self.spare.1);
+            self.now = wanted;
+        }
+    }
+}
+
 /// The emulator loop: a step on the elapsed time, the frames sent, then a
 /// wait on both sockets until a frame arrives or the next queued one is due.
 fn serve(
     mut emulator: Emulator<AfPacketIo, AfPacketIo>,
     sides: &(String, String),
     stop: &AtomicBool,
+    mut switched: Switched<'_>,
 ) -> Result<LinkReport, LiveError> {
     // Names for errors, made once: the loop allocates nothing per round.
     let either = format!("{} or {}", sides.0, sides.1);
@@ -378,6 +438,7 @@ fn serve(
     let started = Instant::now();
     let cpu_at_start = thread_cpu();
     while !stop.load(Ordering::Relaxed) {
+        switched.follow(&mut emulator);
         let step = emulator
             .step(started.elapsed())
             .map_err(|e| run_error(&either, e))?;

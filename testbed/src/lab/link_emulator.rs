@@ -9,8 +9,13 @@
 //! Each direction has its own spec and a direction without one passes
 //! frames untouched: `up` gives a link's egress spec (what the host sends,
 //! arriving on side A) as `--spec` and its ingress spec as `--spec-back`.
+//!
+//! SIGUSR1 switches the specs on, SIGUSR2 off (frames pass untouched, the
+//! link stays up): `testbed experiment` impairs a link from one time to
+//! another this way. `--held` starts it switched off.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
@@ -44,6 +49,33 @@ pub struct LinkEmulatorArgs {
     /// Seed of the link's random draws (same seed and traffic, same fates).
     #[arg(long)]
     pub seed: u64,
+    /// Start with the specs switched off (SIGUSR1 switches them on).
+    #[arg(long)]
+    pub held: bool,
+}
+
+/// Whether the specs apply, as the last SIGUSR1 (on) or SIGUSR2 (off) said.
+static IMPAIRED: AtomicBool = AtomicBool::new(true);
+
+extern "C" fn switch(signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    IMPAIRED.store(signal == libc::SIGUSR1, Ordering::SeqCst);
+}
+
+/// Makes SIGUSR1 and SIGUSR2 set [`IMPAIRED`].
+fn switch_on_signals() -> std::io::Result<()> {
+    for signal in [libc::SIGUSR1, libc::SIGUSR2] {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = switch as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: `action` is a valid sigaction whose handler only does an
+        // atomic store; the old action is not asked for.
+        let rc = unsafe { libc::sigaction(signal, &raw const action, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Checks a spec on the command line, kept as text (parsed specs are
@@ -59,6 +91,11 @@ pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
         eprintln!("testbed link-emulator: catching SIGINT and SIGTERM: {e}");
         return ExitCode::from(2);
     }
+    IMPAIRED.store(!args.held, Ordering::SeqCst);
+    if let Err(e) = switch_on_signals() {
+        eprintln!("testbed link-emulator: catching SIGUSR1 and SIGUSR2: {e}");
+        return ExitCode::from(2);
+    }
     let parse = |text: &Option<String>| {
         text.as_deref().map_or_else(
             || Ok(NetemSpec::default()),
@@ -72,13 +109,14 @@ pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let link = match EmulatedLink::start(
+    let link = match EmulatedLink::start_switched(
         Some(&args.namespace),
         &args.a,
         &args.b,
         &there,
         &back,
         args.seed,
+        !args.held,
     ) {
         Ok(link) => link,
         Err(error) => {
@@ -87,8 +125,15 @@ pub fn main(args: &LinkEmulatorArgs) -> ExitCode {
         }
     };
     println!("{READY}");
+    let mut impaired = !args.held;
     while !host::signals::stop_requested() {
-        std::thread::sleep(Duration::from_millis(50));
+        let wanted = IMPAIRED.load(Ordering::SeqCst);
+        if wanted != impaired {
+            link.set_impaired(wanted);
+            impaired = wanted;
+            println!("impairment {}", if wanted { "on" } else { "off" });
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     match link.stop() {
         Ok(report) => {

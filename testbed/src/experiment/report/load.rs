@@ -62,7 +62,7 @@ pub fn windows(events: &str, t: f64) -> Vec<(f64, f64)> {
         let action = event.get("action").and_then(|a| a.as_str()).unwrap_or("");
         let heals = matches!(
             action,
-            "heal" | "restart_balancer" | "restart_server" | "remove_toxic"
+            "heal" | "restart_balancer" | "restart_server" | "remove_toxic" | "unimpair"
         );
         if heals {
             if let Some(from) = open.take() {
