@@ -6,17 +6,21 @@
 //!   support, workers not one per queue) fails the start with the reason.
 //! - `af_packet`: one packet socket per worker in a fanout group.
 //! - `netmap`: the kernel's netmap (`/dev/netmap`: FreeBSD, or Linux with
-//!   the netmap module): one worker on the port's NIC and host rings
-//!   (`NR_REG_NIC_SW`), frames moved between rings by swapping buffers.
-//! - `netmap-emulated`: the same netmap backend on a port whose kernel side
-//!   runs in userspace over a packet socket per worker (fanout, as
-//!   `af_packet`): a test mode that runs the netmap code on machines without
-//!   netmap. It copies every frame in and out, so it is slower than
-//!   `af_packet`; see `dataplane::io::netmap::emulated`.
-//! - `auto`: `netmap` where `/dev/netmap` exists and one worker runs (the
-//!   kernel has netmap: its fastest path), else `af_xdp` where it opens,
-//!   else `af_packet`, each time with the reason the faster one did not
-//!   open in the log. It never picks `netmap-emulated`.
+//!   the netmap module): one worker per NIC ring pair (`NR_REG_ONE_NIC`),
+//!   each with a host ring pair of its own (`NR_REG_ONE_SW`), frames moved
+//!   between rings by swapping buffers; the workers must be as many as the
+//!   interface's receive queues.
+//! - `netmap-emulated`: the same netmap backend, ring per worker, on a port
+//!   whose kernel side runs in userspace: one NIC ring pair per worker, each
+//!   filled from and sent through its own packet socket in the workers'
+//!   fanout group (as `af_packet`). A test mode that runs the netmap code on
+//!   machines without netmap. It copies every frame in and out, so it is
+//!   slower than `af_packet`; see `dataplane::io::netmap::emulated`.
+//! - `auto`: `netmap` where `/dev/netmap` exists and the workers are as
+//!   many as the interface's receive queues (the kernel has netmap: its
+//!   fastest path), else `af_xdp` where it opens, else `af_packet`, each
+//!   time with the reason the faster one did not open in the log. It never
+//!   picks `netmap-emulated`.
 //!
 //! Opening happens when the workers start (the XDP program is a change to
 //! the interface, made after the settings are checked), in the balancer's
@@ -57,12 +61,12 @@ pub struct IoPlan {
     pub largest_packet: u32,
 }
 
-/// Whether `auto` tries netmap first: the kernel has it, one worker runs
-/// and the interface has one receive queue (this build serves one ring
-/// pair with one worker; registering a port resets the NIC, so a port it
-/// would refuse is not registered at all).
+/// Whether `auto` tries netmap first: the kernel has it and there is a
+/// worker per receive queue (each serves one NIC ring pair; registering a
+/// port resets the NIC, so a port it would refuse is not registered at
+/// all).
 pub fn prefers_netmap(netmap_device_exists: bool, workers: usize, rx_queues: u32) -> bool {
-    netmap_device_exists && workers == 1 && rx_queues == 1
+    netmap_device_exists && usize::try_from(rx_queues).is_ok_and(|queues| queues == workers)
 }
 
 /// The workers' sockets, opened.
@@ -178,42 +182,48 @@ impl IoPlan {
     fn open_netmap(&self, workers: usize) -> Result<OpenedIo, String> {
         // Checked before registering: a register resets the NIC.
         let queues = af_xdp::rx_queues(&self.interface).unwrap_or(1);
-        if queues > 1 {
+        if usize::try_from(queues).ok() != Some(workers) {
             return Err(format!(
-                "{}: {queues} receive queues, and this netmap backend serves one ring pair: \
-                 give it one queue (ethtool -L {} combined 1)",
+                "{}: {queues} receive queues and {workers} workers; netmap runs a worker per \
+                 NIC ring pair: set RR_WORKERS={queues}, or give the interface {workers} \
+                 queues (ethtool -L {} combined {workers})",
                 self.interface, self.interface
             ));
         }
-        netmap_port::open(&self.interface, workers, self.largest_packet)
-            .map(|io| OpenedIo::Netmap(vec![io]))
+        netmap_port::open(&self.interface, workers, self.largest_packet).map(OpenedIo::Netmap)
     }
 
-    /// One emulated port per worker, each over its own packet socket in
-    /// the workers' fanout group; buffers as large as the packet socket's
-    /// slots, with the same room in front of each frame (netmap's offsets),
-    /// so every frame `af_packet` would take fits one buffer and VIP mode
-    /// encapsulates without moving it.
+    /// One emulated port with a NIC ring pair and a host ring pair per
+    /// worker, ring pair `i` over its own packet socket in the workers'
+    /// fanout group (the group spreads flows over the sockets as RSS
+    /// spreads them over a NIC's rings), each worker registered for its
+    /// own pair as on the kernel's netmap; buffers as large as the packet
+    /// socket's slots, with the same room in front of each frame (netmap's
+    /// offsets), so every frame `af_packet` would take fits one buffer and
+    /// VIP mode encapsulates without moving it.
     fn open_netmap_emulated(&self, workers: usize) -> Result<OpenedIo, String> {
         let config = EmulatedPortConfig {
             buf_size: self.af_packet.frame_size.min(MAX_BUF_SIZE),
             offset: frame_room::HEADROOM,
             ..EmulatedPortConfig::new(self.interface.as_str())
         };
-        let ports = (0..workers)
-            .map(|_| {
-                let device = AfPacketDevice::open(&self.af_packet).map_err(|e| e.to_string())?;
-                let port = EmulatedPort::open(&config, device).map_err(|e| e.to_string())?;
-                NetmapIo::new(port).map_err(|e| e.to_string())
-            })
+        let devices = (0..workers)
+            .map(|_| AfPacketDevice::open(&self.af_packet).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ports = EmulatedPort::open_rings(&config, devices)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|port| NetmapIo::new(port).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         info!(
             interface = %self.interface,
             workers,
+            ring_pairs = ports.len(),
             buf_size = config.buf_size,
             headroom = config.offset,
             slots = config.nic_slots,
-            "packet I/O: netmap on the emulated port (a test mode: frames are copied)"
+            "packet I/O: netmap on the emulated port, a worker per NIC ring pair \
+             (a test mode: frames are copied)"
         );
         Ok(OpenedIo::NetmapEmulated(ports))
     }
@@ -261,14 +271,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_prefers_netmap_only_where_the_kernel_has_it_and_one_worker_runs() {
+    fn auto_prefers_netmap_only_where_the_kernel_has_it_and_a_worker_serves_each_queue() {
         assert!(prefers_netmap(true, 1, 1));
+        assert!(prefers_netmap(true, 4, 4), "a worker per NIC ring pair");
         assert!(!prefers_netmap(false, 1, 1));
-        assert!(
-            !prefers_netmap(true, 2, 1),
-            "a port is served by one worker"
-        );
-        assert!(!prefers_netmap(true, 1, 4), "one ring pair is served");
+        assert!(!prefers_netmap(true, 2, 1), "a worker without a ring");
+        assert!(!prefers_netmap(true, 1, 4), "rings no worker reads");
     }
 
     #[test]

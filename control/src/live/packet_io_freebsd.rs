@@ -59,12 +59,13 @@ impl IoPlan {
         true
     }
 
-    /// Opens the netmap port for the workers.
+    /// Opens the netmap port for the workers, one per NIC ring pair (the
+    /// kernel's answer is checked: a worker per receive ring).
     pub fn open(&self, workers: usize) -> Result<OpenedIo, String> {
         match self.choice {
             IoChoice::Netmap | IoChoice::Auto => {
                 netmap_port::open(&self.interface, workers, self.largest_packet)
-                    .map(|io| OpenedIo::Netmap(vec![io]))
+                    .map(OpenedIo::Netmap)
             }
         }
     }
