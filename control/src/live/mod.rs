@@ -25,6 +25,8 @@
 //! - `receive_offloads`: GRO and LRO off while it runs, and for netmap the
 //!   checksum and segmentation offloads (Linux).
 //! - [`signals`]: what ends it.
+//! - [`steered_vips`]: the VIPs taken from the interface (`RR_VIPS` and the
+//!   services' VIPs at start).
 //! - `host_rules`: the nftables table that keeps the kernel from answering
 //!   the GRE the balancer forwards (Linux: `AF_PACKET` leaves the kernel a
 //!   copy; netmap does not).
@@ -64,6 +66,7 @@ pub mod prepare;
 pub mod receive_offloads;
 pub mod running;
 pub mod signals;
+pub mod steered_vips;
 pub mod undo;
 pub mod workers;
 
@@ -113,7 +116,7 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         args.keep_offloads,
         &prepared.io,
         prepared.lb_ip,
-        args.balancer.vips.as_slice(),
+        &prepared.vips,
     )?;
     // An error from here drops `host`, which puts the host back.
     let mut running = Running::start(prepared)?;

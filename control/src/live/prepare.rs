@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::device::{self, Device};
 use super::neighbours::{NextHop, Resolver};
 use super::packet_io::IoPlan;
-use super::{cores, next_hops, open_files, workers, LiveArgs, StartError};
+use super::{cores, next_hops, open_files, steered_vips, workers, LiveArgs, StartError};
 use crate::api::{self, ApiLimits, ApiState};
 use crate::backends::Publisher;
 use crate::config::{ApiToken, ConfigError, MacAddr};
@@ -45,6 +45,9 @@ pub struct Prepared {
     pub bgp: Option<crate::bgp::BgpSettings>,
     /// The `--config` file, whose services SIGHUP reloads.
     pub config: Option<std::path::PathBuf>,
+    /// The VIPs the packet I/O and the host's rules take plain packets for:
+    /// `RR_VIPS` and the services' VIPs at start.
+    pub vips: Vec<std::net::IpAddr>,
 }
 
 /// The API, bound, with what its layers check.
@@ -119,15 +122,6 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     );
     let states = workers::allocate_states(tables::worker_config(&args.balancer), cores.len())
         .map_err(|e| StartError::Config(format!("RR_CONNTRACK_CAPACITY: {e}")))?;
-    let io = IoPlan::new(
-        args.io,
-        &device.name,
-        cores.len(),
-        device.mtu.max(u32::from(args.balancer.mtu)),
-        lb_ip,
-        args.balancer.vips.as_slice(),
-    )
-    .map_err(StartError::Config)?;
     raise_open_files(args);
     // From here SIGINT and SIGTERM only set a flag: a stop asked for while
     // the host is being changed is seen once it is running, and undone.
@@ -144,6 +138,18 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         super::config_reload::apply_services(path, &publisher).map_err(StartError::Config)?;
         super::config_reload::resolve_at_start(&mut resolver, &publisher, &static_macs);
     }
+    // The services' VIPs are steered too, so that a VIP only the file names
+    // reaches the balancer in VIP mode.
+    let vips = steered_vips::steered(args.balancer.vips.as_slice(), &publisher.services());
+    let io = IoPlan::new(
+        args.io,
+        &device.name,
+        cores.len(),
+        device.mtu.max(u32::from(args.balancer.mtu)),
+        lb_ip,
+        &vips,
+    )
+    .map_err(StartError::Config)?;
     Ok(Prepared {
         device,
         lb_ip,
@@ -158,6 +164,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         publisher,
         bgp,
         config: args.config.clone(),
+        vips,
     })
 }
 

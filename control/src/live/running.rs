@@ -40,6 +40,8 @@ pub struct Running {
     grace: Duration,
     /// The `--config` file, whose services SIGHUP reloads.
     config: Option<std::path::PathBuf>,
+    /// The VIPs steered to the balancer at start.
+    vips: Vec<std::net::IpAddr>,
 }
 
 impl Running {
@@ -58,6 +60,7 @@ impl Running {
             publisher,
             bgp,
             config,
+            vips,
             ..
         } = prepared;
         let opened = io.open(cores.len()).map_err(StartError::System)?;
@@ -89,6 +92,7 @@ impl Running {
             bgp,
             grace,
             config,
+            vips,
         })
     }
 
@@ -101,9 +105,14 @@ impl Running {
         let bgp = self.bgp.as_ref().map(BgpSpeaker::handle);
         let grace = self.grace;
         let config = self.config.clone();
+        let vips = self.vips.clone();
         self.runtime.block_on(async {
             let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(args));
             let freeing = tokio::spawn(free_retired_tables(publisher.clone()));
+            let unsteered = tokio::spawn(super::steered_vips::warn_of_unsteered(
+                publisher.clone(),
+                vips,
+            ));
             let reloading = config.clone().map(|path| {
                 tokio::spawn(super::config_reload::reload_on_sighup(
                     path,
@@ -132,6 +141,7 @@ impl Running {
             }
             health.stop();
             freeing.abort();
+            unsteered.abort();
             if let Some(reloading) = reloading {
                 reloading.abort();
             }

@@ -20,6 +20,19 @@ fn config(backends: &[String]) -> String {
     )
 }
 
+/// Writes `text` as the lab's services file and starts balancer 1 on it,
+/// with s1 as the default service's backend and `env` besides.
+fn start_with_file(lab: &Lab, text: &str, env: &[(&str, String)]) -> lab::Balancer {
+    let file = lab.work.path().join("services.toml");
+    std::fs::write(&file, text).expect("config file");
+    let mut all = vec![
+        ("RR_TARGET_IPS", lab.server_ip(1).to_string()),
+        ("RR_CONFIG", file.to_str().unwrap().to_owned()),
+    ];
+    all.extend(env.iter().cloned());
+    lab.start_balancer(1, &all)
+}
+
 fn assert_split_between(report: &serde_json::Value, hosts: &[&str], n: u64) {
     let got: BTreeMap<String, u64> = split(report);
     assert_eq!(report["failed_connects"], 0, "{report}");
@@ -326,7 +339,6 @@ fn wait_service_health(lab: &Lab, name: &str, ip: &str, health: &str) {
 fn a_service_s_own_health_check_judges_its_backends() {
     lab_or_skip!();
     let lab = Lab::up("rrsv5-", 188, 1, 3);
-    let file = lab.work.path().join("services.toml");
     let ip = |s: usize| lab.server_ip(s).to_string();
     // The balancer's check (RR_HEALTH) probes a port nothing listens on;
     // the service's, mconnect's HTTP probe, which answers.
@@ -335,14 +347,12 @@ fn a_service_s_own_health_check_judges_its_backends() {
         config(&[ip(2), ip(3)]),
         lab::PROBE_PORT
     );
-    std::fs::write(&file, web).expect("config file");
-    let balancer = lab.start_balancer(
-        1,
+    let balancer = start_with_file(
+        &lab,
+        &web,
         &[
-            ("RR_TARGET_IPS", ip(1)),
             ("RR_HEALTH", "tcp:9".to_owned()),
             ("RR_HEALTH_INTERVAL", "100ms".to_owned()),
-            ("RR_CONFIG", file.to_str().unwrap().to_owned()),
         ],
     );
     lab.wait_backend(1, lab.server_ip(1), Duration::from_secs(15), |b| {
@@ -375,4 +385,19 @@ fn a_service_s_own_health_check_judges_its_backends() {
     assert_split_between(&report, &["s2"], 500);
     let log = balancer.stop();
     assert!(!log.is_empty());
+}
+
+#[test]
+fn in_vip_mode_a_service_vip_named_only_in_the_file_reaches_the_balancer() {
+    lab_or_skip!();
+    let lab = Lab::up_routed("rrsv6-", 189, 3);
+    let ip = |s: usize| lab.server_ip(s).to_string();
+    // No RR_VIPS: the VIP is the file's service's alone, so the packet I/O
+    // and the host's rules must take it from the services.
+    let balancer = start_with_file(&lab, &config(&[ip(2), ip(3)]), &[]);
+    let report = lab.mconnect("c1", &["--nconn", "2000"]);
+    assert_split_between(&report, &["s2", "s3"], 2000);
+    let log = balancer.log_text();
+    assert!(!log.contains("not steered at start"), "{log}");
+    drop(balancer);
 }
