@@ -670,4 +670,67 @@ until = 0.67
         assert_eq!(hurt_before(&samples, 900), 0, "{id}: {samples:?}");
         assert!(c["ok"].as_u64() > Some(0), "{id}: {outcome}");
     }
+
+    // The same prefix, now a lab from a topology file: its own addresses,
+    // a shaped link, two balancers of which the topology takes one.
+    let lab = work.path().join("lab.toml");
+    std::fs::write(
+        &lab,
+        r#"prefix = "ignored-"
+[[network]]
+name = "outside"
+cidr = "10.186.11.0/24"
+bridge = true
+[[network]]
+name = "inside"
+cidr = "10.186.12.0/24"
+bridge = true
+[[host]]
+name = "r"
+forward = true
+links = [ { network = "outside", address = "10.186.11.254" }, { network = "inside", address = "10.186.12.254" } ]
+[[host]]
+name = "c1"
+links = [ { network = "outside", address = "10.186.11.5" } ]
+routes = [ "default via 10.186.11.254" ]
+[[host]]
+name = "lb1"
+links = [ { network = "inside", address = "10.186.12.5" } ]
+routes = [ "default via 10.186.12.254" ]
+[[host]]
+name = "lb2"
+links = [ { network = "inside", address = "10.186.12.6" } ]
+routes = [ "default via 10.186.12.254" ]
+[[host]]
+name = "s1"
+links = [ { network = "inside", address = "10.186.12.7", tbf = "rate 50mbit burst 32kb latency 50ms" } ]
+routes = [ "default via 10.186.12.254" ]
+"#,
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(
+            "name = \"2lb\"\nbalancers = 2",
+            "name = \"mine\"\nfile = \"lab.toml\"\nbalancers = 1",
+        )
+        .replace("duration = \"3s\"", "duration = \"2s\"");
+    std::fs::write(&file, text).unwrap();
+    let out = run_clean(&prefix, &file, &work.path().join("again"));
+    let dir = out.join("rr.mine.w.c1-lb1.r1");
+    let topology = std::fs::read_to_string(dir.join("topology.toml")).unwrap();
+    assert!(
+        topology.contains("10.186.12.5") && !topology.contains("10.186.12.6"),
+        "one balancer of the file's two: {topology}"
+    );
+    // A cut between c1 and lb1 with lb1 the only balancer: nothing gets through.
+    let outcome = read_json(&dir.join("outcome.json"));
+    assert!(outcome["connections"]["ok"].as_u64() > Some(0), "{outcome}");
+    assert!(
+        outcome["connections"]["failed"].as_u64().unwrap()
+            + outcome["connections"]["broken"].as_u64().unwrap()
+            > 0,
+        "{outcome}"
+    );
+    assert_eq!(applied(&dir), ["cut", "heal"]);
 }

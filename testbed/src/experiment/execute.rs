@@ -116,7 +116,7 @@ pub fn execute(
         }),
     )?;
     phase("lab up");
-    let addresses = Addresses::new(file.cidr());
+    let addresses = Addresses::for_topology(file.cidr(), topology);
     let options = LabOptions {
         vip_on_balancers: system_entry.kind == SystemKind::Haproxy,
         impaired: (fault.kind == FaultKind::Link).then(|| {
@@ -130,7 +130,7 @@ pub fn execute(
     };
     let mut lab = RunLab::up(
         &file.prefix,
-        addresses,
+        &addresses,
         topology,
         &options,
         dir,

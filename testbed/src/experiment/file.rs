@@ -86,17 +86,27 @@ pub enum Ingress {
     Vip,
 }
 
-/// `[[topology]]`: the lab of a run, by its number of each role.
+/// `[[topology]]`: the lab of a run, by its number of each role, generated
+/// or taken from a `testbed up` topology file (see [`super::topology_file`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopologyEntry {
     pub name: String,
-    #[serde(default = "one_usize")]
+    /// Counts not written are 0 here until the file is read: then 1 for a
+    /// generated lab, every host of the role for a topology file.
+    #[serde(default)]
     pub clients: usize,
-    #[serde(default = "one_usize")]
+    #[serde(default)]
     pub balancers: usize,
-    #[serde(default = "one_usize")]
+    #[serde(default)]
     pub servers: usize,
+    /// A `testbed up` topology file whose hosts play the roles, relative to
+    /// the experiment file; the counts take its first hosts of each role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// That file, read and checked.
+    #[serde(skip)]
+    pub roles: Option<std::sync::Arc<super::topology_file::RoleFile>>,
 }
 
 fn one_usize() -> usize {
@@ -270,16 +280,24 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration, ExperimentErr
 }
 
 impl ExperimentFile {
-    /// Reads and checks the file at `path`.
+    /// Reads and checks the file at `path`; topology files are found
+    /// relative to its folder.
     pub fn load(path: &Path) -> Result<Self, ExperimentError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| refuse("", format!("reading {}: {e}", path.display())))?;
-        Self::parse(&text)
+        Self::parse_in(&text, path.parent().unwrap_or(Path::new(".")))
     }
 
-    /// Parses and checks an experiment file's text.
+    /// Parses and checks an experiment file's text (topology files relative
+    /// to the working directory).
     pub fn parse(text: &str) -> Result<Self, ExperimentError> {
-        let file: Self = toml::from_str(text).map_err(|e| {
+        Self::parse_in(text, Path::new("."))
+    }
+
+    /// Parses and checks an experiment file's text, with topology files
+    /// relative to `base`.
+    pub fn parse_in(text: &str, base: &Path) -> Result<Self, ExperimentError> {
+        let mut file: Self = toml::from_str(text).map_err(|e| {
             let place = e
                 .span()
                 .map(|s| {
@@ -289,6 +307,9 @@ impl ExperimentFile {
                 .unwrap_or_default();
             refuse("", format!("{place}{}", e.message().trim()))
         })?;
+        for topology in &mut file.topologies {
+            topology.resolve(base)?;
+        }
         file.check()?;
         Ok(file)
     }
@@ -600,6 +621,40 @@ impl ExperimentFile {
                 "host, netem and netem_in belong to kind = \"link\"",
             ));
         }
+        Ok(())
+    }
+}
+
+impl TopologyEntry {
+    /// Reads and checks its topology file, if any, and fills the counts not
+    /// written: 1 for a generated lab, the file's for a topology file.
+    fn resolve(&mut self, base: &Path) -> Result<(), ExperimentError> {
+        let field = |what: &str| format!("topology {:?} {what}", self.name);
+        let Some(file) = &self.file else {
+            for count in [&mut self.clients, &mut self.balancers, &mut self.servers] {
+                if *count == 0 {
+                    *count = 1;
+                }
+            }
+            return Ok(());
+        };
+        let roles = super::topology_file::RoleFile::load(&base.join(file))
+            .map_err(|e| refuse(field("file"), e))?;
+        for (what, count, has) in [
+            ("clients", &mut self.clients, roles.clients),
+            ("balancers", &mut self.balancers, roles.balancers),
+            ("servers", &mut self.servers, roles.servers),
+        ] {
+            if *count == 0 {
+                *count = has;
+            } else if *count > has {
+                return Err(refuse(
+                    field(what),
+                    format!("{count}: the topology file {file} has {has}; accepted 1 to {has}"),
+                ));
+            }
+        }
+        self.roles = Some(std::sync::Arc::new(roles));
         Ok(())
     }
 }

@@ -24,48 +24,72 @@ use crate::lab::Ipv4Cidr;
 use crate::partition::Node;
 
 use super::file::TopologyEntry;
+use super::topology_file::RoleAddresses;
 
 /// The port every server's mconnect listens on.
 pub const PORT: u16 = 5001;
 
-/// Addresses of a lab carved from a /16.
-#[derive(Debug, Clone, Copy)]
+/// Addresses of a lab carved from a /16, or those of a topology file's
+/// roles (the VIP is always the /16's).
+#[derive(Debug, Clone)]
 pub struct Addresses {
     a: u8,
     b: u8,
+    roles: Option<RoleAddresses>,
 }
 
 impl Addresses {
     pub fn new(cidr: Ipv4Cidr) -> Self {
         let [a, b, _, _] = cidr.network.octets();
-        Self { a, b }
+        Self { a, b, roles: None }
     }
 
-    pub fn router_front(self) -> Ipv4Addr {
-        Ipv4Addr::new(self.a, self.b, 1, 1)
+    /// The addresses of `topology`'s lab: its file's, else carved from `cidr`.
+    pub fn for_topology(cidr: Ipv4Cidr, topology: &TopologyEntry) -> Self {
+        Self {
+            roles: topology.roles.as_ref().map(|f| f.addresses.clone()),
+            ..Self::new(cidr)
+        }
     }
 
-    pub fn router_back(self) -> Ipv4Addr {
-        Ipv4Addr::new(self.a, self.b, 2, 1)
+    /// Host `n` (1-based) of a file's role, if the lab is a file's.
+    fn of_file(&self, pick: fn(&RoleAddresses) -> &[Ipv4Addr], n: usize) -> Option<Ipv4Addr> {
+        let roles = self.roles.as_ref()?;
+        pick(roles).get(n.checked_sub(1)?).copied()
+    }
+
+    pub fn router_front(&self) -> Ipv4Addr {
+        self.roles
+            .as_ref()
+            .map_or(Ipv4Addr::new(self.a, self.b, 1, 1), |r| r.router_front)
+    }
+
+    pub fn router_back(&self) -> Ipv4Addr {
+        self.roles
+            .as_ref()
+            .map_or(Ipv4Addr::new(self.a, self.b, 2, 1), |r| r.router_back)
     }
 
     /// Client `n` (1-based).
-    pub fn client(self, n: usize) -> Ipv4Addr {
-        Ipv4Addr::new(self.a, self.b, 1, 10 + n as u8)
+    pub fn client(&self, n: usize) -> Ipv4Addr {
+        self.of_file(|r| &r.clients, n)
+            .unwrap_or(Ipv4Addr::new(self.a, self.b, 1, 10 + n as u8))
     }
 
     /// Balancer `n` (1-based).
-    pub fn balancer(self, n: usize) -> Ipv4Addr {
-        Ipv4Addr::new(self.a, self.b, 2, 10 + n as u8)
+    pub fn balancer(&self, n: usize) -> Ipv4Addr {
+        self.of_file(|r| &r.balancers, n)
+            .unwrap_or(Ipv4Addr::new(self.a, self.b, 2, 10 + n as u8))
     }
 
     /// Server `n` (1-based).
-    pub fn server(self, n: usize) -> Ipv4Addr {
-        Ipv4Addr::new(self.a, self.b, 2, 40 + n as u8)
+    pub fn server(&self, n: usize) -> Ipv4Addr {
+        self.of_file(|r| &r.servers, n)
+            .unwrap_or(Ipv4Addr::new(self.a, self.b, 2, 40 + n as u8))
     }
 
     /// The service's virtual address.
-    pub fn vip(self) -> Ipv4Addr {
+    pub fn vip(&self) -> Ipv4Addr {
         Ipv4Addr::new(self.a, self.b, 9, 1)
     }
 }
@@ -103,10 +127,58 @@ impl LabOptions {
     }
 }
 
+/// A topology file's lab for a run: the file with the run's prefix, seed,
+/// counts and additions (the VIP on the balancers, the impaired link).
+fn file_topology_text(
+    prefix: &str,
+    addresses: &Addresses,
+    topology: &TopologyEntry,
+    options: &LabOptions,
+    roles: &super::topology_file::RoleFile,
+) -> Result<String, String> {
+    let vip = format!("{}/32 dev lo", addresses.vip());
+    let edit = |name: &str, host: &mut toml::Table| {
+        if options.vip_on_balancers && name.starts_with("lb") {
+            let list = host
+                .entry("addresses")
+                .or_insert_with(|| toml::Value::Array(Vec::new()));
+            if let toml::Value::Array(list) = list {
+                list.push(vip.clone().into());
+            }
+        }
+        if let Some((impaired, out, r#in)) = &options.impaired {
+            // The router's impaired link is its first (the clients').
+            let link = host
+                .get_mut("links")
+                .and_then(toml::Value::as_array_mut)
+                .and_then(|links| links.first_mut())
+                .and_then(toml::Value::as_table_mut);
+            if let (true, Some(link)) = (impaired == name, link) {
+                let mut netem = toml::Table::new();
+                if let Some(out) = out {
+                    netem.insert("out".into(), out.clone().into());
+                }
+                if let Some(r#in) = r#in {
+                    netem.insert("in".into(), r#in.clone().into());
+                }
+                link.remove("netem_out");
+                link.remove("netem_in");
+                link.insert("netem".into(), netem.into());
+            }
+        }
+    };
+    roles.for_run(
+        prefix,
+        options.seed,
+        (topology.clients, topology.balancers, topology.servers),
+        &edit,
+    )
+}
+
 /// The topology file of a run.
 pub fn topology_text(
     prefix: &str,
-    addresses: Addresses,
+    addresses: &Addresses,
     topology: &TopologyEntry,
     options: &LabOptions,
 ) -> String {
@@ -181,7 +253,7 @@ impl RunLab {
     /// (removing first what a crashed run left with the same prefix).
     pub fn up(
         prefix: &str,
-        addresses: Addresses,
+        addresses: &Addresses,
         topology: &TopologyEntry,
         options: &LabOptions,
         dir: &Path,
@@ -192,15 +264,18 @@ impl RunLab {
             eprintln!("testbed experiment: clearing an old lab {prefix}: {problem}");
         }
         let file = dir.join("topology.toml");
-        fs::write(&file, topology_text(prefix, addresses, topology, options))
-            .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        let text = match &topology.roles {
+            Some(roles) => file_topology_text(prefix, addresses, topology, options, roles)?,
+            None => topology_text(prefix, addresses, topology, options),
+        };
+        fs::write(&file, text).map_err(|e| format!("writing {}: {e}", file.display()))?;
         let plan = TopologyPlan::load(&file, None)?;
         let logs = dir.join("logs");
         fs::create_dir_all(&logs).map_err(|e| format!("creating {}: {e}", logs.display()))?;
         // From here on the lab exists: the guard removes it on any failure.
         let lab = Self {
             prefix: prefix.to_owned(),
-            addresses,
+            addresses: addresses.clone(),
             topology: topology.clone(),
             logs: logs.clone(),
             started: Vec::new(),
@@ -459,6 +534,8 @@ mod tests {
             clients: 2,
             balancers: 2,
             servers: 3,
+            file: None,
+            roles: None,
         };
         let addresses = Addresses::new("10.161.0.0/16".parse().unwrap());
         let options = LabOptions {
@@ -466,7 +543,7 @@ mod tests {
             impaired: Some(("c2".into(), Some("delay 5ms".into()), None)),
             seed: 9,
         };
-        let text = topology_text("rrex0-", addresses, &topology, &options);
+        let text = topology_text("rrex0-", &addresses, &topology, &options);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");
         fs::write(&file, &text).unwrap();
@@ -490,7 +567,7 @@ mod tests {
         let link = &plan.hosts[2].interfaces[0];
         assert_eq!(link.netem.egress.as_deref(), Some("delay 5ms"), "{text}");
         assert!(plan.hosts[1].interfaces[0].netem.is_empty());
-        let plain = topology_text("rrex0-", addresses, &topology, &LabOptions::default());
+        let plain = topology_text("rrex0-", &addresses, &topology, &LabOptions::default());
         assert!(
             !plain.contains("10.161.9.1") && !plain.contains("netem"),
             "{plain}"

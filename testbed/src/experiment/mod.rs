@@ -8,6 +8,7 @@
 //! - [`schedule`]: each fault's actions in time, intermittent ones seeded.
 //! - [`resume`]: finished runs are skipped on a rerun.
 //! - [`plan`]: the plan in words (`--dry-run`).
+//! - [`topology_file`]: a `[[topology]]` from a `testbed up` topology file.
 //! - [`lab`]: a run's lab (generated topology) and processes, removed on drop.
 //! - [`system`]: the system under test (`rusty_rail`, `HAProxy`, none) and its fault actions.
 //! - [`workload`]: the clients' mconnect processes.
@@ -31,6 +32,7 @@ pub mod route_cut;
 pub mod samples;
 pub mod schedule;
 pub mod system;
+pub mod topology_file;
 pub mod workload;
 
 pub use command::{main, ExperimentArgs};
