@@ -10,6 +10,7 @@ mod bgp;
 mod capture;
 mod hostile;
 mod lab;
+mod netmap;
 mod services;
 
 use std::collections::BTreeMap;
