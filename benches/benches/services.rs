@@ -45,7 +45,7 @@ fn service(i: u16, weight: u32) -> ServiceSpec {
                 let slot = i * PER_SERVICE + n;
                 BackendSpec {
                     slot,
-                    addr: core::net::Ipv4Addr::new(10, 2, (slot >> 8) as u8, slot as u8),
+                    addr: core::net::Ipv4Addr::new(10, 2, (slot >> 8) as u8, slot as u8).into(),
                     weight,
                     mac: Some([2, 0, 0, 2, (slot >> 8) as u8, slot as u8]),
                     generation: 0,
@@ -65,6 +65,7 @@ fn services() -> Vec<ServiceSpec> {
 fn bare_spec() -> ForwardingSpec {
     ForwardingSpec {
         lb_ipv4: LB,
+        lb_ipv6: None,
         lb_mac: [0x02, 0, 0, 0, 0, 1],
         vips: vec![],
         backends: vec![],

@@ -16,7 +16,7 @@ pub fn balancer_table(backends: u16) -> ForwardingTable {
     let backends = (0..backends)
         .map(|i| BackendSpec {
             slot: i,
-            addr: Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8),
+            addr: Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8).into(),
             weight: 1,
             mac: Some([0x02, 0, 0, 1, (i >> 8) as u8, i as u8]),
             generation: 0,
@@ -24,6 +24,7 @@ pub fn balancer_table(backends: u16) -> ForwardingTable {
         .collect();
     ForwardingTable::build(&ForwardingSpec {
         lb_ipv4: LB,
+        lb_ipv6: None,
         lb_mac: LB_MAC,
         vips: vec![IpAddr::V4(VIP)],
         backends,

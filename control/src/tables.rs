@@ -25,7 +25,7 @@ pub fn forwarding_spec(args: &BalancerArgs, lb_ipv4: Ipv4Addr) -> ForwardingSpec
         .map(|(slot, target)| BackendSpec {
             // Targets are capped at MAX_TARGETS (65535) by the parser.
             slot: slot as u16,
-            addr: target.addr,
+            addr: target.addr.into(),
             weight: target.weight,
             mac: Some(args.backend_mac(target.addr).0),
             generation: 0,
@@ -33,6 +33,7 @@ pub fn forwarding_spec(args: &BalancerArgs, lb_ipv4: Ipv4Addr) -> ForwardingSpec
         .collect();
     ForwardingSpec {
         lb_ipv4,
+        lb_ipv6: None,
         lb_mac: args.lb_mac.0,
         vips: args.vips.as_slice().to_vec(),
         backends,

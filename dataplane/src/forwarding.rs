@@ -1,8 +1,16 @@
 //! The forwarding table: the immutable snapshot control publishes and every
 //! worker re-reads once per batch.
+//!
+//! Address families: the balancer has an IPv4 address (GRE over IPv4 to it
+//! is balanced) and optionally an IPv6 one (GRE over IPv6 to it is balanced,
+//! and it is the outer source toward IPv6 backends). A backend is IPv4 or
+//! IPv6; its family decides the outer header a packet leaves with, whatever
+//! the outer header it came in (see `pipeline::gre_mode`). An IPv6 backend
+//! needs the balancer's IPv6 address: a table with one and without the
+//! other is refused when it is built.
 
 use core::fmt;
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::alloc::{self, Layout};
 use std::sync::Arc;
 
@@ -26,8 +34,9 @@ pub struct BackendSpec {
     /// Stable index of this backend: connection-table entries and per-backend
     /// counters refer to it, so it must not change while the backend exists.
     pub slot: u16,
-    /// Where GRE is sent (outer IPv4 destination).
-    pub addr: Ipv4Addr,
+    /// Where GRE is sent: the outer destination, IPv4 or IPv6 (the outer
+    /// header toward the backend is of its family).
+    pub addr: IpAddr,
     /// Maglev weight; 0 drains (established flows stay, no new ones).
     pub weight: u32,
     /// Ethernet address of the next hop toward `addr`; `None` while unresolved,
@@ -43,6 +52,9 @@ pub struct BackendSpec {
 pub struct ForwardingSpec {
     /// The balancer's own IPv4 address: GRE sent here is ours.
     pub lb_ipv4: Ipv4Addr,
+    /// The balancer's own IPv6 address, if it has one: GRE over IPv6 sent
+    /// here is ours, and it is the outer source toward IPv6 backends.
+    pub lb_ipv6: Option<Ipv6Addr>,
     /// The balancer's Ethernet address (source of forwarded frames).
     pub lb_mac: [u8; 6],
     /// Addresses whose plain IP packets are encapsulated (VIP mode).
@@ -66,6 +78,8 @@ pub enum ForwardingError {
     Service(ServiceError),
     /// The MTU cannot carry an outer IPv4 + GRE header and anything inside.
     MtuTooSmall(u16),
+    /// An IPv6 backend, but the balancer has no IPv6 address to send from.
+    Ipv6BackendWithoutLbIpv6(Ipv6Addr),
 }
 
 impl fmt::Display for ForwardingError {
@@ -76,6 +90,11 @@ impl fmt::Display for ForwardingError {
             Self::MtuTooSmall(mtu) => write!(
                 f,
                 "MTU {mtu} is too small: it must hold a 20-byte IPv4 and a 4-byte GRE header around a packet; use 68 or more (1500 on Ethernet)"
+            ),
+            Self::Ipv6BackendWithoutLbIpv6(addr) => write!(
+                f,
+                "backend {addr} is IPv6 but the balancer has no IPv6 address to send GRE over IPv6 from; \
+                 give the balancer's device a global IPv6 address, or use IPv4 backends"
             ),
         }
     }
@@ -106,11 +125,16 @@ pub struct BackendSlot {
     /// The outer IPv4 source (the balancer's address) and destination
     /// (`addr`) of a forwarded frame, adjacent as in the header: one copy.
     pub(crate) outer_addresses: [u8; 8],
+    /// The IPv4 backend's address (zeros for an IPv6 backend).
     pub addr: [u8; 4],
     pub mac: [u8; 6],
     pub generation: u16,
     /// False for empty slots and backends without a next-hop MAC.
     pub usable: bool,
+    /// The backend is IPv6: the outer header toward it is IPv6, to `addr_v6`
+    /// (the fast path, which writes IPv4 outer headers only, leaves such a
+    /// backend's packets to the general path).
+    pub is_ipv6: bool,
     /// `generation` with bit 16 set if `usable`: what [`ForwardingTable::backend`]
     /// compares, one comparison for both conditions.
     usable_generation: u32,
@@ -119,7 +143,13 @@ pub struct BackendSlot {
     /// `0xFFFE` (the TTL's decrement) plus `0xFFFF` and `0xFFFF_FFFF` (from
     /// which the old checksum and source are subtracted, which is complementing them).
     pub(crate) checksum_base: u64,
+    /// The IPv6 backend's address (zeros for an IPv4 backend): in the 16
+    /// bytes the IPv4 fields leave free in the slot's cache line.
+    pub addr_v6: [u8; 16],
 }
+
+// One cache line per slot, IPv6 address included.
+const _: () = assert!(size_of::<BackendSlot>() == 64);
 
 /// The bit of `usable_generation` that says the backend is usable.
 const USABLE: u32 = 1 << 16;
@@ -133,18 +163,24 @@ impl BackendSlot {
         mac: [0; 6],
         generation: 0,
         usable: false,
+        is_ipv6: false,
         usable_generation: 0,
         checksum_base: 0,
+        addr_v6: [0; 16],
     };
 
     /// A backend at `addr` with next hop `mac` (unusable while `None`),
     /// forwarded to from a balancer at `lb_ipv4` and `lb_mac`.
     pub(crate) fn new(
-        addr: [u8; 4],
+        addr: IpAddr,
         mac: Option<[u8; 6]>,
         generation: u16,
         (lb_ipv4, lb_mac): ([u8; 4], [u8; 6]),
     ) -> Self {
+        let (addr, addr_v6, is_ipv6) = match addr {
+            IpAddr::V4(a) => (a.octets(), [0; 16], false),
+            IpAddr::V6(a) => ([0; 4], a.octets(), true),
+        };
         let usable = mac.is_some();
         let mac = mac.unwrap_or([0; 6]);
         let mut ethernet = [0; 12];
@@ -160,8 +196,19 @@ impl BackendSlot {
             mac,
             generation,
             usable,
+            is_ipv6,
             usable_generation: u32::from(generation) | if usable { USABLE } else { 0 },
             checksum_base: u64::from(u32::from_ne_bytes(addr)) + 0xFFFE + 0xFFFF + 0xFFFF_FFFF,
+            addr_v6,
+        }
+    }
+
+    /// The backend's address.
+    pub fn ip(&self) -> IpAddr {
+        if self.is_ipv6 {
+            IpAddr::from(self.addr_v6)
+        } else {
+            IpAddr::from(self.addr)
         }
     }
 }
@@ -212,6 +259,8 @@ impl fmt::Debug for EverySlot {
 pub struct ForwardingTable {
     pub generation: u64,
     pub lb_ipv4: [u8; 4],
+    /// The balancer's IPv6 address, if it has one.
+    pub lb_ipv6: Option<[u8; 16]>,
     pub lb_mac: [u8; 6],
     pub vips_v4: Box<[[u8; 4]]>,
     pub vips_v6: Box<[[u8; 16]]>,
@@ -229,6 +278,9 @@ pub struct ForwardingTable {
     default_takes_gre: bool,
     /// The named services.
     pub services: Services,
+    /// Whether IPv6 frames may be ours (GRE to `lb_ipv6`, or a VIP): when
+    /// not, they go to the host without a look at their addresses.
+    takes_ipv6: bool,
     pub hasher: FlowHasher,
     pub mtu: u16,
 }
@@ -255,6 +307,18 @@ impl ForwardingTable {
         if spec.mtu < MIN_MTU {
             return Err(ForwardingError::MtuTooSmall(spec.mtu));
         }
+        if spec.lb_ipv6.is_none() {
+            let named = service_specs.iter().flat_map(|s| &s.backends);
+            if let Some(IpAddr::V6(addr)) = spec
+                .backends
+                .iter()
+                .chain(named)
+                .map(|b| b.addr)
+                .find(IpAddr::is_ipv6)
+            {
+                return Err(ForwardingError::Ipv6BackendWithoutLbIpv6(addr));
+            }
+        }
         let mut taken = vec![false; EVERY_SLOT];
         for b in &spec.backends {
             taken[usize::from(b.slot)] = true;
@@ -275,14 +339,15 @@ impl ForwardingTable {
         let mut backends = vec![BackendSlot::EMPTY; slots.unwrap_or(0)].into_boxed_slice();
         let lb = (spec.lb_ipv4.octets(), spec.lb_mac);
         for b in every_backend() {
-            backends[usize::from(b.slot)] =
-                BackendSlot::new(b.addr.octets(), b.mac, b.generation, lb);
+            backends[usize::from(b.slot)] = BackendSlot::new(b.addr, b.mac, b.generation, lb);
         }
         let (vips_v4, vips_v6) = split_vips(&spec.vips);
+        let takes_ipv6 = spec.lb_ipv6.is_some() || !vips_v6.is_empty() || services.has_ipv6();
         let (every_slot, slot_count) = (EverySlot::new(&backends), backends.len());
         Ok(Self {
             generation: spec.generation,
             lb_ipv4: spec.lb_ipv4.octets(),
+            lb_ipv6: spec.lb_ipv6.map(|a| a.octets()),
             lb_mac: spec.lb_mac,
             vips_v4,
             vips_v6,
@@ -291,6 +356,7 @@ impl ForwardingTable {
             maglev,
             default_input,
             default_takes_gre: !spec.backends.is_empty() || services.is_empty(),
+            takes_ipv6,
             services,
             hasher: FlowHasher::new(spec.seed),
             mtu: spec.mtu,
@@ -384,6 +450,13 @@ impl ForwardingTable {
     #[inline]
     pub fn has_ipv6_vips(&self) -> bool {
         !self.vips_v6.is_empty() || self.services.has_ipv6()
+    }
+
+    /// Whether an IPv6 frame may be ours: the balancer has an IPv6 address
+    /// or an IPv6 VIP.
+    #[inline]
+    pub fn takes_ipv6(&self) -> bool {
+        self.takes_ipv6
     }
 }
 

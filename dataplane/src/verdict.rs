@@ -94,6 +94,10 @@ drop_reasons! {
     NoHeadroom => "no_headroom",
     /// GRE whose inner destination, protocol and port no service takes.
     NoService => "no_service",
+    /// The outer IPv6 header (GRE over IPv6 to the balancer) has a payload length past the frame.
+    TruncatedIpv6 => "truncated_ipv6",
+    /// The outer IPv6 header is not version 6, or is a jumbogram.
+    MalformedIpv6 => "malformed_ipv6",
 }
 
 impl core::fmt::Display for DropReason {

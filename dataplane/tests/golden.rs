@@ -8,9 +8,6 @@
 
 mod common;
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
-
 use common::*;
 use dataplane::wire::ethertype;
 use dataplane::{DropReason, Verdict};
@@ -306,64 +303,21 @@ fn cases() -> Vec<Case> {
     out
 }
 
-fn verdict_name(v: Verdict) -> String {
-    match v {
-        Verdict::ToWire => "to_wire".into(),
-        Verdict::ToHost => "to_host".into(),
-        Verdict::Held => "held".into(),
-        Verdict::Drop(r) => format!("drop {}", r.name()),
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-fn render(case: &Case, verdict: Verdict, out: &[u8]) -> String {
-    let mut text = format!(
-        "# {}\nverdict: {}\nin: {}\n",
-        case.about,
-        verdict_name(verdict),
-        hex(&case.frame)
-    );
-    if verdict == Verdict::ToWire {
-        let _ = writeln!(text, "out: {}", hex(out));
-    }
-    text
-}
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.txt"))
-}
-
 #[test]
 fn every_golden_packet_gives_its_recorded_verdict_and_bytes() {
-    let bless = std::env::var_os("RR_BLESS").is_some();
     let table = table();
     let mut failures = Vec::new();
     for case in cases() {
         let mut state = state();
         let (verdict, out) = run(&case.frame, &table, &mut state);
-        let actual = render(&case, verdict, &out);
-        let path = fixture(case.name);
-        if bless {
-            std::fs::write(&path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e} (run with RR_BLESS=1 to record it)", path.display())
-        });
-        if expected != actual {
-            failures.push(format!(
-                "{}:\n--- expected\n{expected}--- actual\n{actual}",
-                case.name
-            ));
-        }
+        let result = (verdict, &out[..]);
+        failures.extend(golden::mismatch(
+            "golden",
+            case.name,
+            case.about,
+            &case.frame,
+            result,
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -34,7 +34,7 @@ fn service_backend(service: usize, n: usize) -> BackendSpec {
     let slot = (10 * service + n) as u16;
     BackendSpec {
         slot,
-        addr: Ipv4Addr::new(10, 5, service as u8, n as u8 + 1),
+        addr: Ipv4Addr::new(10, 5, service as u8, n as u8 + 1).into(),
         weight: 1,
         mac: Some([2, 0, 0, 5, service as u8, n as u8 + 1]),
         generation: 0,

@@ -21,7 +21,7 @@ fn table() -> &'static ForwardingTable {
         let backends = (0..3)
             .map(|i| BackendSpec {
                 slot: i,
-                addr: Ipv4Addr::new(10, 1, 0, i as u8 + 1),
+                addr: Ipv4Addr::new(10, 1, 0, i as u8 + 1).into(),
                 weight: 1,
                 mac: Some([2, 0, 0, 0, 1, i as u8]),
                 generation: 0,
@@ -29,8 +29,12 @@ fn table() -> &'static ForwardingTable {
             .collect();
         ForwardingTable::build(&ForwardingSpec {
             lb_ipv4: LB,
+            lb_ipv6: None,
             lb_mac: [2, 0, 0, 0, 0, 1],
-            vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 80)), "2001:db8::80".parse().unwrap()],
+            vips: vec![
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 80)),
+                "2001:db8::80".parse().unwrap(),
+            ],
             backends,
             seed: 1,
             table_size: 251,

@@ -47,7 +47,7 @@ impl Backend {
     pub fn spec(&self) -> BackendSpec {
         BackendSpec {
             slot: self.slot,
-            addr: self.addr,
+            addr: self.addr.into(),
             weight: self.effective_weight(),
             mac: self.mac,
             generation: self.generation,
@@ -79,7 +79,7 @@ mod tests {
             b.spec(),
             BackendSpec {
                 slot: 4,
-                addr: Ipv4Addr::new(10, 1, 0, 1),
+                addr: Ipv4Addr::new(10, 1, 0, 1).into(),
                 weight: 3,
                 mac: Some([2, 0, 0, 0, 1, 1]),
                 generation: 9,

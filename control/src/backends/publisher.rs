@@ -45,6 +45,7 @@ impl TableSettings {
     fn spec(&self, backends: Vec<BackendSpec>, generation: u64) -> ForwardingSpec {
         ForwardingSpec {
             lb_ipv4: self.lb_ipv4,
+            lb_ipv6: None,
             lb_mac: self.lb_mac,
             vips: self.vips.clone(),
             backends,

@@ -425,7 +425,7 @@ fn build_check(services: &[ServiceConfig]) -> Result<(), String> {
         for target in &service.backends {
             backends.push(BackendSpec {
                 slot,
-                addr: target.addr,
+                addr: target.addr.into(),
                 weight: target.weight,
                 mac: Some([2, 0, 0, 0, 0, 0]),
                 generation: 0,
@@ -438,6 +438,7 @@ fn build_check(services: &[ServiceConfig]) -> Result<(), String> {
     }
     let spec = ForwardingSpec {
         lb_ipv4: [10, 0, 0, 1].into(),
+        lb_ipv6: None,
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: Vec::new(),
         backends: Vec::new(),

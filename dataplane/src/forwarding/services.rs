@@ -118,7 +118,7 @@ impl MaglevInput {
             .iter()
             .map(|b| MaglevBackend {
                 slot: b.slot,
-                key: u128::from(b.addr.to_ipv6_mapped()),
+                key: widen(b.addr),
                 weight: if b.mac.is_some() { b.weight } else { 0 },
             })
             .collect();

@@ -5,7 +5,7 @@ use super::*;
 fn backend(slot: u16, mac: Option<[u8; 6]>, generation: u16) -> BackendSpec {
     BackendSpec {
         slot,
-        addr: Ipv4Addr::new(10, 1, 0, slot as u8),
+        addr: Ipv4Addr::new(10, 1, 0, slot as u8).into(),
         weight: 1,
         mac,
         generation,
@@ -16,6 +16,7 @@ fn backend(slot: u16, mac: Option<[u8; 6]>, generation: u16) -> BackendSpec {
 fn table() -> ForwardingTable {
     ForwardingTable::build(&ForwardingSpec {
         lb_ipv4: Ipv4Addr::new(10, 0, 0, 1),
+        lb_ipv6: None,
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: vec![],
         backends: vec![

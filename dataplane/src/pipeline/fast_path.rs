@@ -1,6 +1,8 @@
 //! The fast path: the frame nearly every packet is — untagged Ethernet,
 //! option-less IPv4 to the balancer, a basic GRE header, an option-less,
-//! unfragmented inner IPv4 TCP or UDP packet — checked at fixed offsets in a
+//! unfragmented inner IPv4 TCP or UDP packet, going to an IPv4 backend (an
+//! IPv6 backend's outer header is rebuilt by the general path's
+//! `gre_mode`) — checked at fixed offsets in a
 //! few straight-line comparisons (Katran's approach). Anything else, valid
 //! or not, falls through to the general path, which then decides it; the
 //! fast path never decides a frame differently from the general path (a
@@ -14,6 +16,7 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::checksum;
 
 use super::balance::by_hash;
+use super::outer::Outer;
 use super::state::WorkerState;
 
 #[cfg(target_arch = "x86_64")]
@@ -229,10 +232,35 @@ pub fn forward(
         )
     };
     match by_hash(hash, class, key, Ingress::Gre, table, state) {
+        // Read from the slot's cache line, loaded already: a branch that an
+        // IPv4-only balancer always predicts.
+        Ok((_, backend)) if backend.is_ipv6 => to_ipv6(frame, backend, table),
         Ok((_, backend)) => {
             rewrite(headers, backend);
             Verdict::ToWire
         }
+        Err(reason) => Verdict::Drop(reason),
+    }
+}
+
+/// A fast-path frame balanced to an IPv6 backend: its outer IPv4 header is
+/// replaced as the general path replaces it. Out of line: the IPv4 case
+/// carries none of it.
+#[inline(never)]
+#[cold]
+fn to_ipv6(frame: &mut Frame<'_>, backend: &BackendSlot, table: &ForwardingTable) -> Verdict {
+    let d = frame.data();
+    // `classify` checked these: an option-less header, total length within
+    // the frame, TTL at least 2.
+    let outer = Outer {
+        is_ipv6: false,
+        header_len: 20,
+        packet_len: usize::from(be16(d, OUTER + 2)),
+        traffic_class: d[OUTER + 1],
+        hop_limit: d[OUTER + 8],
+    };
+    match super::outer::replace(frame, OUTER, &outer, backend, table) {
+        Ok(()) => Verdict::ToWire,
         Err(reason) => Verdict::Drop(reason),
     }
 }
@@ -286,11 +314,12 @@ mod tests {
     fn table(lb_ipv4: [u8; 4]) -> ForwardingTable {
         ForwardingTable::build(&ForwardingSpec {
             lb_ipv4: Ipv4Addr::from(lb_ipv4),
+            lb_ipv6: None,
             lb_mac: [2, 0, 0, 0, 0, 1],
             vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
             backends: vec![BackendSpec {
                 slot: 0,
-                addr: Ipv4Addr::new(10, 1, 0, 1),
+                addr: Ipv4Addr::new(10, 1, 0, 1).into(),
                 weight: 1,
                 mac: Some([2, 0, 0, 0, 1, 0]),
                 generation: 0,
@@ -324,7 +353,7 @@ mod tests {
             header[OUTER + 16..OUTER + 20].copy_from_slice(&lb_ipv4);
             let table = table(lb_ipv4);
             let backend = BackendSlot::new(
-                backend_addr,
+                backend_addr.into(),
                 Some([2, 0, 0, 9, 9, 9]),
                 0,
                 (table.lb_ipv4, table.lb_mac),

@@ -2,14 +2,22 @@
 //!
 //! ```text
 //! Ethernet (one 802.1Q tag) -> IPv4 to the balancer's address, GRE -> gre_mode
+//!                           -> IPv6 to the balancer's address, GRE -> gre_mode
 //!                           -> IPv4/IPv6 to a VIP                -> vip_mode
 //!                           -> anything else                     -> ToHost
 //! ```
+//!
+//! What the dataplane supports, by family: GRE over IPv4 or over IPv6 in
+//! (GRE mode), plain IPv4 or IPv6 to a VIP (VIP mode); inner flows of either
+//! family inside GRE; IPv4 and IPv6 backends, mixed in one Maglev table,
+//! reached by GRE over their own family (`gre_mode` has the table of
+//! rewrites). IPv6 GRE needs the balancer's IPv6 address
+//! (`ForwardingSpec::lb_ipv6`).
 //! Every length is checked before it is read: malformed input addressed to
 //! us is a `Drop(reason)`, never forwarded and never a panic.
 //!
-//! The common frame (untagged, option-less IPv4 GRE carrying IPv4 TCP or UDP)
-//! takes `fast_path` at fixed offsets; everything else takes the general
+//! The common frame (untagged, option-less IPv4 GRE carrying IPv4 TCP or UDP,
+//! toward an IPv4 backend) takes `fast_path` at fixed offsets; everything else takes the general
 //! path above, which decides the same frames identically. A batch handed
 //! over whole ([`FrameHandler::decide_all`]) has every fast-path frame parsed
 //! and hashed first, and its connection-table bucket loaded while the frames
@@ -19,13 +27,14 @@ mod balance;
 mod fast_path;
 mod flow_of;
 mod gre_mode;
+mod outer;
 mod state;
 mod too_big;
 mod vip_mode;
 
 pub use flow_of::{of_ipv4, of_ipv6, FlowOf};
 pub use state::{WorkerConfig, WorkerState};
-pub use vip_mode::ENCAP_LEN;
+pub use vip_mode::{ENCAP_LEN, ENCAP_LEN_V6};
 
 use crate::forwarding::ForwardingTable;
 use crate::frame::Frame;
@@ -38,9 +47,10 @@ const LANES: usize = 8;
 
 /// Where a frame is headed inside the pipeline.
 enum Path {
-    /// IPv4 to the balancer's address: GRE mode (or the host's own traffic).
+    /// IP to the balancer's address: GRE mode (or the host's own traffic).
     Gre {
         l2: usize,
+        outer_v6: bool,
     },
     /// IP to a configured VIP: VIP mode.
     Vip {
@@ -190,7 +200,10 @@ impl Pipeline {
     /// path, if it has a flow.
     fn prefetch_general(data: &[u8], table: &ForwardingTable, state: &WorkerState) {
         let flow = match Self::path_of(data, table) {
-            Path::Gre { l2 } => gre_mode::flow_of(data, l2).ok().flatten(),
+            Path::Gre { l2, outer_v6 } => gre_mode::flow_of(data, l2, outer_v6)
+                .ok()
+                .flatten()
+                .map(|(f, _)| f),
             Path::Vip { l2, is_ipv6 } => {
                 vip_mode::flow_of(&data[l2..], is_ipv6).ok().map(|(f, _)| f)
             }
@@ -222,20 +235,25 @@ impl Pipeline {
                 };
                 let dst = [a, b, c, d];
                 if dst == table.lb_ipv4 {
-                    Path::Gre { l2 }
+                    Path::Gre {
+                        l2,
+                        outer_v6: false,
+                    }
                 } else if table.is_vip_v4(dst) {
                     Path::Vip { l2, is_ipv6: false }
                 } else {
                     Path::Host
                 }
             }
-            ethertype::IPV6 if table.has_ipv6_vips() => {
+            ethertype::IPV6 if table.takes_ipv6() => {
                 let Some(dst) = data.get(l2 + 24..l2 + 40) else {
                     return Path::Host;
                 };
                 let mut addr = [0u8; 16];
                 addr.copy_from_slice(dst);
-                if table.is_vip_v6(&addr) {
+                if table.lb_ipv6 == Some(addr) {
+                    Path::Gre { l2, outer_v6: true }
+                } else if table.is_vip_v6(&addr) {
                     Path::Vip { l2, is_ipv6: true }
                 } else {
                     Path::Host
@@ -265,7 +283,7 @@ impl Pipeline {
         state: &mut WorkerState,
     ) -> Verdict {
         let result = match Self::path_of(frame.data(), table) {
-            Path::Gre { l2 } => gre_mode::forward(frame, l2, table, state),
+            Path::Gre { l2, outer_v6 } => gre_mode::forward(frame, l2, outer_v6, table, state),
             Path::Vip { l2, is_ipv6 } => vip_mode::encapsulate(frame, l2, is_ipv6, table, state),
             Path::Host => return Verdict::ToHost,
             Path::Drop(reason) => return Verdict::Drop(reason),

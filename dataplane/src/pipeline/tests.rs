@@ -1,6 +1,6 @@
 //! The fast path must decide exactly as the general path does.
 
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 
@@ -14,10 +14,16 @@ use synth::{ClientFlow, Transport, Tunnel};
 const LB: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
 
 fn table() -> ForwardingTable {
+    table_of(|i| Ipv4Addr::new(10, 1, 0, i as u8 + 1).into())
+}
+
+/// Three backends at `addr_of(slot)` behind a balancer with an IPv4 and an
+/// IPv6 address.
+fn table_of(addr_of: impl Fn(u16) -> IpAddr) -> ForwardingTable {
     let backends = (0..3)
         .map(|i| BackendSpec {
             slot: i,
-            addr: Ipv4Addr::new(10, 1, 0, i as u8 + 1),
+            addr: addr_of(i),
             weight: 1,
             mac: Some([2, 0, 0, 0, 1, i as u8]),
             generation: 0,
@@ -25,6 +31,7 @@ fn table() -> ForwardingTable {
         .collect();
     ForwardingTable::build(&ForwardingSpec {
         lb_ipv4: LB,
+        lb_ipv6: Some(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10)),
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: vec![],
         backends,
@@ -36,16 +43,30 @@ fn table() -> ForwardingTable {
     .unwrap()
 }
 
+/// leave.
 fn run(frame: &[u8], table: &ForwardingTable, general: bool) -> (Verdict, Vec<u8>) {
     let mut state = WorkerState::new(WorkerConfig::default());
-    let mut buf = frame.to_vec();
-    let mut f = Frame::whole(&mut buf);
+    let mut buf = vec![0u8; 128 + frame.len()];
+    buf[128..].copy_from_slice(frame);
+    let mut f = Frame::new(&mut buf, 128, frame.len());
     let verdict = if general {
         Pipeline::decide_general(&mut f, table, &mut state)
     } else {
         Pipeline::decide(&mut f, table, &mut state)
     };
     (verdict, f.data().to_vec())
+}
+
+/// A GRE frame from the router to the balancer carrying a TCP or UDP packet.
+fn gre_frame(udp: bool, client: [u8; 4], ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+    let flow = ClientFlow {
+        src: IpAddr::V4(client.into()),
+        dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        transport: if udp { Transport::Udp } else { Transport::Tcp },
+        src_port: ports.0,
+        dst_port: ports.1,
+    };
+    Tunnel::new(Ipv4Addr::new(10, 0, 0, 1), LB).encapsulate(&flow.packet(payload))
 }
 
 proptest! {
@@ -60,14 +81,7 @@ proptest! {
         damage in proptest::collection::vec((0usize..80, any::<u8>()), 0..3),
         cut in 0usize..8,
     ) {
-        let flow = ClientFlow {
-            src: IpAddr::V4(client.into()),
-            dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-            transport: if udp { Transport::Udp } else { Transport::Tcp },
-            src_port: ports.0,
-            dst_port: ports.1,
-        };
-        let mut frame = Tunnel::new(Ipv4Addr::new(10, 0, 0, 1), LB).encapsulate(&flow.packet(&payload));
+        let mut frame = gre_frame(udp, client, ports, &payload);
         for (at, value) in damage {
             if at < frame.len() {
                 frame[at] = value;
@@ -81,6 +95,44 @@ proptest! {
         if fast_path::classify(&frame, &table).is_some() {
             prop_assert_eq!(fast.0, Verdict::ToWire);
         }
+    }
+}
+
+/// Three backends, the second IPv6.
+fn mixed_family_table() -> ForwardingTable {
+    table_of(|i| {
+        if i == 1 {
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 1))
+        } else {
+            Ipv4Addr::new(10, 1, 0, i as u8 + 1).into()
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// With IPv6 backends among IPv4 ones, a fast-path frame balanced to an
+    /// IPv6 backend leaves exactly as the general path sends it.
+    #[test]
+    fn the_fast_path_decides_as_the_general_path_with_ipv6_backends(
+        udp in any::<bool>(),
+        client in any::<[u8; 4]>(),
+        ports in any::<(u16, u16)>(),
+        tos in any::<u8>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut frame = gre_frame(udp, client, ports, &payload);
+        frame[15] = tos;
+        frame[24..26].copy_from_slice(&[0, 0]);
+        let sum = crate::wire::checksum::checksum(&frame[14..34]);
+        frame[24..26].copy_from_slice(&sum.to_be_bytes());
+        let table = mixed_family_table();
+        prop_assert!(fast_path::classify(&frame, &table).is_some());
+        let fast = run(&frame, &table, false);
+        let general = run(&frame, &table, true);
+        prop_assert_eq!(fast.0, Verdict::ToWire);
+        prop_assert_eq!(&fast, &general);
     }
 }
 

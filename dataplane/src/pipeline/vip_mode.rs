@@ -1,12 +1,21 @@
 //! VIP mode (Maglev's and Katran's deployment): a plain IP packet addressed
-//! to a VIP is encapsulated in IPv4 + GRE toward its backend. The new headers
-//! go into the frame's headroom, so the packet itself is not moved when the
-//! I/O backend leaves room in front of it.
+//! to a VIP is encapsulated in GRE toward its backend: GRE over IPv4 to an
+//! IPv4 backend, GRE over IPv6 (from the balancer's IPv6 address) to an
+//! IPv6 one, whatever the VIP's family (GRE's protocol type names the inner
+//! one). The new headers go into the frame's headroom, so the packet itself
+//! is not moved when the I/O backend leaves room in front of it.
+//!
+//! A packet too big for the MTU once encapsulated is answered with ICMP
+//! (see `too_big`) with the MTU that is left for it: 24 bytes less than the
+//! balancer's toward IPv4 backends, 44 toward IPv6 ones. The backend is
+//! known only once the flow is balanced, so the 24-byte bound is checked
+//! first (no flow is recorded for a packet no backend can take) and the
+//! IPv6 one after the choice.
 
 use crate::forwarding::{BackendSlot, ForwardingTable, Ingress};
 use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
-use crate::wire::{ethertype, ip_proto, EthernetFrame, GreRepr, Ipv4Repr};
+use crate::wire::{ethertype, ip_proto, EthernetFrame, GreRepr, Ipv4Repr, Ipv6Repr};
 
 use super::balance::{choose, Choice};
 use super::flow_of::{of_ipv4, of_ipv6, FlowOf};
@@ -15,6 +24,9 @@ use super::too_big;
 
 /// Bytes added in front of the packet: outer IPv4 and a basic GRE header.
 pub const ENCAP_LEN: usize = 20 + 4;
+/// Bytes added in front of the packet toward an IPv6 backend: outer IPv6
+/// and a basic GRE header.
+pub const ENCAP_LEN_V6: usize = 40 + 4;
 
 /// TTL of the outer header we create (the inner TTL is the client's business).
 const OUTER_TTL: u8 = 64;
@@ -40,28 +52,52 @@ pub fn encapsulate(
     // answered with ICMP "too big" where the RFCs allow (see `too_big`),
     // else dropped and counted.
     if ip_len + ENCAP_LEN > usize::from(table.mtu) {
-        let now_ms = state.now_ms();
-        let sender = too_big::Sender {
-            mtu: table.mtu,
-            lb_mac: table.lb_mac,
-            budget: &mut state.too_big_budget,
-            now_ms,
-        };
-        let reply = too_big::reply(frame.data_mut(), l2, ip_len, is_ipv6, sender);
-        return match reply {
-            Some(len) if frame.set_len(len) => {
-                state.counters.icmp_too_big.add(1);
-                Ok(Verdict::ToWire)
-            }
-            _ => Err(DropReason::EncapExceedsMtu),
-        };
+        return too_big(frame, l2, ip_len, is_ipv6, ENCAP_LEN, table, state);
     }
     match choose(flow, data, Ingress::Vip, table, state)? {
         Choice::Held => Ok(Verdict::Held),
+        Choice::Backend(backend) if backend.is_ipv6 => {
+            if ip_len + ENCAP_LEN_V6 > usize::from(table.mtu) {
+                return too_big(frame, l2, ip_len, is_ipv6, ENCAP_LEN_V6, table, state);
+            }
+            push_headers(frame, l2, ip_len, is_ipv6, backend, table)?;
+            Ok(Verdict::ToWire)
+        }
         Choice::Backend(backend) => {
             push_headers(frame, l2, ip_len, is_ipv6, backend, table)?;
             Ok(Verdict::ToWire)
         }
+    }
+}
+
+/// Answers a packet that would exceed the MTU once wrapped in `encap_len`
+/// bytes with ICMP "too big" where the RFCs allow (see `too_big`), else
+/// drops it.
+fn too_big(
+    frame: &mut Frame<'_>,
+    l2: usize,
+    ip_len: usize,
+    is_ipv6: bool,
+    encap_len: usize,
+    table: &ForwardingTable,
+    state: &mut WorkerState,
+) -> Result<Verdict, DropReason> {
+    let now_ms = state.now_ms();
+    let sender = too_big::Sender {
+        // `reply` quotes the MTU less an IPv4 encapsulation: a longer one
+        // is the same as that with a smaller MTU.
+        mtu: table.mtu.saturating_sub((encap_len - ENCAP_LEN) as u16),
+        lb_mac: table.lb_mac,
+        budget: &mut state.too_big_budget,
+        now_ms,
+    };
+    let reply = too_big::reply(frame.data_mut(), l2, ip_len, is_ipv6, sender);
+    match reply {
+        Some(len) if frame.set_len(len) => {
+            state.counters.icmp_too_big.add(1);
+            Ok(Verdict::ToWire)
+        }
+        _ => Err(DropReason::EncapExceedsMtu),
     }
 }
 
@@ -85,28 +121,48 @@ fn push_headers(
     backend: &BackendSlot,
     table: &ForwardingTable,
 ) -> Result<(), DropReason> {
+    let (encap_len, outer_ethertype) = if backend.is_ipv6 {
+        (ENCAP_LEN_V6, ethertype::IPV6)
+    } else {
+        (ENCAP_LEN, ethertype::IPV4)
+    };
     // Ethernet padding behind the IP packet must not end up inside the tunnel.
     frame.set_len(l2 + ip_len);
-    if !frame.push_front(ENCAP_LEN) {
+    if !frame.push_front(encap_len) {
         return Err(DropReason::NoHeadroom);
     }
     let data = frame.data_mut();
-    data.copy_within(ENCAP_LEN..ENCAP_LEN + l2, 0);
-    // The (last) EtherType now announces the outer IPv4 header.
-    data[l2 - 2..l2].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+    data.copy_within(encap_len..encap_len + l2, 0);
+    // The (last) EtherType now announces the outer header.
+    data[l2 - 2..l2].copy_from_slice(&outer_ethertype.to_be_bytes());
     let mut eth = EthernetFrame::new_unchecked(&mut data[..]);
     eth.set_dst(backend.mac);
     eth.set_src(table.lb_mac);
-    let outer = Ipv4Repr {
-        src: table.lb_ipv4,
-        dst: backend.addr,
-        protocol: ip_proto::GRE,
-        payload_len: (4 + ip_len) as u16,
-        ttl: OUTER_TTL,
-        ident: 0,
-        dont_frag: true,
-    };
-    outer.emit(&mut data[l2..l2 + 20]);
+    // The MTU check bounds the lengths below far under 65,535.
+    let gre_len = (4 + ip_len) as u16;
+    let ip_header_len = encap_len - 4;
+    if backend.is_ipv6 {
+        let outer = Ipv6Repr {
+            // A table with an IPv6 backend has the balancer's IPv6 address.
+            src: table.lb_ipv6.unwrap_or_default(),
+            dst: backend.addr_v6,
+            next_header: ip_proto::GRE,
+            payload_len: gre_len,
+            hop_limit: OUTER_TTL,
+        };
+        outer.emit(&mut data[l2..l2 + ip_header_len]);
+    } else {
+        let outer = Ipv4Repr {
+            src: table.lb_ipv4,
+            dst: backend.addr,
+            protocol: ip_proto::GRE,
+            payload_len: gre_len,
+            ttl: OUTER_TTL,
+            ident: 0,
+            dont_frag: true,
+        };
+        outer.emit(&mut data[l2..l2 + ip_header_len]);
+    }
     let gre = GreRepr {
         protocol_type: if is_ipv6 {
             ethertype::IPV6
@@ -117,6 +173,6 @@ fn push_headers(
         sequence: None,
         checksum: false,
     };
-    gre.emit(&mut data[l2 + 20..l2 + ENCAP_LEN]);
+    gre.emit(&mut data[l2 + ip_header_len..l2 + encap_len]);
     Ok(())
 }

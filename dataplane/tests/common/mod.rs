@@ -2,6 +2,8 @@
 //! backends, a router, and frames run through the real pipeline.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod golden;
+
 use core::net::{IpAddr, Ipv4Addr};
 
 use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
@@ -33,7 +35,7 @@ pub fn backend_specs() -> Vec<BackendSpec> {
         .enumerate()
         .map(|(i, addr)| BackendSpec {
             slot: i as u16,
-            addr: *addr,
+            addr: IpAddr::V4(*addr),
             weight: 1,
             mac: Some(backend_mac(i)),
             generation: 0,
@@ -44,6 +46,7 @@ pub fn backend_specs() -> Vec<BackendSpec> {
 pub fn spec_with(backends: Vec<BackendSpec>) -> ForwardingSpec {
     ForwardingSpec {
         lb_ipv4: LB,
+        lb_ipv6: None,
         lb_mac: LB_MAC,
         vips: vec![IpAddr::V4(VIP), VIP6.parse().unwrap()],
         backends,

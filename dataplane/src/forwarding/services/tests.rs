@@ -17,7 +17,7 @@ use crate::wire::ip_proto::{TCP, UDP};
 fn backend(slot: u16, addr: [u8; 4]) -> BackendSpec {
     BackendSpec {
         slot,
-        addr: Ipv4Addr::from(addr),
+        addr: Ipv4Addr::from(addr).into(),
         weight: 1,
         mac: Some([2, 0, 0, 0, (slot >> 8) as u8, slot as u8]),
         generation: 0,
@@ -49,6 +49,7 @@ fn on(mut s: ServiceSpec, protocol: u8, port: Option<u16>) -> ServiceSpec {
 fn spec() -> ForwardingSpec {
     ForwardingSpec {
         lb_ipv4: Ipv4Addr::new(10, 0, 0, 1),
+        lb_ipv6: None,
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: vec![],
         backends: vec![],

@@ -278,6 +278,7 @@ mod tests {
     fn table(seed: u64) -> ForwardingTable {
         ForwardingTable::build(&ForwardingSpec {
             lb_ipv4: LB,
+            lb_ipv6: None,
             lb_mac: [2, 0, 0, 0, 0, 1],
             vips: vec![],
             backends: vec![],
