@@ -30,8 +30,10 @@ pub struct LiveArgs {
     #[arg(long = "poll", env = "RR_POLL", value_name = "MODE", default_value = "poll", value_parser = parse_poll)]
     pub poll: PollMode,
 
-    /// Dataplane workers, each pinned to a core and sharing the interface
-    /// through an `AF_PACKET` fanout group [default: 1, or one per `RR_CORES` entry].
+    /// Dataplane workers, each pinned to a core: sharing the interface
+    /// through an `AF_PACKET` fanout group, or one per receive queue on
+    /// `AF_XDP` and netmap (a NIC ring pair each) [default: 1, or one per
+    /// `RR_CORES` entry].
     #[arg(long, env = "RR_WORKERS", value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
 

@@ -3,10 +3,13 @@
 //!
 //! # The region
 //!
-//! Registering a port (`NIOCCTRL` with `NETMAP_REQ_REGISTER`, mode
-//! `NR_REG_NIC_SW`) binds its NIC rings and its host rings to a file
-//! descriptor; mapping the descriptor gives one region holding, at offsets
-//! the kernel chooses:
+//! Registering a port (`NIOCCTRL` with `NETMAP_REQ_REGISTER`) binds some of
+//! its rings to a file descriptor: each worker registers its NIC ring pair
+//! (`NR_REG_ONE_NIC`) and its host ring pair (`NR_REG_ONE_SW`), see
+//! [`served_rings`]. Every registration of a port shares the port's one
+//! region (`nr_mem_id`), mapped once, holding, at offsets the kernel
+//! chooses (each registration with its own `netmap_if`, `ring_ofs` 0 for
+//! the rings it did not bind):
 //!
 //! ```text
 //!  netmap_if (nr_offset)        netmap_ring (one per ring)          buffers
@@ -56,7 +59,20 @@
 //! Every buffer index therefore stays in exactly one slot: none is ever
 //! lost or duplicated, which the tests check after ten million frames.
 //! [`region::swap_into`] is that move. A frame longer than a buffer spans
-//! several slots, all but the last marked `NS_MOREFRAG`.
+//! several slots, all but the last marked `NS_MOREFRAG` (the backend drops
+//! such frames whole; its docs say when they occur and why).
+//!
+//! # One worker per ring pair
+//!
+//! A NIC with several queues spreads flows over its RX rings, and a ring
+//! may be synced by one thread only. Each worker owns NIC ring pair `i` and
+//! host ring pair `i` (the port asks for as many host ring pairs as
+//! workers), so a worker bridges its NIC and host rings exactly as a lone
+//! worker bridges all of them: frames and buffers never cross between
+//! workers, and no lock or handoff queue is needed. The host stack's
+//! frames reach some host RX ring (netmap picks it by the frame's transmit
+//! queue) and leave through that worker's NIC TX ring; frames for the host
+//! from any worker go up through its own host TX ring.
 //!
 //! # Two ports behind one seam
 //!

@@ -1,5 +1,7 @@
 //! `NetmapIo`: the [`PacketIo`] backend over a [`NetmapPort`], kernel or
-//! emulated.
+//! emulated: one worker's, serving the one NIC ring pair and the one host
+//! ring pair bound to its port ([`ServedRings`]; a port binding several of
+//! a kind is refused with how to register one).
 //!
 //! One batch, as netmap's `bridge.c` runs one:
 //!
@@ -34,10 +36,24 @@
 //! the tailroom and moving the frame back to byte 0 before the swap (one
 //! `memmove` of that frame, counted in [`NetmapIoStats::moved_to_start`]).
 //!
-//! A frame spanning several slots (`NS_MOREFRAG`: longer than a buffer, a
-//! jumbo frame on a port with small buffers) is dropped and counted in
-//! [`NetmapIoStats::chains_dropped`]: the pipeline sees contiguous frames,
-//! and the host TX ring would pass each slot up as a frame of its own.
+//! # Frames in several slots
+//!
+//! A frame spanning several slots (`NS_MOREFRAG`) is dropped whole and
+//! counted in [`NetmapIoStats::chains_dropped`] (and in `dropped`); a
+//! chain whose last slot has not arrived ends the batch before it and is
+//! taken whole at a later one, so a chain is never torn. Chains arrive only
+//! where a received frame does not fit one slot: the interface's MTU above
+//! what the driver puts in one buffer on a driver with `NS_MOREFRAG`
+//! support (netmap refuses to register any other driver whose MTU exceeds
+//! its buffers: `netmap_buf_size_validate`), or a driver that sizes its
+//! receive buffers in 1 KiB steps after a packet offset (why headroom is
+//! given up where a full frame would not fit; see `kernel.rs`). They cannot
+//! be delivered whole anywhere: the pipeline reads contiguous frames, and
+//! netmap's host TX ring passes each slot up as a frame of its own
+//! (`netmap_grab_packets` does not follow `NS_MOREFRAG`), while its host RX
+//! side drops a frame longer than a buffer (`netmap_transmit`), so the
+//! host stack could only receive the pieces. Keep the MTU within
+//! `dev.netmap.buf_size` (minus the headroom) and none arrive.
 
 use std::io;
 use std::time::Duration;

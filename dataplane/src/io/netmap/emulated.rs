@@ -4,13 +4,22 @@
 //! It plays the kernel's part exactly where a backend can see it:
 //!
 //! - **The region** is laid out as netmap's allocator lays it out (see
-//!   `layout.rs`): a `netmap_if` with `ring_ofs[]`, one NIC ring pair and one
-//!   host ring pair with their slots at the ABI's offsets, and a buffer pool
-//!   of `nr_buf_size` buffers reached through each ring's `buf_ofs`, buffers
-//!   0 and 1 reserved. A backend reads it through the same
-//!   [`NetmapRegion`] view as a kernel's region, checks and all.
+//!   `layout.rs`): `netmap_if`s with `ring_ofs[]` (one binding every ring,
+//!   and the two each worker's registrations get), one or more NIC ring
+//!   pairs and as many host ring pairs with their slots at the ABI's
+//!   offsets, and a buffer pool of `nr_buf_size` buffers reached through
+//!   each ring's `buf_ofs`, buffers 0 and 1 reserved. A backend reads it
+//!   through the same [`NetmapRegion`] view as a kernel's region, checks
+//!   and all.
+//! - **Registrations**: [`EmulatedPort::open`] is a one-pair port
+//!   registered `NR_REG_NIC_SW`; [`EmulatedPort::open_rings`] gives each
+//!   worker NIC ring pair `i` and host ring pair `i` (`NR_REG_ONE_NIC` and
+//!   `NR_REG_ONE_SW`), viewed through those two interfaces as on the
+//!   kernel, all in one region, with device `i` behind ring pair `i` (on a
+//!   live interface: packet socket `i` of a fanout group, which spreads
+//!   flows over the sockets as RSS spreads them over a NIC's rings).
 //! - **The syncs** do what the kernel does at `NIOCTXSYNC`/`NIOCRXSYNC` for
-//!   a port registered `NR_REG_NIC_SW` on a driver without native support:
+//!   the registration's rings on a driver without native support:
 //!   the prologue checks of `head` and `cur` (a bad ring is reinitialised,
 //!   not synced), the NIC rings as netmap's generic adapter syncs them
 //!   (`nic.rs`), the host rings as `netmap.c` syncs them for every adapter
