@@ -734,3 +734,82 @@ routes = [ "default via 10.186.12.254" ]
     );
     assert_eq!(applied(&dir), ["cut", "heal"]);
 }
+
+#[test]
+fn in_bgp_mode_a_killed_balancer_is_withdrawn_by_the_routers_bird_and_announced_again() {
+    if !lab_needs()
+        || host::capability::require(&[Need::Tool("bird"), Need::Tool("birdc")]).is_err()
+    {
+        return;
+    }
+    let prefix = Prefix::new("rrex7-");
+    let work = tempfile::tempdir().unwrap();
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"
+name = "bgp"
+prefix = "{}"
+subnet = "10.187.0.0/16"
+duration = "4s"
+seed = 7
+[[system]]
+name = "rr-bgp"
+kind = "rusty_rail"
+mode = "bgp"
+binary = "{}"
+settings = {{ RR_IO = "af_packet" }}
+[[topology]]
+name = "2lb"
+balancers = 2
+[[workload]]
+name = "w"
+rate = 20
+hold = 4
+interval = "500ms"
+[[fault]]
+name = "lb1-kill"
+kind = "balancer_kill"
+target = 1
+recover = 0.75
+"#,
+            prefix.0,
+            rusty_rail().display()
+        ),
+    );
+    let out = run_clean(&prefix, &file, work.path());
+    let dir = out.join("rr-bgp.2lb.w.lb1-kill.r1");
+    let topology = std::fs::read_to_string(dir.join("topology.toml")).unwrap();
+    assert!(topology.contains("bgp = { as = 65000"), "{topology}");
+    let events: Vec<Value> = std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("kill_balancer", "applied"),
+            ("withdraw_balancer", "skipped"),
+            ("restart_balancer", "applied"),
+        ],
+        "{events:?}"
+    );
+    // The runner only watched: the router's BIRD took lb1 out of the routes.
+    let detail = events[1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("withdrawn by the router's BIRD"),
+        "{detail}"
+    );
+    println!("{detail}");
+    let outcome = read_json(&dir.join("outcome.json"));
+    assert!(outcome["connections"]["ok"].as_u64() > Some(0), "{outcome}");
+    assert!(
+        outcome["errors"].as_array().unwrap().is_empty(),
+        "{outcome}"
+    );
+}

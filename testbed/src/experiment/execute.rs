@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::file::{ExperimentFile, FaultKind, Protocol, SystemKind};
+use super::file::{ExperimentFile, FaultKind, Ingress, Protocol, SystemKind};
 use super::lab::{Addresses, LabOptions, RunLab};
 use super::matrix::RunSpec;
 use super::resume::OUTCOME;
@@ -122,6 +122,14 @@ pub fn execute(
         impaired: (fault.kind == FaultKind::Link).then(|| {
             (
                 fault.host.clone().unwrap_or_default(),
+        router_bgp: (system_entry.kind == SystemKind::RustyRail
+            && system_entry.mode == Some(Ingress::Bgp))
+        .then(|| {
+            system_entry
+                .settings
+                .get("RR_BGP_BFD")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+        }),
                 fault.netem.clone(),
                 fault.netem_in.clone(),
             )

@@ -84,6 +84,11 @@ pub enum Ingress {
     /// Routed as plain IP (ECMP over the balancers); the balancer
     /// encapsulates (`RR_VIPS`).
     Vip,
+    /// VIP mode with the routes learnt by BGP: each balancer announces the
+    /// VIP through its own BIRD (`RR_BGP_*`) while it can serve, the router
+    /// runs BIRD with ECMP into its kernel, and a balancer that dies is
+    /// withdrawn by the routing daemons, not by the runner.
+    Bgp,
 }
 
 /// `[[topology]]`: the lab of a run, by its number of each role, generated
@@ -381,7 +386,7 @@ impl ExperimentFile {
             if system.mode.is_some() && system.kind != SystemKind::RustyRail {
                 return Err(refuse(
                     format!("system {:?} mode", system.name),
-                    "mode (gre or vip) is rusty_rail's, for kind = \"rusty_rail\" only",
+                    "mode (gre, vip or bgp) is rusty_rail's, for kind = \"rusty_rail\" only",
                 ));
             }
             for key in system.settings.keys() {

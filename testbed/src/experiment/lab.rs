@@ -104,6 +104,29 @@ pub struct LabOptions {
     pub impaired: Option<(String, Option<String>, Option<String>)>,
     /// The seed of the link emulators.
     pub seed: u64,
+    /// The router runs BIRD and learns the VIP from the balancers by BGP
+    /// (`rusty_rail`'s `bgp` mode); with BFD on its sessions if true.
+    pub router_bgp: Option<bool>,
+}
+
+/// The router's AS in a run's lab, and the balancers'.
+pub const ROUTER_AS: u32 = 65000;
+pub const BALANCER_AS: u32 = 65001;
+/// The hold time of the router's BGP sessions, seconds (the least BGP allows).
+pub const BGP_HOLD_SECONDS: u64 = 3;
+
+impl LabOptions {
+    /// The router's `bgp = { ... }`, peering with balancers 1 to `balancers`.
+    fn router_bgp(&self, addresses: &Addresses, balancers: usize) -> Option<String> {
+        let bfd = self.router_bgp?;
+        let peers: Vec<String> = (1..=balancers)
+            .map(|b| format!("\"{}:{BALANCER_AS}\"", addresses.balancer(b)))
+            .collect();
+        Some(format!(
+            "{{ as = {ROUTER_AS}, peers = [ {} ], hold = {BGP_HOLD_SECONDS}, bfd = {bfd} }}",
+            peers.join(", ")
+        ))
+    }
 }
 
 impl LabOptions {
@@ -137,7 +160,19 @@ fn file_topology_text(
     roles: &super::topology_file::RoleFile,
 ) -> Result<String, String> {
     let vip = format!("{}/32 dev lo", addresses.vip());
+    let bgp: Option<toml::Value> = options
+        .router_bgp(addresses, topology.balancers)
+        .map(|text| {
+            format!("bgp = {text}")
+                .parse::<toml::Table>()
+                .map(|mut t| t.remove("bgp").unwrap_or(toml::Value::Boolean(false)))
+        })
+        .transpose()
+        .map_err(|e| format!("the router's bgp: {e}"))?;
     let edit = |name: &str, host: &mut toml::Table| {
+        if let (Some(bgp), "r") = (&bgp, name) {
+            host.insert("bgp".into(), bgp.clone());
+        }
         if options.vip_on_balancers && name.starts_with("lb") {
             let list = host
                 .entry("addresses")
@@ -199,6 +234,9 @@ pub fn topology_text(
         options.netem("r"),
         addresses.router_back(),
     );
+    if let Some(bgp) = options.router_bgp(addresses, topology.balancers) {
+        let _ = writeln!(text, "bgp = {bgp}");
+    }
     let mut host = |name: String, network: &str, address: Ipv4Addr, extra: &str| {
         let gateway = if network == "front" {
             addresses.router_front()
@@ -542,6 +580,7 @@ mod tests {
             vip_on_balancers: true,
             impaired: Some(("c2".into(), Some("delay 5ms".into()), None)),
             seed: 9,
+            router_bgp: Some(true),
         };
         let text = topology_text("rrex0-", &addresses, &topology, &options);
         let dir = tempfile::tempdir().unwrap();
@@ -567,6 +606,10 @@ mod tests {
         let link = &plan.hosts[2].interfaces[0];
         assert_eq!(link.netem.egress.as_deref(), Some("delay 5ms"), "{text}");
         assert!(plan.hosts[1].interfaces[0].netem.is_empty());
+        let bgp = plan.hosts[0].bgp.as_ref().expect("the router runs BIRD");
+        assert_eq!(bgp.peers.len(), 2, "{text}");
+        assert_eq!(bgp.peers[1].addr, addresses.balancer(2));
+        assert!(bgp.bfd && bgp.hold == BGP_HOLD_SECONDS);
         let plain = topology_text("rrex0-", &addresses, &topology, &LabOptions::default());
         assert!(
             !plain.contains("10.161.9.1") && !plain.contains("netem"),

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,6 +34,9 @@ const RUSTY_RAIL_READY: &str = "running; SIGINT or SIGTERM stops";
 
 /// A started system and what it needs to act on itself.
 #[derive(Debug)]
+/// How long BGP balancers may take until the router routes to them all
+/// (BIRD's connect retry is 1 s on the router, the session then opens).
+const BGP_START_LIMIT: Duration = Duration::from_secs(20);
 pub struct System {
     pub entry: SystemEntry,
     /// The `testbed` program (tunnel endpoints, mconnect).
@@ -181,7 +184,10 @@ impl System {
         for &b in &balancers {
             system.start_balancer(lab, b)?;
         }
-        if system.routed() {
+        if system.bgp() {
+            // Their BIRDs announce the VIP once they are ready.
+            wait_routed(lab, &balancers, BGP_START_LIMIT)?;
+        } else if system.routed() {
             system.write_remotes(lab, &balancers)?;
         }
         Ok(system)
@@ -196,7 +202,13 @@ impl System {
     /// (`HAProxy`, `rusty_rail`'s VIP mode).
     fn routed(&self) -> bool {
         self.entry.kind == SystemKind::Haproxy
-            || (self.entry.kind == SystemKind::RustyRail && self.entry.mode == Some(Ingress::Vip))
+            || (self.entry.kind == SystemKind::RustyRail
+                && matches!(self.entry.mode, Some(Ingress::Vip | Ingress::Bgp)))
+    /// Whether the balancers announce the VIP by BGP (`rusty_rail`'s BGP mode).
+    fn bgp(&self) -> bool {
+        self.entry.kind == SystemKind::RustyRail && self.entry.mode == Some(Ingress::Bgp)
+    }
+
     }
 
     /// Where clients connect.
@@ -325,6 +337,9 @@ impl System {
                         ));
                     }
                     if Instant::now() > deadline {
+                if self.bgp() {
+                    env.extend(bgp_env(lab));
+                }
                         return Err(format!(
                             "{host}: rusty_rail not running after {START_LIMIT:?}: {}",
                             tail(&text)
@@ -484,6 +499,15 @@ impl System {
                         }
                         (SystemKind::RustyRail, _) => {
                             self.api(
+            Action::WithdrawBalancer { n } if self.bgp() => {
+                // The routing daemons do it: wait until they have, and say when.
+                let after = wait_withdrawn(lab, *n)?;
+                return Ok(Applied::Skipped(format!(
+                    "withdrawn by the router's BIRD, not the runner: lb{n} left the VIP's \
+                     routes {:.2} s after this action's time",
+                    after.as_secs_f64()
+                )));
+            }
                                 lab,
                                 b,
                                 "PATCH",
@@ -497,6 +521,13 @@ impl System {
                                 b,
                                 &format!("set server servers/s{n} state ready"),
                             )?;
+                if self.bgp() {
+                    // Back in the routes when its BIRD announces again.
+                    let mut back = self.running_balancers(lab);
+                    back.sort_unstable();
+                    wait_routed(lab, &back, BGP_START_LIMIT)?;
+                    return Ok(Applied::Done);
+                }
                         }
                         (_, Action::RemoveBackend { .. }) => {
                             Self::haproxy_command(
@@ -638,4 +669,83 @@ fn cut_paths_at_router(lab: &RunLab, pairs: &[[String; 2]]) -> Result<(), String
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join(" | ")
+}
+/// The balancers the router's kernel routes the VIP to now.
+fn vip_next_hops(lab: &RunLab) -> Result<Vec<Ipv4Addr>, String> {
+    let exact = format!("{}/32", lab.addresses.vip());
+    let text = lab.exec_ok("r", &["ip", "-j", "route", "show", "exact", &exact])?;
+    let routes: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut hops = Vec::new();
+    for route in routes.as_array().into_iter().flatten() {
+        let gateways = route["nexthops"].as_array().map_or_else(
+            || vec![&route["gateway"]],
+            |list| list.iter().map(|h| &h["gateway"]).collect(),
+        );
+        hops.extend(
+            gateways
+                .into_iter()
+                .filter_map(|g| g.as_str()?.parse::<Ipv4Addr>().ok()),
+        );
+    }
+    hops.sort_unstable();
+    Ok(hops)
+}
+
+/// Waits (at most `limit`, 50 ms polls) until the router routes the VIP to
+/// exactly `balancers`.
+fn wait_routed(lab: &RunLab, balancers: &[usize], limit: Duration) -> Result<(), String> {
+    let mut want: Vec<Ipv4Addr> = balancers
+        .iter()
+        .map(|&b| lab.addresses.balancer(b))
+        .collect();
+    want.sort_unstable();
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = vip_next_hops(lab)?;
+        if now == want {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the router routes the VIP to {now:?}, not {want:?}, after {limit:?} \
+                 (see logs/hosts/r.bird.* and the balancers' logs)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (at most the hold time and a second) until the router no longer
+/// routes the VIP to balancer `n`; how long it took.
+fn wait_withdrawn(lab: &RunLab, n: usize) -> Result<Duration, String> {
+    let balancer = lab.addresses.balancer(n);
+    let limit = Duration::from_secs(super::lab::BGP_HOLD_SECONDS + 1);
+    let started = Instant::now();
+    loop {
+        if !vip_next_hops(lab)?.contains(&balancer) {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return Err(format!(
+                "the router still routes the VIP to lb{n} {limit:?} later"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A balancer's BGP settings in a run's lab: announce the VIP to the
+/// router, whose hold time it shares, and stop at once when told (the run
+/// is over; a graceful stop is measured by its own fault, not here).
+fn bgp_env(lab: &RunLab) -> Vec<(String, String)> {
+    use super::lab::{BALANCER_AS, BGP_HOLD_SECONDS, ROUTER_AS};
+    vec![
+        ("RR_BGP_LOCAL_AS".into(), BALANCER_AS.to_string()),
+        (
+            "RR_BGP_PEERS".into(),
+            format!("{}:{ROUTER_AS}", lab.addresses.router_back()),
+        ),
+        ("RR_BGP_HOLD".into(), format!("{BGP_HOLD_SECONDS}s")),
+        ("RR_BGP_GRACE".into(), "0s".into()),
+    ]
 }
