@@ -99,6 +99,19 @@ fn iperf3_upload(lab: &mut Lab, balancer: lab::Balancer) -> (f64, String) {
     (bps, counters)
 }
 
+/// The final counters report shows `workers` workers, each of which
+/// forwarded frames (its share of the flows: fanout, or its own rings).
+fn assert_each_worker_forwarded(counters: &str, workers: usize) {
+    let each: Vec<&str> = counters.split("worker ").skip(1).collect();
+    assert_eq!(each.len(), workers, "{counters}");
+    for worker in each {
+        assert!(
+            reported(worker, "to_wire") > 0,
+            "each worker forwards a share: {counters}"
+        );
+    }
+}
+
 /// The count printed for `name` in a final counters report.
 fn reported(report: &str, name: &str) -> u64 {
     report
@@ -508,14 +521,7 @@ fn two_workers_share_the_interface_an_unresolvable_backend_is_left_out_and_no_ic
         "the balancer's kernel answered balanced traffic with ICMP: {icmp:02x?}"
     );
     let counters = balancer.stop();
-    let workers: Vec<&str> = counters.split("worker ").skip(1).collect();
-    assert_eq!(workers.len(), 2, "{counters}");
-    for worker in workers {
-        assert!(
-            reported(worker, "to_wire") > 0,
-            "each worker forwards a share (fanout): {counters}"
-        );
-    }
+    assert_each_worker_forwarded(&counters, 2);
     assert!(
         counters.contains("10.219.2.99") && !counters.contains("no_backend"),
         "{counters}"

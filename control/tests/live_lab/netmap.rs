@@ -8,7 +8,7 @@
 //! Prefix `rrnm1-`, subnets `10.194.{1,2}.0/24`.
 
 use super::lab::{self, lab_or_skip, Lab};
-use super::{assert_all_succeeded, reported, split};
+use super::{assert_all_succeeded, assert_each_worker_forwarded, split};
 
 #[test]
 fn on_the_emulated_netmap_port_each_of_two_workers_serves_its_own_ring_pair() {
@@ -48,13 +48,6 @@ fn on_the_emulated_netmap_port_each_of_two_workers_serves_its_own_ring_pair() {
         "{}",
         String::from_utf8_lossy(&ping.stdout)
     );
-    let counters = balancer.stop();
-    let workers: Vec<&str> = counters.split("worker ").skip(1).collect();
-    assert_eq!(workers.len(), 2, "{counters}");
-    for worker in workers {
-        assert!(
-            reported(worker, "to_wire") > 0,
-            "each worker forwards the flows of its own ring pair: {counters}"
-        );
-    }
+    // Each worker forwards the flows of its own ring pair.
+    assert_each_worker_forwarded(&balancer.stop(), 2);
 }
