@@ -122,6 +122,11 @@ pub fn execute(
         impaired: (fault.kind == FaultKind::Link).then(|| {
             (
                 fault.host.clone().unwrap_or_default(),
+                fault.netem.clone(),
+                fault.netem_in.clone(),
+            )
+        }),
+        seed: run.seed,
         router_bgp: (system_entry.kind == SystemKind::RustyRail
             && system_entry.mode == Some(Ingress::Bgp))
         .then(|| {
@@ -130,11 +135,6 @@ pub fn execute(
                 .get("RR_BGP_BFD")
                 .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
         }),
-                fault.netem.clone(),
-                fault.netem_in.clone(),
-            )
-        }),
-        seed: run.seed,
     };
     let mut lab = RunLab::up(
         &file.prefix,

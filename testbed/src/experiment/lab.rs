@@ -616,4 +616,49 @@ mod tests {
             "{plain}"
         );
     }
+
+    #[test]
+    fn a_topology_file_s_lab_gets_the_run_s_additions_and_its_own_addresses() {
+        use crate::experiment::topology_file::{tests::GOOD, RoleFile};
+        let roles = RoleFile::check(Path::new("lab.toml"), GOOD.to_owned()).unwrap();
+        let topology = TopologyEntry {
+            name: "t".into(),
+            clients: 1,
+            balancers: 2,
+            servers: 1,
+            file: Some("lab.toml".into()),
+            roles: Some(std::sync::Arc::new(roles.clone())),
+        };
+        let addresses = Addresses::for_topology("10.187.0.0/16".parse().unwrap(), &topology);
+        assert_eq!(addresses.balancer(2), Ipv4Addr::new(10, 186, 2, 12));
+        assert_eq!(addresses.router_back(), Ipv4Addr::new(10, 186, 2, 1));
+        assert_eq!(
+            addresses.vip(),
+            Ipv4Addr::new(10, 187, 9, 1),
+            "the VIP is the experiment's"
+        );
+        let options = LabOptions {
+            vip_on_balancers: true,
+            impaired: Some(("lb1".into(), None, Some("loss 1%".into()))),
+            seed: 4,
+            router_bgp: Some(false),
+        };
+        let text = file_topology_text("rrex7-", &addresses, &topology, &options, &roles).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        fs::write(&file, &text).unwrap();
+        let plan = TopologyPlan::load(&file, None).unwrap();
+        assert_eq!(plan.prefix, "rrex7-");
+        let bgp = plan.hosts[0].bgp.as_ref().expect("the router runs BIRD");
+        let peers: Vec<Ipv4Addr> = bgp.peers.iter().map(|p| p.addr).collect();
+        assert_eq!(
+            peers,
+            [Ipv4Addr::new(10, 186, 2, 11), Ipv4Addr::new(10, 186, 2, 12)]
+        );
+        let lb1 = plan.host("lb1").unwrap();
+        assert_eq!(lb1.interfaces[0].netem.ingress.as_deref(), Some("loss 1%"));
+        assert_eq!(lb1.addresses.len(), 1, "{text}");
+        assert_eq!(plan.host("lb2").unwrap().addresses.len(), 1, "{text}");
+        assert!(plan.host("c1").unwrap().addresses.is_empty(), "{text}");
+    }
 }

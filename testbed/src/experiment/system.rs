@@ -29,14 +29,14 @@ use super::schedule::Action;
 
 /// How long a balancer may take to start.
 const START_LIMIT: Duration = Duration::from_secs(15);
+/// How long BGP balancers may take until the router routes to them all
+/// (BIRD's connect retry is 1 s on the router, the session then opens).
+const BGP_START_LIMIT: Duration = Duration::from_secs(20);
 /// The line `rusty_rail` logs once it forwards.
 const RUSTY_RAIL_READY: &str = "running; SIGINT or SIGTERM stops";
 
 /// A started system and what it needs to act on itself.
 #[derive(Debug)]
-/// How long BGP balancers may take until the router routes to them all
-/// (BIRD's connect retry is 1 s on the router, the session then opens).
-const BGP_START_LIMIT: Duration = Duration::from_secs(20);
 pub struct System {
     pub entry: SystemEntry,
     /// The `testbed` program (tunnel endpoints, mconnect).
@@ -193,9 +193,15 @@ impl System {
         Ok(system)
     }
 
+    /// Whether the balancers announce the VIP by BGP (`rusty_rail`'s BGP mode).
+    fn bgp(&self) -> bool {
+        self.entry.kind == SystemKind::RustyRail && self.entry.mode == Some(Ingress::Bgp)
+    }
+
     /// Whether the router tunnels the VIP to the balancers (`rusty_rail`'s GRE mode).
     fn tunnelled(&self) -> bool {
-        self.entry.kind == SystemKind::RustyRail && self.entry.mode != Some(Ingress::Vip)
+        self.entry.kind == SystemKind::RustyRail
+            && matches!(self.entry.mode, None | Some(Ingress::Gre))
     }
 
     /// Whether the router routes the VIP to the balancers as plain IP
@@ -204,11 +210,6 @@ impl System {
         self.entry.kind == SystemKind::Haproxy
             || (self.entry.kind == SystemKind::RustyRail
                 && matches!(self.entry.mode, Some(Ingress::Vip | Ingress::Bgp)))
-    /// Whether the balancers announce the VIP by BGP (`rusty_rail`'s BGP mode).
-    fn bgp(&self) -> bool {
-        self.entry.kind == SystemKind::RustyRail && self.entry.mode == Some(Ingress::Bgp)
-    }
-
     }
 
     /// Where clients connect.
@@ -315,6 +316,9 @@ impl System {
                 if self.routed() {
                     env.push(("RR_VIPS".into(), lab.addresses.vip().to_string()));
                 }
+                if self.bgp() {
+                    env.extend(bgp_env(lab));
+                }
                 env.extend(
                     self.entry
                         .settings
@@ -337,9 +341,6 @@ impl System {
                         ));
                     }
                     if Instant::now() > deadline {
-                if self.bgp() {
-                    env.extend(bgp_env(lab));
-                }
                         return Err(format!(
                             "{host}: rusty_rail not running after {START_LIMIT:?}: {}",
                             tail(&text)
@@ -451,6 +452,15 @@ impl System {
                 lab.kill(&format!("lb{n}-"));
                 self.killed_balancers.push(*n);
             }
+            Action::WithdrawBalancer { n } if self.bgp() => {
+                // The routing daemons do it: wait until they have, and say when.
+                let after = wait_withdrawn(lab, *n)?;
+                return Ok(Applied::Skipped(format!(
+                    "withdrawn by the router's BIRD, not the runner: lb{n} left the VIP's \
+                     routes {:.2} s after this action's time",
+                    after.as_secs_f64()
+                )));
+            }
             Action::WithdrawBalancer { n } => {
                 if kind == SystemKind::None {
                     return no_balancer();
@@ -464,6 +474,13 @@ impl System {
                 }
                 self.start_balancer(lab, *n)?;
                 self.killed_balancers.retain(|b| b != n);
+                if self.bgp() {
+                    // Back in the routes when its BIRD announces again.
+                    let mut back = self.running_balancers(lab);
+                    back.sort_unstable();
+                    wait_routed(lab, &back, BGP_START_LIMIT)?;
+                    return Ok(Applied::Done);
+                }
                 let mut back = self.announced.clone();
                 if !back.contains(n) {
                     back.push(*n);
@@ -499,15 +516,6 @@ impl System {
                         }
                         (SystemKind::RustyRail, _) => {
                             self.api(
-            Action::WithdrawBalancer { n } if self.bgp() => {
-                // The routing daemons do it: wait until they have, and say when.
-                let after = wait_withdrawn(lab, *n)?;
-                return Ok(Applied::Skipped(format!(
-                    "withdrawn by the router's BIRD, not the runner: lb{n} left the VIP's \
-                     routes {:.2} s after this action's time",
-                    after.as_secs_f64()
-                )));
-            }
                                 lab,
                                 b,
                                 "PATCH",
@@ -521,13 +529,6 @@ impl System {
                                 b,
                                 &format!("set server servers/s{n} state ready"),
                             )?;
-                if self.bgp() {
-                    // Back in the routes when its BIRD announces again.
-                    let mut back = self.running_balancers(lab);
-                    back.sort_unstable();
-                    wait_routed(lab, &back, BGP_START_LIMIT)?;
-                    return Ok(Applied::Done);
-                }
                         }
                         (_, Action::RemoveBackend { .. }) => {
                             Self::haproxy_command(
@@ -643,33 +644,6 @@ pub fn packets_per_backend(dir: &Path, lab: &RunLab) -> BTreeMap<String, u64> {
     total
 }
 
-/// Makes the router drop what goes between the clients and balancers
-/// cut in `pairs` (see [`super::route_cut`]).
-fn cut_paths_at_router(lab: &RunLab, pairs: &[[String; 2]]) -> Result<(), String> {
-    let mut paths = Vec::new();
-    for (c, b) in super::route_cut::client_balancer_pairs(pairs) {
-        let mac = lab
-            .exec_ok(&format!("lb{b}"), &["cat", "/sys/class/net/eth0/address"])
-            .ok()
-            .map(|text| text.trim().to_owned())
-            .filter(|mac| mac.len() == 17);
-        paths.push(super::route_cut::CutPath {
-            client: lab.addresses.client(c),
-            balancer: lab.addresses.balancer(b),
-            balancer_mac: mac,
-        });
-    }
-    if paths.is_empty() {
-        return Ok(());
-    }
-    crate::partition::nft::load(&lab.ns("r"), &super::route_cut::ruleset(&paths))
-}
-
-/// The last lines of a log, for an error message.
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(5)..].join(" | ")
-}
 /// The balancers the router's kernel routes the VIP to now.
 fn vip_next_hops(lab: &RunLab) -> Result<Vec<Ipv4Addr>, String> {
     let exact = format!("{}/32", lab.addresses.vip());
@@ -748,4 +722,32 @@ fn bgp_env(lab: &RunLab) -> Vec<(String, String)> {
         ("RR_BGP_HOLD".into(), format!("{BGP_HOLD_SECONDS}s")),
         ("RR_BGP_GRACE".into(), "0s".into()),
     ]
+}
+
+/// Makes the router drop what goes between the clients and balancers
+/// cut in `pairs` (see [`super::route_cut`]).
+fn cut_paths_at_router(lab: &RunLab, pairs: &[[String; 2]]) -> Result<(), String> {
+    let mut paths = Vec::new();
+    for (c, b) in super::route_cut::client_balancer_pairs(pairs) {
+        let mac = lab
+            .exec_ok(&format!("lb{b}"), &["cat", "/sys/class/net/eth0/address"])
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .filter(|mac| mac.len() == 17);
+        paths.push(super::route_cut::CutPath {
+            client: lab.addresses.client(c),
+            balancer: lab.addresses.balancer(b),
+            balancer_mac: mac,
+        });
+    }
+    if paths.is_empty() {
+        return Ok(());
+    }
+    crate::partition::nft::load(&lab.ns("r"), &super::route_cut::ruleset(&paths))
+}
+
+/// The last lines of a log, for an error message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
 }

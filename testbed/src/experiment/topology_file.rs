@@ -235,7 +235,7 @@ impl RoleFile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::experiment::file::ExperimentFile;
 
