@@ -194,6 +194,21 @@ pub fn rings_suffice(register: &nmreq_register, workers: u16) -> bool {
         && register.nr_host_tx_rings >= workers
 }
 
+/// Whether every registration came back in the first one's memory region
+/// (`nr_mem_id`): the one mapping then serves them all, and buffers swap
+/// between their rings. `Err` holds the first id and the one that differs.
+fn one_memory_region<'a>(
+    mut registers: impl Iterator<Item = &'a nmreq_register>,
+) -> Result<(), (u16, u16)> {
+    let Some(first) = registers.next() else {
+        return Ok(());
+    };
+    match registers.find(|r| r.nr_mem_id != first.nr_mem_id) {
+        Some(other) => Err((first.nr_mem_id, other.nr_mem_id)),
+        None => Ok(()),
+    }
+}
+
 /// Bytes of a `buf_size`-byte buffer a received frame may take after an
 /// offset of `max_offset`, in the drivers' 1 KiB steps.
 fn receive_room(buf_size: usize, max_offset: usize) -> usize {
@@ -367,15 +382,12 @@ impl KernelPort {
             }
         }
         let first = registered[0].register;
-        if let Some(other) = registered
-            .iter()
-            .find(|r| r.register.nr_mem_id != first.nr_mem_id)
-        {
-            return Err(KernelPortError::MemoryRegions {
+        one_memory_region(registered.iter().map(|r| &r.register)).map_err(|ids| {
+            KernelPortError::MemoryRegions {
                 name: name.to_owned(),
-                ids: (first.nr_mem_id, other.register.nr_mem_id),
-            });
-        }
+                ids,
+            }
+        })?;
         let map_error = |error| KernelPortError::Map {
             name: name.to_owned(),
             error,
@@ -609,6 +621,19 @@ mod tests {
         assert_eq!(receive_room(4096, 128), 3072);
         assert_eq!(receive_room(2048, 0), 2048);
         assert_eq!(receive_room(64, 128), 0, "no underflow");
+    }
+
+    #[test]
+    fn the_registrations_of_a_port_must_share_one_memory_region() {
+        let in_region = |nr_mem_id| nmreq_register {
+            nr_mem_id,
+            ..nmreq_register::default()
+        };
+        let same = [in_region(1), in_region(1), in_region(1)];
+        assert_eq!(one_memory_region(same.iter()), Ok(()));
+        let apart = [in_region(1), in_region(1), in_region(3)];
+        assert_eq!(one_memory_region(apart.iter()), Err((1, 3)));
+        assert_eq!(one_memory_region([].iter()), Ok(()));
     }
 
     #[test]
