@@ -98,6 +98,8 @@ pub mod emulated;
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
 pub mod kernel;
 mod mapping;
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub mod port_info;
 pub mod region;
 pub mod served_rings;
 

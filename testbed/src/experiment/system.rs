@@ -57,6 +57,9 @@ pub struct System {
     pub toxic: Option<String>,
     /// A link fault switched on at its time (its emulator held until then).
     pub timed_link: bool,
+    /// BGP mode: how long after its kill the router stopped routing to each
+    /// killed balancer.
+    withdrawn_after: BTreeMap<usize, Duration>,
     /// `HAProxy`'s runtime sockets, removed with the system.
     sockets: Vec<PathBuf>,
 }
@@ -132,6 +135,7 @@ impl System {
             killed_balancers: Vec::new(),
             toxic: None,
             timed_link: false,
+            withdrawn_after: BTreeMap::new(),
             sockets: Vec::new(),
         };
         for s in 1..=lab.topology.servers {
@@ -451,13 +455,21 @@ impl System {
                 }
                 lab.kill(&format!("lb{n}-"));
                 self.killed_balancers.push(*n);
+                if self.bgp() {
+                    // Watched from the kill on: the routing daemons withdraw it.
+                    let after = wait_withdrawn(lab, *n)?;
+                    self.withdrawn_after.insert(*n, after);
+                }
             }
             Action::WithdrawBalancer { n } if self.bgp() => {
-                // The routing daemons do it: wait until they have, and say when.
-                let after = wait_withdrawn(lab, *n)?;
+                // The routing daemons did it, watched since the kill.
+                let after = match self.withdrawn_after.remove(n) {
+                    Some(after) => after,
+                    None => wait_withdrawn(lab, *n)?,
+                };
                 return Ok(Applied::Skipped(format!(
                     "withdrawn by the router's BIRD, not the runner: lb{n} left the VIP's \
-                     routes {:.2} s after this action's time",
+                     routes {:.3} s after its kill",
                     after.as_secs_f64()
                 )));
             }
@@ -690,7 +702,7 @@ fn wait_routed(lab: &RunLab, balancers: &[usize], limit: Duration) -> Result<(),
 }
 
 /// Waits (at most the hold time and a second) until the router no longer
-/// routes the VIP to balancer `n`; how long it took.
+/// routes the VIP to balancer `n`; how long it took from the call.
 fn wait_withdrawn(lab: &RunLab, n: usize) -> Result<Duration, String> {
     let balancer = lab.addresses.balancer(n);
     let limit = Duration::from_secs(super::lab::BGP_HOLD_SECONDS + 1);

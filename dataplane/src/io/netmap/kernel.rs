@@ -57,6 +57,8 @@ pub enum KernelPortError {
     Device(io::Error),
     /// The kernel refused the registration.
     Register { name: String, error: io::Error },
+    /// The kernel refused to describe the port (`NETMAP_REQ_PORT_INFO_GET`).
+    PortInfo { name: String, error: io::Error },
     /// The kernel refused the registration's `NETMAP_REQ_OPT_OFFSETS`
     /// option (the port is then registered without it).
     OffsetsRefused { name: String, error: io::Error },
@@ -104,6 +106,11 @@ impl fmt::Display for KernelPortError {
                  NR_REG_ONE_SW): {error}; is the interface up, and the kernel's netmap API \
                  {NETMAP_API}?"
             ),
+            Self::PortInfo { name, error } => write!(
+                f,
+                "netmap port info of {name} (NETMAP_REQ_PORT_INFO_GET, API {NETMAP_API}): \
+                 {error}; does the interface exist, and is the kernel's netmap API {NETMAP_API}?"
+            ),
             Self::Rings {
                 name,
                 workers,
@@ -148,6 +155,25 @@ pub enum Binding {
     HostRing(u16),
 }
 
+/// A `NIOCCTRL` request header of type `reqtype` naming port `name`, at
+/// this ABI's API version; `nr_body` and `nr_options` are left 0.
+pub(super) fn request_header(name: &str, reqtype: u16) -> Result<nmreq_header, KernelPortError> {
+    let bytes = CString::new(name).map_err(|_| KernelPortError::Name(name.to_owned()))?;
+    let bytes = bytes.as_bytes_with_nul();
+    if bytes.len() < 2 || bytes.len() > NETMAP_REQ_IFNAMSIZ {
+        return Err(KernelPortError::Name(name.to_owned()));
+    }
+    let mut header = nmreq_header {
+        nr_version: NETMAP_API,
+        nr_reqtype: reqtype,
+        ..nmreq_header::default()
+    };
+    for (dst, &src) in header.nr_name.iter_mut().zip(bytes) {
+        *dst = libc::c_char::from_ne_bytes([src]);
+    }
+    Ok(header)
+}
+
 /// The register request for `name` binding `binding`, asking for
 /// `host_rings` host ring pairs (applied by the registration that puts the
 /// port in netmap mode): header and body. The header's `nr_body` is left 0
@@ -157,19 +183,7 @@ pub fn register_request(
     binding: Binding,
     host_rings: u16,
 ) -> Result<(nmreq_header, nmreq_register), KernelPortError> {
-    let bytes = CString::new(name).map_err(|_| KernelPortError::Name(name.to_owned()))?;
-    let bytes = bytes.as_bytes_with_nul();
-    if bytes.len() < 2 || bytes.len() > NETMAP_REQ_IFNAMSIZ {
-        return Err(KernelPortError::Name(name.to_owned()));
-    }
-    let mut header = nmreq_header {
-        nr_version: NETMAP_API,
-        nr_reqtype: NETMAP_REQ_REGISTER,
-        ..nmreq_header::default()
-    };
-    for (dst, &src) in header.nr_name.iter_mut().zip(bytes) {
-        *dst = libc::c_char::from_ne_bytes([src]);
-    }
+    let header = request_header(name, NETMAP_REQ_REGISTER)?;
     let (nr_mode, nr_ringid) = match binding {
         Binding::NicRing(i) => (NR_REG_ONE_NIC, i),
         Binding::HostRing(i) => (NR_REG_ONE_SW, i),
