@@ -28,6 +28,7 @@ use super::matrix::RunSpec;
 use super::resume::OUTCOME;
 use super::samples::{disrupted_for_ms, percentile, Counts, Tally};
 use super::schedule::{held_out_at_start, link_is_timed, schedule, Scheduled};
+use super::streams::{self, StreamOutcome, StreamResult};
 use super::system::{Applied, System};
 use super::{fault_proxy, workload};
 
@@ -67,6 +68,10 @@ pub struct Outcome {
     pub errors: Vec<String>,
     /// Lines of the clients' event files that did not parse.
     pub unreadable_events: usize,
+    /// The iperf3 streams, in a workload that has them (each stream is
+    /// also one connection of `connections`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<StreamOutcome>,
 }
 
 /// What a run needs from the whole experiment.
@@ -149,6 +154,11 @@ pub fn execute(
         lab.switch_impairment(fault.host.as_deref().unwrap_or_default(), false)?;
     }
     phase("starting the system");
+    let stream_ports = workload_entry
+        .iperf3
+        .as_ref()
+        .map(|iperf3| streams::ports(iperf3, topology.clients))
+        .unwrap_or_default();
     let token = format!("rrex-{:016x}", run.seed);
     let mut system = System::start(
         system_entry,
@@ -157,8 +167,19 @@ pub fn execute(
         dir,
         token,
         held_out_at_start(fault),
+        &stream_ports,
     )?;
     system.timed_link = link_is_timed(fault);
+    // Before the run's clock: a stream may need several starts (see [`streams`]).
+    // Straight to the system, also with a toxic fault (its proxy carries mconnect's port).
+    let mut running_streams = match &workload_entry.iperf3 {
+        Some(iperf3) => {
+            phase("starting iperf3 streams");
+            let ip = system.target(&lab).ip();
+            streams::start(&mut lab, iperf3, ip, t)?
+        }
+        None => Vec::new(),
+    };
     phase("running");
     let wall_start = Utc::now();
     let start = Instant::now();
@@ -196,6 +217,10 @@ pub fn execute(
         }
         writeln!(events, "{line}").map_err(|e| format!("events.jsonl: {e}"))?;
     }
+    if !running_streams.is_empty() {
+        sleep_until(start + t + streams::STOP_LATE)?;
+        streams::stop(&mut lab, &mut running_streams);
+    }
     phase("waiting for the clients");
     workload::wait(&mut lab, &clients, t + CLIENT_GRACE)?;
     phase("collecting");
@@ -209,7 +234,17 @@ pub fn execute(
         let text = fs::read_to_string(&client.events).unwrap_or_default();
         unreadable += tally.add(client.source, wall_start, &text);
     }
-    let samples = tally.samples();
+    let mut samples = tally.samples();
+    let stream_outcome = workload_entry.iperf3.as_ref().map(|_| {
+        let results: Vec<StreamResult> = running_streams.iter().map(StreamResult::read).collect();
+        streams::tally(
+            &results,
+            wall_start,
+            millis(t),
+            &mut samples,
+            &mut tally.counts,
+        )
+    });
     let mut lines = String::new();
     for sample in &samples {
         lines.push_str(&serde_json::to_string(sample).unwrap_or_default());
@@ -235,6 +270,7 @@ pub fn execute(
         recovery: recoveries(&plan, &samples, millis(t)),
         errors,
         unreadable_events: unreadable,
+        streams: stream_outcome,
     };
     write_json(&dir.join(OUTCOME), &outcome)?;
     Ok(outcome)

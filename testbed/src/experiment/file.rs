@@ -158,10 +158,54 @@ pub struct WorkloadEntry {
     /// this long is a broken connection.
     #[serde(default = "default_interval")]
     pub interval: String,
+    /// iperf3 streams each client keeps running for the whole run.
+    pub iperf3: Option<Iperf3Entry>,
 }
 
 fn default_interval() -> String {
     "500ms".to_owned()
+}
+
+/// A workload's `iperf3 = { streams = 2, bitrate = "10M", reverse = true }`:
+/// long-lived TCP streams whose throughput the run records per 100 ms.
+/// Each stream is its own iperf3 test (one data connection) on its own port.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iperf3Entry {
+    /// Streams per client.
+    #[serde(default = "one_u32")]
+    pub streams: u32,
+    /// Each stream's target rate, iperf3's `--bitrate` ("10M", "500K", "1G").
+    /// Bounded by default: the lab's tunnel endpoints and emulators are
+    /// userspace programs sharing the machine's cores with the balancers.
+    #[serde(default = "default_bitrate")]
+    pub bitrate: String,
+    /// The servers send and the clients receive (iperf3 `--reverse`): the
+    /// data takes the direct path back from the servers, not the balancer.
+    #[serde(default)]
+    pub reverse: bool,
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+fn default_bitrate() -> String {
+    "10M".to_owned()
+}
+
+/// The most iperf3 streams of a run (clients x streams): each is an iperf3
+/// client and one iperf3 server per server host.
+pub const MAX_STREAMS: usize = 64;
+
+/// Whether `text` is an iperf3 bitrate: a positive number, optionally
+/// followed by K, M or G (iperf3's own units, bits per second).
+pub fn valid_bitrate(text: &str) -> bool {
+    let digits = text.trim_end_matches(['K', 'M', 'G', 'k', 'm', 'g']);
+    text.len() - digits.len() <= 1
+        && digits
+            .parse::<f64>()
+            .is_ok_and(|v| v.is_finite() && v > 0.0)
 }
 
 /// What a fault does.
@@ -427,11 +471,34 @@ impl ExperimentFile {
                     format!("{}: accepted 0 to 10000 held connections", workload.hold),
                 ));
             }
-            if workload.rate == 0.0 && workload.hold == 0 {
+            if workload.rate == 0.0 && workload.hold == 0 && workload.iperf3.is_none() {
                 return Err(refuse(
                     field("rate"),
-                    "the workload does nothing; give rate > 0 or hold > 0",
+                    "the workload does nothing; give rate > 0, hold > 0 or iperf3 streams",
                 ));
+            }
+            if let Some(iperf3) = &workload.iperf3 {
+                let clients = self.topologies.iter().map(|t| t.clients).max().unwrap_or(1);
+                let most = MAX_STREAMS / clients;
+                if iperf3.streams == 0 || iperf3.streams as usize > most {
+                    return Err(refuse(
+                        field("iperf3.streams"),
+                        format!(
+                            "{}: accepted 1 to {most} per client ({MAX_STREAMS} streams in a run, \
+                             the largest topology has {clients} clients)",
+                            iperf3.streams
+                        ),
+                    ));
+                }
+                if !valid_bitrate(&iperf3.bitrate) {
+                    return Err(refuse(
+                        field("iperf3.bitrate"),
+                        format!(
+                            "`{}`: write iperf3's bits per second, e.g. \"10M\", \"500K\" or \"1G\"",
+                            iperf3.bitrate
+                        ),
+                    ));
+                }
             }
             let interval = parse_duration(&field("interval"), &workload.interval)?;
             if interval < Duration::from_millis(50) || interval > t {
@@ -828,6 +895,39 @@ target = 2
         let e = refused("hold = 4", "hold = 4\nhodl = 5");
         assert!(e.message.contains("unknown field `hodl`"), "{e}");
         assert!(e.message.starts_with("line "), "{e}");
+    }
+
+    #[test]
+    fn iperf3_streams_read_with_their_defaults_and_bounds() {
+        let with =
+            |table: &str| SMALL.replacen("hold = 4", &format!("hold = 4\niperf3 = {table}"), 1);
+        let file = ExperimentFile::parse(&with("{ streams = 3 }")).unwrap();
+        let iperf3 = file.workloads[0].iperf3.as_ref().unwrap();
+        assert_eq!(
+            (iperf3.streams, iperf3.bitrate.as_str(), iperf3.reverse),
+            (3, "10M", false)
+        );
+        let e = ExperimentFile::parse(&with("{ streams = 0 }")).unwrap_err();
+        assert_eq!(e.field, "workload \"connects\" iperf3.streams");
+        assert!(e.message.contains("1 to 64"), "{e}");
+        let e = ExperimentFile::parse(&with("{ streams = 65 }")).unwrap_err();
+        assert!(e.message.contains("65"), "{e}");
+        let e = ExperimentFile::parse(&with("{ bitrate = \"fast\" }")).unwrap_err();
+        assert_eq!(e.field, "workload \"connects\" iperf3.bitrate");
+        let e = ExperimentFile::parse(&with("{ streems = 2 }")).unwrap_err();
+        assert!(e.message.contains("unknown field `streems`"), "{e}");
+        // Streams alone are a workload.
+        let alone = SMALL.replacen(
+            "rate = 20\nhold = 4",
+            "iperf3 = { streams = 1, reverse = true }",
+            1,
+        );
+        let file = ExperimentFile::parse(&alone).unwrap();
+        assert!(file.workloads[0].iperf3.as_ref().unwrap().reverse);
+        let e = ExperimentFile::parse(&SMALL.replacen("rate = 20\nhold = 4", "", 1)).unwrap_err();
+        assert!(e.message.contains("iperf3"), "{e}");
+        assert!(valid_bitrate("10M") && valid_bitrate("0.5G") && valid_bitrate("800"));
+        assert!(!valid_bitrate("10MM") && !valid_bitrate("-1M") && !valid_bitrate("M"));
     }
 
     #[test]

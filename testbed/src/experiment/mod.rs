@@ -12,6 +12,7 @@
 //! - [`lab`]: a run's lab (generated topology) and processes, removed on drop.
 //! - [`system`]: the system under test (`rusty_rail`, `HAProxy`, none) and its fault actions.
 //! - [`workload`]: the clients' mconnect processes.
+//! - [`streams`]: the clients' iperf3 streams, their throughput and breaks.
 //! - [`route_cut`]: a client cut from one balancer, at the router.
 //! - [`fault_proxy`]: the fault proxy of `toxic` faults, on the router.
 //! - [`samples`]: what the clients saw, per 100 ms and in total.
@@ -31,6 +32,7 @@ pub mod resume;
 pub mod route_cut;
 pub mod samples;
 pub mod schedule;
+pub mod streams;
 pub mod system;
 pub mod topology_file;
 pub mod workload;

@@ -57,6 +57,9 @@ pub struct Sample {
     pub moved: u64,
     /// First replies per second (of new and of held connections).
     pub throughput: f64,
+    /// The iperf3 streams' summed throughput, bits per second.
+    #[serde(default)]
+    pub stream_bps: f64,
     /// Median and 99th percentile connect latency of the sample's new
     /// connections, milliseconds.
     pub latency_p50_ms: Option<f64>,

@@ -14,6 +14,11 @@
 //!   `RR_HEALTH_*` defaults; give `rusty_rail` `RR_HEALTH` to compare alike).
 //! - `none`: clients connect straight to server 1; balancer and backend-set
 //!   actions do not apply and are recorded as skipped.
+//!
+//! With iperf3 streams every server also runs an iperf3 server per stream
+//! port (restarted with it), and `HAProxy` carries those ports too, balancing
+//! by source address: iperf3's control and data connections must meet on
+//! one server, and round robin alternates them over the servers.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,6 +67,8 @@ pub struct System {
     withdrawn_after: BTreeMap<usize, Duration>,
     /// `HAProxy`'s runtime sockets, removed with the system.
     sockets: Vec<PathBuf>,
+    /// The iperf3 streams' ports (see [`super::streams`]).
+    stream_ports: Vec<u16>,
 }
 
 impl Drop for System {
@@ -104,7 +111,8 @@ pub fn find_program(
 
 impl System {
     /// Starts `entry` in `lab`: router side, servers, balancers; server
-    /// `held_out` (a `backend_add` fault's) starts outside the set.
+    /// `held_out` (a `backend_add` fault's) starts outside the set; the
+    /// servers serve iperf3 on `stream_ports`.
     pub fn start(
         entry: &SystemEntry,
         lab: &mut RunLab,
@@ -112,6 +120,7 @@ impl System {
         dir: &Path,
         token: String,
         held_out: Option<usize>,
+        stream_ports: &[u16],
     ) -> Result<Self, String> {
         let program = match entry.kind {
             SystemKind::RustyRail => find_program("rusty_rail", entry.binary.as_deref(), testbed)?,
@@ -134,6 +143,7 @@ impl System {
                 .collect(),
             killed_balancers: Vec::new(),
             toxic: None,
+            stream_ports: stream_ports.to_vec(),
             timed_link: false,
             withdrawn_after: BTreeMap::new(),
             sockets: Vec::new(),
@@ -142,7 +152,7 @@ impl System {
             system.start_server(lab, s)?;
         }
         for s in 1..=lab.topology.servers {
-            lab.wait_listening(&format!("s{s}"), PORT, START_LIMIT)?;
+            system.wait_server(lab, s)?;
         }
         if system.tunnelled() {
             system.write_remotes(lab, &balancers)?;
@@ -298,6 +308,18 @@ impl System {
             ],
             &[],
         )?;
+        for &port in &self.stream_ports {
+            super::streams::start_server(lab, &host, port)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until server `s` listens on every port it serves.
+    fn wait_server(&self, lab: &RunLab, s: usize) -> Result<(), String> {
+        let host = format!("s{s}");
+        for port in std::iter::once(PORT).chain(self.stream_ports.iter().copied()) {
+            lab.wait_listening(&host, port, START_LIMIT)?;
+        }
         Ok(())
     }
 
@@ -386,11 +408,24 @@ impl System {
         let mut text = format!(
             "global\n  maxconn 4000\n  stats socket {} mode 600 level admin\n\
              defaults\n  mode tcp\n  retries 3\n  option redispatch\n  timeout connect 2s\n  timeout client 1h\n  timeout server 1h\n\
-             frontend vip\n  bind {}:{PORT}\n  default_backend servers\n\
-             backend servers\n  balance roundrobin\n",
+             frontend vip\n  bind {}:{PORT}\n{}  default_backend servers\n\
+             backend servers\n  balance {}\n",
             socket.display(),
-            lab.addresses.vip()
+            lab.addresses.vip(),
+            self.stream_binds(lab),
+            if self.stream_ports.is_empty() {
+                "roundrobin"
+            } else {
+                "source"
+            },
         );
+        // Without a port a server is reached on the port the client asked
+        // for (the streams' ports too), checked on mconnect's.
+        let port = if self.stream_ports.is_empty() {
+            format!(":{PORT}")
+        } else {
+            String::new()
+        };
         for s in 1..=lab.topology.servers {
             let disabled = if self.initial_set.contains(&s) {
                 ""
@@ -399,11 +434,24 @@ impl System {
             };
             let _ = writeln!(
                 text,
-                "  server s{s} {}:{PORT} check inter 1s fall 3 rise 2{disabled}",
+                "  server s{s} {}{port} check port {PORT} inter 1s fall 3 rise 2{disabled}",
                 lab.addresses.server(s)
             );
         }
         text
+    }
+
+    /// `HAProxy`'s `bind` lines of the streams' ports.
+    fn stream_binds(&self, lab: &RunLab) -> String {
+        match (
+            self.stream_ports.iter().min(),
+            self.stream_ports.iter().max(),
+        ) {
+            (Some(first), Some(last)) => {
+                format!("  bind {}:{first}-{last}\n", lab.addresses.vip())
+            }
+            _ => String::new(),
+        }
     }
 
     /// Sends `command` to `HAProxy`'s runtime API on balancer `b`.
@@ -505,7 +553,7 @@ impl System {
             }
             Action::RestartServer { n } => {
                 self.start_server(lab, *n)?;
-                lab.wait_listening(&format!("s{n}"), PORT, START_LIMIT)?;
+                self.wait_server(lab, *n)?;
             }
             Action::AddBackend { n } | Action::RemoveBackend { n } | Action::DrainBackend { n } => {
                 if kind == SystemKind::None {

@@ -1,6 +1,7 @@
 //! The report's plots, drawn with plotters into SVG files. Every series
 //! carries a legend entry named `SYSTEM what`, which is what the tests
-//! look for in the SVG text.
+//! look for in the SVG text. A timeline of a workload with iperf3 streams
+//! also draws `SYSTEM stream Mbit/s` against a second axis on the right.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -134,6 +135,7 @@ fn timeline(path: &Path, title: &str, runs: &[&Run], systems: &[String]) -> Fall
     let what = path.display().to_string();
     let per_second = 1000.0 / SAMPLE_MS as f64;
     let mut series = Vec::new();
+    let mut streams = Vec::new();
     for system in systems {
         let of: Vec<&Run> = runs
             .iter()
@@ -145,6 +147,12 @@ fn timeline(path: &Path, title: &str, runs: &[&Run], systems: &[String]) -> Fall
         }
         let replies = mean_series(&of, |s| s.throughput);
         let failures = mean_series(&of, |s| (s.failed + s.broken) as f64 * per_second);
+        let carried = of
+            .iter()
+            .any(|r| r.samples.iter().any(|s| s.stream_bps > 0.0));
+        if carried {
+            streams.push((system.clone(), mean_series(&of, |s| s.stream_bps / 1e6)));
+        }
         series.push((system.clone(), replies, failures));
     }
     let t_end = runs
@@ -156,14 +164,27 @@ fn timeline(path: &Path, title: &str, runs: &[&Run], systems: &[String]) -> Fall
         .flat_map(|(_, a, b)| a.iter().chain(b).map(|p| p.1))
         .fold(1.0, f64::max)
         * 1.1;
+    let mbit_max = streams
+        .iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1))
+        .fold(1.0, f64::max)
+        * 1.1;
     let root = canvas(path)?;
-    let mut chart = frame(&root, title, 0f64..t_end, 0f64..y_max)?;
+    let mut chart = frame(&root, title, 0f64..t_end, 0f64..y_max)?
+        .set_secondary_coord(0f64..t_end, 0f64..mbit_max);
     chart
         .configure_mesh()
         .x_desc("seconds from the start")
         .y_desc("per second")
         .draw()
         .map_err(drawing(&what))?;
+    if !streams.is_empty() {
+        chart
+            .configure_secondary_axes()
+            .y_desc("stream Mbit/s")
+            .draw()
+            .map_err(drawing(&what))?;
+    }
     // The fault windows of the first run (all runs of a case share a schedule but its seed).
     if let Some(run) = runs.first().filter(|r| !r.windows.is_empty()) {
         let shade = RGBColor(220, 120, 120).mix(0.2).filled();
@@ -190,6 +211,15 @@ fn timeline(path: &Path, title: &str, runs: &[&Run], systems: &[String]) -> Fall
             .map_err(drawing(&what))?
             .label(format!("{system} failures"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], dashed));
+    }
+    for (system, points) in streams {
+        let c = colour(systems, &system);
+        let thick = c.mix(0.8).stroke_width(3);
+        chart
+            .draw_secondary_series(LineSeries::new(points, thick))
+            .map_err(drawing(&what))?
+            .label(format!("{system} stream Mbit/s"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], thick));
     }
     finish(&mut chart, &root, SeriesLabelPosition::UpperRight, &what)
 }
