@@ -404,15 +404,11 @@ fn the_decap_endpoint_runs_in_process_on_a_thread_in_the_server_namespace() {
     };
     let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
     let (opened, counters) = mpsc::channel();
-    let path = format!("/var/run/netns/{}", lab.server_ns());
+    let server_ns = lab.server_ns();
     let tun = format!("{}d", lab.prefix);
     let stopper = Arc::clone(&stop.0);
     let worker = thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: the descriptor is a namespace file open for the call; setns
-        // changes only this thread's network namespace.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        enter_namespace(&server_ns);
         let config = DecapConfig {
             tun,
             vip: vec![VIP.parse().unwrap()],
@@ -475,4 +471,108 @@ fn ipv6_inner_packets_cross_an_ipv4_tunnel_sent_from_the_chosen_local_address() 
     assert!(sent >= 10 * 4 + 10, "{from_client}");
     assert_eq!(at_server["decapsulated"], sent, "{at_server}");
     assert_eq!(nft_packets(&s, "gre_from_local"), sent);
+}
+
+/// An IPv4 UDP datagram `src:port -> VIP:PORT` carrying `payload`, in a
+/// basic GRE header, as a balancer sends it to an IPv6 backend (the outer
+/// IPv6 header is the kernel's).
+fn gre_udp(src: std::net::Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8> {
+    use dataplane::wire::{ethertype, ip_proto, GreRepr, Ipv4Repr};
+    let vip: std::net::Ipv4Addr = VIP.parse().unwrap();
+    let udp_len = 8 + payload.len();
+    let mut packet = vec![0u8; 4 + 20 + udp_len];
+    GreRepr {
+        protocol_type: ethertype::IPV4,
+        key: None,
+        sequence: None,
+        checksum: false,
+    }
+    .emit(&mut packet[..4]);
+    Ipv4Repr {
+        src: src.octets(),
+        dst: vip.octets(),
+        protocol: ip_proto::UDP,
+        payload_len: udp_len as u16,
+        ttl: 64,
+        ident: 1,
+        dont_frag: true,
+    }
+    .emit(&mut packet[4..24]);
+    let udp = &mut packet[24..];
+    udp[0..2].copy_from_slice(&port.to_be_bytes());
+    udp[2..4].copy_from_slice(&PORT.to_be_bytes());
+    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    // Checksum 0: none (allowed for UDP over IPv4).
+    udp[8..].copy_from_slice(payload);
+    packet
+}
+
+/// Moves the calling thread into network namespace `ns`.
+fn enter_namespace(ns: &str) {
+    let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+    // SAFETY: the descriptor is a namespace file open for the call; setns
+    // changes only this thread's network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+/// Runs `f` on a thread inside namespace `ns` and returns what it returns.
+fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let ns = ns.to_owned();
+    thread::spawn(move || {
+        enter_namespace(&ns);
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn gre_over_ipv6_is_decapsulated_and_its_datagrams_answered_directly() {
+    let Some(mut lab) = Lab::start("rrv61-", 192, false) else {
+        return;
+    };
+    let (c, s) = (lab.client_ns(), lab.server_ns());
+    run(&format!("ip -n {c} addr add fd00:192::1/64 dev c0 nodad"));
+    run(&format!("ip -n {s} addr add fd00:192::2/64 dev s0 nodad"));
+    let decap = lab.decap("");
+    lab.mconnect_server();
+    let client: std::net::Ipv4Addr = lab.v4(1).parse().unwrap();
+    const DATAGRAMS: usize = 10;
+    // From the client namespace: GRE over IPv6 to the server (the outer
+    // header the kernel's), each datagram from its own port of a UDP socket
+    // that then waits for the server's plain-IP answer.
+    let answers = in_namespace(&c, move || {
+        use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+        let gre = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(47))).unwrap();
+        let server: SockAddr = "[fd00:192::2]:0".parse::<SocketAddr>().unwrap().into();
+        let mut answers = 0;
+        for i in 0..DATAGRAMS {
+            let udp = std::net::UdpSocket::bind((client, 0)).unwrap();
+            udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let port = udp.local_addr().unwrap().port();
+            // The first datagram may wait for neighbour discovery: sent
+            // again (at most 3 times) until answered.
+            for _ in 0..3 {
+                gre.send_to(
+                    &gre_udp(client, port, format!("who {i}").as_bytes()),
+                    &server,
+                )
+                .unwrap();
+                let mut buf = [0u8; 64];
+                if let Ok((len, from)) = udp.recv_from(&mut buf) {
+                    assert_eq!(from, SocketAddr::new(VIP.parse().unwrap(), PORT));
+                    assert!(len > 0);
+                    answers += 1;
+                    break;
+                }
+            }
+        }
+        answers
+    });
+    assert_eq!(answers, DATAGRAMS);
+    let at_server = lab.stop_endpoint(decap);
+    let decapsulated = at_server["decapsulated"].as_u64().unwrap();
+    assert!(decapsulated >= DATAGRAMS as u64, "{at_server}");
+    assert_eq!(at_server["received"], decapsulated, "{at_server}");
 }

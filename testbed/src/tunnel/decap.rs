@@ -1,6 +1,9 @@
 //! The server's half of the tunnel, without I/O: a packet read from a raw
-//! `IPPROTO_GRE` socket (outer IPv4 header included, as Linux delivers it) is
-//! checked and its inner packet handed back for the tun device.
+//! `IPPROTO_GRE` socket is checked and its inner packet handed back for the
+//! tun device. GRE over IPv4 comes with its outer IPv4 header (as Linux's
+//! IPv4 raw sockets deliver it, [`Decapsulator::decapsulate`]); GRE over
+//! IPv6 comes without one (IPv6 raw sockets deliver the payload only,
+//! [`Decapsulator::decapsulate_gre`]).
 //!
 //! Checked, each failure counted under its own name: the outer header's
 //! lengths; GRE version 0 with no reserved bits (RFC 2784; a routing field or
@@ -87,7 +90,12 @@ impl Decapsulator {
         }
         let outer_header = outer.header_len();
         let outer_end = usize::from(outer.total_len());
-        let gre_bytes = &packet[outer_header..outer_end];
+        self.decapsulate_gre(&packet[outer_header..outer_end])
+    }
+
+    /// The inner packet of `gre_bytes` (GRE + inner, the outer header
+    /// already taken off), or why not.
+    pub fn decapsulate_gre<'a>(&self, gre_bytes: &'a [u8]) -> Result<&'a [u8], DecapDrop> {
         let gre = GrePacket::new_checked(gre_bytes).map_err(|_| DecapDrop::TruncatedGre)?;
         if gre.version() != 0 {
             return Err(DecapDrop::BadVersion);
@@ -270,6 +278,24 @@ mod tests {
         padded.extend_from_slice(&[0; 6]);
         let packet = wrapped(gre(None), &padded);
         assert_eq!(decap(None).decapsulate(&packet), Ok(&inner()[..]));
+    }
+
+    #[test]
+    fn gre_over_ipv6_arrives_without_its_outer_header_and_is_checked_alike() {
+        // What an IPv6 raw socket reads: GRE and the inner packet only.
+        let packet = wrapped(gre(Some(9)), &inner());
+        let gre_only = &packet[20..];
+        assert_eq!(decap(Some(9)).decapsulate_gre(gre_only), Ok(&inner()[..]));
+        assert_eq!(
+            decap(None).decapsulate_gre(gre_only),
+            Err(DecapDrop::KeyMismatch)
+        );
+        for len in 0..gre_only.len() {
+            assert!(
+                decap(Some(9)).decapsulate_gre(&gre_only[..len]).is_err(),
+                "len {len}"
+            );
+        }
     }
 
     #[test]

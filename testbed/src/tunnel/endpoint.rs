@@ -18,7 +18,7 @@ use super::decap::{DecapDrop, Decapsulator};
 use super::ecmp_group::EcmpGroup;
 use super::encap::{EncapDrop, Encapsulator, HEADROOM};
 use super::gre_socket::GreSocket;
-use super::poll::{nothing_queued, run_until};
+use super::poll::{nothing_queued, run_until, run_until_any};
 use super::system::{self, SetupError};
 use super::tun::Tun;
 
@@ -193,11 +193,14 @@ const D_BYTES: usize = 2;
 const D_TUN_WRITE_ERRORS: usize = 3;
 const D_DROPS: usize = 4;
 
-/// The server side: GRE -> tun holding the VIPs -> local sockets.
+/// The server side: GRE over IPv4 or IPv6 -> tun holding the VIPs -> local
+/// sockets.
 #[derive(Debug)]
 pub struct DecapEndpoint {
     tun: Tun,
     socket: GreSocket,
+    /// GRE over IPv6; `None` where the system has no IPv6.
+    socket_v6: Option<GreSocket>,
     decapsulator: Decapsulator,
     counters: Arc<Counters>,
     buf: Vec<u8>,
@@ -224,6 +227,12 @@ impl DecapEndpoint {
             system::address_on(tun.name(), vip)?;
         }
         let socket = GreSocket::open(None, true).map_err(TunnelError::Socket)?;
+        let socket_v6 = match GreSocket::open_v6() {
+            Ok(socket) => Some(socket),
+            // A kernel without IPv6 cannot receive GRE over it either.
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => None,
+            Err(e) => return Err(TunnelError::Socket(e)),
+        };
         let names = [
             "received",
             "decapsulated",
@@ -236,6 +245,7 @@ impl DecapEndpoint {
         Ok(Self {
             tun,
             socket,
+            socket_v6,
             decapsulator: Decapsulator::new(config.key, config.vip.clone()),
             counters: Arc::new(Counters::new(names)),
             buf: vec![0; MAX_PACKET],
@@ -252,17 +262,30 @@ impl DecapEndpoint {
         let Self {
             tun,
             socket,
+            socket_v6,
             decapsulator,
             counters,
             buf,
         } = self;
-        let fd = socket.as_raw_fd();
-        run_until(fd, stop, || {
-            let Some(len) = nothing_queued(socket.recv(buf))? else {
+        let mut fds = vec![socket.as_raw_fd()];
+        fds.extend(socket_v6.as_ref().map(AsRawFd::as_raw_fd));
+        run_until_any(&fds, stop, |i| {
+            // Descriptor 1 is the IPv6 socket, whose packets come without
+            // their outer header.
+            let (from, is_v6) = match socket_v6.as_mut() {
+                Some(v6) if i == 1 => (v6, true),
+                _ => (&mut *socket, false),
+            };
+            let Some(len) = nothing_queued(from.recv(buf))? else {
                 return Ok(false);
             };
             counters.add(D_RECEIVED, 1);
-            match decapsulator.decapsulate(&buf[..len]) {
+            let decapsulated = if is_v6 {
+                decapsulator.decapsulate_gre(&buf[..len])
+            } else {
+                decapsulator.decapsulate(&buf[..len])
+            };
+            match decapsulated {
                 Ok(inner) => match tun.send(inner) {
                     Ok(_) => {
                         counters.add(D_DECAPSULATED, 1);

@@ -1,6 +1,8 @@
 //! A raw `IPPROTO_GRE` socket. Sending: we give GRE header + inner packet and
 //! the kernel builds the outer IPv4 header. Receiving: every GRE packet
-//! addressed to this namespace, outer IPv4 header included. Having one open
+//! addressed to this namespace, outer IPv4 header included; or, on the IPv6
+//! socket ([`GreSocket::open_v6`]), every GRE over IPv6 packet, without its
+//! outer header (IPv6 raw sockets never deliver it). Having one open
 //! also stops the kernel from answering GRE with ICMP protocol-unreachable,
 //! since a raw socket counts as a handler for the protocol.
 
@@ -35,6 +37,19 @@ impl GreSocket {
                 .bind(&SockAddr::from(SocketAddrV4::new(local, 0)))
                 .map_err(|e| io::Error::new(e.kind(), format!("bind to --local {local}: {e}")))?;
         }
+        Ok(Self { socket })
+    }
+
+    /// Opens a non-blocking raw GRE socket for IPv6, to receive GRE over
+    /// IPv6 (GRE header and inner packet only).
+    pub fn open_v6() -> io::Result<Self> {
+        let socket = Socket::new(
+            Domain::IPV6,
+            Type::RAW,
+            Some(Protocol::from(i32::from(ip_proto::GRE))),
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("raw IPv6 IPPROTO_GRE socket: {e}")))?;
+        socket.set_nonblocking(true)?;
         Ok(Self { socket })
     }
 

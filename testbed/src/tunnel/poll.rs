@@ -1,6 +1,7 @@
-//! The endpoints' loop: wait (bounded) for one descriptor to become
+//! The endpoints' loop: wait (bounded) for a descriptor to become
 //! readable, drain a batch, look at the stop flag, repeat. No async runtime:
-//! one descriptor in, one out, per endpoint.
+//! one or two descriptors in (the server side reads GRE over IPv4 and over
+//! IPv6), one out, per endpoint.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -19,14 +20,32 @@ pub fn run_until(
     stop: &AtomicBool,
     mut receive: impl FnMut() -> io::Result<bool>,
 ) -> io::Result<()> {
+    run_until_any(&[fd], stop, |_| receive())
+}
+
+/// [`run_until`] over up to two descriptors: `receive(i)` handles one
+/// packet of `fds[i]`, called while `fds[i]` is readable.
+pub fn run_until_any(
+    fds: &[RawFd],
+    stop: &AtomicBool,
+    mut receive: impl FnMut(usize) -> io::Result<bool>,
+) -> io::Result<()> {
+    let mut pollfds = [libc::pollfd {
+        fd: -1,
+        events: libc::POLLIN,
+        revents: 0,
+    }; 2];
+    let count = fds.len().min(pollfds.len());
+    for (pollfd, &fd) in pollfds.iter_mut().zip(fds) {
+        pollfd.fd = fd;
+    }
     while !stop.load(Ordering::Relaxed) {
-        let mut pollfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `pollfd` is one valid, writable pollfd for the call's duration.
-        let ready = unsafe { libc::poll(&raw mut pollfd, 1, WAIT_MS) };
+        for pollfd in &mut pollfds {
+            pollfd.revents = 0;
+        }
+        // SAFETY: `pollfds` holds `count` (at most 2) valid, writable pollfds
+        // for the call's duration.
+        let ready = unsafe { libc::poll(pollfds.as_mut_ptr(), count as libc::nfds_t, WAIT_MS) };
         if ready < 0 {
             let error = io::Error::last_os_error();
             // A signal (the stop request itself, usually) interrupts the wait.
@@ -38,9 +57,14 @@ pub fn run_until(
         if ready == 0 {
             continue;
         }
-        for _ in 0..BATCH {
-            if !receive()? {
-                break;
+        for (i, pollfd) in pollfds.iter().enumerate().take(count) {
+            if pollfd.revents == 0 {
+                continue;
+            }
+            for _ in 0..BATCH {
+                if !receive(i)? {
+                    break;
+                }
             }
         }
     }
