@@ -84,6 +84,10 @@ pub struct CounterSnapshot {
     pub conntrack: ConntrackCounts,
     /// Packets sent per backend slot, for slots below the count asked for.
     pub backend_packets: Vec<u64>,
+    /// Their bytes (as received), per slot.
+    pub backend_bytes: Vec<u64>,
+    /// New flows sent to each slot.
+    pub backend_new_flows: Vec<u64>,
     pub batches: u64,
     /// The forwarding-table generation the worker's last batch used (for the
     /// sum: the oldest any worker used).
@@ -99,6 +103,8 @@ impl CounterSnapshot {
             drops: [0; DropReason::COUNT],
             conntrack: ConntrackCounts::default(),
             backend_packets: vec![0; slots],
+            backend_bytes: vec![0; slots],
+            backend_new_flows: vec![0; slots],
             batches: 0,
             table_generation: u64::MAX,
         }
@@ -125,12 +131,9 @@ impl CounterSnapshot {
                 rate_limited: c.conntrack_rate_limited.get(),
                 entries: c.conntrack_entries.get(),
             },
-            backend_packets: c
-                .backend_packets
-                .iter()
-                .take(slots)
-                .map(dataplane::counters::Counter::get)
-                .collect(),
+            backend_packets: read_slots(&c.backend_packets[..], slots),
+            backend_bytes: read_slots(&c.backend_bytes[..], slots),
+            backend_new_flows: read_slots(&c.backend_new_flows[..], slots),
             batches: c.batches.get(),
             table_generation: c.table_generation.get(),
         }
@@ -154,9 +157,9 @@ impl CounterSnapshot {
         c.full = c.full.wrapping_add(oc.full);
         c.rate_limited = c.rate_limited.wrapping_add(oc.rate_limited);
         c.entries = c.entries.wrapping_add(oc.entries);
-        for (sum, n) in self.backend_packets.iter_mut().zip(&o.backend_packets) {
-            *sum = sum.wrapping_add(*n);
-        }
+        add_slots(&mut self.backend_packets, &o.backend_packets);
+        add_slots(&mut self.backend_bytes, &o.backend_bytes);
+        add_slots(&mut self.backend_new_flows, &o.backend_new_flows);
         self.batches = self.batches.wrapping_add(o.batches);
         self.table_generation = self.table_generation.min(o.table_generation);
     }
@@ -171,11 +174,37 @@ impl CounterSnapshot {
 
     /// Packets sent to `backend` (by its slot).
     pub fn packets_to(&self, backend: &Backend) -> u64 {
-        self.backend_packets
-            .get(backend.slot as usize)
-            .copied()
-            .unwrap_or(0)
+        of_slot(&self.backend_packets, backend)
     }
+
+    /// Bytes sent to `backend`.
+    pub fn bytes_to(&self, backend: &Backend) -> u64 {
+        of_slot(&self.backend_bytes, backend)
+    }
+
+    /// New flows sent to `backend`.
+    pub fn new_flows_to(&self, backend: &Backend) -> u64 {
+        of_slot(&self.backend_new_flows, backend)
+    }
+}
+
+/// The first `slots` of a per-slot counter array.
+fn read_slots(counters: &[dataplane::counters::Counter], slots: usize) -> Vec<u64> {
+    counters
+        .iter()
+        .take(slots)
+        .map(dataplane::counters::Counter::get)
+        .collect()
+}
+
+fn add_slots(sums: &mut [u64], counts: &[u64]) {
+    for (sum, n) in sums.iter_mut().zip(counts) {
+        *sum = sum.wrapping_add(*n);
+    }
+}
+
+fn of_slot(by_slot: &[u64], backend: &Backend) -> u64 {
+    by_slot.get(usize::from(backend.slot)).copied().unwrap_or(0)
 }
 
 /// Every worker's counters and their sum.

@@ -103,13 +103,20 @@ async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_p
     // Seven packets to web's 10.2.0.2.
     let slot = p.backend("10.2.0.2".parse().unwrap()).unwrap().slot;
     counters[0].backend_packets[usize::from(slot)].add(7);
+    counters[0].backend_bytes[usize::from(slot)].add(700);
+    counters[0].backend_new_flows[usize::from(slot)].add(2);
     let stats = get(server.addr, "/stats").await.json();
     assert_eq!(stats["services"]["web"]["packets"], 7, "{stats}");
+    assert_eq!(stats["services"]["web"]["bytes"], 700, "{stats}");
+    assert_eq!(stats["services"]["web"]["new_flows"], 2, "{stats}");
+    assert_eq!(stats["services"]["dns"]["bytes"], 0, "{stats}");
     assert_eq!(stats["services"]["dns"]["backends"], 1, "{stats}");
     let text = get(server.addr, "/metrics").await.body;
     for line in [
         "rr_service_packets_total{service=\"web\"} 7",
         "rr_service_packets_total{service=\"dns\"} 0",
+        "rr_service_bytes_total{service=\"web\"} 700",
+        "rr_service_new_flows_total{service=\"web\"} 2",
         "rr_service_backends{service=\"web\"} 2",
         "rr_service_backends_in_rotation{service=\"web\"} 0",
     ] {

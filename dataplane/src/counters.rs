@@ -84,6 +84,13 @@ pub struct WorkerCounters {
     /// Packets forwarded per backend slot, one counter for every `u16`
     /// (every possible slot), so that counting by slot needs no bounds check.
     pub backend_packets: Box<[Counter; BACKEND_SLOTS]>,
+    /// Bytes of those packets as received (before the rewrite), per slot.
+    pub backend_bytes: Box<[Counter; BACKEND_SLOTS]>,
+    /// New flows Maglev sent to each slot (connection-table misses).
+    /// Slots belong to one service each, so control sums a service's
+    /// packets, bytes and new flows over its backends' slots: nothing on
+    /// the packet path looks a service up to count it.
+    pub backend_new_flows: Box<[Counter; BACKEND_SLOTS]>,
     /// Batches run, and the forwarding-table generation the last one used.
     pub batches: Counter,
     pub table_generation: Counter,
@@ -106,15 +113,22 @@ impl Default for WorkerCounters {
             conntrack_full: Counter::default(),
             conntrack_rate_limited: Counter::default(),
             conntrack_entries: Counter::default(),
-            backend_packets: (0..BACKEND_SLOTS)
-                .map(|_| Counter::default())
-                .collect::<Box<[Counter]>>()
-                .try_into()
-                .expect("BACKEND_SLOTS counters were collected"),
+            backend_packets: every_slot(),
+            backend_bytes: every_slot(),
+            backend_new_flows: every_slot(),
             batches: Counter::default(),
             table_generation: Counter::default(),
         }
     }
+}
+
+/// One zeroed counter per backend slot.
+fn every_slot() -> Box<[Counter; BACKEND_SLOTS]> {
+    (0..BACKEND_SLOTS)
+        .map(|_| Counter::default())
+        .collect::<Box<[Counter]>>()
+        .try_into()
+        .expect("BACKEND_SLOTS counters were collected")
 }
 
 impl WorkerCounters {
@@ -140,6 +154,13 @@ impl WorkerCounters {
     pub fn count_drop(&self, reason: DropReason, bytes: usize) {
         self.dropped.add(bytes);
         self.drops[reason as usize].add(1);
+    }
+
+    /// Counts a packet of `bytes` sent to backend `slot`.
+    #[inline]
+    pub fn count_backend(&self, slot: u16, bytes: usize) {
+        self.backend_packets[usize::from(slot)].add(1);
+        self.backend_bytes[usize::from(slot)].add(bytes as u64);
     }
 
     /// Drops counted under `reason`.

@@ -151,6 +151,23 @@ fn each_service_reaches_only_its_own_backends(frame_of: fn(&ClientFlow) -> Vec<u
             per_backend[..count].iter().all(|&n| n > 30),
             "service {service}: {per_backend:?}"
         );
+        // Each path counted every packet, its bytes and its new flow to the
+        // slot of the backend it went to: what a service's counters sum.
+        let bytes: usize = frames.iter().map(Vec::len).sum();
+        for counted in [&batched_state, &one_by_one] {
+            let slots: Vec<usize> = services()[service]
+                .backends
+                .iter()
+                .map(|b| usize::from(b.slot))
+                .collect();
+            let sum = |by_slot: &[dataplane::counters::Counter]| -> u64 {
+                slots.iter().map(|&slot| by_slot[slot].get()).sum()
+            };
+            let c = &counted.counters;
+            assert_eq!(sum(&c.backend_packets[..]), 300, "service {service}");
+            assert_eq!(sum(&c.backend_new_flows[..]), 300, "service {service}");
+            assert_eq!(sum(&c.backend_bytes[..]), bytes as u64, "service {service}");
+        }
     }
 }
 

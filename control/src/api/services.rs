@@ -36,8 +36,11 @@ pub struct ServiceView {
     pub health: Option<String>,
     /// Backends taking new flows.
     pub in_rotation: usize,
-    /// Packets the workers sent to the service's backends.
+    /// Packets the workers sent to the service's backends, their bytes (as
+    /// received) and the new flows among them: sums over the backends' slots.
     pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
     pub backends: Vec<BackendView>,
 }
 
@@ -55,6 +58,8 @@ pub(super) fn stats(state: &ApiState) -> Option<Value> {
             .map(|v| {
                 let counts = json!({
                     "packets": v.packets,
+                    "bytes": v.bytes,
+                    "new_flows": v.new_flows,
                     "backends": v.backends.len(),
                     "in_rotation": v.in_rotation,
                 });
@@ -73,10 +78,16 @@ fn views(state: &ApiState) -> Vec<ServiceView> {
         .0
         .iter()
         .map(|service| {
-            let members: Vec<BackendView> = service
+            let own: Vec<&crate::backends::Backend> = service
                 .members
                 .iter()
                 .filter_map(|addr| backends.iter().find(|b| b.addr == *addr))
+                .collect();
+            let sum = |count: fn(&Snapshot, &crate::backends::Backend) -> u64| {
+                own.iter().map(|b| count(&snapshot, b)).sum()
+            };
+            let members: Vec<BackendView> = own
+                .iter()
                 .map(|b| BackendView::new(b, snapshot.total.packets_to(b)))
                 .collect();
             let t = &service.template;
@@ -93,6 +104,8 @@ fn views(state: &ApiState) -> Vec<ServiceView> {
                 health: service.health.as_ref().map(ToString::to_string),
                 in_rotation: members.iter().filter(|b| b.in_rotation).count(),
                 packets: members.iter().map(|b| b.packets).sum(),
+                bytes: sum(|s, b| s.total.bytes_to(b)),
+                new_flows: sum(|s, b| s.total.new_flows_to(b)),
                 backends: members,
             }
         })

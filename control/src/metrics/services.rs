@@ -1,5 +1,6 @@
-//! Per-service metrics (`rr_service_*`, label `service`): packets sent to a
-//! service's backends, its backends configured and in rotation. Nothing is
+//! Per-service metrics (`rr_service_*`, label `service`): packets, bytes
+//! and new flows sent to a service's backends (sums of their slots'
+//! counters), its backends configured and in rotation. Nothing is
 //! registered without named services, so the one-service exposition is
 //! unchanged.
 
@@ -40,6 +41,20 @@ pub(super) fn register(
         "packets",
         "Frames sent to the service's backends",
         per_service(&|bs| bs.iter().map(|b| snapshot.total.packets_to(b)).sum()),
+    );
+    counter(
+        r,
+        "rr_service",
+        "bytes",
+        "Bytes of the frames sent to the service's backends, as received",
+        per_service(&|bs| bs.iter().map(|b| snapshot.total.bytes_to(b)).sum()),
+    );
+    counter(
+        r,
+        "rr_service",
+        "new_flows",
+        "New flows the service's Maglev table sent to its backends",
+        per_service(&|bs| bs.iter().map(|b| snapshot.total.new_flows_to(b)).sum()),
     );
     gauge(
         r,

@@ -31,7 +31,7 @@ pub fn choose<'t>(
             key,
             first_fragment_of,
         } => {
-            let (slot, backend) = by_flow(&key, ingress, table, state)?;
+            let (slot, backend) = by_flow(&key, frame.len(), ingress, table, state)?;
             if let Some(datagram) = first_fragment_of {
                 let hash = table.hasher.datagram(&datagram);
                 let now = state.now_ms();
@@ -53,7 +53,7 @@ pub fn choose<'t>(
             let backend = table
                 .backend(slot, generation)
                 .ok_or(DropReason::NoBackend)?;
-            state.counters.backend_packets[usize::from(slot)].add(1);
+            state.counters.count_backend(slot, frame.len());
             Ok(Choice::Backend(backend))
         }
     }
@@ -62,6 +62,7 @@ pub fn choose<'t>(
 /// Connection table, then Maglev; a new flow is recorded (rate permitting).
 fn by_flow<'t>(
     key: &FlowKey,
+    bytes: usize,
     ingress: Ingress,
     table: &'t ForwardingTable,
     state: &mut WorkerState,
@@ -75,6 +76,7 @@ fn by_flow<'t>(
         table.hasher.flow(key),
         class,
         || *key,
+        bytes,
         ingress,
         table,
         state,
@@ -83,13 +85,15 @@ fn by_flow<'t>(
 
 /// [`by_flow`] for a flow whose hash and timeout class are already known;
 /// `key` makes the flow's key, which only a new flow needs (to find its
-/// service). The connection-table hit, nearly every packet, is inlined
-/// into the caller; a new flow is not.
+/// service); `bytes` is the frame's length, counted to the backend's slot.
+/// The connection-table hit, nearly every packet, is inlined into the
+/// caller; a new flow is not.
 #[inline(always)]
 pub fn by_hash<'t>(
     hash: u64,
     class: TimeoutClass,
     key: impl FnOnce() -> FlowKey,
+    bytes: usize,
     ingress: Ingress,
     table: &'t ForwardingTable,
     state: &mut WorkerState,
@@ -99,11 +103,13 @@ pub fn by_hash<'t>(
         if let Some(backend) = table.backend(entry.slot, entry.generation) {
             let counters = &state.counters;
             counters.conntrack_hits.add(1);
-            counters.backend_packets[usize::from(entry.slot)].add(1);
+            counters.count_backend(entry.slot, bytes);
             return Ok((entry.slot, backend));
         }
     }
-    by_maglev(hash, class, now, key, ingress, table, state)
+    let (slot, backend) = by_maglev(hash, class, now, key, ingress, table, state)?;
+    state.counters.count_backend(slot, bytes);
+    Ok((slot, backend))
 }
 
 /// A connection-table miss: the flow's service's Maglev table picks the
@@ -136,6 +142,6 @@ fn by_maglev<'t>(
         InsertOutcome::Full => counters.conntrack_full.add(1),
         InsertOutcome::RateLimited => counters.conntrack_rate_limited.add(1),
     }
-    counters.backend_packets[usize::from(slot)].add(1);
+    counters.backend_new_flows[usize::from(slot)].add(1);
     Ok((slot, backend))
 }

@@ -205,6 +205,7 @@ pub fn forward(
     table: &ForwardingTable,
     state: &mut WorkerState,
 ) -> Verdict {
+    let bytes = frame.len();
     // `classify` saw at least MIN_LEN bytes; this cannot fail, but if the
     // frame were shorter it would be dropped, not forwarded unrewritten.
     let Some(headers) = frame.data_mut().first_chunk_mut::<MIN_LEN>() else {
@@ -231,7 +232,7 @@ pub fn forward(
             port(L4 + 2),
         )
     };
-    match by_hash(hash, class, key, Ingress::Gre, table, state) {
+    match by_hash(hash, class, key, bytes, Ingress::Gre, table, state) {
         // Read from the slot's cache line, loaded already: a branch that an
         // IPv4-only balancer always predicts.
         Ok((_, backend)) if backend.is_ipv6 => to_ipv6(frame, backend, table),
