@@ -735,6 +735,196 @@ routes = [ "default via 10.186.12.254" ]
     assert_eq!(applied(&dir), ["cut", "heal"]);
 }
 
+fn stream_lab_needs() -> bool {
+    lab_needs() && host::capability::require(&[Need::Tool("iperf3")]).is_ok()
+}
+
+/// The head of a 3 s experiment file with system `rr` (`rusty_rail` in GRE
+/// mode on `AF_PACKET`).
+fn rusty_rail_run(name: &str, prefix: &str, subnet: &str, seed: u64) -> String {
+    format!(
+        "name = \"{name}\"\nprefix = \"{prefix}\"\nsubnet = \"{subnet}\"\nduration = \"3s\"\n\
+         seed = {seed}\n[[system]]\nname = \"rr\"\nkind = \"rusty_rail\"\nbinary = \"{}\"\n\
+         settings = {{ RR_IO = \"af_packet\" }}",
+        rusty_rail().display()
+    )
+}
+
+/// A run's `samples.jsonl`, `outcome.json` and `events.jsonl`.
+fn run_results(dir: &Path) -> (Vec<Value>, Value, String) {
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    (samples(dir), read_json(&dir.join("outcome.json")), events)
+}
+
+#[test]
+fn iperf3_streams_and_udp_requests_go_through_rusty_rail_in_both_modes() {
+    if !stream_lab_needs() {
+        return;
+    }
+    let prefix = Prefix::new("rrex4-");
+    let work = tempfile::tempdir().unwrap();
+    let binary = rusty_rail();
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"{}
+[[system]]
+name = "rr-vip"
+kind = "rusty_rail"
+mode = "vip"
+binary = "{1}"
+settings = {{ RR_IO = "af_packet" }}
+[[system]]
+name = "direct"
+kind = "none"
+[[topology]]
+name = "1c1lb2s"
+servers = 2
+[[workload]]
+name = "udp-streams"
+protocol = "udp"
+rate = 20
+iperf3 = {{ streams = 2, bitrate = "4M", reverse = true }}
+[[fault]]
+name = "none"
+kind = "none"
+"#,
+            rusty_rail_run("streams", prefix.0, "10.184.0.0/16", 4),
+            binary.display()
+        ),
+    );
+    let out = run_clean(&prefix, &file, work.path());
+    for system in ["rr", "rr-vip", "direct"] {
+        let id = format!("{system}.1c1lb2s.udp-streams.none.r1");
+        let (samples, outcome, _) = run_results(&out.join(&id));
+        assert!(
+            outcome["errors"].as_array().unwrap().is_empty(),
+            "{id}: {outcome}"
+        );
+        // UDP: every request answered, through the balancer by both servers
+        // (their answers leave from the VIP, or the client would drop them).
+        let c = &outcome["connections"];
+        assert_eq!(c["attempted"], 60, "{id}: {outcome}");
+        assert_eq!(c["failed"], 0, "{id}: {outcome}");
+        let servers = c["per_backend"].as_object().unwrap();
+        let replies: u64 = servers.values().filter_map(Value::as_u64).sum();
+        assert_eq!(replies, 60, "{id}: {outcome}");
+        if system != "direct" {
+            assert_eq!(
+                servers.len(),
+                2,
+                "{id}: UDP spread over both servers: {outcome}"
+            );
+        }
+        // Streams: both ran to the end and carried about their rate.
+        let streams = &outcome["streams"];
+        assert_eq!(
+            (streams["streams"].as_u64(), streams["ok"].as_u64()),
+            (Some(2), Some(2)),
+            "{id}: {outcome}"
+        );
+        assert_eq!(c["ok"], 62, "{id}: 60 replies and 2 streams: {outcome}");
+        let mean = streams["mean_bps"].as_f64().unwrap();
+        assert!(
+            (4e6..12e6).contains(&mean),
+            "{id}: two streams of 4 Mbit/s averaged {mean} bit/s"
+        );
+        let carrying = samples
+            .iter()
+            .filter(|s| s["stream_bps"].as_f64() > Some(0.0))
+            .count();
+        assert!(
+            carrying * 10 >= samples.len() * 9,
+            "{id}: only {carrying} of {} samples carried stream data",
+            samples.len()
+        );
+        assert!(
+            out.join(&id).join("logs/c1-iperf3-5202.txt").is_file(),
+            "{id}: no output of the second stream"
+        );
+    }
+    let timeline = std::fs::read_to_string(out.join("timeline-1c1lb2s.udp-streams.none.svg"))
+        .expect("the streams' timeline");
+    for series in [
+        "rr stream Mbit/s",
+        "rr-vip stream Mbit/s",
+        "direct stream Mbit/s",
+    ] {
+        assert!(timeline.contains(series), "timeline: no series {series}");
+    }
+}
+
+#[test]
+fn a_stream_whose_server_is_killed_counts_as_broken_from_then_on() {
+    if !stream_lab_needs() {
+        return;
+    }
+    let prefix = Prefix::new("rrex5-");
+    let work = tempfile::tempdir().unwrap();
+    let file = write_file(
+        work.path(),
+        &format!(
+            r#"{}
+[[system]]
+name = "direct"
+kind = "none"
+[[topology]]
+name = "1s"
+[[workload]]
+name = "stream"
+iperf3 = {{ streams = 1, bitrate = "4M" }}
+[[fault]]
+name = "s1-kill"
+kind = "backend_kill"
+at = 0.5
+"#,
+            rusty_rail_run("stream-kill", prefix.0, "10.185.0.0/16", 5)
+        ),
+    );
+    let out = run_clean(&prefix, &file, work.path());
+    for system in ["rr", "direct"] {
+        let id = format!("{system}.1s.stream.s1-kill.r1");
+        let (samples, outcome, events) = run_results(&out.join(&id));
+        let kill: Value = serde_json::from_str(events.trim()).unwrap();
+        assert_eq!(kill["action"], "kill_server", "{id}: {events}");
+        let killed_at = kill["t_ms"].as_u64().unwrap();
+        let streams = &outcome["streams"];
+        assert_eq!(
+            (streams["ok"].as_u64(), streams["broken"].as_u64()),
+            (Some(0), Some(1)),
+            "{id}: {outcome}"
+        );
+        assert_eq!(outcome["connections"]["broken"], 1, "{id}: {outcome}");
+        let broke_at = samples
+            .iter()
+            .find(|s| s["broken"].as_u64() > Some(0))
+            .and_then(|s| s["t_ms"].as_u64())
+            .expect("a sample with the break");
+        // It carried data until about the kill (its last 100 ms report
+        // before the kill is where it stopped) and nothing after it.
+        assert!(
+            broke_at >= killed_at / 2,
+            "{id}: broke at {broke_at} ms, long before the kill at {killed_at} ms"
+        );
+        let after = samples
+            .iter()
+            .filter(|s| s["t_ms"].as_u64() >= Some(killed_at + 200))
+            .filter(|s| s["stream_bps"].as_f64() != Some(0.0))
+            .count();
+        assert_eq!(after, 0, "{id}: data after the kill");
+        let before = samples
+            .iter()
+            .filter(|s| s["t_ms"].as_u64() < Some(killed_at.saturating_sub(100)))
+            .filter(|s| s["stream_bps"].as_f64() > Some(0.0))
+            .count();
+        assert!(before > 0, "{id}: no data before the kill");
+        assert!(
+            outcome["recovery"][0]["disrupted_ms"].as_u64() > Some(0),
+            "{id}: {outcome}"
+        );
+    }
+}
+
 #[test]
 fn in_bgp_mode_a_killed_balancer_is_withdrawn_by_the_routers_bird_and_announced_again() {
     if !lab_needs()

@@ -101,16 +101,6 @@ pub fn execute(
             system_entry.name, workload_entry.name
         ));
     }
-    if system_entry.kind == SystemKind::RustyRail && workload_entry.protocol == Protocol::Udp {
-        // Measured, all datagrams "failed": the server's reply leaves from its
-        // own address, which the client's connected socket does not accept.
-        return Err(format!(
-            "workload {:?} is UDP: through rusty_rail the servers answer directly (DSR), and \
-             mconnect's UDP server replies from its own address instead of the VIP the \
-             datagram came to, so every reply would be dropped; not measurable yet",
-            workload_entry.name
-        ));
-    }
     let plan = schedule(fault, t, run.seed);
     write_json(
         &dir.join("config.json"),
