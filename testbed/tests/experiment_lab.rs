@@ -842,6 +842,22 @@ kind = "none"
             out.join(&id).join("logs/c1-iperf3-5202.txt").is_file(),
             "{id}: no output of the second stream"
         );
+        // The report's stream columns are the outcome's, in Mbit/s.
+        let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+        let key = format!("| 1c1lb2s | udp-streams | none | {system} | 1 |");
+        let row = report.lines().find(|l| l.starts_with(&key)).unwrap();
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let megabits = |bps: f64| {
+            let m = (bps / 1e5).round() / 10.0;
+            if m.fract() == 0.0 {
+                format!("{m:.0}")
+            } else {
+                format!("{m:.1}")
+            }
+        };
+        assert_eq!(cells[11], megabits(mean), "{row}");
+        let lowest = streams["min_bps"].as_f64().unwrap();
+        assert_eq!(cells[12], megabits(lowest), "{row}");
     }
     let timeline = std::fs::read_to_string(out.join("timeline-1c1lb2s.udp-streams.none.svg"))
         .expect("the streams' timeline");

@@ -6,14 +6,17 @@ use std::fmt::Write as _;
 
 use super::load::Run;
 
-/// The columns after the row's key, in order.
-pub const COLUMNS: [&str; 6] = [
+/// The columns after the row's key, in order (the streams' figures are
+/// the iperf3 streams' summed throughput over T, and its lowest 100 ms).
+pub const COLUMNS: [&str; 8] = [
     "ok",
     "failed",
     "moved",
     "broken",
     "connect p50 ms",
     "disrupted ms",
+    "stream Mbit/s",
+    "stream min Mbit/s",
 ];
 
 /// A row: its key and, per column, the values of its repeats.
@@ -23,7 +26,7 @@ pub struct Row {
     pub workload: String,
     pub fault: String,
     pub system: String,
-    pub values: [Vec<f64>; 6],
+    pub values: [Vec<f64>; 8],
 }
 
 /// The rows of `runs`, grouped and sorted by topology, workload, fault, system.
@@ -53,12 +56,24 @@ pub fn rows(runs: &[Run]) -> Vec<Row> {
             c.broken as f64,
             o.connect_latency_p50_ms.unwrap_or(f64::NAN),
             disrupted as f64,
+            o.streams
+                .as_ref()
+                .map_or(f64::NAN, |s| megabits(s.mean_bps)),
+            o.streams
+                .as_ref()
+                .and_then(|s| s.min_bps)
+                .map_or(f64::NAN, megabits),
         ];
         for (values, figure) in row.values.iter_mut().zip(figures) {
             values.push(figure);
         }
     }
     groups.into_values().collect()
+}
+
+/// Bits per second in Mbit/s, to one decimal (what the table shows).
+fn megabits(bps: f64) -> f64 {
+    (bps / 1e5).round() / 10.0
 }
 
 /// The median of `values` (the mean of the middle two for an even count);
