@@ -884,6 +884,9 @@ fn a_stream_whose_server_is_killed_counts_as_broken_from_then_on() {
 [[system]]
 name = "direct"
 kind = "none"
+[[system]]
+name = "haproxy"
+kind = "haproxy"
 [[topology]]
 name = "1s"
 [[workload]]
@@ -898,7 +901,7 @@ at = 0.5
         ),
     );
     let out = run_clean(&prefix, &file, work.path());
-    for system in ["rr", "direct"] {
+    for system in ["rr", "direct", "haproxy"] {
         let id = format!("{system}.1s.stream.s1-kill.r1");
         let (samples, outcome, events) = run_results(&out.join(&id));
         let kill: Value = serde_json::from_str(events.trim()).unwrap();
