@@ -101,6 +101,9 @@ pub fn execute(
             system_entry.name, workload_entry.name
         ));
     }
+    if workload_entry.iperf3.is_some() {
+        streams::check_tool()?;
+    }
     let plan = schedule(fault, t, run.seed);
     write_json(
         &dir.join("config.json"),

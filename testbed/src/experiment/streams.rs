@@ -64,6 +64,18 @@ fn port(iperf3: &Iperf3Entry, c: usize, k: usize) -> u16 {
     FIRST_PORT.saturating_add(u16::try_from(index).unwrap_or(u16::MAX))
 }
 
+/// Fails, saying how to get it, unless iperf3 is on PATH (the servers'
+/// and clients' namespaces share the runner's file system).
+pub fn check_tool() -> Result<(), String> {
+    host::capability::on_path("iperf3")
+        .map(drop)
+        .ok_or_else(|| {
+            "the workload has iperf3 streams, but iperf3 is not on PATH; install it \
+         (apt-get install iperf3, or scripts/ensure-tools.sh)"
+                .to_owned()
+        })
+}
+
 /// The process key of an iperf3 on `host` for `port`.
 fn key(host: &str, port: u16) -> String {
     format!("{host}-{}", role(port))
