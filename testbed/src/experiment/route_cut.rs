@@ -18,6 +18,9 @@
 //!   header, so the inner source address is 16 bytes into the GRE payload);
 //! - what it forwards from the balancer's interface to the client (a
 //!   proxy's replies), by the balancer's MAC address.
+//!
+//! Each rule counts what it dropped (`nft list table inet
+//! testbed_route_cut` in the router's namespace while the cut holds).
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -46,11 +49,11 @@ pub fn ruleset(paths: &[CutPath]) -> String {
     for path in paths {
         let _ = writeln!(
             text,
-            "    ip saddr {} rt ip nexthop {} drop",
+            "    ip saddr {} rt ip nexthop {} counter drop",
             path.client, path.balancer
         );
         if let Some(mac) = &path.balancer_mac {
-            let _ = writeln!(text, "    ether saddr {mac} ip daddr {} drop", path.client);
+            let _ = writeln!(text, "    ether saddr {mac} ip daddr {} counter drop", path.client);
         }
     }
     text.push_str(
@@ -59,7 +62,7 @@ pub fn ruleset(paths: &[CutPath]) -> String {
     for path in paths {
         let _ = writeln!(
             text,
-            "    ip protocol gre ip daddr {} @th,128,32 {:#010x} drop",
+            "    ip protocol gre ip daddr {} @th,128,32 {:#010x} counter drop",
             path.balancer,
             u32::from(path.client)
         );
@@ -108,10 +111,10 @@ mod tests {
         }]);
         let golden = "table inet testbed_route_cut\ndelete table inet testbed_route_cut\n\
             table inet testbed_route_cut {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    \
-            ip saddr 10.186.1.11 rt ip nexthop 10.186.2.11 drop\n    \
-            ether saddr 02:00:00:00:00:01 ip daddr 10.186.1.11 drop\n  }\n  chain output {\n    \
+            ip saddr 10.186.1.11 rt ip nexthop 10.186.2.11 counter drop\n    \
+            ether saddr 02:00:00:00:00:01 ip daddr 10.186.1.11 counter drop\n  }\n  chain output {\n    \
             type filter hook output priority -10; policy accept;\n    \
-            ip protocol gre ip daddr 10.186.2.11 @th,128,32 0x0aba010b drop\n  }\n}\n";
+            ip protocol gre ip daddr 10.186.2.11 @th,128,32 0x0aba010b counter drop\n  }\n}\n";
         assert_eq!(text, golden);
         assert_eq!(ruleset(&[]), heal());
     }
