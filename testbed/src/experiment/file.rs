@@ -272,7 +272,8 @@ pub struct FaultEntry {
     pub mttr: Option<String>,
     /// Balancer kill: how long the router keeps sending to a dead balancer.
     pub withdraw: Option<String>,
-    /// Link: the host whose link is impaired (`c1`, `lb1`, `s2`, `r`'s front link).
+    /// Link: the host whose link is impaired (`c1`, `lb1`, `s2`; `r`: its front
+    /// link, in a topology file its first).
     pub host: Option<String>,
     /// Link: netem spec of what the host sends.
     pub netem: Option<String>,
