@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dataplane::worker::DEFAULT_IDLE_SPIN;
 
-use super::cores::{allowed_cores, default_worker_cores, parse_cores_within};
+use super::cores::{allowed_cores, parse_cores_within};
 use crate::config::{BalancerArgs, ConfigError, Problem, Setting};
 
 /// Options of the live balancer (`rusty_rail` without a subcommand).
@@ -32,8 +32,11 @@ pub struct LiveArgs {
 
     /// Dataplane workers, each pinned to a core: sharing the interface
     /// through an `AF_PACKET` fanout group, or one per receive queue on
-    /// `AF_XDP` and netmap (a NIC ring pair each) [default: 1, or one per
-    /// `RR_CORES` entry].
+    /// `AF_XDP` and netmap (a NIC ring pair each) [default: one per
+    /// `RR_CORES` entry; else on netmap (`RR_IO=netmap`, or `auto` where
+    /// `/dev/netmap` exists and they fit the cores) one per receive ring
+    /// netmap reports, refused with how to lower the queues when they
+    /// outnumber the usable cores; else 1].
     #[arg(long, env = "RR_WORKERS", value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
 
@@ -113,7 +116,7 @@ fn parse_poll(s: &str) -> Result<PollMode, ConfigError> {
 
 /// Where netmap's kernel side is reached.
 #[cfg(target_os = "linux")]
-const NETMAP_DEVICE: &str = "/dev/netmap";
+pub const NETMAP_DEVICE: &str = "/dev/netmap";
 
 /// FreeBSD: `netmap` or `auto` (netmap is in the GENERIC kernel; a kernel
 /// without it fails the start when the port is opened, with the reason).
@@ -193,29 +196,6 @@ fn parse_keep_offloads(s: &str) -> Result<bool, ConfigError> {
             s,
             Problem::OutOfRange,
         )),
-    }
-}
-
-impl LiveArgs {
-    /// The core of each worker: `RR_CORES` as given, else the last cores of
-    /// the process's CPU set (the first stays with control while there are
-    /// spare cores).
-    pub fn worker_cores(&self) -> Result<Vec<usize>, ConfigError> {
-        match (&self.cores, self.workers) {
-            (Some(cores), Some(n)) if cores.0.len() != n => Err(ConfigError::invalid(
-                Setting::Cores,
-                &format!("{:?}", cores.0),
-                Problem::WrongCount { expected: n },
-            )),
-            (Some(cores), _) => Ok(cores.0.clone()),
-            (None, workers) => {
-                let n = workers.unwrap_or(1);
-                let allowed = allowed_cores();
-                default_worker_cores(n, &allowed).ok_or_else(|| {
-                    ConfigError::invalid(Setting::Workers, &n.to_string(), Problem::OutOfRange)
-                })
-            }
-        }
     }
 }
 

@@ -36,6 +36,8 @@
 //!   (Linux).
 //! - [`netmap_port`]: the kernel's netmap port, on Linux and FreeBSD.
 //! - [`frame_room`]: the headroom and header room every backend leaves.
+//! - [`worker_count`]: how many workers, on which cores (netmap's default:
+//!   one per NIC ring pair).
 //! - [`workers`]: the pinned dataplane workers.
 
 #[cfg(target_os = "linux")]
@@ -68,6 +70,7 @@ pub mod running;
 pub mod signals;
 pub mod steered_vips;
 pub mod undo;
+pub mod worker_count;
 pub mod workers;
 
 use std::process::ExitCode;

@@ -5,10 +5,35 @@
 //! (see `dataplane::io::netmap::kernel`).
 
 use dataplane::io::netmap::kernel::KernelPort;
+use dataplane::io::netmap::port_info::port_info;
 use dataplane::io::netmap::{NetmapIo, NetmapPort};
 use tracing::{info, warn};
 
 use super::frame_room::{ETHERNET_VLAN_HEADER, HEADROOM};
+
+/// How many NIC receive rings netmap gives `interface` (one per receive
+/// queue), asked without registering the port (`NETMAP_REQ_PORT_INFO_GET`:
+/// a register resets the NIC), on Linux and FreeBSD alike; the same count
+/// the registration's answer is checked against.
+pub fn rx_rings(interface: &str) -> Result<usize, String> {
+    port_info(interface)
+        .map(|info| usize::from(info.nr_rx_rings))
+        .map_err(|e| e.to_string())
+}
+
+/// Why `workers` workers cannot serve `rings` receive rings (`None`: they
+/// can, one each).
+pub fn ring_mismatch(interface: &str, rings: usize, workers: usize) -> Option<String> {
+    (rings != workers).then(|| {
+        format!(
+            "{interface}: {rings} receive queues and {workers} workers; netmap runs a worker per \
+             NIC ring pair: set RR_WORKERS={rings} (or leave RR_WORKERS and RR_CORES unset: one \
+             per ring pair is the default), or give the interface {workers} queues (Linux: \
+             ethtool -L {interface} combined {workers}; FreeBSD iflib drivers: \
+             dev.DRIVER.UNIT.iflib.override_nrxqs and override_ntxqs in loader.conf)"
+        )
+    })
+}
 
 /// Opens `interface`'s netmap port for `workers` workers, one per NIC ring
 /// pair (the interface must have that many receive rings), saying what it
@@ -19,6 +44,10 @@ pub fn open(
     workers: usize,
     largest_packet: u32,
 ) -> Result<Vec<NetmapIo<KernelPort>>, String> {
+    // Checked before registering: a register resets the NIC.
+    if let Some(why) = ring_mismatch(interface, rx_rings(interface)?, workers) {
+        return Err(why);
+    }
     let rings = u16::try_from(workers)
         .map_err(|_| format!("RR_IO=netmap: {workers} workers exceed netmap's ring ids"))?;
     // Room in front of every frame for VIP mode's outer header, as the
@@ -51,4 +80,23 @@ pub fn open(
         );
     }
     Ok(ios)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_must_match_the_receive_rings_and_the_refusal_says_both_ways_out() {
+        assert_eq!(ring_mismatch("ix0", 4, 4), None);
+        let message = ring_mismatch("ix0", 4, 2).unwrap();
+        assert!(
+            message.contains("4 receive queues and 2 workers"),
+            "{message}"
+        );
+        assert!(message.contains("RR_WORKERS=4"), "{message}");
+        assert!(message.contains("ethtool -L ix0 combined 2"), "{message}");
+        assert!(message.contains("override_nrxqs"), "{message}");
+        assert!(ring_mismatch("ix0", 1, 2).is_some());
+    }
 }

@@ -9,7 +9,7 @@
 //!   the netmap module): one worker per NIC ring pair (`NR_REG_ONE_NIC`),
 //!   each with a host ring pair of its own (`NR_REG_ONE_SW`), frames moved
 //!   between rings by swapping buffers; the workers must be as many as the
-//!   interface's receive queues.
+//!   interface's receive rings, which is their default (`worker_count`).
 //! - `netmap-emulated`: the same netmap backend, ring per worker, on a port
 //!   whose kernel side runs in userspace: one NIC ring pair per worker, each
 //!   filled from and sent through its own packet socket in the workers'
@@ -17,8 +17,9 @@
 //!   machines without netmap. It copies every frame in and out, so it is
 //!   slower than `af_packet`; see `dataplane::io::netmap::emulated`.
 //! - `auto`: `netmap` where `/dev/netmap` exists and the workers are as
-//!   many as the interface's receive queues (the kernel has netmap: its
-//!   fastest path), else `af_xdp` where it opens, else `af_packet`, each
+//!   many as the receive rings netmap reports for the interface (by default
+//!   they are, where they fit the cores: the kernel has netmap, its fastest
+//!   path), else `af_xdp` where it opens, else `af_packet`, each
 //!   time with the reason the faster one did not open in the log. It never
 //!   picks `netmap-emulated`.
 //!
@@ -40,7 +41,8 @@ use dataplane::io::netmap::NetmapIo;
 use tracing::{info, warn};
 
 use super::af_packet_slots::af_packet_config;
-use super::args::IoChoice;
+use super::args::{IoChoice, NETMAP_DEVICE};
+use super::worker_count::NetmapUse;
 use super::{frame_room, netmap_port};
 
 /// What the sockets need while the workers run: the XDP program, detached
@@ -61,12 +63,25 @@ pub struct IoPlan {
     pub largest_packet: u32,
 }
 
-/// Whether `auto` tries netmap first: the kernel has it and there is a
-/// worker per receive queue (each serves one NIC ring pair; registering a
-/// port resets the NIC, so a port it would refuse is not registered at
-/// all).
-pub fn prefers_netmap(netmap_device_exists: bool, workers: usize, rx_queues: u32) -> bool {
-    netmap_device_exists && usize::try_from(rx_queues).is_ok_and(|queues| queues == workers)
+/// Whether `auto` tries netmap first: the kernel has it and reported the
+/// interface's receive rings (`netmap_rx_rings`), and there is a worker per
+/// ring (each serves one NIC ring pair; registering a port resets the NIC,
+/// so a port it would refuse is not registered at all). Where `RR_WORKERS`
+/// and `RR_CORES` are unset the workers are one per ring when they fit the
+/// cores (see `worker_count`), so auto takes netmap on multi-queue NICs.
+pub fn prefers_netmap(netmap_rx_rings: Option<usize>, workers: usize) -> bool {
+    netmap_rx_rings == Some(workers)
+}
+
+/// How the I/O uses netmap, for the workers' default count: `netmap` does,
+/// `auto` may where `/dev/netmap` exists, the others do not (the emulated
+/// port lays out a ring pair per worker).
+pub fn netmap_use(choice: IoChoice) -> NetmapUse {
+    match choice {
+        IoChoice::Netmap => NetmapUse::Chosen,
+        IoChoice::Auto if Path::new(NETMAP_DEVICE).exists() => NetmapUse::AutoMay,
+        _ => NetmapUse::No,
+    }
 }
 
 /// The workers' sockets, opened.
@@ -105,12 +120,15 @@ pub fn steering(lb_ip: Ipv4Addr, vips: &[IpAddr]) -> Steering {
 
 impl IoPlan {
     /// The plan for `workers` workers on `interface`: packet-socket slots
-    /// for the largest packet it may carry (`largest_packet`), and the
-    /// steering program's addresses. Fails when no slot is large enough.
+    /// for the largest packet it may carry (`largest_packet`), the
+    /// steering program's addresses, and whether `auto` tries netmap, from
+    /// the receive rings netmap reported (`netmap_rx_rings`, `None` without
+    /// netmap). Fails when no slot is large enough.
     pub fn new(
         choice: IoChoice,
         interface: &str,
         workers: usize,
+        netmap_rx_rings: Option<usize>,
         largest_packet: u32,
         lb_ip: Ipv4Addr,
         vips: &[IpAddr],
@@ -120,12 +138,7 @@ impl IoPlan {
             interface: interface.to_owned(),
             af_packet: af_packet_config(interface, workers, largest_packet)?,
             steering: steering(lb_ip, vips),
-            auto_netmap: choice == IoChoice::Auto
-                && prefers_netmap(
-                    Path::new("/dev/netmap").exists(),
-                    workers,
-                    af_xdp::rx_queues(interface).unwrap_or(1),
-                ),
+            auto_netmap: choice == IoChoice::Auto && prefers_netmap(netmap_rx_rings, workers),
             largest_packet,
         })
     }
@@ -179,17 +192,9 @@ impl IoPlan {
         Ok(OpenedIo::AfPacket(sockets))
     }
 
+    /// The kernel's netmap port, a worker per NIC ring pair (the rings
+    /// are checked against the workers before registering).
     fn open_netmap(&self, workers: usize) -> Result<OpenedIo, String> {
-        // Checked before registering: a register resets the NIC.
-        let queues = af_xdp::rx_queues(&self.interface).unwrap_or(1);
-        if usize::try_from(queues).ok() != Some(workers) {
-            return Err(format!(
-                "{}: {queues} receive queues and {workers} workers; netmap runs a worker per \
-                 NIC ring pair: set RR_WORKERS={queues}, or give the interface {workers} \
-                 queues (ethtool -L {} combined {workers})",
-                self.interface, self.interface
-            ));
-        }
         netmap_port::open(&self.interface, workers, self.largest_packet).map(OpenedIo::Netmap)
     }
 
@@ -272,21 +277,78 @@ mod tests {
 
     #[test]
     fn auto_prefers_netmap_only_where_the_kernel_has_it_and_a_worker_serves_each_queue() {
-        assert!(prefers_netmap(true, 1, 1));
-        assert!(prefers_netmap(true, 4, 4), "a worker per NIC ring pair");
-        assert!(!prefers_netmap(false, 1, 1));
-        assert!(!prefers_netmap(true, 2, 1), "a worker without a ring");
-        assert!(!prefers_netmap(true, 1, 4), "rings no worker reads");
+        assert!(prefers_netmap(Some(1), 1));
+        assert!(prefers_netmap(Some(4), 4), "a worker per NIC ring pair");
+        assert!(!prefers_netmap(None, 1), "no netmap");
+        assert!(!prefers_netmap(Some(1), 2), "a worker without a ring");
+        assert!(!prefers_netmap(Some(4), 1), "rings no worker reads");
+    }
+
+    #[test]
+    fn auto_takes_netmap_on_a_multi_queue_nic_when_the_workers_default_to_its_rings() {
+        use super::super::worker_count::plan_workers;
+        let workers = |rings| {
+            plan_workers(
+                None,
+                None,
+                NetmapUse::AutoMay,
+                Some(rings),
+                &[0, 1, 2, 3],
+                "ix0",
+            )
+            .unwrap()
+            .cores
+            .len()
+        };
+        assert!(prefers_netmap(Some(4), workers(4)));
+        assert!(prefers_netmap(Some(2), workers(2)));
+        assert!(
+            !prefers_netmap(Some(8), workers(8)),
+            "more rings than cores: one worker, on af_xdp or af_packet"
+        );
     }
 
     #[test]
     fn only_backends_that_leave_the_kernel_a_copy_need_the_nftables_rules() {
-        let plan =
-            |choice| IoPlan::new(choice, "eth0", 1, 1500, Ipv4Addr::new(10, 0, 0, 1), &[]).unwrap();
+        let plan = |choice| {
+            IoPlan::new(
+                choice,
+                "eth0",
+                1,
+                None,
+                1500,
+                Ipv4Addr::new(10, 0, 0, 1),
+                &[],
+            )
+            .unwrap()
+        };
         assert!(!plan(IoChoice::AfXdp).needs_host_rules());
         assert!(plan(IoChoice::AfPacket).needs_host_rules());
         assert!(plan(IoChoice::NetmapEmulated).needs_host_rules());
         assert!(plan(IoChoice::Auto).needs_host_rules(), "it may fall back");
         assert!(!plan(IoChoice::AfXdp).may_use_netmap());
+    }
+}
+
+#[cfg(test)]
+mod netmap_use_tests {
+    use super::*;
+
+    #[test]
+    fn netmap_and_auto_where_the_kernel_has_it_default_to_a_worker_per_ring() {
+        assert_eq!(netmap_use(IoChoice::Netmap), NetmapUse::Chosen);
+        let auto = if Path::new(NETMAP_DEVICE).exists() {
+            NetmapUse::AutoMay
+        } else {
+            NetmapUse::No
+        };
+        assert_eq!(netmap_use(IoChoice::Auto), auto);
+        for other in [
+            IoChoice::AfPacket,
+            IoChoice::AfXdp,
+            IoChoice::NetmapEmulated,
+        ] {
+            assert_eq!(netmap_use(other), NetmapUse::No, "{other:?}");
+        }
     }
 }

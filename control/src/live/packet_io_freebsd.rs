@@ -12,6 +12,7 @@ use dataplane::io::netmap::NetmapIo;
 
 use super::args::IoChoice;
 use super::netmap_port;
+use super::worker_count::NetmapUse;
 
 /// Nothing needs holding while netmap workers run (the port is the
 /// worker's own): the type has no value.
@@ -28,6 +29,12 @@ pub struct IoPlan {
     pub largest_packet: u32,
 }
 
+/// netmap, whatever `RR_IO` says (`auto` is netmap here): the workers
+/// default to one per NIC ring pair.
+pub fn netmap_use(_choice: IoChoice) -> NetmapUse {
+    NetmapUse::Chosen
+}
+
 /// The workers' ports, opened.
 #[derive(Debug)]
 pub enum OpenedIo {
@@ -37,12 +44,14 @@ pub enum OpenedIo {
 impl IoPlan {
     /// The plan for `workers` workers on `interface`. netmap's buffers are
     /// the kernel's, so the largest packet only decides whether headroom
-    /// fits them, and no steering program takes addresses: the other
-    /// arguments are Linux's.
+    /// fits them, no steering program takes addresses, and netmap is
+    /// always tried (its rings are checked against the workers when the
+    /// port opens): the other arguments are Linux's.
     pub fn new(
         choice: IoChoice,
         interface: &str,
         _workers: usize,
+        _netmap_rx_rings: Option<usize>,
         largest_packet: u32,
         _lb_ip: Ipv4Addr,
         _vips: &[IpAddr],
@@ -60,7 +69,8 @@ impl IoPlan {
     }
 
     /// Opens the netmap port for the workers, one per NIC ring pair (the
-    /// kernel's answer is checked: a worker per receive ring).
+    /// rings netmap reports are checked before registering, and the
+    /// registration's answer after: a worker per receive ring).
     pub fn open(&self, workers: usize) -> Result<OpenedIo, String> {
         match self.choice {
             IoChoice::Netmap | IoChoice::Auto => {

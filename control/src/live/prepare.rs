@@ -14,11 +14,14 @@ use tracing::{info, warn};
 
 use super::device::{self, Device};
 use super::neighbours::{NextHop, Resolver};
-use super::packet_io::IoPlan;
-use super::{cores, next_hops, open_files, steered_vips, workers, LiveArgs, StartError};
+use super::packet_io::{self, IoPlan};
+use super::worker_count::{self, NetmapUse, WorkerPlan};
+use super::{
+    cores, netmap_port, next_hops, open_files, steered_vips, workers, LiveArgs, StartError,
+};
 use crate::api::{self, ApiLimits, ApiState};
 use crate::backends::Publisher;
-use crate::config::{ApiToken, ConfigError, MacAddr};
+use crate::config::{ApiToken, MacAddr};
 use crate::stats::SharedCounters;
 use crate::tables;
 
@@ -86,16 +89,18 @@ fn config(e: impl std::fmt::Display) -> StartError {
 /// The whole stage, in the order its failures are likeliest.
 pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     args.balancer.validate().map_err(config)?;
-    let cores = args.worker_cores().map_err(|e: ConfigError| config(e))?;
+    let device = Device::lookup(&args.device).map_err(|e| match e {
+        device::DeviceError::Query { .. } => StartError::System(e.to_string()),
+        _ => StartError::Config(e.to_string()),
+    })?;
+    let (plan, netmap_rx_rings) = plan_workers(args, &device.name)?;
+    info!("{plan}");
+    let cores = plan.cores;
     // Before any control thread starts, so that they all inherit the set.
     let control_cores = cores::control_cores(&cores::allowed_cores(), &cores);
     if let Err(e) = cores::pin_current_thread(&control_cores) {
         warn!("control threads not pinned to {control_cores:?}: {e}");
     }
-    let device = Device::lookup(&args.device).map_err(|e| match e {
-        device::DeviceError::Query { .. } => StartError::System(e.to_string()),
-        _ => StartError::Config(e.to_string()),
-    })?;
     let lb_ip = args.balancer.lb_ip.or(device.ipv4).ok_or_else(|| {
         StartError::Config(format!(
             "RR_LB_IP: not given, and {} has no IPv4 address to default to; expected an IPv4 address such as 192.0.2.10",
@@ -145,6 +150,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         args.io,
         &device.name,
         cores.len(),
+        netmap_rx_rings,
         device.mtu.max(u32::from(args.balancer.mtu)),
         lb_ip,
         &vips,
@@ -166,6 +172,35 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         config: args.config.clone(),
         vips,
     })
+}
+
+/// The workers' cores and why they are that many (see [`worker_count`]),
+/// and the receive rings netmap reported for `interface` where the I/O may
+/// be netmap. Asking is no change to the host (the port is not
+/// registered); where `RR_IO=netmap` the answer is needed, so a refusal
+/// fails the start.
+fn plan_workers(
+    args: &LiveArgs,
+    interface: &str,
+) -> Result<(WorkerPlan, Option<usize>), StartError> {
+    let netmap = packet_io::netmap_use(args.io);
+    let rx_rings = match netmap {
+        NetmapUse::Chosen => Some(netmap_port::rx_rings(interface).map_err(StartError::System)?),
+        NetmapUse::AutoMay => netmap_port::rx_rings(interface)
+            .map_err(|e| warn!("RR_IO=auto: netmap cannot tell {interface}'s rings ({e})"))
+            .ok(),
+        NetmapUse::No => None,
+    };
+    let plan = worker_count::plan_workers(
+        args.workers,
+        args.cores.as_ref().map(|cores| cores.0.as_slice()),
+        netmap,
+        rx_rings,
+        &cores::allowed_cores(),
+        interface,
+    )
+    .map_err(config)?;
+    Ok((plan, rx_rings))
 }
 
 /// A token file other users can read gives them the API: say so (the
