@@ -974,13 +974,17 @@ balancers = 2
 [[workload]]
 name = "w"
 rate = 20
-hold = 4
+hold = 20
 interval = "500ms"
 [[fault]]
 name = "lb1-kill"
 kind = "balancer_kill"
 target = 1
 recover = 0.75
+[[fault]]
+name = "c1-lb1"
+kind = "partition"
+cut = [["c1", "lb1"]]
 "#,
             prefix.0,
             rusty_rail().display()
@@ -1023,6 +1027,10 @@ recover = 0.75
     // Once withdrawn, lb1's share goes to the others: a SYN lost in the dead
     // balancer is sent again a second later and connects then.
     assert_eq!(outcome["connections"]["failed"], 0, "{outcome}");
+    // A client cut from lb1, which stays announced: the held connections
+    // the router hashed to lb1 go silent (BGP cannot see this fault).
+    let cut = read_json(&out.join("rr-bgp.2lb.w.c1-lb1.r1/outcome.json"));
+    assert!(cut["connections"]["broken"].as_u64() > Some(0), "{cut}");
     assert!(
         outcome["errors"].as_array().unwrap().is_empty(),
         "{outcome}"

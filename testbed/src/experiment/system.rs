@@ -183,10 +183,21 @@ impl System {
             )?;
         }
         if system.routed() {
-            // Flows of one client spread over the balancers by their ports too.
+            // Flows of one client spread over the balancers by their ports too,
+            // hashed from the 5-tuple itself (policy 3, fields: addresses,
+            // protocol, ports): policy 1 takes a forwarded packet's own L4
+            // hash when it has one, and across veths that is the sender's
+            // socket hash, which TCP draws anew at each retransmission
+            // timeout, so a flow would hop to another balancer whenever its
+            // packets are lost, as no router on a wire would let it.
             lab.exec_ok(
                 "r",
-                &["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"],
+                &[
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.fib_multipath_hash_policy=3",
+                    "net.ipv4.fib_multipath_hash_fields=0x0037",
+                ],
             )?;
         }
         if entry.kind == SystemKind::RustyRail && system.routed() {
