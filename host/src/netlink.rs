@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use netlink_packet_core::{
@@ -60,16 +60,17 @@ impl From<NetlinkError> for io::Error {
 /// Where the kernel would send a packet for some destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    /// The gateway, or `None` when the destination is on-link.
-    pub gateway: Option<Ipv4Addr>,
+    /// The gateway (of the destination's family), or `None` when the
+    /// destination is on-link.
+    pub gateway: Option<IpAddr>,
     /// The outgoing interface's index.
     pub oif: u32,
 }
 
-/// One IPv4 neighbour-table entry.
+/// One neighbour-table entry: ARP for IPv4, NDP for IPv6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Neighbour {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub mac: Option<[u8; 6]>,
     pub state: NeighbourState,
 }
@@ -162,14 +163,19 @@ impl Netlink {
         }
     }
 
-    /// The route the kernel would use toward `dst` (`ip route get DST`).
-    pub fn route_to(&mut self, dst: Ipv4Addr) -> Result<Route, NetlinkError> {
+    /// The route the kernel would use toward `dst` (`ip route get DST`),
+    /// IPv4 or IPv6.
+    pub fn route_to(&mut self, dst: IpAddr) -> Result<Route, NetlinkError> {
         let mut message = RouteMessage::default();
-        message.header.address_family = AddressFamily::Inet;
-        message.header.destination_prefix_length = 32;
+        let (family, length, destination) = match dst {
+            IpAddr::V4(a) => (AddressFamily::Inet, 32, RouteAddress::Inet(a)),
+            IpAddr::V6(a) => (AddressFamily::Inet6, 128, RouteAddress::Inet6(a)),
+        };
+        message.header.address_family = family;
+        message.header.destination_prefix_length = length;
         message
             .attributes
-            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+            .push(RouteAttribute::Destination(destination));
         let answers = self.request_with(RouteNetlinkMessage::GetRoute(message), 0, || {
             format!("asking for the route to {dst}")
         })?;
@@ -234,10 +240,15 @@ impl Netlink {
         Ok(gateways)
     }
 
-    /// The IPv4 neighbour entries on link `index` (`ip -4 neigh show dev NAME`).
-    pub fn neighbours(&mut self, index: u32) -> Result<Vec<Neighbour>, NetlinkError> {
+    /// The neighbour entries of one family on link `index` (`ip -4 neigh
+    /// show dev NAME`, or `ip -6` with `ipv6`: the NDP cache).
+    pub fn neighbours(&mut self, index: u32, ipv6: bool) -> Result<Vec<Neighbour>, NetlinkError> {
         let mut message = NeighbourMessage::default();
-        message.header.family = AddressFamily::Inet;
+        message.header.family = if ipv6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
         message.header.ifindex = index;
         let answers = self.request_with(
             RouteNetlinkMessage::GetNeighbour(message),
@@ -301,7 +312,7 @@ impl Netlink {
                         .attributes
                         .iter()
                         .find_map(|attribute| match attribute {
-                            AddressAttribute::Local(std::net::IpAddr::V4(local)) => Some(*local),
+                            AddressAttribute::Local(IpAddr::V4(local)) => Some(*local),
                             _ => None,
                         })
                 }
@@ -594,7 +605,12 @@ fn route_of(route: &RouteMessage) -> Route {
     };
     for attribute in &route.attributes {
         match attribute {
-            RouteAttribute::Gateway(RouteAddress::Inet(gateway)) => found.gateway = Some(*gateway),
+            RouteAttribute::Gateway(RouteAddress::Inet(gateway)) => {
+                found.gateway = Some((*gateway).into());
+            }
+            RouteAttribute::Gateway(RouteAddress::Inet6(gateway)) => {
+                found.gateway = Some((*gateway).into());
+            }
             RouteAttribute::Oif(oif) => found.oif = *oif,
             _ => {}
         }
@@ -603,13 +619,18 @@ fn route_of(route: &RouteMessage) -> Route {
 }
 
 /// The address, MAC and state of a neighbour message; `None` without an
-/// IPv4 address.
+/// IP address.
 fn neighbour_of(entry: &NeighbourMessage) -> Option<Neighbour> {
     let mut addr = None;
     let mut mac = None;
     for attribute in &entry.attributes {
         match attribute {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => addr = Some(*a),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                addr = Some(IpAddr::V4(*a));
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                addr = Some(IpAddr::V6(*a));
+            }
             NeighbourAttribute::LinkLayerAddress(bytes) => {
                 mac = <[u8; 6]>::try_from(bytes.as_slice()).ok();
             }
@@ -680,7 +701,7 @@ mod tests {
     fn loopback_addresses_route_through_lo_without_a_gateway() {
         let mut netlink = Netlink::open().expect("rtnetlink socket");
         let route = netlink
-            .route_to(Ipv4Addr::LOCALHOST)
+            .route_to(Ipv4Addr::LOCALHOST.into())
             .expect("a route to 127.0.0.1");
         assert_eq!(
             route,
@@ -691,7 +712,10 @@ mod tests {
         );
         // The socket is ready for the next request: the acknowledgement was read.
         assert_eq!(
-            netlink.route_to(Ipv4Addr::new(127, 0, 0, 9)).unwrap().oif,
+            netlink
+                .route_to(Ipv4Addr::new(127, 0, 0, 9).into())
+                .unwrap()
+                .oif,
             lo()
         );
     }
@@ -699,7 +723,9 @@ mod tests {
     #[test]
     fn a_neighbour_dump_parses_to_its_done_message() {
         let mut netlink = Netlink::open().expect("rtnetlink socket");
-        netlink.neighbours(lo()).expect("a complete neighbour dump");
+        netlink
+            .neighbours(lo(), false)
+            .expect("a complete neighbour dump");
         assert!(netlink.link_mtu(lo(), "lo").unwrap() >= 1500);
     }
 
@@ -733,7 +759,7 @@ mod tests {
         assert_eq!(
             route_of(&route),
             Route {
-                gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                gateway: Some(Ipv4Addr::new(10, 0, 0, 1).into()),
                 oif: 7
             }
         );
@@ -746,7 +772,7 @@ mod tests {
         assert_eq!(
             neighbour_of(&entry),
             Some(Neighbour {
-                addr: Ipv4Addr::new(10, 0, 0, 2),
+                addr: Ipv4Addr::new(10, 0, 0, 2).into(),
                 mac: Some([2, 0, 0, 0, 0, 9]),
                 state: NeighbourState::Reachable,
             })

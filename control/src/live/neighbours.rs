@@ -10,6 +10,11 @@
 //! [`freebsd`] through the routing socket and the ARP table's sysctl. Each
 //! says of every entry whether its MAC may be used and whether it needs a
 //! nudge; what follows from that is the same everywhere.
+//!
+//! IPv6 backends ([`Resolver::resolve_ip`]) are resolved the same way from
+//! the NDP cache on Linux (the nudge, a datagram over IPv6, makes the kernel
+//! send a neighbour solicitation); on FreeBSD they are reported unreachable
+//! (its NDP cache is not read yet).
 
 #[cfg(target_os = "freebsd")]
 mod freebsd;
@@ -19,7 +24,7 @@ mod linux;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
 #[cfg(target_os = "freebsd")]
 use freebsd::KernelTable;
@@ -35,7 +40,7 @@ pub enum NextHop {
     /// Frames for the backend go to this MAC.
     Resolved([u8; 6]),
     /// The kernel is resolving it (or was just asked to).
-    Pending { via: Ipv4Addr },
+    Pending { via: IpAddr },
     /// The backend cannot be reached through the balancer's interface.
     Unreachable(String),
 }
@@ -76,7 +81,7 @@ struct Entry {
 /// The route toward a backend: its gateway (`None` on-link) and interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Route {
-    gateway: Option<Ipv4Addr>,
+    gateway: Option<IpAddr>,
     oif: u32,
 }
 
@@ -100,7 +105,22 @@ impl Resolver {
     /// One pass: the next hop of every backend, nudging the kernel where an
     /// entry is missing, failed or stale.
     pub fn resolve(&mut self, backends: &[Ipv4Addr]) -> io::Result<HashMap<Ipv4Addr, NextHop>> {
-        let table: HashMap<Ipv4Addr, Entry> = self.table.entries(self.interface)?;
+        let backends: Vec<IpAddr> = backends.iter().copied().map(IpAddr::V4).collect();
+        Ok(self
+            .resolve_ip(&backends)?
+            .into_iter()
+            .filter_map(|(addr, hop)| match addr {
+                IpAddr::V4(addr) => Some((addr, hop)),
+                IpAddr::V6(_) => None,
+            })
+            .collect())
+    }
+
+    /// [`Self::resolve`] for backends of either family: IPv4 next hops
+    /// from the ARP table, IPv6 ones from the NDP cache.
+    pub fn resolve_ip(&mut self, backends: &[IpAddr]) -> io::Result<HashMap<IpAddr, NextHop>> {
+        let ipv6 = backends.iter().any(IpAddr::is_ipv6);
+        let table: HashMap<IpAddr, Entry> = self.table.entries(self.interface, ipv6)?;
         let mut result = HashMap::with_capacity(backends.len());
         for &backend in backends {
             let hop = match self.table.route_to(backend) {
@@ -131,10 +151,15 @@ impl Resolver {
 }
 
 /// Sends one empty datagram to the backend's discard port, so the kernel
-/// resolves the next hop on its way. Failure only delays resolution.
-fn nudge_toward(backend: Ipv4Addr) {
-    if let Ok(socket) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-        let _ = socket.send_to(&[], SocketAddrV4::new(backend, DISCARD_PORT));
+/// resolves the next hop on its way (ARP or a neighbour solicitation).
+/// Failure only delays resolution.
+fn nudge_toward(backend: IpAddr) {
+    let any = match backend {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    if let Ok(socket) = UdpSocket::bind((any, 0)) {
+        let _ = socket.send_to(&[], SocketAddr::new(backend, DISCARD_PORT));
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use host::route_socket::RouteSocket;
@@ -41,18 +41,29 @@ impl KernelTable {
         })
     }
 
-    /// The route toward `backend` (`route -n get`).
-    pub(super) fn route_to(&mut self, backend: Ipv4Addr) -> io::Result<Route> {
+    /// The route toward `backend` (`route -n get`); IPv6 backends are not
+    /// resolved here yet.
+    pub(super) fn route_to(&mut self, backend: IpAddr) -> io::Result<Route> {
+        let IpAddr::V4(backend) = backend else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "IPv6 next hops are not read on FreeBSD yet",
+            ));
+        };
         let answer = self.socket.route_to(backend)?;
         Ok(Route {
-            gateway: answer.gateway,
+            gateway: answer.gateway.map(IpAddr::V4),
             oif: answer.interface,
         })
     }
 
     /// The ARP entries on `interface`, each judged, with remembered MACs
     /// standing in for entries being re-resolved.
-    pub(super) fn entries(&mut self, interface: u32) -> io::Result<HashMap<Ipv4Addr, Entry>> {
+    pub(super) fn entries(
+        &mut self,
+        interface: u32,
+        _ipv6: bool,
+    ) -> io::Result<HashMap<IpAddr, Entry>> {
         let now = Instant::now();
         let kernel: Vec<(Ipv4Addr, Option<[u8; 6]>)> = self
             .socket
@@ -61,7 +72,11 @@ impl KernelTable {
             .filter(|e| e.interface == interface)
             .map(|e| (e.addr, e.mac))
             .collect();
-        Ok(judge_all(&kernel, &mut self.remembered, now))
+        let judged = judge_all(&kernel, &mut self.remembered, now);
+        Ok(judged
+            .into_iter()
+            .map(|(addr, entry)| (IpAddr::V4(addr), entry))
+            .collect())
     }
 }
 

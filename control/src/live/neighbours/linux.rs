@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use host::netlink::{NeighbourState, Netlink, NetlinkError};
 
@@ -23,7 +23,7 @@ impl KernelTable {
     }
 
     /// The route toward `backend` (`ip route get`).
-    pub(super) fn route_to(&mut self, backend: Ipv4Addr) -> Result<Route, NetlinkError> {
+    pub(super) fn route_to(&mut self, backend: IpAddr) -> Result<Route, NetlinkError> {
         let route = self.netlink.route_to(backend)?;
         Ok(Route {
             gateway: route.gateway,
@@ -31,11 +31,18 @@ impl KernelTable {
         })
     }
 
-    /// The IPv4 neighbours on `interface`, each judged.
-    pub(super) fn entries(&mut self, interface: u32) -> io::Result<HashMap<Ipv4Addr, Entry>> {
-        Ok(self
-            .netlink
-            .neighbours(interface)?
+    /// The IPv4 neighbours on `interface` (and with `ipv6` the IPv6 ones,
+    /// NDP's), each judged: NDP's states are ARP's.
+    pub(super) fn entries(
+        &mut self,
+        interface: u32,
+        ipv6: bool,
+    ) -> io::Result<HashMap<IpAddr, Entry>> {
+        let mut neighbours = self.netlink.neighbours(interface, false)?;
+        if ipv6 {
+            neighbours.extend(self.netlink.neighbours(interface, true)?);
+        }
+        Ok(neighbours
             .into_iter()
             .map(|n| {
                 let (usable, nudge) = judge(n.state);
