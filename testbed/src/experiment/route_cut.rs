@@ -53,7 +53,11 @@ pub fn ruleset(paths: &[CutPath]) -> String {
             path.client, path.balancer
         );
         if let Some(mac) = &path.balancer_mac {
-            let _ = writeln!(text, "    ether saddr {mac} ip daddr {} counter drop", path.client);
+            let _ = writeln!(
+                text,
+                "    ether saddr {mac} ip daddr {} counter drop",
+                path.client
+            );
         }
     }
     text.push_str(
