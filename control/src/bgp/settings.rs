@@ -395,7 +395,7 @@ fn default_routes(lb_ip: Ipv4Addr, vips: &[IpAddr]) -> Result<Vec<Route>, BgpSet
         .map(|vip| match vip {
             IpAddr::V4(v4) => Ok(Route::host(*v4)),
             IpAddr::V6(v6) => Err(refuse(
-                "RR_VIPS",
+                "RR_VIPS (or a service's vip)",
                 &v6.to_string(),
                 "is IPv6, and the BGP announcement is IPv4 only",
                 "RR_BGP_ROUTES listing the IPv4 prefixes to announce",
@@ -526,7 +526,8 @@ mod tests {
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         let e = args.settings(lb(), &[vip, v6]).unwrap_err().to_string();
         assert!(
-            e.starts_with("RR_VIPS: \"2001:db8::1\"") && e.contains("RR_BGP_ROUTES"),
+            e.starts_with("RR_VIPS (or a service's vip): \"2001:db8::1\"")
+                && e.contains("RR_BGP_ROUTES"),
             "{e}"
         );
     }

@@ -5,7 +5,7 @@
 //! nothing to undo: exit code 2 for a setting, 1 for the system.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use dataplane::pipeline::WorkerState;
 use tokio::net::TcpListener;
@@ -50,7 +50,7 @@ pub struct Prepared {
     pub config: Option<std::path::PathBuf>,
     /// The VIPs the packet I/O and the host's rules take plain packets for:
     /// `RR_VIPS` and the services' VIPs at start.
-    pub vips: Vec<std::net::IpAddr>,
+    pub vips: Vec<IpAddr>,
 }
 
 /// The API, bound, with what its layers check.
@@ -115,10 +115,6 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         None => None,
     };
     warn_if_others_can_read(args.balancer.api_access.api_token_file.as_deref());
-    let bgp = args
-        .bgp
-        .settings(lb_ip, args.balancer.vips.as_slice())
-        .map_err(config)?;
     info!(
         device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
         control_cores = ?control_cores,
@@ -146,6 +142,15 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     // The services' VIPs are steered too, so that a VIP only the file names
     // reaches the balancer in VIP mode.
     let vips = steered_vips::steered(args.balancer.vips.as_slice(), &publisher.services());
+    // VIP mode (RR_VIPS given) announces every VIP it steers, the
+    // services' too; GRE mode its own address, where routers tunnel (a
+    // service VIP there is an inner address, not a route).
+    let announced: &[IpAddr] = if args.balancer.vips.as_slice().is_empty() {
+        &[]
+    } else {
+        &vips
+    };
+    let bgp = args.bgp.settings(lb_ip, announced).map_err(config)?;
     let io = IoPlan::new(
         args.io,
         &device.name,

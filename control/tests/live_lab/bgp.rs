@@ -22,6 +22,9 @@ use crate::{assert_all_succeeded, split};
 
 use crate::lab::{BALANCER_AS, BGP_HOLD_SECONDS as HOLD_SECONDS, ROUTER_AS};
 
+/// A service's VIP from a configuration file, announced beside `VIP`.
+const SECOND_VIP: &str = "10.99.0.7";
+
 /// The balancers the router's kernel currently routes the VIP to.
 fn vip_next_hops(lab: &Lab) -> BTreeSet<Ipv4Addr> {
     let out = lab.exec(
@@ -160,10 +163,19 @@ impl Stream {
 /// Starts balancers `which` with BGP and waits until the router routes the
 /// VIP to all of them.
 fn start_announcing(lab: &Lab, which: &[usize], grace: &str) -> Vec<lab::Balancer> {
-    let balancers = which
-        .iter()
-        .map(|&b| lab.start_balancer(b, &bgp_env(lab, grace)))
-        .collect();
+    start_announcing_with(lab, which, grace, &[])
+}
+
+/// The same with `extra` settings besides.
+fn start_announcing_with(
+    lab: &Lab,
+    which: &[usize],
+    grace: &str,
+    extra: &[(&'static str, String)],
+) -> Vec<lab::Balancer> {
+    let mut env = bgp_env(lab, grace);
+    env.extend(extra.iter().cloned());
+    let balancers = which.iter().map(|&b| lab.start_balancer(b, &env)).collect();
     let took = wait_next_hops(lab, which, Duration::from_secs(30));
     println!("the router routes {VIP} to balancers {which:?}, {took:?} after the last started");
     balancers
@@ -220,7 +232,18 @@ fn router_session(lab: &Lab, socket: &str, lb: usize) -> String {
 fn in_vip_mode_a_sigterm_withdraws_first_and_no_held_connection_breaks() {
     lab_or_skip!("bird", "birdc", "sysctl");
     let (lab, _) = lab_with_router("rrbg1-", 171, 3);
-    let mut balancers = start_announcing(&lab, &[1, 2, 3], "7s").into_iter();
+    // A second VIP from a services file is announced with RR_VIPS' (its
+    // backend, on the servers' link but absent, is a backend of its own:
+    // a service cannot share the default service's).
+    let [a, b, c, _] = lab.server_ip(1).octets();
+    let absent = Ipv4Addr::new(a, b, c, 99);
+    let file = lab.work.path().join("services.toml");
+    let service = format!(
+        "[[service]]\nname = \"second\"\nvip = \"{SECOND_VIP}\"\nbackends = [\"{absent}\"]\n"
+    );
+    fs::write(&file, service).expect("services file");
+    let config = [("RR_CONFIG", file.display().to_string())];
+    let mut balancers = start_announcing_with(&lab, &[1, 2, 3], "7s", &config).into_iter();
     let (first, second, third) = (
         balancers.next().unwrap(),
         balancers.next().unwrap(),
@@ -245,6 +268,7 @@ fn in_vip_mode_a_sigterm_withdraws_first_and_no_held_connection_breaks() {
     let view = wait_bgp_view(&lab, 1, |v| v["established"] == 1);
     assert_eq!(view["announced"], true, "{view}");
     assert_eq!(view["routes"][0], format!("{VIP}/32"), "{view}");
+    assert_eq!(view["routes"][1], format!("{SECOND_VIP}/32"), "{view}");
     let metrics = lab.exec(
         "lb1",
         &[
