@@ -529,6 +529,7 @@ fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
 
 #[test]
 fn gre_over_ipv6_is_decapsulated_and_its_datagrams_answered_directly() {
+    const DATAGRAMS: usize = 10;
     let Some(mut lab) = Lab::start("rrv61-", 192, false) else {
         return;
     };
@@ -538,7 +539,6 @@ fn gre_over_ipv6_is_decapsulated_and_its_datagrams_answered_directly() {
     let decap = lab.decap("");
     lab.mconnect_server();
     let client: std::net::Ipv4Addr = lab.v4(1).parse().unwrap();
-    const DATAGRAMS: usize = 10;
     // From the client namespace: GRE over IPv6 to the server (the outer
     // header the kernel's), each datagram from its own port of a UDP socket
     // that then waits for the server's plain-IP answer.

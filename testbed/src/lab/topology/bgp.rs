@@ -2,7 +2,7 @@
 //! BGP peers (balancers announcing their VIPs or GRE addresses) and
 //! installs them in its namespace's kernel table, equal routes from several
 //! peers merged into one multipath route (ECMP), flows spread by their L4
-//! hash (`net.ipv4.fib_multipath_hash_policy=1`, set by `up`).
+//! hash (`net.ipv4.fib_multipath_hash_policy=3` on the 5-tuple, set by `up`).
 //!
 //! ```toml
 //! [[host]]

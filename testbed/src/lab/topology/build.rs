@@ -192,17 +192,22 @@ fn configure(host: &HostPlan) -> Result<(), BuildError> {
         })?;
     }
     if host.bgp.is_some() {
-        // ECMP by the flow's ports too, not only its addresses: a router
-        // spreading one client's connections over several balancers.
-        std::fs::write("/proc/sys/net/ipv4/fib_multipath_hash_policy", "1").map_err(|source| {
-            BuildError::Namespace {
+        // ECMP by the flow's 5-tuple, as a router on a wire hashes it: a
+        // router spreading one client's connections over several balancers.
+        // Policy 3 with the fields, not policy 1: policy 1 takes a packet's
+        // own flow hash where it has one, which across veths is the client
+        // socket's, drawn anew at each TCP retransmission timeout, so a
+        // flow would hop between balancers whenever its packets are lost.
+        for (setting, value) in [
+            ("fib_multipath_hash_policy", "3"),
+            ("fib_multipath_hash_fields", "0x0037"),
+        ] {
+            let path = format!("/proc/sys/net/ipv4/{setting}");
+            std::fs::write(&path, value).map_err(|source| BuildError::Namespace {
                 name: name.to_owned(),
-                source: io::Error::new(
-                    source.kind(),
-                    format!("setting fib_multipath_hash_policy: {source}"),
-                ),
-            }
-        })?;
+                source: io::Error::new(source.kind(), format!("setting {setting}: {source}")),
+            })?;
+        }
     }
     for route in &host.routes {
         let oif = route.device.as_deref().map(device).transpose()?;
