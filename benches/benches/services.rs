@@ -16,7 +16,7 @@ use benches::batch::{one_batch, BATCH};
 use benches::traffic::{balancer_table, FlowFrames, LB, VIP};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dataplane::forwarding::{
-    BackendSpec, ForwardingSpec, ForwardingTable, HashFields, ServiceSpec,
+    BackendSpec, ForwardingSpec, ForwardingTable, HashFields, ServiceCounter, ServiceSpec,
 };
 use dataplane::io::memory::{MemoryIo, MemoryIoConfig};
 use dataplane::pipeline::{WorkerConfig, WorkerState};
@@ -54,6 +54,10 @@ fn service(i: u16, weight: u32) -> ServiceSpec {
             .collect(),
         table_size: SERVICE_TABLE,
         hash: HashFields::FiveTuple,
+        counter: ServiceCounter {
+            id: i,
+            generation: 0,
+        },
     }
 }
 

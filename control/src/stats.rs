@@ -6,11 +6,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
-use dataplane::counters::{Traffic, WorkerCounters};
+use dataplane::counters::{Traffic, WorkerCounters, SERVICE_DROP_REASONS};
+use dataplane::forwarding::ServiceCounter;
 use dataplane::verdict::DropReason;
 use serde::Serialize;
 
-use crate::backends::Backend;
+use crate::backends::{Backend, NamedServices};
 
 /// The counters one worker shares with control.
 pub type SharedCounters = Arc<CachePadded<WorkerCounters>>;
@@ -212,6 +213,9 @@ fn of_slot(by_slot: &[u64], backend: &Backend) -> u64 {
 pub struct Snapshot {
     pub workers: Vec<CounterSnapshot>,
     pub total: CounterSnapshot,
+    /// Named services' drops summed over the workers, by service counter
+    /// (filled by [`Snapshot::with_service_drops`]).
+    pub service_drops: std::collections::BTreeMap<ServiceCounter, Vec<(DropReason, u64)>>,
 }
 
 impl Snapshot {
@@ -229,9 +233,53 @@ impl Snapshot {
         if workers.is_empty() {
             total.table_generation = 0;
         }
-        Self { workers, total }
+        Self {
+            workers,
+            total,
+            service_drops: std::collections::BTreeMap::new(),
+        }
     }
 
+    /// Adds the drops of every service of `services`.
+    #[must_use]
+    pub fn with_service_drops(
+        mut self,
+        counters: &[SharedCounters],
+        services: &NamedServices,
+    ) -> Self {
+        for s in &services.0 {
+            let counter = s.template.counter;
+            self.service_drops
+                .insert(counter, service_drops(counters, counter));
+        }
+        self
+    }
+
+    /// A service's drops by reason, every reason counted per service
+    /// (zeros included, so that each series exists from the start).
+    pub fn drops_of(&self, counter: ServiceCounter) -> Vec<(DropReason, u64)> {
+        self.service_drops
+            .get(&counter)
+            .cloned()
+            .unwrap_or_else(|| SERVICE_DROP_REASONS.iter().map(|&r| (r, 0)).collect())
+    }
+}
+
+/// A named service's drops by reason, summed over the workers.
+pub fn service_drops(
+    counters: &[SharedCounters],
+    counter: ServiceCounter,
+) -> Vec<(DropReason, u64)> {
+    let mut sums: Vec<(DropReason, u64)> = SERVICE_DROP_REASONS.iter().map(|&r| (r, 0)).collect();
+    for worker in counters {
+        for ((_, sum), (_, n)) in sums.iter_mut().zip(worker.service_drops_for(counter)) {
+            *sum = sum.wrapping_add(n);
+        }
+    }
+    sums
+}
+
+impl Snapshot {
     /// Reads the slots `backends` use.
     pub fn for_backends(counters: &[SharedCounters], backends: &[Backend]) -> Self {
         let slots = backends.iter().map(|b| b.slot as usize + 1).max();

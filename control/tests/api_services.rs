@@ -9,6 +9,7 @@ use std::io::Write;
 use common::*;
 use control::api::ApiState;
 use control::config::ApiToken;
+use dataplane::DropReason;
 
 const TOKEN: &str = "5c0ffee1d2b94e7aa5c1d0e9f7b26a44";
 
@@ -92,25 +93,51 @@ async fn a_reload_needs_the_token() {
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
-#[tokio::test]
-async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_problem() {
+/// A service's `no_backend` drops in a `/stats` answer.
+fn no_backend_drops<'v>(stats: &'v serde_json::Value, service: &str) -> &'v serde_json::Value {
+    &stats["services"][service]["drops"]["no_backend"]
+}
+
+/// Two default backends, one worker's counters, and the API serving with
+/// [`TWO`] loaded (the file is kept for the caller to rewrite).
+async fn serving_two() -> (
+    control::backends::Publisher,
+    tempfile::NamedTempFile,
+    Vec<control::stats::SharedCounters>,
+    Server,
+) {
     let p = publisher(2);
     let file = file_with(TWO);
     let counters = workers(1);
     let state = ApiState::new(p.clone(), counters.clone()).with_config(Some(file.path().into()));
     let server = serve(state).await;
     assert_eq!(reload(&server, "").await.status, 200);
+    (p, file, counters, server)
+}
+
+#[tokio::test]
+async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_problem() {
+    let (p, _file, counters, server) = serving_two().await;
     // Seven packets to web's 10.2.0.2.
     let slot = p.backend("10.2.0.2".parse().unwrap()).unwrap().slot;
     counters[0].backend_packets[usize::from(slot)].add(7);
     counters[0].backend_bytes[usize::from(slot)].add(700);
     counters[0].backend_new_flows[usize::from(slot)].add(2);
+    // Three frames of web dropped after its lookup: no backend in rotation.
+    let web = p.handle().load().services.named("web").unwrap().counter;
+    for _ in 0..3 {
+        counters[0].count_service_drop(web, DropReason::NoBackend);
+    }
     let stats = get(server.addr, "/stats").await.json();
     assert_eq!(stats["services"]["web"]["packets"], 7, "{stats}");
     assert_eq!(stats["services"]["web"]["bytes"], 700, "{stats}");
     assert_eq!(stats["services"]["web"]["new_flows"], 2, "{stats}");
     assert_eq!(stats["services"]["dns"]["bytes"], 0, "{stats}");
     assert_eq!(stats["services"]["dns"]["backends"], 1, "{stats}");
+    assert_eq!(no_backend_drops(&stats, "web"), 3, "{stats}");
+    assert_eq!(no_backend_drops(&stats, "dns"), 0, "{stats}");
+    let list = get(server.addr, "/services").await.json();
+    assert_eq!(list[0]["drops"]["no_backend"], 3, "{list}");
     let text = get(server.addr, "/metrics").await.body;
     for line in [
         "rr_service_packets_total{service=\"web\"} 7",
@@ -119,11 +146,35 @@ async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_p
         "rr_service_new_flows_total{service=\"web\"} 2",
         "rr_service_backends{service=\"web\"} 2",
         "rr_service_backends_in_rotation{service=\"web\"} 0",
+        "rr_service_drops_total{service=\"web\",reason=\"no_backend\"} 3",
+        "rr_service_drops_total{service=\"dns\",reason=\"no_backend\"} 0",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }
     host::skip_unless!(host::capability::Need::Tool("promtool"));
     assert_promtool_accepts(&text);
+}
+
+#[tokio::test]
+async fn a_service_keeps_its_drops_across_a_reload_and_a_new_one_starts_at_zero() {
+    let (p, file, counters, server) = serving_two().await;
+    let named = |name: &str| p.handle().load().services.named(name).map(|s| s.counter);
+    let (web, dns) = (named("web").unwrap(), named("dns").unwrap());
+    assert_ne!(web.id, dns.id, "each service counts to its own row");
+    counters[0].count_service_drop(dns, DropReason::NoBackend);
+    // dns changes a weight and web is replaced by web2 on the same address.
+    let changed = TWO
+        .replace("\"10.3.0.1\"", "\"10.3.0.1:4\"")
+        .replace("name = \"web\"", "name = \"web2\"");
+    std::fs::write(file.path(), changed).unwrap();
+    assert_eq!(reload(&server, "").await.status, 200);
+    assert_eq!(named("dns"), Some(dns), "a kept service keeps its counter");
+    assert!(named("web").is_none());
+    let web2 = named("web2").unwrap();
+    assert_ne!(web2.id, dns.id);
+    let stats = get(server.addr, "/stats").await.json();
+    assert_eq!(no_backend_drops(&stats, "dns"), 1, "{stats}");
+    assert_eq!(no_backend_drops(&stats, "web2"), 0, "{stats}");
 }
 
 #[tokio::test]

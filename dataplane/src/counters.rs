@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 
+use crate::forwarding::ServiceCounter;
 use crate::verdict::{DropReason, Verdict};
 
 /// One single-writer counter.
@@ -54,6 +55,50 @@ impl Traffic {
 /// Backend slots a counter block covers: every `u16`.
 pub const BACKEND_SLOTS: usize = 1 << 16;
 
+/// Named services whose drops a worker counts: the most services a
+/// forwarding table takes (control hands out ids below this).
+pub const SERVICE_COUNTERS: usize = 4096;
+
+/// The drop reasons decided after a packet's service is known, counted
+/// per service as well as in [`WorkerCounters::drops`]. Earlier reasons
+/// (a malformed header, no service at all) belong to no service.
+pub const SERVICE_DROP_REASONS: [DropReason; 1] = [DropReason::NoBackend];
+
+/// One service's drops in one worker, by [`SERVICE_DROP_REASONS`] index,
+/// valid for the service counter generation it holds.
+#[derive(Debug, Default)]
+pub struct ServiceDrops {
+    generation: AtomicU64,
+    by_reason: [Counter; SERVICE_DROP_REASONS.len()],
+}
+
+impl ServiceDrops {
+    /// Counts one drop for `generation`, zeroing the row first if it held
+    /// another generation (the id's previous service). Owning worker only.
+    fn add(&self, generation: u16, at: usize) {
+        let generation = u64::from(generation);
+        if self.generation.load(Ordering::Relaxed) != generation {
+            for c in &self.by_reason {
+                c.set(0);
+            }
+            // Release: a reader that sees the new generation sees the zeros.
+            self.generation.store(generation, Ordering::Release);
+        }
+        if let Some(c) = self.by_reason.get(at) {
+            c.add(1);
+        }
+    }
+
+    /// The counts if the row holds `generation`, else zeros (this worker
+    /// counted no drop for that service yet).
+    fn read(&self, generation: u16) -> [u64; SERVICE_DROP_REASONS.len()] {
+        if self.generation.load(Ordering::Acquire) != u64::from(generation) {
+            return [0; SERVICE_DROP_REASONS.len()];
+        }
+        core::array::from_fn(|i| self.by_reason[i].get())
+    }
+}
+
 /// Everything one worker counts.
 #[derive(Debug)]
 pub struct WorkerCounters {
@@ -91,6 +136,8 @@ pub struct WorkerCounters {
     /// packets, bytes and new flows over its backends' slots: nothing on
     /// the packet path looks a service up to count it.
     pub backend_new_flows: Box<[Counter; BACKEND_SLOTS]>,
+    /// Drops after the service lookup, by service counter id.
+    pub service_drops: Box<[ServiceDrops]>,
     /// Batches run, and the forwarding-table generation the last one used.
     pub batches: Counter,
     pub table_generation: Counter,
@@ -116,6 +163,9 @@ impl Default for WorkerCounters {
             backend_packets: every_slot(),
             backend_bytes: every_slot(),
             backend_new_flows: every_slot(),
+            service_drops: (0..SERVICE_COUNTERS)
+                .map(|_| ServiceDrops::default())
+                .collect(),
             batches: Counter::default(),
             table_generation: Counter::default(),
         }
@@ -163,6 +213,31 @@ impl WorkerCounters {
         self.backend_bytes[usize::from(slot)].add(bytes as u64);
     }
 
+    /// Counts a drop of a packet of the named service `service` (also
+    /// counted by [`Self::count`] under the verdict). Off the forwarding
+    /// path: only drops come here.
+    #[cold]
+    pub fn count_service_drop(&self, service: ServiceCounter, reason: DropReason) {
+        let Some(at) = SERVICE_DROP_REASONS.iter().position(|&r| r == reason) else {
+            return;
+        };
+        if let Some(row) = self.service_drops.get(usize::from(service.id)) {
+            row.add(service.generation, at);
+        }
+    }
+
+    /// The drops this worker counted for `service`, by reason.
+    pub fn service_drops_for(&self, service: ServiceCounter) -> Vec<(DropReason, u64)> {
+        let Some(row) = self.service_drops.get(usize::from(service.id)) else {
+            return Vec::new();
+        };
+        SERVICE_DROP_REASONS
+            .iter()
+            .copied()
+            .zip(row.read(service.generation))
+            .collect()
+    }
+
     /// Drops counted under `reason`.
     pub fn drops_for(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize].get()
@@ -185,6 +260,52 @@ mod tests {
         assert_eq!((c.dropped.packets.get(), c.dropped.bytes.get()), (2, 140));
         assert_eq!(c.drops_for(DropReason::TtlExpired), 2);
         assert_eq!(c.drops_for(DropReason::NoBackend), 0);
+    }
+
+    #[test]
+    fn a_service_s_drops_count_to_its_id_and_a_new_generation_starts_at_zero() {
+        let c = WorkerCounters::default();
+        let old = ServiceCounter {
+            id: 3,
+            generation: 0,
+        };
+        let other = ServiceCounter {
+            id: 4,
+            generation: 0,
+        };
+        c.count_service_drop(old, DropReason::NoBackend);
+        c.count_service_drop(old, DropReason::NoBackend);
+        // Reasons decided before the service lookup are not the service's.
+        c.count_service_drop(old, DropReason::TtlExpired);
+        assert_eq!(
+            c.service_drops_for(old),
+            [(DropReason::NoBackend, 2)],
+            "counted to its own id"
+        );
+        assert_eq!(c.service_drops_for(other), [(DropReason::NoBackend, 0)]);
+        let reused = ServiceCounter {
+            id: 3,
+            generation: 1,
+        };
+        assert_eq!(
+            c.service_drops_for(reused),
+            [(DropReason::NoBackend, 0)],
+            "a reused id does not show the old service's drops"
+        );
+        c.count_service_drop(reused, DropReason::NoBackend);
+        assert_eq!(c.service_drops_for(reused), [(DropReason::NoBackend, 1)]);
+        assert_eq!(c.service_drops_for(old), [(DropReason::NoBackend, 0)]);
+    }
+
+    #[test]
+    fn ids_past_the_rows_are_ignored() {
+        let c = WorkerCounters::default();
+        let past = ServiceCounter {
+            id: SERVICE_COUNTERS as u16,
+            generation: 0,
+        };
+        c.count_service_drop(past, DropReason::NoBackend);
+        assert!(c.service_drops_for(past).is_empty());
     }
 
     #[test]

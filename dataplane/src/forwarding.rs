@@ -24,9 +24,17 @@ mod services;
 
 use services::MaglevInput;
 pub use services::{
-    is_valid_name, HashFields, Ingress, Service, ServiceAddress, ServiceError, ServiceSpec,
-    Services,
+    is_valid_name, HashFields, Ingress, Service, ServiceAddress, ServiceCounter, ServiceError,
+    ServiceSpec, Services,
 };
+
+/// Why a new flow got no backend, and the named service it belongs to
+/// (`None`: the default service, or no service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: DropReason,
+    pub service: Option<ServiceCounter>,
+}
 
 /// One backend as control describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,21 +404,40 @@ impl ForwardingTable {
         hash: u64,
         ingress: Ingress,
     ) -> Result<(u16, &BackendSlot), DropReason> {
-        let (maglev, fields) = match self.service_of(key, ingress) {
-            Some(Some(service)) => (&*service.maglev, service.hash),
-            Some(None) => (&*self.maglev, HashFields::FiveTuple),
-            None => return Err(DropReason::NoService),
+        self.pick_in_service(key, hash, ingress)
+            .map_err(|refused| refused.reason)
+    }
+
+    /// [`Self::pick_new`], saying on a refusal which named service refused
+    /// (so that the drop is counted to it).
+    #[inline]
+    pub fn pick_in_service(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        ingress: Ingress,
+    ) -> Result<(u16, &BackendSlot), Refused> {
+        let (maglev, fields, service) = match self.service_of(key, ingress) {
+            Some(Some(service)) => (&*service.maglev, service.hash, Some(service.counter)),
+            Some(None) => (&*self.maglev, HashFields::FiveTuple, None),
+            None => {
+                return Err(Refused {
+                    reason: DropReason::NoService,
+                    service: None,
+                })
+            }
         };
         let hash = match fields {
             HashFields::FiveTuple => hash,
             HashFields::SourceAddress => self.hasher.source(key),
         };
-        let slot = maglev.lookup(hash).ok_or(DropReason::NoBackend)?;
+        let no_backend = Refused {
+            reason: DropReason::NoBackend,
+            service,
+        };
+        let slot = maglev.lookup(hash).ok_or(no_backend)?;
         let backend = self.every_slot.get(slot);
-        backend
-            .usable
-            .then_some((slot, backend))
-            .ok_or(DropReason::NoBackend)
+        backend.usable.then_some((slot, backend)).ok_or(no_backend)
     }
 
     /// Which service a new flow belongs to: `Some(Some(named))`,

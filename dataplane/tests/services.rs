@@ -10,7 +10,7 @@ use core::net::{IpAddr, Ipv4Addr};
 
 use common::*;
 use dataplane::forwarding::{
-    BackendSpec, ForwardingSpec, ForwardingTable, HashFields, ServiceSpec,
+    BackendSpec, ForwardingSpec, ForwardingTable, HashFields, ServiceCounter, ServiceSpec,
 };
 use dataplane::pipeline::WorkerState;
 use dataplane::wire::ethertype;
@@ -52,6 +52,10 @@ fn services() -> Vec<ServiceSpec> {
         backends: (0..count).map(|n| service_backend(i, n)).collect(),
         table_size: 1009,
         hash: HashFields::FiveTuple,
+        counter: ServiceCounter {
+            id: i as u16,
+            generation: 0,
+        },
     };
     vec![
         make(WEB, Some(6), Some(80), 3),
@@ -277,4 +281,68 @@ fn removing_a_backend_of_one_service_moves_no_flow_of_the_others() {
             assert_eq!(was, fresh, "{flow:?} moved");
         }
     }
+}
+
+/// A named service's drops by reason as its worker counted them.
+fn no_backend_drops_of(state: &WorkerState, service: &ServiceSpec) -> u64 {
+    state
+        .counters
+        .service_drops_for(service.counter)
+        .into_iter()
+        .find(|&(reason, _)| reason == DropReason::NoBackend)
+        .map_or(0, |(_, n)| n)
+}
+
+/// [`services`] with every web backend at weight 0: web has no backend
+/// in rotation.
+fn web_without_backends() -> Vec<ServiceSpec> {
+    let mut specs = services();
+    for b in &mut specs[WEB].backends {
+        b.weight = 0;
+    }
+    specs
+}
+
+#[test]
+fn a_service_without_backends_in_rotation_counts_its_no_backend_drops_to_itself_only() {
+    let specs = web_without_backends();
+    let table = table_of(&specs, None);
+    let mut state = state();
+    for n in 0..3 {
+        let frames = vec![gre(&client(WEB, n, 80))];
+        let (verdict, _) = run_batch(&frames, &table, &mut state)[0].clone();
+        assert_eq!(verdict, Verdict::Drop(DropReason::NoBackend));
+        let (verdict, _) = run(&plain(&client(WEB, n + 100, 80)), &table, &mut state);
+        assert_eq!(verdict, Verdict::Drop(DropReason::NoBackend));
+    }
+    // DNS still forwards, and a flow no service takes is not web's either.
+    let (verdict, _) = run(&gre(&client(DNS, 1, 53)), &table, &mut state);
+    assert_eq!(verdict, Verdict::ToWire);
+    let (verdict, _) = run(&gre(&client(WEB, 1, 8080)), &table, &mut state);
+    assert_eq!(verdict, Verdict::Drop(DropReason::NoService));
+    assert_eq!(no_backend_drops_of(&state, &specs[WEB]), 6);
+    assert_eq!(no_backend_drops_of(&state, &specs[DNS]), 0);
+    assert_eq!(no_backend_drops_of(&state, &specs[V6]), 0);
+    assert_eq!(state.counters.drops_for(DropReason::NoBackend), 6);
+}
+
+#[test]
+fn a_reused_counter_id_does_not_carry_the_removed_service_s_drops() {
+    let mut specs = web_without_backends();
+    let table = table_of(&specs, None);
+    let mut state = state();
+    let (verdict, _) = run(&gre(&client(WEB, 1, 80)), &table, &mut state);
+    assert_eq!(verdict, Verdict::Drop(DropReason::NoBackend));
+    assert_eq!(no_backend_drops_of(&state, &specs[WEB]), 1);
+    // Web removed; a new service at the same address takes web's id
+    // at the next generation, as control hands a freed id out again.
+    let mut reused = specs.remove(WEB);
+    reused.name = "web2".into();
+    reused.counter.generation += 1;
+    specs.push(reused.clone());
+    let table = table_of(&specs, Some(&table));
+    assert_eq!(no_backend_drops_of(&state, &reused), 0, "starts at zero");
+    let (verdict, _) = run(&gre(&client(WEB, 2, 80)), &table, &mut state);
+    assert_eq!(verdict, Verdict::Drop(DropReason::NoBackend));
+    assert_eq!(no_backend_drops_of(&state, &reused), 1);
 }

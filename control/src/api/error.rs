@@ -49,6 +49,7 @@ impl From<BackendError> for ApiError {
             BackendError::WeightOutOfRange(_) => StatusCode::BAD_REQUEST,
             BackendError::Exists(_)
             | BackendError::Full
+            | BackendError::TooManyServices
             | BackendError::Table(_)
             | BackendError::ServiceExists(_) => StatusCode::CONFLICT,
         };

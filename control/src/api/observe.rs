@@ -32,13 +32,15 @@ pub async fn prometheus(
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
     let backends = state.publisher.backends();
-    let snapshot = Snapshot::for_backends(&state.counters, &backends);
+    let services = state.publisher.services();
+    let snapshot = Snapshot::for_backends(&state.counters, &backends)
+        .with_service_drops(&state.counters, &services);
     let generation = state.publisher.generation();
     let text = metrics::render_services_as(
         format,
         &snapshot,
         &backends,
-        &state.publisher.services(),
+        &services,
         generation,
         state
             .bgp

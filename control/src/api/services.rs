@@ -41,6 +41,9 @@ pub struct ServiceView {
     pub packets: u64,
     pub bytes: u64,
     pub new_flows: u64,
+    /// Frames of the service dropped after its lookup, by reason (every
+    /// reason counted per service, zeros included).
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
     pub backends: Vec<BackendView>,
 }
 
@@ -60,6 +63,7 @@ pub(super) fn stats(state: &ApiState) -> Option<Value> {
                     "packets": v.packets,
                     "bytes": v.bytes,
                     "new_flows": v.new_flows,
+                    "drops": v.drops,
                     "backends": v.backends.len(),
                     "in_rotation": v.in_rotation,
                 });
@@ -72,8 +76,9 @@ pub(super) fn stats(state: &ApiState) -> Option<Value> {
 
 fn views(state: &ApiState) -> Vec<ServiceView> {
     let backends = state.publisher.backends();
-    let snapshot = Snapshot::for_backends(&state.counters, &backends);
     let services = state.publisher.services();
+    let snapshot = Snapshot::for_backends(&state.counters, &backends)
+        .with_service_drops(&state.counters, &services);
     let views = services
         .0
         .iter()
@@ -106,6 +111,11 @@ fn views(state: &ApiState) -> Vec<ServiceView> {
                 packets: members.iter().map(|b| b.packets).sum(),
                 bytes: sum(|s, b| s.total.bytes_to(b)),
                 new_flows: sum(|s, b| s.total.new_flows_to(b)),
+                drops: snapshot
+                    .drops_of(t.counter)
+                    .into_iter()
+                    .map(|(reason, n)| (reason.name(), n))
+                    .collect(),
                 backends: members,
             }
         })

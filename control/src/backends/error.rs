@@ -26,6 +26,8 @@ pub enum BackendError {
     UnknownService(String),
     /// A named service with this name exists already.
     ServiceExists(String),
+    /// Every service counter id is taken: no more services.
+    TooManyServices,
 }
 
 impl fmt::Display for BackendError {
@@ -43,6 +45,11 @@ impl fmt::Display for BackendError {
             Self::Table(e) => write!(f, "the forwarding table cannot be built: {e}"),
             Self::UnknownService(name) => write!(f, "no service {name:?}"),
             Self::ServiceExists(name) => write!(f, "service {name:?} exists already"),
+            Self::TooManyServices => write!(
+                f,
+                "all {} service counter ids are taken; remove a service first",
+                dataplane::counters::SERVICE_COUNTERS
+            ),
         }
     }
 }

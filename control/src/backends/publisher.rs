@@ -28,6 +28,7 @@ use super::error::BackendError;
 use super::health_state::Transition;
 use super::services::NamedServices;
 use super::set::BackendSet;
+use super::slots::Slots;
 use crate::config::file::ServiceConfig;
 
 /// Everything in a forwarding table except the backends and the generation.
@@ -84,6 +85,8 @@ struct Writer {
     set: BackendSet,
     /// Which backends of `set` belong to named services.
     services: NamedServices,
+    /// The services' drop-counter ids: taken, free, and their generations.
+    service_ids: Slots,
     generation: u64,
 }
 
@@ -113,6 +116,7 @@ impl Publisher {
         let writer = Writer {
             set,
             services: NamedServices::default(),
+            service_ids: Slots::with_capacity(dataplane::counters::SERVICE_COUNTERS),
             generation: 1,
         };
         Ok(Self {
@@ -185,8 +189,10 @@ impl Publisher {
         let mut configs = writer.services.configs(&writer.set);
         let result = edit(&mut configs)?;
         let mut set = writer.set.clone();
-        let services = writer.services.apply(&configs, &mut set)?;
+        let mut ids = writer.service_ids.clone();
+        let services = writer.services.apply(&configs, &mut set, &mut ids)?;
         self.publish_locked(&mut writer, set, services)?;
+        writer.service_ids = ids;
         Ok(result)
     }
 

@@ -13,6 +13,7 @@ use dataplane::forwarding::{BackendSpec, ServiceSpec};
 
 use super::error::BackendError;
 use super::set::BackendSet;
+use super::slots::Slots;
 use crate::config::file::ServiceConfig;
 use crate::config::HealthCheck;
 
@@ -109,11 +110,15 @@ impl NamedServices {
     /// services and removed backends leave the set (their slots' next
     /// incarnation gets a new generation), new ones join it, kept ones keep
     /// their slot, generation, next hop and health and take the configured
-    /// weight. Returns the new services; on an error nothing is to be kept.
+    /// weight. A kept service keeps its drop-counter id; a removed one's id
+    /// goes back to `ids`, and a new service takes one from there. Returns
+    /// the new services; on an error nothing (of `set` and `ids` either)
+    /// is to be kept.
     pub fn apply(
         &self,
         configs: &[ServiceConfig],
         set: &mut BackendSet,
+        ids: &mut Slots,
     ) -> Result<Self, BackendError> {
         let old = self.owners();
         let mut new: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
@@ -131,8 +136,22 @@ impl NamedServices {
                 set.remove(addr)?;
             }
         }
+        for gone in self
+            .0
+            .iter()
+            .filter(|s| !configs.iter().any(|c| c.name == s.template.name))
+        {
+            ids.release(gone.template.counter.id);
+        }
         let mut services = Vec::with_capacity(configs.len());
         for config in configs {
+            let kept = self.0.iter().find(|s| s.template.name == config.name);
+            let counter = if let Some(kept) = kept {
+                kept.template.counter
+            } else {
+                let (id, generation) = ids.take().ok_or(BackendError::TooManyServices)?;
+                dataplane::forwarding::ServiceCounter { id, generation }
+            };
             for target in &config.backends {
                 if old.get(&target.addr) == Some(&config.name.as_str()) {
                     set.set_weight(target.addr, target.weight)?;
@@ -141,7 +160,10 @@ impl NamedServices {
                 }
             }
             services.push(ServiceEntry {
-                template: config.spec(Vec::new()),
+                template: ServiceSpec {
+                    counter,
+                    ..config.spec(Vec::new())
+                },
                 members: config.backends.iter().map(|t| t.addr).collect(),
                 health: config.health.clone(),
             });

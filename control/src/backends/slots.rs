@@ -9,26 +9,48 @@
 //! freed slot reused, lowest first, and always with the next generation, so
 //! that connection-table entries left by its previous backend can never
 //! match the new one.
+//!
+//! Services' drop-counter ids follow the same rules with their own limit
+//! ([`Slots::with_capacity`]): the generation tells the workers' counter
+//! rows of a reused id from those of its previous service.
 
 use std::collections::BTreeSet;
 
 use dataplane::maglev::MAX_BACKENDS;
 
 /// Which slots are taken, and each slot's current generation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Slots {
+    /// How many slots there are.
+    capacity: usize,
     /// Generation of every slot ever handed out, indexed by slot.
     generations: Vec<u16>,
     /// Slots handed out before and given back since, lowest first.
     free: BTreeSet<u16>,
 }
 
+impl Default for Slots {
+    /// The backend slots: [`MAX_BACKENDS`] of them.
+    fn default() -> Self {
+        Self::with_capacity(MAX_BACKENDS)
+    }
+}
+
 impl Slots {
+    /// `capacity` slots (at most 65,536: slots are `u16`), none taken.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.min(1 << 16),
+            generations: Vec::new(),
+            free: BTreeSet::new(),
+        }
+    }
+
     /// A free slot and its generation: a never-used slot at generation 0
     /// while there are any, else the lowest freed slot with its generation
     /// bumped; `None` when all [`MAX_BACKENDS`] slots are taken.
     pub fn take(&mut self) -> Option<(u16, u16)> {
-        if self.generations.len() < MAX_BACKENDS {
+        if self.generations.len() < self.capacity {
             self.generations.push(0);
             return Some(((self.generations.len() - 1) as u16, 0));
         }
@@ -111,6 +133,16 @@ mod tests {
         slots.release(7);
         assert_eq!(slots.take(), Some((7, 2)));
         assert_eq!(slots.take(), None);
+    }
+
+    #[test]
+    fn a_smaller_capacity_runs_out_at_its_own_limit() {
+        let mut slots = Slots::with_capacity(2);
+        assert_eq!(slots.take(), Some((0, 0)));
+        assert_eq!(slots.take(), Some((1, 0)));
+        assert_eq!(slots.take(), None);
+        slots.release(0);
+        assert_eq!(slots.take(), Some((0, 1)));
     }
 
     #[test]

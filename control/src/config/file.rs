@@ -178,6 +178,8 @@ impl ServiceConfig {
             backends,
             table_size: self.table_size,
             hash: self.hash,
+            // Control gives the service its counter when it applies it.
+            counter: dataplane::forwarding::ServiceCounter::default(),
         }
     }
 }
@@ -420,7 +422,7 @@ impl Reader<'_> {
 fn build_check(services: &[ServiceConfig]) -> Result<(), String> {
     let mut slot = 0u16;
     let mut specs = Vec::with_capacity(services.len());
-    for service in services {
+    for (index, service) in services.iter().enumerate() {
         let mut backends = Vec::with_capacity(service.backends.len());
         for target in &service.backends {
             backends.push(BackendSpec {
@@ -434,7 +436,13 @@ fn build_check(services: &[ServiceConfig]) -> Result<(), String> {
                 .checked_add(1)
                 .ok_or_else(|| "more than 65535 backends across all services".to_owned())?;
         }
-        specs.push(service.spec(backends));
+        // Counter ids numbered in order too: more services than the
+        // workers have counter rows for is refused here.
+        let id = u16::try_from(index).unwrap_or(u16::MAX);
+        specs.push(ServiceSpec {
+            counter: dataplane::forwarding::ServiceCounter { id, generation: 0 },
+            ..service.spec(backends)
+        });
     }
     let spec = ForwardingSpec {
         lb_ipv4: [10, 0, 0, 1].into(),

@@ -84,6 +84,10 @@ mod tests {
                         backends: Vec::new(),
                         table_size: 251,
                         hash: HashFields::FiveTuple,
+                        counter: dataplane::forwarding::ServiceCounter {
+                            id: i as u16,
+                            generation: 0,
+                        },
                     },
                     members: Vec::new(),
                     health: None,

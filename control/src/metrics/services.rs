@@ -1,6 +1,7 @@
 //! Per-service metrics (`rr_service_*`, label `service`): packets, bytes
 //! and new flows sent to a service's backends (sums of their slots'
-//! counters), its backends configured and in rotation. Nothing is
+//! counters), its drops by reason (those decided after its lookup), its
+//! backends configured and in rotation. Nothing is
 //! registered without named services, so the one-service exposition is
 //! unchanged.
 
@@ -55,6 +56,29 @@ pub(super) fn register(
         "new_flows",
         "New flows the service's Maglev table sent to its backends",
         per_service(&|bs| bs.iter().map(|b| snapshot.total.new_flows_to(b)).sum()),
+    );
+    let drops: Vec<(Labels, u64)> = services
+        .0
+        .iter()
+        .flat_map(|s| {
+            snapshot
+                .drops_of(s.template.counter)
+                .into_iter()
+                .map(|(reason, n)| {
+                    let labels = vec![
+                        ("service", s.template.name.clone()),
+                        ("reason", reason.name().to_owned()),
+                    ];
+                    (labels, n)
+                })
+        })
+        .collect();
+    counter(
+        r,
+        "rr_service",
+        "drops",
+        "Frames of the service dropped after its lookup, by reason",
+        drops,
     );
     gauge(
         r,

@@ -61,6 +61,22 @@ pub struct ServiceSpec {
     /// Entries in the service's Maglev table, a prime above the backend count.
     pub table_size: u32,
     pub hash: HashFields,
+    /// Where the workers count the service's drops: control gives each
+    /// service its own id for as long as it exists.
+    pub counter: ServiceCounter,
+}
+
+/// A service's row in the workers' per-service drop counters. Control keeps
+/// a service's id across reloads while the service exists and reuses it
+/// after the service is gone, always with the next generation: a worker
+/// zeroes the row the first time it counts a drop under a new generation,
+/// and readers ignore a row still holding another generation, so a reused
+/// id never shows the previous service's drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ServiceCounter {
+    /// Below [`crate::counters::SERVICE_COUNTERS`]; unique among services.
+    pub id: u16,
+    pub generation: u16,
 }
 
 /// What a service is looked up by: the destination (IPv4 as IPv4-mapped
@@ -157,6 +173,8 @@ pub struct Service {
     pub maglev: Arc<MaglevTable>,
     /// The slots of the service's backends, ascending.
     pub slots: Box<[u16]>,
+    /// Where its drops are counted.
+    pub counter: ServiceCounter,
     pub(super) input: Arc<MaglevInput>,
 }
 
@@ -175,6 +193,10 @@ pub enum ServiceError {
     SlotInTwoServices { slot: u16, service: String },
     /// The name is empty or not made of letters, digits, `-`, `_`, `.`.
     BadName(String),
+    /// A drop-counter id past the workers' counter rows.
+    CounterOutOfRange { id: u16, service: String },
+    /// Two services given one drop-counter id.
+    CounterInTwoServices { id: u16, service: String },
 }
 
 impl fmt::Display for ServiceError {
@@ -203,6 +225,16 @@ impl fmt::Display for ServiceError {
             Self::BadName(name) => write!(
                 f,
                 "service name {name:?} is not accepted; use 1 to 64 letters, digits, '-', '_' or '.'"
+            ),
+            Self::CounterOutOfRange { id, service } => write!(
+                f,
+                "service {service:?}: counter id {id} is out of range; use 0..{}",
+                crate::counters::SERVICE_COUNTERS
+            ),
+            Self::CounterInTwoServices { id, service } => write!(
+                f,
+                "service {service:?}: counter id {id} already belongs to another service; \
+                 ids are unique across services"
             ),
         }
     }
@@ -241,6 +273,7 @@ impl Services {
         taken: &mut [bool],
     ) -> Result<Self, ServiceError> {
         let mut services = Vec::with_capacity(specs.len());
+        let mut counter_taken = vec![false; crate::counters::SERVICE_COUNTERS];
         for spec in specs {
             if !is_valid_name(&spec.name) {
                 return Err(ServiceError::BadName(spec.name.clone()));
@@ -260,6 +293,19 @@ impl Services {
                 }
                 *taken = true;
             }
+            let id = spec.counter.id;
+            let Some(in_use) = counter_taken.get_mut(usize::from(id)) else {
+                return Err(ServiceError::CounterOutOfRange {
+                    id,
+                    service: spec.name.clone(),
+                });
+            };
+            if core::mem::replace(in_use, true) {
+                return Err(ServiceError::CounterInTwoServices {
+                    id,
+                    service: spec.name.clone(),
+                });
+            }
             let old = previous
                 .and_then(|p| p.named(&spec.name))
                 .map(|s| (&*s.input, &s.maglev));
@@ -275,6 +321,7 @@ impl Services {
                 hash: spec.hash,
                 maglev,
                 slots: slots.into_boxed_slice(),
+                counter: spec.counter,
                 input,
             });
         }

@@ -128,7 +128,14 @@ fn by_maglev<'t>(
 ) -> Result<(u16, &'t BackendSlot), DropReason> {
     let counters = &state.counters;
     counters.conntrack_misses.add(1);
-    let (slot, backend) = table.pick_new(&key(), hash, ingress)?;
+    let (slot, backend) = table
+        .pick_in_service(&key(), hash, ingress)
+        .map_err(|refused| {
+            if let Some(service) = refused.service {
+                counters.count_service_drop(service, refused.reason);
+            }
+            refused.reason
+        })?;
     let entry = ConnEntry {
         slot,
         generation: backend.generation,

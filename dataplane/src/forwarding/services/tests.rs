@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use crate::flow::FlowKey;
 use crate::forwarding::{
     BackendSpec, ForwardingError, ForwardingSpec, ForwardingTable, HashFields, Ingress,
-    ServiceError, ServiceSpec,
+    ServiceCounter, ServiceError, ServiceSpec,
 };
 use crate::verdict::DropReason;
 use crate::wire::ip_proto::{TCP, UDP};
@@ -36,6 +36,10 @@ fn service(name: &str, vip: &str, first: u16, count: u16) -> ServiceSpec {
             .collect(),
         table_size: 251,
         hash: HashFields::FiveTuple,
+        counter: ServiceCounter {
+            id: first,
+            generation: 0,
+        },
     }
 }
 
