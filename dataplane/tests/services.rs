@@ -346,3 +346,26 @@ fn a_reused_counter_id_does_not_carry_the_removed_service_s_drops() {
     assert_eq!(verdict, Verdict::Drop(DropReason::NoBackend));
     assert_eq!(no_backend_drops_of(&state, &reused), 1);
 }
+
+#[test]
+fn a_later_fragment_whose_backend_left_counts_its_no_backend_drop_to_the_service() {
+    let specs = services();
+    let table = table_of(&specs, None);
+    let mut state = state();
+    let mut packet = client(WEB, 1, 80).packet(&[7u8; 3000]);
+    packet[6] &= !0x40; // clear DF so it may be fragmented
+    let fragments = synth::fragment_ipv4(&packet, 1000);
+    let (verdict, _) = run(&tunnel().encapsulate(&fragments[0]), &table, &mut state);
+    assert_eq!(verdict, Verdict::ToWire);
+    // Every web backend replaced (a new generation in each slot): the
+    // datagram's backend has left before its later fragments arrive.
+    let mut replaced = specs.clone();
+    for b in &mut replaced[WEB].backends {
+        b.generation += 1;
+    }
+    let table = table_of(&replaced, Some(&table));
+    let (verdict, _) = run(&tunnel().encapsulate(&fragments[1]), &table, &mut state);
+    assert_eq!(verdict, Verdict::Drop(DropReason::NoBackend));
+    assert_eq!(no_backend_drops_of(&state, &specs[WEB]), 1);
+    assert_eq!(no_backend_drops_of(&state, &specs[DNS]), 0);
+}

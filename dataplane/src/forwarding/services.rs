@@ -257,6 +257,9 @@ pub struct Services {
     by_address: Box<[ServiceAddress]>,
     /// `in_order[i]` is the service at `by_address[i]`.
     in_order: Box<[Service]>,
+    /// The counter of the service every named service's slot belongs to,
+    /// sorted by slot: for drops decided after a backend was chosen.
+    counter_by_slot: Box<[(u16, ServiceCounter)]>,
     /// Every VIP of a service, IPv4 and IPv6, sorted and unique.
     vips_v4: Box<[[u8; 4]]>,
     vips_v6: Box<[[u8; 16]]>,
@@ -344,7 +347,13 @@ impl Services {
         vips_v4.dedup();
         vips_v6.sort_unstable();
         vips_v6.dedup();
+        let mut counter_by_slot: Vec<(u16, ServiceCounter)> = services
+            .iter()
+            .flat_map(|s| s.slots.iter().map(|&slot| (slot, s.counter)))
+            .collect();
+        counter_by_slot.sort_unstable();
         Ok(Self {
+            counter_by_slot: counter_by_slot.into_boxed_slice(),
             by_address: services.iter().map(|s| s.address).collect(),
             in_order: services.into_boxed_slice(),
             vips_v4: vips_v4.into_boxed_slice(),
@@ -392,6 +401,16 @@ impl Services {
             let at = self.by_address.binary_search(&address).ok()?;
             self.in_order.get(at)
         })
+    }
+
+    /// The counter of the named service `slot`'s backend belongs to
+    /// (`None`: the default service's, or no backend's).
+    pub fn counter_of_slot(&self, slot: u16) -> Option<ServiceCounter> {
+        let at = self
+            .counter_by_slot
+            .binary_search_by_key(&slot, |&(s, _)| s)
+            .ok()?;
+        self.counter_by_slot.get(at).map(|&(_, counter)| counter)
     }
 
     /// Whether some service has this IPv4 VIP.

@@ -13,7 +13,8 @@ use super::state::WorkerState;
 /// The backend a packet goes to, or why there is none. `Held` means the
 /// packet is a fragment whose first fragment has not been seen yet.
 pub enum Choice<'t> {
-    Backend(&'t BackendSlot),
+    /// The backend's slot and what the packet path knows of it.
+    Backend(u16, &'t BackendSlot),
     Held,
 }
 
@@ -39,7 +40,7 @@ pub fn choose<'t>(
                     .fragments
                     .record(hash, &datagram, slot, backend.generation, now);
             }
-            Ok(Choice::Backend(backend))
+            Ok(Choice::Backend(slot, backend))
         }
         FlowOf::LaterFragment(datagram) => {
             let hash = table.hasher.datagram(&datagram);
@@ -52,11 +53,28 @@ pub fn choose<'t>(
             // the rest of it cannot be delivered anywhere.
             let backend = table
                 .backend(slot, generation)
-                .ok_or(DropReason::NoBackend)?;
+                .ok_or_else(|| drop_of_slot(DropReason::NoBackend, slot, table, state))?;
             state.counters.count_backend(slot, frame.len());
-            Ok(Choice::Backend(backend))
+            Ok(Choice::Backend(slot, backend))
         }
     }
+}
+
+/// Counts a drop decided after a backend was chosen (or remembered) for
+/// slot `slot` to the named service the slot belongs to, and returns the
+/// reason. Only drops come here: a binary search over the services' slots.
+#[cold]
+#[inline(never)]
+pub fn drop_of_slot(
+    reason: DropReason,
+    slot: u16,
+    table: &ForwardingTable,
+    state: &WorkerState,
+) -> DropReason {
+    if let Some(service) = table.services.counter_of_slot(slot) {
+        state.counters.count_service_drop(service, reason);
+    }
+    reason
 }
 
 /// Connection table, then Maglev; a new flow is recorded (rate permitting).

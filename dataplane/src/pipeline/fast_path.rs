@@ -15,7 +15,7 @@ use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::checksum;
 
-use super::balance::by_hash;
+use super::balance::{by_hash, drop_of_slot};
 use super::outer::Outer;
 use super::state::WorkerState;
 
@@ -235,7 +235,10 @@ pub fn forward(
     match by_hash(hash, class, key, bytes, Ingress::Gre, table, state) {
         // Read from the slot's cache line, loaded already: a branch that an
         // IPv4-only balancer always predicts.
-        Ok((_, backend)) if backend.is_ipv6 => to_ipv6(frame, backend, table),
+        Ok((slot, backend)) if backend.is_ipv6 => match to_ipv6(frame, backend, table) {
+            Verdict::Drop(reason) => Verdict::Drop(drop_of_slot(reason, slot, table, state)),
+            verdict => verdict,
+        },
         Ok((_, backend)) => {
             rewrite(headers, backend);
             Verdict::ToWire

@@ -28,7 +28,7 @@ use crate::wire::{
     checksum, ethertype, ip_proto, EthernetFrame, GrePacket, Ipv4Packet, Ipv6Packet, WireError,
 };
 
-use super::balance::{choose, Choice};
+use super::balance::{choose, drop_of_slot, Choice};
 use super::flow_of::{of_ipv4, of_ipv6, FlowOf};
 use super::outer::{self, Outer};
 use super::state::WorkerState;
@@ -49,11 +49,12 @@ pub fn forward(
     };
     match choose(flow, data, Ingress::Gre, table, state)? {
         Choice::Held => Ok(Verdict::Held),
-        Choice::Backend(backend) => {
+        Choice::Backend(slot, backend) => {
             match (outer.is_ipv6, backend.is_ipv6) {
                 (false, false) => rewrite(frame.data_mut(), l2, backend, table),
                 (true, true) => rewrite_v6(frame.data_mut(), l2, backend, table),
-                _ => outer::replace(frame, l2, &outer, backend, table)?,
+                _ => outer::replace(frame, l2, &outer, backend, table)
+                    .map_err(|reason| drop_of_slot(reason, slot, table, state))?,
             }
             Ok(Verdict::ToWire)
         }

@@ -17,7 +17,7 @@ use crate::frame::Frame;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{ethertype, ip_proto, EthernetFrame, GreRepr, Ipv4Repr, Ipv6Repr};
 
-use super::balance::{choose, Choice};
+use super::balance::{choose, drop_of_slot, Choice};
 use super::flow_of::{of_ipv4, of_ipv6, FlowOf};
 use super::state::WorkerState;
 use super::too_big;
@@ -56,15 +56,18 @@ pub fn encapsulate(
     }
     match choose(flow, data, Ingress::Vip, table, state)? {
         Choice::Held => Ok(Verdict::Held),
-        Choice::Backend(backend) if backend.is_ipv6 => {
+        Choice::Backend(slot, backend) if backend.is_ipv6 => {
             if ip_len + ENCAP_LEN_V6 > usize::from(table.mtu) {
-                return too_big(frame, l2, ip_len, is_ipv6, ENCAP_LEN_V6, table, state);
+                return too_big(frame, l2, ip_len, is_ipv6, ENCAP_LEN_V6, table, state)
+                    .map_err(|reason| drop_of_slot(reason, slot, table, state));
             }
-            push_headers(frame, l2, ip_len, is_ipv6, backend, table)?;
+            push_headers(frame, l2, ip_len, is_ipv6, backend, table)
+                .map_err(|reason| drop_of_slot(reason, slot, table, state))?;
             Ok(Verdict::ToWire)
         }
-        Choice::Backend(backend) => {
-            push_headers(frame, l2, ip_len, is_ipv6, backend, table)?;
+        Choice::Backend(slot, backend) => {
+            push_headers(frame, l2, ip_len, is_ipv6, backend, table)
+                .map_err(|reason| drop_of_slot(reason, slot, table, state))?;
             Ok(Verdict::ToWire)
         }
     }

@@ -402,3 +402,32 @@ proptest! {
         prop_assert_eq!(found(&b, &key), want);
     }
 }
+
+#[test]
+fn a_slot_names_the_counter_of_its_service_and_a_default_slot_none() {
+    let a = service("a", "192.0.2.1", 100, 3);
+    let b = service("b", "192.0.2.2", 10, 2);
+    let table = build(&[a.clone(), b.clone()]);
+    for slot in 100..103 {
+        assert_eq!(table.services.counter_of_slot(slot), Some(a.counter));
+    }
+    assert_eq!(table.services.counter_of_slot(11), Some(b.counter));
+    assert_eq!(table.services.counter_of_slot(12), None, "no backend");
+    assert_eq!(table.services.counter_of_slot(0), None, "the default's");
+}
+
+#[test]
+fn two_services_with_one_counter_id_or_one_past_the_rows_are_refused() {
+    let a = service("a", "192.0.2.1", 100, 1);
+    let mut b = service("b", "192.0.2.2", 10, 1);
+    b.counter.id = a.counter.id;
+    assert!(matches!(
+        build_err(&[a.clone(), b.clone()]),
+        ServiceError::CounterInTwoServices { .. }
+    ));
+    b.counter.id = crate::counters::SERVICE_COUNTERS as u16;
+    assert!(matches!(
+        build_err(&[a, b]),
+        ServiceError::CounterOutOfRange { .. }
+    ));
+}
