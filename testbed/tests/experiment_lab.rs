@@ -616,17 +616,7 @@ fn a_client_cut_from_one_balancer_and_a_timed_link_fault_hurt_only_from_their_ti
     let file = write_file(
         work.path(),
         &format!(
-            r#"
-name = "cuts"
-prefix = "{}"
-subnet = "10.186.0.0/16"
-duration = "3s"
-seed = 6
-[[system]]
-name = "rr"
-kind = "rusty_rail"
-binary = "{}"
-settings = {{ RR_IO = "af_packet" }}
+            r#"{}
 [[topology]]
 name = "2lb"
 balancers = 2
@@ -647,8 +637,7 @@ netem = "loss 100%"
 at = 0.34
 until = 0.67
 "#,
-            prefix.0,
-            rusty_rail().display()
+            rusty_rail_run("cuts", &prefix.0, "10.186.0.0/16", 6)
         ),
     );
     let out = run_clean(&prefix, &file, work.path());
