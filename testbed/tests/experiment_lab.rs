@@ -637,7 +637,7 @@ netem = "loss 100%"
 at = 0.34
 until = 0.67
 "#,
-            rusty_rail_run("cuts", &prefix.0, "10.186.0.0/16", 6)
+            rusty_rail_run("cuts", prefix.0, "10.186.0.0/16", 6)
         ),
     );
     let out = run_clean(&prefix, &file, work.path());
