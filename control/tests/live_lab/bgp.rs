@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,29 @@ fn wait_routed(lab: &Lab, mode: Mode, want: &[usize], limit: Duration) -> Durati
         assert!(
             started.elapsed() < limit,
             "the router routes {VIP} to {now:?}, not {want:?}, after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (at most 5 s) until the router's tunnel, whose log is `log`, says
+/// its ECMP group is balancers `want`.
+fn wait_encap_group(lab: &Lab, log: &Path, want: &[usize]) {
+    let ips: Vec<String> = want
+        .iter()
+        .map(|&b| lab.balancer_ip(b).to_string())
+        .collect();
+    let line = format!("ECMP group now [{}]", ips.join(", "));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        let last = text.lines().rfind(|l| l.contains("ECMP group now"));
+        if last.is_some_and(|l| l.ends_with(&line)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tunnel's group is not {line}: {text}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -461,7 +485,7 @@ fn in_vip_mode_a_balancer_without_backends_withdraws_and_a_fourth_balancer_joins
 fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joining_balancer() {
     lab_or_skip!("bird", "birdc", "sysctl");
     let (mut lab, router) = lab_with_router("rrbg4-", 174, 4);
-    lab.start_encap(4, &["--follow-routes"]);
+    let encap_log = lab.start_encap(4, &["--follow-routes"]);
     let mut started: Vec<lab::Balancer> = [1, 2, 3]
         .iter()
         .map(|&b| lab.start_balancer(b, &gre_bgp_env(&lab, "7s")))
@@ -488,6 +512,9 @@ fn in_gre_mode_the_routers_tunnel_follows_announcements_withdrawals_and_a_joinin
     let first = started.remove(0);
     let stopping = std::thread::spawn(move || first.stop());
     let withdrawn = wait_routed(&lab, Mode::Gre, &[2, 3], Duration::from_secs(5));
+    // The tunnel looks at the routes every 100 ms: once it says so, nothing
+    // new may reach balancer 1.
+    wait_encap_group(&lab, &encap_log, &[2, 3]);
     let before = to_wire(&lab, 1);
     assert_all_succeeded(&lab.mconnect("c2", &["--nconn", "300"]), 300);
     assert_eq!(

@@ -295,7 +295,8 @@ impl Lab {
     /// Starts the router's GRE tunnel toward balancers 1 to `balancers`,
     /// which of them in use decided by `group` (`--remotes-file FILE` or
     /// `--follow-routes`).
-    pub fn start_encap(&mut self, balancers: usize, group: &[&str]) {
+    /// Returns its log, where it says each ECMP group it changes to.
+    pub fn start_encap(&mut self, balancers: usize, group: &[&str]) -> PathBuf {
         let testbed = testbed();
         let remotes: Vec<String> = (1..=balancers)
             .map(|b| self.balancer_ip(b).to_string())
@@ -313,7 +314,7 @@ impl Lab {
             &remotes,
         ];
         args.extend_from_slice(group);
-        self.spawn("r", "encap", &args);
+        self.spawn("r", "encap", &args)
     }
 
     /// The balancers the router spreads flows over (ECMP), as the router's
