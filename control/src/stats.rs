@@ -214,8 +214,37 @@ pub struct Snapshot {
     pub workers: Vec<CounterSnapshot>,
     pub total: CounterSnapshot,
     /// Named services' drops summed over the workers, by service counter
-    /// (filled by [`Snapshot::with_service_drops`]).
+    /// (filled by [`Snapshot::with_services`]).
     pub service_drops: std::collections::BTreeMap<ServiceCounter, Vec<(DropReason, u64)>>,
+    /// Named services' traffic summed over the workers, by service counter
+    /// (filled by [`Snapshot::with_services`]).
+    pub service_traffic: std::collections::BTreeMap<ServiceCounter, ServiceTraffic>,
+}
+
+/// What a named service's backends were sent, those that left it included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceTraffic {
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+}
+
+impl ServiceTraffic {
+    /// Sums `slots` over every worker.
+    fn read(counters: &[SharedCounters], slots: &[u16]) -> Self {
+        let mut sum = Self::default();
+        for worker in counters {
+            for &slot in slots {
+                let at = usize::from(slot);
+                sum.packets = sum.packets.wrapping_add(worker.backend_packets[at].get());
+                sum.bytes = sum.bytes.wrapping_add(worker.backend_bytes[at].get());
+                sum.new_flows = sum
+                    .new_flows
+                    .wrapping_add(worker.backend_new_flows[at].get());
+            }
+        }
+        sum
+    }
 }
 
 impl Snapshot {
@@ -237,22 +266,36 @@ impl Snapshot {
             workers,
             total,
             service_drops: std::collections::BTreeMap::new(),
+            service_traffic: std::collections::BTreeMap::new(),
         }
     }
 
-    /// Adds the drops of every service of `services`.
+    /// Adds the drops and traffic of every service of `services`, whose
+    /// backends are among `backends`.
     #[must_use]
-    pub fn with_service_drops(
+    pub fn with_services(
         mut self,
         counters: &[SharedCounters],
         services: &NamedServices,
+        backends: &[Backend],
     ) -> Self {
         for s in &services.0 {
             let counter = s.template.counter;
             self.service_drops
                 .insert(counter, service_drops(counters, counter));
+            let slots = s.counted_slots(backends);
+            self.service_traffic
+                .insert(counter, ServiceTraffic::read(counters, &slots));
         }
         self
+    }
+
+    /// A service's traffic (zeros for a service not read).
+    pub fn traffic_of(&self, counter: ServiceCounter) -> ServiceTraffic {
+        self.service_traffic
+            .get(&counter)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// A service's drops by reason, every reason counted per service

@@ -155,6 +155,49 @@ async fn metrics_count_each_service_with_a_service_label_and_promtool_finds_no_p
     assert_promtool_accepts(&text);
 }
 
+/// Packets, bytes and new flows counted to `addr`'s slot by worker 0.
+fn count_to(
+    p: &control::backends::Publisher,
+    counters: &[control::stats::SharedCounters],
+    addr: &str,
+    packets: u64,
+) {
+    let slot = usize::from(p.backend(addr.parse().unwrap()).unwrap().slot);
+    counters[0].backend_packets[slot].add(packets);
+    counters[0].backend_bytes[slot].add(packets * 100);
+    counters[0].backend_new_flows[slot].add(1);
+}
+
+#[tokio::test]
+async fn a_service_s_traffic_never_goes_down_when_a_backend_leaves_it() {
+    let (p, file, counters, server) = serving_two().await;
+    count_to(&p, &counters, "10.2.0.1", 5);
+    count_to(&p, &counters, "10.2.0.2", 7);
+    // 10.2.0.2 leaves web, then a new 10.2.0.9 joins and is sent 1.
+    std::fs::write(file.path(), TWO.replace("\"10.2.0.2:3\"", "\"10.2.0.9\"")).unwrap();
+    assert_eq!(reload(&server, "").await.status, 200);
+    assert!(p.backend("10.2.0.2".parse().unwrap()).is_none());
+    count_to(&p, &counters, "10.2.0.9", 1);
+    let stats = get(server.addr, "/stats").await.json();
+    let web = &stats["services"]["web"];
+    assert_eq!(web["packets"], 13, "{stats}");
+    assert_eq!(web["bytes"], 1300, "{stats}");
+    assert_eq!(web["new_flows"], 3, "{stats}");
+    assert_eq!(stats["services"]["dns"]["packets"], 0, "{stats}");
+    let text = get(server.addr, "/metrics").await.body;
+    let line = "rr_service_packets_total{service=\"web\"} 13";
+    assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    // A service that is removed and comes back starts from zero.
+    std::fs::write(
+        file.path(),
+        TWO.replace("name = \"web\"", "name = \"web3\""),
+    )
+    .unwrap();
+    assert_eq!(reload(&server, "").await.status, 200);
+    let stats = get(server.addr, "/stats").await.json();
+    assert_eq!(stats["services"]["web3"]["packets"], 0, "{stats}");
+}
+
 #[tokio::test]
 async fn a_service_keeps_its_drops_across_a_reload_and_a_new_one_starts_at_zero() {
     let (p, file, counters, server) = serving_two().await;

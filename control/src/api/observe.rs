@@ -33,8 +33,11 @@ pub async fn prometheus(
     let format = Format::from_accept(accept);
     let backends = state.publisher.backends();
     let services = state.publisher.services();
-    let snapshot = Snapshot::for_backends(&state.counters, &backends)
-        .with_service_drops(&state.counters, &services);
+    let snapshot = Snapshot::for_backends(&state.counters, &backends).with_services(
+        &state.counters,
+        &services,
+        &backends,
+    );
     let generation = state.publisher.generation();
     let text = metrics::render_services_as(
         format,

@@ -77,8 +77,11 @@ pub(super) fn stats(state: &ApiState) -> Option<Value> {
 fn views(state: &ApiState) -> Vec<ServiceView> {
     let backends = state.publisher.backends();
     let services = state.publisher.services();
-    let snapshot = Snapshot::for_backends(&state.counters, &backends)
-        .with_service_drops(&state.counters, &services);
+    let snapshot = Snapshot::for_backends(&state.counters, &backends).with_services(
+        &state.counters,
+        &services,
+        &backends,
+    );
     let views = services
         .0
         .iter()
@@ -88,14 +91,12 @@ fn views(state: &ApiState) -> Vec<ServiceView> {
                 .iter()
                 .filter_map(|addr| backends.iter().find(|b| b.addr == *addr))
                 .collect();
-            let sum = |count: fn(&Snapshot, &crate::backends::Backend) -> u64| {
-                own.iter().map(|b| count(&snapshot, b)).sum()
-            };
             let members: Vec<BackendView> = own
                 .iter()
                 .map(|b| BackendView::new(b, snapshot.total.packets_to(b)))
                 .collect();
             let t = &service.template;
+            let traffic = snapshot.traffic_of(t.counter);
             ServiceView {
                 name: t.name.clone(),
                 vip: t.vip.to_string(),
@@ -108,9 +109,9 @@ fn views(state: &ApiState) -> Vec<ServiceView> {
                 table_size: t.table_size,
                 health: service.health.as_ref().map(ToString::to_string),
                 in_rotation: members.iter().filter(|b| b.in_rotation).count(),
-                packets: members.iter().map(|b| b.packets).sum(),
-                bytes: sum(|s, b| s.total.bytes_to(b)),
-                new_flows: sum(|s, b| s.total.new_flows_to(b)),
+                packets: traffic.packets,
+                bytes: traffic.bytes,
+                new_flows: traffic.new_flows,
                 drops: snapshot
                     .drops_of(t.counter)
                     .into_iter()

@@ -25,6 +25,24 @@ pub struct ServiceEntry {
     pub template: ServiceSpec,
     pub members: Vec<Ipv4Addr>,
     pub health: Option<HealthCheck>,
+    /// Slots of backends that left the service while it existed. A slot's
+    /// counters never reset and no other backend takes the slot before all
+    /// [`dataplane::maglev::MAX_BACKENDS`] were used, so they keep counting
+    /// toward the service's packets, bytes and new flows: those never go
+    /// down when a backend leaves (Prometheus would read a reset).
+    pub retired_slots: Vec<u16>,
+}
+
+impl ServiceEntry {
+    /// The slots whose counters make the service's traffic: its backends'
+    /// in `set`, then those of backends that left it.
+    pub fn counted_slots(&self, backends: &[super::Backend]) -> Vec<u16> {
+        let members = self
+            .members
+            .iter()
+            .filter_map(|&a| backends.iter().find(|b| b.addr == a).map(|b| b.slot));
+        members.chain(self.retired_slots.iter().copied()).collect()
+    }
 }
 
 /// The named services, in the order configured.
@@ -131,8 +149,12 @@ impl NamedServices {
         }
         // Leaving first, so that an address may move between services
         // (as a new backend: a new generation).
+        let mut left: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
         for (&addr, &owner) in &old {
             if new.get(&addr) != Some(&owner) {
+                if let Some(b) = set.get(addr) {
+                    left.entry(owner).or_default().push(b.slot);
+                }
                 set.remove(addr)?;
             }
         }
@@ -146,7 +168,10 @@ impl NamedServices {
         let mut services = Vec::with_capacity(configs.len());
         for config in configs {
             let kept = self.0.iter().find(|s| s.template.name == config.name);
+            let mut retired_slots = Vec::new();
             let counter = if let Some(kept) = kept {
+                retired_slots.extend(&kept.retired_slots);
+                retired_slots.extend(left.get(config.name.as_str()).into_iter().flatten());
                 kept.template.counter
             } else {
                 let (id, generation) = ids.take().ok_or(BackendError::TooManyServices)?;
@@ -166,7 +191,14 @@ impl NamedServices {
                 },
                 members: config.backends.iter().map(|t| t.addr).collect(),
                 health: config.health.clone(),
+                retired_slots,
             });
+        }
+        // A retired slot another backend took (only once every slot was
+        // used) counts for its new owner alone.
+        let taken: std::collections::BTreeSet<u16> = set.iter().map(|b| b.slot).collect();
+        for service in &mut services {
+            service.retired_slots.retain(|slot| !taken.contains(slot));
         }
         Ok(Self(services))
     }

@@ -91,6 +91,7 @@ mod tests {
                     },
                     members: Vec::new(),
                     health: None,
+                    retired_slots: Vec::new(),
                 })
                 .collect(),
         )

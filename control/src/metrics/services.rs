@@ -1,6 +1,7 @@
 //! Per-service metrics (`rr_service_*`, label `service`): packets, bytes
 //! and new flows sent to a service's backends (sums of their slots'
-//! counters), its drops by reason (those decided after its lookup), its
+//! counters, those of backends that left the service included, so they
+//! never go down), its drops by reason (those decided after its lookup), its
 //! backends configured and in rotation. Nothing is
 //! registered without named services, so the one-service exposition is
 //! unchanged.
@@ -9,7 +10,7 @@ use prometheus_client::registry::Registry;
 
 use super::{counter, gauge, Labels};
 use crate::backends::{Backend, NamedServices};
-use crate::stats::Snapshot;
+use crate::stats::{ServiceTraffic, Snapshot};
 
 pub(super) fn register(
     r: &mut Registry,
@@ -36,26 +37,36 @@ pub(super) fn register(
             })
             .collect()
     };
+    let per_traffic = |value: &dyn Fn(&ServiceTraffic) -> u64| -> Vec<(Labels, u64)> {
+        services
+            .0
+            .iter()
+            .map(|s| {
+                let labels = vec![("service", s.template.name.clone())];
+                (labels, value(&snapshot.traffic_of(s.template.counter)))
+            })
+            .collect()
+    };
     counter(
         r,
         "rr_service",
         "packets",
         "Frames sent to the service's backends",
-        per_service(&|bs| bs.iter().map(|b| snapshot.total.packets_to(b)).sum()),
+        per_traffic(&|t| t.packets),
     );
     counter(
         r,
         "rr_service",
         "bytes",
         "Bytes of the frames sent to the service's backends, as received",
-        per_service(&|bs| bs.iter().map(|b| snapshot.total.bytes_to(b)).sum()),
+        per_traffic(&|t| t.bytes),
     );
     counter(
         r,
         "rr_service",
         "new_flows",
         "New flows the service's Maglev table sent to its backends",
-        per_service(&|bs| bs.iter().map(|b| snapshot.total.new_flows_to(b)).sum()),
+        per_traffic(&|t| t.new_flows),
     );
     let drops: Vec<(Labels, u64)> = services
         .0
