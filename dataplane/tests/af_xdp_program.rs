@@ -12,7 +12,10 @@ mod common;
 
 use common::*;
 use dataplane::forwarding::ForwardingTable;
-use dataplane::io::af_xdp::bpf::{Program, XskMap};
+use std::net::IpAddr;
+
+use dataplane::io::af_xdp::bpf::Program;
+use dataplane::io::af_xdp::loaded::LoadedSteering;
 use dataplane::io::af_xdp::program::{Steering, XDP_PASS, XDP_TX};
 use dataplane::pipeline::WorkerState;
 use dataplane::wire::ethertype;
@@ -36,11 +39,12 @@ fn steering() -> Steering {
     }
 }
 
-fn load(steering: &Steering) -> (XskMap, Program) {
-    let map = XskMap::create(4).expect("BPF_MAP_CREATE(XSKMAP)");
-    let insns = steering.program(map.fd(), XDP_TX).unwrap();
-    let program = Program::load(&insns).unwrap_or_else(|e| panic!("{}\n{}", e.error, e.log));
-    (map, program)
+fn load_with(steering: &Steering, on_missing_socket: u32) -> LoadedSteering {
+    LoadedSteering::load("test", steering, 4, on_missing_socket).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn load(steering: &Steering) -> LoadedSteering {
+    load_with(steering, XDP_TX)
 }
 
 fn golden_inputs() -> Vec<(String, Vec<u8>)> {
@@ -122,7 +126,8 @@ fn disagreement(
 #[test]
 fn the_program_redirects_exactly_the_golden_frames_the_pipeline_does_not_leave_to_the_host() {
     host::skip_unless!(Need::Root);
-    let (_map, program) = load(&steering());
+    let loaded = load(&steering());
+    let program = &loaded.program;
     let mut state = state();
     let table = table();
     let mut kinds = [0usize; 2];
@@ -130,7 +135,7 @@ fn the_program_redirects_exactly_the_golden_frames_the_pipeline_does_not_leave_t
         if frame.len() < SHORTEST_RUNNABLE {
             continue;
         }
-        if let Some(why) = disagreement(&program, &frame, &table, &mut state) {
+        if let Some(why) = disagreement(program, &frame, &table, &mut state) {
             panic!("{name}: {why}: {frame:02x?}");
         }
         kinds[usize::from(program.test_run(&frame).unwrap() == XDP_TX)] += 1;
@@ -144,7 +149,8 @@ fn the_program_redirects_exactly_the_golden_frames_the_pipeline_does_not_leave_t
 #[test]
 fn the_program_agrees_with_the_pipeline_on_hostile_frames() {
     host::skip_unless!(Need::Root);
-    let (_map, program) = load(&steering());
+    let loaded = load(&steering());
+    let program = &loaded.program;
     let seeds = seeds();
     let mut rng = SmallRng::seed_from_u64(0x0a5d_f00d);
     let mut state = state();
@@ -155,7 +161,7 @@ fn the_program_agrees_with_the_pipeline_on_hostile_frames() {
         if frame.len() < SHORTEST_RUNNABLE {
             continue;
         }
-        if let Some(why) = disagreement(&program, &frame, &table, &mut state) {
+        if let Some(why) = disagreement(program, &frame, &table, &mut state) {
             panic!("{why}: {frame:02x?}");
         }
         redirected += usize::from(program.test_run(&frame).unwrap() == XDP_TX);
@@ -170,7 +176,7 @@ fn without_ipv6_vips_ipv6_stays_with_the_kernel() {
         vips_v6: Vec::new(),
         ..steering()
     };
-    let (_map, program) = load(&steering);
+    let loaded = load(&steering);
     let frame = ethernet_frame(
         ROUTER_MAC,
         LB_MAC,
@@ -178,15 +184,72 @@ fn without_ipv6_vips_ipv6_stays_with_the_kernel() {
         ethertype::IPV6,
         &udp6(4).packet(b"vip6"),
     );
-    assert_eq!(program.test_run(&frame).unwrap(), XDP_PASS);
+    assert_eq!(loaded.program.test_run(&frame).unwrap(), XDP_PASS);
 }
 
 #[test]
 fn a_missing_socket_leaves_the_frame_to_the_kernel() {
     host::skip_unless!(Need::Root);
-    let map = XskMap::create(1).unwrap();
-    let insns = steering().program(map.fd(), XDP_PASS).unwrap();
-    let program = Program::load(&insns).unwrap_or_else(|e| panic!("{}\n{}", e.error, e.log));
+    let loaded = load_with(&steering(), XDP_PASS);
     let gre = tunnel().encapsulate(&tcp4([198, 51, 100, 1], 1).packet(b"hello"));
-    assert_eq!(program.test_run(&gre).unwrap(), XDP_PASS);
+    assert_eq!(loaded.program.test_run(&gre).unwrap(), XDP_PASS);
+}
+
+/// A plain frame to `vip` (UDP, IPv4 or IPv6) as it arrives from the router.
+fn to_vip(vip: IpAddr) -> Vec<u8> {
+    let (ethertype, flow) = match vip {
+        IpAddr::V4(_) => (ethertype::IPV4, tcp4([198, 51, 100, 7], 7)),
+        IpAddr::V6(_) => (ethertype::IPV6, udp6(7)),
+    };
+    let flow = synth::ClientFlow { dst: vip, ..flow };
+    ethernet_frame(
+        ROUTER_MAC,
+        LB_MAC,
+        None,
+        ethertype,
+        &flow.packet(b"to a vip"),
+    )
+}
+
+#[test]
+fn a_vip_added_to_the_running_program_s_maps_is_redirected_and_a_removed_one_passed() {
+    host::skip_unless!(Need::Root);
+    let loaded = load(&steering());
+    let added: [IpAddr; 2] = [
+        "10.197.0.1".parse().unwrap(),
+        "2001:db8::77".parse().unwrap(),
+    ];
+    for vip in added {
+        let frame = to_vip(vip);
+        assert_eq!(
+            loaded.program.test_run(&frame).unwrap(),
+            XDP_PASS,
+            "{vip} before"
+        );
+        assert!(!loaded.vips.contains(vip).unwrap());
+        loaded.vips.insert(vip).unwrap();
+        assert_eq!(
+            loaded.program.test_run(&frame).unwrap(),
+            XDP_TX,
+            "{vip} added"
+        );
+        assert!(loaded.vips.remove(vip).unwrap());
+        assert!(!loaded.vips.remove(vip).unwrap(), "{vip} removed twice");
+        assert_eq!(
+            loaded.program.test_run(&frame).unwrap(),
+            XDP_PASS,
+            "{vip} removed"
+        );
+    }
+    // The VIPs at start stay, a handle from another thread changes the same maps.
+    let start_vip: IpAddr = IpAddr::V4(VIP);
+    assert_eq!(loaded.program.test_run(&to_vip(start_vip)).unwrap(), XDP_TX);
+    let handle = loaded.vips.try_clone().unwrap();
+    std::thread::spawn(move || assert!(handle.remove(start_vip).unwrap()))
+        .join()
+        .unwrap();
+    assert_eq!(
+        loaded.program.test_run(&to_vip(start_vip)).unwrap(),
+        XDP_PASS
+    );
 }

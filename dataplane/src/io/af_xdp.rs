@@ -4,7 +4,8 @@
 //! # The two halves
 //!
 //! - [`XdpAttachment`] (one per interface): the steering program
-//!   ([`program`]) and its `XSKMAP`, attached through a BPF link. The
+//!   ([`program`]), its `XSKMAP` and its VIP sets ([`vips`]: changed
+//!   while it runs), attached through a BPF link. The
 //!   program sends to the balancer's sockets only what the pipeline handles
 //!   (GRE to the balancer's address, packets to the VIPs, one 802.1Q tag)
 //!   and passes everything else to the kernel, untouched and uncopied: ARP,
@@ -53,10 +54,12 @@ pub mod asm;
 pub mod bpf;
 mod error;
 mod host_path;
+pub mod loaded;
 pub mod program;
 mod ring;
 mod socket;
 mod umem;
+pub mod vips;
 
 use std::io;
 use std::time::Duration;
@@ -67,10 +70,12 @@ pub use error::AfXdpError;
 
 use self::bpf::{Link, Program, XskMap, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE};
 use self::host_path::HostPath;
+use self::loaded::LoadedSteering;
 use self::program::{Steering, XDP_PASS};
 use self::ring::Ring;
 use self::socket::XskSocket;
 use self::umem::Umem;
+use self::vips::VipMaps;
 use super::{BatchCounts, FrameHandler, PacketIo, CHUNK};
 use crate::frame::Frame;
 use crate::verdict::Verdict;
@@ -96,6 +101,8 @@ pub enum AttachMode {
 #[derive(Debug)]
 pub struct XdpAttachment {
     map: XskMap,
+    /// The VIPs the program redirects; [`Self::vips`] hands out handles.
+    vips: VipMaps,
     interface: String,
     ifindex: u32,
     mode: AttachMode,
@@ -116,18 +123,11 @@ impl XdpAttachment {
         only: Option<AttachMode>,
     ) -> Result<Self, AfXdpError> {
         let ifindex = interface_index(interface)?;
-        let map = XskMap::create(queues)
-            .map_err(|e| AfXdpError::call(interface, "bpf(BPF_MAP_CREATE, XSKMAP)", e))?;
-        let insns = steering
-            .program(map.fd(), XDP_PASS)
-            .map_err(|e| AfXdpError::Load {
-                source: io::Error::other(format!("{e:?}")),
-                log: String::new(),
-            })?;
-        let program = Program::load(&insns).map_err(|e| AfXdpError::Load {
-            source: e.error,
-            log: e.log,
-        })?;
+        let LoadedSteering {
+            xsks: map,
+            vips,
+            program,
+        } = LoadedSteering::load(interface, steering, queues, XDP_PASS)?;
         let unsupported = || io::Error::from_raw_os_error(libc::EOPNOTSUPP);
         let native = if only == Some(AttachMode::Generic) {
             Err(unsupported())
@@ -156,6 +156,7 @@ impl XdpAttachment {
         };
         Ok(Self {
             map,
+            vips,
             interface: interface.to_owned(),
             ifindex,
             mode,
@@ -176,6 +177,14 @@ impl XdpAttachment {
 
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// A handle on the program's VIP sets: VIPs added or removed through it
+    /// are steered, or left to the kernel, from the next frame on, while
+    /// the program stays attached. It outlives the attachment harmlessly
+    /// (the sets then steer nothing).
+    pub fn vips(&self) -> io::Result<VipMaps> {
+        self.vips.try_clone()
     }
 }
 

@@ -29,10 +29,13 @@ pub const R3: Reg = Reg(3);
 pub const R4: Reg = Reg(4);
 pub const R5: Reg = Reg(5);
 pub const R6: Reg = Reg(6);
+/// The frame pointer: the program's 512 bytes of stack lie below it.
+pub const R10: Reg = Reg(10);
 
 // Instruction classes.
 const LD: u8 = 0x00;
 const LDX: u8 = 0x01;
+const STX: u8 = 0x03;
 const ALU: u8 = 0x04;
 const JMP: u8 = 0x05;
 const JMP32: u8 = 0x06;
@@ -189,6 +192,11 @@ impl Asm {
         self.push(LDX | MEM | size.bits(), dst, src, off, 0);
     }
 
+    /// `*(size *)(dst + off) = src`.
+    pub fn store(&mut self, size: Size, dst: Reg, off: i16, src: Reg) {
+        self.push(STX | MEM | size.bits(), dst, src, off, 0);
+    }
+
     /// `dst = map` as the kernel sees it: a 64-bit immediate load naming the
     /// map by its descriptor, which the loader replaces with the map.
     pub fn load_map_fd(&mut self, dst: Reg, fd: i32) {
@@ -257,6 +265,7 @@ mod tests {
         let mut a = Asm::new();
         a.mov_imm(R0, 2);
         a.load(Size::U32, R2, R1, 4);
+        a.store(Size::U32, R10, -4, R5);
         a.be16(R5);
         a.load_map_fd(R1, 7);
         a.call(51);
@@ -271,6 +280,7 @@ mod tests {
             [
                 (0xb7, 0x00, 0, 2),  // BPF_MOV64_IMM(r0, 2)
                 (0x61, 0x12, 4, 0),  // BPF_LDX_MEM(BPF_W, r2, r1, 4)
+                (0x63, 0x5a, -4, 0), // BPF_STX_MEM(BPF_W, r10, r5, -4)
                 (0xdc, 0x05, 0, 16), // BPF_ENDIAN(BPF_TO_BE, r5, 16)
                 (0x18, 0x11, 0, 7),  // BPF_LD_MAP_FD(r1, 7), first half
                 (0x00, 0x00, 0, 0),  // second half

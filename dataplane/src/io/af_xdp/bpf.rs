@@ -1,5 +1,5 @@
 //! The `bpf(2)` calls the backend makes, on `libc` alone: create the
-//! `XSKMAP`, load the steering program (with the verifier's log when it is
+//! `XSKMAP` and the VIP sets, load the steering program (with the verifier's log when it is
 //! refused), attach it through a BPF link, put sockets in the map, and run
 //! the program on a test frame (`BPF_PROG_TEST_RUN`).
 //!
@@ -13,11 +13,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::asm::Insn;
 
 const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_CREATE: libc::c_long = 28;
 
+const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 /// `enum bpf_attach_type`'s `BPF_XDP`.
@@ -168,6 +171,99 @@ impl XskMap {
 
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// A `BPF_MAP_TYPE_HASH` used as a set: keys of a fixed size (an address),
+/// each with a one-byte value nobody reads. The program asks whether a key
+/// is present; userspace adds and removes keys while it runs, each change
+/// atomic for the program (an element is there or not).
+#[derive(Debug)]
+pub struct KeySet {
+    fd: OwnedFd,
+    key_size: usize,
+}
+
+impl KeySet {
+    /// A set of at most `entries` keys of `key_size` bytes, named `name`
+    /// (15 bytes are kept) in `bpftool map`.
+    pub fn create(name: &str, key_size: u32, entries: u32) -> io::Result<Self> {
+        let mut attr = MapCreate {
+            map_type: BPF_MAP_TYPE_HASH,
+            key_size,
+            value_size: 1,
+            max_entries: entries.max(1),
+            map_name: name16(name),
+            ..MapCreate::default()
+        };
+        Ok(Self {
+            fd: owned(bpf(BPF_MAP_CREATE, &mut attr)?),
+            key_size: key_size as usize,
+        })
+    }
+
+    /// The attr of a command on `key` (its size checked), with `value`.
+    fn attr(&self, key: &[u8], value: &mut u8) -> io::Result<MapUpdate> {
+        if key.len() != self.key_size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a key of {} bytes for a map of {}-byte keys",
+                    key.len(),
+                    self.key_size
+                ),
+            ));
+        }
+        Ok(MapUpdate {
+            map_fd: fd_u32(self.fd.as_raw_fd()),
+            key: key.as_ptr() as u64,
+            value: std::ptr::from_mut(value) as u64,
+            ..MapUpdate::default()
+        })
+    }
+
+    /// Adds `key` (present already: no change). A full set answers `E2BIG`.
+    pub fn insert(&self, key: &[u8]) -> io::Result<()> {
+        let mut value = 1u8;
+        bpf(BPF_MAP_UPDATE_ELEM, &mut self.attr(key, &mut value)?).map(drop)
+    }
+
+    /// Removes `key`; false when it was not there.
+    pub fn remove(&self, key: &[u8]) -> io::Result<bool> {
+        let mut value = 0u8;
+        // The kernel refuses a delete whose attr has anything after the key.
+        let mut attr = MapUpdate {
+            value: 0,
+            ..self.attr(key, &mut value)?
+        };
+        match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `key` is in the set.
+    pub fn contains(&self, key: &[u8]) -> io::Result<bool> {
+        let mut value = 0u8;
+        match bpf(BPF_MAP_LOOKUP_ELEM, &mut self.attr(key, &mut value)?) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// A second handle on the same map (a duplicated descriptor), for
+    /// another thread to change it while the program runs.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            fd: self.fd.try_clone()?,
+            key_size: self.key_size,
+        })
     }
 }
 

@@ -12,10 +12,16 @@
 //!     header not IPv4-valid (version, IHL, total length) -> redirect (dropped as malformed)
 //!     protocol GRE                                     -> redirect
 //!     anything else                                    -> pass (the host's own traffic)
-//! IPv4 to a VIP                                        -> redirect
-//! IPv6 (only when IPv6 VIPs exist), to a VIP, at least l2 + 40 bytes -> redirect
+//! IPv4 to a VIP (in the IPv4 VIP map)                 -> redirect
+//! IPv6, at least l2 + 40 bytes, to a VIP (in the IPv6 VIP map) -> redirect
 //! anything else                                        -> pass
 //! ```
+//!
+//! The VIPs are looked up in two BPF hash sets ([`super::vips`]) rather
+//! than compared with constants, so that the balancer adds and removes VIPs
+//! while the program runs. The lookup key is the destination copied to the
+//! stack word by word as loaded, so its bytes are the packet's (network
+//! order), as the sets hold them.
 //!
 //! The redirect falls back to `on_missing_socket` when the frame's receive
 //! queue has no socket in the map: `XDP_PASS` in service (the kernel then
@@ -26,7 +32,9 @@
 //! so constants are compared in the same byte order (`0x0008` is `EtherType`
 //! 0x0800), with 32-bit jumps so that a word's top bit is not sign-extended.
 
-use super::asm::{bits_i32, Asm, AsmError, Cond, Insn, Reg, Size, R0, R1, R2, R3, R4, R5, R6};
+use super::asm::{
+    bits_i32, Asm, AsmError, Cond, Insn, Label, Size, R0, R1, R10, R2, R3, R4, R5, R6,
+};
 
 /// `XDP_*` verdicts.
 pub const XDP_ABORTED: u32 = 0;
@@ -35,6 +43,8 @@ pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 pub const XDP_REDIRECT: u32 = 4;
 
+/// `bpf_map_lookup_elem(map, key)`: the value's address, or 0.
+const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 /// `bpf_redirect_map(map, key, flags)`.
 const HELPER_REDIRECT_MAP: i32 = 51;
 /// Offsets in `struct xdp_md`.
@@ -51,10 +61,8 @@ const LE_IPV4: i32 = 0x0008;
 const LE_IPV6: i32 = 0xdd86;
 const GRE: i32 = 47;
 
-const R7: Reg = Reg(7);
-const R8: Reg = Reg(8);
-
-/// What the balancer takes: GRE to its address, and packets to its VIPs.
+/// What the balancer takes: GRE to its address, and packets to its VIPs
+/// (those at start: the VIP maps begin with them and change later).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Steering {
     pub lb_ipv4: [u8; 4],
@@ -62,13 +70,24 @@ pub struct Steering {
     pub vips_v6: Vec<[u8; 16]>,
 }
 
+/// The maps the program reads, by descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapFds {
+    /// The `XSKMAP`: receive queue -> socket.
+    pub xsks: i32,
+    /// The VIP sets ([`super::vips::VipMaps`]).
+    pub vips_v4: i32,
+    pub vips_v6: i32,
+}
+
 fn le(bytes: &[u8]) -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 impl Steering {
-    /// The program for the `XSKMAP` with descriptor `map_fd`.
-    pub fn program(&self, map_fd: i32, on_missing_socket: u32) -> Result<Vec<Insn>, AsmError> {
+    /// The program over `maps`: GRE to `lb_ipv4`, and destinations in the
+    /// VIP maps (`vips_v4` and `vips_v6` are only the maps' first content).
+    pub fn program(&self, maps: MapFds, on_missing_socket: u32) -> Result<Vec<Insn>, AsmError> {
         let mut a = Asm::new();
         let redirect = a.label();
         let pass = a.label();
@@ -93,9 +112,7 @@ impl Steering {
         a.load(Size::U16, R5, R2, ETHERTYPE_AT);
         a.bind(untagged);
         a.jmp_imm(Cond::Eq, R5, LE_IPV4, ipv4);
-        if !self.vips_v6.is_empty() {
-            a.jmp_imm(Cond::Eq, R5, LE_IPV6, ipv6);
-        }
+        a.jmp_imm(Cond::Eq, R5, LE_IPV6, ipv6);
         a.bind(pass);
         a.mov_imm(R0, bits_i32(XDP_PASS));
         a.exit();
@@ -107,10 +124,8 @@ impl Steering {
         a.jmp_reg(Cond::Gt, R4, R3, pass);
         a.load(Size::U32, R5, R2, (ETHERNET + 16) as i16);
         a.jmp32_imm(Cond::Eq, R5, le(&self.lb_ipv4), to_lb);
-        for vip in &self.vips_v4 {
-            a.jmp32_imm(Cond::Eq, R5, le(vip), redirect);
-        }
-        a.ja(pass);
+        a.store(Size::U32, R10, -4, R5);
+        vip_lookup(&mut a, maps.vips_v4, -4, redirect, pass);
 
         // To the balancer: Ipv4Packet::check_len, then the protocol.
         a.bind(to_lb);
@@ -135,35 +150,38 @@ impl Steering {
         a.jmp_imm(Cond::Ne, R5, GRE, pass);
         a.ja(redirect);
 
-        // IPv6: its destination against each IPv6 VIP, a word at a time.
-        if !self.vips_v6.is_empty() {
-            a.bind(ipv6);
-            a.mov(R4, R2);
-            a.add_imm(R4, ETHERNET + 40);
-            a.jmp_reg(Cond::Gt, R4, R3, pass);
-            let words = [R4, R5, R7, R8];
-            // The destination's words: Ethernet (14) + 24, 28, 32, 36.
-            for (&reg, at) in words.iter().zip([38, 42, 46, 50]) {
-                a.load(Size::U32, reg, R2, at);
-            }
-            for vip in &self.vips_v6 {
-                let next = a.label();
-                for (i, &reg) in words.iter().enumerate() {
-                    a.jmp32_imm(Cond::Ne, reg, le(&vip[4 * i..]), next);
-                }
-                a.ja(redirect);
-                a.bind(next);
-            }
-            a.ja(pass);
+        // IPv6: its destination, copied to the stack a word at a time,
+        // looked up in the IPv6 VIP map.
+        a.bind(ipv6);
+        a.mov(R4, R2);
+        a.add_imm(R4, ETHERNET + 40);
+        a.jmp_reg(Cond::Gt, R4, R3, pass);
+        // The destination's words: Ethernet (14) + 24, 28, 32, 36.
+        for (word, at) in (0i16..).zip([38, 42, 46, 50]) {
+            a.load(Size::U32, R4, R2, at);
+            a.store(Size::U32, R10, -16 + 4 * word, R4);
         }
+        vip_lookup(&mut a, maps.vips_v6, -16, redirect, pass);
 
         // bpf_redirect_map(xsks, rx_queue_index, on_missing_socket)
         a.bind(redirect);
         a.load(Size::U32, R2, R6, CTX_RX_QUEUE_INDEX);
-        a.load_map_fd(R1, map_fd);
+        a.load_map_fd(R1, maps.xsks);
         a.mov_imm(R3, bits_i32(on_missing_socket));
         a.call(HELPER_REDIRECT_MAP);
         a.exit();
         a.finish()
     }
+}
+
+/// `bpf_map_lookup_elem(map, fp + key_at)`: to `found` when the key is in
+/// the map, else to `missing`. The call takes r1-r5; the caller's context
+/// stays in r6.
+fn vip_lookup(a: &mut Asm, map_fd: i32, key_at: i32, found: Label, missing: Label) {
+    a.load_map_fd(R1, map_fd);
+    a.mov(R2, R10);
+    a.add_imm(R2, key_at);
+    a.call(HELPER_MAP_LOOKUP_ELEM);
+    a.jmp_imm(Cond::Ne, R0, 0, found);
+    a.ja(missing);
 }
