@@ -12,7 +12,7 @@ mod primes;
 mod targets;
 mod values;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 pub use api_access::{
@@ -25,7 +25,8 @@ pub use mac::{parse_backend_macs, BackendMacs, MacAddr};
 pub use primes::{is_prime, nearest_primes};
 pub use targets::{parse_targets, TargetSpec, Targets, DEFAULT_WEIGHT, MAX_TARGETS};
 pub use values::{
-    parse_duration, parse_seed, parse_table_size, parse_vips, Vips, TABLE_SIZE_RANGE,
+    is_global_unicast, parse_duration, parse_seed, parse_table_size, parse_vips, Vips,
+    TABLE_SIZE_RANGE,
 };
 
 /// The hash seed used when none is given (`RustyRai` in ASCII). Every
@@ -36,7 +37,9 @@ pub const DEFAULT_SEED: u64 = 0x5275_7374_7952_6169;
 #[derive(Debug, Clone, clap::Args)]
 pub struct BalancerArgs {
     /// Backends: `ip` or `ip:weight` (weight 0..=65535, default 1; 0 drains),
-    /// ';'-separated (',' also accepted). IPv4 only: the outer GRE header is IPv4.
+    /// ';'-separated (',' also accepted). IPv4 or IPv6 (GRE over IPv6 toward
+    /// an IPv6 backend); an IPv6 address with a weight in brackets:
+    /// `[2001:db8::1]:3`.
     #[arg(long, env = "RR_TARGET_IPS", value_name = "IP[:WEIGHT];...", value_parser = targets::parse_targets_arg)]
     pub target_ips: Targets,
 
@@ -44,6 +47,12 @@ pub struct BalancerArgs {
     /// is the outer source of what is sent to backends.
     #[arg(long, env = "RR_LB_IP", value_name = "IPV4", value_parser = values::parse_lb_ip)]
     pub lb_ip: Option<Ipv4Addr>,
+
+    /// The balancer's own IPv6 address: the outer source of GRE over IPv6
+    /// toward IPv6 backends, and GRE over IPv6 to it is balanced. The live
+    /// balancer defaults to its interface's first global IPv6 address.
+    #[arg(long, env = "RR_LB_IPV6", value_name = "IPV6", value_parser = values::parse_lb_ipv6)]
+    pub lb_ipv6: Option<Ipv6Addr>,
 
     /// The balancer's MAC in replay: the Ethernet source of frames sent to
     /// backends. The live balancer uses its interface's MAC.
@@ -155,7 +164,7 @@ impl BalancerArgs {
     }
 
     /// The MAC to send `backend`'s frames to.
-    pub fn backend_mac(&self, backend: Ipv4Addr) -> MacAddr {
+    pub fn backend_mac(&self, backend: IpAddr) -> MacAddr {
         self.backend_macs.mac_for(backend, self.nexthop_mac)
     }
 }

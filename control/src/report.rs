@@ -48,7 +48,7 @@ pub fn render(counters: &WorkerCounters, table: &ForwardingTable) -> String {
         } else {
             100.0 * n as f64 / forwarded as f64
         };
-        let addr = std::net::Ipv4Addr::from(backend.addr);
+        let addr = backend.ip().to_string();
         let _ = writeln!(out, "  {addr:<15} {n:>10}  {share:5.1}%");
     }
     let _ = writeln!(

@@ -2,7 +2,7 @@
 //! `GET /stats` and `GET /metrics` are made from. Reading never blocks a
 //! worker: each counter is a relaxed atomic load.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
@@ -352,7 +352,7 @@ pub struct CountersReport {
     pub drops: std::collections::BTreeMap<&'static str, u64>,
     pub conntrack: ConntrackCounts,
     /// Packets sent to each current backend.
-    pub backend_packets: std::collections::BTreeMap<Ipv4Addr, u64>,
+    pub backend_packets: std::collections::BTreeMap<IpAddr, u64>,
     pub batches: u64,
     pub table_generation: u64,
 }

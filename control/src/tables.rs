@@ -3,7 +3,7 @@
 //! balancer's publisher over the same backends, and the sizes and timeouts
 //! of each worker's tables.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use dataplane::conntrack::ConnTableConfig;
 use dataplane::forwarding::{BackendSpec, ForwardingSpec};
@@ -25,7 +25,7 @@ pub fn forwarding_spec(args: &BalancerArgs, lb_ipv4: Ipv4Addr) -> ForwardingSpec
         .map(|(slot, target)| BackendSpec {
             // Targets are capped at MAX_TARGETS (65535) by the parser.
             slot: slot as u16,
-            addr: target.addr.into(),
+            addr: target.addr,
             weight: target.weight,
             mac: Some(args.backend_mac(target.addr).0),
             generation: 0,
@@ -33,7 +33,7 @@ pub fn forwarding_spec(args: &BalancerArgs, lb_ipv4: Ipv4Addr) -> ForwardingSpec
         .collect();
     ForwardingSpec {
         lb_ipv4,
-        lb_ipv6: None,
+        lb_ipv6: args.lb_ipv6,
         lb_mac: args.lb_mac.0,
         vips: args.vips.as_slice().to_vec(),
         backends,
@@ -45,10 +45,12 @@ pub fn forwarding_spec(args: &BalancerArgs, lb_ipv4: Ipv4Addr) -> ForwardingSpec
 }
 
 /// Everything in the forwarding table but the backends, for a balancer at
-/// `lb_ipv4`.
+/// `lb_ipv4` (and `RR_LB_IPV6`, which the live balancer defaults from its
+/// interface).
 pub fn table_settings(args: &BalancerArgs, lb_ipv4: Ipv4Addr) -> TableSettings {
     TableSettings {
         lb_ipv4,
+        lb_ipv6: args.lb_ipv6,
         lb_mac: args.lb_mac.0,
         vips: args.vips.as_slice().to_vec(),
         seed: args.seed,
@@ -62,7 +64,7 @@ pub fn table_settings(args: &BalancerArgs, lb_ipv4: Ipv4Addr) -> TableSettings {
 /// unresolved until the neighbour resolver calls `Publisher::set_mac`).
 pub fn backend_set(
     args: &BalancerArgs,
-    mac_for: impl Fn(Ipv4Addr) -> Option<[u8; 6]>,
+    mac_for: impl Fn(IpAddr) -> Option<[u8; 6]>,
 ) -> Result<BackendSet, BackendError> {
     let mut set = BackendSet::default();
     for target in args.target_ips.as_slice() {
@@ -77,7 +79,7 @@ pub fn backend_set(
 pub fn publisher(
     args: &BalancerArgs,
     lb_ipv4: Ipv4Addr,
-    mac_for: impl Fn(Ipv4Addr) -> Option<[u8; 6]>,
+    mac_for: impl Fn(IpAddr) -> Option<[u8; 6]>,
 ) -> Result<Publisher, BackendError> {
     Publisher::new(table_settings(args, lb_ipv4), backend_set(args, mac_for)?)
 }
@@ -140,7 +142,7 @@ mod tests {
             "same slots, addresses, MACs"
         );
         assert_eq!(live.maglev.entries(), replay.maglev.entries());
-        assert_eq!(p.backend(Ipv4Addr::new(10, 1, 0, 1)).unwrap().slot, 1);
+        assert_eq!(p.backend([10, 1, 0, 1].into()).unwrap().slot, 1);
     }
 
     #[test]

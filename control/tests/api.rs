@@ -52,6 +52,73 @@ async fn post_adds_a_backend_and_publishes_a_table_with_it() {
 }
 
 #[tokio::test]
+async fn an_ipv6_backend_is_added_listed_changed_and_removed() {
+    let p = publisher(1);
+    let server = start(p.clone(), workers(1)).await;
+    let a = json(
+        server.addr,
+        "POST",
+        "/backends",
+        r#"{"ip": "2001:db8::4", "weight": 2}"#,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()["ip"], "2001:db8::4");
+    assert_eq!(a.json()["slot"], 1);
+    let table = p.handle().load();
+    let slot = &table.backends()[1];
+    assert!(slot.is_ipv6, "GRE over IPv6 toward it");
+    assert_eq!(
+        slot.ip(),
+        "2001:db8::4".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(
+        table.lb_ipv6,
+        Some(LB_IPV6.octets()),
+        "from the balancer's address"
+    );
+    let list = get(server.addr, "/backends").await.json();
+    assert_eq!(list[1]["ip"], "2001:db8::4", "{list}");
+    assert_eq!(list[1]["weight"], 2, "{list}");
+    // In a path the address is bare or in brackets (percent-encoded or not).
+    let a = json(
+        server.addr,
+        "PATCH",
+        "/backends/2001:db8::4",
+        r#"{"drain": true}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["drain"], true);
+    let a = send(
+        server.addr,
+        "DELETE",
+        "/backends/%5B2001:db8::4%5D",
+        None,
+        "application/json",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["ip"], "2001:db8::4");
+    assert_eq!(p.backends().len(), 1);
+}
+
+#[tokio::test]
+async fn an_ipv6_backend_is_refused_when_the_balancer_has_no_ipv6_address() {
+    let p = publisher_ipv4_only(1);
+    let server = start(p.clone(), workers(1)).await;
+    let a = json(server.addr, "POST", "/backends", r#"{"ip": "2001:db8::4"}"#).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert_eq!(
+        a.error(),
+        "backend 2001:db8::4 is IPv6, but the balancer has no IPv6 address to send GRE over \
+         IPv6 from; give RR_DEVICE a global IPv6 address (or set RR_LB_IPV6), or use IPv4 backends"
+    );
+    assert_eq!(p.generation(), 1, "nothing was published");
+    assert_eq!(p.backends().len(), 1);
+}
+
+#[tokio::test]
 async fn patch_changes_weight_and_drain_together() {
     let p = publisher(2);
     let server = start(p.clone(), workers(1)).await;
@@ -130,8 +197,7 @@ async fn refused(
     }
 }
 
-const SEND_ADD: &str =
-    r#"send {"ip": "10.1.0.4", "weight": 1} (IPv4; weight 0..=65535, optional, default 1)"#;
+const SEND_ADD: &str = r#"send {"ip": "10.1.0.4", "weight": 1} or {"ip": "2001:db8::4"} (IPv4 or IPv6; weight 0..=65535, optional, default 1)"#;
 const SEND_PATCH: &str = r#"send {"weight": N} (0..=65535) and/or {"drain": true|false}"#;
 
 #[tokio::test]
@@ -181,16 +247,22 @@ async fn bad_post_bodies_are_refused_with_what_to_send() {
         "/backends",
         Some(r#"{"ip": "10.1.0.400"}"#),
         400,
-        &["\"ip\": \"10.1.0.400\" is not an IPv4 address", SEND_ADD],
+        &[
+            "\"ip\": \"10.1.0.400\" is not an IPv4 or IPv6 address",
+            SEND_ADD,
+        ],
     )
     .await;
     refused(
         s,
         "POST",
         "/backends",
-        Some(r#"{"ip": "2001:db8::4"}"#),
+        Some(r#"{"ip": "2001:db8::zz"}"#),
         400,
-        &["is IPv6, but backends are reached over IPv4 GRE", SEND_ADD],
+        &[
+            "\"ip\": \"2001:db8::zz\" is not an IPv4 or IPv6 address",
+            SEND_ADD,
+        ],
     )
     .await;
     refused(
@@ -298,7 +370,7 @@ async fn bad_patches_and_unknown_backends_are_refused() {
         "/backends/banana",
         Some(r#"{"weight": 2}"#),
         400,
-        &["\"banana\" is not an IPv4 address; use /backends/IPV4 such as /backends/10.1.0.4"],
+        &["\"banana\" is not an IPv4 or IPv6 address; use /backends/IP such as /backends/10.1.0.4 or /backends/2001:db8::4"],
     )
     .await;
     refused(
@@ -315,8 +387,8 @@ async fn bad_patches_and_unknown_backends_are_refused() {
         "DELETE",
         "/backends/::1",
         None,
-        400,
-        &["\"::1\" is IPv6"],
+        404,
+        &["no backend ::1; GET /backends lists the backends"],
     )
     .await;
     assert_eq!(p.generation(), 1);

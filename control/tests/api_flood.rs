@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::{serve, workers, Server, MAC};
@@ -93,11 +93,12 @@ async fn backends() -> (u16, JoinSet<()>) {
 fn publisher() -> Publisher {
     let mut set = BackendSet::default();
     for addr in BACKENDS {
-        set.add(addr, 1).unwrap();
-        set.set_mac(addr, Some(MAC)).unwrap();
+        set.add(addr.into(), 1).unwrap();
+        set.set_mac(addr.into(), Some(MAC)).unwrap();
     }
     let settings = TableSettings {
         lb_ipv4: Ipv4Addr::new(192, 0, 2, 10),
+        lb_ipv6: None,
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: Vec::new(),
         seed: 5,
@@ -188,7 +189,7 @@ async fn a_flood_of_idle_and_slow_api_connections_takes_no_backend_out_of_rotati
         started.elapsed()
     );
     while started.elapsed() < FLOOD {
-        let out: Vec<Ipv4Addr> = p
+        let out: Vec<IpAddr> = p
             .backends()
             .iter()
             .filter(|b| !b.in_rotation())

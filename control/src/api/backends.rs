@@ -2,7 +2,7 @@
 //! Every change is applied through the [`Publisher`], so it reaches the
 //! workers as a new forwarding table before the response is sent.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -15,15 +15,15 @@ use super::ApiState;
 use crate::backends::{Backend, BackendError, BackendSet, Publisher, MAX_WEIGHT};
 use crate::stats::Snapshot;
 
-const ADD_BODY: &str =
-    r#"{"ip": "10.1.0.4", "weight": 1} (IPv4; weight 0..=65535, optional, default 1)"#;
+const ADD_BODY: &str = r#"{"ip": "10.1.0.4", "weight": 1} or {"ip": "2001:db8::4"} (IPv4 or IPv6; weight 0..=65535, optional, default 1)"#;
 const PATCH_BODY: &str =
     r#"{"weight": N} (0..=65535) and/or {"drain": true|false}, e.g. {"weight": 2, "drain": false}"#;
 
 /// A backend as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendView {
-    pub ip: Ipv4Addr,
+    /// IPv4 or IPv6, as written without brackets (`2001:db8::4`).
+    pub ip: IpAddr,
     /// Configured weight (kept while draining).
     pub weight: u32,
     pub drain: bool,
@@ -168,21 +168,24 @@ async fn change<R: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// An IPv4 address, or why not.
-pub(super) fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
-    s.trim().parse().map_err(|_| {
-        if s.trim().parse::<Ipv6Addr>().is_ok() {
-            format!("{s:?} is IPv6, but backends are reached over IPv4 GRE")
-        } else {
-            format!("{s:?} is not an IPv4 address")
-        }
-    })
+/// An IPv4 or IPv6 address (IPv6 also in brackets, as in a URL), or why
+/// not.
+pub(super) fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    let trimmed = s.trim();
+    let bare = trimmed
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'));
+    match bare {
+        Some(inside) => inside.parse::<std::net::Ipv6Addr>().map(IpAddr::V6),
+        None => trimmed.parse(),
+    }
+    .map_err(|_| format!("{s:?} is not an IPv4 or IPv6 address"))
 }
 
-fn path_ip(s: &str) -> Result<Ipv4Addr, ApiError> {
+fn path_ip(s: &str) -> Result<IpAddr, ApiError> {
     parse_ip(s).map_err(|why| {
         ApiError::bad_request(format!(
-            "{why}; use /backends/IPV4 such as /backends/10.1.0.4"
+            "{why}; use /backends/IP such as /backends/10.1.0.4 or /backends/2001:db8::4"
         ))
     })
 }

@@ -51,6 +51,7 @@ impl From<BackendError> for ApiError {
             | BackendError::Full
             | BackendError::TooManyServices
             | BackendError::Table(_)
+            | BackendError::Ipv6WithoutLbIpv6(_)
             | BackendError::ServiceExists(_) => StatusCode::CONFLICT,
         };
         let hint = match e {

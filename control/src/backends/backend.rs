@@ -2,7 +2,7 @@
 //! drain), what health checks found, what neighbour resolution found, and
 //! the slot and generation the packet path knows it by.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use dataplane::forwarding::BackendSpec;
 
@@ -14,7 +14,8 @@ pub const MAX_WEIGHT: u32 = 65_535;
 /// A backend in the set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
-    pub addr: Ipv4Addr,
+    /// IPv4 or IPv6: GRE toward it goes over its family.
+    pub addr: IpAddr,
     /// The configured Maglev weight, kept while draining so that undraining
     /// restores it.
     pub weight: u32,
@@ -47,7 +48,7 @@ impl Backend {
     pub fn spec(&self) -> BackendSpec {
         BackendSpec {
             slot: self.slot,
-            addr: self.addr.into(),
+            addr: self.addr,
             weight: self.effective_weight(),
             mac: self.mac,
             generation: self.generation,
@@ -61,7 +62,7 @@ mod tests {
 
     fn backend() -> Backend {
         Backend {
-            addr: Ipv4Addr::new(10, 1, 0, 1),
+            addr: [10, 1, 0, 1].into(),
             weight: 3,
             drain: false,
             health: HealthState::UP,
@@ -79,7 +80,7 @@ mod tests {
             b.spec(),
             BackendSpec {
                 slot: 4,
-                addr: Ipv4Addr::new(10, 1, 0, 1).into(),
+                addr: [10, 1, 0, 1].into(),
                 weight: 3,
                 mac: Some([2, 0, 0, 0, 1, 1]),
                 generation: 9,

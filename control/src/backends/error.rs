@@ -1,7 +1,7 @@
 //! Why a change to the backend set was refused.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use dataplane::forwarding::ForwardingError;
 use dataplane::maglev::MAX_BACKENDS;
@@ -12,9 +12,9 @@ use super::backend::MAX_WEIGHT;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendError {
     /// No backend has this address.
-    Unknown(Ipv4Addr),
+    Unknown(IpAddr),
     /// A backend with this address exists already.
-    Exists(Ipv4Addr),
+    Exists(IpAddr),
     /// A weight above [`MAX_WEIGHT`].
     WeightOutOfRange(u64),
     /// Every slot is taken.
@@ -28,6 +28,9 @@ pub enum BackendError {
     ServiceExists(String),
     /// Every service counter id is taken: no more services.
     TooManyServices,
+    /// An IPv6 backend, but the balancer has no IPv6 address to send GRE
+    /// over IPv6 from.
+    Ipv6WithoutLbIpv6(Ipv6Addr),
 }
 
 impl fmt::Display for BackendError {
@@ -50,6 +53,12 @@ impl fmt::Display for BackendError {
                 "all {} service counter ids are taken; remove a service first",
                 dataplane::counters::SERVICE_COUNTERS
             ),
+            Self::Ipv6WithoutLbIpv6(addr) => write!(
+                f,
+                "backend {addr} is IPv6, but the balancer has no IPv6 address to send GRE over \
+                 IPv6 from; give RR_DEVICE a global IPv6 address (or set RR_LB_IPV6), or use \
+                 IPv4 backends"
+            ),
         }
     }
 }
@@ -58,6 +67,9 @@ impl std::error::Error for BackendError {}
 
 impl From<ForwardingError> for BackendError {
     fn from(e: ForwardingError) -> Self {
-        Self::Table(e)
+        match e {
+            ForwardingError::Ipv6BackendWithoutLbIpv6(addr) => Self::Ipv6WithoutLbIpv6(addr),
+            e => Self::Table(e),
+        }
     }
 }

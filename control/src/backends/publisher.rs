@@ -14,7 +14,7 @@
 //! once per batch; the tables they stop using are freed here, on the
 //! control side ([`RetiredTables`]), never at the end of a worker's batch.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -35,6 +35,9 @@ use crate::config::file::ServiceConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSettings {
     pub lb_ipv4: Ipv4Addr,
+    /// The outer source toward IPv6 backends (and where GRE over IPv6 to
+    /// the balancer goes); without it IPv6 backends are refused.
+    pub lb_ipv6: Option<Ipv6Addr>,
     pub lb_mac: [u8; 6],
     pub vips: Vec<IpAddr>,
     pub seed: u64,
@@ -46,7 +49,7 @@ impl TableSettings {
     fn spec(&self, backends: Vec<BackendSpec>, generation: u64) -> ForwardingSpec {
         ForwardingSpec {
             lb_ipv4: self.lb_ipv4,
-            lb_ipv6: None,
+            lb_ipv6: self.lb_ipv6,
             lb_mac: self.lb_mac,
             vips: self.vips.clone(),
             backends,
@@ -145,7 +148,7 @@ impl Publisher {
     /// backends of no named service).
     pub fn spec(&self) -> ForwardingSpec {
         let view = self.inner.view.load();
-        let names: std::collections::BTreeSet<Ipv4Addr> = view
+        let names: std::collections::BTreeSet<IpAddr> = view
             .services
             .0
             .iter()
@@ -201,7 +204,7 @@ impl Publisher {
         self.inner.view.load().backends.clone()
     }
 
-    pub fn backend(&self, addr: Ipv4Addr) -> Option<Backend> {
+    pub fn backend(&self, addr: IpAddr) -> Option<Backend> {
         let view = self.inner.view.load();
         let at = view.backends.binary_search_by_key(&addr, |b| b.addr).ok()?;
         Some(view.backends[at].clone())
@@ -274,31 +277,31 @@ impl Publisher {
         Ok(())
     }
 
-    pub fn add(&self, addr: Ipv4Addr, weight: u32) -> Result<Backend, BackendError> {
+    pub fn add(&self, addr: IpAddr, weight: u32) -> Result<Backend, BackendError> {
         self.update(|set| set.add(addr, weight).cloned())
     }
 
-    pub fn remove(&self, addr: Ipv4Addr) -> Result<Backend, BackendError> {
+    pub fn remove(&self, addr: IpAddr) -> Result<Backend, BackendError> {
         self.update(|set| set.remove(addr))
     }
 
-    pub fn set_weight(&self, addr: Ipv4Addr, weight: u32) -> Result<Backend, BackendError> {
+    pub fn set_weight(&self, addr: IpAddr, weight: u32) -> Result<Backend, BackendError> {
         self.update(|set| set.set_weight(addr, weight).cloned())
     }
 
-    pub fn set_drain(&self, addr: Ipv4Addr, drain: bool) -> Result<Backend, BackendError> {
+    pub fn set_drain(&self, addr: IpAddr, drain: bool) -> Result<Backend, BackendError> {
         self.update(|set| set.set_drain(addr, drain).cloned())
     }
 
     /// The neighbour resolver's answer for `addr` (`None`: unresolved, so no
     /// traffic is sent there).
-    pub fn set_mac(&self, addr: Ipv4Addr, mac: Option<[u8; 6]>) -> Result<(), BackendError> {
+    pub fn set_mac(&self, addr: IpAddr, mac: Option<[u8; 6]>) -> Result<(), BackendError> {
         self.update(|set| set.set_mac(addr, mac))
     }
 
     /// The health a checker concluded, having counted rise and fall itself:
     /// a change republishes, the same health changes nothing.
-    pub fn set_health(&self, addr: Ipv4Addr, up: bool) -> Result<Option<Transition>, BackendError> {
+    pub fn set_health(&self, addr: IpAddr, up: bool) -> Result<Option<Transition>, BackendError> {
         if self.backend(addr).is_some_and(|b| b.health.is_up() == up) {
             return Ok(None);
         }
@@ -310,7 +313,7 @@ impl Publisher {
     /// results in a row: no copy of the set, no table, no new snapshot.
     pub fn record_health(
         &self,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         healthy: bool,
         rise: u32,
         fall: u32,

@@ -7,7 +7,7 @@
 //! backends unchanged. A backend address belongs to one service at most.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use dataplane::forwarding::{BackendSpec, ServiceSpec};
 
@@ -23,7 +23,7 @@ use crate::config::HealthCheck;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     pub template: ServiceSpec,
-    pub members: Vec<Ipv4Addr>,
+    pub members: Vec<IpAddr>,
     pub health: Option<HealthCheck>,
     /// Slots of backends that left the service while it existed. A slot's
     /// counters never reset and no other backend takes the slot before all
@@ -51,7 +51,7 @@ pub struct NamedServices(pub Vec<ServiceEntry>);
 
 impl NamedServices {
     /// Service name of every member address.
-    fn owners(&self) -> BTreeMap<Ipv4Addr, &str> {
+    fn owners(&self) -> BTreeMap<IpAddr, &str> {
         self.0
             .iter()
             .flat_map(|s| {
@@ -64,7 +64,7 @@ impl NamedServices {
 
     /// The health check of each backend of a named service that has its
     /// own (the others are checked with the balancer's).
-    pub fn health_checks(&self) -> BTreeMap<Ipv4Addr, &HealthCheck> {
+    pub fn health_checks(&self) -> BTreeMap<IpAddr, &HealthCheck> {
         self.0
             .iter()
             .filter_map(|s| s.health.as_ref().map(|h| (s, h)))
@@ -139,7 +139,7 @@ impl NamedServices {
         ids: &mut Slots,
     ) -> Result<Self, BackendError> {
         let old = self.owners();
-        let mut new: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+        let mut new: BTreeMap<IpAddr, &str> = BTreeMap::new();
         for config in configs {
             for target in &config.backends {
                 if new.insert(target.addr, &config.name).is_some() {

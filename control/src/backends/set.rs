@@ -1,7 +1,7 @@
 //! The backend set: every backend by address, and the slots they hold.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use dataplane::forwarding::BackendSpec;
 
@@ -10,18 +10,18 @@ use super::error::BackendError;
 use super::health_state::{HealthState, Transition};
 use super::slots::Slots;
 
-/// Backends keyed by IPv4 address. Plain data: the [`super::Publisher`]
+/// Backends keyed by address (IPv4 or IPv6). Plain data: the [`super::Publisher`]
 /// owns it and turns every change into a new forwarding table.
 #[derive(Debug, Clone, Default)]
 pub struct BackendSet {
-    backends: BTreeMap<Ipv4Addr, Backend>,
+    backends: BTreeMap<IpAddr, Backend>,
     slots: Slots,
 }
 
 impl BackendSet {
     /// Adds a backend: up (up until proven down), not draining, no MAC yet,
     /// in a free slot (see [`Slots::take`]).
-    pub fn add(&mut self, addr: Ipv4Addr, weight: u32) -> Result<&Backend, BackendError> {
+    pub fn add(&mut self, addr: IpAddr, weight: u32) -> Result<&Backend, BackendError> {
         check_weight(weight)?;
         if self.backends.contains_key(&addr) {
             return Err(BackendError::Exists(addr));
@@ -41,7 +41,7 @@ impl BackendSet {
 
     /// Removes a backend; its slot is freed (reused, if ever, with a new
     /// generation).
-    pub fn remove(&mut self, addr: Ipv4Addr) -> Result<Backend, BackendError> {
+    pub fn remove(&mut self, addr: IpAddr) -> Result<Backend, BackendError> {
         let backend = self
             .backends
             .remove(&addr)
@@ -51,7 +51,7 @@ impl BackendSet {
     }
 
     /// Sets the configured weight (a draining backend keeps draining).
-    pub fn set_weight(&mut self, addr: Ipv4Addr, weight: u32) -> Result<&Backend, BackendError> {
+    pub fn set_weight(&mut self, addr: IpAddr, weight: u32) -> Result<&Backend, BackendError> {
         check_weight(weight)?;
         let backend = self.get_mut(addr)?;
         backend.weight = weight;
@@ -60,14 +60,14 @@ impl BackendSet {
 
     /// Starts or stops draining. Draining keeps the generation: established
     /// flows stay on the backend.
-    pub fn set_drain(&mut self, addr: Ipv4Addr, drain: bool) -> Result<&Backend, BackendError> {
+    pub fn set_drain(&mut self, addr: IpAddr, drain: bool) -> Result<&Backend, BackendError> {
         let backend = self.get_mut(addr)?;
         backend.drain = drain;
         Ok(backend)
     }
 
     /// Sets or clears the next-hop MAC (the neighbour resolver's answer).
-    pub fn set_mac(&mut self, addr: Ipv4Addr, mac: Option<[u8; 6]>) -> Result<(), BackendError> {
+    pub fn set_mac(&mut self, addr: IpAddr, mac: Option<[u8; 6]>) -> Result<(), BackendError> {
         self.get_mut(addr)?.mac = mac;
         Ok(())
     }
@@ -77,7 +77,7 @@ impl BackendSet {
     /// are re-balanced, and it comes back with no stale entries.
     pub fn record_health(
         &mut self,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         healthy: bool,
         rise: u32,
         fall: u32,
@@ -98,7 +98,7 @@ impl BackendSet {
     /// [`record_health`](Self::record_health).
     pub fn set_health(
         &mut self,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         up: bool,
     ) -> Result<Option<Transition>, BackendError> {
         let backend = self
@@ -121,7 +121,7 @@ impl BackendSet {
         }))
     }
 
-    pub fn get(&self, addr: Ipv4Addr) -> Option<&Backend> {
+    pub fn get(&self, addr: IpAddr) -> Option<&Backend> {
         self.backends.get(&addr)
     }
 
@@ -143,7 +143,7 @@ impl BackendSet {
         self.backends.values().map(Backend::spec).collect()
     }
 
-    fn get_mut(&mut self, addr: Ipv4Addr) -> Result<&mut Backend, BackendError> {
+    fn get_mut(&mut self, addr: IpAddr) -> Result<&mut Backend, BackendError> {
         self.backends
             .get_mut(&addr)
             .ok_or(BackendError::Unknown(addr))
@@ -161,8 +161,8 @@ fn check_weight(weight: u32) -> Result<(), BackendError> {
 mod tests {
     use super::*;
 
-    fn ip(last: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 1, 0, last)
+    fn ip(last: u8) -> IpAddr {
+        [10, 1, 0, last].into()
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 pub enum Setting {
     TargetIps,
     LbIp,
+    LbIpv6,
     LbMac,
     NexthopMac,
     BackendMacs,
@@ -43,6 +44,7 @@ impl Setting {
         match self {
             Self::TargetIps => "RR_TARGET_IPS",
             Self::LbIp => "RR_LB_IP",
+            Self::LbIpv6 => "RR_LB_IPV6",
             Self::LbMac => "RR_LB_MAC",
             Self::NexthopMac => "RR_NEXTHOP_MAC",
             Self::BackendMacs => "RR_BACKEND_MACS",
@@ -76,13 +78,15 @@ impl Setting {
         match self {
             Self::TargetIps => {
                 "ip or ip:weight with weight 0..=65535, ';'-separated \
-                 (IPv4, each backend once, at most 65535 backends)"
+                 (IPv4 or IPv6, an IPv6 address with a weight in brackets such as [2001:db8::1]:3; \
+                 each backend once, at most 65535 backends)"
             }
             Self::LbIp => "an IPv4 address such as 192.0.2.10",
+            Self::LbIpv6 => "a global IPv6 address such as 2001:db8::10",
             Self::LbMac | Self::NexthopMac => "a unicast MAC such as 02:00:00:00:00:01",
             Self::BackendMacs => {
-                "ip=mac entries such as 10.1.0.1=02:00:00:00:01:01, ';'-separated \
-                 (IPv4, unicast MACs, each ip once)"
+                "ip=mac entries such as 10.1.0.1=02:00:00:00:01:01 or \
+                 2001:db8::1=02:00:00:00:01:02, ';'-separated (unicast MACs, each ip once)"
             }
             Self::Vips => "IPv4 or IPv6 addresses, ';'-separated, each once",
             Self::Seed => "a 64-bit number, decimal or 0x-hex",
@@ -123,10 +127,18 @@ pub enum Problem {
     Empty,
     /// Not an IPv4 address.
     NotIpv4,
+    /// Not an IPv6 address.
+    NotIpv6,
     /// An IPv6 address where only IPv4 works.
     Ipv6NotAccepted,
     /// Not an IPv4 or IPv6 address.
     NotIp,
+    /// Colons enough for IPv6 but not an IPv6 address: likely one given a
+    /// weight without brackets.
+    Ipv6WeightNeedsBrackets,
+    /// An IPv6 address that cannot be the balancer's own (loopback,
+    /// link-local, multicast, unspecified, IPv4-mapped).
+    NotGlobalIpv6,
     /// The `:weight` part is not a number in 0..=65535.
     BadWeight(String),
     /// Not six two-digit hex groups.
@@ -167,10 +179,19 @@ impl fmt::Display for Problem {
         match self {
             Self::Empty => f.write_str("has no entries"),
             Self::NotIpv4 => f.write_str("is not an IPv4 address"),
-            Self::Ipv6NotAccepted => {
-                f.write_str("is IPv6, but the outer (GRE) header is IPv4 so only IPv4 works here")
-            }
+            Self::Ipv6NotAccepted => f.write_str(
+                "is IPv6, but only IPv4 works here (the balancer's IPv6 address is RR_LB_IPV6)",
+            ),
             Self::NotIp => f.write_str("is not an IPv4 or IPv6 address"),
+            Self::NotIpv6 => f.write_str("is not an IPv6 address"),
+            Self::Ipv6WeightNeedsBrackets => f.write_str(
+                "is not an address: an IPv6 backend with a weight is written in brackets, \
+                 such as [2001:db8::1]:3",
+            ),
+            Self::NotGlobalIpv6 => f.write_str(
+                "is not an address the balancer can send from \
+                 (loopback, link-local, multicast, unspecified or IPv4-mapped)",
+            ),
             Self::BadWeight(w) => write!(f, "has weight {w:?}"),
             Self::NotMac => f.write_str("is not a MAC address"),
             Self::GroupMac => f.write_str("is a multicast or broadcast MAC"),

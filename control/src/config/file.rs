@@ -315,6 +315,7 @@ impl Reader<'_> {
                 }
                 "protocol" => protocol(value).map(|p| service.protocol = Some(p)),
                 "port" => integer(value, 1..=65535).map(|p| service.port = Some(p as u16)),
+                // IPv6 ones too: "[2001:db8::1]:3" or "2001:db8::1".
                 "backends" => list_text(value).and_then(|list| {
                     let targets = parse_targets(&list).map_err(|e| e.to_string())?;
                     service.backends = targets;
@@ -427,7 +428,7 @@ fn build_check(services: &[ServiceConfig]) -> Result<(), String> {
         for target in &service.backends {
             backends.push(BackendSpec {
                 slot,
-                addr: target.addr.into(),
+                addr: target.addr,
                 weight: target.weight,
                 mac: Some([2, 0, 0, 0, 0, 0]),
                 generation: 0,
@@ -446,7 +447,9 @@ fn build_check(services: &[ServiceConfig]) -> Result<(), String> {
     }
     let spec = ForwardingSpec {
         lb_ipv4: [10, 0, 0, 1].into(),
-        lb_ipv6: None,
+        // Whether the balancer has an IPv6 address for IPv6 backends is
+        // known only where it runs (at start and on reload), not here.
+        lb_ipv6: Some(std::net::Ipv6Addr::LOCALHOST),
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: Vec::new(),
         backends: Vec::new(),

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::error::{ConfigError, Problem, Setting};
 use super::list_entries;
-use super::values::parse_ipv4;
 
 /// An Ethernet address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,16 +60,17 @@ pub(super) fn parse_nexthop_mac(s: &str) -> Result<MacAddr, ConfigError> {
 
 /// Per-backend next-hop MACs, overriding `--nexthop-mac`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackendMacs(pub BTreeMap<Ipv4Addr, MacAddr>);
+pub struct BackendMacs(pub BTreeMap<IpAddr, MacAddr>);
 
 impl BackendMacs {
     /// The MAC to send `backend`'s frames to: its override, else `nexthop`.
-    pub fn mac_for(&self, backend: Ipv4Addr, nexthop: MacAddr) -> MacAddr {
+    pub fn mac_for(&self, backend: IpAddr, nexthop: MacAddr) -> MacAddr {
         self.0.get(&backend).copied().unwrap_or(nexthop)
     }
 }
 
-/// Parses `ip=mac` entries separated by `;` (or `,`); empty means none.
+/// Parses `ip=mac` entries separated by `;` (or `,`), the address IPv4 or
+/// IPv6 (in brackets or not); empty means none.
 pub fn parse_backend_macs(s: &str) -> Result<BackendMacs, ConfigError> {
     let mut macs = BTreeMap::new();
     for entry in list_entries(s) {
@@ -78,10 +78,15 @@ pub fn parse_backend_macs(s: &str) -> Result<BackendMacs, ConfigError> {
         let (ip, mac) = entry
             .split_once('=')
             .ok_or_else(|| invalid(Problem::MissingEquals))?;
-        let ip = parse_ipv4(ip.trim()).map_err(invalid)?;
+        let ip = ip
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map_err(|_| invalid(Problem::NotIp))?;
         let mac = parse_unicast_mac(mac.trim()).map_err(invalid)?;
         if macs.insert(ip, mac).is_some() {
-            return Err(invalid(Problem::Duplicate(ip.into())));
+            return Err(invalid(Problem::Duplicate(ip)));
         }
     }
     Ok(BackendMacs(macs))
@@ -133,15 +138,27 @@ mod tests {
     }
 
     #[test]
-    fn backend_macs_map_addresses_to_macs() {
-        let macs = parse_backend_macs("10.1.0.1=02:00:00:00:01:01; 10.1.0.2 = 02:00:00:00:01:02,")
-            .unwrap();
+    fn backend_macs_map_addresses_of_either_family_to_macs() {
+        let macs = parse_backend_macs(
+            "10.1.0.1=02:00:00:00:01:01; 10.1.0.2 = 02:00:00:00:01:02,\
+             2001:db8::1=02:00:00:00:01:03;[2001:db8::2]=02:00:00:00:01:04",
+        )
+        .unwrap();
         let nexthop = MacAddr([2, 0, 0, 0, 0, 2]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
-            macs.mac_for(Ipv4Addr::new(10, 1, 0, 2), nexthop),
+            macs.mac_for(ip("10.1.0.2"), nexthop),
             MacAddr([2, 0, 0, 0, 1, 2])
         );
-        assert_eq!(macs.mac_for(Ipv4Addr::new(10, 1, 0, 9), nexthop), nexthop);
+        assert_eq!(
+            macs.mac_for(ip("2001:db8::1"), nexthop),
+            MacAddr([2, 0, 0, 0, 1, 3])
+        );
+        assert_eq!(
+            macs.mac_for(ip("2001:db8::2"), nexthop),
+            MacAddr([2, 0, 0, 0, 1, 4])
+        );
+        assert_eq!(macs.mac_for(ip("10.1.0.9"), nexthop), nexthop);
         assert_eq!(parse_backend_macs("").unwrap(), BackendMacs::default());
     }
 
@@ -151,14 +168,18 @@ mod tests {
         assert_eq!(
             m("10.1.0.1=02:00:00:00:01:01;10.1.0.2"),
             "RR_BACKEND_MACS: \"10.1.0.2\" has no '=' between address and MAC; expected \
-             ip=mac entries such as 10.1.0.1=02:00:00:00:01:01, ';'-separated \
-             (IPv4, unicast MACs, each ip once)"
+             ip=mac entries such as 10.1.0.1=02:00:00:00:01:01 or \
+             2001:db8::1=02:00:00:00:01:02, ';'-separated (unicast MACs, each ip once)"
         );
         assert!(m("10.1.0.x=02:00:00:00:01:01")
-            .contains("\"10.1.0.x=02:00:00:00:01:01\" is not an IPv4 address"));
-        assert!(m("2001:db8::1=02:00:00:00:01:01").contains("is IPv6"));
+            .contains("\"10.1.0.x=02:00:00:00:01:01\" is not an IPv4 or IPv6 address"));
+        assert!(m("2001:db8::x=02:00:00:00:01:01").contains("is not an IPv4 or IPv6 address"));
         assert!(m("10.1.0.1=02:00:00:00:01").contains("is not a MAC address"));
         assert!(m("10.1.0.1=02:00:00:00:01:01;10.1.0.1=02:00:00:00:01:02")
             .contains("lists 10.1.0.1 more than once"));
+        assert!(
+            m("2001:db8::1=02:00:00:00:01:01;[2001:db8::1]=02:00:00:00:01:02")
+                .contains("lists 2001:db8::1 more than once")
+        );
     }
 }

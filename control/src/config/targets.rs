@@ -1,7 +1,12 @@
 //! `RR_TARGET_IPS`: the backends and their Maglev weights.
+//!
+//! A backend is IPv4 or IPv6 (GRE toward it goes over its family). An IPv6
+//! address is full of `:`, so one with a weight is written in brackets,
+//! as in a URL: `[2001:db8::1]:3`; a bare one (`2001:db8::1`) has the
+//! default weight.
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::error::{ConfigError, Problem, Setting};
 use super::list_entries;
@@ -16,7 +21,7 @@ pub const DEFAULT_WEIGHT: u32 = 1;
 /// (0 drains it: no new flows, existing ones stay).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TargetSpec {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub weight: u32,
 }
 
@@ -31,7 +36,8 @@ impl Targets {
 }
 
 /// Parses `ip` or `ip:weight` entries separated by `;` (or `,`), with
-/// whitespace around entries and empty entries ignored. IPv4 only, weight
+/// whitespace around entries and empty entries ignored. IPv4 or IPv6 (an
+/// IPv6 address with a weight in brackets: `[2001:db8::1]:3`), weight
 /// 0..=65535 (default 1), each address once, at most [`MAX_TARGETS`].
 pub fn parse_targets(s: &str) -> Result<Vec<TargetSpec>, ConfigError> {
     let invalid = |value: &str, problem| ConfigError::invalid(Setting::TargetIps, value, problem);
@@ -40,7 +46,7 @@ pub fn parse_targets(s: &str) -> Result<Vec<TargetSpec>, ConfigError> {
     for entry in list_entries(s) {
         let target = parse_target(entry).map_err(|problem| invalid(entry, problem))?;
         if !seen.insert(target.addr) {
-            return Err(invalid(entry, Problem::Duplicate(target.addr.into())));
+            return Err(invalid(entry, Problem::Duplicate(target.addr)));
         }
         targets.push(target);
     }
@@ -56,16 +62,7 @@ pub fn parse_targets(s: &str) -> Result<Vec<TargetSpec>, ConfigError> {
 }
 
 fn parse_target(entry: &str) -> Result<TargetSpec, Problem> {
-    // Checked first: an IPv6 address is full of ':' and would otherwise be
-    // misread as ip:weight.
-    if entry.parse::<Ipv6Addr>().is_ok() || entry.starts_with('[') {
-        return Err(Problem::Ipv6NotAccepted);
-    }
-    let (addr, weight) = match entry.split_once(':') {
-        Some((addr, weight)) => (addr, Some(weight)),
-        None => (entry, None),
-    };
-    let addr = addr.trim().parse().map_err(|_| Problem::NotIpv4)?;
+    let (addr, weight) = split_weight(entry)?;
     let weight = match weight.map(str::trim) {
         None => DEFAULT_WEIGHT,
         Some(w) => w
@@ -76,6 +73,38 @@ fn parse_target(entry: &str) -> Result<TargetSpec, Problem> {
     Ok(TargetSpec { addr, weight })
 }
 
+/// The address of an entry and its `:weight` part, if any: `ip`,
+/// `ipv4:weight`, `[ipv6]` or `[ipv6]:weight`, or a bare IPv6 address
+/// (all of whose colons are the address's).
+fn split_weight(entry: &str) -> Result<(IpAddr, Option<&str>), Problem> {
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']').ok_or(Problem::NotIp)?;
+        let addr = inside
+            .trim()
+            .parse::<Ipv6Addr>()
+            .map_err(|_| Problem::NotIp)?;
+        let weight = match after.trim_start() {
+            "" => None,
+            tail => Some(tail.strip_prefix(':').ok_or(Problem::NotIp)?),
+        };
+        return Ok((IpAddr::V6(addr), weight));
+    }
+    if let Ok(addr) = entry.parse::<Ipv6Addr>() {
+        return Ok((IpAddr::V6(addr), None));
+    }
+    let (addr, weight) = match entry.split_once(':') {
+        Some((addr, weight)) => (addr, Some(weight)),
+        None => (entry, None),
+    };
+    let addr = addr.trim();
+    match addr.parse::<std::net::Ipv4Addr>() {
+        Ok(v4) => Ok((IpAddr::V4(v4), weight)),
+        // `2001:db8::1:x`: an IPv6 address given a weight without brackets.
+        Err(_) if entry.matches(':').count() > 1 => Err(Problem::Ipv6WeightNeedsBrackets),
+        Err(_) => Err(Problem::NotIp),
+    }
+}
+
 /// `parse_targets` for clap.
 pub(super) fn parse_targets_arg(s: &str) -> Result<Targets, ConfigError> {
     parse_targets(s).map(Targets)
@@ -83,11 +112,20 @@ pub(super) fn parse_targets_arg(s: &str) -> Result<Targets, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn t(addr: [u8; 4], weight: u32) -> TargetSpec {
         TargetSpec {
-            addr: Ipv4Addr::from(addr),
+            addr: IpAddr::from(addr),
+            weight,
+        }
+    }
+
+    fn t6(addr: &str, weight: u32) -> TargetSpec {
+        TargetSpec {
+            addr: addr.parse().unwrap(),
             weight,
         }
     }
@@ -95,6 +133,10 @@ mod tests {
     fn message(s: &str) -> String {
         parse_targets(s).unwrap_err().to_string()
     }
+
+    const ACCEPTED: &str = "expected ip or ip:weight with weight 0..=65535, ';'-separated \
+        (IPv4 or IPv6, an IPv6 address with a weight in brackets such as [2001:db8::1]:3; \
+        each backend once, at most 65535 backends)";
 
     #[test]
     fn addresses_with_and_without_weights_parse_in_order() {
@@ -121,34 +163,72 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_backends_are_bare_or_in_brackets_with_a_weight() {
+        assert_eq!(
+            parse_targets(
+                "2001:db8::1; [2001:db8::2]:3; [2001:db8::3] ; 10.0.0.1:2;[2001:db8::4]:0"
+            )
+            .unwrap(),
+            [
+                t6("2001:db8::1", 1),
+                t6("2001:db8::2", 3),
+                t6("2001:db8::3", 1),
+                t([10, 0, 0, 1], 2),
+                t6("2001:db8::4", 0),
+            ]
+        );
+        // All colons of a bare address are the address's: this is
+        // 2001:db8::1:3 with weight 1, not 2001:db8::1 with weight 3.
+        assert_eq!(
+            parse_targets("2001:db8::1:3").unwrap(),
+            [t6("2001:db8::1:3", 1)]
+        );
+    }
+
+    #[test]
     fn a_bad_weight_is_named_with_its_entry() {
         assert_eq!(
             message("10.1.0.1:x"),
-            "RR_TARGET_IPS: \"10.1.0.1:x\" has weight \"x\"; expected ip or ip:weight \
-             with weight 0..=65535, ';'-separated (IPv4, each backend once, at most 65535 backends)"
+            format!("RR_TARGET_IPS: \"10.1.0.1:x\" has weight \"x\"; {ACCEPTED}")
         );
         assert!(message("10.1.0.1:65536").contains("has weight \"65536\""));
         assert!(message("10.1.0.1:-1").contains("has weight \"-1\""));
         assert!(message("10.1.0.1:").contains("has weight \"\""));
+        assert!(
+            message("[2001:db8::1]:65536").contains("\"[2001:db8::1]:65536\" has weight \"65536\"")
+        );
+        assert!(message("[2001:db8::1]:").contains("has weight \"\""));
     }
 
     #[test]
     fn a_bad_address_is_named() {
         let m = message("10.1.0.1;not-an-ip");
-        assert!(
-            m.starts_with("RR_TARGET_IPS: \"not-an-ip\" is not an IPv4 address"),
-            "{m}"
+        assert_eq!(
+            m,
+            format!("RR_TARGET_IPS: \"not-an-ip\" is not an IPv4 or IPv6 address; {ACCEPTED}")
         );
-        assert!(message("10.1.0.256").contains("\"10.1.0.256\" is not an IPv4 address"));
+        for bad in [
+            "10.1.0.256",
+            "[2001:db8::1",
+            "[10.0.0.1]:3",
+            "[2001:db8::1]3",
+            "[2001:db8::zz]:3",
+        ] {
+            let m = message(bad);
+            assert!(
+                m.contains(&format!("{bad:?} is not an IPv4 or IPv6 address")),
+                "{m}"
+            );
+        }
     }
 
     #[test]
-    fn ipv6_backends_are_refused_because_the_outer_header_is_ipv4() {
-        for entry in ["2001:db8::1", "::1", "[2001:db8::1]:3"] {
-            let m = message(entry);
-            assert!(m.contains("is IPv6"), "{m}");
-            assert!(m.contains(entry), "{m}");
-        }
+    fn an_ipv6_address_given_a_weight_without_brackets_is_explained() {
+        let m = message("2001:db8::1:x");
+        assert!(
+            m.starts_with("RR_TARGET_IPS: \"2001:db8::1:x\" is not an address: an IPv6 backend with a weight is written in brackets, such as [2001:db8::1]:3"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -156,6 +236,11 @@ mod tests {
         let m = message("10.0.0.1;10.0.0.2:3;10.0.0.1:2");
         assert!(
             m.contains("\"10.0.0.1:2\" lists 10.0.0.1 more than once"),
+            "{m}"
+        );
+        let m = message("2001:db8::1;[2001:db8:0::1]:2");
+        assert!(
+            m.contains("\"[2001:db8:0::1]:2\" lists 2001:db8::1 more than once"),
             "{m}"
         );
     }
@@ -177,8 +262,7 @@ mod tests {
         assert_eq!(parse_targets(&list(65_535)).unwrap().len(), 65_535);
         assert_eq!(
             message(&list(65_536)),
-            "RR_TARGET_IPS: 65536 backends given; expected ip or ip:weight with weight \
-             0..=65535, ';'-separated (IPv4, each backend once, at most 65535 backends)"
+            format!("RR_TARGET_IPS: 65536 backends given; {ACCEPTED}")
         );
     }
 }

@@ -32,7 +32,7 @@ fn every_option_has_an_rr_variable_and_help() {
         .get_arguments()
         .filter(|a| a.get_long().is_some() && a.get_id() != "help")
         .collect();
-    assert_eq!(options.len(), 27);
+    assert_eq!(options.len(), 28);
     for arg in options {
         let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
         assert!(env.starts_with("RR_"), "{:?} has env {env:?}", arg.get_id());
@@ -50,6 +50,7 @@ fn every_setting_names_the_variable_its_option_reads() {
     for setting in [
         Setting::TargetIps,
         Setting::LbIp,
+        Setting::LbIpv6,
         Setting::LbMac,
         Setting::NexthopMac,
         Setting::BackendMacs,
@@ -81,16 +82,17 @@ fn defaults_apply_when_only_targets_are_given() {
         args.target_ips.as_slice(),
         [
             TargetSpec {
-                addr: Ipv4Addr::new(10, 1, 0, 1),
+                addr: [10, 1, 0, 1].into(),
                 weight: 1
             },
             TargetSpec {
-                addr: Ipv4Addr::new(10, 1, 0, 2),
+                addr: [10, 1, 0, 2].into(),
                 weight: 3
             },
         ]
     );
     assert_eq!(args.lb_ip, None);
+    assert_eq!(args.lb_ipv6, None);
     assert_eq!(args.lb_mac, MacAddr([2, 0, 0, 0, 0, 1]));
     assert_eq!(args.nexthop_mac, MacAddr([2, 0, 0, 0, 0, 2]));
     assert_eq!(args.backend_macs, BackendMacs::default());
@@ -117,6 +119,7 @@ fn every_flag_reaches_the_struct() {
     let args = parse(&[
         "--target-ips=10.1.0.1:0,10.1.0.2",
         "--lb-ip=192.0.2.10",
+        "--lb-ipv6=2001:db8::10",
         "--lb-mac=02:aa:00:00:00:01",
         "--nexthop-mac=02:bb:00:00:00:02",
         "--backend-macs=10.1.0.2=02:cc:00:00:00:03",
@@ -134,13 +137,14 @@ fn every_flag_reaches_the_struct() {
     .unwrap();
     assert_eq!(args.target_ips.as_slice()[0].weight, 0);
     assert_eq!(args.lb_ip, Some(Ipv4Addr::new(192, 0, 2, 10)));
+    assert_eq!(args.lb_ipv6, Some("2001:db8::10".parse().unwrap()));
     assert_eq!(args.lb_mac, MacAddr([2, 0xAA, 0, 0, 0, 1]));
     assert_eq!(
-        args.backend_mac(Ipv4Addr::new(10, 1, 0, 1)),
+        args.backend_mac([10, 1, 0, 1].into()),
         MacAddr([2, 0xBB, 0, 0, 0, 2])
     );
     assert_eq!(
-        args.backend_mac(Ipv4Addr::new(10, 1, 0, 2)),
+        args.backend_mac([10, 1, 0, 2].into()),
         MacAddr([2, 0xCC, 0, 0, 0, 3])
     );
     assert_eq!(

@@ -32,6 +32,33 @@ pub(super) fn parse_lb_ip(s: &str) -> Result<Ipv4Addr, ConfigError> {
     parse_ipv4(s.trim()).map_err(|p| ConfigError::invalid(Setting::LbIp, s, p))
 }
 
+/// `--lb-ipv6` for clap: an address the balancer can send GRE over IPv6
+/// from.
+pub(super) fn parse_lb_ipv6(s: &str) -> Result<Ipv6Addr, ConfigError> {
+    let invalid = |p| ConfigError::invalid(Setting::LbIpv6, s, p);
+    let trimmed = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let addr = trimmed
+        .parse::<Ipv6Addr>()
+        .map_err(|_| invalid(Problem::NotIpv6))?;
+    if !is_global_unicast(addr) {
+        return Err(invalid(Problem::NotGlobalIpv6));
+    }
+    Ok(addr)
+}
+
+/// Whether `addr` can be the balancer's own IPv6 address, the source of
+/// GRE over IPv6 across routers: unicast beyond the link (global or
+/// unique-local), not loopback, unspecified, multicast, link-local or an
+/// IPv4-mapped address.
+pub fn is_global_unicast(addr: Ipv6Addr) -> bool {
+    let first = addr.segments()[0];
+    !(addr.is_unspecified()
+        || addr.is_loopback()
+        || addr.is_multicast()
+        || first & 0xffc0 == 0xfe80
+        || addr.to_ipv4_mapped().is_some())
+}
+
 /// The addresses served in VIP mode, in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vips(pub Vec<IpAddr>);
@@ -184,6 +211,27 @@ mod tests {
             "RR_LB_IP: \"192.0.2\" is not an IPv4 address; expected an IPv4 address such as 192.0.2.10"
         );
         assert!(err(parse_lb_ip("2001:db8::10")).contains("\"2001:db8::10\" is IPv6"));
+    }
+
+    #[test]
+    fn the_lb_ipv6_is_an_address_the_balancer_can_send_from() {
+        let ula: Ipv6Addr = "fd00:195::10".parse().unwrap();
+        assert_eq!(parse_lb_ipv6("fd00:195::10").unwrap(), ula);
+        assert_eq!(parse_lb_ipv6(" [fd00:195::10] ").unwrap(), ula);
+        assert_eq!(
+            err(parse_lb_ipv6("192.0.2.10")),
+            "RR_LB_IPV6: \"192.0.2.10\" is not an IPv6 address; expected a global IPv6 \
+             address such as 2001:db8::10"
+        );
+        for own_link_or_none in ["fe80::1", "::1", "::", "ff02::1", "::ffff:192.0.2.10"] {
+            let m = err(parse_lb_ipv6(own_link_or_none));
+            assert!(
+                m.contains(&format!(
+                    "{own_link_or_none:?} is not an address the balancer can send from"
+                )),
+                "{m}"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod probe;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
@@ -87,10 +87,7 @@ pub fn spawn(publisher: Publisher, config: HealthConfig) -> HealthChecks {
 
 /// The check each backend is probed with: its service's, else `RR_HEALTH`;
 /// backends with no check are left out.
-fn checks_by_backend(
-    publisher: &Publisher,
-    global: &HealthCheck,
-) -> HashMap<Ipv4Addr, HealthCheck> {
+fn checks_by_backend(publisher: &Publisher, global: &HealthCheck) -> HashMap<IpAddr, HealthCheck> {
     let services = publisher.services();
     let own = services.health_checks();
     publisher
@@ -109,7 +106,7 @@ fn checks_by_backend(
 async fn supervise(publisher: Publisher, config: HealthConfig) {
     let mut changes = publisher.subscribe();
     let mut tasks = JoinSet::new();
-    let mut running: HashMap<Ipv4Addr, (HealthCheck, AbortHandle)> = HashMap::new();
+    let mut running: HashMap<IpAddr, (HealthCheck, AbortHandle)> = HashMap::new();
     loop {
         while tasks.try_join_next().is_some() {}
         let mut wanted = checks_by_backend(&publisher, &config.check);
@@ -147,7 +144,7 @@ async fn supervise(publisher: Publisher, config: HealthConfig) {
 /// A backend that stays in the set but is no longer checked (its
 /// service's check was removed) is up, as an unchecked backend always is:
 /// otherwise the last check's verdict would keep it out for good.
-async fn bring_up_unchecked(publisher: &Publisher, addr: Ipv4Addr) {
+async fn bring_up_unchecked(publisher: &Publisher, addr: IpAddr) {
     if publisher.backend(addr).is_none_or(|b| b.health.is_up()) {
         return;
     }
@@ -159,12 +156,7 @@ async fn bring_up_unchecked(publisher: &Publisher, addr: Ipv4Addr) {
 }
 
 /// Probes one backend every interval until it leaves the set.
-async fn check_loop(
-    publisher: Publisher,
-    config: HealthConfig,
-    check: HealthCheck,
-    addr: Ipv4Addr,
-) {
+async fn check_loop(publisher: Publisher, config: HealthConfig, check: HealthCheck, addr: IpAddr) {
     let mut ticks = tokio::time::interval(config.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let Some(backend) = publisher.backend(addr) else {

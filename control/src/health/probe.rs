@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,13 +43,9 @@ impl fmt::Display for ProbeError {
 
 impl std::error::Error for ProbeError {}
 
-/// Probes `addr` with `check`, all of it within `timeout`. `HealthCheck::None`
-/// always succeeds.
-pub async fn probe(
-    check: &HealthCheck,
-    addr: Ipv4Addr,
-    timeout: Duration,
-) -> Result<(), ProbeError> {
+/// Probes `addr` (IPv4, or IPv6 as `[addr]:port`) with `check`, all of it
+/// within `timeout`. `HealthCheck::None` always succeeds.
+pub async fn probe(check: &HealthCheck, addr: IpAddr, timeout: Duration) -> Result<(), ProbeError> {
     let run = async {
         match check {
             HealthCheck::None => Ok(()),
@@ -69,6 +65,15 @@ pub async fn probe(
         .unwrap_or(Err(ProbeError::Timeout(timeout)))
 }
 
+/// The Host header's value for a backend: an IPv6 address in brackets
+/// (RFC 9110's authority form; a bare one's colons read as a port).
+fn host_header(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    }
+}
+
 async fn connect(to: SocketAddr) -> Result<TcpStream, ProbeError> {
     TcpStream::connect(to).await.map_err(ProbeError::Connect)
 }
@@ -78,7 +83,7 @@ async fn http_get(to: SocketAddr, path: &str) -> Result<u16, ProbeError> {
     let mut stream = connect(to).await?;
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: rusty_rail-health\r\nConnection: close\r\n\r\n",
-        to.ip()
+        host_header(to.ip())
     );
     stream
         .write_all(request.as_bytes())
@@ -141,7 +146,7 @@ mod tests {
         }
     }
 
-    const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     const SECOND: Duration = Duration::from_secs(1);
 
     #[test]
@@ -195,9 +200,9 @@ mod tests {
         assert_eq!(err.to_string(), "answer is not HTTP: \"hello\"");
     }
 
-    #[tokio::test]
-    async fn an_http_probe_sends_the_path_in_a_get() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// The port of `listener` and the first request it receives, answered
+    /// with 200.
+    fn first_request(listener: TcpListener) -> (u16, tokio::task::JoinHandle<String>) {
         let port = listener.local_addr().unwrap().port();
         let request = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
@@ -206,6 +211,13 @@ mod tests {
             s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await.unwrap();
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
+        (port, request)
+    }
+
+    #[tokio::test]
+    async fn an_http_probe_sends_the_path_in_a_get() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (port, request) = first_request(listener);
         probe(&http(port, "/ready?deep=1"), LOCAL, SECOND)
             .await
             .unwrap();
@@ -225,5 +237,24 @@ mod tests {
         let err = probe(&http(port, "/"), LOCAL, timeout).await.unwrap_err();
         assert_eq!(err.to_string(), "no answer within 100ms");
         drop(listener);
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_backend_is_probed_at_bracketed_address_and_port() {
+        let listener = match TcpListener::bind("[::1]:0").await {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = host::capability::machine_lacks(format!("IPv6 loopback ([::1]): {e}"));
+                return;
+            }
+        };
+        let (port, request) = first_request(listener);
+        let v6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        probe(&http(port, "/healthz"), v6, SECOND).await.unwrap();
+        let request = request.await.unwrap();
+        assert!(
+            request.starts_with("GET /healthz HTTP/1.0\r\nHost: [::1]\r\n"),
+            "{request}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! after `fall` failed probes, comes back after `rise` good ones, and each
 //! transition republishes the table.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,9 +14,10 @@ use super::*;
 use crate::backends::{BackendSet, TableSettings};
 use dataplane::forwarding::ForwardingTable;
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const LOCAL_V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
-fn publisher(backends: &[Ipv4Addr]) -> Publisher {
+fn publisher(backends: &[IpAddr]) -> Publisher {
     let mut set = BackendSet::default();
     for &addr in backends {
         set.add(addr, 1).unwrap();
@@ -24,6 +25,8 @@ fn publisher(backends: &[Ipv4Addr]) -> Publisher {
     }
     let settings = TableSettings {
         lb_ipv4: Ipv4Addr::new(192, 0, 2, 10),
+        // IPv6 backends need it.
+        lb_ipv6: Some(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10)),
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: Vec::new(),
         seed: 1,
@@ -56,7 +59,7 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn is_up(p: &Publisher, addr: Ipv4Addr) -> bool {
+fn is_up(p: &Publisher, addr: IpAddr) -> bool {
     p.backend(addr).is_some_and(|b| b.health.is_up())
 }
 
@@ -83,11 +86,7 @@ async fn http_server(addr: SocketAddr, status: Arc<AtomicU16>) -> (u16, JoinHand
 async fn a_tcp_backend_goes_down_when_its_listener_closes_and_returns_after_rise() {
     let listener = TcpListener::bind((LOCAL, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let accepting = tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            drop(s);
-        }
-    });
+    let accepting = accept_and_close(listener);
     let p = publisher(&[LOCAL]);
     let _checks = spawn(p.clone(), config(HealthCheck::Tcp { port }));
     // Stays up and publishes nothing while the listener answers.
@@ -150,8 +149,8 @@ async fn backends_added_later_are_checked_and_removed_ones_forgotten() {
     let free = TcpListener::bind((LOCAL, 0)).await.unwrap();
     let port = free.local_addr().unwrap().port();
     drop(free);
-    let second = Ipv4Addr::new(127, 0, 0, 2);
-    let third = Ipv4Addr::new(127, 0, 0, 3);
+    let second = IpAddr::from([127, 0, 0, 2]);
+    let third = IpAddr::from([127, 0, 0, 3]);
     let p = publisher(&[second]);
     let _checks = spawn(p.clone(), config(HealthCheck::Tcp { port }));
     eventually("the configured backend goes down", || !is_up(&p, second)).await;
@@ -183,10 +182,10 @@ async fn stopping_the_checks_freezes_the_states() {
 
 #[tokio::test]
 async fn with_no_health_check_nothing_runs_and_backends_stay_up() {
-    let p = publisher(&[Ipv4Addr::new(127, 0, 0, 9)]);
+    let p = publisher(&[IpAddr::from([127, 0, 0, 9])]);
     let _checks = spawn(p.clone(), config(HealthCheck::None));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(is_up(&p, Ipv4Addr::new(127, 0, 0, 9)));
+    assert!(is_up(&p, IpAddr::from([127, 0, 0, 9])));
     assert_eq!(p.generation(), 1);
 }
 
@@ -204,6 +203,12 @@ async fn accepting_on(port: u16) -> JoinHandle<()> {
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
         .await
         .unwrap();
+    accept_and_close(listener)
+}
+
+/// Accepts (and closes) connections on `listener` until aborted, which
+/// closes it.
+fn accept_and_close(listener: TcpListener) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
             drop(s);
@@ -215,12 +220,12 @@ async fn accepting_on(port: u16) -> JoinHandle<()> {
 fn service(
     name: &str,
     vip: u8,
-    backends: &[Ipv4Addr],
+    backends: &[IpAddr],
     health: Option<HealthCheck>,
 ) -> crate::config::file::ServiceConfig {
     crate::config::file::ServiceConfig {
         name: name.into(),
-        vip: std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, vip)),
+        vip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, vip)),
         protocol: None,
         port: None,
         backends: backends
@@ -243,7 +248,7 @@ fn resolve_all(p: &Publisher) {
 #[tokio::test]
 async fn a_service_s_own_check_takes_only_its_backends_down_and_rebuilds_only_its_table() {
     let closed = closed_port().await;
-    let (a, b) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+    let (a, b) = (IpAddr::from([127, 0, 0, 2]), IpAddr::from([127, 0, 0, 3]));
     // The default backend (127.0.0.1) and service "other" have no check
     // (RR_HEALTH none); "checked" probes a closed port.
     let p = publisher(&[LOCAL]);
@@ -287,7 +292,7 @@ async fn a_service_check_overrides_the_balancer_s_and_a_reload_can_change_it() {
     let closed = closed_port().await;
     let open = closed_port().await;
     let _listening = accepting_on(open).await;
-    let svc = Ipv4Addr::new(127, 0, 0, 4);
+    let svc = IpAddr::from([127, 0, 0, 4]);
     // RR_HEALTH probes the closed port: the default backend goes down, the
     // service's backend, checked on the open port, stays up.
     let p = publisher(&[LOCAL]);
@@ -314,7 +319,7 @@ async fn a_service_check_overrides_the_balancer_s_and_a_reload_can_change_it() {
 #[tokio::test]
 async fn a_backend_left_with_no_check_comes_back_up() {
     let closed = closed_port().await;
-    let svc = Ipv4Addr::new(127, 0, 0, 5);
+    let svc = IpAddr::from([127, 0, 0, 5]);
     let p = publisher(&[LOCAL]);
     let checked = |health| vec![service("web", 1, &[svc], health)];
     p.set_services(&checked(Some(HealthCheck::Tcp { port: closed })))
@@ -323,4 +328,25 @@ async fn a_backend_left_with_no_check_comes_back_up() {
     eventually("the service's check takes it down", || !is_up(&p, svc)).await;
     p.set_services(&checked(None)).unwrap();
     eventually("unchecked again, it is up", || is_up(&p, svc)).await;
+}
+
+#[tokio::test]
+async fn an_ipv6_backend_is_probed_over_ipv6() {
+    // Bound on [::1] only: an IPv4 probe of 127.0.0.1 would find nothing.
+    let listener = match TcpListener::bind((LOCAL_V6, 0)).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            let _ = host::capability::machine_lacks(format!("IPv6 loopback ([::1]): {e}"));
+            return;
+        }
+    };
+    let port = listener.local_addr().unwrap().port();
+    let accepting = accept_and_close(listener);
+    let p = publisher(&[LOCAL_V6]);
+    let _checks = spawn(p.clone(), config(HealthCheck::Tcp { port }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(is_up(&p, LOCAL_V6), "[::1]:{port} answers");
+    accepting.abort();
+    let _ = accepting.await;
+    eventually("closed, it goes down", || !is_up(&p, LOCAL_V6)).await;
 }

@@ -8,7 +8,7 @@
 //! workers, API, ...) take effect at the next start.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -53,9 +53,9 @@ pub fn apply_services(path: &Path, publisher: &Publisher) -> Result<usize, Strin
 pub fn resolve_at_start(
     resolver: &mut Resolver,
     publisher: &Publisher,
-    static_macs: &BTreeMap<Ipv4Addr, MacAddr>,
+    static_macs: &BTreeMap<IpAddr, MacAddr>,
 ) {
-    let unresolved: Vec<Ipv4Addr> = publisher
+    let unresolved: Vec<IpAddr> = publisher
         .backends()
         .iter()
         .filter(|b| b.mac.is_none())
@@ -129,14 +129,19 @@ pub fn reload_logged(path: &Path, publisher: &Publisher) {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
     use crate::backends::{BackendSet, TableSettings};
 
     fn publisher() -> Publisher {
+        publisher_with(None)
+    }
+
+    fn publisher_with(lb_ipv6: Option<Ipv6Addr>) -> Publisher {
         let settings = TableSettings {
             lb_ipv4: Ipv4Addr::new(192, 0, 2, 10),
+            lb_ipv6,
             lb_mac: [2, 0, 0, 0, 0, 1],
             vips: Vec::new(),
             seed: 7,
@@ -180,5 +185,29 @@ mod tests {
         assert_eq!(p.handle().load().services.len(), 2);
         let unreadable = apply_services(Path::new("/nonexistent/rrsv.toml"), &p).unwrap_err();
         assert!(unreadable.contains("cannot read"), "{unreadable}");
+    }
+
+    const IPV6_BACKENDS: &str = "[[service]]\nname = \"v6\"\nvip = \"192.0.2.6\"\nbackends = [\"[fd00:195:2::21]:2\", \"fd00:195:2::22\"]\ntable_size = 251\n";
+
+    #[test]
+    fn a_file_s_ipv6_backends_need_the_balancer_s_ipv6_address() {
+        let without = publisher();
+        let file = file_with(IPV6_BACKENDS);
+        let e = apply_services(file.path(), &without).unwrap_err();
+        assert!(
+            e.contains("backend fd00:195:2::21 is IPv6, but the balancer has no IPv6 address")
+                && e.contains("RR_LB_IPV6"),
+            "{e}"
+        );
+        assert_eq!(without.generation(), 1, "nothing changed");
+
+        let with = publisher_with(Some("fd00:195:2::10".parse().unwrap()));
+        assert_eq!(apply_services(file.path(), &with), Ok(1));
+        let table = with.handle().load();
+        let service = &with.services().0[0];
+        let first = with.backend(service.members[0]).unwrap();
+        assert_eq!(first.addr, "fd00:195:2::21".parse::<IpAddr>().unwrap());
+        assert_eq!(first.weight, 2);
+        assert!(table.backends()[usize::from(first.slot)].is_ipv6);
     }
 }

@@ -1,5 +1,5 @@
-//! The interface the balancer runs on: its index, MAC, MTU and first IPv4
-//! address, read in the calling thread's network namespace (sysfs may show
+//! The interface the balancer runs on: its index, MAC, MTU, first IPv4
+//! address and first global IPv6 address, read in the calling thread's network namespace (sysfs may show
 //! another namespace's view). The index and addresses are read the same way
 //! everywhere (`if_nametoindex`, `getifaddrs`); the MAC and MTU differ per
 //! system: [`linux`] asks with ioctls, [`freebsd`] reads the interface's
@@ -13,7 +13,7 @@ mod linux;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[cfg(target_os = "freebsd")]
 use freebsd as link;
@@ -29,6 +29,9 @@ pub struct Device {
     pub mtu: u32,
     /// The first IPv4 address on the interface, if any.
     pub ipv4: Option<Ipv4Addr>,
+    /// The first IPv6 address on the interface the balancer can send GRE
+    /// over IPv6 from (global or unique-local: not link-local), if any.
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 /// Why the interface could not be used.
@@ -94,12 +97,14 @@ impl Device {
         };
         let (mac, mtu) = link::mac_and_mtu(name).map_err(|(what, e)| query(what, e))?;
         let ipv4 = first_ipv4(name).map_err(|e| query("IPv4 addresses", e))?;
+        let ipv6 = first_global_ipv6(name).map_err(|e| query("IPv6 addresses", e))?;
         Ok(Self {
             name: name.to_owned(),
             index,
             mac,
             mtu,
             ipv4,
+            ipv6,
         })
     }
 }
@@ -150,17 +155,30 @@ fn first_ipv4(name: &str) -> io::Result<Option<Ipv4Addr>> {
     // sockaddr's alignment.
     find_in_ifaddrs(name, libc::AF_INET, |ifa| unsafe {
         let addr = ifa.ifa_addr.cast::<libc::sockaddr_in>().read_unaligned();
-        Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr))
+        Some(Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)))
+    })
+}
+
+/// The first IPv6 address `getifaddrs` lists for `name` that can be the
+/// source of GRE over IPv6 (see [`crate::config::is_global_unicast`]):
+/// link-local ones, which every interface has, cannot.
+fn first_global_ipv6(name: &str) -> io::Result<Option<Ipv6Addr>> {
+    // SAFETY: an entry of family AF_INET6 has an ifa_addr pointing at a
+    // sockaddr_in6; read unaligned, as for IPv4.
+    find_in_ifaddrs(name, libc::AF_INET6, |ifa| unsafe {
+        let addr = ifa.ifa_addr.cast::<libc::sockaddr_in6>().read_unaligned();
+        Some(Ipv6Addr::from(addr.sin6_addr.s6_addr))
+            .filter(|a| crate::config::is_global_unicast(*a))
     })
 }
 
 /// What `read` makes of the first entry `getifaddrs` lists for `name` with
-/// an address of `family` (whose `ifa_addr` is then non-null), read before
-/// the list is freed.
+/// an address of `family` (whose `ifa_addr` is then non-null) for which it
+/// makes something, read before the list is freed.
 fn find_in_ifaddrs<T>(
     name: &str,
     family: libc::c_int,
-    read: impl FnOnce(&libc::ifaddrs) -> T,
+    mut read: impl FnMut(&libc::ifaddrs) -> Option<T>,
 ) -> io::Result<Option<T>> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head we free below.
@@ -178,8 +196,10 @@ fn find_in_ifaddrs<T>(
                 && i32::from((*ifa.ifa_addr).sa_family) == family
                 && CStr::from_ptr(ifa.ifa_name).to_bytes() == name.as_bytes()
             {
-                found = Some(read(ifa));
-                break;
+                found = read(ifa);
+                if found.is_some() {
+                    break;
+                }
             }
             entry = ifa.ifa_next;
         }
@@ -209,6 +229,7 @@ mod tests {
         );
         assert_eq!(lo.mac, [0; 6]);
         assert_eq!(lo.ipv4, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(lo.ipv6, None, "::1 cannot be a source toward backends");
     }
 
     #[test]

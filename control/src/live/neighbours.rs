@@ -103,21 +103,8 @@ impl Resolver {
     }
 
     /// One pass: the next hop of every backend, nudging the kernel where an
-    /// entry is missing, failed or stale.
-    pub fn resolve(&mut self, backends: &[Ipv4Addr]) -> io::Result<HashMap<Ipv4Addr, NextHop>> {
-        let backends: Vec<IpAddr> = backends.iter().copied().map(IpAddr::V4).collect();
-        Ok(self
-            .resolve_ip(&backends)?
-            .into_iter()
-            .filter_map(|(addr, hop)| match addr {
-                IpAddr::V4(addr) => Some((addr, hop)),
-                IpAddr::V6(_) => None,
-            })
-            .collect())
-    }
-
-    /// [`Self::resolve`] for backends of either family: IPv4 next hops
-    /// from the ARP table, IPv6 ones from the NDP cache.
+    /// entry is missing, failed or stale; IPv4 next hops from the ARP
+    /// table, IPv6 ones from the NDP cache.
     pub fn resolve_ip(&mut self, backends: &[IpAddr]) -> io::Result<HashMap<IpAddr, NextHop>> {
         let ipv6 = backends.iter().any(IpAddr::is_ipv6);
         let table: HashMap<IpAddr, Entry> = self.table.entries(self.interface, ipv6)?;
@@ -174,8 +161,9 @@ mod tests {
         // Pretend the balancer runs on an interface that is not lo: 127.0.0.1
         // is then routed elsewhere.
         let mut resolver = Resolver::new(lo + 100_000, "rr-test0").expect("rtnetlink");
-        let hops = resolver.resolve(&[Ipv4Addr::LOCALHOST]).expect("resolve");
-        let hop = &hops[&Ipv4Addr::LOCALHOST];
+        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let hops = resolver.resolve_ip(&[localhost]).expect("resolve");
+        let hop = &hops[&localhost];
         assert!(
             matches!(hop, NextHop::Unreachable(why) if why.contains("(lo), not rr-test0")),
             "{hop:?}"

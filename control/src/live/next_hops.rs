@@ -1,9 +1,11 @@
 //! Backends' next hops over the balancer's life: resolved before the
 //! workers start, then re-read every second (at once when the backend set
 //! changes) on a thread of their own, each change handed to the publisher.
+//! IPv4 backends' from the ARP table, IPv6 backends' from the NDP cache
+//! (see [`Resolver::resolve_ip`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,7 +36,7 @@ impl NextHopKeeper {
     pub fn start(
         mut resolver: Resolver,
         publisher: Publisher,
-        static_macs: BTreeMap<Ipv4Addr, MacAddr>,
+        static_macs: BTreeMap<IpAddr, MacAddr>,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -51,13 +53,10 @@ impl NextHopKeeper {
 }
 
 /// Resolves next hops, waiting a little for the kernel to answer.
-pub fn resolve_at_start(
-    resolver: &mut Resolver,
-    backends: &[Ipv4Addr],
-) -> HashMap<Ipv4Addr, NextHop> {
+pub fn resolve_at_start(resolver: &mut Resolver, backends: &[IpAddr]) -> HashMap<IpAddr, NextHop> {
     let deadline = Instant::now() + RESOLVE_AT_START;
     loop {
-        let hops = resolver.resolve(backends).unwrap_or_default();
+        let hops = resolver.resolve_ip(backends).unwrap_or_default();
         let pending = hops.values().any(|h| matches!(h, NextHop::Pending { .. }));
         if !pending || Instant::now() >= deadline {
             return hops;
@@ -66,7 +65,7 @@ pub fn resolve_at_start(
     }
 }
 
-pub fn report_next_hop(backend: Ipv4Addr, is_static: bool, hop: Option<&NextHop>) {
+pub fn report_next_hop(backend: IpAddr, is_static: bool, hop: Option<&NextHop>) {
     match (is_static, hop) {
         (true, _) => info!(%backend, "next hop from RR_BACKEND_MACS"),
         (false, Some(hop @ NextHop::Resolved(_))) => {
@@ -83,7 +82,7 @@ pub fn report_next_hop(backend: Ipv4Addr, is_static: bool, hop: Option<&NextHop>
 fn keep_next_hops(
     resolver: &mut Resolver,
     publisher: &Publisher,
-    static_macs: &BTreeMap<Ipv4Addr, MacAddr>,
+    static_macs: &BTreeMap<IpAddr, MacAddr>,
     stop: &AtomicBool,
 ) {
     let mut last_error = None;
@@ -100,12 +99,12 @@ fn keep_next_hops(
         }
         seen_generation = publisher.generation();
         let backends = publisher.backends();
-        let unresolved: Vec<Ipv4Addr> = backends
+        let unresolved: Vec<IpAddr> = backends
             .iter()
             .map(|b| b.addr)
             .filter(|a| !static_macs.contains_key(a))
             .collect();
-        let hops = match resolver.resolve(&unresolved) {
+        let hops = match resolver.resolve_ip(&unresolved) {
             Ok(hops) => hops,
             Err(e) => {
                 let text = e.to_string();

@@ -5,7 +5,7 @@
 //! nothing to undo: exit code 2 for a setting, 1 for the system.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use dataplane::pipeline::WorkerState;
 use tokio::net::TcpListener;
@@ -42,7 +42,7 @@ pub struct Prepared {
     pub runtime: Runtime,
     pub api: Option<PreparedApi>,
     pub resolver: Resolver,
-    pub static_macs: BTreeMap<Ipv4Addr, MacAddr>,
+    pub static_macs: BTreeMap<IpAddr, MacAddr>,
     pub publisher: Publisher,
     /// BGP, when `RR_BGP_*` turned it on.
     pub bgp: Option<crate::bgp::BgpSettings>,
@@ -107,6 +107,8 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
             device.name
         ))
     })?;
+    // The outer source toward IPv6 backends.
+    let lb_ipv6 = args.balancer.lb_ipv6.or(device.ipv6);
     let api_token = match args.balancer.api.0 {
         Some(addr) => Some((
             addr,
@@ -116,7 +118,9 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     };
     warn_if_others_can_read(args.balancer.api_access.api_token_file.as_deref());
     info!(
-        device = %device.name, lb_ip = %lb_ip, workers = cores.len(), cores = ?cores,
+        device = %device.name, lb_ip = %lb_ip,
+        lb_ipv6 = %lb_ipv6.map_or_else(|| "none".to_owned(), |a| a.to_string()),
+        workers = cores.len(), cores = ?cores,
         control_cores = ?control_cores,
         io = ?args.io,
         "starting"
@@ -134,7 +138,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         None => None,
     };
     let static_macs = args.balancer.backend_macs.0.clone();
-    let (mut resolver, publisher) = first_table(args, &device, lb_ip, &static_macs)?;
+    let (mut resolver, publisher) = first_table(args, &device, (lb_ip, lb_ipv6), &static_macs)?;
     if let Some(path) = &args.config {
         super::config_reload::apply_services(path, &publisher).map_err(StartError::Config)?;
         super::config_reload::resolve_at_start(&mut resolver, &publisher, &static_macs);
@@ -289,10 +293,10 @@ fn bind_api(
 fn first_table(
     args: &LiveArgs,
     device: &Device,
-    lb_ip: Ipv4Addr,
-    static_macs: &BTreeMap<Ipv4Addr, MacAddr>,
+    (lb_ip, lb_ipv6): (Ipv4Addr, Option<Ipv6Addr>),
+    static_macs: &BTreeMap<IpAddr, MacAddr>,
 ) -> Result<(Resolver, Publisher), StartError> {
-    let targets: Vec<Ipv4Addr> = args
+    let targets: Vec<IpAddr> = args
         .balancer
         .target_ips
         .as_slice()
@@ -309,7 +313,7 @@ fn first_table(
             hops.get(&backend),
         );
     }
-    let mac_for = |ip: Ipv4Addr| {
+    let mac_for = |ip: IpAddr| {
         static_macs
             .get(&ip)
             .map(|m| m.0)
@@ -317,8 +321,15 @@ fn first_table(
     };
     let mut settings = tables::table_settings(&args.balancer, lb_ip);
     settings.lb_mac = device.mac;
+    settings.lb_ipv6 = lb_ipv6;
     let publisher = tables::backend_set(&args.balancer, mac_for)
         .and_then(|set| Publisher::new(settings, set))
-        .map_err(config)?;
+        .map_err(|e| match e {
+            // Which device has no address, so the operator knows where to add one.
+            crate::backends::BackendError::Ipv6WithoutLbIpv6(_) => {
+                config(format!("RR_TARGET_IPS: {e} ({} has none)", device.name))
+            }
+            e => config(e),
+        })?;
     Ok((resolver, publisher))
 }

@@ -21,7 +21,7 @@ pub(super) fn register(
     if services.0.is_empty() {
         return;
     }
-    let members = |addrs: &[std::net::Ipv4Addr]| -> Vec<&Backend> {
+    let members = |addrs: &[std::net::IpAddr]| -> Vec<&Backend> {
         addrs
             .iter()
             .filter_map(|a| backends.iter().find(|b| b.addr == *a))

@@ -1,7 +1,5 @@
 //! The exposition: names, labels and values, per worker and total.
 
-use std::net::Ipv4Addr;
-
 use dataplane::counters::WorkerCounters;
 use dataplane::verdict::Verdict;
 
@@ -10,9 +8,10 @@ use crate::backends::BackendSet;
 
 fn backends() -> Vec<Backend> {
     let mut set = BackendSet::default();
-    set.add(Ipv4Addr::new(10, 1, 0, 1), 3).unwrap();
-    set.add(Ipv4Addr::new(10, 1, 0, 2), 1).unwrap();
-    set.set_drain(Ipv4Addr::new(10, 1, 0, 2), true).unwrap();
+    set.add([10, 1, 0, 1].into(), 3).unwrap();
+    set.add([10, 1, 0, 2].into(), 1).unwrap();
+    set.set_drain([10, 1, 0, 2].into(), true).unwrap();
+    set.add("2001:db8::3".parse().unwrap(), 2).unwrap();
     set.iter().cloned().collect()
 }
 
@@ -109,6 +108,9 @@ fn backends_are_labelled_by_address() {
     has(&t, "rr_backend_draining{backend=\"10.1.0.2\"} 1");
     // Unresolved (no MAC yet) and draining: neither takes new flows.
     has(&t, "rr_backend_in_rotation{backend=\"10.1.0.1\"} 0");
+    // An IPv6 backend's label is its address as written, no brackets.
+    has(&t, "rr_backend_weight{backend=\"2001:db8::3\"} 2");
+    has(&t, "rr_backend_packets_total{backend=\"2001:db8::3\"} 0");
 }
 
 #[test]

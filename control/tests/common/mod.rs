@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use control::api::{self, ApiState};
 use control::backends::{BackendSet, Publisher, TableSettings};
@@ -15,12 +15,25 @@ use tokio::sync::oneshot;
 
 pub const MAC: [u8; 6] = [2, 0, 0, 0, 0, 9];
 
-pub fn ip(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 1, 0, last)
+pub fn ip(last: u8) -> IpAddr {
+    IpAddr::from([10, 1, 0, last])
 }
 
-/// A publisher over resolved backends 10.1.0.1..=n, weight 1, 1009-entry table.
+/// The balancer's IPv6 address in [`publisher`]'s table.
+pub const LB_IPV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+
+/// A publisher over resolved backends 10.1.0.1..=n, weight 1, 1009-entry
+/// table, the balancer at 192.0.2.10 and [`LB_IPV6`].
 pub fn publisher(n: u8) -> Publisher {
+    publisher_from(n, Some(LB_IPV6))
+}
+
+/// [`publisher`] for a balancer without an IPv6 address.
+pub fn publisher_ipv4_only(n: u8) -> Publisher {
+    publisher_from(n, None)
+}
+
+fn publisher_from(n: u8, lb_ipv6: Option<Ipv6Addr>) -> Publisher {
     let mut set = BackendSet::default();
     for last in 1..=n {
         set.add(ip(last), 1).unwrap();
@@ -28,6 +41,7 @@ pub fn publisher(n: u8) -> Publisher {
     }
     let settings = TableSettings {
         lb_ipv4: Ipv4Addr::new(192, 0, 2, 10),
+        lb_ipv6,
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: Vec::new(),
         seed: 3,

@@ -1,19 +1,20 @@
 //! Publishing: every change that alters the backends' specs becomes a new
 //! table with the next generation; refused changes publish nothing.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
 
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 9];
 
-fn ip(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 1, 0, last)
+fn ip(last: u8) -> IpAddr {
+    [10, 1, 0, last].into()
 }
 
 fn settings(table_size: u32) -> TableSettings {
     TableSettings {
         lb_ipv4: Ipv4Addr::new(192, 0, 2, 10),
+        lb_ipv6: None,
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: Vec::new(),
         seed: 7,

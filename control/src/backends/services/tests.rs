@@ -16,6 +16,7 @@ const MAC: [u8; 6] = [2, 0, 0, 0, 0, 9];
 fn settings() -> TableSettings {
     TableSettings {
         lb_ipv4: Ipv4Addr::new(192, 0, 2, 10),
+        lb_ipv6: None,
         lb_mac: [2, 0, 0, 0, 0, 1],
         vips: Vec::new(),
         seed: 7,
@@ -28,7 +29,7 @@ fn settings() -> TableSettings {
 fn publisher() -> Publisher {
     let mut set = BackendSet::default();
     for last in 1..=2 {
-        let addr = Ipv4Addr::new(10, 1, 0, last);
+        let addr = IpAddr::from([10, 1, 0, last]);
         set.add(addr, 1).unwrap();
         set.set_mac(addr, Some(MAC)).unwrap();
     }
@@ -46,7 +47,7 @@ fn service(name: &str, vip: u8, net: u8, weights: &[u32]) -> ServiceConfig {
             .iter()
             .enumerate()
             .map(|(i, &weight)| TargetSpec {
-                addr: Ipv4Addr::new(10, net, 0, i as u8 + 1),
+                addr: [10, net, 0, i as u8 + 1].into(),
                 weight,
             })
             .collect(),
@@ -99,7 +100,7 @@ fn a_reload_changing_one_weight_keeps_every_other_table_and_every_slot() {
     p.set_services(&three()).unwrap();
     resolve_all(&p);
     let before = Arc::clone(&p.handle().load());
-    let slots_before: Vec<(Ipv4Addr, u16, u16)> = p
+    let slots_before: Vec<(IpAddr, u16, u16)> = p
         .backends()
         .iter()
         .map(|b| (b.addr, b.slot, b.generation))
@@ -121,7 +122,7 @@ fn a_reload_changing_one_weight_keeps_every_other_table_and_every_slot() {
         after.services.named("b").unwrap().maglev.entries()
     );
     assert!(Arc::ptr_eq(&before.maglev, &after.maglev));
-    let slots_after: Vec<(Ipv4Addr, u16, u16)> = p
+    let slots_after: Vec<(IpAddr, u16, u16)> = p
         .backends()
         .iter()
         .map(|b| (b.addr, b.slot, b.generation))
@@ -153,7 +154,7 @@ fn a_reload_adding_a_service_publishes_once_and_rebuilds_no_other() {
 fn removing_a_service_removes_its_backends_and_their_flows_generation() {
     let p = publisher();
     p.set_services(&three()).unwrap();
-    let gone = p.backend(Ipv4Addr::new(10, 4, 0, 1)).unwrap();
+    let gone = p.backend([10, 4, 0, 1].into()).unwrap();
     p.set_services(&three()[..2]).unwrap();
     assert!(p.backend(gone.addr).is_none());
     assert!(p.handle().load().services.named("c").is_none());
@@ -174,7 +175,7 @@ fn a_refused_reload_changes_nothing() {
     assert!(p.set_services(&clash).is_err());
     // A default backend claimed by a service.
     let mut taken = three();
-    taken[0].backends[0].addr = Ipv4Addr::new(10, 1, 0, 1);
+    taken[0].backends[0].addr = [10, 1, 0, 1].into();
     assert!(p.set_services(&taken).is_err());
     // A table size the dataplane refuses.
     let mut bad = three();

@@ -33,7 +33,7 @@ pub(super) fn mac_and_mtu(name: &str) -> Result<([u8; 6], u32), (&'static str, i
                     .ifi_mtu,
             )
         };
-        (mac_of_link_address(bytes), mtu)
+        Some((mac_of_link_address(bytes), mtu))
     })
     .map_err(|e| ("MAC address", e))?;
     match found {
