@@ -12,6 +12,7 @@ mod hostile;
 mod lab;
 mod netmap;
 mod services;
+mod three_services;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
