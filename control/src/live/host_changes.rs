@@ -13,9 +13,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use host::offloads::OffloadGuard;
 use tracing::{info, warn};
 
-use super::host_rules::HostRules;
+use super::host_rules::{HostRules, VipSets};
 use super::packet_io::IoPlan;
 use super::receive_offloads;
+use super::steered_vips::VipSteering;
 use super::undo::{self, UndoStep};
 use super::StartError;
 
@@ -23,8 +24,8 @@ use super::StartError;
 #[derive(Debug)]
 #[must_use = "dropping it puts the host back at once"]
 pub struct HostChanges {
-    /// Made only by [`HostChanges::apply`].
-    _applied: (),
+    /// The nftables table's VIP sets, where the table was installed.
+    vip_sets: Option<VipSets>,
 }
 
 impl HostChanges {
@@ -45,7 +46,7 @@ impl HostChanges {
         }
         if !io.needs_host_rules() {
             info!("nftables: no rule needed, the kernel never sees what the balancer takes");
-            return Ok(Self { _applied: () });
+            return Ok(Self { vip_sets: None });
         }
         // From here an error return puts the offloads back (the caller has
         // no guard yet): undo what is recorded.
@@ -57,8 +58,18 @@ impl HostChanges {
             table = rules.table(),
             "nftables: the kernel's copies of balanced traffic are dropped"
         );
+        let vip_sets = Some(rules.vip_sets());
         undo::push(Box::new(RemoveRules(rules)));
-        Ok(Self { _applied: () })
+        Ok(Self { vip_sets })
+    }
+
+    /// What keeps the kernel from answering VIP traffic, to follow the
+    /// services' VIPs while running: the nftables VIP sets, where installed
+    /// (they go with the table when the host is put back).
+    pub fn vip_steering(&self) -> Option<Box<dyn VipSteering>> {
+        self.vip_sets
+            .clone()
+            .map(|sets| Box::new(sets) as Box<dyn VipSteering>)
     }
 
     /// Puts the host back now, saying what was done.

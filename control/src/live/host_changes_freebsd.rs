@@ -58,6 +58,12 @@ impl HostChanges {
         Ok(Self { _applied: () })
     }
 
+    /// Nothing to follow the services' VIPs with: netmap takes every frame
+    /// and no firewall rule names them.
+    pub fn vip_steering(&self) -> Option<Box<dyn super::steered_vips::VipSteering>> {
+        None
+    }
+
     /// Puts the host back now, saying what was done.
     pub fn undo(self) {
         drop(self);

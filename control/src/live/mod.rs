@@ -26,10 +26,11 @@
 //!   checksum and segmentation offloads (Linux).
 //! - [`signals`]: what ends it.
 //! - [`steered_vips`]: the VIPs taken from the interface (`RR_VIPS` and the
-//!   services' VIPs at start).
+//!   services' VIPs), kept on the services' as they change.
 //! - `host_rules`: the nftables table that keeps the kernel from answering
-//!   the GRE the balancer forwards (Linux: `AF_PACKET` leaves the kernel a
-//!   copy; netmap does not).
+//!   the GRE and the VIP traffic the balancer forwards (Linux: `AF_PACKET`
+//!   leaves the kernel a copy; netmap does not), its VIPs in sets changed
+//!   while running.
 //! - [`packet_io`]: `RR_IO`'s backend, opened, with `auto`'s fallback (on
 //!   FreeBSD: netmap, the only backend there).
 //! - `af_packet_slots`: the packet sockets' slot size and ring length
@@ -122,7 +123,7 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         &prepared.vips,
     )?;
     // An error from here drops `host`, which puts the host back.
-    let mut running = Running::start(prepared)?;
+    let mut running = Running::start(prepared, host.vip_steering())?;
     running.serve_until_stopped(&args.balancer);
     running.stop();
     host.undo();

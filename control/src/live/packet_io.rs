@@ -32,6 +32,7 @@ use std::path::Path;
 
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
 use dataplane::io::af_xdp::program::Steering;
+use dataplane::io::af_xdp::vips::{VipMaps, MAX_VIPS_PER_FAMILY};
 use dataplane::io::af_xdp::{self, AfXdpConfig, AfXdpError, AfXdpIo, XdpAttachment};
 use dataplane::io::netmap::emulated::{
     AfPacketDevice, EmulatedPort, EmulatedPortConfig, MAX_BUF_SIZE,
@@ -42,6 +43,7 @@ use tracing::{info, warn};
 
 use super::af_packet_slots::af_packet_config;
 use super::args::{IoChoice, NETMAP_DEVICE};
+use super::steered_vips::{VipChanges, VipFailure, VipSteering};
 use super::worker_count::NetmapUse;
 use super::{frame_room, netmap_port};
 
@@ -95,6 +97,48 @@ pub enum OpenedIo {
     },
     Netmap(Vec<NetmapIo<KernelPort>>),
     NetmapEmulated(Vec<NetmapIo<EmulatedPort<AfPacketDevice>>>),
+}
+
+impl OpenedIo {
+    /// What takes VIPs' packets from the interface, to follow the
+    /// services' VIPs while running: the `AF_XDP` program's VIP maps. The
+    /// other backends see every frame and need none.
+    pub fn vip_steering(&self) -> Result<Option<Box<dyn VipSteering>>, String> {
+        match self {
+            Self::AfXdp { attachment, .. } => attachment
+                .vips()
+                .map(|maps| Some(Box::new(maps) as Box<dyn VipSteering>))
+                .map_err(|e| format!("a handle on the AF_XDP program's VIP maps: {e}")),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl VipSteering for VipMaps {
+    fn what(&self) -> &'static str {
+        "AF_XDP program's VIP maps"
+    }
+
+    /// Element by element (each atomic for the program).
+    fn apply(&mut self, changes: &VipChanges) -> Vec<VipFailure> {
+        let added = changes.added.iter().filter_map(|&vip| {
+            self.insert(vip).err().map(|e| {
+                let why = if e.raw_os_error() == Some(libc::E2BIG) {
+                    format!("the map holds {MAX_VIPS_PER_FAMILY} VIPs of a family at most")
+                } else {
+                    e.to_string()
+                };
+                (vip, why)
+            })
+        });
+        let mut failed: Vec<VipFailure> = added.collect();
+        for &vip in &changes.removed {
+            if let Err(e) = self.remove(vip) {
+                failed.push((vip, e.to_string()));
+            }
+        }
+        failed
+    }
 }
 
 /// What the steering program takes: GRE to `lb_ip`, packets to `vips`.

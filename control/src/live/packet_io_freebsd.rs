@@ -41,6 +41,15 @@ pub enum OpenedIo {
     Netmap(Vec<NetmapIo<KernelPort>>),
 }
 
+impl OpenedIo {
+    /// None: netmap takes every frame, whatever its destination.
+    pub fn vip_steering(
+        &self,
+    ) -> Result<Option<Box<dyn super::steered_vips::VipSteering>>, String> {
+        Ok(None)
+    }
+}
+
 impl IoPlan {
     /// The plan for `workers` workers on `interface`. netmap's buffers are
     /// the kernel's, so the largest packet only decides whether headroom

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use super::next_hops::NextHopKeeper;
 use super::prepare::{Prepared, PreparedApi};
 use super::signals;
+use super::steered_vips::VipSteering;
 use super::workers::Workers;
 use super::StartError;
 use crate::api::{Liveness, DEFAULT_STALL_LIMIT};
@@ -42,12 +43,19 @@ pub struct Running {
     config: Option<std::path::PathBuf>,
     /// The VIPs steered to the balancer at start.
     vips: Vec<std::net::IpAddr>,
+    /// What steers them (the `AF_XDP` program's maps, the nftables sets),
+    /// kept on the services' VIPs while running.
+    vip_steerings: Vec<Box<dyn VipSteering>>,
 }
 
 impl Running {
     /// Starts the workers (their sockets are opened here, in the balancer's
-    /// network namespace) and the neighbour thread.
-    pub fn start(prepared: Prepared) -> Result<Self, StartError> {
+    /// network namespace) and the neighbour thread. `host_steering` is the
+    /// host's part of steering the VIPs (the nftables sets), if any.
+    pub fn start(
+        prepared: Prepared,
+        host_steering: Option<Box<dyn VipSteering>>,
+    ) -> Result<Self, StartError> {
         let Prepared {
             cores,
             states,
@@ -64,6 +72,8 @@ impl Running {
             ..
         } = prepared;
         let opened = io.open(cores.len()).map_err(StartError::System)?;
+        let io_steering = opened.vip_steering().map_err(StartError::System)?;
+        let vip_steerings = io_steering.into_iter().chain(host_steering).collect();
         let workers = Workers::start(opened, states, &cores, &publisher.handle(), idle_spin)
             .map_err(StartError::System)?;
         let keeper = NextHopKeeper::start(resolver, publisher.clone(), static_macs)
@@ -93,6 +103,7 @@ impl Running {
             grace,
             config,
             vips,
+            vip_steerings,
         })
     }
 
@@ -106,12 +117,18 @@ impl Running {
         let grace = self.grace;
         let config = self.config.clone();
         let vips = self.vips.clone();
+        let vip_steerings = std::mem::take(&mut self.vip_steerings);
+        let rr_vips = args.vips.as_slice().to_vec();
+        let bgp_on = bgp.is_some();
         self.runtime.block_on(async {
             let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(args));
             let freeing = tokio::spawn(free_retired_tables(publisher.clone()));
-            let unsteered = tokio::spawn(super::steered_vips::warn_of_unsteered(
+            let steering = tokio::spawn(super::steered_vips::follow_services(
                 publisher.clone(),
+                rr_vips,
                 vips,
+                vip_steerings,
+                bgp_on,
             ));
             let reloading = config.clone().map(|path| {
                 tokio::spawn(super::config_reload::reload_on_sighup(
@@ -141,7 +158,7 @@ impl Running {
             }
             health.stop();
             freeing.abort();
-            unsteered.abort();
+            steering.abort();
             if let Some(reloading) = reloading {
                 reloading.abort();
             }

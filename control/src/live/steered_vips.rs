@@ -1,19 +1,24 @@
 //! The VIPs the balancer takes plain packets for (VIP mode): `RR_VIPS` and
-//! every service's VIP. The `AF_XDP` program redirects packets to them and
-//! the nftables rules drop the kernel's copies, both built once at start
-//! from this list; the forwarding table already serves every service's VIP
-//! whichever list steered it there.
+//! every service's VIP, kept so while the balancer runs.
 //!
-//! A service that a reload (or `POST /services`) brings on a VIP outside the
-//! list is applied (GRE to the balancer is steered by the balancer's own
-//! address, so GRE mode needs nothing more) and a warning says that plain
-//! packets to it are not taken until the next start: re-attaching the
-//! program and the rules while the workers run is not done.
+//! What takes them from the interface is built at start from the list
+//! [`steered`] gives: the `AF_XDP` program's VIP maps and the nftables
+//! table's VIP sets (which keep the kernel from answering its copies). A
+//! reload or `POST /services` that brings a VIP, or takes the last service
+//! off one, changes both while the workers run ([`follow_services`]): the
+//! difference ([`VipChanges::between`]) is applied as elements added to or
+//! deleted from those maps and sets, so a new VIP is taken from the next
+//! packet on and a removed one is the kernel's again, unless `RR_VIPS`
+//! names it. The forwarding table serves every service's VIP whatever
+//! steered it there, and netmap takes every frame, so it needs no list.
+//!
+//! What still follows only from the next start: BGP's announcements (the
+//! routes BIRD is configured with at start), of which a warning says so.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::backends::{NamedServices, Publisher};
 
@@ -27,37 +32,120 @@ pub fn steered(vips: &[IpAddr], services: &NamedServices) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The services' VIPs that `steered` lacks, each with the first service
-/// naming it.
-pub fn unsteered<'a>(steered: &[IpAddr], services: &'a NamedServices) -> Vec<(IpAddr, &'a str)> {
-    let mut seen = BTreeSet::new();
-    services
-        .0
-        .iter()
-        .map(|s| (s.template.vip, s.template.name.as_str()))
-        .filter(|(vip, _)| !steered.contains(vip) && seen.insert(*vip))
-        .collect()
+/// What to add to and remove from a steering to go from one set of VIPs
+/// to another.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VipChanges {
+    pub added: Vec<IpAddr>,
+    pub removed: Vec<IpAddr>,
 }
 
-/// Warns, once per VIP, of every service VIP outside `steered` as the
-/// services change, until the task is dropped.
-pub async fn warn_of_unsteered(publisher: Publisher, steered: Vec<IpAddr>) {
+impl VipChanges {
+    /// From `now` to `wanted`: what `wanted` has that `now` lacks, and the
+    /// reverse, each in address order.
+    pub fn between(now: &BTreeSet<IpAddr>, wanted: &BTreeSet<IpAddr>) -> Self {
+        Self {
+            added: wanted.difference(now).copied().collect(),
+            removed: now.difference(wanted).copied().collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// One VIP a steering could not change, and why.
+pub type VipFailure = (IpAddr, String);
+
+/// Something that takes VIPs' packets from the interface (or keeps the
+/// kernel from answering them) and can change which while it runs.
+pub trait VipSteering: Send + std::fmt::Debug {
+    /// What it is, for the log.
+    fn what(&self) -> &'static str;
+
+    /// Adds `changes.added` and removes `changes.removed`; returns those it
+    /// could not change (the others are changed).
+    fn apply(&mut self, changes: &VipChanges) -> Vec<VipFailure>;
+}
+
+/// A steering with the VIPs it holds now.
+#[derive(Debug)]
+struct Followed {
+    steering: Box<dyn VipSteering>,
+    holds: BTreeSet<IpAddr>,
+}
+
+impl Followed {
+    /// Brings it to `wanted`, logging each change; what failed stays as it
+    /// was, to be tried again at the next change of the services.
+    fn follow(&mut self, wanted: &BTreeSet<IpAddr>) {
+        let changes = VipChanges::between(&self.holds, wanted);
+        if changes.is_empty() {
+            return;
+        }
+        let what = self.steering.what();
+        let failed = self.steering.apply(&changes);
+        for (vip, why) in &failed {
+            warn!(%vip, steering = what, "a VIP's steering could not be changed: {why}");
+        }
+        let failed: BTreeSet<IpAddr> = failed.into_iter().map(|(vip, _)| vip).collect();
+        for vip in changes.added.iter().filter(|v| !failed.contains(v)) {
+            self.holds.insert(*vip);
+            info!(%vip, steering = what, "VIP steered to the balancer");
+        }
+        for vip in changes.removed.iter().filter(|v| !failed.contains(v)) {
+            self.holds.remove(vip);
+            info!(%vip, steering = what, "VIP no longer steered, left to the kernel");
+        }
+    }
+}
+
+/// Keeps every steering on `RR_VIPS` (`rr_vips`) and the services' VIPs as
+/// the services change, until the task is dropped. Each steering holds
+/// `at_start` when this begins. With BGP on (`bgp_on`), a VIP that was not
+/// there at start is warned of once: BGP announces the routes of its start.
+pub async fn follow_services(
+    publisher: Publisher,
+    rr_vips: Vec<IpAddr>,
+    at_start: Vec<IpAddr>,
+    steerings: Vec<Box<dyn VipSteering>>,
+    bgp_on: bool,
+) {
+    let at_start: BTreeSet<IpAddr> = at_start.into_iter().collect();
+    let mut followed: Vec<Followed> = steerings
+        .into_iter()
+        .map(|steering| Followed {
+            steering,
+            holds: at_start.clone(),
+        })
+        .collect();
     let mut changes = publisher.subscribe();
     let mut warned = BTreeSet::new();
     loop {
-        let services = publisher.services();
-        for (vip, service) in unsteered(&steered, &services) {
-            if warned.insert(vip) {
-                warn!(
-                    %vip,
-                    service,
-                    "a service's VIP not steered at start: GRE for it is balanced, but plain \
-                     packets to it (VIP mode) are not taken from the interface until the next \
-                     start (the AF_XDP program and the nftables rules are built at start from \
-                     RR_VIPS and the file's services)"
-                );
+        let wanted: BTreeSet<IpAddr> = steered(&rr_vips, &publisher.services())
+            .into_iter()
+            .collect();
+        if bgp_on {
+            for vip in wanted.difference(&at_start) {
+                if warned.insert(*vip) {
+                    warn!(
+                        %vip,
+                        "a VIP that came after the start is not announced over BGP until the \
+                         next start (BIRD announces the routes it started with)"
+                    );
+                }
             }
         }
+        // A steering's change may run nft: off the runtime's threads.
+        followed = tokio::task::spawn_blocking(move || {
+            for one in &mut followed {
+                one.follow(&wanted);
+            }
+            followed
+        })
+        .await
+        .unwrap_or_default();
         if changes.changed().await.is_err() {
             return;
         }
@@ -65,57 +153,4 @@ pub async fn warn_of_unsteered(publisher: Publisher, steered: Vec<IpAddr>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use dataplane::forwarding::{HashFields, ServiceSpec};
-
-    use super::*;
-    use crate::backends::ServiceEntry;
-
-    fn services(vips: &[&str]) -> NamedServices {
-        NamedServices(
-            vips.iter()
-                .enumerate()
-                .map(|(i, vip)| ServiceEntry {
-                    template: ServiceSpec {
-                        name: format!("s{i}"),
-                        vip: vip.parse().unwrap(),
-                        protocol: None,
-                        port: None,
-                        backends: Vec::new(),
-                        table_size: 251,
-                        hash: HashFields::FiveTuple,
-                        counter: dataplane::forwarding::ServiceCounter {
-                            id: i as u16,
-                            generation: 0,
-                        },
-                    },
-                    members: Vec::new(),
-                    health: None,
-                    retired_slots: Vec::new(),
-                })
-                .collect(),
-        )
-    }
-
-    fn ips(list: &[&str]) -> Vec<IpAddr> {
-        list.iter().map(|a| a.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn the_services_vips_join_rr_vips_once_each() {
-        let got = steered(
-            &ips(&["10.99.0.1"]),
-            &services(&["192.0.2.1", "10.99.0.1", "2001:db8::1", "192.0.2.1"]),
-        );
-        assert_eq!(got, ips(&["10.99.0.1", "192.0.2.1", "2001:db8::1"]));
-        assert_eq!(steered(&[], &services(&[])), Vec::<IpAddr>::new());
-    }
-
-    #[test]
-    fn only_vips_outside_the_steered_list_are_unsteered() {
-        let now = services(&["192.0.2.1", "192.0.2.9", "192.0.2.9"]);
-        let got = unsteered(&ips(&["192.0.2.1"]), &now);
-        assert_eq!(got, vec![("192.0.2.9".parse().unwrap(), "s1")]);
-        assert!(unsteered(&ips(&["192.0.2.1", "192.0.2.9"]), &now).is_empty());
-    }
-}
+mod tests;
