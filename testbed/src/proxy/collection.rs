@@ -57,7 +57,8 @@ pub struct Collection {
 
 /// Checks the required fields, as Toxiproxy does before anything else, then the
 /// lengths and addresses and the number of toxics, before anything is created.
-fn checked(input: &ProxyInput, limits: &Limits) -> Result<(), ApiError> {
+/// Public so the hostile-input tests and fuzz targets reach it without binding.
+pub fn checked(input: &ProxyInput, limits: &Limits) -> Result<(), ApiError> {
     let name = input.name.as_deref().unwrap_or_default();
     if name.is_empty() {
         return Err(ApiError::MissingField("name"));
