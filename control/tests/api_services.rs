@@ -287,3 +287,45 @@ async fn a_bad_service_body_is_refused_naming_the_field() {
         a.body
     );
 }
+
+#[tokio::test]
+async fn a_service_s_ipv6_backends_are_added_listed_and_removed_through_the_api() {
+    let p = publisher(1);
+    let server = start(p.clone(), workers(1)).await;
+    let v6 = r#"{"name": "v6", "vip": "192.0.2.66", "backends": ["[2001:db8:2::1]:2"], "table_size": 251}"#;
+    let a = json(server.addr, "POST", "/services", v6).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = json(
+        server.addr,
+        "POST",
+        "/services/v6/backends",
+        r#"{"ip": "2001:db8:2::2"}"#,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let list = get(server.addr, "/services").await.json();
+    let backends = &list[0]["backends"];
+    assert_eq!(backends[0]["ip"], "2001:db8:2::1", "{list}");
+    assert_eq!(backends[0]["weight"], 2, "{list}");
+    assert_eq!(backends[1]["ip"], "2001:db8:2::2", "{list}");
+    let table = p.handle().load();
+    let service = table.services.named("v6").unwrap();
+    assert_eq!(service.slots.len(), 2);
+    assert!(service
+        .slots
+        .iter()
+        .all(|&slot| table.backends()[usize::from(slot)].is_ipv6));
+    let stats = get(server.addr, "/stats").await;
+    assert_eq!(stats.status, 200);
+    assert!(stats.body.contains("\"2001:db8:2::1\""), "{}", stats.body);
+    let a = json(
+        server.addr,
+        "DELETE",
+        "/services/v6/backends/2001:db8:2::1",
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(p.backend("2001:db8:2::1".parse().unwrap()).is_none());
+    assert!(p.backend("2001:db8:2::2".parse().unwrap()).is_some());
+}

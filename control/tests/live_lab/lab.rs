@@ -378,6 +378,15 @@ impl Lab {
             .unwrap_or_else(|e| panic!("{host}: {args:?}: {e}"))
     }
 
+    /// Adds IPv6 `address` (with its prefix length, such as
+    /// `fd00:195:2::21/64`) to `host`'s `eth0`, usable at once (no
+    /// duplicate address detection). The lab's topology is IPv4 only.
+    pub fn add_ipv6_address(&self, host: &str, address: &str) {
+        let add = ["ip", "-6", "addr", "add", address, "dev", "eth0", "nodad"];
+        let output = self.exec(host, &add);
+        assert!(output.status.success(), "{host}: {add:?}: {output:?}");
+    }
+
     /// Starts a long-running process in `host`, output to `{host}-{name}.log`.
     pub fn spawn(&mut self, host: &str, name: &str, args: &[&str]) -> PathBuf {
         let log = self.work.path().join(format!("{host}-{name}.log"));

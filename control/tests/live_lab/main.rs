@@ -9,6 +9,7 @@
 mod bgp;
 mod capture;
 mod hostile;
+mod ipv6_backends;
 mod lab;
 mod netmap;
 mod services;
