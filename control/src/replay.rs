@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dataplane::forwarding::{ForwardingTable, TableHandle};
+use dataplane::forwarding::{ForwardingError, ForwardingTable, TableHandle};
 use dataplane::io::pcap::{PcapIo, PcapIoConfig};
 use dataplane::pipeline::WorkerState;
 use dataplane::worker::Worker;
@@ -67,8 +67,14 @@ pub fn run(args: &ReplayArgs) -> Result<String, ReplayError> {
         )
     })?;
     let spec = crate::tables::forwarding_spec(balancer, lb_ip);
-    let table = ForwardingTable::build(&spec)
-        .map_err(|e| ReplayError::Config(format!("RR_TARGET_IPS / RR_TABLE_SIZE: {e}")))?;
+    let table = ForwardingTable::build(&spec).map_err(|e| match e {
+        // Replay has no device to take the address from.
+        ForwardingError::Ipv6BackendWithoutLbIpv6(addr) => ReplayError::Config(format!(
+            "RR_TARGET_IPS: backend {addr} is IPv6, and replay needs RR_LB_IPV6 (--lb-ipv6), \
+             the outer source of GRE over IPv6 toward it, e.g. 2001:db8::10"
+        )),
+        e => ReplayError::Config(format!("RR_TARGET_IPS / RR_TABLE_SIZE: {e}")),
+    })?;
     let io = PcapIo::open(PcapIoConfig {
         host_output: args.to_host.clone(),
         dropped_output: args.dropped.clone(),

@@ -50,25 +50,7 @@ fn replaying_100k_packets_over_10k_flows_keeps_each_flow_on_one_backend_and_spli
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.pcap");
     let output = dir.path().join("out.pcap");
-    let synth = rusty_rail()
-        .args([
-            "synth",
-            "--lb-ip",
-            "10.0.0.10",
-            "--flows",
-            "10000",
-            "--packets",
-            "100000",
-            "--output",
-        ])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        synth.status.success(),
-        "{}",
-        String::from_utf8_lossy(&synth.stderr)
-    );
+    synth(&input, 10_000, 100_000);
     let replay = rusty_rail()
         .env("RR_LB_IP", "10.0.0.10")
         .env("RR_TARGET_IPS", "10.1.0.1;10.1.0.2;10.1.0.3")
@@ -114,21 +96,7 @@ fn weights_shift_the_split() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.pcap");
     let output = dir.path().join("out.pcap");
-    assert!(rusty_rail()
-        .args([
-            "synth",
-            "--lb-ip",
-            "10.0.0.10",
-            "--flows",
-            "6000",
-            "--packets",
-            "6000",
-            "--output"
-        ])
-        .arg(&input)
-        .status()
-        .unwrap()
-        .success());
+    synth(&input, 6000, 6000);
     let replay = rusty_rail()
         .args([
             "replay",
@@ -232,4 +200,90 @@ fn bad_configuration_exits_2_naming_the_variable_and_what_is_accepted() {
         assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
         assert!(stderr.contains(expected), "{env:?}: {stderr}");
     }
+}
+
+/// Writes a capture of `flows` flows and `packets` packets of GRE to
+/// 10.0.0.10 at `path`.
+fn synth(path: &Path, flows: u32, packets: u32) {
+    let synth = rusty_rail()
+        .args(["synth", "--lb-ip", "10.0.0.10"])
+        .args(["--flows", &flows.to_string()])
+        .args(["--packets", &packets.to_string(), "--output"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+}
+
+#[test]
+fn ipv6_backends_get_gre_over_ipv6_from_the_lb_ipv6_and_without_one_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pcap");
+    let output = dir.path().join("out.pcap");
+    synth(&input, 2000, 4000);
+    let replay = |lb_ipv6: Option<&str>| {
+        let mut command = rusty_rail();
+        command
+            .env("RR_LB_IP", "10.0.0.10")
+            .env("RR_TARGET_IPS", "10.1.0.1;[2001:db8::2]")
+            .args(["replay", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&output);
+        if let Some(addr) = lb_ipv6 {
+            command.args(["--lb-ipv6", addr]);
+        }
+        command.output().unwrap()
+    };
+
+    let refused = replay(None);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("backend 2001:db8::2 is IPv6, and replay needs RR_LB_IPV6 (--lb-ipv6)"),
+        "{message}"
+    );
+
+    let done = replay(Some("2001:db8::10"));
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let mut reader = PcapReader::new(std::fs::File::open(&output).unwrap()).unwrap();
+    let (mut over_ipv4, mut over_ipv6) = (0, 0);
+    while let Some(packet) = reader.next_packet() {
+        let data = packet.unwrap().data.into_owned();
+        match &data[12..14] {
+            [0x08, 0x00] => {
+                let outer = etherparse::Ipv4HeaderSlice::from_slice(&data[14..]).unwrap();
+                assert_eq!(outer.destination(), [10, 1, 0, 1]);
+                over_ipv4 += 1;
+            }
+            [0x86, 0xdd] => {
+                let outer = etherparse::Ipv6HeaderSlice::from_slice(&data[14..]).unwrap();
+                assert_eq!(outer.next_header(), etherparse::IpNumber(47), "GRE");
+                assert_eq!(
+                    outer.source_addr(),
+                    "2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap()
+                );
+                assert_eq!(
+                    outer.destination_addr(),
+                    "2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap()
+                );
+                over_ipv6 += 1;
+            }
+            other => panic!("a forwarded frame of EtherType {other:02x?}"),
+        }
+    }
+    assert_eq!(over_ipv4 + over_ipv6, 4000);
+    // 2000 flows over two backends: about 1000 flows, 2000 packets, each.
+    assert!(
+        (1600..=2400).contains(&over_ipv6),
+        "{over_ipv4} frames over IPv4, {over_ipv6} over IPv6"
+    );
 }
