@@ -12,7 +12,8 @@ use common::*;
 use dataplane::verdict::{DropReason, Verdict};
 use host::capability::Need;
 
-/// Serves counters with some traffic and a drained backend.
+/// Serves counters with some traffic, a drained backend and an IPv6 one
+/// (whose address is a label value like any other).
 async fn busy_server() -> Server {
     let counters = workers(2);
     counters[0].count(Verdict::ToWire, 1500);
@@ -22,6 +23,7 @@ async fn busy_server() -> Server {
     let p = publisher(2);
     p.set_weight(ip(1), 3).unwrap();
     p.set_drain(ip(2), true).unwrap();
+    p.add("2001:db8::3".parse().unwrap(), 2).unwrap();
     start(p, counters).await
 }
 
@@ -30,6 +32,10 @@ async fn promtool_finds_no_problem_in_the_metrics() {
     host::skip_unless!(Need::Tool("promtool"));
     let server = busy_server().await;
     let text = get(server.addr, "/metrics").await.body;
+    assert!(
+        text.contains("rr_backend_weight{backend=\"2001:db8::3\"} 2"),
+        "{text}"
+    );
     assert_promtool_accepts(&text);
 }
 
