@@ -239,3 +239,34 @@ fn a_backend_address_in_two_services_is_refused() {
     assert_eq!((e.line, e.field.as_str()), (6, "service[1].backends"));
     assert!(e.message.contains("also a backend of service \"a\""), "{e}");
 }
+
+#[test]
+fn a_service_s_backends_may_be_ipv6_bare_or_bracketed_with_a_weight() {
+    let text = "[[service]]\nname = \"v6\"\nvip = \"2001:db8::80\"\nbackends = [\"2001:db8:2::1\", \"[2001:db8:2::2]:3\", \"10.2.0.1\"]\ntable_size = 251\n";
+    let file = parse(text, &known()).unwrap();
+    let backends: Vec<(String, u32)> = file.services[0]
+        .backends
+        .iter()
+        .map(|t| (t.addr.to_string(), t.weight))
+        .collect();
+    assert_eq!(
+        backends,
+        [
+            ("2001:db8:2::1".to_owned(), 1),
+            ("2001:db8:2::2".to_owned(), 3),
+            ("10.2.0.1".to_owned(), 1)
+        ]
+    );
+}
+
+#[test]
+fn an_ipv6_backend_with_an_unbracketed_weight_is_named_with_its_line() {
+    let text =
+        "[[service]]\nname = \"v6\"\nvip = \"192.0.2.1\"\nbackends = [\"2001:db8:2::1:x\"]\n";
+    let e = &errors(text)[0];
+    assert_eq!((e.line, e.field.as_str()), (4, "service[0].backends"));
+    assert!(
+        e.message.contains("\"2001:db8:2::1:x\" is not an address: an IPv6 backend with a weight is written in brackets, such as [2001:db8::1]:3"),
+        "{e}"
+    );
+}
