@@ -355,6 +355,26 @@ impl Lab {
         );
     }
 
+    /// Makes server `s` answer on `vip` too (the lab's servers hold only
+    /// the lab's VIP): a second GRE endpoint whose tun `tun` holds `vip`.
+    /// Each endpoint drops the inner packets for the other's VIP.
+    pub fn serve_vip_on(&mut self, s: usize, vip: &str, tun: &str) {
+        let testbed = testbed();
+        let testbed = testbed.to_str().unwrap();
+        let host = format!("s{s}");
+        let args = [testbed, "tunnel", "decap", "--tun", tun, "--vip", vip];
+        self.spawn(&host, &format!("decap-{tun}"), &args);
+    }
+
+    /// Routes `vip` from the router to balancer 1 as plain IP, as
+    /// [`up_routed`](Self::up_routed) routes the lab's VIP.
+    pub fn route_to_balancer(&self, vip: &str) {
+        let via = self.balancer_ip(1).to_string();
+        let route = ["ip", "route", "replace", &format!("{vip}/32"), "via", &via];
+        let output = self.exec("r", &route);
+        assert!(output.status.success(), "r: {route:?}: {output:?}");
+    }
+
     /// Runs a command; panics (failing the test, which still cleans up) on failure.
     pub fn run(args: &[&str]) -> String {
         let output = Command::new(args[0])
@@ -479,13 +499,18 @@ impl Lab {
 
     /// Runs `testbed mconnect` in `host` toward the VIP and returns its JSON report.
     pub fn mconnect(&self, host: &str, args: &[&str]) -> serde_json::Value {
-        let address = format!("{VIP}:{PORT}");
+        self.mconnect_to(host, &format!("{VIP}:{PORT}"), args)
+    }
+
+    /// Runs `testbed mconnect` in `host` toward `address` (`ip:port`, such
+    /// as a VIP a test adds) and returns its JSON report.
+    pub fn mconnect_to(&self, host: &str, address: &str, args: &[&str]) -> serde_json::Value {
         let testbed = testbed();
         let mut all = vec![
             testbed.to_str().unwrap(),
             "mconnect",
             "--address",
-            &address,
+            address,
             "--output",
             "json",
         ];

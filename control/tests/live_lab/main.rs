@@ -12,6 +12,7 @@ mod hostile;
 mod ipv6_backends;
 mod lab;
 mod netmap;
+mod reload_steering;
 mod services;
 mod three_services;
 
