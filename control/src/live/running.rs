@@ -119,7 +119,8 @@ impl Running {
         let vips = self.vips.clone();
         let vip_steerings = std::mem::take(&mut self.vip_steerings);
         let rr_vips = args.vips.as_slice().to_vec();
-        let bgp_on = bgp.is_some();
+        // BGP announces VIPs in VIP mode only (GRE mode: its own address).
+        let bgp_announces_vips = bgp.is_some() && !rr_vips.is_empty();
         self.runtime.block_on(async {
             let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(args));
             let freeing = tokio::spawn(free_retired_tables(publisher.clone()));
@@ -128,7 +129,7 @@ impl Running {
                 rr_vips,
                 vips,
                 vip_steerings,
-                bgp_on,
+                bgp_announces_vips,
             ));
             let reloading = config.clone().map(|path| {
                 tokio::spawn(super::config_reload::reload_on_sighup(

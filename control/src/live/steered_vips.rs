@@ -103,14 +103,15 @@ impl Followed {
 
 /// Keeps every steering on `RR_VIPS` (`rr_vips`) and the services' VIPs as
 /// the services change, until the task is dropped. Each steering holds
-/// `at_start` when this begins. With BGP on (`bgp_on`), a VIP that was not
-/// there at start is warned of once: BGP announces the routes of its start.
+/// `at_start` when this begins. Where BGP announces the VIPs
+/// (`bgp_announces_vips`), a VIP that was not there at start is warned of
+/// once: BIRD announces the routes it started with.
 pub async fn follow_services(
     publisher: Publisher,
     rr_vips: Vec<IpAddr>,
     at_start: Vec<IpAddr>,
     steerings: Vec<Box<dyn VipSteering>>,
-    bgp_on: bool,
+    bgp_announces_vips: bool,
 ) {
     let at_start: BTreeSet<IpAddr> = at_start.into_iter().collect();
     let mut followed: Vec<Followed> = steerings
@@ -126,13 +127,14 @@ pub async fn follow_services(
         let wanted: BTreeSet<IpAddr> = steered(&rr_vips, &publisher.services())
             .into_iter()
             .collect();
-        if bgp_on {
+        if bgp_announces_vips {
             for vip in wanted.difference(&at_start) {
                 if warned.insert(*vip) {
                     warn!(
                         %vip,
-                        "a VIP that came after the start is not announced over BGP until the \
-                         next start (BIRD announces the routes it started with)"
+                        "a VIP that came after the start is steered but not announced over BGP \
+                         until the next start (BIRD announces the routes it started with: \
+                         RR_BGP_ROUTES, or RR_VIPS and the services' VIPs at start)"
                     );
                 }
             }
