@@ -36,7 +36,8 @@ fn file(lab: &Lab) -> String {
                 backends.join(", ")
             )
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .concat()
 }
 
 /// An mconnect server on `port` in server `s` (besides the lab's own on
@@ -63,29 +64,7 @@ fn serve_port(lab: &mut Lab, s: usize, port: u16) {
 
 /// `n` connections from client 1 to the VIP's `port`.
 fn mconnect_to(lab: &Lab, port: u16, n: u64) -> serde_json::Value {
-    let testbed = lab::testbed();
-    let address = format!("{VIP}:{port}");
-    let n = n.to_string();
-    let output = lab.exec(
-        "c1",
-        &[
-            testbed.to_str().unwrap(),
-            "mconnect",
-            "--address",
-            &address,
-            "--output",
-            "json",
-            "--nconn",
-            &n,
-        ],
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "mconnect to {address}: {e}: {} {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    lab.mconnect_to("c1", &format!("{VIP}:{port}"), &["--nconn", &n.to_string()])
 }
 
 fn assert_only_and_even(report: &serde_json::Value, servers: &[usize]) {
