@@ -1,12 +1,17 @@
 //! IPv6 backends through the control plane, end to end: clients connect to
-//! the IPv4 VIP, the router routes it to the balancer as plain IP (VIP
-//! mode), the balancer wraps each packet in GRE over IPv6 from its own
-//! IPv6 address toward an IPv6 backend, whose `testbed tunnel decap` takes
-//! GRE over IPv6, and the backend answers the client directly.
+//! the IPv4 VIP; the balancer sends each packet on in GRE over IPv6 from
+//! its own IPv6 address toward an IPv6 backend, whose `testbed tunnel
+//! decap` takes GRE over IPv6, and the backend answers the client
+//! directly. In VIP mode the router routes the VIP to the balancer as
+//! plain IP and the balancer wraps it; in GRE mode the router tunnels it
+//! in GRE over IPv4 and the balancer replaces the outer IPv4 header by an
+//! IPv6 one.
 //!
 //! Prefix `rrv63-`, IPv4 10.195.{1,2}.0/24 (the lab's), IPv6
-//! `fd00:195:2::/64` added to the back network's hosts.
+//! `fd00:195:2::/64` added to the back network's hosts. The tests share
+//! the prefix, so they take turns ([`one_lab_at_a_time`]).
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -19,6 +24,24 @@ const LB_IPV6: &str = "fd00:195:2::10";
 /// Where the servers answer the health probe over IPv6 (their IPv4 probe,
 /// `lab::PROBE_PORT`, listens on IPv4 only).
 const PROBE_PORT_V6: u16 = 8081;
+
+/// Held while a test's lab is up: every test here uses one prefix.
+fn one_lab_at_a_time() -> MutexGuard<'static, ()> {
+    static LAB: Mutex<()> = Mutex::new(());
+    // A test that failed holding it has cleaned up (its Lab dropped first).
+    LAB.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Adds the back network's IPv6 addresses: `fd00:195:2::10` to the
+/// balancer when `balancer`, `fd00:195:2::2s` to servers 1 to `servers`.
+fn add_ipv6_addresses(lab: &Lab, balancer: bool, servers: usize) {
+    if balancer {
+        lab.add_ipv6_address("lb1", &format!("{LB_IPV6}/64"));
+    }
+    for s in 1..=servers {
+        lab.add_ipv6_address(&format!("s{s}"), &format!("{}/64", server_ipv6(s)));
+    }
+}
 
 fn server_ipv6(s: usize) -> String {
     format!("fd00:195:2::{}", 20 + s)
@@ -93,10 +116,9 @@ fn assert_split_over(lab: &Lab, servers: &[&str]) {
 #[test]
 fn ipv6_backends_from_rr_target_ips_and_the_api_are_health_checked_and_reached_in_gre_over_ipv6() {
     lab_or_skip!();
+    let _turn = one_lab_at_a_time();
     let mut lab = Lab::up_routed("rrv63-", 195, 3);
-    for s in 1..=3 {
-        lab.add_ipv6_address(&format!("s{s}"), &format!("{}/64", server_ipv6(s)));
-    }
+    add_ipv6_addresses(&lab, false, 3);
     let targets = format!("[{}]:1;{}", server_ipv6(1), server_ipv6(2));
     let env = [
         ("RR_VIPS", VIP.to_owned()),
@@ -122,7 +144,7 @@ fn ipv6_backends_from_rr_target_ips_and_the_api_are_health_checked_and_reached_i
         "{refused}"
     );
 
-    lab.add_ipv6_address("lb1", &format!("{LB_IPV6}/64"));
+    add_ipv6_addresses(&lab, true, 0);
     for s in 1..=2 {
         start_ipv6_probe(&mut lab, s);
     }
@@ -172,4 +194,28 @@ fn ipv6_backends_from_rr_target_ips_and_the_api_are_health_checked_and_reached_i
     assert!(reported(&counters, "to_wire") >= 6000 * 3, "{counters}");
     assert_eq!(reported(&counters, "encap_exceeds_mtu"), 0, "{counters}");
     assert!(counters.contains(&server_ipv6(2)), "{counters}");
+}
+
+#[test]
+fn in_gre_mode_the_router_s_gre_over_ipv4_leaves_in_gre_over_ipv6_to_ipv6_backends() {
+    lab_or_skip!();
+    let _turn = one_lab_at_a_time();
+    let lab = Lab::up("rrv63-", 195, 1, 2);
+    add_ipv6_addresses(&lab, true, 2);
+    let targets = format!("{};{}", server_ipv6(1), server_ipv6(2));
+    let balancer = lab.start_balancer(1, &[("RR_TARGET_IPS", targets)]);
+    for s in 1..=2 {
+        wait_backend(&lab, &server_ipv6(s), "in rotation", |b| {
+            b["in_rotation"] == true
+        });
+    }
+    assert_split_over(&lab, &["s1", "s2"]);
+    let counters = balancer.stop();
+    assert!(reported(&counters, "to_wire") >= 3000 * 3, "{counters}");
+    // The IPv6 header is 20 bytes longer than the IPv4 one it replaces:
+    // taken from the frame's headroom, and within the MTU (mconnect's
+    // packets are small).
+    for reason in ["no_headroom", "encap_exceeds_mtu"] {
+        assert_eq!(reported(&counters, reason), 0, "{reason}: {counters}");
+    }
 }
