@@ -146,7 +146,13 @@ proptest! {
     /// a named refusal) over labs of any size.
     #[test]
     fn partition_specs_parse_print_back_and_make_grudges_or_say_why_not(
-        text in prop_oneof![any_text(PARTITION_WORDS), mutated_text(PARTITION_VALID, PARTITION_WORDS)],
+        text in prop_oneof![
+            any_text(PARTITION_WORDS),
+            mutated_text(PARTITION_VALID, PARTITION_WORDS),
+            (any::<u32>(), any::<u32>()).prop_map(|(interval, duration)| {
+                format!("0.5 0.5 interval {interval}ms duration {duration}ms")
+            }),
+        ],
         nodes in 0..8usize,
         seed in any::<u64>(),
     ) {

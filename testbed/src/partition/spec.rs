@@ -56,15 +56,24 @@ impl fmt::Display for PartitionSpec {
                 let fractions: Vec<String> = fractions.iter().map(ToString::to_string).collect();
                 f.write_str(&fractions.join(" "))?;
                 if let Some(interval) = interval {
-                    write!(f, " interval {}", humantime::format_duration(*interval))?;
+                    write!(f, " interval {}", one_word(*interval))?;
                 }
                 if let Some(duration) = duration {
-                    write!(f, " duration {}", humantime::format_duration(*duration))?;
+                    write!(f, " duration {}", one_word(*duration))?;
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// A duration as humantime writes it, without its spaces (`1m26s`, not
+/// `1m 26s`): the bucket form is split at whitespace, and humantime reads
+/// the units run together as well.
+fn one_word(duration: Duration) -> String {
+    humantime::format_duration(duration)
+        .to_string()
+        .replace(' ', "")
 }
 
 /// Why a partition spec was refused.
@@ -220,6 +229,13 @@ mod tests {
                 "{text} -> {spec}"
             );
         }
+    }
+
+    #[test]
+    fn a_duration_of_several_units_prints_as_one_word_that_parses_back() {
+        let spec = PartitionSpec::parse("0.5 0.5 interval 3601001ms duration 86s").unwrap();
+        assert_eq!(spec.to_string(), "0.5 0.5 interval 1h1s1ms duration 1m26s");
+        assert_eq!(PartitionSpec::parse(&spec.to_string()).unwrap(), spec);
     }
 
     #[test]
