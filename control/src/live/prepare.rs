@@ -20,8 +20,8 @@ use super::{
     cores, netmap_port, next_hops, open_files, steered_vips, workers, LiveArgs, StartError,
 };
 use crate::api::{self, ApiLimits, ApiState};
-use crate::backends::Publisher;
-use crate::config::{ApiToken, MacAddr};
+use crate::backends::{BackendError, Publisher};
+use crate::config::{ApiToken, BalancerArgs, MacAddr};
 use crate::stats::SharedCounters;
 use crate::tables;
 
@@ -109,6 +109,7 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
     })?;
     // The outer source toward IPv6 backends.
     let lb_ipv6 = args.balancer.lb_ipv6.or(device.ipv6);
+    check_ipv6_source(&args.balancer, lb_ipv6, &device.name)?;
     let api_token = match args.balancer.api.0 {
         Some(addr) => Some((
             addr,
@@ -181,6 +182,31 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         config: args.config.clone(),
         vips,
     })
+}
+
+/// An IPv6 backend needs the balancer's IPv6 address as the outer source:
+/// without one it is refused here, before anything waits for next hops,
+/// naming the device that has none.
+fn check_ipv6_source(
+    args: &BalancerArgs,
+    lb_ipv6: Option<Ipv6Addr>,
+    device: &str,
+) -> Result<(), StartError> {
+    let first_ipv6 = args
+        .target_ips
+        .as_slice()
+        .iter()
+        .find_map(|t| match t.addr {
+            IpAddr::V6(addr) => Some(addr),
+            IpAddr::V4(_) => None,
+        });
+    match (lb_ipv6, first_ipv6) {
+        (None, Some(addr)) => Err(config(format!(
+            "RR_TARGET_IPS: {} ({device} has none)",
+            BackendError::Ipv6WithoutLbIpv6(addr)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The workers' cores and why they are that many (see [`worker_count`]),
@@ -324,12 +350,6 @@ fn first_table(
     settings.lb_ipv6 = lb_ipv6;
     let publisher = tables::backend_set(&args.balancer, mac_for)
         .and_then(|set| Publisher::new(settings, set))
-        .map_err(|e| match e {
-            // Which device has no address, so the operator knows where to add one.
-            crate::backends::BackendError::Ipv6WithoutLbIpv6(_) => {
-                config(format!("RR_TARGET_IPS: {e} ({} has none)", device.name))
-            }
-            e => config(e),
-        })?;
+        .map_err(config)?;
     Ok((resolver, publisher))
 }
