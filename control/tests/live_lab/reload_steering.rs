@@ -3,8 +3,9 @@
 //! nftables VIP sets), and one they take off is steered no more; what was
 //! added while running goes at exit with the rest.
 //!
-//! Prefix `rrsv9-`, subnets `10.196.{1,2}.0/24`, the added VIP in
-//! `10.197.0.0/16`.
+//! Prefixes `rrsv9-` (subnets `10.196.{1,2}.0/24`, the added VIP in
+//! `10.197.0.0/16`) and `rrsw1-` (`10.197.{1,2}.0/24`, the nftables sets
+//! alone).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -183,4 +184,77 @@ fn in_vip_mode_a_vip_a_reload_adds_is_steered_at_once_and_one_it_removes_is_not(
     let tables = lab.exec("lb1", &["nft", "list", "tables"]);
     let tables = String::from_utf8_lossy(&tables.stdout);
     assert!(!tables.contains(TABLE), "{tables}");
+}
+
+/// The nftables table's VIP sets in a lab namespace (`rrsw1-`), IPv6 too
+/// (the lab's traffic is IPv4): changes land in one transaction, one VIP
+/// nft refuses holds back no other, and the sets go with the table.
+#[test]
+fn the_nftables_vip_sets_take_both_families_and_a_refused_vip_holds_back_no_other() {
+    use control::live::host_rules::HostRules;
+    use control::live::steered_vips::{VipChanges, VipSteering};
+    use std::net::IpAddr;
+
+    lab_or_skip!();
+    let lab = Lab::up_routed("rrsw1-", 197, 0);
+    let ns = lab.ns("lb1");
+    let listed = |ns: &str| {
+        let output = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "list", "ruleset"])
+            .output()
+            .expect("nft list ruleset");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+    let (v4a, v4b, v4c) = (ip("10.197.0.1"), ip("10.197.0.2"), ip("10.197.0.3"));
+    let (v6a, v6b) = (ip("fd00:197::1"), ip("fd00:197::2"));
+    let lb = lab.balancer_ip(1);
+    let (rules, mut sets) = lab::in_namespace(&ns, move || {
+        let rules = HostRules::install("eth0", lb, &[v4a, v6a]).expect("installing the table");
+        let sets = rules.vip_sets();
+        sets.change(&[v4b, v6b], &[v4a]).expect("changing the sets");
+        (rules, sets)
+    });
+    let mut rules = TableIn(Some(rules), ns.clone());
+    let ruleset = listed(&ns);
+    for held in ["10.197.0.2", "fd00:197::1", "fd00:197::2"] {
+        assert!(ruleset.contains(held), "{held} missing: {ruleset}");
+    }
+    assert!(!ruleset.contains("10.197.0.1"), "{ruleset}");
+
+    // Deleting what the set lacks: nft refuses the transaction, so each
+    // VIP is tried alone and only that one fails.
+    let changes = VipChanges {
+        added: vec![v4c],
+        removed: vec![v4a],
+    };
+    let (failed, mut sets) = lab::in_namespace(&ns, move || (sets.apply(&changes), sets));
+    let failed: Vec<IpAddr> = failed.into_iter().map(|(vip, _)| vip).collect();
+    assert_eq!(failed, [v4a]);
+    assert!(listed(&ns).contains("10.197.0.3"), "{}", listed(&ns));
+
+    // The table goes whole; a later change fails and creates nothing.
+    let rules = rules.0.take().expect("the table");
+    let after = lab::in_namespace(&ns, move || {
+        rules.remove().expect("removing the table");
+        sets.apply(&VipChanges {
+            added: vec![v4a],
+            removed: Vec::new(),
+        })
+    });
+    assert_eq!(after.len(), 1, "{after:?}");
+    let ruleset = listed(&ns);
+    assert!(!ruleset.contains(TABLE), "{ruleset}");
+}
+
+/// The table, deleted in its own namespace if the test fails while it
+/// holds it (a `HostRules` dropped here would look in the test's).
+struct TableIn(Option<control::live::host_rules::HostRules>, String);
+
+impl Drop for TableIn {
+    fn drop(&mut self) {
+        if let Some(rules) = self.0.take() {
+            lab::in_namespace(&self.1, move || drop(rules));
+        }
+    }
 }
