@@ -160,16 +160,18 @@ fn edit(words: &'static [&'static str]) -> impl Strategy<Value = Edit> {
     ]
 }
 
+/// One to eight edits, inserting `words` among others.
+pub fn edits(words: &'static [&'static str]) -> impl Strategy<Value = Vec<Edit>> {
+    prop::collection::vec(edit(words), 1..8)
+}
+
 /// One of `valid` with one to eight edits, as bytes (the edits may break
 /// UTF-8: a parser of `&str` gets the lossy text, one of `&[u8]` the bytes).
 pub fn mutated(
     valid: &'static [&'static str],
     words: &'static [&'static str],
 ) -> impl Strategy<Value = Vec<u8>> {
-    (
-        prop::sample::select(valid),
-        prop::collection::vec(edit(words), 1..8),
-    )
+    (prop::sample::select(valid), edits(words))
         .prop_map(|(input, edits)| apply(input.as_bytes(), &edits))
 }
 

@@ -11,13 +11,14 @@ mod hostile_inputs;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::time::Duration;
 
 use hostile_inputs::{
     any_text, json_object, json_text, mutated, mutated_document, mutated_text, Syntax,
 };
 use proptest::prelude::*;
 use testbed::experiment::file::ExperimentFile;
-use testbed::impair::NetemSpec;
+use testbed::impair::{ImpairedLink, NetemSpec};
 use testbed::lab::topology::plan::TopologyPlan;
 use testbed::partition::grudge::Grudge;
 use testbed::partition::spec::PartitionSpec;
@@ -94,12 +95,24 @@ proptest! {
 
     #[test]
     fn netem_specs_parse_or_name_the_word_at_fault(
-        text in prop_oneof![any_text(NETEM_WORDS), mutated_text(NETEM_VALID, NETEM_WORDS)]
+        text in prop_oneof![any_text(NETEM_WORDS), mutated_text(NETEM_VALID, NETEM_WORDS)],
+        seed in any::<u64>(),
+        lengths in prop::collection::vec(0..70_000usize, 0..32),
     ) {
-        if let Err(error) = NetemSpec::parse(&text) {
-            says(&error);
-            prop_assert!(!error.expected.is_empty(), "{error}");
-            prop_assert!(error.position >= 1, "{error}");
+        match NetemSpec::parse(&text) {
+            // An accepted spec drives the link model through packets of
+            // every size, however extreme its numbers.
+            Ok(spec) => {
+                let mut link = ImpairedLink::new(&spec, seed);
+                for (i, len) in lengths.into_iter().enumerate() {
+                    let _ = link.offer(Duration::from_micros(i as u64 * 100), len);
+                }
+            }
+            Err(error) => {
+                says(&error);
+                prop_assert!(!error.expected.is_empty(), "{error}");
+                prop_assert!(error.position >= 1, "{error}");
+            }
         }
     }
 }
@@ -292,8 +305,13 @@ proptest! {
         ],
         prefix in prop::option::of(prop_oneof![Just("t-".to_owned()), any::<String>()]),
     ) {
-        if let Err(error) = TopologyPlan::from_toml(&text, prefix.as_deref()) {
-            says(&error);
+        match TopologyPlan::from_toml(&text, prefix.as_deref()) {
+            Ok(plan) => {
+                let _ = plan.emulated_links();
+            }
+            Err(error) => {
+                says(&error);
+            }
         }
     }
 }
