@@ -414,6 +414,7 @@ fn af_xdp_unavailable() -> Option<String> {
         enter(&ns("lb"));
         let steering = Steering {
             lb_ipv4: LB.octets(),
+            lb_ipv6: None,
             vips_v4: Vec::new(),
             vips_v6: Vec::new(),
         };

@@ -4,6 +4,10 @@
 //! redirect a frame exactly when the pipeline would not answer `ToHost`.
 //! Needs root (`bpf(2)`); prints `skipped: <reason>` otherwise.
 //!
+//! With the balancer's IPv6 address in the program, the same comparison
+//! runs against a pipeline that has it too, over the IPv6 golden frames
+//! (`golden_ipv6_backends/`) and hostile GRE over IPv6.
+//!
 //! Without a socket in the map the redirect falls back to the code the
 //! program was built with: `XDP_TX` here, a code the program never returns
 //! otherwise, so that "redirected" can be told from "passed".
@@ -11,8 +15,8 @@
 mod common;
 
 use common::*;
-use dataplane::forwarding::ForwardingTable;
-use std::net::IpAddr;
+use dataplane::forwarding::{ForwardingSpec, ForwardingTable};
+use std::net::{IpAddr, Ipv6Addr};
 
 use dataplane::io::af_xdp::bpf::Program;
 use dataplane::io::af_xdp::loaded::LoadedSteering;
@@ -31,12 +35,29 @@ const HOSTILE_FRAMES: usize = 20_000;
 const SHORTEST_RUNNABLE: usize = 14;
 
 fn steering() -> Steering {
-    let vip6: std::net::Ipv6Addr = VIP6.parse().unwrap();
+    let vip6: Ipv6Addr = VIP6.parse().unwrap();
     Steering {
         lb_ipv4: LB.octets(),
+        lb_ipv6: None,
         vips_v4: vec![VIP.octets()],
         vips_v6: vec![vip6.octets()],
     }
+}
+
+/// The balancer with an IPv6 address, as the program and as the pipeline.
+fn steering_v6() -> Steering {
+    Steering {
+        lb_ipv6: Some(LB6.octets()),
+        ..steering()
+    }
+}
+
+fn table_v6() -> ForwardingTable {
+    ForwardingTable::build(&ForwardingSpec {
+        lb_ipv6: Some(LB6),
+        ..spec_with(backend_specs())
+    })
+    .unwrap()
 }
 
 fn load_with(steering: &Steering, on_missing_socket: u32) -> LoadedSteering {
@@ -47,8 +68,11 @@ fn load(steering: &Steering) -> LoadedSteering {
     load_with(steering, XDP_TX)
 }
 
-fn golden_inputs() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+/// The input frames of the golden fixtures in `tests/<fixtures>/`.
+fn golden_inputs(fixtures: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(fixtures);
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -65,7 +89,49 @@ fn golden_inputs() -> Vec<(String, Vec<u8>)> {
             }
         }
     }
-    assert!(out.len() >= 20, "golden fixtures: {}", out.len());
+    assert!(
+        out.len() >= 10,
+        "golden fixtures in {fixtures}: {}",
+        out.len()
+    );
+    out
+}
+
+/// GRE over IPv6 with a hop-by-hop options header before GRE, to `LB6`:
+/// the pipeline reads only the fixed header's next header, so this is the
+/// host's.
+fn gre6_after_hop_by_hop() -> Vec<u8> {
+    let mut frame = gre6(&tcp4([198, 51, 100, 30], 30).packet(b"hbh"), 64);
+    // Next header: hop-by-hop (0); an 8-byte header (next GRE, PadN) goes in front of GRE.
+    frame[20] = 0;
+    frame.splice(54..54, [47, 0, 1, 4, 0, 0, 0, 0]);
+    let payload = u16::from_be_bytes([frame[18], frame[19]]) + 8;
+    frame[18..20].copy_from_slice(&payload.to_be_bytes());
+    frame
+}
+
+/// Well-formed GRE over IPv6 of each kind, for hostile frames to damage:
+/// inner IPv4 and IPv6, tagged, to another address, behind a hop-by-hop header.
+fn seeds_v6() -> Vec<Vec<u8>> {
+    let other: Ipv6Addr = "2001:db8::99".parse().unwrap();
+    let mut out = seeds();
+    out.extend([
+        gre6(&tcp4([198, 51, 100, 31], 31).packet(b"six"), 64),
+        gre6(&udp6(32).packet(b"six in six"), 64),
+        gre6_frame(
+            LB6,
+            Some(9),
+            &tcp4([198, 51, 100, 33], 33).packet(b"tag"),
+            64,
+        ),
+        gre6_frame(
+            other,
+            None,
+            &tcp4([198, 51, 100, 34], 34).packet(b"not us"),
+            64,
+        ),
+        gre6_after_hop_by_hop(),
+    ]);
     out
 }
 
@@ -123,22 +189,37 @@ fn disagreement(
     })
 }
 
-#[test]
-fn the_program_redirects_exactly_the_golden_frames_the_pipeline_does_not_leave_to_the_host() {
-    host::skip_unless!(Need::Root);
-    let loaded = load(&steering());
+/// Each golden input of `fixtures` through the program built from
+/// `steering` and the pipeline over `table`: panics at the first frame
+/// they disagree on, and returns each fixture's name with whether the
+/// program redirected it.
+fn golden_redirects(
+    steering: &Steering,
+    table: &ForwardingTable,
+    fixtures: &[&str],
+) -> Vec<(String, bool)> {
+    let loaded = load(steering);
     let program = &loaded.program;
     let mut state = state();
-    let table = table();
-    let mut kinds = [0usize; 2];
-    for (name, frame) in golden_inputs() {
+    let mut out = Vec::new();
+    for (name, frame) in fixtures.iter().flat_map(|f| golden_inputs(f)) {
         if frame.len() < SHORTEST_RUNNABLE {
             continue;
         }
-        if let Some(why) = disagreement(program, &frame, &table, &mut state) {
+        if let Some(why) = disagreement(program, &frame, table, &mut state) {
             panic!("{name}: {why}: {frame:02x?}");
         }
-        kinds[usize::from(program.test_run(&frame).unwrap() == XDP_TX)] += 1;
+        out.push((name, program.test_run(&frame).unwrap() == XDP_TX));
+    }
+    out
+}
+
+#[test]
+fn the_program_redirects_exactly_the_golden_frames_the_pipeline_does_not_leave_to_the_host() {
+    host::skip_unless!(Need::Root);
+    let mut kinds = [0usize; 2];
+    for (_, redirected) in golden_redirects(&steering(), &table(), &["golden"]) {
+        kinds[usize::from(redirected)] += 1;
     }
     assert!(
         kinds[0] >= 2 && kinds[1] >= 10,
@@ -146,27 +227,120 @@ fn the_program_redirects_exactly_the_golden_frames_the_pipeline_does_not_leave_t
     );
 }
 
-#[test]
-fn the_program_agrees_with_the_pipeline_on_hostile_frames() {
-    host::skip_unless!(Need::Root);
-    let loaded = load(&steering());
+/// Damaged `seeds` (seeded by `rng_seed`) through the program built from
+/// `steering` and the pipeline over `table`: panics at the first frame
+/// they disagree on, and returns the frames the program redirected.
+fn redirected_hostile(
+    steering: &Steering,
+    table: &ForwardingTable,
+    seeds: &[Vec<u8>],
+    rng_seed: u64,
+) -> Vec<Vec<u8>> {
+    let loaded = load(steering);
     let program = &loaded.program;
-    let seeds = seeds();
-    let mut rng = SmallRng::seed_from_u64(0x0a5d_f00d);
+    let mut rng = SmallRng::seed_from_u64(rng_seed);
     let mut state = state();
-    let table = table();
-    let mut redirected = 0;
+    let mut redirected = Vec::new();
     for _ in 0..HOSTILE_FRAMES {
-        let frame = hostile(&mut rng, &seeds);
+        let frame = hostile(&mut rng, seeds);
         if frame.len() < SHORTEST_RUNNABLE {
             continue;
         }
-        if let Some(why) = disagreement(program, &frame, &table, &mut state) {
+        if let Some(why) = disagreement(program, &frame, table, &mut state) {
             panic!("{why}: {frame:02x?}");
         }
-        redirected += usize::from(program.test_run(&frame).unwrap() == XDP_TX);
+        if program.test_run(&frame).unwrap() == XDP_TX {
+            redirected.push(frame);
+        }
     }
+    redirected
+}
+
+#[test]
+fn the_program_agrees_with_the_pipeline_on_hostile_frames() {
+    host::skip_unless!(Need::Root);
+    let redirected = redirected_hostile(&steering(), &table(), &seeds(), 0x0a5d_f00d).len();
     assert!(redirected > HOSTILE_FRAMES / 4, "{redirected} redirected");
+}
+
+#[test]
+fn with_an_ipv6_address_the_program_redirects_exactly_the_golden_frames_the_pipeline_does_not_leave_to_the_host(
+) {
+    host::skip_unless!(Need::Root);
+    let fixtures = ["golden", "golden_ipv6_backends"];
+    let gre6_redirected = golden_redirects(&steering_v6(), &table_v6(), &fixtures)
+        .into_iter()
+        .filter(|(name, redirected)| name.starts_with("gre6_") && *redirected)
+        .count();
+    // gre6_to_v6, _to_v4, _inner_v6_to_v4, _hop_limit_1, _truncated,
+    // _version_4: all but the one that is not GRE.
+    assert_eq!(gre6_redirected, 6);
+}
+
+#[test]
+fn gre_over_ipv6_is_redirected_only_to_the_balancer_s_ipv6_address_and_only_right_after_the_fixed_header(
+) {
+    host::skip_unless!(Need::Root);
+    let other: Ipv6Addr = "2001:db8::99".parse().unwrap();
+    let inner = tcp4([198, 51, 100, 35], 35).packet(b"gre6");
+    let mut not_gre = gre6(&inner, 64);
+    not_gre[20] = 6; // TCP
+                     // Payload length 0 before a hop-by-hop header: a jumbogram, which the
+                     // pipeline drops as malformed IPv6.
+    let mut jumbogram = gre6(&inner, 64);
+    jumbogram[18..21].copy_from_slice(&[0, 0, 0]);
+    let cases = [
+        ("untagged", gre6(&inner, 64), true),
+        ("tagged", gre6_frame(LB6, Some(42), &inner, 64), true),
+        ("inner IPv6", gre6(&udp6(36).packet(b"q"), 64), true),
+        (
+            "to another address",
+            gre6_frame(other, None, &inner, 64),
+            false,
+        ),
+        ("not GRE", not_gre, false),
+        (
+            "GRE behind a hop-by-hop header",
+            gre6_after_hop_by_hop(),
+            false,
+        ),
+        ("a jumbogram (dropped as malformed)", jumbogram, true),
+    ];
+    let with = load(&steering_v6());
+    let without = load(&steering());
+    let (table_with, table_without) = (table_v6(), table());
+    let mut state = state();
+    for (what, frame, redirected) in cases {
+        let expected = if redirected { XDP_TX } else { XDP_PASS };
+        assert_eq!(with.program.test_run(&frame).unwrap(), expected, "{what}");
+        assert_eq!(
+            disagreement(&with.program, &frame, &table_with, &mut state),
+            None,
+            "{what}"
+        );
+        // Without an IPv6 address the balancer takes no GRE over IPv6.
+        assert_eq!(
+            without.program.test_run(&frame).unwrap(),
+            XDP_PASS,
+            "{what} without lb_ipv6"
+        );
+        assert_eq!(
+            disagreement(&without.program, &frame, &table_without, &mut state),
+            None,
+            "{what} without lb_ipv6"
+        );
+    }
+}
+
+#[test]
+fn with_an_ipv6_address_the_program_agrees_with_the_pipeline_on_hostile_frames() {
+    host::skip_unless!(Need::Root);
+    let redirected = redirected_hostile(&steering_v6(), &table_v6(), &seeds_v6(), 0x6a5d_f00d);
+    let ipv6 = redirected
+        .iter()
+        .filter(|frame| frame.get(12..14) == Some(&[0x86, 0xdd]))
+        .count();
+    assert!(ipv6 > HOSTILE_FRAMES / 20, "{ipv6} IPv6 redirected");
 }
 
 #[test]

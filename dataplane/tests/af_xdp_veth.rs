@@ -27,6 +27,7 @@ const HOLD_ENV: &str = "RR_XDP_TEST_HOLD";
 fn steering() -> Steering {
     Steering {
         lb_ipv4: LB.octets(),
+        lb_ipv6: None,
         vips_v4: vec![VIP.octets()],
         vips_v6: Vec::new(),
     }

@@ -18,8 +18,6 @@ use etherparse::{NetSlice, SlicedPacket};
 use proptest::prelude::*;
 use synth::{ethernet_frame, ROUTER_MAC};
 
-const LB6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
-const ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const BACKEND6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 1);
 
 fn backend(slot: u16, addr: IpAddr) -> BackendSpec {
@@ -47,25 +45,6 @@ fn to_v6_backend() -> ForwardingTable {
 /// A balancer with an IPv6 address and one backend, IPv4.
 fn to_v4_backend() -> ForwardingTable {
     ForwardingTable::build(&spec_v6(vec![backend(0, BACKENDS[0].into())])).unwrap()
-}
-
-/// `inner` in GRE over IPv6 from the router to the balancer, untagged.
-fn gre6(inner: &[u8], hop_limit: u8) -> Vec<u8> {
-    let protocol = if inner.first().map(|b| b >> 4) == Some(6) {
-        ethertype::IPV6
-    } else {
-        ethertype::IPV4
-    };
-    let mut ip = Vec::with_capacity(44 + inner.len());
-    ip.extend_from_slice(&[0x60, 0, 0, 0]);
-    ip.extend_from_slice(&((4 + inner.len()) as u16).to_be_bytes());
-    ip.extend_from_slice(&[ip_proto::GRE, hop_limit]);
-    ip.extend_from_slice(&ROUTER6.octets());
-    ip.extend_from_slice(&LB6.octets());
-    ip.extend_from_slice(&[0, 0]);
-    ip.extend_from_slice(&protocol.to_be_bytes());
-    ip.extend_from_slice(inner);
-    ethernet_frame(ROUTER_MAC, LB_MAC, None, ethertype::IPV6, &ip)
 }
 
 fn gre4_tcp() -> Vec<u8> {

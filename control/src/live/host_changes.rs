@@ -8,7 +8,7 @@
 //! this stage but the workers' sockets and threads ([`super::prepare`] has
 //! done the rest), and those failures return errors that drop the guard.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use host::offloads::OffloadGuard;
 use tracing::{info, warn};
@@ -32,12 +32,13 @@ impl HostChanges {
     /// Turns the receive offloads off (unless `keep_offloads`; more of
     /// them where `io` may run on netmap) and, where `io` may run on a
     /// backend that leaves the kernel its own copy of every frame, installs
-    /// the nftables table for a balancer at `lb_ip` serving `vips`.
+    /// the nftables table for a balancer at `lb` (IPv4, and IPv6 where it
+    /// has one) serving `vips`.
     pub fn apply(
         device: &str,
         keep_offloads: bool,
         io: &IoPlan,
-        lb_ip: Ipv4Addr,
+        lb: (Ipv4Addr, Option<Ipv6Addr>),
         vips: &[IpAddr],
     ) -> Result<Self, StartError> {
         let netmap = io.may_use_netmap();
@@ -50,7 +51,7 @@ impl HostChanges {
         }
         // From here an error return puts the offloads back (the caller has
         // no guard yet): undo what is recorded.
-        let rules = HostRules::install(device, lb_ip, vips).map_err(|e| {
+        let rules = HostRules::install(device, lb, vips).map_err(|e| {
             undo::undo_all();
             StartError::System(e.to_string())
         })?;

@@ -9,7 +9,7 @@
 //! (and never answers) what the balancer forwards. Linux needs its nftables
 //! table only for `AF_PACKET`, where the kernel keeps a copy.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use host::interface_capabilities::{self, CapabilityGuard, FOR_NETMAP};
 use tracing::{info, warn};
@@ -37,7 +37,7 @@ impl HostChanges {
         // Always netmap here: the capabilities below are netmap's, and no
         // firewall rule is needed.
         _io: &IoPlan,
-        _lb_ip: Ipv4Addr,
+        _lb: (Ipv4Addr, Option<Ipv6Addr>),
         _vips: &[IpAddr],
     ) -> Result<Self, StartError> {
         if keep_offloads {

@@ -1,8 +1,9 @@
 //! The nftables rules that keep the kernel out of what the balancer handles.
 //!
 //! With `AF_PACKET` the kernel receives its own copy of every frame. Left
-//! alone it would answer GRE sent to the balancer's address with ICMP
-//! protocol-unreachable (no GRE device here) and, in VIP mode, forward or
+//! alone it would answer GRE sent to the balancer's addresses with ICMP
+//! protocol-unreachable or an IPv6 parameter problem (no GRE device here)
+//! and, in VIP mode, forward or
 //! answer VIP traffic a second time. One table, named for the interface,
 //! drops those copies before routing; the balancer's own copies are taken
 //! by `AF_PACKET` before netfilter runs, so they are unaffected. The table is
@@ -15,7 +16,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
 use super::steered_vips::{VipChanges, VipFailure, VipSteering};
@@ -36,10 +37,12 @@ pub fn table_name(interface: &str) -> String {
     format!("rusty_rail_{safe}")
 }
 
-/// The ruleset for a balancer at `lb` on `interface` serving `vips`. A
-/// leftover table of the same name (a previous run killed with -9) is
-/// replaced in the same transaction.
-pub fn ruleset(interface: &str, lb: Ipv4Addr, vips: &[IpAddr]) -> String {
+/// The ruleset for a balancer at `lb` (its IPv4 address, and its IPv6
+/// address where it has one) on `interface` serving `vips`. A leftover
+/// table of the same name (a previous run killed with -9) is replaced in
+/// the same transaction.
+pub fn ruleset(interface: &str, lb: (Ipv4Addr, Option<Ipv6Addr>), vips: &[IpAddr]) -> String {
+    let (lb_ipv4, lb_ipv6) = lb;
     let table = table_name(interface);
     let mut script = format!(
         "table inet {table} {{}}\n\
@@ -63,8 +66,18 @@ pub fn ruleset(interface: &str, lb: Ipv4Addr, vips: &[IpAddr]) -> String {
         script,
         "\tchain prerouting {{\n\
          \t\ttype filter hook prerouting priority raw; policy accept;\n\
-         \t\tiifname \"{interface}\" ip daddr {lb} ip protocol gre counter drop comment \"balanced by rusty_rail\"\n"
+         \t\tiifname \"{interface}\" ip daddr {lb_ipv4} ip protocol gre counter drop comment \"balanced by rusty_rail\"\n"
     );
+    // `ip6 nexthdr` is the fixed header's next header, as the pipeline
+    // reads it: GRE behind extension headers is handed to the host by the
+    // pipeline, so the kernel's copy must stay (`meta l4proto` would walk
+    // the chain and drop it).
+    if let Some(lb_ipv6) = lb_ipv6 {
+        let _ = writeln!(
+            script,
+            "\t\tiifname \"{interface}\" ip6 daddr {lb_ipv6} ip6 nexthdr gre counter drop comment \"balanced by rusty_rail\""
+        );
+    }
     for family in [Family::V4, Family::V6] {
         let _ = writeln!(
             script,
@@ -196,8 +209,12 @@ impl std::fmt::Display for HostRulesError {
 impl std::error::Error for HostRulesError {}
 
 impl HostRules {
-    /// Installs the rules for `interface`.
-    pub fn install(interface: &str, lb: Ipv4Addr, vips: &[IpAddr]) -> Result<Self, HostRulesError> {
+    /// Installs the rules for `interface` (see [`ruleset`]).
+    pub fn install(
+        interface: &str,
+        lb: (Ipv4Addr, Option<Ipv6Addr>),
+        vips: &[IpAddr],
+    ) -> Result<Self, HostRulesError> {
         nft(&ruleset(interface, lb, vips))?;
         Ok(Self {
             table: table_name(interface),
@@ -278,7 +295,7 @@ mod tests {
             "2001:db8::1".parse().unwrap(),
             "10.9.0.2".parse().unwrap(),
         ];
-        let script = ruleset("eth0", Ipv4Addr::new(10, 0, 2, 10), &vips);
+        let script = ruleset("eth0", (Ipv4Addr::new(10, 0, 2, 10), None), &vips);
         assert!(script
             .starts_with("table inet rusty_rail_eth0 {}\ndelete table inet rusty_rail_eth0\n"));
         assert!(script.contains("iifname \"eth0\" ip daddr 10.0.2.10 ip protocol gre counter drop"));
@@ -295,7 +312,7 @@ mod tests {
 
     #[test]
     fn without_vips_the_sets_are_empty_and_the_rules_still_there() {
-        let script = ruleset("eth0", Ipv4Addr::new(10, 0, 2, 10), &[]);
+        let script = ruleset("eth0", (Ipv4Addr::new(10, 0, 2, 10), None), &[]);
         assert!(
             script.contains("\tset vips4 {\n\t\ttype ipv4_addr;\n\t}\n"),
             "{script}"
@@ -306,6 +323,30 @@ mod tests {
         );
         assert!(!script.contains("elements"), "{script}");
         assert!(script.contains("ip daddr @vips4"), "{script}");
+    }
+
+    #[test]
+    fn with_an_ipv6_address_gre_over_ipv6_to_it_is_dropped_too_and_only_then() {
+        let lb4 = Ipv4Addr::new(10, 0, 2, 10);
+        let lb6: Ipv6Addr = "fd00:2::10".parse().unwrap();
+        let script = ruleset("eth0", (lb4, Some(lb6)), &[]);
+        assert!(
+            script.contains(
+                "\t\tiifname \"eth0\" ip6 daddr fd00:2::10 ip6 nexthdr gre counter drop comment \"balanced by rusty_rail\"\n"
+            ),
+            "{script}"
+        );
+        assert!(
+            script.contains("iifname \"eth0\" ip daddr 10.0.2.10 ip protocol gre counter drop"),
+            "the IPv4 rule stays: {script}"
+        );
+        // In the one prerouting chain, so it goes with the table.
+        let chain = script.find("chain prerouting").unwrap();
+        assert!(script.find("ip6 nexthdr gre").unwrap() > chain, "{script}");
+        assert_eq!(script.matches("table inet rusty_rail_eth0 {\n").count(), 1);
+        let without = ruleset("eth0", (lb4, None), &[]);
+        assert!(!without.contains("nexthdr"), "{without}");
+        assert!(!without.contains("ip6 daddr fd00"), "{without}");
     }
 
     #[test]

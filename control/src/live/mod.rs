@@ -119,7 +119,7 @@ pub fn run(args: &LiveArgs) -> Result<(), StartError> {
         &prepared.device.name,
         args.keep_offloads,
         &prepared.io,
-        prepared.lb_ip,
+        (prepared.lb_ip, prepared.lb_ipv6),
         &prepared.vips,
     )?;
     // An error from here drops `host`, which puts the host back.

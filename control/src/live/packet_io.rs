@@ -27,7 +27,7 @@
 //! the interface, made after the settings are checked), in the balancer's
 //! network namespace.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use dataplane::io::af_packet::{AfPacketConfig, AfPacketIo};
@@ -141,10 +141,12 @@ impl VipSteering for VipMaps {
     }
 }
 
-/// What the steering program takes: GRE to `lb_ip`, packets to `vips`.
-pub fn steering(lb_ip: Ipv4Addr, vips: &[IpAddr]) -> Steering {
+/// What the steering program takes: GRE to the balancer's addresses
+/// (`lb`: IPv4, and IPv6 where it has one), packets to `vips`.
+pub fn steering(lb: (Ipv4Addr, Option<Ipv6Addr>), vips: &[IpAddr]) -> Steering {
     Steering {
-        lb_ipv4: lb_ip.octets(),
+        lb_ipv4: lb.0.octets(),
+        lb_ipv6: lb.1.map(|a| a.octets()),
         vips_v4: vips
             .iter()
             .filter_map(|v| match v {
@@ -174,14 +176,14 @@ impl IoPlan {
         workers: usize,
         netmap_rx_rings: Option<usize>,
         largest_packet: u32,
-        lb_ip: Ipv4Addr,
+        lb: (Ipv4Addr, Option<Ipv6Addr>),
         vips: &[IpAddr],
     ) -> Result<Self, String> {
         Ok(Self {
             choice,
             interface: interface.to_owned(),
             af_packet: af_packet_config(interface, workers, largest_packet)?,
-            steering: steering(lb_ip, vips),
+            steering: steering(lb, vips),
             auto_netmap: choice == IoChoice::Auto && prefers_netmap(netmap_rx_rings, workers),
             largest_packet,
         })
@@ -361,7 +363,7 @@ mod tests {
                 1,
                 None,
                 1500,
-                Ipv4Addr::new(10, 0, 0, 1),
+                (Ipv4Addr::new(10, 0, 0, 1), None),
                 &[],
             )
             .unwrap()

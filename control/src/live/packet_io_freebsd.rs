@@ -5,7 +5,7 @@
 //!
 //! Opening happens when the workers start, after the settings are checked.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::io::netmap::kernel::KernelPort;
 use dataplane::io::netmap::NetmapIo;
@@ -62,7 +62,7 @@ impl IoPlan {
         _workers: usize,
         _netmap_rx_rings: Option<usize>,
         largest_packet: u32,
-        _lb_ip: Ipv4Addr,
+        _lb: (Ipv4Addr, Option<Ipv6Addr>),
         _vips: &[IpAddr],
     ) -> Result<Self, String> {
         Ok(Self {

@@ -30,6 +30,9 @@ use crate::tables;
 pub struct Prepared {
     pub device: Device,
     pub lb_ip: Ipv4Addr,
+    /// The balancer's IPv6 address (`RR_LB_IPV6` or the device's), which
+    /// GRE over IPv6 is sent to.
+    pub lb_ipv6: Option<Ipv6Addr>,
     /// The workers' cores, one per worker.
     pub cores: Vec<usize>,
     /// One per worker, allocated here.
@@ -162,13 +165,14 @@ pub fn prepare(args: &LiveArgs) -> Result<Prepared, StartError> {
         cores.len(),
         netmap_rx_rings,
         device.mtu.max(u32::from(args.balancer.mtu)),
-        lb_ip,
+        (lb_ip, lb_ipv6),
         &vips,
     )
     .map_err(StartError::Config)?;
     Ok(Prepared {
         device,
         lb_ip,
+        lb_ipv6,
         cores,
         states,
         io,

@@ -210,7 +210,8 @@ fn the_nftables_vip_sets_take_both_families_and_a_refused_vip_holds_back_no_othe
     let (v6a, v6b) = (ip("fd00:197::1"), ip("fd00:197::2"));
     let lb = lab.balancer_ip(1);
     let (rules, mut sets) = lab::in_namespace(&ns, move || {
-        let rules = HostRules::install("eth0", lb, &[v4a, v6a]).expect("installing the table");
+        let rules =
+            HostRules::install("eth0", (lb, None), &[v4a, v6a]).expect("installing the table");
         let sets = rules.vip_sets();
         sets.change(&[v4b, v6b], &[v4a]).expect("changing the sets");
         (rules, sets)

@@ -4,7 +4,7 @@
 
 pub mod golden;
 
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::forwarding::{BackendSpec, ForwardingSpec, ForwardingTable};
 use dataplane::io::FrameHandler;
@@ -17,6 +17,9 @@ pub const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 pub const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
 pub const VIP6: &str = "2001:db8::80";
+/// The balancer's IPv6 address and the router's, for GRE over IPv6.
+pub const LB6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+pub const ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 pub const SEED: u64 = 0x5eed;
 pub const BACKENDS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(10, 1, 0, 1),
@@ -87,6 +90,32 @@ pub fn udp6(port: u16) -> ClientFlow {
         src_port: port,
         dst_port: 53,
     }
+}
+
+/// `inner` in GRE over IPv6 from the router to the balancer, untagged.
+pub fn gre6(inner: &[u8], hop_limit: u8) -> Vec<u8> {
+    gre6_frame(LB6, None, inner, hop_limit)
+}
+
+/// `inner` in GRE over IPv6 from the router to `dst`, with an 802.1Q tag
+/// when `vlan` names one.
+pub fn gre6_frame(dst: Ipv6Addr, vlan: Option<u16>, inner: &[u8], hop_limit: u8) -> Vec<u8> {
+    use dataplane::wire::{ethertype, ip_proto};
+    let protocol = if inner.first().map(|b| b >> 4) == Some(6) {
+        ethertype::IPV6
+    } else {
+        ethertype::IPV4
+    };
+    let mut ip = Vec::with_capacity(44 + inner.len());
+    ip.extend_from_slice(&[0x60, 0, 0, 0]);
+    ip.extend_from_slice(&((4 + inner.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&[ip_proto::GRE, hop_limit]);
+    ip.extend_from_slice(&ROUTER6.octets());
+    ip.extend_from_slice(&dst.octets());
+    ip.extend_from_slice(&[0, 0]);
+    ip.extend_from_slice(&protocol.to_be_bytes());
+    ip.extend_from_slice(inner);
+    synth::ethernet_frame(synth::ROUTER_MAC, LB_MAC, vlan, ethertype::IPV6, &ip)
 }
 
 /// Headroom the test buffers leave in front of a frame, like the I/O backends.

@@ -13,9 +13,21 @@
 //!     protocol GRE                                     -> redirect
 //!     anything else                                    -> pass (the host's own traffic)
 //! IPv4 to a VIP (in the IPv4 VIP map)                 -> redirect
-//! IPv6, at least l2 + 40 bytes, to a VIP (in the IPv6 VIP map) -> redirect
+//! IPv6, shorter than l2 + 40                           -> pass
+//! IPv6 to the balancer's IPv6 address (when it has one):
+//!     header not IPv6-valid (version, jumbogram, payload length) -> redirect (dropped as malformed)
+//!     next header GRE                                  -> redirect
+//!     anything else                                    -> pass (the host's own traffic)
+//! IPv6 to a VIP (in the IPv6 VIP map)                 -> redirect
 //! anything else                                        -> pass
 //! ```
+//!
+//! For IPv6 only the fixed header's next header is read, never a chain of
+//! extension headers: the pipeline takes GRE over IPv6 only when GRE
+//! follows the fixed header directly, and leaves GRE behind extension
+//! headers to the host like any other traffic to the balancer's address
+//! (`gre_mode::outer_ipv6`), so walking the chain here would steer frames
+//! the pipeline hands straight back.
 //!
 //! The VIPs are looked up in two BPF hash sets ([`super::vips`]) rather
 //! than compared with constants, so that the balancer adds and removes VIPs
@@ -60,12 +72,20 @@ const LE_VLAN: i32 = 0x0081;
 const LE_IPV4: i32 = 0x0008;
 const LE_IPV6: i32 = 0xdd86;
 const GRE: i32 = 47;
+/// Where the words of an untagged IPv6 destination are (Ethernet + 24..40).
+const IPV6_DST_WORDS: [i16; 4] = [38, 42, 46, 50];
+/// `Ipv6Packet::check_len` refuses a zero payload length before a
+/// hop-by-hop header (a jumbogram).
+const IPV6_HOPOPTS: i32 = 0;
 
-/// What the balancer takes: GRE to its address, and packets to its VIPs
+/// What the balancer takes: GRE to its addresses, and packets to its VIPs
 /// (those at start: the VIP maps begin with them and change later).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Steering {
     pub lb_ipv4: [u8; 4],
+    /// The balancer's IPv6 address, which GRE over IPv6 is sent to; `None`
+    /// when it has none (then IPv6 is steered only to VIPs).
+    pub lb_ipv6: Option<[u8; 16]>,
     pub vips_v4: Vec<[u8; 4]>,
     pub vips_v6: Vec<[u8; 16]>,
 }
@@ -85,8 +105,8 @@ fn le(bytes: &[u8]) -> u32 {
 }
 
 impl Steering {
-    /// The program over `maps`: GRE to `lb_ipv4`, and destinations in the
-    /// VIP maps (`vips_v4` and `vips_v6` are only the maps' first content).
+    /// The program over `maps`: GRE to `lb_ipv4` (and `lb_ipv6`), and
+    /// destinations in the VIP maps (`vips_v4` and `vips_v6` are only the maps' first content).
     pub fn program(&self, maps: MapFds, on_missing_socket: u32) -> Result<Vec<Insn>, AsmError> {
         let mut a = Asm::new();
         let redirect = a.label();
@@ -150,14 +170,20 @@ impl Steering {
         a.jmp_imm(Cond::Ne, R5, GRE, pass);
         a.ja(redirect);
 
-        // IPv6: its destination, copied to the stack a word at a time,
-        // looked up in the IPv6 VIP map.
+        // IPv6: the balancer's address first, as the pipeline looks, then
+        // the destination copied to the stack a word at a time and looked
+        // up in the IPv6 VIP map.
         a.bind(ipv6);
         a.mov(R4, R2);
         a.add_imm(R4, ETHERNET + 40);
         a.jmp_reg(Cond::Gt, R4, R3, pass);
+        if let Some(lb_ipv6) = self.lb_ipv6 {
+            let vip_v6 = a.label();
+            to_lb_ipv6(&mut a, &lb_ipv6, vip_v6, redirect, pass);
+            a.bind(vip_v6);
+        }
         // The destination's words: Ethernet (14) + 24, 28, 32, 36.
-        for (word, at) in (0i16..).zip([38, 42, 46, 50]) {
+        for (word, at) in (0i16..).zip(IPV6_DST_WORDS) {
             a.load(Size::U32, R4, R2, at);
             a.store(Size::U32, R10, -16 + 4 * word, R4);
         }
@@ -172,6 +198,36 @@ impl Steering {
         a.exit();
         a.finish()
     }
+}
+
+/// IPv6 with a whole fixed header in r2's frame: to `other` unless the
+/// destination is `lb_ipv6`; to the balancer, what the pipeline does with
+/// it: a header `Ipv6Packet::check_len` refuses is redirected (the pipeline
+/// drops it), GRE right after the fixed header is redirected, anything else
+/// (extension headers included) passed. Clobbers r0, r4, r5.
+fn to_lb_ipv6(a: &mut Asm, lb_ipv6: &[u8; 16], other: Label, redirect: Label, pass: Label) {
+    for (at, word) in IPV6_DST_WORDS.into_iter().zip(lb_ipv6.chunks_exact(4)) {
+        a.load(Size::U32, R5, R2, at);
+        a.jmp32_imm(Cond::Ne, R5, le(word), other);
+    }
+    let sized = a.label();
+    a.load(Size::U8, R4, R2, ETHERNET as i16);
+    a.rsh_imm(R4, 4);
+    a.jmp_imm(Cond::Ne, R4, 6, redirect);
+    a.load(Size::U16, R5, R2, (ETHERNET + 4) as i16);
+    a.be16(R5);
+    a.and_imm(R5, 0xffff);
+    a.load(Size::U8, R4, R2, (ETHERNET + 6) as i16);
+    a.jmp_imm(Cond::Ne, R5, 0, sized);
+    a.jmp_imm(Cond::Eq, R4, IPV6_HOPOPTS, redirect);
+    a.bind(sized);
+    // 40 + payload length past the frame: truncated.
+    a.mov(R0, R2);
+    a.add(R0, R5);
+    a.add_imm(R0, ETHERNET + 40);
+    a.jmp_reg(Cond::Gt, R0, R3, redirect);
+    a.jmp_imm(Cond::Ne, R4, GRE, pass);
+    a.ja(redirect);
 }
 
 /// `bpf_map_lookup_elem(map, fp + key_at)`: to `found` when the key is in
