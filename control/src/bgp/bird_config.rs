@@ -15,8 +15,16 @@ use std::fmt::Write as _;
 use super::settings::{OwnBird, Route};
 
 /// BIRD's configuration for `own`, announcing `routes` through the static
-/// protocol `protocol`.
+/// protocol `protocol`, which starts disabled.
 pub fn render(own: &OwnBird, routes: &[Route], protocol: &str) -> String {
+    render_enabled(own, routes, protocol, false)
+}
+
+/// [`render`] with the static protocol enabled or not: a reconfiguration
+/// must say what the running protocol is, because BIRD restarts a
+/// protocol whose `disabled` differs from its state, withdrawing its
+/// routes (or announcing them) for a moment.
+pub fn render_enabled(own: &OwnBird, routes: &[Route], protocol: &str, enabled: bool) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -36,7 +44,9 @@ pub fn render(own: &OwnBird, routes: &[Route], protocol: &str) -> String {
         );
     }
     let _ = writeln!(text, "protocol static {protocol} {{");
-    let _ = writeln!(text, "  disabled;");
+    if !enabled {
+        let _ = writeln!(text, "  disabled;");
+    }
     let _ = writeln!(text, "  ipv4;");
     for route in routes {
         let _ = writeln!(text, "  route {route} blackhole;");
@@ -153,6 +163,13 @@ protocol bgp peer2 {
     #[test]
     fn the_configuration_announces_only_the_static_routes_and_starts_withdrawn() {
         assert_eq!(render(&own(), &routes(), "rusty_rail_routes"), GOLDEN);
+    }
+
+    #[test]
+    fn a_reconfiguration_of_an_announcing_balancer_leaves_the_protocol_enabled() {
+        let text = render_enabled(&own(), &routes(), "rusty_rail_routes", true);
+        let without: Vec<&str> = GOLDEN.lines().filter(|l| *l != "  disabled;").collect();
+        assert_eq!(text.lines().collect::<Vec<_>>(), without);
     }
 
     #[test]

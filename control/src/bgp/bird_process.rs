@@ -77,6 +77,37 @@ impl BirdProcess {
         Ok(process)
     }
 
+    /// Has the running BIRD announce `routes` instead (`configure`): the
+    /// static protocol changes its routes, the sessions stay up.
+    /// `enabled` is whether the protocol is enabled now. The file is left
+    /// saying `disabled`, so that a BIRD started again after an exit
+    /// announces nothing before the speaker says so.
+    pub fn reconfigure(
+        &self,
+        own: &OwnBird,
+        routes: &[Route],
+        protocol: &str,
+        enabled: bool,
+    ) -> Result<(), String> {
+        let write = |text: String| {
+            fs::write(self.config(), text)
+                .map_err(|e| format!("writing {}: {e}", self.config().display()))
+        };
+        write(bird_config::render_enabled(own, routes, protocol, enabled))?;
+        let outcome = ControlSocket::connect(&self.socket())
+            .and_then(|mut socket| socket.command("configure"))
+            .map_err(|e| format!("configure on {}: {e}", self.socket().display()))
+            .and_then(|reply| {
+                if reply.ok() {
+                    Ok(())
+                } else {
+                    Err(format!("BIRD refused the new routes: {}", reply.text()))
+                }
+            });
+        write(bird_config::render(own, routes, protocol))?;
+        outcome
+    }
+
     pub fn config(&self) -> PathBuf {
         self.dir.join("bird.conf")
     }

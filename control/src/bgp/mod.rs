@@ -19,6 +19,6 @@ pub mod settings;
 pub mod speaker;
 pub mod status;
 
-pub use settings::{BgpArgs, BgpSettings};
+pub use settings::{BgpArgs, BgpSettings, Route};
 pub use speaker::{BgpHandle, BgpSpeaker};
 pub use status::BgpStatus;

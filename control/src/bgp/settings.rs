@@ -128,6 +128,9 @@ pub struct OwnBird {
 pub struct BgpSettings {
     pub bird: Bird,
     pub routes: Vec<Route>,
+    /// The routes are the VIPs (VIP mode without `RR_BGP_ROUTES`), so they
+    /// follow the VIPs a reload or the API brings or takes away.
+    pub routes_are_vips: bool,
     pub protocol: String,
     pub grace: Duration,
 }
@@ -380,6 +383,7 @@ impl BgpArgs {
         Ok(Some(BgpSettings {
             bird,
             routes,
+            routes_are_vips: self.routes.is_none() && !vips.is_empty(),
             protocol: self.protocol.clone(),
             grace: self.grace,
         }))

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::bird_process::BirdProcess;
 use super::control_socket::{parse_protocols, ControlSocket};
-use super::settings::{BgpSettings, Bird};
+use super::settings::{BgpSettings, Bird, OwnBird, Route};
 use super::status::{BgpStatus, SharedStatus};
 use crate::readiness::Readiness;
 
@@ -31,9 +31,21 @@ const SESSIONS_EVERY: Duration = Duration::from_secs(1);
 pub struct BgpHandle {
     status: SharedStatus,
     drain: Arc<AtomicBool>,
+    /// Routes to announce instead of the present ones, until the speaker
+    /// has BIRD take them.
+    new_routes: Arc<Mutex<Option<Vec<Route>>>>,
 }
 
 impl BgpHandle {
+    /// Announces `routes` from now on instead of the routes at start (a
+    /// BIRD `rusty_rail` starts only: the operator's keeps its own). Applied
+    /// within a tick; the sessions stay up.
+    pub fn set_routes(&self, routes: Vec<Route>) {
+        if let Ok(mut pending) = self.new_routes.lock() {
+            *pending = Some(routes);
+        }
+    }
+
     pub fn status(&self) -> BgpStatus {
         self.status.read()
     }
@@ -78,13 +90,13 @@ impl BgpSpeaker {
     /// Checks BIRD's configuration (ours: written and `bird -p`-checked),
     /// then starts the thread, which starts BIRD.
     pub fn start(settings: &BgpSettings, readiness: Readiness) -> Result<Self, String> {
-        let (process, socket) = match &settings.bird {
+        let (process, socket, own) = match &settings.bird {
             Bird::Own(own) => {
                 let process = BirdProcess::prepare(own, &settings.routes, &settings.protocol)?;
                 let socket = process.socket();
-                (Some(process), socket)
+                (Some(process), socket, Some(own.clone()))
             }
-            Bird::Operator { socket } => (None, socket.clone()),
+            Bird::Operator { socket } => (None, socket.clone(), None),
         };
         let status = SharedStatus::default();
         status.update(|s| {
@@ -96,10 +108,13 @@ impl BgpSpeaker {
         let handle = BgpHandle {
             status,
             drain: Arc::new(AtomicBool::new(false)),
+            new_routes: Arc::new(Mutex::new(None)),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             process,
+            own,
+            routes: settings.routes.clone(),
             socket,
             protocol: settings.protocol.clone(),
             readiness,
@@ -144,6 +159,9 @@ impl Drop for BgpSpeaker {
 /// The thread's state.
 struct Worker {
     process: Option<BirdProcess>,
+    /// What a BIRD of ours is configured with, and the routes it announces.
+    own: Option<OwnBird>,
+    routes: Vec<Route>,
     socket: PathBuf,
     protocol: String,
     readiness: Readiness,
@@ -158,6 +176,7 @@ impl Worker {
     fn run(mut self) {
         while !self.stop.load(Ordering::SeqCst) {
             self.keep_bird_running();
+            self.follow_routes();
             self.follow_readiness();
             self.read_sessions();
             std::thread::sleep(TICK);
@@ -188,6 +207,46 @@ impl Worker {
             Err(e) => {
                 warn!("BGP: {e}");
                 self.handle.status.update(|s| s.last_error = Some(e));
+            }
+        }
+    }
+
+    /// Has our BIRD announce the routes [`BgpHandle::set_routes`] asked
+    /// for; a refusal is said and tried again at the next tick.
+    fn follow_routes(&mut self) {
+        let (Some(process), Some(own)) = (self.process.as_ref(), self.own.as_ref()) else {
+            return;
+        };
+        let Some(routes) = self
+            .handle
+            .new_routes
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+        else {
+            return;
+        };
+        if routes == self.routes {
+            return;
+        }
+        let enabled = self.announced == Some(true);
+        match process.reconfigure(own, &routes, &self.protocol, enabled) {
+            Ok(()) => {
+                info!(?routes, before = ?self.routes, "BGP: routes to announce changed");
+                self.handle
+                    .status
+                    .update(|s| s.routes = routes.iter().map(ToString::to_string).collect());
+                self.routes = routes;
+            }
+            Err(e) => {
+                // Tried again next tick; said once per distinct error.
+                if self.handle.status.read().last_error.as_deref() != Some(e.as_str()) {
+                    warn!("BGP: {e}");
+                }
+                self.handle.status.update(|s| s.last_error = Some(e));
+                if let Ok(mut pending) = self.handle.new_routes.lock() {
+                    pending.get_or_insert(routes);
+                }
             }
         }
     }

@@ -12,11 +12,12 @@ use tracing::{info, warn};
 use super::next_hops::NextHopKeeper;
 use super::prepare::{Prepared, PreparedApi};
 use super::signals;
-use super::steered_vips::VipSteering;
+use super::steered_vips::{VipAnnouncing, VipSteering};
 use super::workers::Workers;
 use super::StartError;
 use crate::api::{Liveness, DEFAULT_STALL_LIMIT};
 use crate::backends::Publisher;
+use crate::bgp::settings::Bird;
 use crate::bgp::BgpSpeaker;
 use crate::config::BalancerArgs;
 use crate::health::{self, HealthConfig};
@@ -37,6 +38,9 @@ pub struct Running {
     keeper: NextHopKeeper,
     api: Option<PreparedApi>,
     bgp: Option<BgpSpeaker>,
+    /// BGP announces the VIPs (VIP mode, our BIRD, no `RR_BGP_ROUTES`), so
+    /// its routes follow the services' VIPs.
+    bgp_follows_vips: bool,
     /// How long to forward with the routes withdrawn before stopping.
     grace: Duration,
     /// The `--config` file, whose services SIGHUP reloads.
@@ -79,6 +83,10 @@ impl Running {
         let keeper = NextHopKeeper::start(resolver, publisher.clone(), static_macs)
             .map_err(|e| StartError::System(format!("starting the neighbour thread: {e}")))?;
         let grace = bgp.as_ref().map_or(Duration::ZERO, |b| b.grace);
+        // Our BIRD announcing the VIPs can follow them; fixed routes cannot.
+        let bgp_follows_vips = bgp
+            .as_ref()
+            .is_some_and(|b| b.routes_are_vips && matches!(b.bird, Bird::Own(_)));
         let bgp = match bgp {
             Some(settings) => {
                 let readiness = crate::readiness::Readiness {
@@ -100,6 +108,7 @@ impl Running {
             keeper,
             api,
             bgp,
+            bgp_follows_vips,
             grace,
             config,
             vips,
@@ -120,7 +129,11 @@ impl Running {
         let vip_steerings = std::mem::take(&mut self.vip_steerings);
         let rr_vips = args.vips.as_slice().to_vec();
         // BGP announces VIPs in VIP mode only (GRE mode: its own address).
-        let bgp_announces_vips = bgp.is_some() && !rr_vips.is_empty();
+        let announcing = match &bgp {
+            Some(handle) if self.bgp_follows_vips => VipAnnouncing::Following(handle.clone()),
+            Some(_) if !rr_vips.is_empty() => VipAnnouncing::Fixed,
+            _ => VipAnnouncing::Not,
+        };
         self.runtime.block_on(async {
             let mut health = health::spawn(publisher.clone(), HealthConfig::from_args(args));
             let freeing = tokio::spawn(free_retired_tables(publisher.clone()));
@@ -129,7 +142,7 @@ impl Running {
                 rr_vips,
                 vips,
                 vip_steerings,
-                bgp_announces_vips,
+                announcing,
             ));
             let reloading = config.clone().map(|path| {
                 tokio::spawn(super::config_reload::reload_on_sighup(

@@ -12,8 +12,12 @@
 //! names it. The forwarding table serves every service's VIP whatever
 //! steered it there, and netmap takes every frame, so it needs no list.
 //!
-//! What still follows only from the next start: BGP's announcements (the
-//! routes BIRD is configured with at start), of which a warning says so.
+//! Where BGP announces the VIPs (VIP mode) through a BIRD of its own
+//! without `RR_BGP_ROUTES`, the announced routes follow too: BIRD is
+//! reconfigured with the new VIPs and its sessions stay up. Fixed routes
+//! (`RR_BGP_ROUTES`, or the operator's BIRD) stay as they are, and a VIP
+//! that came later is warned of; so is an IPv6 VIP, which BGP does not
+//! announce (IPv4 only).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -21,6 +25,7 @@ use std::net::IpAddr;
 use tracing::{info, warn};
 
 use crate::backends::{NamedServices, Publisher};
+use crate::bgp::{BgpHandle, Route};
 
 /// `vips` (`RR_VIPS`) and the services' VIPs, each once, in that order.
 pub fn steered(vips: &[IpAddr], services: &NamedServices) -> Vec<IpAddr> {
@@ -53,6 +58,23 @@ impl VipChanges {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
     }
+}
+
+/// The IPv4 VIPs as host routes, in order; an IPv6 one is warned of once
+/// (`warned`): the announcements are IPv4 only.
+fn announced_routes(vips: &[IpAddr], warned: &mut BTreeSet<IpAddr>) -> Vec<Route> {
+    let mut routes = Vec::with_capacity(vips.len());
+    for vip in vips {
+        match vip {
+            IpAddr::V4(v4) => routes.push(Route::host(*v4)),
+            IpAddr::V6(_) => {
+                if warned.insert(*vip) {
+                    warn!(%vip, "an IPv6 VIP is steered but not announced over BGP (IPv4 only)");
+                }
+            }
+        }
+    }
+    routes
 }
 
 /// One VIP a steering could not change, and why.
@@ -101,17 +123,28 @@ impl Followed {
     }
 }
 
+/// What BGP does with the VIPs.
+#[derive(Debug, Clone)]
+pub enum VipAnnouncing {
+    /// Nothing: BGP is off, or announces the balancer's own address (GRE
+    /// mode, where a service's VIP is an inner address).
+    Not,
+    /// Routes fixed at start (`RR_BGP_ROUTES`, or the operator's BIRD): a
+    /// VIP that comes later is warned of.
+    Fixed,
+    /// BIRD of ours announces the (IPv4) VIPs: it follows them.
+    Following(BgpHandle),
+}
+
 /// Keeps every steering on `RR_VIPS` (`rr_vips`) and the services' VIPs as
 /// the services change, until the task is dropped. Each steering holds
-/// `at_start` when this begins. Where BGP announces the VIPs
-/// (`bgp_announces_vips`), a VIP that was not there at start is warned of
-/// once: BIRD announces the routes it started with.
+/// `at_start` when this begins; BGP's routes follow as `announcing` says.
 pub async fn follow_services(
     publisher: Publisher,
     rr_vips: Vec<IpAddr>,
     at_start: Vec<IpAddr>,
     steerings: Vec<Box<dyn VipSteering>>,
-    bgp_announces_vips: bool,
+    announcing: VipAnnouncing,
 ) {
     let at_start: BTreeSet<IpAddr> = at_start.into_iter().collect();
     let mut followed: Vec<Followed> = steerings
@@ -124,19 +157,23 @@ pub async fn follow_services(
     let mut changes = publisher.subscribe();
     let mut warned = BTreeSet::new();
     loop {
-        let wanted: BTreeSet<IpAddr> = steered(&rr_vips, &publisher.services())
-            .into_iter()
-            .collect();
-        if bgp_announces_vips {
-            for vip in wanted.difference(&at_start) {
-                if warned.insert(*vip) {
-                    warn!(
-                        %vip,
-                        "a VIP that came after the start is steered but not announced over BGP \
-                         until the next start (BIRD announces the routes it started with: \
-                         RR_BGP_ROUTES, or RR_VIPS and the services' VIPs at start)"
-                    );
+        let in_order = steered(&rr_vips, &publisher.services());
+        let wanted: BTreeSet<IpAddr> = in_order.iter().copied().collect();
+        match &announcing {
+            VipAnnouncing::Not => {}
+            VipAnnouncing::Fixed => {
+                for vip in wanted.difference(&at_start) {
+                    if warned.insert(*vip) {
+                        warn!(
+                            %vip,
+                            "a VIP that came after the start is steered but not announced over \
+                             BGP: the routes are fixed (RR_BGP_ROUTES, or your BIRD's)"
+                        );
+                    }
                 }
+            }
+            VipAnnouncing::Following(bgp) => {
+                bgp.set_routes(announced_routes(&in_order, &mut warned));
             }
         }
         // A steering's change may run nft: off the runtime's threads.

@@ -624,3 +624,108 @@ fn in_vip_mode_with_bfd_a_killed_balancer_is_withdrawn_when_bfd_misses_it() {
         balancer.stop();
     }
 }
+
+/// A VIP that a reload brings, announced by the reconfigured BIRD.
+const RELOADED_VIP: &str = "10.99.0.9";
+
+/// The router's line for its session with balancer `lb` (`peer{lb}`): its
+/// state and the time it entered it.
+fn session_line(lab: &Lab, socket: &str, lb: usize) -> String {
+    let peer = format!("peer{lb}");
+    router_session(lab, socket, lb)
+        .lines()
+        .find(|l| l.starts_with(&peer))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits (at most 10 s) until the router has a route for `vip` (or none).
+fn wait_router_route(lab: &Lab, vip: &str, present: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = lab.exec("r", &["ip", "route", "show", "exact", &format!("{vip}/32")]);
+        if out.stdout.is_empty() != present {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the router's route to {vip} is not {}: {}",
+            if present { "there" } else { "gone" },
+            String::from_utf8_lossy(&out.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// VIP mode: a service a reload brings on a new VIP is announced at once
+/// (BIRD reconfigured, its session kept), and withdrawn when a reload
+/// takes it away; held connections to the first VIP see nothing of it.
+#[test]
+fn in_vip_mode_a_vip_a_reload_brings_is_announced_and_the_session_stays_up() {
+    lab_or_skip!("bird", "birdc", "sysctl");
+    let (mut lab, router) = lab_with_router("rrbg6-", 176, 1);
+    for s in [2, 3] {
+        lab.serve_vip_on(s, RELOADED_VIP, "gre1");
+    }
+    let file = lab.work.path().join("services.toml");
+    fs::write(&file, "# no services yet\n").expect("services file");
+    // s1 is the default service's; s2 and s3 are free for the service.
+    let config = [
+        ("RR_CONFIG", file.display().to_string()),
+        ("RR_TARGET_IPS", lab.server_ip(1).to_string()),
+    ];
+    let balancers = start_announcing_with(&lab, &[1], "1s", &config);
+    let session = session_line(&lab, &router, 1);
+    assert!(session.contains("Established"), "{session}");
+    let events = lab.work.path().join("hold.jsonl");
+    let hold = lab.spawn_mconnect_hold("c1", 100, Duration::from_secs(8), &events);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let service = format!(
+        "[[service]]\nname = \"late\"\nvip = \"{RELOADED_VIP}\"\nbackends = [\"{}\", \"{}\"]\n",
+        lab.server_ip(2),
+        lab.server_ip(3)
+    );
+    fs::write(&file, service).expect("services file");
+    let (code, body) = lab.api(1, "POST", "/config/reload", None);
+    assert_eq!(code, 200, "{body}");
+    wait_router_route(&lab, RELOADED_VIP, true);
+    let view = bgp_view(&lab, 1);
+    let routes = view["routes"].to_string();
+    assert!(routes.contains(&format!("{RELOADED_VIP}/32")), "{view}");
+    assert!(routes.contains(&format!("{VIP}/32")), "{view}");
+    let report = lab.mconnect_to(
+        "c1",
+        &format!("{RELOADED_VIP}:{}", lab::PORT),
+        &["--nconn", "1000"],
+    );
+    assert_eq!(report["failed_connects"], 0, "{report}");
+    let hosts: Vec<String> = split(&report).into_keys().collect();
+    assert_eq!(hosts, ["s2", "s3"], "{report}");
+    assert_eq!(
+        session_line(&lab, &router, 1),
+        session,
+        "the session was not reset"
+    );
+
+    fs::write(&file, "# no services again\n").expect("services file");
+    let (code, body) = lab.api(1, "POST", "/config/reload", None);
+    assert_eq!(code, 200, "{body}");
+    wait_router_route(&lab, RELOADED_VIP, false);
+    assert_eq!(
+        vip_next_hops(&lab).len(),
+        1,
+        "the first VIP stays announced"
+    );
+    assert_eq!(
+        session_line(&lab, &router, 1),
+        session,
+        "the session was not reset"
+    );
+    let report = hold.finish();
+    assert_all_succeeded(&report, 100);
+    assert_eq!(report["hold"]["broken"], 0, "{report}");
+    for balancer in balancers {
+        balancer.stop();
+    }
+}

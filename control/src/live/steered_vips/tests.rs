@@ -165,7 +165,7 @@ async fn steerings_follow_the_services_and_keep_rr_vips_and_retry_what_failed() 
         rr_vips,
         at_start,
         vec![Box::new(recorder.clone())],
-        false,
+        VipAnnouncing::Not,
     ));
     // A reload adds an IPv4 and an IPv6 VIP and drops the first service.
     serve(&publisher, &["192.0.2.2", "2001:db8::2"]);
@@ -192,4 +192,16 @@ async fn steerings_follow_the_services_and_keep_rr_vips_and_retry_what_failed() 
         "10.99.0.1 stays: RR_VIPS"
     );
     task.abort();
+}
+
+#[test]
+fn bgp_announces_the_ipv4_vips_in_order_and_warns_of_an_ipv6_one_once() {
+    let mut warned = BTreeSet::new();
+    let vips = ips(&["192.0.2.9", "2001:db8::1", "192.0.2.1"]);
+    let routes = announced_routes(&vips, &mut warned);
+    let shown: Vec<String> = routes.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["192.0.2.9/32", "192.0.2.1/32"]);
+    assert_eq!(warned, ips(&["2001:db8::1"]).into_iter().collect());
+    announced_routes(&vips, &mut warned);
+    assert_eq!(warned.len(), 1);
 }
