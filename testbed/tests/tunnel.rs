@@ -4,7 +4,8 @@
 //! through encap -> decap, replies come back directly as plain IP (DSR),
 //! several balancers share the flows, and a wrong key is dropped and counted.
 //!
-//! Each test owns the prefix `rrtnN-` and the subnet `10.203.N.0/24`; the
+//! Each test owns the prefix `rrtnN-` and the subnet `10.203.N.0/24` (GRE
+//! over IPv6 from the router: `rrg6-t`, 10.201.7.0/24, `fd00:201:7::/64`); the
 //! VIP is 192.0.2.1 inside the namespaces. Tests skip (printing
 //! `skipped: <reason>`) when not root or without `/dev/net/tun`, `ip netns`
 //! or (where counted) `nft`.
@@ -57,7 +58,8 @@ fn run(line: &str) -> String {
 /// started in them. Everything goes on drop, also when the test failed.
 struct Lab {
     prefix: String,
-    subnet: u8,
+    /// The first three octets of the veth's IPv4 /24.
+    network: String,
     /// The VIP the endpoints and mconnect use ([`VIP`] unless a test changes it).
     vip: IpAddr,
     children: Vec<Option<Child>>,
@@ -65,13 +67,18 @@ struct Lab {
 
 impl Lab {
     fn start(prefix: &str, subnet: u8, needs_nft: bool) -> Option<Self> {
+        Self::start_in(prefix, &format!("10.203.{subnet}"), needs_nft)
+    }
+
+    /// A lab whose veth is `network`.0/24 (`network` is three octets).
+    fn start_in(prefix: &str, network: &str, needs_nft: bool) -> Option<Self> {
         host::skip_unless!(Need::Root, Need::Tun, Need::Netns);
         if needs_nft {
             host::skip_unless!(Need::Tool("nft"));
         }
         let lab = Self {
             prefix: prefix.to_owned(),
-            subnet,
+            network: network.to_owned(),
             vip: VIP.parse().unwrap(),
             children: Vec::new(),
         };
@@ -111,7 +118,7 @@ impl Lab {
     }
 
     fn v4(&self, host: u8) -> String {
-        format!("10.203.{}.{host}", self.subnet)
+        format!("{}.{host}", self.network)
     }
 
     /// Starts `testbed ARGS` in `ns` and waits for a stderr line containing
@@ -186,6 +193,26 @@ impl Lab {
                 String::from_utf8_lossy(&output.stderr)
             )
         })
+    }
+
+    /// Decap, encap with `encap_args` and an mconnect server; 10 TCP
+    /// connections and 10 UDP exchanges through them, all answered. Stops
+    /// both endpoints, checks that the server decapsulated all the router
+    /// sent, and returns the router's counters and how much it sent.
+    fn ten_tcp_and_udp_through(&mut self, encap_args: &str) -> (Value, u64) {
+        let decap = self.decap("");
+        let encap = self.encap(encap_args);
+        self.mconnect_server();
+        // A generous timeout: right after the lab is built, the first IPv6
+        // packets sometimes wait for neighbour discovery and go again after 1 s.
+        assert_all_answered(&self.mconnect_client("--nconn 10 --timeout 5s"), 10);
+        assert_all_answered(&self.mconnect_client("--udp --nconn 10 --timeout 5s"), 10);
+        let from_client = self.stop_endpoint(encap);
+        let at_server = self.stop_endpoint(decap);
+        let sent = from_client["encapsulated"].as_u64().unwrap();
+        assert!(sent >= 10 * 4 + 10, "{from_client}");
+        assert_eq!(at_server["decapsulated"], sent, "{at_server}");
+        (from_client, sent)
     }
 
     /// Stops a tunnel endpoint with SIGTERM and returns the counters it
@@ -456,21 +483,39 @@ fn ipv6_inner_packets_cross_an_ipv4_tunnel_sent_from_the_chosen_local_address() 
         ),
     );
     lab.vip = "2001:db8::1".parse().unwrap();
-    let decap = lab.decap("");
-    let encap = lab.encap(&format!("--remote {} --local {local}", lab.v4(2)));
-    lab.mconnect_server();
-
-    // A generous timeout: right after the lab is built, the first IPv6 SYNs
-    // sometimes wait for neighbour discovery and go again after 1 s.
-    assert_all_answered(&lab.mconnect_client("--nconn 10 --timeout 5s"), 10);
-    assert_all_answered(&lab.mconnect_client("--udp --nconn 10 --timeout 5s"), 10);
-
-    let from_client = lab.stop_endpoint(encap);
-    let at_server = lab.stop_endpoint(decap);
-    let sent = from_client["encapsulated"].as_u64().unwrap();
-    assert!(sent >= 10 * 4 + 10, "{from_client}");
-    assert_eq!(at_server["decapsulated"], sent, "{at_server}");
+    let (_, sent) = lab.ten_tcp_and_udp_through(&format!("--remote {} --local {local}", lab.v4(2)));
     assert_eq!(nft_packets(&s, "gre_from_local"), sent);
+}
+
+#[test]
+fn an_ipv6_remote_makes_the_router_send_gre_over_ipv6_from_the_chosen_local_address() {
+    let Some(mut lab) = Lab::start_in("rrg6-t", "10.201.7", true) else {
+        return;
+    };
+    let (c, s) = (lab.client_ns(), lab.server_ns());
+    run(&format!("ip -n {c} addr add fd00:201:7::1/64 dev c0 nodad"));
+    run(&format!("ip -n {s} addr add fd00:201:7::2/64 dev s0 nodad"));
+    // A second client address, not the kernel's first choice, as --local.
+    run(&format!(
+        "ip -n {c} addr add fd00:201:7::11/64 dev c0 nodad"
+    ));
+    nft(
+        &s,
+        "table inet t {
+           counter gre6_from_local {}
+           counter gre4 {}
+           chain in { type filter hook input priority 0;
+             ip6 saddr fd00:201:7::11 ip6 nexthdr gre counter name gre6_from_local
+             meta nfproto ipv4 meta l4proto gre counter name gre4
+           }
+         }",
+    );
+    // The inner packets are IPv4 (VIP 192.0.2.1), the outer ones IPv6.
+    let (from_client, sent) =
+        lab.ten_tcp_and_udp_through("--remote fd00:201:7::2 --local fd00:201:7::11");
+    assert_eq!(from_client["sent_to_fd00:201:7::2"], sent, "{from_client}");
+    assert_eq!(nft_packets(&s, "gre6_from_local"), sent);
+    assert_eq!(nft_packets(&s, "gre4"), 0, "nothing went over IPv4");
 }
 
 /// An IPv4 UDP datagram `src:port -> VIP:PORT` carrying `payload`, in a

@@ -1,7 +1,7 @@
 //! What an endpoint is told: the command line's options, also built directly
 //! by library users (the balancer's end-to-end tests).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use clap::Args;
 
@@ -16,19 +16,19 @@ pub struct EncapConfig {
     /// The VIPs (addresses or prefixes, comma-separated) routed into the tunnel.
     #[arg(long, value_delimiter = ',', required = true)]
     pub vip: Vec<Prefix>,
-    /// The balancers (IPv4, comma-separated); with several, flows are spread by a hash of the inner 5-tuple.
+    /// The balancers (IPv4 or IPv6, all of one family, comma-separated): the outer header is of their family (GRE over IPv6 to IPv6 ones); with several, flows are spread by a hash of the inner 5-tuple.
     #[arg(long, value_delimiter = ',', required = true)]
-    pub remote: Vec<Ipv4Addr>,
-    /// Source address of the outer header [default: the kernel's choice].
+    pub remote: Vec<IpAddr>,
+    /// Source address of the outer header, of the remotes' family [default: the kernel's choice].
     #[arg(long)]
-    pub local: Option<Ipv4Addr>,
+    pub local: Option<IpAddr>,
     /// GRE key (decimal, 0x-hex or dotted like 0.0.0.7) [default: none].
     #[arg(long, value_parser = parse_key)]
     pub key: Option<u32>,
     /// Seed of the flow hash that picks the balancer.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// MTU of the tun device [default: 1500 minus the outer IPv4 and GRE headers].
+    /// MTU of the tun device [default: 1500 minus the outer IP (20 or 40 bytes) and GRE headers].
     #[arg(long)]
     pub mtu: Option<u16>,
     /// A file listing the balancers currently in the ECMP group (some of
@@ -36,7 +36,7 @@ pub struct EncapConfig {
     /// route withdrawal [default: all of --remote, always].
     #[arg(long, value_name = "FILE", conflicts_with = "follow_routes")]
     pub remotes_file: Option<std::path::PathBuf>,
-    /// Spread flows over the --remote balancers the router has a /32 route
+    /// Spread flows over the --remote balancers (IPv4 only) the router has a /32 route
     /// to (installed by its BGP daemon from their announcements), re-read
     /// every 100 ms: a withdrawal or a failed session takes a balancer out.
     #[arg(long)]

@@ -11,7 +11,7 @@
 //! was (a router keeps its last next hops rather than have none).
 
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,7 +25,7 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// The ECMP group: which of the `--remote` balancers flows are spread over.
 #[derive(Debug)]
 pub struct EcmpGroup {
-    pub known: Vec<Ipv4Addr>,
+    pub known: Vec<IpAddr>,
     /// Positions in `known` of the balancers in the group, in order; the
     /// encapsulator's remote `i` is `known[active[i]]`.
     pub active: Vec<usize>,
@@ -95,7 +95,7 @@ impl RemotesFile {
     /// When the file changed since the last look (checked at most every
     /// 100 ms): the positions in `known` of the balancers it lists, or why
     /// it cannot be used.
-    pub fn poll(&mut self, known: &[Ipv4Addr]) -> Option<Result<Vec<usize>, String>> {
+    pub fn poll(&mut self, known: &[IpAddr]) -> Option<Result<Vec<usize>, String>> {
         let now = Instant::now();
         if now < self.next_check {
             return None;
@@ -133,7 +133,9 @@ impl RouteWatch {
 
     /// When the routed set changed since the last look: the positions in
     /// `known` of the balancers with a /32 route, or why there are none.
-    pub fn poll(&mut self, known: &[Ipv4Addr]) -> Option<Result<Vec<usize>, String>> {
+    /// Only IPv4 balancers are looked up (the endpoint refuses IPv6 ones
+    /// with `--follow-routes`).
+    pub fn poll(&mut self, known: &[IpAddr]) -> Option<Result<Vec<usize>, String>> {
         let now = Instant::now();
         if now < self.next_check {
             return None;
@@ -147,14 +149,21 @@ impl RouteWatch {
         Some(routed)
     }
 
-    fn routed(&mut self, known: &[Ipv4Addr]) -> Result<Vec<usize>, String> {
+    fn routed(&mut self, known: &[IpAddr]) -> Result<Vec<usize>, String> {
         if self.netlink.is_none() {
             self.netlink = Some(host::netlink::Netlink::open().map_err(|e| e.to_string())?);
         }
         let netlink = self.netlink.as_mut().ok_or("no netlink socket")?;
         let mut active = Vec::new();
-        for (position, balancer) in known.iter().enumerate() {
-            match netlink.gateways_of(*balancer, 32) {
+        let ipv4 = known
+            .iter()
+            .enumerate()
+            .filter_map(|(position, balancer)| match balancer {
+                IpAddr::V4(a) => Some((position, *a)),
+                IpAddr::V6(_) => None,
+            });
+        for (position, balancer) in ipv4 {
+            match netlink.gateways_of(balancer, 32) {
                 Ok(gateways) if !gateways.is_empty() => active.push(position),
                 Ok(_) => {}
                 Err(e) => {
@@ -177,20 +186,26 @@ impl Default for RouteWatch {
     }
 }
 
-/// The positions in `known` of the balancers `text` lists.
-pub fn parse(text: &str, known: &[Ipv4Addr]) -> Result<Vec<usize>, String> {
+/// The positions in `known` of the balancers `text` lists (IPv4 or IPv6
+/// addresses).
+pub fn parse<A: Into<IpAddr> + Copy>(text: &str, known: &[A]) -> Result<Vec<usize>, String> {
     let mut active = Vec::new();
     for line in text.lines() {
         let entry = line.split('#').next().unwrap_or("").trim();
         if entry.is_empty() {
             continue;
         }
-        let addr: Ipv4Addr = entry.parse().map_err(|_| {
-            format!("{entry:?} is not an IPv4 address; expected one balancer address per line")
+        let addr: IpAddr = entry.parse().map_err(|_| {
+            format!("{entry:?} is not an IP address; expected one balancer address per line")
         })?;
-        let position = known.iter().position(|k| *k == addr).ok_or_else(|| {
-            format!("{addr} was not given with --remote; expected some of the --remote balancers")
-        })?;
+        let position = known
+            .iter()
+            .position(|&k| k.into() == addr)
+            .ok_or_else(|| {
+                format!(
+                    "{addr} was not given with --remote; expected some of the --remote balancers"
+                )
+            })?;
         if !active.contains(&position) {
             active.push(position);
         }
@@ -208,12 +223,11 @@ pub fn parse(text: &str, known: &[Ipv4Addr]) -> Result<Vec<usize>, String> {
 mod tests {
     use super::*;
 
-    fn known() -> Vec<Ipv4Addr> {
-        vec![
-            Ipv4Addr::new(10, 0, 0, 1),
-            Ipv4Addr::new(10, 0, 0, 2),
-            Ipv4Addr::new(10, 0, 0, 3),
-        ]
+    fn known() -> Vec<IpAddr> {
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect()
     }
 
     #[test]
@@ -235,10 +249,19 @@ mod tests {
             .contains("10.0.0.9 was not given with --remote"));
         assert!(parse("lb1\n", &known())
             .unwrap_err()
-            .contains("\"lb1\" is not an IPv4 address"));
+            .contains("\"lb1\" is not an IP address"));
         assert!(parse("# nothing\n\n", &known())
             .unwrap_err()
             .contains("keeping the current set"));
+    }
+
+    #[test]
+    fn lists_may_name_ipv6_balancers() {
+        let known: Vec<IpAddr> = vec!["fd00::1".parse().unwrap(), "fd00::2".parse().unwrap()];
+        assert_eq!(parse("fd00::2\n", &known), Ok(vec![1]));
+        assert!(parse("fd00::9\n", &known)
+            .unwrap_err()
+            .contains("fd00::9 was not given with --remote"));
     }
 
     #[test]

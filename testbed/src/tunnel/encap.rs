@@ -2,8 +2,9 @@
 //! the tun device gets a GRE header in front and a remote balancer chosen by
 //! the hash of its inner 5-tuple (ECMP).
 //!
-//! The outer IPv4 header is not built here: the packet is sent on a raw
-//! `IPPROTO_GRE` socket, so the kernel writes it (source address, TTL,
+//! The outer header is not built here: the packet is sent on a raw
+//! `IPPROTO_GRE` socket of the remotes' family (IPv4, or IPv6 for GRE over
+//! IPv6), so the kernel writes it (source address, TTL,
 //! identification, checksum, fragmentation when needed) the way it does for
 //! its own GRE devices. We only write the GRE header, into headroom reserved
 //! in front of the packet, so nothing is copied or allocated per packet.
@@ -15,6 +16,8 @@
 //! Fragments are hashed with ports 0 so all fragments of a datagram (the
 //! first one included, which has the ports) take the same remote.
 
+use std::net::IpAddr;
+#[cfg(test)]
 use std::net::Ipv4Addr;
 
 use dataplane::flow::{FlowHasher, FlowKey};
@@ -51,7 +54,7 @@ impl EncapDrop {
 /// Encapsulates toward one of several remotes.
 #[derive(Debug, Clone)]
 pub struct Encapsulator {
-    remotes: Vec<Ipv4Addr>,
+    remotes: Vec<IpAddr>,
     hasher: FlowHasher,
     key: Option<u32>,
     vips: Vec<Prefix>,
@@ -67,7 +70,7 @@ pub struct Encapsulated<'a> {
 impl Encapsulator {
     /// `None` when `remotes` is empty: there would be nowhere to send.
     pub fn new(
-        remotes: Vec<Ipv4Addr>,
+        remotes: Vec<IpAddr>,
         key: Option<u32>,
         seed: u64,
         vips: Vec<Prefix>,
@@ -80,7 +83,7 @@ impl Encapsulator {
         })
     }
 
-    pub fn remotes(&self) -> &[Ipv4Addr] {
+    pub fn remotes(&self) -> &[IpAddr] {
         &self.remotes
     }
 
@@ -204,7 +207,7 @@ mod tests {
     #[test]
     fn keyed_encapsulation_writes_flags_protocol_and_key_before_the_untouched_inner_packet() {
         let e = Encapsulator::new(
-            vec![Ipv4Addr::new(10, 0, 0, 2)],
+            vec![Ipv4Addr::new(10, 0, 0, 2).into()],
             Some(0x0102_0304),
             1,
             vip(),
@@ -223,7 +226,7 @@ mod tests {
 
     #[test]
     fn unkeyed_encapsulation_is_the_four_byte_header_and_leaves_the_rest_of_the_headroom() {
-        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vip()).unwrap();
+        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2).into()], None, 1, vip()).unwrap();
         let inner = udp_v4(1234);
         let mut buf = in_headroom(&inner);
         let len = e.encapsulate(&mut buf, inner.len()).unwrap().gre.len();
@@ -248,7 +251,7 @@ mod tests {
                 .octets(),
         );
         let vips = vec!["2001:db8::/64".parse().unwrap()];
-        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vips).unwrap();
+        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2).into()], None, 1, vips).unwrap();
         let mut buf = in_headroom(&inner);
         let out = e.encapsulate(&mut buf, inner.len()).unwrap();
         assert_eq!(out.gre[..4], [0x00, 0x00, 0x86, 0xdd]);
@@ -256,7 +259,7 @@ mod tests {
 
     #[test]
     fn packets_not_for_a_vip_and_garbage_are_refused() {
-        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2)], None, 1, vip()).unwrap();
+        let e = Encapsulator::new(vec![Ipv4Addr::new(10, 0, 0, 2).into()], None, 1, vip()).unwrap();
         let mut other = udp_v4(1234);
         other[19] = 2; // 192.0.2.2
         let mut buf = in_headroom(&other);
@@ -280,7 +283,7 @@ mod tests {
 
     #[test]
     fn ecmp_keeps_a_flow_on_one_remote_and_spreads_flows_over_all() {
-        let remotes: Vec<Ipv4Addr> = (1..=3).map(|h| Ipv4Addr::new(10, 0, 0, h)).collect();
+        let remotes: Vec<IpAddr> = (1..=3).map(|h| Ipv4Addr::new(10, 0, 0, h).into()).collect();
         let e = Encapsulator::new(remotes, None, 42, vip()).unwrap();
         let mut seen = [0u32; 3];
         for port in 1000..1300 {
@@ -296,7 +299,7 @@ mod tests {
 
     #[test]
     fn the_choice_is_the_balancers_flow_hash_so_a_seed_reproduces_it() {
-        let remotes: Vec<Ipv4Addr> = (1..=2).map(|h| Ipv4Addr::new(10, 0, 0, h)).collect();
+        let remotes: Vec<IpAddr> = (1..=2).map(|h| Ipv4Addr::new(10, 0, 0, h).into()).collect();
         let (flow, _) = inner_flow(&udp_v4(4321)).unwrap();
         for seed in 0..20 {
             let e = Encapsulator::new(remotes.clone(), None, seed, vip()).unwrap();

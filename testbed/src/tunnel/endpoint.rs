@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use super::tun::Tun;
 const MAX_PACKET: usize = 65_535;
 /// Outer IPv4 header (the kernel's, without options).
 const OUTER_IPV4_LEN: u16 = 20;
+/// Outer IPv6 header (the kernel's, without extension headers).
+const OUTER_IPV6_LEN: u16 = 40;
 
 /// Why an endpoint could not start or stopped early.
 #[derive(Debug)]
@@ -62,6 +65,41 @@ impl From<SetupError> for TunnelError {
     }
 }
 
+/// Whether the outer header is IPv6: the remotes' family, which must be one
+/// (one socket sends to all of them), as must `--local`'s. The routes
+/// `--follow-routes` watches are IPv4 /32s, so it takes IPv4 remotes only.
+fn outer_is_ipv6(config: &EncapConfig) -> Result<bool, TunnelError> {
+    let ipv6 = config.remote.first().is_some_and(IpAddr::is_ipv6);
+    let other_family = |a: &IpAddr| a.is_ipv6() != ipv6;
+    if let Some(other) = config.remote.iter().find(|a| other_family(a)) {
+        return Err(TunnelError::Config(format!(
+            "--remote {other} is not of the family of {}: give balancers of one family (IPv4 for GRE over IPv4, IPv6 for GRE over IPv6)",
+            config.remote[0]
+        )));
+    }
+    if let Some(local) = config.local.filter(other_family) {
+        return Err(TunnelError::Config(format!(
+            "--local {local} is not of the family of --remote {}: give a source address of the same family",
+            config.remote[0]
+        )));
+    }
+    if ipv6 && config.follow_routes {
+        return Err(TunnelError::Config(format!(
+            "--follow-routes follows IPv4 /32 routes; --remote {} is IPv6: use --remotes-file instead",
+            config.remote[0]
+        )));
+    }
+    Ok(ipv6)
+}
+
+/// The tun's MTU when none is given: what fits a 1500-byte outer packet
+/// behind the outer IP header and the GRE header (with its key, if any).
+fn default_mtu(ipv6: bool, key: Option<u32>) -> u16 {
+    let outer = if ipv6 { OUTER_IPV6_LEN } else { OUTER_IPV4_LEN };
+    let gre: u16 = if key.is_some() { 8 } else { 4 };
+    1500 - outer - gre
+}
+
 // Counter indexes of the router side; drops follow, then one per remote.
 const E_READ: usize = 0;
 const E_ENCAPSULATED: usize = 1;
@@ -95,19 +133,17 @@ impl EncapEndpoint {
             config.vip.clone(),
         )
         .ok_or_else(no_remote)?;
-        if let Some((remote, vip)) = config.remote.iter().find_map(|r| {
-            config
-                .vip
-                .iter()
-                .find(|v| v.contains((*r).into()))
-                .map(|v| (r, v))
-        }) {
+        if let Some((remote, vip)) = config
+            .remote
+            .iter()
+            .find_map(|r| config.vip.iter().find(|v| v.contains(*r)).map(|v| (r, v)))
+        {
             return Err(TunnelError::Config(format!(
                 "remote {remote} lies inside VIP {vip}: its GRE packets would be routed back into the tunnel"
             )));
         }
-        let gre_len: u16 = if config.key.is_some() { 8 } else { 4 };
-        let mtu = config.mtu.unwrap_or(1500 - OUTER_IPV4_LEN - gre_len);
+        let ipv6 = outer_is_ipv6(config)?;
+        let mtu = config.mtu.unwrap_or_else(|| default_mtu(ipv6, config.key));
         let tun = Tun::open(&config.tun).map_err(TunnelError::Tun)?;
         // IPv6 off before the link is up, or its first solicitations go out.
         if !config.vip.iter().any(|v| v.address().is_ipv6()) {
@@ -117,7 +153,7 @@ impl EncapEndpoint {
         for vip in &config.vip {
             system::route_into(tun.name(), vip)?;
         }
-        let socket = GreSocket::open(config.local, false).map_err(TunnelError::Socket)?;
+        let socket = GreSocket::open_sender(ipv6, config.local).map_err(TunnelError::Socket)?;
         socket.discard_received().map_err(TunnelError::Socket)?;
         let names = ["read", "encapsulated", "encapsulated_bytes", "send_errors"]
             .into_iter()
@@ -227,7 +263,7 @@ impl DecapEndpoint {
             system::address_on(tun.name(), vip)?;
         }
         let socket = GreSocket::open(None, true).map_err(TunnelError::Socket)?;
-        let socket_v6 = match GreSocket::open_v6() {
+        let socket_v6 = match GreSocket::open_v6(None, true) {
             Ok(socket) => Some(socket),
             // A kernel without IPv6 cannot receive GRE over it either.
             Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => None,
@@ -344,6 +380,38 @@ mod tests {
             EncapEndpoint::open(&config),
             Err(TunnelError::Config(_))
         ));
+    }
+
+    #[test]
+    fn ipv6_remotes_make_the_outer_header_ipv6_and_the_default_mtu_20_bytes_smaller() {
+        let config = encap_config("192.0.2.1", "fd00:201::10");
+        assert!(outer_is_ipv6(&config).unwrap());
+        assert!(!outer_is_ipv6(&encap_config("192.0.2.1", "10.1.2.3")).unwrap());
+        assert_eq!(default_mtu(false, None), 1476);
+        assert_eq!(default_mtu(true, None), 1456);
+        assert_eq!(default_mtu(true, Some(7)), 1452);
+    }
+
+    #[test]
+    fn remotes_and_local_of_two_families_and_ipv6_with_follow_routes_are_refused_by_name() {
+        let mut mixed = encap_config("192.0.2.1", "fd00:201::10");
+        mixed.remote.push("10.1.2.3".parse().unwrap());
+        let text = EncapEndpoint::open(&mixed).unwrap_err().to_string();
+        assert!(
+            text.contains("--remote 10.1.2.3") && text.contains("fd00:201::10"),
+            "{text}"
+        );
+        let mut local = encap_config("192.0.2.1", "fd00:201::10");
+        local.local = Some("10.1.2.1".parse().unwrap());
+        let text = EncapEndpoint::open(&local).unwrap_err().to_string();
+        assert!(text.contains("--local 10.1.2.1"), "{text}");
+        let mut routes = encap_config("192.0.2.1", "fd00:201::10");
+        routes.follow_routes = true;
+        let text = EncapEndpoint::open(&routes).unwrap_err().to_string();
+        assert!(
+            text.contains("--follow-routes") && text.contains("--remotes-file"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -140,14 +140,22 @@ mod tests {
 
     use super::TunnelMode;
 
+    /// `testbed tunnel encap --tun t0 ARGS`, parsed.
+    fn encap_of(args: &[&str]) -> super::EncapConfig {
+        let argv = ["testbed", "tunnel", "encap", "--tun", "t0"];
+        let cli = Cli::try_parse_from(argv.iter().chain(args)).unwrap();
+        let Command::Tunnel(args) = cli.command else {
+            panic!("not the tunnel command");
+        };
+        let TunnelMode::Encap(config) = args.mode else {
+            panic!("not encap");
+        };
+        config
+    }
+
     #[test]
     fn the_command_line_takes_comma_separated_vips_and_remotes() {
-        let cli = Cli::try_parse_from([
-            "testbed",
-            "tunnel",
-            "encap",
-            "--tun",
-            "t0",
+        let config = encap_of(&[
             "--vip",
             "192.0.2.1,2001:db8::/64",
             "--remote",
@@ -156,18 +164,26 @@ mod tests {
             "0x2a",
             "--seed",
             "7",
-        ])
-        .unwrap();
-        let Command::Tunnel(args) = cli.command else {
-            panic!("not the tunnel command");
-        };
-        let TunnelMode::Encap(config) = args.mode else {
-            panic!("not encap");
-        };
+        ]);
         assert_eq!(config.vip.len(), 2);
         assert_eq!(config.remote.len(), 2);
         assert_eq!(config.key, Some(42));
         assert_eq!(config.seed, 7);
+    }
+
+    #[test]
+    fn an_ipv6_remote_is_taken_for_gre_over_ipv6() {
+        let config = encap_of(&[
+            "--vip",
+            "192.0.2.1",
+            "--remote",
+            "fd00:201::10",
+            "--local",
+            "fd00:201::1",
+        ]);
+        let remote: std::net::IpAddr = "fd00:201::10".parse().unwrap();
+        assert_eq!(config.remote, vec![remote]);
+        assert_eq!(config.local, Some("fd00:201::1".parse().unwrap()));
     }
 
     #[test]
