@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::lab::{self, lab_or_skip, Lab, VIP};
-use super::{assert_all_succeeded, reported, split};
+use super::{assert_split_over, reported};
 
 /// The balancer's IPv6 address on the back network.
 const LB_IPV6: &str = "fd00:195:2::10";
@@ -92,25 +92,6 @@ fn wait_backend(lab: &Lab, ip: &str, what: &str, check: impl Fn(&Value) -> bool)
 
 fn up_and_in_rotation(b: &Value) -> bool {
     b["health"] == "up" && b["in_rotation"] == true
-}
-
-/// 3000 connections from c1 all succeed and split evenly (each within 10%
-/// of its share: 5 sigma) over exactly `servers`.
-fn assert_split_over(lab: &Lab, servers: &[&str]) {
-    let n = 3000;
-    let report = lab.mconnect("c1", &["--nconn", &n.to_string()]);
-    assert_all_succeeded(&report, n);
-    let split = split(&report);
-    let answered: Vec<&str> = split.keys().map(String::as_str).collect();
-    assert_eq!(answered, servers, "{split:?}");
-    let even = n as f64 / servers.len() as f64;
-    for (server, got) in &split {
-        assert!(
-            (*got as f64 - even).abs() <= 0.1 * even,
-            "{server} got {got} of {n}, more than 10% off {even}: {split:?}"
-        );
-    }
-    println!("IPv6 backends, split of {n} connections: {split:?}");
 }
 
 #[test]

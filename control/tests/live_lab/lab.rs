@@ -19,7 +19,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +39,9 @@ enum Ingress {
     /// No route: the router learns it from the balancers by BGP (`bgp.rs`),
     /// with BFD on its sessions or not.
     Learned { bfd: bool },
+    /// No route yet: the test starts the router's tunnel itself
+    /// ([`Lab::start_encap_to`]), to addresses the topology lacks.
+    ByTheTest,
 }
 
 /// The lab router's AS and the balancers' (all in one, so that their
@@ -211,6 +214,13 @@ impl Lab {
         )
     }
 
+    /// Like [`up`](Self::up) without the router's tunnel: the test starts
+    /// it with [`start_encap_to`](Self::start_encap_to) once the addresses
+    /// it goes to exist (IPv6 ones: the topology is IPv4 only).
+    pub fn up_without_tunnel(prefix: &str, net: u8, balancers: usize, servers: usize) -> Self {
+        Self::up_with(prefix, net, balancers, servers, Ingress::ByTheTest)
+    }
+
     fn up_with(prefix: &str, net: u8, balancers: usize, servers: usize, ingress: Ingress) -> Self {
         let mut lab = Self {
             prefix: prefix.to_owned(),
@@ -276,6 +286,7 @@ impl Lab {
             Ingress::Learned { .. } => {
                 lab.set_offloads_on("r", "eth1", &[(Offload::TxChecksum, false)]);
             }
+            Ingress::ByTheTest => {}
         }
         for s in 1..=servers {
             lab.start_server(s);
@@ -297,10 +308,17 @@ impl Lab {
     /// `--follow-routes`).
     /// Returns its log, where it says each ECMP group it changes to.
     pub fn start_encap(&mut self, balancers: usize, group: &[&str]) -> PathBuf {
-        let testbed = testbed();
         let remotes: Vec<String> = (1..=balancers)
             .map(|b| self.balancer_ip(b).to_string())
             .collect();
+        self.start_encap_to(&remotes, group)
+    }
+
+    /// Starts the router's GRE tunnel of the VIP toward `remotes` (IPv4
+    /// addresses for GRE over IPv4, IPv6 ones for GRE over IPv6), with
+    /// `more` options. Returns its log.
+    pub fn start_encap_to(&mut self, remotes: &[String], more: &[&str]) -> PathBuf {
+        let testbed = testbed();
         let remotes = remotes.join(",");
         let mut args = vec![
             testbed.to_str().unwrap(),
@@ -313,7 +331,7 @@ impl Lab {
             "--remote",
             &remotes,
         ];
-        args.extend_from_slice(group);
+        args.extend_from_slice(more);
         self.spawn("r", "encap", &args)
     }
 
@@ -402,7 +420,13 @@ impl Lab {
     /// `fd00:195:2::21/64`) to `host`'s `eth0`, usable at once (no
     /// duplicate address detection). The lab's topology is IPv4 only.
     pub fn add_ipv6_address(&self, host: &str, address: &str) {
-        let add = ["ip", "-6", "addr", "add", address, "dev", "eth0", "nodad"];
+        self.add_ipv6_address_on(host, "eth0", address);
+    }
+
+    /// Like [`add_ipv6_address`](Self::add_ipv6_address) on `device` (the
+    /// router's back network is `eth1`).
+    pub fn add_ipv6_address_on(&self, host: &str, device: &str, address: &str) {
+        let add = ["ip", "-6", "addr", "add", address, "dev", device, "nodad"];
         let output = self.exec(host, &add);
         assert!(output.status.success(), "{host}: {add:?}: {output:?}");
     }
@@ -565,7 +589,8 @@ impl Lab {
     }
 
     /// Balancer `lb`'s view of backend `ip` (`GET /backends`), if listed.
-    pub fn backend_view(&self, lb: usize, ip: Ipv4Addr) -> Option<serde_json::Value> {
+    pub fn backend_view(&self, lb: usize, ip: impl Into<IpAddr>) -> Option<serde_json::Value> {
+        let ip: IpAddr = ip.into();
         let (code, body) = self.api(lb, "GET", "/backends", None);
         assert_eq!(code, 200, "{body}");
         let list = body.get("backends").unwrap_or(&body).as_array()?.clone();
@@ -576,10 +601,11 @@ impl Lab {
     pub fn wait_backend(
         &self,
         lb: usize,
-        ip: Ipv4Addr,
+        ip: impl Into<IpAddr>,
         limit: Duration,
         check: impl Fn(&serde_json::Value) -> bool,
     ) -> Duration {
+        let ip: IpAddr = ip.into();
         let started = Instant::now();
         loop {
             if self.backend_view(lb, ip).as_ref().is_some_and(&check) {

@@ -8,6 +8,7 @@
 
 mod bgp;
 mod capture;
+mod gre_over_ipv6;
 mod hostile;
 mod ipv6_backends;
 mod lab;
@@ -40,6 +41,25 @@ fn assert_all_succeeded(report: &Value, n: u64) {
     assert_eq!(report["failed_connects"], 0, "{report}");
     assert_eq!(report["failed_reads"], 0, "{report}");
     assert_eq!(split(report).values().sum::<u64>(), n, "{report}");
+}
+
+/// 3000 connections from c1 all succeed and split evenly (each within 10%
+/// of its share: 5 sigma) over exactly `servers`.
+fn assert_split_over(lab: &Lab, servers: &[&str]) {
+    let n = 3000;
+    let report = lab.mconnect("c1", &["--nconn", &n.to_string()]);
+    assert_all_succeeded(&report, n);
+    let split = split(&report);
+    let answered: Vec<&str> = split.keys().map(String::as_str).collect();
+    assert_eq!(answered, servers, "{split:?}");
+    let even = n as f64 / servers.len() as f64;
+    for (server, got) in &split {
+        assert!(
+            (*got as f64 - even).abs() <= 0.1 * even,
+            "{server} got {got} of {n}, more than 10% off {even}: {split:?}"
+        );
+    }
+    println!("split of {n} connections: {split:?}");
 }
 
 /// Checks the frames `capture` saw at server `s`: at least `at_least` of
