@@ -10,25 +10,22 @@
 //! (`fuzz/hostile_inputs.rs`); the fuzz targets in `fuzz/` explore the
 //! same entry points with coverage.
 
+#[path = "../../fuzz/control_inputs.rs"]
+mod control_inputs;
 #[path = "../../fuzz/hostile_inputs.rs"]
 mod hostile_inputs;
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use clap::{CommandFactory, Parser};
-use control::api::{self, ApiState};
-use control::backends::{BackendSet, Publisher, TableSettings, MAX_WEIGHT};
+use axum::http::StatusCode;
+use control::backends::MAX_WEIGHT;
 use control::config::file;
 use control::config::{parse_health_check, parse_targets, MAX_TARGETS};
-use control::live::args::LiveArgs;
-use dataplane::counters::WorkerCounters;
+use control_inputs::{
+    fault_in_answer, fresh_api, known_settings, parse_setting, send, value_flags,
+};
 use hostile_inputs::{
     any_text, apply, edits, json_object, json_text, mutated, mutated_document, mutated_text, Syntax,
 };
 use proptest::prelude::*;
-use tower::ServiceExt;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -36,39 +33,6 @@ fn config(cases: u32) -> ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
     }
-}
-
-/// The balancer's command line: every `RR_*` setting as a flag.
-#[derive(Debug, Parser)]
-struct Cli {
-    #[command(flatten)]
-    live: LiveArgs,
-}
-
-/// The `RR_*` variables the balancer has, as the configuration file is
-/// checked against them.
-fn known_settings() -> Vec<String> {
-    Cli::command()
-        .get_arguments()
-        .filter_map(|a| a.get_env()?.to_str().map(str::to_owned))
-        .collect()
-}
-
-/// Every flag that takes a value, as `--name`, with its default value
-/// (empty without one).
-fn value_flags() -> Vec<(String, String)> {
-    Cli::command()
-        .get_arguments()
-        .filter(|a| a.get_action().takes_values())
-        .filter_map(|a| {
-            let default = a
-                .get_default_values()
-                .first()
-                .and_then(|d| d.to_str())
-                .unwrap_or_default();
-            Some((format!("--{}", a.get_long()?), default.to_owned()))
-        })
-        .collect()
 }
 
 /// Values of every kind the settings take, for the edits to start from.
@@ -148,15 +112,8 @@ proptest! {
         let value = value.unwrap_or_else(|| {
             String::from_utf8_lossy(&apply(default.as_bytes(), &edits)).into_owned()
         });
-        let mut args = vec!["rusty_rail".to_owned(), format!("{flag}={value}")];
-        for required in ["--device=eth0", "--target-ips=10.1.0.1"] {
-            if !required.starts_with(&format!("{flag}=")) {
-                args.push(required.to_owned());
-            }
-        }
-        if let Err(error) = Cli::try_parse_from(args) {
-            let text = error.to_string();
-            prop_assert!(!text.trim().is_empty());
+        if let Err(error) = parse_setting(flag, &value) {
+            prop_assert!(!error.trim().is_empty());
         }
     }
 
@@ -300,75 +257,6 @@ proptest! {
     }
 }
 
-/// The API over three backends and a service `web`, as the balancer serves
-/// it on 127.0.0.1:9 (the Host the requests name).
-fn router(runtime: &tokio::runtime::Runtime) -> axum::Router {
-    let mut set = BackendSet::default();
-    for last in 1..=3u8 {
-        let ip = std::net::IpAddr::from([10, 1, 0, last]);
-        set.add(ip, 1).unwrap();
-        set.set_mac(ip, Some([2, 0, 0, 0, 0, 9])).unwrap();
-    }
-    let settings = TableSettings {
-        lb_ipv4: [192, 0, 2, 10].into(),
-        lb_ipv6: Some("2001:db8::10".parse().unwrap()),
-        lb_mac: [2, 0, 0, 0, 0, 1],
-        vips: Vec::new(),
-        seed: 3,
-        table_size: 251,
-        mtu: 1500,
-    };
-    let publisher = Publisher::new(settings, set).unwrap();
-    let state = ApiState::new(publisher, vec![WorkerCounters::new_shared()]);
-    let router = api::router(state, bound());
-    let (status, body) = runtime.block_on(send(
-        &router,
-        "POST",
-        "/services",
-        SERVICE_VALID[0].as_bytes().to_vec(),
-    ));
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    router
-}
-
-fn bound() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 9))
-}
-
-/// One request through the router; the answer's status and body.
-async fn send(
-    router: &axum::Router,
-    method: &str,
-    path: &str,
-    body: Vec<u8>,
-) -> (StatusCode, String) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", bound().to_string())
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// A refusal is a 4xx whose JSON `error` says something; nothing is a 5xx.
-fn refused_with_a_reason(status: StatusCode, body: &str) -> Result<(), TestCaseError> {
-    prop_assert!(!status.is_server_error(), "{status}: {body}");
-    if status.is_client_error() {
-        let value: serde_json::Value = serde_json::from_str(body)
-            .map_err(|e| TestCaseError::fail(format!("{status}: not JSON ({e}): {body}")))?;
-        let error = value["error"].as_str().unwrap_or_default();
-        prop_assert!(!error.trim().is_empty(), "{status}: {body}");
-    }
-    Ok(())
-}
-
 const BACKEND_VALID: &[&str] = &[
     r#"{"ip": "10.1.0.4", "weight": 1}"#,
     r#"{"ip": "[2001:db8::4]"}"#,
@@ -377,7 +265,7 @@ const BACKEND_VALID: &[&str] = &[
 ];
 
 const SERVICE_VALID: &[&str] = &[
-    r#"{"name": "web", "vip": "192.0.2.10", "protocol": "tcp", "port": 80, "backends": ["10.2.0.1", "10.2.0.2:2"], "table_size": 1009, "hash": "5-tuple"}"#,
+    r#"{"name": "api", "vip": "192.0.2.11", "protocol": "tcp", "port": 80, "backends": ["10.2.0.5", "10.2.0.6:2"], "table_size": 1009, "hash": "5-tuple"}"#,
     r#"{"name": "dns", "vip": "2001:db8::53", "protocol": 17, "backends": "2001:db8::1;[2001:db8::2]:3", "health": "tcp:53", "hash": "source"}"#,
 ];
 
@@ -405,11 +293,14 @@ fn api_bodies_are_taken_or_refused_with_a_reason_and_never_a_server_error() {
     ];
     for (method, path, valid) in routes {
         proptest!(config(400), |(body in bodies(valid))| {
-            let router = router(&runtime);
-            let (status, answer) = runtime.block_on(send(&router, method, path, body));
-            refused_with_a_reason(status, &answer)?;
-            let (status, answer) = runtime.block_on(send(&router, "GET", "/services", Vec::new()));
-            prop_assert_eq!(status, StatusCode::OK, "{}", answer);
+            let (fault, after) = runtime.block_on(async {
+                let api = fresh_api().await;
+                let (status, answer) = send(&api, method, path, body).await;
+                let fault = fault_in_answer(status, &answer);
+                (fault, send(&api, "GET", "/services", Vec::new()).await)
+            });
+            prop_assert_eq!(fault, None);
+            prop_assert_eq!(after.0, StatusCode::OK, "{}", after.1);
         });
     }
 }
