@@ -11,8 +11,9 @@
 //! `fd00:195:2::/64` added to the back network's hosts. The tests share
 //! the prefix, so they take turns ([`one_lab_at_a_time`]).
 
+use std::net::Ipv6Addr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -43,8 +44,10 @@ fn add_ipv6_addresses(lab: &Lab, balancer: bool, servers: usize) {
     }
 }
 
-fn server_ipv6(s: usize) -> String {
+fn server_ipv6(s: usize) -> Ipv6Addr {
     format!("fd00:195:2::{}", 20 + s)
+        .parse()
+        .expect("a server's IPv6 address")
 }
 
 /// An HTTP liveness probe on `[::]:8081` on server `s`.
@@ -70,25 +73,8 @@ fn start_ipv6_probe(lab: &mut Lab, s: usize) {
     lab.wait_listening(&host, PROBE_PORT_V6);
 }
 
-/// Balancer 1's view of backend `ip` in `GET /backends`, if listed.
-fn backend(lab: &Lab, ip: &str) -> Option<Value> {
-    let (code, body) = lab.api(1, "GET", "/backends", None);
-    assert_eq!(code, 200, "{body}");
-    body.as_array()?.iter().find(|b| b["ip"] == ip).cloned()
-}
-
-/// Waits (at most 15 s) until `check` holds for backend `ip`.
-fn wait_backend(lab: &Lab, ip: &str, what: &str, check: impl Fn(&Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !backend(lab, ip).as_ref().is_some_and(&check) {
-        assert!(
-            Instant::now() < deadline,
-            "backend {ip} is not {what} after 15 s: {:?}",
-            backend(lab, ip)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long a backend may take to be as a test waits for.
+const BACKEND_WAIT: Duration = Duration::from_secs(15);
 
 fn up_and_in_rotation(b: &Value) -> bool {
     b["health"] == "up" && b["in_rotation"] == true
@@ -137,12 +123,7 @@ fn ipv6_backends_from_rr_target_ips_and_the_api_are_health_checked_and_reached_i
     );
     for s in 1..=2 {
         // Up from its IPv6 probes, next hop resolved by NDP.
-        wait_backend(
-            &lab,
-            &server_ipv6(s),
-            "up and in rotation",
-            up_and_in_rotation,
-        );
+        lab.wait_backend(1, server_ipv6(s), BACKEND_WAIT, up_and_in_rotation);
     }
     assert_split_over(&lab, &["s1", "s2"]);
 
@@ -155,26 +136,21 @@ fn ipv6_backends_from_rr_target_ips_and_the_api_are_health_checked_and_reached_i
         Some(&format!(r#"{{"ip": "{}", "weight": 1}}"#, server_ipv6(3))),
     );
     assert_eq!(code, 201, "POST an IPv6 backend: {body}");
-    assert_eq!(body["ip"], server_ipv6(3), "{body}");
-    wait_backend(&lab, &server_ipv6(3), "down", |b| b["health"] == "down");
+    assert_eq!(body["ip"], server_ipv6(3).to_string(), "{body}");
+    lab.wait_backend(1, server_ipv6(3), BACKEND_WAIT, |b| b["health"] == "down");
     start_ipv6_probe(&mut lab, 3);
-    wait_backend(
-        &lab,
-        &server_ipv6(3),
-        "up and in rotation",
-        up_and_in_rotation,
-    );
+    lab.wait_backend(1, server_ipv6(3), BACKEND_WAIT, up_and_in_rotation);
 
     let (code, body) = lab.api(1, "DELETE", &format!("/backends/{}", server_ipv6(1)), None);
     assert_eq!(code, 200, "DELETE an IPv6 backend: {body}");
-    assert!(backend(&lab, &server_ipv6(1)).is_none());
+    assert!(lab.backend_view(1, server_ipv6(1)).is_none());
     assert_split_over(&lab, &["s2", "s3"]);
 
     let counters = balancer.stop();
     // Each connection's handshake and request at least went out wrapped.
     assert!(reported(&counters, "to_wire") >= 6000 * 3, "{counters}");
     assert_eq!(reported(&counters, "encap_exceeds_mtu"), 0, "{counters}");
-    assert!(counters.contains(&server_ipv6(2)), "{counters}");
+    assert!(counters.contains(&server_ipv6(2).to_string()), "{counters}");
 }
 
 #[test]
@@ -186,7 +162,7 @@ fn in_gre_mode_the_router_s_gre_over_ipv4_leaves_in_gre_over_ipv6_to_ipv6_backen
     let targets = format!("{};{}", server_ipv6(1), server_ipv6(2));
     let balancer = lab.start_balancer(1, &[("RR_TARGET_IPS", targets)]);
     for s in 1..=2 {
-        wait_backend(&lab, &server_ipv6(s), "in rotation", |b| {
+        lab.wait_backend(1, server_ipv6(s), BACKEND_WAIT, |b| {
             b["in_rotation"] == true
         });
     }
