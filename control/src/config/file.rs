@@ -326,7 +326,9 @@ impl Reader<'_> {
                     service.health = Some(check);
                     Ok(())
                 }),
-                "table_size" => integer(value, 1..=u64::from(u32::MAX))
+                // RR_TABLE_SIZE's range: a bigger table costs seconds to
+                // build and hundreds of MB, for each service an API call adds.
+                "table_size" => integer(value, super::values::TABLE_SIZE_RANGE)
                     .map(|size| service.table_size = size as u32),
                 "hash" => text(value).and_then(|hash| {
                     service.hash = match hash {

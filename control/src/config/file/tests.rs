@@ -204,6 +204,15 @@ fn a_service_table_size_that_is_not_prime_names_the_service_and_the_primes_near(
 }
 
 #[test]
+fn a_service_table_size_is_bounded_as_rr_table_size_is() {
+    // A prime, but about 4 s to build here and hundreds of MB per table.
+    let text = "[[service]]\nname = \"a\"\nvip = \"192.0.2.1\"\ntable_size = 67108859\n";
+    let e = &errors(text)[0];
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("3 to 16777213"), "{e}");
+}
+
+#[test]
 fn the_environment_overrides_the_file() {
     let file = ConfigFile {
         settings: vec![
