@@ -114,13 +114,17 @@ fn three_services_on(mut lab: Lab, env: &[(&str, String)]) {
         ["s1"],
         "{report}"
     );
-    // Each connection is one new flow of its own service (a retransmitted
-    // SYN whose entry was not recorded may count twice, hence the room).
+    // Each connection is about one new flow of its own service, none of
+    // another's: a client port the kernel reuses toward the same server
+    // makes the same 5-tuple, which the connection table still holds (the
+    // demo's second service counted 3,997 for 4,000), and a
+    // SYN retransmitted before its entry was recorded counts twice.
     let (_, stats) = lab.api(1, "GET", "/stats", None);
     for (name, ..) in SERVICES {
         let new_flows = stats["services"][name]["new_flows"].as_u64().unwrap_or(0);
+        let room = CONNECTIONS / 10;
         assert!(
-            (CONNECTIONS..CONNECTIONS + CONNECTIONS / 10).contains(&new_flows),
+            (CONNECTIONS - room..=CONNECTIONS + room).contains(&new_flows),
             "{name}: {new_flows} new flows for {CONNECTIONS} connections: {stats}"
         );
     }
