@@ -279,11 +279,14 @@ impl Snapshot {
         services: &NamedServices,
         backends: &[Backend],
     ) -> Self {
+        // One map for all services: a scrape stays linear in the backends.
+        let slot_of: std::collections::HashMap<IpAddr, u16> =
+            backends.iter().map(|b| (b.addr, b.slot)).collect();
         for s in &services.0 {
             let counter = s.template.counter;
             self.service_drops
                 .insert(counter, service_drops(counters, counter));
-            let slots = s.counted_slots(backends);
+            let slots = s.counted_slots(&slot_of);
             self.service_traffic
                 .insert(counter, ServiceTraffic::read(counters, &slots));
         }

@@ -6,7 +6,7 @@
 //! service's, so next-hop resolution and health checks follow service
 //! backends unchanged. A backend address belongs to one service at most.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use dataplane::forwarding::{BackendSpec, ServiceSpec};
@@ -35,12 +35,9 @@ pub struct ServiceEntry {
 
 impl ServiceEntry {
     /// The slots whose counters make the service's traffic: its backends'
-    /// in `set`, then those of backends that left it.
-    pub fn counted_slots(&self, backends: &[super::Backend]) -> Vec<u16> {
-        let members = self
-            .members
-            .iter()
-            .filter_map(|&a| backends.iter().find(|b| b.addr == a).map(|b| b.slot));
+    /// (`slot_of` each backend address), then those of backends that left it.
+    pub fn counted_slots(&self, slot_of: &HashMap<IpAddr, u16>) -> Vec<u16> {
+        let members = self.members.iter().filter_map(|a| slot_of.get(a).copied());
         members.chain(self.retired_slots.iter().copied()).collect()
     }
 }
