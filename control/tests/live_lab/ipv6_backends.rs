@@ -52,24 +52,9 @@ fn server_ipv6(s: usize) -> Ipv6Addr {
 
 /// An HTTP liveness probe on `[::]:8081` on server `s`.
 fn start_ipv6_probe(lab: &mut Lab, s: usize) {
-    let testbed = lab::testbed();
     let host = format!("s{s}");
     let probe = format!("[::]:{PROBE_PORT_V6}");
-    lab.spawn(
-        &host,
-        "probe-v6",
-        &[
-            testbed.to_str().unwrap(),
-            "mconnect",
-            "--server",
-            "--address",
-            "[::]:5002",
-            "--name",
-            &host,
-            "--probe",
-            &probe,
-        ],
-    );
+    lab.spawn_mconnect_server(&host, "probe-v6", "[::]:5002", &host, Some(&probe));
     lab.wait_listening(&host, PROBE_PORT_V6);
 }
 

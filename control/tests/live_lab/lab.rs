@@ -356,21 +356,45 @@ impl Lab {
         );
         let probe = format!("0.0.0.0:{PROBE_PORT}");
         let listen = format!("0.0.0.0:{PORT}");
-        self.spawn(
-            &host,
+        self.spawn_mconnect_server(&host, "mconnect", &listen, &host, Some(&probe));
+    }
+
+    /// Starts an mconnect server in `host` (its log `{host}-{log}.log`)
+    /// listening on `listen`, answering with `name`, with an HTTP probe on
+    /// `probe` if given.
+    pub fn spawn_mconnect_server(
+        &mut self,
+        host: &str,
+        log: &str,
+        listen: &str,
+        name: &str,
+        probe: Option<&str>,
+    ) {
+        let testbed = testbed();
+        let mut args = vec![
+            testbed.to_str().unwrap(),
             "mconnect",
-            &[
-                testbed,
-                "mconnect",
-                "--server",
-                "--address",
-                &listen,
-                "--name",
-                &host,
-                "--probe",
-                &probe,
-            ],
-        );
+            "--server",
+            "--address",
+            listen,
+            "--name",
+            name,
+        ];
+        if let Some(probe) = probe {
+            args.extend(["--probe", probe]);
+        }
+        self.spawn(host, log, &args);
+    }
+
+    /// Sends SIGHUP to the `rusty_rail` in balancer 1's namespace: reload
+    /// its configuration file.
+    pub fn sighup_balancer(&self) {
+        let pids = pids_in(&self.ns("lb1"));
+        assert!(!pids.is_empty(), "no rusty_rail in lb1");
+        for pid in pids {
+            // SAFETY: kill(2) with a pid read from the lab's own namespace.
+            unsafe { libc::kill(pid, libc::SIGHUP) };
+        }
     }
 
     /// Makes server `s` answer on `vip` too (the lab's servers hold only

@@ -242,21 +242,9 @@ fn the_host_keeps_working_while_it_runs_and_is_as_before_after_it_exits() {
         String::from_utf8_lossy(&ping.stdout)
     );
     let listen = format!("{lb}:7000");
-    let testbed = lab::testbed();
-    lab.spawn(
-        "lb1",
-        "local-service",
-        &[
-            testbed.to_str().unwrap(),
-            "mconnect",
-            "--server",
-            "--address",
-            &listen,
-            "--name",
-            "lb1-host",
-        ],
-    );
+    lab.spawn_mconnect_server("lb1", "local-service", &listen, "lb1-host", None);
     lab.wait_listening("lb1", 7000);
+    let testbed = lab::testbed();
     let local = lab.exec(
         "r",
         &[

@@ -89,15 +89,6 @@ fn assert_new_vip_reaches_only_its_service(lab: &Lab, n: u64) {
     assert_eq!(hosts, ["s3", "s4"], "{report}");
 }
 
-fn sighup(lab: &Lab) {
-    let pids = lab::pids_in(&lab.ns("lb1"));
-    assert!(!pids.is_empty(), "no rusty_rail in lb1");
-    for pid in pids {
-        // SAFETY: kill(2) with a pid read from the lab's own namespace.
-        unsafe { libc::kill(pid, libc::SIGHUP) };
-    }
-}
-
 #[test]
 fn in_vip_mode_a_vip_a_reload_adds_is_steered_at_once_and_one_it_removes_is_not() {
     lab_or_skip!();
@@ -134,7 +125,7 @@ fn in_vip_mode_a_vip_a_reload_adds_is_steered_at_once_and_one_it_removes_is_not(
 
     // SIGHUP with `fresh` in the file: its VIP is steered while running.
     std::fs::write(&file, services(&lab, true)).expect("services file");
-    sighup(&lab);
+    lab.sighup_balancer();
     wait_said(&balancer, "VIP steered to the balancer", 0, steerings);
     if let Some(set) = vip_set(&lab) {
         assert!(set.contains(VIP) && set.contains(NEW_VIP), "{set}");

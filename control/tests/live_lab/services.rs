@@ -71,12 +71,7 @@ fn a_service_reaches_only_its_own_backends_and_a_sighup_reload_moves_it() {
     assert_split_between(&report, &["s2", "s3"], 3000);
 
     std::fs::write(&file, config(&[ip(4), ip(5)])).expect("config file");
-    let pids = lab::pids_in(&lab.ns("lb1"));
-    assert!(!pids.is_empty(), "no rusty_rail in lb1");
-    for pid in pids {
-        // SAFETY: kill(2) with a pid read from the lab's own namespace.
-        unsafe { libc::kill(pid, libc::SIGHUP) };
-    }
+    lab.sighup_balancer();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !balancer.log_text().contains("configuration reloaded") {
         assert!(

@@ -43,22 +43,9 @@ fn file(lab: &Lab) -> String {
 /// An mconnect server on `port` in server `s` (besides the lab's own on
 /// [`PORT`]), answering with the server's name.
 fn serve_port(lab: &mut Lab, s: usize, port: u16) {
-    let testbed = lab::testbed();
-    let listen = format!("0.0.0.0:{port}");
     let host = format!("s{s}");
-    lab.spawn(
-        &host,
-        &format!("mconnect-{port}"),
-        &[
-            testbed.to_str().unwrap(),
-            "mconnect",
-            "--server",
-            "--address",
-            &listen,
-            "--name",
-            &host,
-        ],
-    );
+    let listen = format!("0.0.0.0:{port}");
+    lab.spawn_mconnect_server(&host, &format!("mconnect-{port}"), &listen, &host, None);
     lab.wait_listening(&host, port);
 }
 
